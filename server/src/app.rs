@@ -1,0 +1,94 @@
+//! The application: builds its state and listeners from a [`Config`], reports the
+//! addresses it really bound, and runs until a shutdown signal.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use salvo::conn::tcp::TcpAcceptor;
+use salvo::prelude::*;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::store::{self, SharedStore};
+use crate::{campaign, http};
+
+/// Everything a request handler or worker needs, shared.
+pub struct AppState {
+    /// The validated configuration.
+    pub config: Config,
+    /// The database.
+    pub store: SharedStore,
+    /// Redis, when scaling out.
+    pub redis: Option<redis::Client>,
+}
+
+/// A built application, listening but not yet serving.
+pub struct App {
+    state: Arc<AppState>,
+    http_listener: tokio::net::TcpListener,
+    http_addr: SocketAddr,
+}
+
+impl App {
+    /// Connects the database (running migrations), applies the campaign files and
+    /// binds the listeners.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = store::connect(&config.database_url, config.db_max_connections)
+            .await
+            .context("cannot open the database (DATABASE_URL)")?;
+        if let Some(dir) = &config.campaigns_dir {
+            campaign::files::apply_dir(store.as_ref(), dir)
+                .await
+                .context("cannot apply the campaign files")?;
+        }
+        let redis = config
+            .redis_url
+            .as_deref()
+            .map(redis::Client::open)
+            .transpose()
+            .context("REDIS_URL")?;
+        let http_listener = tokio::net::TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| {
+                format!("cannot listen on {} (OVASABI_HTTP_ADDR)", config.http_addr)
+            })?;
+        let http_addr = http_listener.local_addr()?;
+        Ok(Self {
+            state: Arc::new(AppState {
+                config,
+                store,
+                redis,
+            }),
+            http_listener,
+            http_addr,
+        })
+    }
+
+    /// The address the HTTP listener is bound to (the real port when 0 was asked).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` is cancelled, then gives open connections the
+    /// configured grace period.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let acceptor = TcpAcceptor::try_from(self.http_listener)?;
+        let server = Server::new(acceptor);
+        let handle = server.handle();
+        let grace = self.state.config.shutdown_timeout;
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            tracing::info!(?grace, "shutting down");
+            handle.stop_graceful(grace);
+        });
+        tracing::info!(addr = %self.http_addr, "serving HTTP");
+        server.serve(http::service(self.state)).await;
+        Ok(())
+    }
+}

@@ -1,0 +1,405 @@
+//! The typed campaign configuration document (`service_campaign_main.config`).
+//!
+//! Every section has defaults, unknown keys are rejected (a typo in a campaign
+//! file must not be silently ignored), and [`CampaignConfig::validate`] checks
+//! every bound so that no zero or missing setting can mean "unlimited".
+
+use serde::{Deserialize, Serialize};
+
+use super::ValidationError;
+
+/// Milestones announced when a referrer's count reaches them, by default.
+pub const DEFAULT_MILESTONES: [u32; 6] = [1, 10, 50, 100, 500, 1000];
+
+/// The whole per-campaign configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CampaignConfig {
+    /// Referral counts that are announced as `referral.milestone`, strictly increasing.
+    pub milestones: Vec<u32>,
+    /// Locales the page is offered in; the first is the language the page is written in.
+    pub locales: Vec<String>,
+    /// Field rules of the campaign's forms.
+    pub forms: FormRules,
+    /// Per-client rate limits.
+    pub rate_limits: RateLimits,
+    /// Live cursor channel settings.
+    pub cursor: CursorSettings,
+    /// Which events are broadcast to every visitor.
+    pub events: EventSettings,
+    /// Terms never sent for machine translation (brand and product names).
+    pub glossary: Vec<String>,
+    /// Extra webhook receivers for this campaign's outbox events (besides the global one).
+    pub webhooks: Vec<String>,
+}
+
+impl Default for CampaignConfig {
+    fn default() -> Self {
+        Self {
+            milestones: DEFAULT_MILESTONES.to_vec(),
+            locales: vec!["en".to_owned()],
+            forms: FormRules::default(),
+            rate_limits: RateLimits::default(),
+            cursor: CursorSettings::default(),
+            events: EventSettings::default(),
+            glossary: Vec::new(),
+            webhooks: Vec::new(),
+        }
+    }
+}
+
+/// Field rules of the campaign's forms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct FormRules {
+    /// The join (registration) form.
+    pub join: JoinRules,
+    /// The quote / lead form.
+    pub quote: QuoteRules,
+}
+
+/// Rules of the join form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JoinRules {
+    /// Longest display name accepted, in characters.
+    pub max_name_chars: u32,
+    /// Whether a referral code may be given at join.
+    pub referrals: bool,
+}
+
+impl Default for JoinRules {
+    fn default() -> Self {
+        Self {
+            max_name_chars: 80,
+            referrals: true,
+        }
+    }
+}
+
+/// Optional quote fields a campaign can make mandatory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuoteField {
+    /// The company name.
+    Company,
+    /// The phone number.
+    Phone,
+    /// The budget.
+    Budget,
+}
+
+/// Rules of the quote form. Name, email and message are always required.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuoteRules {
+    /// Optional fields this campaign requires as well.
+    pub required: Vec<QuoteField>,
+    /// Longest message accepted, in characters.
+    pub max_message_chars: u32,
+    /// Keys accepted in the free-form `details` object.
+    pub details_keys: Vec<String>,
+}
+
+impl Default for QuoteRules {
+    fn default() -> Self {
+        Self {
+            required: Vec::new(),
+            max_message_chars: 4000,
+            details_keys: ["service", "timeline", "source", "page"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
+/// Per-client rate limits. Each must be at least 1: zero never means unlimited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimits {
+    /// Joins per minute from one address.
+    pub joins_per_minute: u32,
+    /// Quote requests per minute from one address.
+    pub quotes_per_minute: u32,
+    /// Referral attempts per minute from one user.
+    pub referrals_per_minute: u32,
+    /// Translation requests per minute from one address.
+    pub translations_per_minute: u32,
+    /// Cursor samples per second from one session (excess is dropped).
+    pub cursor_per_second: u32,
+    /// Concurrent event streams from one address.
+    pub streams_per_ip: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            joins_per_minute: 10,
+            quotes_per_minute: 10,
+            referrals_per_minute: 20,
+            translations_per_minute: 120,
+            cursor_per_second: 60,
+            streams_per_ip: 20,
+        }
+    }
+}
+
+/// Live cursor channel settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CursorSettings {
+    /// Whether the cursor channel is open for this campaign.
+    pub enabled: bool,
+    /// Room tick rate in Hz.
+    pub tick_hz: u32,
+    /// Most cursors one visitor receives per tick (interest management).
+    pub interest_cap: u32,
+    /// Concurrent cursor sessions from one address.
+    pub sessions_per_ip: u32,
+}
+
+impl Default for CursorSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            tick_hz: 30,
+            interest_cap: 64,
+            sessions_per_ip: 20,
+        }
+    }
+}
+
+/// Which events are broadcast to every visitor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventSettings {
+    /// Broadcast a non-personal `lead.created` summary for every new lead.
+    pub public_leads: bool,
+}
+
+impl Default for EventSettings {
+    fn default() -> Self {
+        Self { public_leads: true }
+    }
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> ValidationError {
+    ValidationError::new(format!("config.{field}"), message)
+}
+
+fn check_range(field: &str, value: u32, min: u32, max: u32) -> Result<(), ValidationError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(invalid(field, format!("must be between {min} and {max}")))
+    }
+}
+
+/// A locale tag as the page and LibreTranslate use it: `en`, `pt-BR`, `zh-Hans`.
+pub fn is_locale_tag(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let primary_ok = parts
+        .next()
+        .is_some_and(|p| (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_lowercase()));
+    primary_ok
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+impl CampaignConfig {
+    /// Checks every bound; the error names the offending field (`config.cursor.tick_hz`).
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if self.milestones.is_empty() || self.milestones.len() > 32 {
+            return Err(invalid("milestones", "must list between 1 and 32 counts"));
+        }
+        if self.milestones[0] == 0 || self.milestones.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(invalid(
+                "milestones",
+                "must be positive and strictly increasing",
+            ));
+        }
+        if self.locales.is_empty() || self.locales.len() > 64 {
+            return Err(invalid("locales", "must list between 1 and 64 locales"));
+        }
+        for (i, locale) in self.locales.iter().enumerate() {
+            if !is_locale_tag(locale) {
+                return Err(invalid(
+                    &format!("locales[{i}]"),
+                    "must be a locale tag such as \"en\" or \"pt-BR\"",
+                ));
+            }
+            if self.locales[..i].contains(locale) {
+                return Err(invalid(&format!("locales[{i}]"), "is listed twice"));
+            }
+        }
+        let join = &self.forms.join;
+        check_range("forms.join.max_name_chars", join.max_name_chars, 1, 200)?;
+        let quote = &self.forms.quote;
+        check_range(
+            "forms.quote.max_message_chars",
+            quote.max_message_chars,
+            1,
+            20_000,
+        )?;
+        if quote.details_keys.len() > 32 {
+            return Err(invalid("forms.quote.details_keys", "at most 32 keys"));
+        }
+        for (i, key) in quote.details_keys.iter().enumerate() {
+            let ok = (1..=64).contains(&key.len())
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !ok {
+                return Err(invalid(
+                    &format!("forms.quote.details_keys[{i}]"),
+                    "must be 1-64 letters, digits, '_' or '-'",
+                ));
+            }
+        }
+        let limits = &self.rate_limits;
+        check_range(
+            "rate_limits.joins_per_minute",
+            limits.joins_per_minute,
+            1,
+            10_000,
+        )?;
+        check_range(
+            "rate_limits.quotes_per_minute",
+            limits.quotes_per_minute,
+            1,
+            10_000,
+        )?;
+        check_range(
+            "rate_limits.referrals_per_minute",
+            limits.referrals_per_minute,
+            1,
+            10_000,
+        )?;
+        check_range(
+            "rate_limits.translations_per_minute",
+            limits.translations_per_minute,
+            1,
+            100_000,
+        )?;
+        check_range(
+            "rate_limits.cursor_per_second",
+            limits.cursor_per_second,
+            1,
+            240,
+        )?;
+        check_range(
+            "rate_limits.streams_per_ip",
+            limits.streams_per_ip,
+            1,
+            10_000,
+        )?;
+        let cursor = &self.cursor;
+        check_range("cursor.tick_hz", cursor.tick_hz, 1, 120)?;
+        check_range("cursor.interest_cap", cursor.interest_cap, 1, 1024)?;
+        check_range("cursor.sessions_per_ip", cursor.sessions_per_ip, 1, 10_000)?;
+        if self.glossary.len() > 500 {
+            return Err(invalid("glossary", "at most 500 terms"));
+        }
+        for (i, term) in self.glossary.iter().enumerate() {
+            if term.trim().is_empty() || term.chars().count() > 100 {
+                return Err(invalid(
+                    &format!("glossary[{i}]"),
+                    "must be 1-100 characters and not blank",
+                ));
+            }
+        }
+        if self.webhooks.len() > 8 {
+            return Err(invalid("webhooks", "at most 8 receivers"));
+        }
+        for (i, url) in self.webhooks.iter().enumerate() {
+            let ok = url::Url::parse(url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !ok {
+                return Err(invalid(
+                    &format!("webhooks[{i}]"),
+                    "must be an absolute http(s) URL",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The configuration as shown to anyone: without the webhook receivers.
+    pub fn public_view(&self) -> Self {
+        Self {
+            webhooks: Vec::new(),
+            ..self.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(CampaignConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn empty_document_means_defaults() {
+        let parsed: CampaignConfig = serde_json::from_str("{}").expect("empty config parses");
+        assert_eq!(parsed, CampaignConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = serde_json::from_str::<CampaignConfig>(r#"{"cursor": {"tick_herz": 5}}"#)
+            .expect_err("typo must not pass");
+        assert!(err.to_string().contains("tick_herz"), "{err}");
+    }
+
+    #[test]
+    fn zero_never_means_unlimited() {
+        let mut config = CampaignConfig::default();
+        config.cursor.interest_cap = 0;
+        let err = config.validate().expect_err("zero cap is refused");
+        assert_eq!(err.field, "config.cursor.interest_cap");
+        let mut config = CampaignConfig::default();
+        config.rate_limits.quotes_per_minute = 0;
+        assert_eq!(
+            config.validate().expect_err("zero rate").field,
+            "config.rate_limits.quotes_per_minute"
+        );
+    }
+
+    #[test]
+    fn milestones_must_increase() {
+        let config = CampaignConfig {
+            milestones: vec![10, 10],
+            ..CampaignConfig::default()
+        };
+        assert_eq!(
+            config.validate().expect_err("not increasing").field,
+            "config.milestones"
+        );
+    }
+
+    #[test]
+    fn locale_tags() {
+        for good in ["en", "pt-BR", "zh-Hans", "yue"] {
+            assert!(is_locale_tag(good), "{good}");
+        }
+        for bad in ["", "EN", "e", "en_US", "en-", "english"] {
+            assert!(!is_locale_tag(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn webhook_urls_are_checked() {
+        let config = CampaignConfig {
+            webhooks: vec!["ftp://crm.example".into()],
+            ..CampaignConfig::default()
+        };
+        assert_eq!(
+            config.validate().expect_err("ftp").field,
+            "config.webhooks[0]"
+        );
+        assert!(config.public_view().webhooks.is_empty());
+    }
+}

@@ -1,0 +1,142 @@
+//! Campaigns: `POST /api/campaign` and `GET /api/campaign` (admin),
+//! `GET /api/campaign/{slug}`, `PATCH /api/campaign/{slug}` (admin) and
+//! `GET /api/campaign/{slug}/metrics`.
+//!
+//! Draft campaigns are visible to the admin only; everyone else gets 404, as if
+//! they did not exist. Webhook receivers are never shown to the public.
+
+use salvo::http::StatusCode;
+use salvo::prelude::*;
+use serde::Serialize;
+
+use super::{ApiError, is_admin, json_body, require_admin, state};
+use crate::app::AppState;
+use crate::campaign::{Campaign, CampaignPatch, CampaignStatus, NewCampaign, is_valid_slug};
+use crate::store::Page;
+
+/// Routes of this resource.
+pub fn router() -> Router {
+    Router::with_path("api/campaign")
+        .get(list)
+        .post(create)
+        .push(
+            Router::with_path("{slug}")
+                .get(show)
+                .patch(update)
+                .push(Router::with_path("metrics").get(metrics)),
+        )
+}
+
+/// Most campaigns one list page returns.
+pub const MAX_PAGE: u32 = 500;
+
+/// Body of `GET /api/campaign`.
+#[derive(Debug, Serialize)]
+pub struct CampaignList {
+    /// The page of campaigns, oldest first.
+    pub campaigns: Vec<Campaign>,
+}
+
+/// Body of `GET /api/campaign/{slug}/metrics`.
+#[derive(Debug, Serialize)]
+pub struct CampaignMetrics {
+    /// Visitors connected right now.
+    pub active: u64,
+    /// Registered users.
+    pub users: i64,
+    /// Quote requests.
+    pub leads: i64,
+    /// Referrals.
+    pub referrals: i64,
+}
+
+/// Loads the campaign named by the path, as the caller may see it.
+pub async fn visible_campaign(req: &Request, state: &AppState) -> Result<Campaign, ApiError> {
+    let slug = req.param::<String>("slug").unwrap_or_default();
+    let admin = is_admin(req, state);
+    let found = if is_valid_slug(&slug) {
+        state.store.campaign_by_slug(&slug).await?
+    } else {
+        None
+    };
+    match found {
+        Some(c) if admin => Ok(c),
+        Some(c) if c.status != CampaignStatus::Draft => Ok(c.public_view()),
+        _ => Err(ApiError::campaign_not_found(&slug)),
+    }
+}
+
+fn query_u32(req: &Request, name: &str, default: u32, max: u32) -> Result<u32, ApiError> {
+    match req.query::<String>(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|v| *v <= max)
+            .ok_or_else(|| {
+                ApiError::invalid_field(name, format!("must be a whole number from 0 to {max}"))
+            }),
+    }
+}
+
+#[handler]
+async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    let state = state(depot)?;
+    require_admin(req, &state)?;
+    let spec: NewCampaign = json_body(req, state.config.max_body_bytes).await?;
+    spec.validate()?;
+    let campaign = state.store.insert_campaign(&spec).await?;
+    tracing::info!(slug = %campaign.slug, id = campaign.id, "campaign created");
+    res.status_code(StatusCode::CREATED);
+    res.render(Json(campaign));
+    Ok(())
+}
+
+#[handler]
+async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    let state = state(depot)?;
+    require_admin(req, &state)?;
+    let page = Page {
+        limit: query_u32(req, "limit", 100, MAX_PAGE)?,
+        offset: query_u32(req, "offset", 0, u32::MAX)?,
+    };
+    let campaigns = state.store.list_campaigns(page).await?;
+    res.render(Json(CampaignList { campaigns }));
+    Ok(())
+}
+
+#[handler]
+async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    let state = state(depot)?;
+    let campaign = visible_campaign(req, &state).await?;
+    res.render(Json(campaign));
+    Ok(())
+}
+
+#[handler]
+async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    let state = state(depot)?;
+    require_admin(req, &state)?;
+    let patch: CampaignPatch = json_body(req, state.config.max_body_bytes).await?;
+    let current = visible_campaign(req, &state).await?;
+    let next = current.patched(patch)?;
+    let stored = state.store.update_campaign(&next).await?;
+    tracing::info!(slug = %stored.slug, "campaign updated");
+    res.render(Json(stored));
+    Ok(())
+}
+
+#[handler]
+async fn metrics(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    let state = state(depot)?;
+    let campaign = visible_campaign(req, &state).await?;
+    let counts = state.store.campaign_counts(campaign.id).await?;
+    res.render(Json(CampaignMetrics {
+        // Live presence is counted by the event hub, which is not part of this build yet.
+        active: 0,
+        users: counts.users,
+        leads: counts.leads,
+        referrals: counts.referrals,
+    }));
+    Ok(())
+}

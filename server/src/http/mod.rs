@@ -1,0 +1,251 @@
+//! The HTTP API: one module per resource, each exposing a `router()`, composed
+//! by [`service`]. Handlers reach the [`AppState`] through Salvo's depot.
+
+pub mod campaign;
+pub mod error;
+pub mod health;
+
+use std::sync::Arc;
+
+use salvo::catcher::Catcher;
+use salvo::http::{HeaderMap, ParseError, header};
+use salvo::prelude::*;
+use serde::de::DeserializeOwned;
+
+use crate::app::AppState;
+pub use error::ApiError;
+
+/// The whole HTTP service for `state`.
+pub fn service(state: Arc<AppState>) -> Service {
+    let router = Router::new()
+        .hoop(InjectState(state))
+        .push(health::router())
+        .push(campaign::router());
+    Service::new(router).catcher(Catcher::new(error::json_catcher))
+}
+
+/// Puts the shared state into every request's depot.
+struct InjectState(Arc<AppState>);
+
+#[async_trait]
+impl Handler for InjectState {
+    async fn handle(
+        &self,
+        _req: &mut Request,
+        depot: &mut Depot,
+        _res: &mut Response,
+        _ctrl: &mut FlowCtrl,
+    ) {
+        depot.insert_typed(self.0.clone());
+    }
+}
+
+/// The shared state of the app serving this request.
+pub fn state(depot: &Depot) -> Result<Arc<AppState>, ApiError> {
+    depot
+        .get_typed::<Arc<AppState>>()
+        .cloned()
+        .map_err(|_| ApiError::Internal(anyhow::anyhow!("app state missing from depot")))
+}
+
+/// Reads the body as JSON into `T`, within the configured size limit.
+///
+/// Not JSON (by content type) is 415, over the limit 413, not well-formed 400
+/// `malformed_json`, and well-formed but of the wrong shape (missing or unknown
+/// field, wrong type) 422 `invalid_field` naming the field.
+pub async fn json_body<T: DeserializeOwned>(
+    req: &mut Request,
+    limit: usize,
+) -> Result<T, ApiError> {
+    if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
+        let is_json = content_type.to_str().is_ok_and(|v| {
+            let essence = v
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            essence == "application/json" || essence.ends_with("+json")
+        });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+    }
+    let declared_too_large = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .is_some_and(|len| len > limit);
+    if declared_too_large {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let bytes = match req.payload_with_max_size(limit).await {
+        Ok(bytes) => bytes,
+        Err(ParseError::PayloadTooLarge) => return Err(ApiError::PayloadTooLarge { limit }),
+        Err(other) => {
+            return Err(ApiError::BadRequest {
+                code: "unreadable_body",
+                message: format!("request body could not be read: {other}"),
+            });
+        }
+    };
+    parse_json(bytes)
+}
+
+/// Parses `bytes` as JSON into `T` with the error mapping of [`json_body`].
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::BadRequest {
+            code: "malformed_json",
+            message: "request body is empty; a JSON object is expected".into(),
+        });
+    }
+    // Syntax first, without allocating: a truncated document must be a 400 even
+    // when its first value already has the wrong type.
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        return Err(ApiError::BadRequest {
+            code: "malformed_json",
+            message: format!("request body is not valid JSON: {e}"),
+        });
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde_path_to_error::deserialize(&mut de)
+        .map_err(|err| (err.path().to_string(), err.into_inner()))
+        .and_then(|value: T| de.end().map(|()| value).map_err(|e| (".".to_owned(), e)));
+    parsed.map_err(|(path, inner)| {
+        if inner.is_data() {
+            let message = inner.to_string();
+            ApiError::Unprocessable {
+                code: "invalid_field",
+                field: field_of(&path, &message),
+                message,
+            }
+        } else {
+            ApiError::BadRequest {
+                code: "malformed_json",
+                message: format!("request body is not valid JSON: {inner}"),
+            }
+        }
+    })
+}
+
+/// The field a serde data error is about: its path, plus the field named by an
+/// "unknown field `x`" or "missing field `x`" message.
+fn field_of(path: &str, message: &str) -> Option<String> {
+    let named = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| {
+            let rest = message.strip_prefix(prefix)?;
+            rest.split_once('`').map(|(name, _)| name)
+        });
+    let path = (path != ".").then_some(path);
+    match (path, named) {
+        // An unknown field is already the last step of the path; a missing one is not.
+        (Some(path), Some(name)) if path == name || path.ends_with(&format!(".{name}")) => {
+            Some(path.to_owned())
+        }
+        (Some(path), Some(name)) => Some(format!("{path}.{name}")),
+        (Some(path), None) => Some(path.to_owned()),
+        (None, Some(name)) => Some(name.to_owned()),
+        (None, None) => None,
+    }
+}
+
+/// The bearer token of `headers`, if any.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Compares without stopping at the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whether the request carries the admin bearer token.
+pub fn is_admin(req: &Request, state: &AppState) -> bool {
+    bearer_token(req.headers())
+        .is_some_and(|t| constant_time_eq(t.as_bytes(), state.config.admin_token.as_bytes()))
+}
+
+/// 401 unless the request carries the admin bearer token.
+pub fn require_admin(req: &Request, state: &AppState) -> Result<(), ApiError> {
+    if is_admin(req, state) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized {
+            message: "this endpoint needs the admin bearer token".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Sample {
+        name: String,
+        count: u32,
+    }
+
+    fn err_of(body: &str) -> ApiError {
+        parse_json::<Sample>(body.as_bytes()).expect_err("must fail")
+    }
+
+    #[test]
+    fn json_errors_are_classified() {
+        assert!(matches!(
+            err_of(""),
+            ApiError::BadRequest {
+                code: "malformed_json",
+                ..
+            }
+        ));
+        assert!(matches!(
+            err_of("{"),
+            ApiError::BadRequest {
+                code: "malformed_json",
+                ..
+            }
+        ));
+        assert!(matches!(
+            err_of(r#"{"name": "a", "count": 1} {}"#),
+            ApiError::BadRequest {
+                code: "malformed_json",
+                ..
+            }
+        ));
+        match err_of(r#"{"name": "a", "count": "x"}"#) {
+            ApiError::Unprocessable { field, .. } => assert_eq!(field.as_deref(), Some("count")),
+            other => panic!("{other:?}"),
+        }
+        match err_of(r#"{"name": "a", "count": 1, "extra": 1}"#) {
+            ApiError::Unprocessable { field, .. } => assert_eq!(field.as_deref(), Some("extra")),
+            other => panic!("{other:?}"),
+        }
+        match err_of(r#"{"name": "a"}"#) {
+            ApiError::Unprocessable { field, .. } => assert_eq!(field.as_deref(), Some("count")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(bearer_token(&headers), None);
+        headers.insert(header::AUTHORIZATION, "Bearer abc".parse().expect("header"));
+        assert_eq!(bearer_token(&headers), Some("abc"));
+        headers.insert(header::AUTHORIZATION, "Basic abc".parse().expect("header"));
+        assert_eq!(bearer_token(&headers), None);
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

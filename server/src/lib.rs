@@ -1,0 +1,23 @@
+//! Ovasabi Edge: the real-time backend a campaign website talks to.
+//!
+//! REST for the campaign's forms, Server-Sent Events for what the page shows
+//! live, WebTransport datagrams for every visitor's cursor, and Redis Streams
+//! between instances. SQLite is embedded by default; PostgreSQL in production.
+//!
+//! # Layout
+//! - `config`: flags and environment, validated once.
+//! - `app`: builds state and listeners, serves until shutdown.
+//! - `campaign`: campaigns, their typed configuration, campaign files.
+//! - `http`: the REST API, one module per resource, and its error type.
+//! - `store`: the only place SQL lives; SQLite and PostgreSQL behind one trait.
+//! - `telemetry`: logging.
+
+pub mod app;
+pub mod campaign;
+pub mod config;
+pub mod http;
+pub mod store;
+pub mod telemetry;
+
+pub use app::{App, AppState};
+pub use config::Config;

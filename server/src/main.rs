@@ -1,0 +1,84 @@
+//! `ovasabi-edge`: reads the configuration, starts logging and runs the app.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use server::config::{AdminTokenSource, CampaignsAction, Cli, Command};
+use server::{App, campaign, store};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let mut cli = Cli::parse();
+    let command = cli.command.take().unwrap_or(Command::Serve);
+    let config = match cli.into_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("ovasabi-edge: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    server::telemetry::init();
+    tracing::info!(?config, "configuration");
+    let result = match command {
+        Command::Serve => serve(config).await,
+        Command::Campaigns {
+            action: CampaignsAction::Apply,
+        } => apply_campaigns(config).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "stopped");
+            eprintln!("ovasabi-edge: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: server::Config) -> anyhow::Result<()> {
+    if config.admin_token_source == AdminTokenSource::Generated {
+        tracing::warn!(
+            admin_token = %config.admin_token,
+            "OVASABI_ADMIN_TOKEN is not set: generated an admin token for this run only"
+        );
+    }
+    let app = App::build(config).await?;
+    println!("ovasabi-edge listening on http://{}", app.http_addr());
+    let shutdown = CancellationToken::new();
+    tokio::spawn(watch_signals(shutdown.clone()));
+    app.run(shutdown).await
+}
+
+async fn apply_campaigns(config: server::Config) -> anyhow::Result<()> {
+    let store = store::connect(&config.database_url, config.db_max_connections).await?;
+    let dir = config.campaigns_dir.unwrap_or_else(|| "campaigns".into());
+    for (slug, outcome) in campaign::files::apply_dir(store.as_ref(), &dir).await? {
+        println!("{slug}: {outcome:?}");
+    }
+    Ok(())
+}
+
+/// Cancels `shutdown` on Ctrl-C or SIGTERM.
+async fn watch_signals(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        () = terminate => {}
+    }
+    shutdown.cancel();
+}

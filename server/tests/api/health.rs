@@ -1,0 +1,38 @@
+//! `/healthz` and `/readyz`.
+
+use crate::db_tests;
+use crate::helpers::{As, Db, redis_url, spawn_app, spawn_app_with};
+
+async fn healthz_and_readyz_answer(db: Db) {
+    let app = spawn_app(db).await;
+    app.get("/healthz", As::Anonymous).await.assert_status(200);
+    let ready = app.get("/readyz", As::Anonymous).await;
+    let body = ready.assert_status(200);
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["checks"]["database"], "ok");
+    assert_eq!(body["checks"]["redis"], "not_configured");
+}
+
+db_tests!(healthz_and_readyz_answer);
+
+#[tokio::test]
+async fn readyz_checks_redis_when_configured() {
+    let Some(redis) = redis_url() else { return };
+    let app = spawn_app_with(Db::Sqlite, |c| c.redis_url = Some(redis)).await;
+    let ready = app.get("/readyz", As::Anonymous).await;
+    assert_eq!(ready.assert_status(200)["checks"]["redis"], "ok");
+}
+
+#[tokio::test]
+async fn readyz_is_503_when_redis_is_down() {
+    // Nothing listens on port 1 of loopback.
+    let app = spawn_app_with(Db::Sqlite, |c| {
+        c.redis_url = Some("redis://127.0.0.1:1".into())
+    })
+    .await;
+    let reply = app.get("/readyz", As::Anonymous).await;
+    let body = reply.assert_error(503, "not_ready");
+    assert_eq!(body["checks"]["redis"], "error");
+    assert_eq!(body["checks"]["database"], "ok");
+    app.get("/healthz", As::Anonymous).await.assert_status(200);
+}

@@ -1,0 +1,328 @@
+//! Typed helpers: `spawn_app(db)` starts the real server on port 0 with a fresh
+//! database and returns a [`TestApp`] to talk to it.
+//!
+//! PostgreSQL tests run when `OVASABI_TEST_POSTGRES_URL` is set (CI sets it; its
+//! absence skips them, printing so); each test gets a database of its own.
+//! Redis tests likewise need `OVASABI_TEST_REDIS_URL`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use server::{App, AppState, Config};
+use tokio_util::sync::CancellationToken;
+
+/// The database a test runs on.
+#[derive(Debug, Clone)]
+pub(crate) enum Db {
+    /// A fresh SQLite file.
+    Sqlite,
+    /// A fresh database on the PostgreSQL server at this URL (without database name).
+    Postgres(String),
+}
+
+impl Db {
+    /// The PostgreSQL server to test on, or `None` (printed) when not configured.
+    pub(crate) fn postgres() -> Option<Self> {
+        match std::env::var("OVASABI_TEST_POSTGRES_URL") {
+            Ok(url) if !url.trim().is_empty() => {
+                Some(Self::Postgres(url.trim_end_matches('/').to_owned()))
+            }
+            _ => {
+                eprintln!("skipped: OVASABI_TEST_POSTGRES_URL is not set");
+                None
+            }
+        }
+    }
+}
+
+/// The Redis server to test on, or `None` (printed) when not configured.
+pub(crate) fn redis_url() -> Option<String> {
+    match std::env::var("OVASABI_TEST_REDIS_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            eprintln!("skipped: OVASABI_TEST_REDIS_URL is not set");
+            None
+        }
+    }
+}
+
+/// Runs each named `async fn(Db)` test once on SQLite and once on PostgreSQL,
+/// as `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! db_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Db::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = $crate::helpers::Db::postgres() {
+                        super::$name(db).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// A database made for one test; dropped with it.
+pub(crate) struct TestDb {
+    /// Its URL.
+    pub(crate) url: String,
+    /// Keeps the SQLite folder alive (removed on drop).
+    _dir: Option<tempfile::TempDir>,
+    /// PostgreSQL server and database name, dropped on drop.
+    postgres: Option<(String, String)>,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((server, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime: do the async clean-up on a thread of its own.
+        let cleanup = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres")).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                )))
+                .execute(&mut admin)
+                .await
+                .map(drop)
+            })
+        });
+        if let Ok(Err(e)) = cleanup.join() {
+            eprintln!("could not drop test database: {e}");
+        }
+    }
+}
+
+/// Makes a fresh, empty database.
+pub(crate) async fn fresh_database(db: &Db) -> TestDb {
+    match db {
+        Db::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("test.db").display());
+            TestDb {
+                url,
+                _dir: Some(dir),
+                postgres: None,
+            }
+        }
+        Db::Postgres(server) => {
+            use sqlx::Connection;
+            let name = format!("ovasabi_test_{}", uuid::Uuid::now_v7().simple());
+            let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+                .await
+                .expect("OVASABI_TEST_POSTGRES_URL must reach a PostgreSQL server");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                .execute(&mut admin)
+                .await
+                .expect("create test database");
+            TestDb {
+                url: format!("{server}/{name}"),
+                _dir: None,
+                postgres: Some((server.clone(), name)),
+            }
+        }
+    }
+}
+
+/// A running app and a client for it.
+pub(crate) struct TestApp {
+    /// Where it listens.
+    pub(crate) addr: SocketAddr,
+    /// Its admin token.
+    pub(crate) admin_token: String,
+    /// Its state (store included), for checks behind the API.
+    pub(crate) state: Arc<AppState>,
+    /// HTTP client.
+    pub(crate) client: reqwest::Client,
+    /// Its database.
+    _db: TestDb,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Starts the app on a fresh database with the test defaults.
+pub(crate) async fn spawn_app(db: Db) -> TestApp {
+    spawn_app_with(db, |_| {}).await
+}
+
+/// Starts the app on a fresh database, after `tweak` has changed its config.
+pub(crate) async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    server::telemetry::init_for_tests();
+    let test_db = fresh_database(&db).await;
+    let mut config = Config::for_database(test_db.url.clone());
+    tweak(&mut config);
+    let admin_token = config.admin_token.clone();
+    let app = App::build(config).await.expect("app builds");
+    let addr = app.http_addr();
+    let state = app.state();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(app.run(shutdown.clone()));
+    TestApp {
+        addr,
+        admin_token,
+        state,
+        client: reqwest::Client::new(),
+        _db: test_db,
+        shutdown,
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    /// Status.
+    pub(crate) status: StatusCode,
+    /// Headers.
+    pub(crate) headers: reqwest::header::HeaderMap,
+    /// JSON body (`Null` when empty or not JSON).
+    pub(crate) body: Value,
+}
+
+impl Reply {
+    /// Asserts the status and the error `code`, and returns the body.
+    pub(crate) fn assert_error(&self, status: u16, code: &str) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(self.body["code"], code, "body: {}", self.body);
+        assert!(self.body["message"].is_string(), "body: {}", self.body);
+        &self.body
+    }
+
+    /// Asserts the status and returns the body.
+    pub(crate) fn assert_status(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        &self.body
+    }
+}
+
+/// Who sends a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum As {
+    /// No credentials.
+    Anonymous,
+    /// The admin bearer token.
+    Admin,
+}
+
+impl TestApp {
+    /// Absolute URL of `path`.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends a request with an optional JSON body.
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        who: As,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(path));
+        if who == As::Admin {
+            request = request.bearer_auth(&self.admin_token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
+    /// Sends raw bytes with a content type.
+    pub(crate) async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        who: As,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .header("content-type", content_type)
+            .body(body);
+        if who == As::Admin {
+            request = request.bearer_auth(&self.admin_token);
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
+    /// `GET path`.
+    pub(crate) async fn get(&self, path: &str, who: As) -> Reply {
+        self.call(Method::GET, path, who, None).await
+    }
+
+    /// `POST /api/campaign` as admin.
+    pub(crate) async fn create_campaign(&self, body: Value) -> Reply {
+        self.call(Method::POST, "/api/campaign", As::Admin, Some(body))
+            .await
+    }
+
+    /// Creates an active campaign with default config and returns its body.
+    pub(crate) async fn active_campaign(&self, slug: &str) -> Value {
+        self.create_campaign(json!({"slug": slug, "name": slug, "status": "active"}))
+            .await
+            .assert_status(201)
+            .clone()
+    }
+
+    /// `PATCH /api/campaign/{slug}`.
+    pub(crate) async fn patch_campaign(&self, slug: &str, who: As, body: Value) -> Reply {
+        self.call(
+            Method::PATCH,
+            &format!("/api/campaign/{slug}"),
+            who,
+            Some(body),
+        )
+        .await
+    }
+
+    /// Every stored campaign, read behind the API.
+    pub(crate) async fn stored_campaigns(&self) -> Vec<server::campaign::Campaign> {
+        self.state
+            .store
+            .list_campaigns(server::store::Page {
+                limit: 1000,
+                offset: 0,
+            })
+            .await
+            .expect("list campaigns")
+    }
+}
+
+/// Reads a response whole.
+pub(crate) async fn read(response: reqwest::Response) -> Reply {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.expect("body read");
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}

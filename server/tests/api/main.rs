@@ -1,0 +1,9 @@
+//! HTTP integration tests: each test starts the real app on port 0 with a fresh
+//! database, and most run twice, on SQLite and on PostgreSQL (see `helpers`).
+
+mod helpers;
+
+mod binary;
+mod campaign;
+mod campaign_files;
+mod health;
