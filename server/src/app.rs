@@ -9,7 +9,13 @@ use salvo::conn::tcp::TcpAcceptor;
 use salvo::prelude::*;
 use tokio_util::sync::CancellationToken;
 
+use tokio::sync::Notify;
+
+use crate::bus::{EventBus, LocalBus};
 use crate::config::Config;
+use crate::limit::RateLimiter;
+use crate::outbox::{OutboxWorker, WebhookSettings};
+use crate::session::SessionKeys;
 use crate::store::{self, SharedStore};
 use crate::{campaign, http};
 
@@ -21,6 +27,14 @@ pub struct AppState {
     pub store: SharedStore,
     /// Redis, when scaling out.
     pub redis: Option<redis::Client>,
+    /// The event bus.
+    pub bus: Arc<dyn EventBus>,
+    /// Session token keys.
+    pub sessions: SessionKeys,
+    /// Per-client rate limits.
+    pub limiter: RateLimiter,
+    /// Wakes the outbox worker when entries were written.
+    pub outbox_wake: Arc<Notify>,
 }
 
 /// A built application, listening but not yet serving.
@@ -54,11 +68,16 @@ impl App {
                 format!("cannot listen on {} (OVASABI_HTTP_ADDR)", config.http_addr)
             })?;
         let http_addr = http_listener.local_addr()?;
+        let sessions = SessionKeys::new(config.session_secret.value.as_bytes(), config.session_ttl);
         Ok(Self {
             state: Arc::new(AppState {
                 config,
                 store,
                 redis,
+                bus: Arc::new(LocalBus::default()),
+                sessions,
+                limiter: RateLimiter::default(),
+                outbox_wake: Arc::new(Notify::new()),
             }),
             http_listener,
             http_addr,
@@ -75,9 +94,31 @@ impl App {
         self.state.clone()
     }
 
+    /// The outbox delivery worker of this app (started by [`App::run`] unless
+    /// `outbox_worker` is off).
+    pub fn outbox_worker(&self) -> anyhow::Result<OutboxWorker> {
+        let config = &self.state.config;
+        OutboxWorker::new(
+            self.state.store.clone(),
+            WebhookSettings {
+                default_url: config.webhook_url.clone(),
+                secret: config.webhook_secret.value.clone(),
+                max_attempts: config.webhook_max_attempts,
+                backoff_base: config.webhook_backoff,
+                backoff_cap: std::time::Duration::from_secs(3600),
+                timeout: config.webhook_timeout,
+            },
+            self.state.outbox_wake.clone(),
+        )
+    }
+
     /// Serves until `shutdown` is cancelled, then gives open connections the
     /// configured grace period.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        if self.state.config.outbox_worker {
+            let worker = self.outbox_worker()?;
+            tokio::spawn(worker.run(shutdown.child_token()));
+        }
         let acceptor = TcpAcceptor::try_from(self.http_listener)?;
         let server = Server::new(acceptor);
         let handle = server.handle();

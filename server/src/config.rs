@@ -41,12 +41,33 @@ pub struct Cli {
     /// Bearer token of the admin endpoints; unset generates one at start (development).
     #[arg(long, env = "OVASABI_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Secret signing session tokens (32+ characters); unset generates one at start.
+    #[arg(long, env = "OVASABI_SESSION_SECRET", hide_env_values = true)]
+    pub session_secret: Option<String>,
+    /// Hours a session token stays valid.
+    #[arg(long, env = "OVASABI_SESSION_TTL_HOURS", default_value_t = 720)]
+    pub session_ttl_hours: u64,
     /// LibreTranslate base URL; unset serves translation memory only.
     #[arg(long, env = "LIBRETRANSLATE_URL")]
     pub libretranslate_url: Option<String>,
     /// Webhook receiver of outbox events (the CRM).
     #[arg(long, env = "OVASABI_WEBHOOK_URL")]
     pub webhook_url: Option<String>,
+    /// Secret of the webhook signature header (16+ characters); unset generates one.
+    #[arg(long, env = "OVASABI_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// Delivery attempts before an outbox entry is dead.
+    #[arg(long, env = "OVASABI_WEBHOOK_MAX_ATTEMPTS", default_value_t = 12)]
+    pub webhook_max_attempts: u32,
+    /// First retry delay in milliseconds (doubles per attempt, capped at an hour).
+    #[arg(long, env = "OVASABI_WEBHOOK_BACKOFF_MS", default_value_t = 2000)]
+    pub webhook_backoff_ms: u64,
+    /// Timeout of one webhook delivery in milliseconds.
+    #[arg(long, env = "OVASABI_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
+    /// Run the outbox delivery worker on this instance.
+    #[arg(long, env = "OVASABI_OUTBOX_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub outbox_worker: bool,
     /// Folder of `NNN_name.toml` campaign files applied at start.
     #[arg(long, env = "OVASABI_CAMPAIGNS_DIR", default_value = "campaigns")]
     pub campaigns_dir: PathBuf,
@@ -95,13 +116,56 @@ fn config_error(name: &'static str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-/// Where the admin token came from.
+/// Where a secret came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdminTokenSource {
+pub enum SecretSource {
     /// Set by the operator.
     Configured,
-    /// Generated at start because none was set.
+    /// Generated at start because none was set: valid for this process only.
     Generated,
+}
+
+/// A secret value that is never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret {
+    /// The value.
+    pub value: String,
+    /// Where it came from.
+    pub source: SecretSource,
+}
+
+impl Secret {
+    /// A fresh random secret.
+    pub fn generated() -> Self {
+        Self {
+            value: random_token(),
+            source: SecretSource::Generated,
+        }
+    }
+
+    fn from_setting(
+        name: &'static str,
+        value: Option<String>,
+        min_len: usize,
+    ) -> Result<Self, ConfigError> {
+        match non_empty(value) {
+            Some(v) if v.len() < min_len => Err(config_error(
+                name,
+                format!("must be at least {min_len} characters"),
+            )),
+            Some(value) => Ok(Self {
+                value,
+                source: SecretSource::Configured,
+            }),
+            None => Ok(Self::generated()),
+        }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{:?}>", self.source)
+    }
 }
 
 /// The validated configuration the app runs with.
@@ -118,13 +182,25 @@ pub struct Config {
     /// Redis URL, if scaling out.
     pub redis_url: Option<String>,
     /// Admin bearer token.
-    pub admin_token: String,
-    /// Where the admin token came from.
-    pub admin_token_source: AdminTokenSource,
+    pub admin_token: Secret,
+    /// Session token signing secret.
+    pub session_secret: Secret,
+    /// How long session tokens live.
+    pub session_ttl: Duration,
     /// LibreTranslate base URL.
     pub libretranslate_url: Option<url::Url>,
     /// Global webhook receiver.
     pub webhook_url: Option<url::Url>,
+    /// Webhook signature secret.
+    pub webhook_secret: Secret,
+    /// Delivery attempts before an outbox entry is dead.
+    pub webhook_max_attempts: u32,
+    /// First retry delay.
+    pub webhook_backoff: Duration,
+    /// Timeout of one delivery.
+    pub webhook_timeout: Duration,
+    /// Whether this instance delivers the outbox.
+    pub outbox_worker: bool,
     /// Campaign files folder applied at start (`None`: apply nothing).
     pub campaigns_dir: Option<PathBuf>,
     /// Largest request body.
@@ -135,6 +211,8 @@ pub struct Config {
 
 /// Shortest admin token accepted.
 pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
+/// Shortest session secret accepted.
+pub const MIN_SESSION_SECRET_LEN: usize = 32;
 
 fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
@@ -156,6 +234,17 @@ fn parse_http_url(
             Ok(url)
         })
         .transpose()
+}
+
+fn check_range(name: &'static str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(config_error(
+            name,
+            format!("must be between {min} and {max}"),
+        ))
+    }
 }
 
 fn parse_addr(name: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
@@ -190,39 +279,62 @@ impl Cli {
             url::Url::parse(&database_url)
                 .map_err(|e| config_error("DATABASE_URL", format!("not a valid URL: {e}")))?;
         }
-        if !(1..=1000).contains(&self.db_max_connections) {
-            return Err(config_error(
-                "OVASABI_DB_MAX_CONNECTIONS",
-                "must be between 1 and 1000",
-            ));
-        }
+        check_range(
+            "OVASABI_DB_MAX_CONNECTIONS",
+            self.db_max_connections.into(),
+            1,
+            1000,
+        )?;
         let redis_url = non_empty(self.redis_url);
         if let Some(url) = &redis_url {
             redis::Client::open(url.as_str())
                 .map_err(|e| config_error("REDIS_URL", format!("not a Redis URL: {e}")))?;
         }
-        let (admin_token, admin_token_source) = match non_empty(self.admin_token) {
-            Some(token) if token.len() < MIN_ADMIN_TOKEN_LEN => {
-                return Err(config_error(
-                    "OVASABI_ADMIN_TOKEN",
-                    format!("must be at least {MIN_ADMIN_TOKEN_LEN} characters"),
-                ));
-            }
-            Some(token) => (token, AdminTokenSource::Configured),
-            None => (random_token(), AdminTokenSource::Generated),
-        };
-        if !(1024..=16 * 1024 * 1024).contains(&self.max_body_bytes) {
-            return Err(config_error(
-                "OVASABI_MAX_BODY_BYTES",
-                "must be between 1024 and 16777216",
-            ));
-        }
-        if !(1..=300).contains(&self.shutdown_timeout_secs) {
-            return Err(config_error(
-                "OVASABI_SHUTDOWN_TIMEOUT_SECS",
-                "must be between 1 and 300",
-            ));
-        }
+        let admin_token =
+            Secret::from_setting("OVASABI_ADMIN_TOKEN", self.admin_token, MIN_ADMIN_TOKEN_LEN)?;
+        let session_secret = Secret::from_setting(
+            "OVASABI_SESSION_SECRET",
+            self.session_secret,
+            MIN_SESSION_SECRET_LEN,
+        )?;
+        let webhook_secret =
+            Secret::from_setting("OVASABI_WEBHOOK_SECRET", self.webhook_secret, 16)?;
+        check_range(
+            "OVASABI_SESSION_TTL_HOURS",
+            self.session_ttl_hours,
+            1,
+            24 * 365,
+        )?;
+        check_range(
+            "OVASABI_WEBHOOK_MAX_ATTEMPTS",
+            self.webhook_max_attempts.into(),
+            1,
+            100,
+        )?;
+        check_range(
+            "OVASABI_WEBHOOK_BACKOFF_MS",
+            self.webhook_backoff_ms,
+            10,
+            3_600_000,
+        )?;
+        check_range(
+            "OVASABI_WEBHOOK_TIMEOUT_MS",
+            self.webhook_timeout_ms,
+            100,
+            120_000,
+        )?;
+        check_range(
+            "OVASABI_MAX_BODY_BYTES",
+            self.max_body_bytes as u64,
+            1024,
+            16 * 1024 * 1024,
+        )?;
+        check_range(
+            "OVASABI_SHUTDOWN_TIMEOUT_SECS",
+            self.shutdown_timeout_secs,
+            1,
+            300,
+        )?;
         Ok(Config {
             http_addr: parse_addr("OVASABI_HTTP_ADDR", &self.http_addr)?,
             wt_addr: parse_addr("OVASABI_WT_ADDR", &self.wt_addr)?,
@@ -230,9 +342,15 @@ impl Cli {
             db_max_connections: self.db_max_connections,
             redis_url,
             admin_token,
-            admin_token_source,
+            session_secret,
+            session_ttl: Duration::from_secs(self.session_ttl_hours * 3600),
             libretranslate_url: parse_http_url("LIBRETRANSLATE_URL", self.libretranslate_url)?,
             webhook_url: parse_http_url("OVASABI_WEBHOOK_URL", self.webhook_url)?,
+            webhook_secret,
+            webhook_max_attempts: self.webhook_max_attempts,
+            webhook_backoff: Duration::from_millis(self.webhook_backoff_ms),
+            webhook_timeout: Duration::from_millis(self.webhook_timeout_ms),
+            outbox_worker: self.outbox_worker,
             campaigns_dir: Some(self.campaigns_dir),
             max_body_bytes: self.max_body_bytes,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
@@ -250,10 +368,16 @@ impl Config {
             database_url: database_url.into(),
             db_max_connections: 8,
             redis_url: None,
-            admin_token: random_token(),
-            admin_token_source: AdminTokenSource::Configured,
+            admin_token: Secret::generated(),
+            session_secret: Secret::generated(),
+            session_ttl: Duration::from_secs(24 * 3600),
             libretranslate_url: None,
             webhook_url: None,
+            webhook_secret: Secret::generated(),
+            webhook_max_attempts: 12,
+            webhook_backoff: Duration::from_secs(2),
+            webhook_timeout: Duration::from_secs(10),
+            outbox_worker: true,
             campaigns_dir: None,
             max_body_bytes: 64 * 1024,
             shutdown_timeout: Duration::from_secs(5),
@@ -281,10 +405,9 @@ impl fmt::Debug for Config {
             .field("database_url", &redact(&self.database_url))
             .field("db_max_connections", &self.db_max_connections)
             .field("redis_url", &self.redis_url.as_deref().map(redact))
-            .field(
-                "admin_token",
-                &format_args!("<{:?}>", self.admin_token_source),
-            )
+            .field("admin_token", &self.admin_token)
+            .field("session_secret", &self.session_secret)
+            .field("session_ttl", &self.session_ttl)
             .field(
                 "libretranslate_url",
                 &self.libretranslate_url.as_ref().map(|u| redact(u.as_str())),
@@ -293,6 +416,11 @@ impl fmt::Debug for Config {
                 "webhook_url",
                 &self.webhook_url.as_ref().map(|u| redact(u.as_str())),
             )
+            .field("webhook_secret", &self.webhook_secret)
+            .field("webhook_max_attempts", &self.webhook_max_attempts)
+            .field("webhook_backoff", &self.webhook_backoff)
+            .field("webhook_timeout", &self.webhook_timeout)
+            .field("outbox_worker", &self.outbox_worker)
             .field("campaigns_dir", &self.campaigns_dir)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("shutdown_timeout", &self.shutdown_timeout)
@@ -320,8 +448,9 @@ mod tests {
         ])
         .into_config()
         .expect("defaults are valid");
-        assert_eq!(config.admin_token_source, AdminTokenSource::Generated);
-        assert_eq!(config.admin_token.len(), 32);
+        assert_eq!(config.admin_token.source, SecretSource::Generated);
+        assert_eq!(config.admin_token.value.len(), 32);
+        assert_ne!(config.admin_token.value, config.session_secret.value);
     }
 
     #[test]
@@ -333,6 +462,12 @@ mod tests {
             (&["--webhook-url", "ftp://crm"], "OVASABI_WEBHOOK_URL"),
             (&["--max-body-bytes", "0"], "OVASABI_MAX_BODY_BYTES"),
             (&["--redis-url", "http://nope"], "REDIS_URL"),
+            (&["--session-secret", "too-short"], "OVASABI_SESSION_SECRET"),
+            (
+                &["--webhook-max-attempts", "0"],
+                "OVASABI_WEBHOOK_MAX_ATTEMPTS",
+            ),
+            (&["--webhook-backoff-ms", "1"], "OVASABI_WEBHOOK_BACKOFF_MS"),
         ];
         for (args, name) in cases {
             let err = cli(args).into_config().expect_err("invalid");
@@ -347,6 +482,12 @@ mod tests {
         let printed = format!("{config:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(!printed.contains("s3cret"), "{printed}");
-        assert!(!printed.contains(&config.admin_token), "{printed}");
+        for secret in [
+            &config.admin_token,
+            &config.session_secret,
+            &config.webhook_secret,
+        ] {
+            assert!(!printed.contains(&secret.value), "{printed}");
+        }
     }
 }

@@ -8,14 +8,24 @@
 //! - `config`: flags and environment, validated once.
 //! - `app`: builds state and listeners, serves until shutdown.
 //! - `campaign`: campaigns, their typed configuration, campaign files.
+//! - `forms`: users, referrals and quote requests, and their rules.
+//! - `session`: signed session tokens (users and anonymous visitors).
+//! - `bus`: the live event bus.
+//! - `outbox`: events that must leave the building, and their delivery.
+//! - `limit`: per-client rate limits.
 //! - `http`: the REST API, one module per resource, and its error type.
 //! - `store`: the only place SQL lives; SQLite and PostgreSQL behind one trait.
 //! - `telemetry`: logging.
 
 pub mod app;
+pub mod bus;
 pub mod campaign;
 pub mod config;
+pub mod forms;
 pub mod http;
+pub mod limit;
+pub mod outbox;
+pub mod session;
 pub mod store;
 pub mod telemetry;
 

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use server::config::{AdminTokenSource, CampaignsAction, Cli, Command};
+use server::config::{CampaignsAction, Cli, Command, SecretSource};
 use server::{App, campaign, store};
 use tokio_util::sync::CancellationToken;
 
@@ -37,10 +37,22 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: server::Config) -> anyhow::Result<()> {
-    if config.admin_token_source == AdminTokenSource::Generated {
+    if config.admin_token.source == SecretSource::Generated {
         tracing::warn!(
-            admin_token = %config.admin_token,
+            admin_token = %config.admin_token.value,
             "OVASABI_ADMIN_TOKEN is not set: generated an admin token for this run only"
+        );
+    }
+    if config.session_secret.source == SecretSource::Generated {
+        tracing::warn!(
+            "OVASABI_SESSION_SECRET is not set: session tokens will not survive a restart \
+             nor work across instances"
+        );
+    }
+    if config.webhook_secret.source == SecretSource::Generated && config.webhook_url.is_some() {
+        tracing::warn!(
+            webhook_secret = %config.webhook_secret.value,
+            "OVASABI_WEBHOOK_SECRET is not set: generated the webhook signing secret for this run only"
         );
     }
     let app = App::build(config).await?;

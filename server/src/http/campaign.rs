@@ -9,10 +9,9 @@ use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::Serialize;
 
-use super::{ApiError, is_admin, json_body, require_admin, state};
+use super::{ApiError, is_admin, json_body, page, require_admin, state};
 use crate::app::AppState;
 use crate::campaign::{Campaign, CampaignPatch, CampaignStatus, NewCampaign, is_valid_slug};
-use crate::store::Page;
 
 /// Routes of this resource.
 pub fn router() -> Router {
@@ -26,9 +25,6 @@ pub fn router() -> Router {
                 .push(Router::with_path("metrics").get(metrics)),
         )
 }
-
-/// Most campaigns one list page returns.
-pub const MAX_PAGE: u32 = 500;
 
 /// Body of `GET /api/campaign`.
 #[derive(Debug, Serialize)]
@@ -66,19 +62,6 @@ pub async fn visible_campaign(req: &Request, state: &AppState) -> Result<Campaig
     }
 }
 
-fn query_u32(req: &Request, name: &str, default: u32, max: u32) -> Result<u32, ApiError> {
-    match req.query::<String>(name) {
-        None => Ok(default),
-        Some(raw) => raw
-            .parse::<u32>()
-            .ok()
-            .filter(|v| *v <= max)
-            .ok_or_else(|| {
-                ApiError::invalid_field(name, format!("must be a whole number from 0 to {max}"))
-            }),
-    }
-}
-
 #[handler]
 async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
@@ -96,11 +79,7 @@ async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
 async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     require_admin(req, &state)?;
-    let page = Page {
-        limit: query_u32(req, "limit", 100, MAX_PAGE)?,
-        offset: query_u32(req, "offset", 0, u32::MAX)?,
-    };
-    let campaigns = state.store.list_campaigns(page).await?;
+    let campaigns = state.store.list_campaigns(page(req)?).await?;
     res.render(Json(CampaignList { campaigns }));
     Ok(())
 }

@@ -23,6 +23,8 @@ pub enum ApiError {
     /// 401: missing, wrong or expired credentials.
     #[error("{message}")]
     Unauthorized {
+        /// Stable code: `unauthorized`, `invalid_token` or `token_expired`.
+        code: &'static str,
         /// For a person.
         message: String,
     },
@@ -140,12 +142,12 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             Self::BadRequest { code, .. }
+            | Self::Unauthorized { code, .. }
             | Self::Forbidden { code, .. }
             | Self::NotFound { code, .. }
             | Self::Conflict { code, .. }
             | Self::Unprocessable { code, .. }
             | Self::Unavailable { code, .. } => code,
-            Self::Unauthorized { .. } => "unauthorized",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::TooManyRequests { .. } => "rate_limited",
@@ -210,6 +212,7 @@ impl From<StoreError> for ApiError {
                     "slug" => "slug_taken",
                     "email" => "email_taken",
                     "referred" => "already_referred",
+                    "idempotency_key" => "idempotency_conflict",
                     _ => "conflict",
                 },
                 message: format!("{field} is already taken"),

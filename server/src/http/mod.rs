@@ -4,6 +4,11 @@
 pub mod campaign;
 pub mod error;
 pub mod health;
+pub mod outbox;
+pub mod quote;
+pub mod referral;
+pub mod session;
+pub mod user;
 
 use std::sync::Arc;
 
@@ -13,6 +18,9 @@ use salvo::prelude::*;
 use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
+use crate::bus::Event;
+use crate::campaign::{Campaign, CampaignStatus, is_valid_slug};
+use crate::session::{SessionClaims, TokenError};
 pub use error::ApiError;
 
 /// The whole HTTP service for `state`.
@@ -20,7 +28,12 @@ pub fn service(state: Arc<AppState>) -> Service {
     let router = Router::new()
         .hoop(InjectState(state))
         .push(health::router())
-        .push(campaign::router());
+        .push(campaign::router())
+        .push(session::router())
+        .push(user::router())
+        .push(quote::router())
+        .push(referral::router())
+        .push(outbox::router());
     Service::new(router).catcher(Catcher::new(error::json_catcher))
 }
 
@@ -169,7 +182,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Whether the request carries the admin bearer token.
 pub fn is_admin(req: &Request, state: &AppState) -> bool {
     bearer_token(req.headers())
-        .is_some_and(|t| constant_time_eq(t.as_bytes(), state.config.admin_token.as_bytes()))
+        .is_some_and(|t| constant_time_eq(t.as_bytes(), state.config.admin_token.value.as_bytes()))
 }
 
 /// 401 unless the request carries the admin bearer token.
@@ -178,8 +191,148 @@ pub fn require_admin(req: &Request, state: &AppState) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::Unauthorized {
+            code: "unauthorized",
             message: "this endpoint needs the admin bearer token".into(),
         })
+    }
+}
+
+/// The campaign named `slug` if it accepts submissions now: unknown (or draft)
+/// is 404 `campaign_not_found`, paused, ended or outside its dates 403
+/// `campaign_closed`.
+pub async fn open_campaign(state: &AppState, slug: &str) -> Result<Campaign, ApiError> {
+    let campaign = if is_valid_slug(slug) {
+        state.store.campaign_by_slug(slug).await?
+    } else {
+        None
+    };
+    let campaign = campaign
+        .filter(|c| c.status != CampaignStatus::Draft)
+        .ok_or_else(|| ApiError::campaign_not_found(slug))?;
+    if !campaign.is_open(chrono::Utc::now()) {
+        return Err(ApiError::Forbidden {
+            code: "campaign_closed",
+            message: format!("campaign {slug:?} is not accepting submissions now"),
+        });
+    }
+    Ok(campaign)
+}
+
+/// The session named by the bearer token, if one is sent. A token that is not
+/// ours or expired is 401; one from another campaign too.
+pub fn optional_session(
+    req: &Request,
+    state: &AppState,
+    campaign: &Campaign,
+) -> Result<Option<SessionClaims>, ApiError> {
+    let Some(token) = bearer_token(req.headers()) else {
+        return Ok(None);
+    };
+    let claims = state
+        .sessions
+        .verify(token, chrono::Utc::now())
+        .map_err(|e| ApiError::Unauthorized {
+            code: match e {
+                TokenError::Invalid => "invalid_token",
+                TokenError::Expired => "token_expired",
+            },
+            message: e.to_string(),
+        })?;
+    if claims.cid != campaign.id {
+        return Err(ApiError::Unauthorized {
+            code: "invalid_token",
+            message: "the session token belongs to another campaign".into(),
+        });
+    }
+    Ok(Some(claims))
+}
+
+/// The session named by the bearer token; 401 when there is none.
+pub fn required_session(
+    req: &Request,
+    state: &AppState,
+    campaign: &Campaign,
+) -> Result<SessionClaims, ApiError> {
+    optional_session(req, state, campaign)?.ok_or_else(|| ApiError::Unauthorized {
+        code: "unauthorized",
+        message: "this endpoint needs a session token (Authorization: Bearer …)".into(),
+    })
+}
+
+/// Counts one request of `action` from `who` against `per_minute`; 429 past it.
+pub fn rate_limit(
+    state: &AppState,
+    action: &str,
+    campaign: &Campaign,
+    who: &str,
+    per_minute: u32,
+) -> Result<(), ApiError> {
+    let key = format!("{action}:{}:{who}", campaign.id);
+    state
+        .limiter
+        .check(
+            &key,
+            per_minute,
+            std::time::Duration::from_secs(60),
+            std::time::Instant::now(),
+        )
+        .map_err(|retry_after| ApiError::TooManyRequests {
+            retry_after_secs: retry_after.as_secs().max(1),
+        })
+}
+
+/// Most rows one list page returns.
+pub const MAX_PAGE: u32 = 500;
+
+/// A whole-number query parameter within `0..=max`; 422 naming it otherwise.
+pub fn query_u32(req: &Request, name: &str, default: u32, max: u32) -> Result<u32, ApiError> {
+    match req.query::<String>(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|v| *v <= max)
+            .ok_or_else(|| {
+                ApiError::invalid_field(name, format!("must be a whole number from 0 to {max}"))
+            }),
+    }
+}
+
+/// The `limit` (default 100, at most [`MAX_PAGE`]) and `offset` of a list request.
+pub fn page(req: &Request) -> Result<crate::store::Page, ApiError> {
+    Ok(crate::store::Page {
+        limit: query_u32(req, "limit", 100, MAX_PAGE)?,
+        offset: query_u32(req, "offset", 0, u32::MAX)?,
+    })
+}
+
+/// The campaign named by the `campaign` query parameter, drafts included (for
+/// admin lists); 422 when missing, 404 when unknown.
+pub async fn campaign_query(req: &Request, state: &AppState) -> Result<Campaign, ApiError> {
+    let slug = req
+        .query::<String>("campaign")
+        .ok_or_else(|| ApiError::invalid_field("campaign", "the campaign slug is required"))?;
+    let found = if is_valid_slug(&slug) {
+        state.store.campaign_by_slug(&slug).await?
+    } else {
+        None
+    };
+    found.ok_or_else(|| ApiError::campaign_not_found(&slug))
+}
+
+/// The client's address, as a rate-limit key.
+pub fn client_ip(req: &Request) -> String {
+    req.remote_addr()
+        .ip()
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+}
+
+/// Publishes a live event after its rows were committed. The write already
+/// succeeded, so a bus failure is logged, not answered.
+pub async fn publish(state: &AppState, campaign: &Campaign, event: Event) {
+    let kind = event.kind.clone();
+    if let Err(e) = state.bus.publish(&campaign.slug, event).await {
+        tracing::warn!(error = format!("{e:#}"), %kind, "could not publish event");
     }
 }
 

@@ -16,12 +16,15 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
 
+use uuid::Uuid;
+
 use crate::campaign::{Campaign, CampaignConfig, CampaignStatus, NewCampaign};
+use crate::forms::quote::{Quote, QuoteStatus};
+use crate::forms::user::{ReferralCredit, User};
+use crate::outbox::{NewOutbox, OutboxEntry, OutboxState};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-
-use shared::shared_store_impl;
 
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +144,9 @@ pub trait Store: Send + Sync + 'static {
     /// The campaign with this slug.
     async fn campaign_by_slug(&self, slug: &str) -> Result<Option<Campaign>, StoreError>;
 
+    /// The campaign with this id.
+    async fn campaign_by_id(&self, id: i64) -> Result<Option<Campaign>, StoreError>;
+
     /// Writes every writable field of `campaign` (found by id) and returns the stored row.
     async fn update_campaign(&self, campaign: &Campaign) -> Result<Campaign, StoreError>;
 
@@ -149,6 +155,110 @@ pub trait Store: Send + Sync + 'static {
 
     /// Users, leads and referrals of a campaign.
     async fn campaign_counts(&self, campaign_id: i64) -> Result<CampaignCounts, StoreError>;
+
+    /// The user with this referral code in this campaign.
+    async fn user_by_referral_code(
+        &self,
+        campaign_id: i64,
+        code: &str,
+    ) -> Result<Option<User>, StoreError>;
+
+    /// The user with this id.
+    async fn user_by_id(&self, master_id: Uuid) -> Result<Option<User>, StoreError>;
+
+    /// In one transaction: inserts `user`, credits `referrer` (when given) with a
+    /// referral row, and writes `outbox`. A taken email is
+    /// `Conflict { field: "email" }`, a taken code `Conflict { field: "referral_code" }`.
+    async fn register_user(
+        &self,
+        user: &User,
+        referrer: Option<&User>,
+        outbox: &[NewOutbox],
+    ) -> Result<Option<ReferralCredit>, StoreError>;
+
+    /// In one transaction: records that `referrer` referred `referred` (once per
+    /// referred user: else `Conflict { field: "referred" }`), sets `referred_by`,
+    /// and writes `outbox`. Referrals of one referrer are serialized, so each count
+    /// is returned exactly once.
+    async fn record_referral(
+        &self,
+        referrer: &User,
+        referred: &User,
+        outbox: &[NewOutbox],
+    ) -> Result<ReferralCredit, StoreError>;
+
+    /// In one transaction: inserts `quote` and writes `outbox`, unless a quote with
+    /// the same idempotency key exists in the campaign: then that one is returned
+    /// (`Ok((existing, false))`) and nothing is written.
+    async fn insert_quote(
+        &self,
+        quote: &Quote,
+        outbox: &[NewOutbox],
+    ) -> Result<(Quote, bool), StoreError>;
+
+    /// The quote with this id.
+    async fn quote_by_id(&self, id: Uuid) -> Result<Option<Quote>, StoreError>;
+
+    /// A campaign's quotes, newest first, optionally of one status.
+    async fn list_quotes(
+        &self,
+        campaign_id: i64,
+        status: Option<QuoteStatus>,
+        page: Page,
+    ) -> Result<Vec<Quote>, StoreError>;
+
+    /// In one transaction: moves quote `id` from `from` to `to` and writes `outbox`.
+    /// `None` when the quote was not (or no longer) in status `from`.
+    async fn set_quote_status(
+        &self,
+        id: Uuid,
+        from: QuoteStatus,
+        to: QuoteStatus,
+        outbox: &[NewOutbox],
+    ) -> Result<Option<Quote>, StoreError>;
+
+    /// Outbox entries due at `now`, oldest first; entries for the default receiver
+    /// only when `with_default_target`.
+    async fn due_outbox(
+        &self,
+        now: DateTime<Utc>,
+        with_default_target: bool,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Claims a due entry for delivery until `lease_until`; false when another
+    /// worker claimed it first.
+    async fn claim_outbox(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Marks an entry delivered.
+    async fn outbox_delivered(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Records a failed attempt: the next try at `retry_at`, or dead when `None`.
+    async fn outbox_failed(
+        &self,
+        id: i64,
+        attempts: i32,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Outbox entries in `state`, newest first.
+    async fn list_outbox(
+        &self,
+        state: OutboxState,
+        campaign_id: Option<i64>,
+        page: Page,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Puts a dead (or pending) entry back in line with fresh attempts. False when
+    /// there is no such undelivered entry.
+    async fn redrive_outbox(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
 }
 
 /// A shared store handle.
@@ -198,5 +308,117 @@ impl TryFrom<CampaignRow> for Campaign {
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
+    }
+}
+
+/// A user row as both databases return it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    master_id: Uuid,
+    campaign_id: i64,
+    email: String,
+    display_name: String,
+    locale: Option<String>,
+    referral_code: String,
+    referred_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        Self {
+            master_id: row.master_id,
+            campaign_id: row.campaign_id,
+            email: row.email,
+            display_name: row.display_name,
+            locale: row.locale,
+            referral_code: row.referral_code,
+            referred_by: row.referred_by,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// A quote row as both databases return it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct QuoteRow {
+    id: Uuid,
+    campaign_id: i64,
+    master_id: Option<Uuid>,
+    session_id: Option<Uuid>,
+    name: String,
+    email: String,
+    company: Option<String>,
+    phone: Option<String>,
+    message: String,
+    budget: Option<String>,
+    details: Json<serde_json::Map<String, serde_json::Value>>,
+    status: String,
+    idempotency_key: Option<String>,
+    request_fingerprint: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<QuoteRow> for Quote {
+    type Error = StoreError;
+
+    fn try_from(row: QuoteRow) -> Result<Self, StoreError> {
+        let status = QuoteStatus::parse(&row.status)
+            .ok_or_else(|| StoreError::Corrupt(format!("quote status {:?}", row.status)))?;
+        Ok(Self {
+            id: row.id,
+            campaign_id: row.campaign_id,
+            master_id: row.master_id,
+            session_id: row.session_id,
+            name: row.name,
+            email: row.email,
+            company: row.company,
+            phone: row.phone,
+            message: row.message,
+            budget: row.budget,
+            details: row.details.0,
+            status,
+            idempotency_key: row.idempotency_key,
+            request_fingerprint: row.request_fingerprint,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// An outbox row (with its campaign's slug) as both databases return it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct OutboxRow {
+    id: i64,
+    campaign_id: Option<i64>,
+    campaign_slug: Option<String>,
+    event_type: String,
+    target_url: Option<String>,
+    payload: Json<serde_json::Value>,
+    attempts: i32,
+    next_attempt_at: DateTime<Utc>,
+    delivered_at: Option<DateTime<Utc>>,
+    dead_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<OutboxRow> for OutboxEntry {
+    fn from(row: OutboxRow) -> Self {
+        Self {
+            id: row.id,
+            campaign_id: row.campaign_id,
+            campaign_slug: row.campaign_slug,
+            event_type: row.event_type,
+            target_url: row.target_url,
+            payload: row.payload.0,
+            attempts: row.attempts,
+            next_attempt_at: row.next_attempt_at,
+            delivered_at: row.delivered_at,
+            dead_at: row.dead_at,
+            last_error: row.last_error,
+            created_at: row.created_at,
+        }
     }
 }

@@ -5,7 +5,8 @@ use std::time::Duration;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
-use super::{Backend, shared_store_impl};
+use super::Backend;
+use super::shared::{outbox_columns, quote_columns, shared_store_impl, user_columns};
 
 /// Store on a PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -24,6 +25,16 @@ impl PgStore {
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
         Ok(Self { pool })
     }
+
+    /// Locks the referrer's row so that its referrals are counted one at a time.
+    const LOCK_USER: &'static str =
+        "SELECT 1 FROM service_user_master WHERE master_id = $1 FOR UPDATE";
+
+    /// Begins a transaction that will write. A plain transaction: row locks
+    /// serialize what must be.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
 }
 
-shared_store_impl!(PgStore, Backend::Postgres, {});
+shared_store_impl!(PgStore, sqlx::Postgres, Backend::Postgres, {});

@@ -9,7 +9,69 @@
 /// Implements [`Store`](super::Store) for `$store` (which has a `pool` field):
 /// the shared queries plus the backend-specific `$extra` methods.
 macro_rules! shared_store_impl {
-    ($store:ty, $backend:expr, { $($extra:tt)* }) => {
+    ($store:ty, $db:ty, $backend:expr, { $($extra:tt)* }) => {
+        impl $store {
+            /// Inserts the referral row and returns the referrer's new count. Runs
+            /// inside a transaction that holds the referrer's lock.
+            async fn credit_referral(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                referrer: &$crate::forms::user::User,
+                referred: &$crate::forms::user::User,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<$crate::forms::user::ReferralCredit, $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO service_referral_main
+                         (campaign_id, referrer_id, referred_id, code, created_at)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(referrer.campaign_id)
+                .bind(referrer.master_id)
+                .bind(referred.master_id)
+                .bind(&referrer.referral_code)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                let (count,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM service_referral_main
+                     WHERE campaign_id = $1 AND referrer_id = $2",
+                )
+                .bind(referrer.campaign_id)
+                .bind(referrer.master_id)
+                .fetch_one(&mut **tx)
+                .await?;
+                Ok($crate::forms::user::ReferralCredit {
+                    referrer: referrer.clone(),
+                    count,
+                })
+            }
+
+            /// Writes one outbox row per message and target.
+            async fn insert_outbox(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                outbox: &[$crate::outbox::NewOutbox],
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::store::StoreError> {
+                for message in outbox {
+                    for target in &message.targets {
+                        sqlx::query(
+                            "INSERT INTO service_event_outbox
+                                 (campaign_id, event_type, target_url, payload, attempts,
+                                  next_attempt_at, created_at)
+                             VALUES ($1, $2, $3, $4, 0, $5, $5)",
+                        )
+                        .bind(message.campaign_id)
+                        .bind(&message.event_type)
+                        .bind(target)
+                        .bind(sqlx::types::Json(&message.payload))
+                        .bind(now)
+                        .execute(&mut **tx)
+                        .await?;
+                    }
+                }
+                Ok(())
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             fn backend(&self) -> $crate::store::Backend {
@@ -54,6 +116,21 @@ macro_rules! shared_store_impl {
                      FROM service_campaign_main WHERE slug = $1",
                 )
                 .bind(slug)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map($crate::campaign::Campaign::try_from).transpose()
+            }
+
+            async fn campaign_by_id(
+                &self,
+                id: i64,
+            ) -> Result<Option<$crate::campaign::Campaign>, $crate::store::StoreError> {
+                let row: Option<$crate::store::CampaignRow> = sqlx::query_as(
+                    "SELECT id, slug, name, status, starts_at, ends_at, config,
+                            created_at, updated_at
+                     FROM service_campaign_main WHERE id = $1",
+                )
+                .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
                 row.map($crate::campaign::Campaign::try_from).transpose()
@@ -115,9 +192,359 @@ macro_rules! shared_store_impl {
                 Ok($crate::store::CampaignCounts { users, leads, referrals })
             }
 
+            async fn user_by_referral_code(
+                &self,
+                campaign_id: i64,
+                code: &str,
+            ) -> Result<Option<$crate::forms::user::User>, $crate::store::StoreError> {
+                let row: Option<$crate::store::UserRow> = sqlx::query_as(concat!(
+                    "SELECT ", user_columns!(), " FROM service_user_master
+                     WHERE campaign_id = $1 AND referral_code = $2"
+                ))
+                .bind(campaign_id)
+                .bind(code)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn user_by_id(
+                &self,
+                master_id: uuid::Uuid,
+            ) -> Result<Option<$crate::forms::user::User>, $crate::store::StoreError> {
+                let row: Option<$crate::store::UserRow> = sqlx::query_as(concat!(
+                    "SELECT ", user_columns!(), " FROM service_user_master WHERE master_id = $1"
+                ))
+                .bind(master_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn register_user(
+                &self,
+                user: &$crate::forms::user::User,
+                referrer: Option<&$crate::forms::user::User>,
+                outbox: &[$crate::outbox::NewOutbox],
+            ) -> Result<Option<$crate::forms::user::ReferralCredit>, $crate::store::StoreError> {
+                let mut tx = self.begin_write().await?;
+                if let Some(referrer) = referrer {
+                    sqlx::query(Self::LOCK_USER).bind(referrer.master_id).execute(&mut *tx).await?;
+                }
+                sqlx::query(
+                    "INSERT INTO service_user_master
+                         (master_id, campaign_id, email, display_name, locale, referral_code,
+                          referred_by, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(user.master_id)
+                .bind(user.campaign_id)
+                .bind(&user.email)
+                .bind(&user.display_name)
+                .bind(&user.locale)
+                .bind(&user.referral_code)
+                .bind(user.referred_by)
+                .bind(user.created_at)
+                .execute(&mut *tx)
+                .await?;
+                let credit = match referrer {
+                    Some(referrer) => {
+                        Some(Self::credit_referral(&mut tx, referrer, user, user.created_at).await?)
+                    }
+                    None => None,
+                };
+                Self::insert_outbox(&mut tx, outbox, user.created_at).await?;
+                tx.commit().await?;
+                Ok(credit)
+            }
+
+            async fn record_referral(
+                &self,
+                referrer: &$crate::forms::user::User,
+                referred: &$crate::forms::user::User,
+                outbox: &[$crate::outbox::NewOutbox],
+            ) -> Result<$crate::forms::user::ReferralCredit, $crate::store::StoreError> {
+                let now = chrono::Utc::now();
+                let mut tx = self.begin_write().await?;
+                sqlx::query(Self::LOCK_USER).bind(referrer.master_id).execute(&mut *tx).await?;
+                let credit = Self::credit_referral(&mut tx, referrer, referred, now).await?;
+                sqlx::query(
+                    "UPDATE service_user_master SET referred_by = $2
+                     WHERE master_id = $1 AND referred_by IS NULL",
+                )
+                .bind(referred.master_id)
+                .bind(referrer.master_id)
+                .execute(&mut *tx)
+                .await?;
+                Self::insert_outbox(&mut tx, outbox, now).await?;
+                tx.commit().await?;
+                Ok(credit)
+            }
+
+            async fn insert_quote(
+                &self,
+                quote: &$crate::forms::quote::Quote,
+                outbox: &[$crate::outbox::NewOutbox],
+            ) -> Result<($crate::forms::quote::Quote, bool), $crate::store::StoreError> {
+                let mut tx = self.begin_write().await?;
+                let inserted: Option<$crate::store::QuoteRow> = sqlx::query_as(concat!(
+                    "INSERT INTO service_quote_main
+                         (id, campaign_id, master_id, session_id, name, email, company, phone,
+                          message, budget, details, status, idempotency_key, request_fingerprint,
+                          created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+                     ON CONFLICT (campaign_id, idempotency_key) DO NOTHING
+                     RETURNING ", quote_columns!()
+                ))
+                .bind(quote.id)
+                .bind(quote.campaign_id)
+                .bind(quote.master_id)
+                .bind(quote.session_id)
+                .bind(&quote.name)
+                .bind(&quote.email)
+                .bind(&quote.company)
+                .bind(&quote.phone)
+                .bind(&quote.message)
+                .bind(&quote.budget)
+                .bind(sqlx::types::Json(&quote.details))
+                .bind(quote.status.as_str())
+                .bind(&quote.idempotency_key)
+                .bind(&quote.request_fingerprint)
+                .bind(quote.created_at)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = inserted {
+                    Self::insert_outbox(&mut tx, outbox, quote.created_at).await?;
+                    tx.commit().await?;
+                    return Ok((row.try_into()?, true));
+                }
+                let existing: $crate::store::QuoteRow = sqlx::query_as(concat!(
+                    "SELECT ", quote_columns!(), " FROM service_quote_main
+                     WHERE campaign_id = $1 AND idempotency_key = $2"
+                ))
+                .bind(quote.campaign_id)
+                .bind(&quote.idempotency_key)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok((existing.try_into()?, false))
+            }
+
+            async fn quote_by_id(
+                &self,
+                id: uuid::Uuid,
+            ) -> Result<Option<$crate::forms::quote::Quote>, $crate::store::StoreError> {
+                let row: Option<$crate::store::QuoteRow> = sqlx::query_as(concat!(
+                    "SELECT ", quote_columns!(), " FROM service_quote_main WHERE id = $1"
+                ))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn list_quotes(
+                &self,
+                campaign_id: i64,
+                status: Option<$crate::forms::quote::QuoteStatus>,
+                page: $crate::store::Page,
+            ) -> Result<Vec<$crate::forms::quote::Quote>, $crate::store::StoreError> {
+                let rows: Vec<$crate::store::QuoteRow> = sqlx::query_as(concat!(
+                    "SELECT ", quote_columns!(), " FROM service_quote_main
+                     WHERE campaign_id = $1 AND ($2 IS NULL OR status = $2)
+                     ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
+                ))
+                .bind(campaign_id)
+                .bind(status.map(|s| s.as_str()))
+                .bind(i64::from(page.limit))
+                .bind(i64::from(page.offset))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn set_quote_status(
+                &self,
+                id: uuid::Uuid,
+                from: $crate::forms::quote::QuoteStatus,
+                to: $crate::forms::quote::QuoteStatus,
+                outbox: &[$crate::outbox::NewOutbox],
+            ) -> Result<Option<$crate::forms::quote::Quote>, $crate::store::StoreError> {
+                let now = chrono::Utc::now();
+                let mut tx = self.begin_write().await?;
+                let row: Option<$crate::store::QuoteRow> = sqlx::query_as(concat!(
+                    "UPDATE service_quote_main SET status = $3, updated_at = $4
+                     WHERE id = $1 AND status = $2
+                     RETURNING ", quote_columns!()
+                ))
+                .bind(id)
+                .bind(from.as_str())
+                .bind(to.as_str())
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                Self::insert_outbox(&mut tx, outbox, now).await?;
+                tx.commit().await?;
+                Ok(Some(row.try_into()?))
+            }
+
+            async fn due_outbox(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                with_default_target: bool,
+                limit: u32,
+            ) -> Result<Vec<$crate::outbox::OutboxEntry>, $crate::store::StoreError> {
+                let rows: Vec<$crate::store::OutboxRow> = sqlx::query_as(concat!(
+                    "SELECT ", outbox_columns!(), "
+                     FROM service_event_outbox o
+                     LEFT JOIN service_campaign_main c ON c.id = o.campaign_id
+                     WHERE o.delivered_at IS NULL AND o.dead_at IS NULL
+                       AND o.next_attempt_at <= $1
+                       AND (o.target_url IS NOT NULL OR $2)
+                     ORDER BY o.next_attempt_at, o.id LIMIT $3"
+                ))
+                .bind(now)
+                .bind(with_default_target)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn claim_outbox(
+                &self,
+                id: i64,
+                now: chrono::DateTime<chrono::Utc>,
+                lease_until: chrono::DateTime<chrono::Utc>,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let done = sqlx::query(
+                    "UPDATE service_event_outbox SET next_attempt_at = $3
+                     WHERE id = $1 AND next_attempt_at <= $2
+                       AND delivered_at IS NULL AND dead_at IS NULL",
+                )
+                .bind(id)
+                .bind(now)
+                .bind(lease_until)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn outbox_delivered(
+                &self,
+                id: i64,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "UPDATE service_event_outbox
+                     SET delivered_at = $2, attempts = attempts + 1, last_error = NULL
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn outbox_failed(
+                &self,
+                id: i64,
+                attempts: i32,
+                error: &str,
+                retry_at: Option<chrono::DateTime<chrono::Utc>>,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "UPDATE service_event_outbox
+                     SET attempts = $2, last_error = $3,
+                         next_attempt_at = COALESCE($4, next_attempt_at),
+                         dead_at = CASE WHEN $4 IS NULL THEN $5 ELSE NULL END
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(attempts)
+                .bind(error)
+                .bind(retry_at)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn list_outbox(
+                &self,
+                state: $crate::outbox::OutboxState,
+                campaign_id: Option<i64>,
+                page: $crate::store::Page,
+            ) -> Result<Vec<$crate::outbox::OutboxEntry>, $crate::store::StoreError> {
+                let rows: Vec<$crate::store::OutboxRow> = sqlx::query_as(concat!(
+                    "SELECT ", outbox_columns!(), "
+                     FROM service_event_outbox o
+                     LEFT JOIN service_campaign_main c ON c.id = o.campaign_id
+                     WHERE ($1 = 'all'
+                            OR ($1 = 'pending' AND o.delivered_at IS NULL AND o.dead_at IS NULL)
+                            OR ($1 = 'delivered' AND o.delivered_at IS NOT NULL)
+                            OR ($1 = 'dead' AND o.dead_at IS NOT NULL))
+                       AND ($2 IS NULL OR o.campaign_id = $2)
+                     ORDER BY o.id DESC LIMIT $3 OFFSET $4"
+                ))
+                .bind(state.as_str())
+                .bind(campaign_id)
+                .bind(i64::from(page.limit))
+                .bind(i64::from(page.offset))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn redrive_outbox(
+                &self,
+                id: i64,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let done = sqlx::query(
+                    "UPDATE service_event_outbox
+                     SET dead_at = NULL, attempts = 0, next_attempt_at = $2
+                     WHERE id = $1 AND delivered_at IS NULL",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             $($extra)*
         }
     };
 }
 
-pub(crate) use shared_store_impl;
+/// Columns of a [`UserRow`](super::UserRow).
+macro_rules! user_columns {
+    () => {
+        "master_id, campaign_id, email, display_name, locale, referral_code, referred_by, created_at"
+    };
+}
+
+/// Columns of a [`QuoteRow`](super::QuoteRow).
+macro_rules! quote_columns {
+    () => {
+        "id, campaign_id, master_id, session_id, name, email, company, phone, message, budget,
+         details, status, idempotency_key, request_fingerprint, created_at, updated_at"
+    };
+}
+
+/// Columns of an [`OutboxRow`](super::OutboxRow), from `service_event_outbox o`
+/// joined with `service_campaign_main c`.
+macro_rules! outbox_columns {
+    () => {
+        "o.id, o.campaign_id, c.slug AS campaign_slug, o.event_type, o.target_url, o.payload,
+         o.attempts, o.next_attempt_at, o.delivered_at, o.dead_at, o.last_error, o.created_at"
+    };
+}
+
+pub(crate) use {outbox_columns, quote_columns, shared_store_impl, user_columns};

@@ -6,7 +6,8 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::{Backend, shared_store_impl};
+use super::Backend;
+use super::shared::{outbox_columns, quote_columns, shared_store_impl, user_columns};
 
 /// Store on an SQLite database file.
 #[derive(Debug, Clone)]
@@ -41,6 +42,16 @@ impl SqliteStore {
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
     }
+
+    /// Nothing to lock: the write transaction already excludes every other writer.
+    const LOCK_USER: &'static str = "SELECT 1 FROM service_user_master WHERE master_id = $1";
+
+    /// Begins a transaction that will write. It takes SQLite's write lock up
+    /// front (`BEGIN IMMEDIATE`), so it never fails half-way on a lock upgrade,
+    /// and writers are serialized — which also serializes each referrer's count.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
 }
 
-shared_store_impl!(SqliteStore, Backend::Sqlite, {});
+shared_store_impl!(SqliteStore, sqlx::Sqlite, Backend::Sqlite, {});

@@ -175,7 +175,7 @@ pub(crate) async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Config)) -> T
     let test_db = fresh_database(&db).await;
     let mut config = Config::for_database(test_db.url.clone());
     tweak(&mut config);
-    let admin_token = config.admin_token.clone();
+    let admin_token = config.admin_token.value.clone();
     let app = App::build(config).await.expect("app builds");
     let addr = app.http_addr();
     let state = app.state();
@@ -324,5 +324,150 @@ pub(crate) async fn read(response: reqwest::Response) -> Reply {
         status,
         headers,
         body,
+    }
+}
+
+/// Test defaults for a campaign that takes submissions: active, and rate limits
+/// high enough for bulk tests (tests of the limits set their own).
+pub(crate) fn open_campaign_body(slug: &str) -> Value {
+    json!({
+        "slug": slug,
+        "name": slug,
+        "status": "active",
+        "config": {"rate_limits": {
+            "joins_per_minute": 10_000, "quotes_per_minute": 10_000, "referrals_per_minute": 10_000
+        }}
+    })
+}
+
+impl TestApp {
+    /// Creates an active campaign with generous rate limits, plus `config` merged in.
+    pub(crate) async fn open_campaign(&self, slug: &str, config: Value) -> Value {
+        let mut body = open_campaign_body(slug);
+        if let Value::Object(extra) = config {
+            for (k, v) in extra {
+                body["config"][k] = v;
+            }
+        }
+        self.create_campaign(body).await.assert_status(201).clone()
+    }
+
+    /// `POST /api/user/register`.
+    pub(crate) async fn join(
+        &self,
+        campaign: &str,
+        email: &str,
+        name: &str,
+        code: Option<&str>,
+    ) -> Reply {
+        let mut body = json!({"campaign": campaign, "email": email, "name": name});
+        if let Some(code) = code {
+            body["referral_code"] = json!(code);
+        }
+        self.call(
+            Method::POST,
+            "/api/user/register",
+            As::Anonymous,
+            Some(body),
+        )
+        .await
+    }
+
+    /// Joins and returns `(master_id, referral_code, token)`.
+    pub(crate) async fn joined(
+        &self,
+        campaign: &str,
+        email: &str,
+        name: &str,
+        code: Option<&str>,
+    ) -> (String, String, String) {
+        let reply = self.join(campaign, email, name, code).await;
+        let body = reply.assert_status(201);
+        let field = |k: &str| body[k].as_str().expect("string field").to_owned();
+        (field("master_id"), field("referral_code"), field("token"))
+    }
+
+    /// `POST /api/referral` with a session token.
+    pub(crate) async fn refer(&self, campaign: &str, code: &str, token: Option<&str>) -> Reply {
+        let mut request = self
+            .client
+            .post(self.url("/api/referral"))
+            .json(&json!({"campaign": campaign, "code": code}));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        read(request.send().await.expect("sent")).await
+    }
+
+    /// `POST /api/quote` with an optional idempotency key and session token.
+    pub(crate) async fn post_quote(
+        &self,
+        body: &Value,
+        key: Option<&str>,
+        token: Option<&str>,
+    ) -> Reply {
+        let mut request = self.client.post(self.url("/api/quote")).json(body);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        read(request.send().await.expect("sent")).await
+    }
+
+    /// `GET /api/campaign/{slug}/metrics` as admin.
+    pub(crate) async fn metrics(&self, slug: &str) -> Value {
+        self.get(&format!("/api/campaign/{slug}/metrics"), As::Admin)
+            .await
+            .assert_status(200)
+            .clone()
+    }
+
+    /// Every outbox entry, read behind the API.
+    pub(crate) async fn outbox(&self) -> Vec<server::outbox::OutboxEntry> {
+        self.state
+            .store
+            .list_outbox(
+                server::outbox::OutboxState::All,
+                None,
+                server::store::Page {
+                    limit: 1000,
+                    offset: 0,
+                },
+            )
+            .await
+            .expect("list outbox")
+    }
+
+    /// Watches the event bus from now on.
+    pub(crate) fn watch_events(&self) -> EventWatch {
+        EventWatch(self.state.bus.subscribe())
+    }
+}
+
+/// Events published on the app's bus.
+pub(crate) struct EventWatch(tokio::sync::broadcast::Receiver<Arc<server::bus::Envelope>>);
+
+impl EventWatch {
+    /// Every event published until nothing new arrived for `quiet`.
+    pub(crate) async fn drain(
+        &mut self,
+        quiet: std::time::Duration,
+    ) -> Vec<Arc<server::bus::Envelope>> {
+        let mut seen = Vec::new();
+        while let Ok(Ok(envelope)) = tokio::time::timeout(quiet, self.0.recv()).await {
+            seen.push(envelope);
+        }
+        seen
+    }
+
+    /// The events of `kind` among those published until quiet for 300 ms.
+    pub(crate) async fn of_kind(&mut self, kind: &str) -> Vec<Arc<server::bus::Envelope>> {
+        self.drain(std::time::Duration::from_millis(300))
+            .await
+            .into_iter()
+            .filter(|e| e.event.kind == kind)
+            .collect()
     }
 }

@@ -7,3 +7,8 @@ mod binary;
 mod campaign;
 mod campaign_files;
 mod health;
+mod join;
+mod quote;
+mod receiver;
+mod referral;
+mod webhooks;

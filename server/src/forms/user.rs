@@ -1,0 +1,86 @@
+//! Users who joined a campaign (`service_user_master`) and their referral codes.
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use serde::Serialize;
+use uuid::Uuid;
+
+/// Letters and digits that cannot be mistaken for one another (no 0/O, 1/I/L).
+pub const REFERRAL_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+/// Length of a referral code: 31^8 ≈ 8.5e11 codes.
+pub const REFERRAL_CODE_LEN: usize = 8;
+
+/// A fresh random referral code (from the OS-seeded RNG, unrelated to any id).
+pub fn new_referral_code() -> String {
+    let mut rng = rand::rng();
+    (0..REFERRAL_CODE_LEN)
+        .map(|_| char::from(REFERRAL_ALPHABET[rng.random_range(0..REFERRAL_ALPHABET.len())]))
+        .collect()
+}
+
+/// A code as typed by a person: trimmed, upper-cased, dashes and spaces dropped.
+/// `None` when it cannot be a referral code at all.
+pub fn normalize_referral_code(raw: &str) -> Option<String> {
+    let code: String = raw
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-'))
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    let ok =
+        code.len() == REFERRAL_CODE_LEN && code.bytes().all(|b| REFERRAL_ALPHABET.contains(&b));
+    ok.then_some(code)
+}
+
+/// A stored user.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct User {
+    /// Global id (UUID v7).
+    pub master_id: Uuid,
+    /// Campaign joined.
+    pub campaign_id: i64,
+    /// Lower-cased email.
+    pub email: String,
+    /// Name shown in public events.
+    pub display_name: String,
+    /// Preferred locale.
+    pub locale: Option<String>,
+    /// The user's own referral code.
+    pub referral_code: String,
+    /// Who referred this user.
+    pub referred_by: Option<Uuid>,
+    /// When the user joined.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Credit given to a referrer: who, and their count after this referral.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReferralCredit {
+    /// The referrer.
+    pub referrer: User,
+    /// Their referral count, this one included.
+    pub count: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_from_the_alphabet_and_round_trip() {
+        let code = new_referral_code();
+        assert_eq!(code.len(), REFERRAL_CODE_LEN);
+        assert_eq!(
+            normalize_referral_code(&code.to_lowercase()),
+            Some(code.clone())
+        );
+        let spaced = format!("{} - {}", &code[..4], &code[4..]);
+        assert_eq!(normalize_referral_code(&spaced), Some(code));
+        assert_ne!(new_referral_code(), new_referral_code());
+        assert_eq!(
+            normalize_referral_code("OOOO0000"),
+            None,
+            "ambiguous letters"
+        );
+        assert_eq!(normalize_referral_code("ABC"), None);
+    }
+}

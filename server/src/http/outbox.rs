@@ -1,0 +1,67 @@
+//! The outbox for the campaign team: `GET /api/outbox?state=&campaign=` lists
+//! entries (pending, delivered, dead), `POST /api/outbox/{id}/retry` puts an
+//! undelivered (typically dead) entry back in line.
+
+use chrono::Utc;
+use salvo::prelude::*;
+use serde::Serialize;
+
+use super::{ApiError, campaign_query, page, require_admin, state};
+use crate::outbox::{OutboxEntry, OutboxState};
+
+/// Routes of this resource.
+pub fn router() -> Router {
+    Router::with_path("api/outbox")
+        .get(list)
+        .push(Router::with_path("{id}/retry").post(retry))
+}
+
+/// Body of `GET /api/outbox`.
+#[derive(Debug, Serialize)]
+pub struct OutboxList {
+    /// The page of entries, newest first.
+    pub entries: Vec<OutboxEntry>,
+}
+
+#[handler]
+async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    let state = state(depot)?;
+    require_admin(req, &state)?;
+    let filter = match req.query::<String>("state") {
+        None => OutboxState::All,
+        Some(raw) => OutboxState::parse(&raw).ok_or_else(|| {
+            ApiError::invalid_field("state", "must be pending, delivered, dead or all")
+        })?,
+    };
+    let campaign_id = match req.query::<String>("campaign") {
+        None => None,
+        Some(_) => Some(campaign_query(req, &state).await?.id),
+    };
+    let entries = state
+        .store
+        .list_outbox(filter, campaign_id, page(req)?)
+        .await?;
+    res.render(Json(OutboxList { entries }));
+    Ok(())
+}
+
+#[handler]
+async fn retry(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    let state = state(depot)?;
+    require_admin(req, &state)?;
+    let not_found = || ApiError::NotFound {
+        code: "outbox_entry_not_found",
+        message: "no undelivered outbox entry with that id".into(),
+    };
+    let id = req
+        .param::<String>("id")
+        .and_then(|raw| raw.parse::<i64>().ok())
+        .ok_or_else(not_found)?;
+    if !state.store.redrive_outbox(id, Utc::now()).await? {
+        return Err(not_found());
+    }
+    state.outbox_wake.notify_one();
+    tracing::info!(id, "outbox entry re-driven");
+    res.render(Json(serde_json::json!({"id": id, "state": "pending"})));
+    Ok(())
+}

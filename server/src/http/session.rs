@@ -1,0 +1,64 @@
+//! `POST /api/session` `{campaign}`: an anonymous visitor session — the token a
+//! page uses for its live channels and to receive its own lead's status.
+
+use chrono::Utc;
+use salvo::http::StatusCode;
+use salvo::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{ApiError, client_ip, json_body, open_campaign, rate_limit, state};
+use crate::session::SessionKind;
+
+/// Routes of this resource.
+pub fn router() -> Router {
+    Router::with_path("api/session").post(create)
+}
+
+/// Body of `POST /api/session`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRequest {
+    /// Campaign slug.
+    pub campaign: String,
+}
+
+/// A new session.
+#[derive(Debug, Serialize)]
+pub struct SessionResponse {
+    /// The visitor id.
+    pub session_id: Uuid,
+    /// Bearer token naming it.
+    pub token: String,
+    /// When the token expires.
+    pub expires_at: chrono::DateTime<Utc>,
+}
+
+/// Sessions one address may open per minute.
+const SESSIONS_PER_MINUTE: u32 = 60;
+
+#[handler]
+async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    let state = state(depot)?;
+    let body: SessionRequest = json_body(req, state.config.max_body_bytes).await?;
+    let campaign = open_campaign(&state, &body.campaign).await?;
+    rate_limit(
+        &state,
+        "session",
+        &campaign,
+        &client_ip(req),
+        SESSIONS_PER_MINUTE,
+    )?;
+    let session_id = Uuid::now_v7();
+    let (token, expires_at) =
+        state
+            .sessions
+            .issue(session_id, campaign.id, SessionKind::Visitor, Utc::now());
+    res.status_code(StatusCode::CREATED);
+    res.render(Json(SessionResponse {
+        session_id,
+        token,
+        expires_at,
+    }));
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! Outbox delivery to a real local receiver: signed, retried with backoff, at
+//! least once, dead after the last attempt, re-drivable, never lost.
+
+use std::time::Duration;
+
+use serde_json::json;
+use server::outbox::signature;
+
+use crate::db_tests;
+use crate::helpers::{As, Db, spawn_app_with};
+use crate::receiver::{Received, Receiver};
+
+fn delivered(received: &[Received], event: &str) -> Vec<Received> {
+    received
+        .iter()
+        .filter(|r| r.header("ovasabi-event") == event && (200..300).contains(&r.answered))
+        .cloned()
+        .collect()
+}
+
+async fn a_visitor_journey_reaches_the_crm_once_despite_failures(db: Db) {
+    // The CRM fails twice, then recovers.
+    let crm = Receiver::start(&[500, 503]).await;
+    let url = crm.url("/crm");
+    let app = spawn_app_with(db, |c| {
+        c.webhook_url = Some(url.parse().expect("url"));
+        c.webhook_secret.value = "crm-shared-secret".into();
+        c.webhook_backoff = Duration::from_millis(20);
+    })
+    .await;
+    app.open_campaign("c", json!({})).await;
+    let (_, ada_code, _) = app.joined("c", "ada@example.com", "Ada", None).await;
+    let (_, _, token) = app
+        .joined("c", "grace@example.com", "Grace", Some(&ada_code))
+        .await;
+    let quote =
+        json!({"campaign": "c", "name": "Grace", "email": "grace@example.com", "message": "Hello"});
+    let first = app.post_quote(&quote, Some("k1"), Some(&token)).await;
+    let again = app.post_quote(&quote, Some("k1"), Some(&token)).await;
+    assert_eq!(
+        first.assert_status(201)["id"],
+        again.assert_status(201)["id"]
+    );
+
+    let received = crm
+        .wait_for("every entry delivered", |r| {
+            delivered(r, "lead.created").len() == 1 && delivered(r, "user.registered").len() == 2
+        })
+        .await;
+    let leads = delivered(&received, "lead.created");
+    assert_eq!(leads.len(), 1, "exactly one lead webhook accepted");
+    let lead = &leads[0];
+    assert_eq!(lead.path, "/crm");
+    let body = lead.json();
+    assert_eq!(body["type"], "lead.created");
+    assert_eq!(body["campaign"], "c");
+    assert_eq!(body["data"]["email"], "grace@example.com");
+    assert_eq!(lead.header("ovasabi-delivery"), body["id"].to_string());
+
+    // The signature verifies with the shared secret over "<t>.<body>".
+    let header = lead.header("ovasabi-signature");
+    let t: i64 = header
+        .split(',')
+        .find_map(|p| p.strip_prefix("t="))
+        .expect("timestamp")
+        .parse()
+        .expect("number");
+    assert_eq!(header, signature("crm-shared-secret", t, &lead.body));
+    assert_ne!(header, signature("another secret", t, &lead.body));
+
+    // The two failures were real attempts, retried.
+    let failures = received.iter().filter(|r| r.answered >= 500).count();
+    assert_eq!(failures, 2);
+    let outbox = app.outbox().await;
+    assert!(
+        outbox.iter().all(|e| e.delivered_at.is_some()),
+        "{outbox:#?}"
+    );
+    assert!(
+        outbox.iter().any(|e| e.attempts > 1),
+        "retried: {outbox:#?}"
+    );
+}
+
+async fn a_dead_entry_is_visible_and_can_be_redriven(db: Db) {
+    let crm = Receiver::start(&[500, 500, 500]).await;
+    let url = crm.url("/hook");
+    let app = spawn_app_with(db, |c| {
+        c.webhook_url = Some(url.parse().expect("url"));
+        c.webhook_max_attempts = 3;
+        c.webhook_backoff = Duration::from_millis(10);
+    })
+    .await;
+    app.open_campaign("c", json!({})).await;
+    app.joined("c", "ada@example.com", "Ada", None).await;
+    crm.wait_for("three failed attempts", |r| r.len() == 3)
+        .await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let dead = loop {
+        let reply = app
+            .get("/api/outbox?state=dead&campaign=c", As::Admin)
+            .await;
+        let entries = reply.assert_status(200)["entries"]
+            .as_array()
+            .expect("entries")
+            .clone();
+        if !entries.is_empty() || tokio::time::Instant::now() > deadline {
+            break entries;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(dead.len(), 1, "the entry is dead, not lost");
+    assert_eq!(dead[0]["attempts"], 3);
+    assert!(
+        dead[0]["last_error"]
+            .as_str()
+            .expect("error")
+            .contains("500")
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(crm.received().len(), 3, "no attempt after the last one");
+
+    app.get("/api/outbox", As::Anonymous)
+        .await
+        .assert_error(401, "unauthorized");
+    let id = dead[0]["id"].as_i64().expect("id");
+    app.call(
+        reqwest::Method::POST,
+        "/api/outbox/999999/retry",
+        As::Admin,
+        None,
+    )
+    .await
+    .assert_error(404, "outbox_entry_not_found");
+    app.call(
+        reqwest::Method::POST,
+        &format!("/api/outbox/{id}/retry"),
+        As::Admin,
+        None,
+    )
+    .await
+    .assert_status(200);
+    crm.wait_for("the re-driven delivery", |r| {
+        delivered(r, "user.registered").len() == 1
+    })
+    .await;
+    let reply = app.get("/api/outbox?state=delivered", As::Admin).await;
+    assert_eq!(reply.assert_status(200)["entries"][0]["id"], id);
+    // Delivered entries cannot be re-driven.
+    app.call(
+        reqwest::Method::POST,
+        &format!("/api/outbox/{id}/retry"),
+        As::Admin,
+        None,
+    )
+    .await
+    .assert_error(404, "outbox_entry_not_found");
+}
+
+async fn without_a_receiver_entries_wait(db: Db) {
+    let campaign_hook = Receiver::start(&[]).await;
+    let app = spawn_app_with(db, |c| c.webhook_backoff = Duration::from_millis(10)).await;
+    app.open_campaign(
+        "c",
+        json!({"webhooks": [campaign_hook.url("/campaign-hook")]}),
+    )
+    .await;
+    app.joined("c", "ada@example.com", "Ada", None).await;
+    // The campaign's own receiver is served; the default one is not configured.
+    campaign_hook
+        .wait_for("the campaign webhook", |r| r.len() == 1)
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let outbox = app.outbox().await;
+    assert_eq!(outbox.len(), 2, "{outbox:#?}");
+    let waiting: Vec<_> = outbox.iter().filter(|e| e.target_url.is_none()).collect();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].attempts, 0, "never tried");
+    assert!(
+        waiting[0].delivered_at.is_none() && waiting[0].dead_at.is_none(),
+        "kept, not lost"
+    );
+}
+
+db_tests!(
+    a_visitor_journey_reaches_the_crm_once_despite_failures,
+    a_dead_entry_is_visible_and_can_be_redriven,
+    without_a_receiver_entries_wait,
+);
