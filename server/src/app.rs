@@ -11,12 +11,14 @@ use tokio_util::sync::CancellationToken;
 
 use tokio::sync::Notify;
 
-use crate::bus::{EventBus, LocalBus};
+use crate::bus::{EventBus, LocalBus, RedisBus};
 use crate::config::Config;
-use crate::limit::RateLimiter;
+use crate::limit::{ConnectionLimiter, RateLimiter};
 use crate::outbox::{OutboxWorker, WebhookSettings};
+use crate::presence::Presence;
 use crate::session::SessionKeys;
 use crate::store::{self, SharedStore};
+use crate::telemetry::Counters;
 use crate::{campaign, http};
 
 /// Everything a request handler or worker needs, shared.
@@ -31,8 +33,16 @@ pub struct AppState {
     pub bus: Arc<dyn EventBus>,
     /// Session token keys.
     pub sessions: SessionKeys,
+    /// Live visitors per campaign.
+    pub presence: Arc<Presence>,
     /// Per-client rate limits.
     pub limiter: RateLimiter,
+    /// Open event streams per client address.
+    pub streams: ConnectionLimiter,
+    /// What the server did.
+    pub counters: Counters,
+    /// Cancelled when the app shuts down: long-lived streams watch it.
+    pub shutdown: CancellationToken,
     /// Wakes the outbox worker when entries were written.
     pub outbox_wake: Arc<Notify>,
 }
@@ -62,6 +72,28 @@ impl App {
             .map(redis::Client::open)
             .transpose()
             .context("REDIS_URL")?;
+        let (bus, presence): (Arc<dyn EventBus>, Presence) = match &redis {
+            None => (
+                Arc::new(LocalBus::new(config.event_history, config.sse_buffer)),
+                Presence::local(),
+            ),
+            Some(client) => {
+                let bus = RedisBus::connect(
+                    client.clone(),
+                    &config.redis_prefix,
+                    config.event_history,
+                    config.sse_buffer,
+                )
+                .await?;
+                let conn = redis::aio::ConnectionManager::new(client.clone())
+                    .await
+                    .context("cannot reach Redis (REDIS_URL)")?;
+                (
+                    Arc::new(bus),
+                    Presence::shared(conn, &config.redis_prefix, config.presence_ttl),
+                )
+            }
+        };
         let http_listener = tokio::net::TcpListener::bind(config.http_addr)
             .await
             .with_context(|| {
@@ -74,9 +106,13 @@ impl App {
                 config,
                 store,
                 redis,
-                bus: Arc::new(LocalBus::default()),
+                bus,
+                presence: Arc::new(presence),
                 sessions,
                 limiter: RateLimiter::default(),
+                streams: ConnectionLimiter::default(),
+                counters: Counters::default(),
+                shutdown: CancellationToken::new(),
                 outbox_wake: Arc::new(Notify::new()),
             }),
             http_listener,
@@ -115,10 +151,13 @@ impl App {
     /// Serves until `shutdown` is cancelled, then gives open connections the
     /// configured grace period.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let app_shutdown = self.state.shutdown.clone();
         if self.state.config.outbox_worker {
             let worker = self.outbox_worker()?;
-            tokio::spawn(worker.run(shutdown.child_token()));
+            tokio::spawn(worker.run(app_shutdown.clone()));
         }
+        self.state.bus.clone().start(app_shutdown.clone());
+        self.state.presence.clone().start(app_shutdown.clone());
         let acceptor = TcpAcceptor::try_from(self.http_listener)?;
         let server = Server::new(acceptor);
         let handle = server.handle();
@@ -126,6 +165,8 @@ impl App {
         tokio::spawn(async move {
             shutdown.cancelled().await;
             tracing::info!(?grace, "shutting down");
+            // Streams end first, so that open connections can finish.
+            app_shutdown.cancel();
             handle.stop_graceful(grace);
         });
         tracing::info!(addr = %self.http_addr, "serving HTTP");

@@ -41,6 +41,24 @@ pub struct Cli {
     /// Bearer token of the admin endpoints; unset generates one at start (development).
     #[arg(long, env = "OVASABI_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Prefix of every Redis key this deployment uses.
+    #[arg(long, env = "OVASABI_REDIS_PREFIX", default_value = "ovasabi")]
+    pub redis_prefix: String,
+    /// Events kept for clients resuming a stream (Redis: the stream's MAXLEN).
+    #[arg(long, env = "OVASABI_EVENT_HISTORY", default_value_t = 10_000)]
+    pub event_history: usize,
+    /// Events buffered per campaign for slow stream readers before they are reset.
+    #[arg(long, env = "OVASABI_SSE_BUFFER", default_value_t = 1024)]
+    pub sse_buffer: usize,
+    /// Seconds between heartbeat comments on an idle event stream.
+    #[arg(long, env = "OVASABI_SSE_HEARTBEAT_SECS", default_value_t = 15)]
+    pub sse_heartbeat_secs: u64,
+    /// Reconnect delay suggested to event stream clients, in milliseconds.
+    #[arg(long, env = "OVASABI_SSE_RETRY_MS", default_value_t = 3000)]
+    pub sse_retry_ms: u64,
+    /// Milliseconds a visitor keeps counting without a refresh (crashed instances).
+    #[arg(long, env = "OVASABI_PRESENCE_TTL_MS", default_value_t = 5000)]
+    pub presence_ttl_ms: u64,
     /// Secret signing session tokens (32+ characters); unset generates one at start.
     #[arg(long, env = "OVASABI_SESSION_SECRET", hide_env_values = true)]
     pub session_secret: Option<String>,
@@ -181,6 +199,18 @@ pub struct Config {
     pub db_max_connections: u32,
     /// Redis URL, if scaling out.
     pub redis_url: Option<String>,
+    /// Prefix of Redis keys.
+    pub redis_prefix: String,
+    /// Events kept for resuming clients.
+    pub event_history: usize,
+    /// Events buffered per campaign for slow readers.
+    pub sse_buffer: usize,
+    /// Heartbeat interval of event streams.
+    pub sse_heartbeat: Duration,
+    /// Reconnect delay suggested to clients.
+    pub sse_retry: Duration,
+    /// How long an unrefreshed visitor keeps counting.
+    pub presence_ttl: Duration,
     /// Admin bearer token.
     pub admin_token: Secret,
     /// Session token signing secret.
@@ -341,6 +371,12 @@ impl Cli {
             database_url,
             db_max_connections: self.db_max_connections,
             redis_url,
+            redis_prefix: self.redis_prefix,
+            event_history: self.event_history,
+            sse_buffer: self.sse_buffer,
+            sse_heartbeat: Duration::from_secs(self.sse_heartbeat_secs),
+            sse_retry: Duration::from_millis(self.sse_retry_ms),
+            presence_ttl: Duration::from_millis(self.presence_ttl_ms),
             admin_token,
             session_secret,
             session_ttl: Duration::from_secs(self.session_ttl_hours * 3600),
@@ -368,6 +404,12 @@ impl Config {
             database_url: database_url.into(),
             db_max_connections: 8,
             redis_url: None,
+            redis_prefix: "ovasabi".to_owned(),
+            event_history: 10_000,
+            sse_buffer: 1024,
+            sse_heartbeat: Duration::from_secs(15),
+            sse_retry: Duration::from_secs(3),
+            presence_ttl: Duration::from_secs(5),
             admin_token: Secret::generated(),
             session_secret: Secret::generated(),
             session_ttl: Duration::from_secs(24 * 3600),
@@ -405,6 +447,12 @@ impl fmt::Debug for Config {
             .field("database_url", &redact(&self.database_url))
             .field("db_max_connections", &self.db_max_connections)
             .field("redis_url", &self.redis_url.as_deref().map(redact))
+            .field("redis_prefix", &self.redis_prefix)
+            .field("event_history", &self.event_history)
+            .field("sse_buffer", &self.sse_buffer)
+            .field("sse_heartbeat", &self.sse_heartbeat)
+            .field("sse_retry", &self.sse_retry)
+            .field("presence_ttl", &self.presence_ttl)
             .field("admin_token", &self.admin_token)
             .field("session_secret", &self.session_secret)
             .field("session_ttl", &self.session_ttl)

@@ -10,7 +10,8 @@
 //! - `campaign`: campaigns, their typed configuration, campaign files.
 //! - `forms`: users, referrals and quote requests, and their rules.
 //! - `session`: signed session tokens (users and anonymous visitors).
-//! - `bus`: the live event bus.
+//! - `bus`: the live event bus, in process or over Redis Streams.
+//! - `presence`: live visitors per campaign, across instances.
 //! - `outbox`: events that must leave the building, and their delivery.
 //! - `limit`: per-client rate limits.
 //! - `http`: the REST API, one module per resource, and its error type.
@@ -25,6 +26,7 @@ pub mod forms;
 pub mod http;
 pub mod limit;
 pub mod outbox;
+pub mod presence;
 pub mod session;
 pub mod store;
 pub mod telemetry;

@@ -3,7 +3,7 @@
 //! when too many keys are live the limiter refuses new keys rather than grow.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Most keys tracked at once.
@@ -94,5 +94,67 @@ mod tests {
             limiter.check("a", 3, minute, t0 + minute).is_ok(),
             "a new window"
         );
+    }
+}
+
+/// Counts concurrent connections per client address.
+#[derive(Default)]
+pub struct ConnectionLimiter {
+    open: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl std::fmt::Debug for ConnectionLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionLimiter").finish_non_exhaustive()
+    }
+}
+
+/// One counted connection; released on drop.
+pub struct ConnectionSlot {
+    open: Arc<Mutex<HashMap<String, u32>>>,
+    key: String,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl ConnectionLimiter {
+    /// A slot for `key` unless it already holds `limit` of them.
+    pub fn acquire(&self, key: &str, limit: u32) -> Option<ConnectionSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(key.to_owned()).or_insert(0);
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(ConnectionSlot {
+            open: self.open.clone(),
+            key: key.to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod connection_tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_counted_and_released() {
+        let limiter = ConnectionLimiter::default();
+        let a = limiter.acquire("ip", 2).expect("first");
+        let _b = limiter.acquire("ip", 2).expect("second");
+        assert!(limiter.acquire("ip", 2).is_none(), "third refused");
+        assert!(limiter.acquire("other", 2).is_some());
+        drop(a);
+        assert!(limiter.acquire("ip", 2).is_some(), "released");
     }
 }

@@ -123,7 +123,8 @@ impl SessionKeys {
         let signature = B64.decode(signature).map_err(|_| TokenError::Invalid)?;
         let mut mac = self.mac();
         mac.update(signing_input.as_bytes());
-        mac.verify_slice(&signature).map_err(|_| TokenError::Invalid)?;
+        mac.verify_slice(&signature)
+            .map_err(|_| TokenError::Invalid)?;
         let payload = B64.decode(payload).map_err(|_| TokenError::Invalid)?;
         let claims: SessionClaims =
             serde_json::from_slice(&payload).map_err(|_| TokenError::Invalid)?;

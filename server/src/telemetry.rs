@@ -1,6 +1,16 @@
-//! Logging setup: `tracing` to stderr, filtered by `RUST_LOG` (default `info`).
+//! Logging setup (`tracing` to stderr, filtered by `RUST_LOG`, default `info`)
+//! and the server's counters.
+
+use std::sync::atomic::AtomicU64;
 
 use tracing_subscriber::EnvFilter;
+
+/// Counters of what the server did, for operators and benchmarks.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Event streams skipped ahead with `reset` because they fell behind.
+    pub sse_resets: AtomicU64,
+}
 
 /// Installs the global subscriber for the server binary.
 pub fn init() {

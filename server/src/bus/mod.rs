@@ -1,17 +1,30 @@
 //! The event bus: what the page shows live (`user.joined`, `referral.milestone`,
-//! `lead.created`, `lead.status`, …) is published here once and fanned out to
-//! every subscriber. The vocabulary is open: an event is a type name and JSON.
+//! `lead.created`, `lead.status`, …) is published once and fanned out to every
+//! subscriber of its campaign, on every instance. The vocabulary is open: an
+//! event is a type name and JSON.
 //!
-//! [`LocalBus`] is the in-process implementation (one instance).
+//! Two implementations of [`EventBus`]: [`LocalBus`] (one instance, in process)
+//! and [`RedisBus`] (Redis Streams between instances). Both keep a bounded
+//! history so that a client reconnecting with the id of the last event it saw
+//! gets what it missed — or learns, with [`Since::Gap`], that it cannot.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+mod local;
+mod redis;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+pub use self::redis::RedisBus;
+pub use local::LocalBus;
 
 /// Who may see an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,11 +66,40 @@ impl Event {
     }
 }
 
+/// The id of a published event: `<milliseconds>-<sequence>`, increasing. With
+/// Redis it is the stream entry id; in process, the process start time and a
+/// counter. It is the SSE `id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct EventId {
+    /// Milliseconds part.
+    pub ms: u64,
+    /// Sequence part.
+    pub seq: u64,
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+impl FromStr for EventId {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (ms, seq) = s.trim().split_once('-').ok_or(())?;
+        Ok(Self {
+            ms: ms.parse().map_err(|_| ())?,
+            seq: seq.parse().map_err(|_| ())?,
+        })
+    }
+}
+
 /// A published event with its id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Envelope {
-    /// Bus-assigned id, increasing.
-    pub id: String,
+    /// Bus-assigned id.
+    pub id: EventId,
     /// Campaign slug.
     pub campaign: String,
     /// The event.
@@ -66,50 +108,106 @@ pub struct Envelope {
     pub published_at: DateTime<Utc>,
 }
 
-/// Publishes events and hands them to subscribers.
+/// What the history holds after an id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Since {
+    /// Every event of the campaign after the id, in order.
+    Events(Vec<Arc<Envelope>>),
+    /// The history no longer reaches back to the id (or never knew it).
+    Gap,
+}
+
+/// Publishes events and hands them to this instance's subscribers.
 #[async_trait]
 pub trait EventBus: Send + Sync + 'static {
     /// Publishes `event` for `campaign`; returns its id.
-    async fn publish(&self, campaign: &str, event: Event) -> anyhow::Result<String>;
+    async fn publish(&self, campaign: &str, event: Event) -> anyhow::Result<EventId>;
 
-    /// A receiver of every event published from now on.
-    fn subscribe(&self) -> broadcast::Receiver<Arc<Envelope>>;
+    /// A receiver of the campaign's events delivered from now on. It lags (and
+    /// skips ahead) when its reader falls more than the buffer behind.
+    fn subscribe(&self, campaign: &str) -> broadcast::Receiver<Arc<Envelope>>;
+
+    /// The id of the newest event (of any campaign): where a new subscriber starts.
+    async fn head(&self) -> anyhow::Result<EventId>;
+
+    /// The campaign's events after `after`, at most `limit` of them (more is a gap).
+    async fn since(&self, campaign: &str, after: EventId, limit: usize) -> anyhow::Result<Since>;
+
+    /// Starts the bus's background work (the Redis reader), until `shutdown`.
+    fn start(self: Arc<Self>, shutdown: CancellationToken);
 }
 
-/// Capacity of the fan-out channel before slow receivers lag.
-pub const CHANNEL_CAPACITY: usize = 4096;
-
-/// The in-process bus.
-pub struct LocalBus {
-    sender: broadcast::Sender<Arc<Envelope>>,
-    next_id: AtomicU64,
+/// This instance's fan-out: one broadcast channel per campaign with subscribers.
+pub struct Hub {
+    channels: Mutex<HashMap<String, broadcast::Sender<Arc<Envelope>>>>,
+    capacity: usize,
 }
 
-impl Default for LocalBus {
-    fn default() -> Self {
+impl Hub {
+    /// A hub whose channels buffer `capacity` events per campaign.
+    pub fn new(capacity: usize) -> Self {
         Self {
-            sender: broadcast::channel(CHANNEL_CAPACITY).0,
-            next_id: AtomicU64::new(1),
+            channels: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// A receiver of the campaign's deliveries from now on.
+    pub fn subscribe(&self, campaign: &str) -> broadcast::Receiver<Arc<Envelope>> {
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        channels
+            .entry(campaign.to_owned())
+            .or_insert_with(|| broadcast::channel(self.capacity).0)
+            .subscribe()
+    }
+
+    /// Hands `envelope` to the campaign's subscribers; drops channels nobody holds.
+    pub fn deliver(&self, envelope: Arc<Envelope>) {
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(sender) = channels.get(&envelope.campaign) {
+            let campaign = envelope.campaign.clone();
+            if sender.send(envelope).is_err() {
+                channels.remove(&campaign);
+            }
         }
     }
 }
 
-#[async_trait]
-impl EventBus for LocalBus {
-    async fn publish(&self, campaign: &str, event: Event) -> anyhow::Result<String> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed).to_string();
-        let envelope = Arc::new(Envelope {
-            id: id.clone(),
-            campaign: campaign.to_owned(),
-            event,
-            published_at: Utc::now(),
-        });
-        // No subscriber is not an error: nobody is watching right now.
-        let _ = self.sender.send(envelope);
-        Ok(id)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_parse_print_and_order() {
+        let id: EventId = "1764000000000-7".parse().expect("parses");
+        assert_eq!(
+            id,
+            EventId {
+                ms: 1_764_000_000_000,
+                seq: 7
+            }
+        );
+        assert_eq!(id.to_string(), "1764000000000-7");
+        assert!(id < "1764000000000-8".parse().expect("parses"));
+        assert!(id < "1764000000001-0".parse().expect("parses"));
+        for bad in ["", "7", "a-b", "1-", "-1", "1-2-3"] {
+            assert!(bad.parse::<EventId>().is_err(), "{bad}");
+        }
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<Arc<Envelope>> {
-        self.sender.subscribe()
+    #[test]
+    fn the_hub_delivers_per_campaign() {
+        let hub = Hub::new(4);
+        let mut a = hub.subscribe("a");
+        let mut b = hub.subscribe("b");
+        let envelope = Arc::new(Envelope {
+            id: EventId { ms: 1, seq: 1 },
+            campaign: "a".into(),
+            event: Event::public("x", Value::Null),
+            published_at: Utc::now(),
+        });
+        hub.deliver(envelope.clone());
+        assert_eq!(a.try_recv().expect("a gets it"), envelope);
+        assert!(b.try_recv().is_err(), "b does not");
     }
 }

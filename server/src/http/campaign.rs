@@ -22,7 +22,8 @@ pub fn router() -> Router {
             Router::with_path("{slug}")
                 .get(show)
                 .patch(update)
-                .push(Router::with_path("metrics").get(metrics)),
+                .push(Router::with_path("metrics").get(metrics))
+                .push(super::events::router()),
         )
 }
 
@@ -110,9 +111,9 @@ async fn metrics(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
     let state = state(depot)?;
     let campaign = visible_campaign(req, &state).await?;
     let counts = state.store.campaign_counts(campaign.id).await?;
+    let active = state.presence.active(&campaign.slug).await?;
     res.render(Json(CampaignMetrics {
-        // Live presence is counted by the event hub, which is not part of this build yet.
-        active: 0,
+        active,
         users: counts.users,
         leads: counts.leads,
         referrals: counts.referrals,

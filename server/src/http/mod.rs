@@ -3,6 +3,7 @@
 
 pub mod campaign;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod outbox;
 pub mod quote;

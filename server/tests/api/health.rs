@@ -24,15 +24,14 @@ async fn readyz_checks_redis_when_configured() {
 }
 
 #[tokio::test]
-async fn readyz_is_503_when_redis_is_down() {
+async fn an_unreachable_redis_stops_the_start_with_a_clear_reason() {
     // Nothing listens on port 1 of loopback.
-    let app = spawn_app_with(Db::Sqlite, |c| {
-        c.redis_url = Some("redis://127.0.0.1:1".into())
-    })
-    .await;
-    let reply = app.get("/readyz", As::Anonymous).await;
-    let body = reply.assert_error(503, "not_ready");
-    assert_eq!(body["checks"]["redis"], "error");
-    assert_eq!(body["checks"]["database"], "ok");
-    app.get("/healthz", As::Anonymous).await.assert_status(200);
+    let db = crate::helpers::fresh_database(&Db::Sqlite).await;
+    let mut config = server::Config::for_database(db.url.clone());
+    config.redis_url = Some("redis://127.0.0.1:1".into());
+    let err = match server::App::build(config).await {
+        Ok(_) => panic!("must not start without its Redis"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("REDIS_URL"), "{err}");
 }

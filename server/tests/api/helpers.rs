@@ -440,9 +440,46 @@ impl TestApp {
             .expect("list outbox")
     }
 
-    /// Watches the event bus from now on.
-    pub(crate) fn watch_events(&self) -> EventWatch {
-        EventWatch(self.state.bus.subscribe())
+    /// Watches the campaign's events on the bus from now on.
+    pub(crate) fn watch_events(&self, campaign: &str) -> EventWatch {
+        EventWatch(self.state.bus.subscribe(campaign))
+    }
+
+    /// Opens the campaign's event stream; `query` is appended as is.
+    pub(crate) async fn events(
+        &self,
+        slug: &str,
+        query: &str,
+        last_event_id: Option<&str>,
+    ) -> SseClient {
+        SseClient::open(
+            &self.client,
+            &self.url(&format!("/api/campaign/{slug}/events{query}")),
+            last_event_id,
+        )
+        .await
+    }
+
+    /// A visitor session: `(session_id, token)`.
+    pub(crate) async fn visitor(&self, campaign: &str) -> (String, String) {
+        let reply = self
+            .call(
+                Method::POST,
+                "/api/session",
+                As::Anonymous,
+                Some(json!({"campaign": campaign})),
+            )
+            .await;
+        let body = reply.assert_status(201);
+        (
+            body["session_id"].as_str().expect("id").to_owned(),
+            body["token"].as_str().expect("token").to_owned(),
+        )
+    }
+
+    /// Stops the app as SIGTERM would.
+    pub(crate) fn shut_down(&self) {
+        self.shutdown.cancel();
     }
 }
 
@@ -470,4 +507,237 @@ impl EventWatch {
             .filter(|e| e.event.kind == kind)
             .collect()
     }
+}
+
+/// One Server-Sent Event as a client parses it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct SseEvent {
+    /// `id:` field.
+    pub(crate) id: Option<String>,
+    /// `event:` field.
+    pub(crate) event: String,
+    /// `data:` lines, joined.
+    pub(crate) data: String,
+    /// `retry:` field.
+    pub(crate) retry: Option<u64>,
+}
+
+impl SseEvent {
+    /// The data as JSON.
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap_or_else(|e| panic!("data of {self:?} is JSON: {e}"))
+    }
+}
+
+/// An event-stream client reading as a browser's EventSource would.
+pub(crate) struct SseClient {
+    /// The response status.
+    pub(crate) status: StatusCode,
+    /// The error body when the stream was refused.
+    pub(crate) error: Value,
+    body: Option<
+        std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    >,
+    buffer: String,
+    /// Heartbeat comments seen.
+    pub(crate) comments: usize,
+}
+
+impl SseClient {
+    /// Opens `url`, sending `Last-Event-ID` when given.
+    pub(crate) async fn open(
+        client: &reqwest::Client,
+        url: &str,
+        last_event_id: Option<&str>,
+    ) -> Self {
+        let mut request = client.get(url).header("accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.expect("stream request sent");
+        let status = response.status();
+        if status != StatusCode::OK {
+            let error = read(response).await.body;
+            return Self {
+                status,
+                error,
+                body: None,
+                buffer: String::new(),
+                comments: 0,
+            };
+        }
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        Self {
+            status,
+            error: Value::Null,
+            body: Some(Box::pin(response.bytes_stream())),
+            buffer: String::new(),
+            comments: 0,
+        }
+    }
+
+    /// The next event within `wait`; `None` on timeout or when the stream ended.
+    pub(crate) async fn next_within(&mut self, wait: std::time::Duration) -> Option<SseEvent> {
+        use futures::StreamExt;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = SseEvent::default();
+                let mut data = Vec::new();
+                let mut fields = 0;
+                for line in block.lines() {
+                    if line.is_empty() || line.starts_with(':') {
+                        continue;
+                    }
+                    let (field, value) = line.split_once(':').unwrap_or((line, ""));
+                    let value = value.strip_prefix(' ').unwrap_or(value);
+                    fields += 1;
+                    match field {
+                        "id" => event.id = Some(value.to_owned()),
+                        "event" => event.event = value.to_owned(),
+                        "data" => data.push(value.to_owned()),
+                        "retry" => event.retry = value.parse().ok(),
+                        _ => {}
+                    }
+                }
+                if fields == 0 {
+                    self.comments += 1;
+                    continue;
+                }
+                event.data = data.join("\n");
+                return Some(event);
+            }
+            let body = self.body.as_mut()?;
+            match tokio::time::timeout_at(deadline, body.next()).await {
+                Ok(Some(Ok(bytes))) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(Some(Err(_)) | None) => {
+                    self.body = None;
+                    return None;
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The next event, which must come within 5 s.
+    pub(crate) async fn next(&mut self) -> SseEvent {
+        self.next_within(std::time::Duration::from_secs(5))
+            .await
+            .expect("an event within 5 s")
+    }
+
+    /// Skips events until one of `kind` (within 10 s).
+    pub(crate) async fn next_of(&mut self, kind: &str) -> SseEvent {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                Some(event) if event.event == kind => return event,
+                Some(_) => {}
+                None => panic!("no {kind} event within 10 s"),
+            }
+        }
+    }
+
+    /// Waits for a `presence` event with this count (within 15 s).
+    pub(crate) async fn presence_reaches(&mut self, active: u64) -> SseEvent {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                Some(event) if event.event == "presence" && event.json()["active"] == active => {
+                    return event;
+                }
+                Some(_) => {}
+                None => panic!("presence never reached {active} within 15 s"),
+            }
+        }
+    }
+}
+
+/// The `ovasabi-edge` binary, running.
+pub(crate) struct RunningBinary {
+    child: std::process::Child,
+    /// `http://127.0.0.1:port`.
+    pub(crate) base: String,
+}
+
+impl RunningBinary {
+    /// Starts the binary with exactly `env` (plus `PATH`) from the repository
+    /// root, and waits for its listening line.
+    pub(crate) async fn start(env: &[(&str, &str)]) -> Self {
+        use std::io::BufRead;
+        let mut child = binary_command(env)
+            .current_dir(repo_root())
+            .stdout(std::process::Stdio::piped())
+            .stderr(if std::env::var_os("TEST_LOG").is_some() {
+                std::process::Stdio::inherit()
+            } else {
+                std::process::Stdio::null()
+            })
+            .spawn()
+            .expect("binary starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let first_line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            std::io::BufReader::new(stdout)
+                .read_line(&mut line)
+                .map(|_| line)
+        })
+        .await
+        .expect("join")
+        .expect("reads the listening line");
+        let base = first_line
+            .trim()
+            .strip_prefix("ovasabi-edge listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
+            .to_owned();
+        Self { child, base }
+    }
+
+    /// Sends `signal` (`TERM`, `KILL`) and waits for the exit.
+    pub(crate) async fn stop(mut self, signal: &str) -> std::process::ExitStatus {
+        let sent = std::process::Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let mut child = std::mem::replace(&mut self.child, dummy_child());
+        tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .expect("join")
+            .expect("wait")
+    }
+}
+
+fn dummy_child() -> std::process::Child {
+    std::process::Command::new("true")
+        .spawn()
+        .expect("true runs")
+}
+
+impl Drop for RunningBinary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The repository root (where `campaigns/` lives).
+pub(crate) fn repo_root() -> &'static std::path::Path {
+    std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// The binary with only `env` (and `PATH`): nothing inherited leaks in.
+pub(crate) fn binary_command(env: &[(&str, &str)]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ovasabi-edge"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .envs(env.iter().copied());
+    cmd
 }

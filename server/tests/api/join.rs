@@ -8,7 +8,7 @@ use crate::helpers::{As, Db, spawn_app};
 async fn join_returns_id_code_and_a_working_token(db: Db) {
     let app = spawn_app(db).await;
     app.open_campaign("c", json!({})).await;
-    let mut events = app.watch_events();
+    let mut events = app.watch_events("c");
     let reply = app
         .join("c", "  Ada.Lovelace@Example.COM ", " Ada ", None)
         .await;
@@ -224,7 +224,7 @@ async fn a_referral_code_at_join_credits_the_friend(db: Db) {
     let app = spawn_app(db).await;
     app.open_campaign("c", json!({"milestones": [1, 2]})).await;
     let (ada_id, ada_code, _) = app.joined("c", "ada@example.com", "Ada", None).await;
-    let mut events = app.watch_events();
+    let mut events = app.watch_events("c");
     let lower = ada_code.to_lowercase();
     let (grace_id, _, _) = app
         .joined("c", "grace@example.com", "Grace", Some(&lower))

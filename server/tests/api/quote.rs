@@ -23,7 +23,7 @@ fn lead(campaign: &str) -> Value {
 async fn a_lead_is_stored_delivered_and_announced_without_personal_data(db: Db) {
     let app = spawn_app(db).await;
     app.open_campaign("c", json!({})).await;
-    let mut events = app.watch_events();
+    let mut events = app.watch_events("c");
     let reply = app.post_quote(&lead("c"), None, None).await;
     let body = reply.assert_status(201).clone();
     assert_eq!(body["status"], "new");
@@ -62,7 +62,7 @@ async fn private_campaigns_do_not_announce_leads(db: Db) {
     let app = spawn_app(db).await;
     app.open_campaign("c", json!({"events": {"public_leads": false}}))
         .await;
-    let mut events = app.watch_events();
+    let mut events = app.watch_events("c");
     app.post_quote(&lead("c"), None, None)
         .await
         .assert_status(201);
@@ -216,7 +216,7 @@ async fn the_team_moves_a_lead_and_only_its_submitter_hears(db: Db) {
     )
     .await
     .assert_error(401, "unauthorized");
-    let mut events = app.watch_events();
+    let mut events = app.watch_events("c");
     let moved = app
         .call(
             Method::PATCH,

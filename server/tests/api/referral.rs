@@ -12,7 +12,7 @@ async fn a_referral_counts_and_names_the_referrer(db: Db) {
     app.open_campaign("c", json!({})).await;
     let (_, ada_code, _) = app.joined("c", "ada@example.com", "Ada", None).await;
     let (_, _, grace_token) = app.joined("c", "grace@example.com", "Grace", None).await;
-    let mut events = app.watch_events();
+    let mut events = app.watch_events("c");
     let reply = app.refer("c", &ada_code, Some(&grace_token)).await;
     assert_eq!(
         reply.assert_status(201),
@@ -114,7 +114,7 @@ async fn each_milestone_is_announced_once_under_concurrency(db: Db) {
             .await;
         tokens.push(token);
     }
-    let mut events = app.watch_events();
+    let mut events = app.watch_events("c");
     let replies =
         futures::future::join_all(tokens.iter().map(|t| app.refer("c", &ada_code, Some(t)))).await;
     let mut counts: Vec<i64> = replies

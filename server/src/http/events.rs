@@ -1,0 +1,295 @@
+//! `GET /api/campaign/{slug}/events`: the campaign's live events as
+//! Server-Sent Events.
+//!
+//! The first message is a snapshot (`presence` with the current count), or,
+//! for a client resuming with `Last-Event-ID` (or `?last_event_id=`), the
+//! presence followed by every event it missed — unless the history no longer
+//! reaches back that far: then a `reset` with a fresh snapshot comes instead.
+//! Every message carries an `id`; `presence` repeats the id of the last event
+//! the connection was given, so resuming from it loses nothing. Private events
+//! (`lead.status`) go only to their session, named by `?token=`, the
+//! `ovasabi_session` cookie or `Authorization: Bearer`.
+//!
+//! A connection is a stream polled by the HTTP connection itself: nothing is
+//! queued for it but the campaign's shared, bounded buffer. A client that falls
+//! further behind than that buffer is skipped ahead with a `reset`.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use salvo::http::{HeaderValue, header};
+use salvo::prelude::*;
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::campaign::visible_campaign;
+use super::{ApiError, bearer_token, client_ip, state};
+use crate::app::AppState;
+use crate::bus::{Audience, Envelope, EventId, Since};
+use crate::campaign::Campaign;
+use crate::limit::ConnectionSlot;
+use crate::presence::PresenceGuard;
+use crate::session::TokenError;
+
+/// Routes of this resource (under `api/campaign/{slug}`).
+pub fn router() -> Router {
+    Router::with_path("events").get(stream)
+}
+
+/// Most missed events replayed to a resuming client; more is a `reset`.
+pub const REPLAY_LIMIT: usize = 1000;
+/// Least time between two `presence` messages on one connection.
+pub const PRESENCE_INTERVAL: Duration = Duration::from_millis(250);
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "ovasabi_session";
+
+/// The session a stream belongs to, from query, cookie or header; 401 when a
+/// token is given but not valid for this campaign.
+fn stream_session(
+    req: &Request,
+    state: &AppState,
+    campaign: &Campaign,
+) -> Result<Option<Uuid>, ApiError> {
+    let token = req
+        .query::<String>("token")
+        .or_else(|| cookie(req, SESSION_COOKIE))
+        .or_else(|| bearer_token(req.headers()).map(str::to_owned));
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let claims = state
+        .sessions
+        .verify(&token, chrono::Utc::now())
+        .map_err(|e| ApiError::Unauthorized {
+            code: match e {
+                TokenError::Invalid => "invalid_token",
+                TokenError::Expired => "token_expired",
+            },
+            message: e.to_string(),
+        })?;
+    if claims.cid != campaign.id {
+        return Err(ApiError::Unauthorized {
+            code: "invalid_token",
+            message: "the session token belongs to another campaign".into(),
+        });
+    }
+    Ok(Some(claims.sub))
+}
+
+/// The value of cookie `name`, if sent.
+fn cookie(req: &Request, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"').to_owned())
+}
+
+fn last_event_id(req: &Request) -> Option<Result<EventId, ()>> {
+    req.headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| req.query::<String>("last_event_id"))
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.parse())
+}
+
+#[handler]
+async fn stream(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    let state = state(depot)?;
+    let campaign = visible_campaign(req, &state).await?;
+    let session = stream_session(req, &state, &campaign)?;
+    let slot = state
+        .streams
+        .acquire(&client_ip(req), campaign.config.rate_limits.streams_per_ip)
+        .ok_or(ApiError::TooManyRequests {
+            retry_after_secs: 5,
+        })?;
+    let resume = last_event_id(req);
+    let connection = EventStream::open(state, campaign.slug, session, resume, slot)
+        .await
+        .map_err(ApiError::Internal)?;
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    let frames = futures::stream::unfold(connection, |mut connection| async move {
+        let frame = connection.next_frame().await?;
+        Some((Ok::<_, std::convert::Infallible>(frame), connection))
+    });
+    res.stream(frames);
+    Ok(())
+}
+
+/// One client's event stream.
+struct EventStream {
+    state: Arc<AppState>,
+    campaign: String,
+    session: Option<Uuid>,
+    events: broadcast::Receiver<Arc<Envelope>>,
+    presence: watch::Receiver<u64>,
+    /// The id of the last event this connection was given (or skipped past).
+    position: EventId,
+    /// Frames to send before anything live.
+    pending: VecDeque<String>,
+    presence_due: Option<Instant>,
+    last_presence: Instant,
+    heartbeat: tokio::time::Interval,
+    shutdown: CancellationToken,
+    _presence: PresenceGuard,
+    _slot: ConnectionSlot,
+}
+
+fn frame(id: EventId, kind: &str, data: &str) -> String {
+    format!("id: {id}\nevent: {kind}\ndata: {data}\n\n")
+}
+
+impl EventStream {
+    async fn open(
+        state: Arc<AppState>,
+        campaign: String,
+        session: Option<Uuid>,
+        resume: Option<Result<EventId, ()>>,
+        slot: ConnectionSlot,
+    ) -> anyhow::Result<Self> {
+        // Subscribe before reading history, so nothing falls in between.
+        let events = state.bus.subscribe(&campaign);
+        let visitor = session.unwrap_or_else(Uuid::now_v7);
+        let guard = state.presence.join(&campaign, visitor);
+        let mut presence = state.presence.watch(&campaign);
+        presence.mark_unchanged();
+        let heartbeat_every = state.config.sse_heartbeat;
+        let mut connection = Self {
+            campaign,
+            session,
+            events,
+            presence,
+            position: EventId::default(),
+            pending: VecDeque::new(),
+            presence_due: None,
+            last_presence: Instant::now(),
+            heartbeat: tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every),
+            shutdown: state.shutdown.clone(),
+            _presence: guard,
+            _slot: slot,
+            state,
+        };
+        let replayed = match resume {
+            None => None,
+            Some(Err(())) => Some(Since::Gap),
+            Some(Ok(after)) => {
+                connection.position = after;
+                Some(
+                    connection
+                        .state
+                        .bus
+                        .since(&connection.campaign, after, REPLAY_LIMIT)
+                        .await?,
+                )
+            }
+        };
+        match replayed {
+            None => {
+                connection.position = connection.state.bus.head().await?;
+                let snapshot = connection.presence_frame("presence");
+                connection.pending.push_back(snapshot);
+            }
+            Some(Since::Gap) => {
+                connection.position = connection.state.bus.head().await?;
+                let reset = connection.presence_frame("reset");
+                connection.pending.push_back(reset);
+            }
+            Some(Since::Events(missed)) => {
+                let snapshot = connection.presence_frame("presence");
+                connection.pending.push_back(snapshot);
+                for envelope in missed {
+                    if let Some(frame) = connection.accept(&envelope) {
+                        connection.pending.push_back(frame);
+                    }
+                }
+            }
+        }
+        let retry = format!("retry: {}\n", connection.state.config.sse_retry.as_millis());
+        if let Some(first) = connection.pending.front_mut() {
+            first.insert_str(0, &retry);
+        }
+        Ok(connection)
+    }
+
+    fn presence_frame(&mut self, kind: &str) -> String {
+        self.last_presence = Instant::now();
+        self.presence_due = None;
+        let active = *self.presence.borrow_and_update();
+        frame(self.position, kind, &format!("{{\"active\":{active}}}"))
+    }
+
+    /// The frame for `envelope` if this connection should see it; advances the position.
+    fn accept(&mut self, envelope: &Envelope) -> Option<String> {
+        if envelope.id <= self.position {
+            return None; // already given (replayed before the live stream caught up)
+        }
+        self.position = envelope.id;
+        let visible = match envelope.event.audience {
+            Audience::Everyone => true,
+            Audience::Session(owner) => self.session == Some(owner),
+        };
+        visible.then(|| {
+            frame(
+                envelope.id,
+                &envelope.event.kind,
+                &envelope.event.data.to_string(),
+            )
+        })
+    }
+
+    /// The next frame to send; `None` ends the stream.
+    async fn next_frame(&mut self) -> Option<String> {
+        if let Some(frame) = self.pending.pop_front() {
+            return Some(frame);
+        }
+        loop {
+            let presence_due = self.presence_due;
+            tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => return None,
+                received = self.events.recv() => match received {
+                    Ok(envelope) => {
+                        if let Some(frame) = self.accept(&envelope) {
+                            return Some(frame);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                        tracing::debug!(campaign = %self.campaign, skipped, "slow event stream skipped ahead");
+                        self.state.counters.sse_resets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        return Some(self.presence_frame("reset"));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                changed = self.presence.changed(), if presence_due.is_none() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                    let due = self.last_presence + PRESENCE_INTERVAL;
+                    if Instant::now() >= due {
+                        return Some(self.presence_frame("presence"));
+                    }
+                    self.presence_due = Some(due);
+                }
+                () = tokio::time::sleep_until(presence_due.unwrap_or_else(Instant::now)), if presence_due.is_some() => {
+                    return Some(self.presence_frame("presence"));
+                }
+                _ = self.heartbeat.tick() => return Some(": keep-alive\n\n".to_owned()),
+            }
+        }
+    }
+}

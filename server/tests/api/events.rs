@@ -1,0 +1,278 @@
+//! `GET /api/campaign/{slug}/events`: the live stream as a browser reads it.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+use server::bus::Event;
+
+use crate::db_tests;
+use crate::helpers::{As, Db, spawn_app, spawn_app_with};
+
+async fn the_first_message_is_a_snapshot_then_events_in_order(db: Db) {
+    let app = spawn_app(db).await;
+    app.open_campaign("c", json!({})).await;
+    let mut stream = app.events("c", "", None).await;
+    let snapshot = stream.next().await;
+    assert_eq!(snapshot.event, "presence");
+    assert_eq!(snapshot.json(), json!({"active": 1}));
+    assert!(snapshot.id.is_some(), "every event has an id");
+    assert_eq!(snapshot.retry, Some(3000), "a retry hint");
+
+    for name in ["Ada", "Grace", "Linus"] {
+        app.join(
+            "c",
+            &format!("{}@example.com", name.to_lowercase()),
+            name,
+            None,
+        )
+        .await
+        .assert_status(201);
+    }
+    let mut ids = Vec::new();
+    for name in ["Ada", "Grace", "Linus"] {
+        let joined = stream.next_of("user.joined").await;
+        assert_eq!(joined.json(), json!({"display_name": name}));
+        ids.push(
+            joined
+                .id
+                .expect("id")
+                .parse::<server::bus::EventId>()
+                .expect("event id"),
+        );
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+}
+
+async fn refusals_come_before_the_stream_as_json(db: Db) {
+    let app = spawn_app(db).await;
+    app.open_campaign("c", json!({"rate_limits": {"streams_per_ip": 2}}))
+        .await;
+    app.create_campaign(json!({"slug": "draft", "name": "Draft"}))
+        .await
+        .assert_status(201);
+    let unknown = app.events("nope", "", None).await;
+    assert_eq!(
+        (unknown.status.as_u16(), &unknown.error["code"]),
+        (404, &json!("campaign_not_found"))
+    );
+    let draft = app.events("draft", "", None).await;
+    assert_eq!(draft.status, 404);
+    let forged = app.events("c", "?token=abc.def.ghi", None).await;
+    assert_eq!(
+        (forged.status.as_u16(), &forged.error["code"]),
+        (401, &json!("invalid_token"))
+    );
+
+    let _one = app.events("c", "", None).await;
+    let _two = app.events("c", "", None).await;
+    let third = app.events("c", "", None).await;
+    assert_eq!(
+        (third.status.as_u16(), &third.error["code"]),
+        (429, &json!("rate_limited"))
+    );
+}
+
+async fn a_client_resuming_gets_exactly_what_it_missed(db: Db) {
+    let app = spawn_app(db).await;
+    app.open_campaign("c", json!({})).await;
+    app.open_campaign("other", json!({})).await;
+    let mut stream = app.events("c", "", None).await;
+    let last = stream.next().await.id.expect("id");
+    drop(stream);
+
+    app.joined("c", "ada@example.com", "Ada", None).await;
+    app.joined("other", "zed@example.com", "Zed", None).await;
+    app.joined("c", "grace@example.com", "Grace", None).await;
+
+    for (query, header) in [
+        ("", Some(last.as_str())),
+        (&*format!("?last_event_id={last}"), None),
+    ] {
+        let mut resumed = app.events("c", query, header).await;
+        let first = resumed.next().await;
+        assert_eq!(first.event, "presence", "a snapshot first");
+        let missed: Vec<_> = [resumed.next().await, resumed.next().await]
+            .iter()
+            .map(|e| (e.event.clone(), e.json()["display_name"].clone()))
+            .collect();
+        assert_eq!(
+            missed,
+            [
+                ("user.joined".to_owned(), json!("Ada")),
+                ("user.joined".to_owned(), json!("Grace"))
+            ],
+            "exactly the campaign's missed events, in order"
+        );
+        // And then live, without repeats.
+        app.joined(
+            "c",
+            &format!("linus{}@example.com", query.len()),
+            "Linus",
+            None,
+        )
+        .await;
+        let next = resumed.next_of("user.joined").await;
+        assert_eq!(next.json()["display_name"], "Linus");
+    }
+}
+
+async fn a_gap_too_old_for_the_history_is_an_explicit_reset(db: Db) {
+    let app = spawn_app_with(db, |c| c.event_history = 100).await;
+    app.open_campaign("c", json!({})).await;
+    let mut stream = app.events("c", "", None).await;
+    let old = stream.next().await.id.expect("id");
+    drop(stream);
+    for i in 0..150 {
+        app.state
+            .bus
+            .publish("c", Event::public("test.tick", json!(i)))
+            .await
+            .expect("publish");
+    }
+    let mut resumed = app.events("c", "", Some(&old)).await;
+    let first = resumed.next().await;
+    assert_eq!(first.event, "reset", "never silent loss");
+    assert_eq!(first.json(), json!({"active": 1}), "with a fresh snapshot");
+    let mut garbage = app.events("c", "?last_event_id=yesterday", None).await;
+    assert_eq!(garbage.next().await.event, "reset");
+}
+
+async fn a_lead_status_reaches_only_its_owner(db: Db) {
+    let app = spawn_app(db).await;
+    app.open_campaign("c", json!({})).await;
+    let (_, token) = app.visitor("c").await;
+    let mut owner = app.events("c", &format!("?token={token}"), None).await;
+    let mut other = app.events("c", "", None).await;
+    let quote =
+        json!({"campaign": "c", "name": "Ada", "email": "ada@example.com", "message": "Hi"});
+    let id = app
+        .post_quote(&quote, None, Some(&token))
+        .await
+        .assert_status(201)["id"]
+        .clone();
+    app.call(
+        Method::PATCH,
+        &format!("/api/quote/{}", id.as_str().expect("id")),
+        As::Admin,
+        Some(json!({"status": "in_review"})),
+    )
+    .await
+    .assert_status(200);
+    app.joined("c", "grace@example.com", "Grace", None).await;
+
+    let status = owner.next_of("lead.status").await;
+    assert_eq!(
+        status.json(),
+        json!({"quote_id": id, "status": "in_review"})
+    );
+    // The other visitor sees the public events around it, but not the status.
+    loop {
+        let event = other.next().await;
+        assert_ne!(event.event, "lead.status", "private to its owner");
+        if event.event == "user.joined" {
+            break;
+        }
+    }
+}
+
+async fn presence_counts_visitors_not_connections(db: Db) {
+    let app = spawn_app(db).await;
+    app.open_campaign("c", json!({})).await;
+    let (_, token) = app.visitor("c").await;
+    let mut watcher = app.events("c", "", None).await;
+    watcher.presence_reaches(1).await;
+    let tab_one = app.events("c", &format!("?token={token}"), None).await;
+    let tab_two = app.events("c", "", None).await;
+    let same_visitor = app
+        .client
+        .get(app.url("/api/campaign/c/events"))
+        .header("cookie", format!("theme=dark; ovasabi_session={token}"))
+        .send()
+        .await
+        .expect("stream");
+    watcher.presence_reaches(3).await;
+    assert_eq!(
+        app.metrics("c").await["active"],
+        3,
+        "the cookie and the query name one visitor"
+    );
+    drop(tab_one);
+    drop(same_visitor);
+    watcher.presence_reaches(2).await;
+    drop(tab_two);
+    watcher.presence_reaches(1).await;
+}
+
+async fn a_slow_reader_is_skipped_ahead_not_buffered(db: Db) {
+    let app = spawn_app_with(db, |c| c.sse_buffer = 16).await;
+    app.open_campaign("c", json!({})).await;
+    let mut slow = app.events("c", "", None).await;
+    slow.next().await;
+    // While it reads nothing, far more is published than sockets and buffer hold.
+    let payload = "x".repeat(2000);
+    let published = 20_000;
+    for i in 0..published {
+        app.state
+            .bus
+            .publish(
+                "c",
+                Event::public("test.bulk", json!({"i": i, "pad": payload})),
+            )
+            .await
+            .expect("publish");
+    }
+    let mut received = 0;
+    let mut reset = false;
+    while let Some(event) = slow.next_within(Duration::from_millis(500)).await {
+        match event.event.as_str() {
+            "test.bulk" => received += 1,
+            "reset" => reset = true,
+            _ => {}
+        }
+    }
+    assert!(reset, "the slow client is told it was skipped ahead");
+    assert!(
+        received < published,
+        "it was skipped ahead: {received} of {published}"
+    );
+    assert!(
+        app.state
+            .counters
+            .sse_resets
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+}
+
+async fn idle_streams_get_heartbeats_and_end_at_shutdown(db: Db) {
+    let app = spawn_app_with(db, |c| c.sse_heartbeat = Duration::from_millis(1000)).await;
+    app.open_campaign("c", json!({})).await;
+    let mut stream = app.events("c", "", None).await;
+    stream.next().await;
+    let idle = stream.next_within(Duration::from_millis(2500)).await;
+    assert!(idle.is_none(), "{idle:?}");
+    assert!(
+        stream.comments >= 2,
+        "heartbeat comments: {}",
+        stream.comments
+    );
+    app.shut_down();
+    let started = std::time::Instant::now();
+    assert!(stream.next_within(Duration::from_secs(5)).await.is_none());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "closed promptly at shutdown"
+    );
+}
+
+db_tests!(
+    the_first_message_is_a_snapshot_then_events_in_order,
+    refusals_come_before_the_stream_as_json,
+    a_client_resuming_gets_exactly_what_it_missed,
+    a_gap_too_old_for_the_history_is_an_explicit_reset,
+    a_lead_status_reaches_only_its_owner,
+    presence_counts_visitors_not_connections,
+    a_slow_reader_is_skipped_ahead_not_buffered,
+    idle_streams_get_heartbeats_and_end_at_shutdown,
+);

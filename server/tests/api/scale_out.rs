@@ -1,0 +1,163 @@
+//! Several instances behind one Redis: events cross instances through Redis
+//! Streams, presence spans them, and a killed instance stops counting.
+//! These need PostgreSQL and Redis (`OVASABI_TEST_POSTGRES_URL`,
+//! `OVASABI_TEST_REDIS_URL`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use server::bus::{Event, EventBus, EventId, RedisBus, Since};
+
+use crate::helpers::{Db, RunningBinary, SseClient, fresh_database, redis_url};
+
+fn unique_prefix() -> String {
+    format!("ovasabi-test-{}", uuid::Uuid::now_v7().simple())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_events_presence_and_history() {
+    let (Some(redis), Some(postgres)) = (redis_url(), Db::postgres()) else {
+        return;
+    };
+    let db = fresh_database(&postgres).await;
+    let prefix = unique_prefix();
+    let env = [
+        ("OVASABI_HTTP_ADDR", "127.0.0.1:0"),
+        ("OVASABI_WT_ADDR", "127.0.0.1:0"),
+        ("DATABASE_URL", db.url.as_str()),
+        ("REDIS_URL", redis.as_str()),
+        ("OVASABI_REDIS_PREFIX", prefix.as_str()),
+        ("OVASABI_ADMIN_TOKEN", "admin-token-shared-by-both"),
+        (
+            "OVASABI_SESSION_SECRET",
+            "session-secret-shared-by-both-instances",
+        ),
+        ("OVASABI_PRESENCE_TTL_MS", "2000"),
+    ];
+    // Both start at once: the campaign file is applied by both, without harm.
+    let (a, b) = tokio::join!(RunningBinary::start(&env), RunningBinary::start(&env));
+    let client = reqwest::Client::new();
+    let events = |base: &str| format!("{base}/api/campaign/ovasabi-website/events");
+
+    let mut on_b = SseClient::open(&client, &events(&b.base), None).await;
+    assert_eq!(on_b.next().await.event, "presence");
+    let mut on_a = SseClient::open(&client, &events(&a.base), None).await;
+    on_a.next().await;
+    on_b.presence_reaches(2).await;
+
+    // A join posted to A is on B's stream.
+    let sent = Instant::now();
+    let join = client
+        .post(format!("{}/api/user/register", a.base))
+        .json(&json!({"campaign": "ovasabi-website", "email": "ada@example.com", "name": "Ada"}))
+        .send()
+        .await
+        .expect("join");
+    assert_eq!(join.status(), 201);
+    let joined = on_b.next_of("user.joined").await;
+    let latency = sent.elapsed();
+    assert_eq!(joined.json(), json!({"display_name": "Ada"}));
+    eprintln!("join on A seen on B after {latency:?}");
+    assert!(latency < Duration::from_secs(2), "{latency:?}");
+    let joined_id = joined.id.expect("id");
+    assert_eq!(
+        on_a.next_of("user.joined").await.id.as_deref(),
+        Some(joined_id.as_str()),
+        "one id everywhere"
+    );
+
+    // A client of A resuming on B gets what it missed, from Redis.
+    let before: EventId = joined_id.parse().expect("id");
+    client
+        .post(format!("{}/api/user/register", a.base))
+        .json(
+            &json!({"campaign": "ovasabi-website", "email": "grace@example.com", "name": "Grace"}),
+        )
+        .send()
+        .await
+        .expect("join");
+    let mut resumed = SseClient::open(&client, &events(&b.base), Some(&before.to_string())).await;
+    assert_eq!(resumed.next().await.event, "presence");
+    assert_eq!(
+        resumed.next().await.json(),
+        json!({"display_name": "Grace"})
+    );
+    drop(resumed);
+    on_b.presence_reaches(2).await;
+
+    // Killing A (its visitor still connected, so it cannot say goodbye) drops
+    // that visitor from the count within 10 s: only the expiry removes it.
+    let killed_at = Instant::now();
+    let status = a.stop("KILL").await;
+    assert!(!status.success());
+    on_b.presence_reaches(1).await;
+    let gone_after = killed_at.elapsed();
+    eprintln!("killed instance's visitor dropped after {gone_after:?}");
+    assert!(gone_after < Duration::from_secs(10), "{gone_after:?}");
+    assert!(
+        gone_after >= Duration::from_millis(500),
+        "dropped by expiry, not a goodbye: {gone_after:?}"
+    );
+    drop(on_a);
+    drop(b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_bus_replays_and_reports_trimmed_history() {
+    let Some(redis) = redis_url() else { return };
+    let client = redis::Client::open(redis.as_str()).expect("url");
+    let bus = Arc::new(
+        RedisBus::connect(client, &unique_prefix(), 100, 64)
+            .await
+            .expect("connects"),
+    );
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    bus.clone().start(shutdown.clone());
+
+    let empty = bus.head().await.expect("head");
+    assert_eq!(
+        bus.since("c", empty, 10).await.expect("since"),
+        Since::Events(vec![])
+    );
+    let mut live = bus.subscribe("c");
+    let first = bus
+        .publish("c", Event::public("t", json!(1)))
+        .await
+        .expect("publish");
+    bus.publish("d", Event::public("t", json!(2)))
+        .await
+        .expect("publish");
+    let third = bus
+        .publish("c", Event::public("t", json!(3)))
+        .await
+        .expect("publish");
+    let delivered = tokio::time::timeout(Duration::from_secs(5), live.recv())
+        .await
+        .expect("in time")
+        .expect("event");
+    assert_eq!(delivered.id, first, "the reader delivers published events");
+
+    let Since::Events(missed) = bus.since("c", first, 10).await.expect("since") else {
+        panic!("history reaches back");
+    };
+    assert_eq!(missed.iter().map(|e| e.id).collect::<Vec<_>>(), [third]);
+    assert_eq!(missed[0].event.data, json!(3));
+    let future = EventId {
+        ms: third.ms + 60_000,
+        seq: 0,
+    };
+    assert_eq!(bus.since("c", future, 10).await.expect("since"), Since::Gap);
+
+    // Far past MAXLEN ~100, the oldest entries are trimmed: resuming from them is a gap.
+    for i in 0..1000 {
+        bus.publish("d", Event::public("t", json!(i)))
+            .await
+            .expect("publish");
+    }
+    assert_eq!(
+        bus.since("c", first, 10_000).await.expect("since"),
+        Since::Gap
+    );
+    shutdown.cancel();
+}
