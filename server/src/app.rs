@@ -13,12 +13,14 @@ use tokio::sync::Notify;
 
 use crate::bus::{EventBus, LocalBus, RedisBus};
 use crate::config::Config;
+use crate::cursor::CursorHub;
 use crate::limit::{ConnectionLimiter, RateLimiter};
 use crate::outbox::{OutboxWorker, WebhookSettings};
 use crate::presence::Presence;
 use crate::session::SessionKeys;
 use crate::store::{self, SharedStore};
 use crate::telemetry::Counters;
+use crate::transport::webtransport::WebTransportServer;
 use crate::{campaign, http};
 
 /// Everything a request handler or worker needs, shared.
@@ -39,6 +41,12 @@ pub struct AppState {
     pub limiter: RateLimiter,
     /// Open event streams per client address.
     pub streams: ConnectionLimiter,
+    /// Open cursor sessions per client address.
+    pub cursor_sessions: ConnectionLimiter,
+    /// Cursor rooms.
+    pub cursors: Arc<CursorHub>,
+    /// The WebTransport endpoint.
+    pub webtransport: Arc<WebTransportServer>,
     /// What the server did.
     pub counters: Counters,
     /// Cancelled when the app shuts down: long-lived streams watch it.
@@ -100,6 +108,10 @@ impl App {
                 format!("cannot listen on {} (OVASABI_HTTP_ADDR)", config.http_addr)
             })?;
         let http_addr = http_listener.local_addr()?;
+        let webtransport = Arc::new(
+            WebTransportServer::bind(config.wt_addr, config.wt_certificate.clone()).await?,
+        );
+        let shutdown = CancellationToken::new();
         let sessions = SessionKeys::new(config.session_secret.value.as_bytes(), config.session_ttl);
         Ok(Self {
             state: Arc::new(AppState {
@@ -111,8 +123,11 @@ impl App {
                 sessions,
                 limiter: RateLimiter::default(),
                 streams: ConnectionLimiter::default(),
+                cursor_sessions: ConnectionLimiter::default(),
+                cursors: Arc::new(CursorHub::new(shutdown.clone())),
+                webtransport,
                 counters: Counters::default(),
-                shutdown: CancellationToken::new(),
+                shutdown,
                 outbox_wake: Arc::new(Notify::new()),
             }),
             http_listener,
@@ -123,6 +138,11 @@ impl App {
     /// The address the HTTP listener is bound to (the real port when 0 was asked).
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The UDP address of the WebTransport endpoint (the real port when 0 was asked).
+    pub fn webtransport_addr(&self) -> SocketAddr {
+        self.state.webtransport.local_addr()
     }
 
     /// The shared state.
@@ -158,6 +178,10 @@ impl App {
         }
         self.state.bus.clone().start(app_shutdown.clone());
         self.state.presence.clone().start(app_shutdown.clone());
+        self.state
+            .webtransport
+            .clone()
+            .start(self.state.clone(), app_shutdown.clone());
         let acceptor = TcpAcceptor::try_from(self.http_listener)?;
         let server = Server::new(acceptor);
         let handle = server.handle();
@@ -170,6 +194,7 @@ impl App {
             handle.stop_graceful(grace);
         });
         tracing::info!(addr = %self.http_addr, "serving HTTP");
+        tracing::info!(addr = %self.state.webtransport.local_addr(), "serving WebTransport (UDP)");
         server.serve(http::service(self.state)).await;
         Ok(())
     }

@@ -29,6 +29,16 @@ pub struct Cli {
     /// WebTransport (QUIC, UDP) listen address.
     #[arg(long, env = "OVASABI_WT_ADDR", default_value = "127.0.0.1:4433")]
     pub wt_addr: String,
+    /// PEM certificate chain for WebTransport (production); unset = self-signed development certificate.
+    #[arg(long, env = "OVASABI_WT_CERT", requires = "wt_key")]
+    pub wt_cert: Option<PathBuf>,
+    /// PEM private key for WebTransport (production).
+    #[arg(long, env = "OVASABI_WT_KEY", requires = "wt_cert")]
+    pub wt_key: Option<PathBuf>,
+    /// URL browsers use for WebTransport, e.g. `https://edge.example.com:4433/wt`
+    /// (default: built from OVASABI_WT_ADDR and the request's host).
+    #[arg(long, env = "OVASABI_WT_PUBLIC_URL")]
+    pub wt_public_url: Option<String>,
     /// `sqlite:PATH` (default, embedded) or `postgres://…`.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
@@ -193,6 +203,10 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// WebTransport listen address.
     pub wt_addr: SocketAddr,
+    /// Where the WebTransport certificate comes from.
+    pub wt_certificate: crate::transport::webtransport::CertificateSource,
+    /// URL browsers use for WebTransport.
+    pub wt_public_url: Option<url::Url>,
     /// Database URL.
     pub database_url: String,
     /// Most pooled database connections.
@@ -368,6 +382,27 @@ impl Cli {
         Ok(Config {
             http_addr: parse_addr("OVASABI_HTTP_ADDR", &self.http_addr)?,
             wt_addr: parse_addr("OVASABI_WT_ADDR", &self.wt_addr)?,
+            wt_certificate: match (self.wt_cert, self.wt_key) {
+                (Some(cert), Some(key)) => {
+                    crate::transport::webtransport::CertificateSource::Files { cert, key }
+                }
+                _ => crate::transport::webtransport::CertificateSource::Development(
+                    Default::default(),
+                ),
+            },
+            wt_public_url: non_empty(self.wt_public_url)
+                .map(|raw| {
+                    url::Url::parse(&raw)
+                        .ok()
+                        .filter(|u| u.scheme() == "https" && u.host().is_some())
+                        .ok_or_else(|| {
+                            config_error(
+                                "OVASABI_WT_PUBLIC_URL",
+                                format!("must be an https URL, got {raw:?}"),
+                            )
+                        })
+                })
+                .transpose()?,
             database_url,
             db_max_connections: self.db_max_connections,
             redis_url,
@@ -401,6 +436,10 @@ impl Config {
         Self {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             wt_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            wt_certificate: crate::transport::webtransport::CertificateSource::Development(
+                Default::default(),
+            ),
+            wt_public_url: None,
             database_url: database_url.into(),
             db_max_connections: 8,
             redis_url: None,
@@ -444,6 +483,11 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("http_addr", &self.http_addr)
             .field("wt_addr", &self.wt_addr)
+            .field("wt_certificate", &self.wt_certificate)
+            .field(
+                "wt_public_url",
+                &self.wt_public_url.as_ref().map(url::Url::as_str),
+            )
             .field("database_url", &redact(&self.database_url))
             .field("db_max_connections", &self.db_max_connections)
             .field("redis_url", &self.redis_url.as_deref().map(redact))
@@ -516,6 +560,7 @@ mod tests {
                 "OVASABI_WEBHOOK_MAX_ATTEMPTS",
             ),
             (&["--webhook-backoff-ms", "1"], "OVASABI_WEBHOOK_BACKOFF_MS"),
+            (&["--wt-public-url", "http://edge"], "OVASABI_WT_PUBLIC_URL"),
         ];
         for (args, name) in cases {
             let err = cli(args).into_config().expect_err("invalid");

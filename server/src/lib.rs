@@ -14,6 +14,8 @@
 //! - `presence`: live visitors per campaign, across instances.
 //! - `outbox`: events that must leave the building, and their delivery.
 //! - `limit`: per-client rate limits.
+//! - `cursor`: cursor rooms, their tick and interest management.
+//! - `transport`: the WebTransport endpoint of the cursor channel.
 //! - `http`: the REST API, one module per resource, and its error type.
 //! - `store`: the only place SQL lives; SQLite and PostgreSQL behind one trait.
 //! - `telemetry`: logging.
@@ -22,6 +24,7 @@ pub mod app;
 pub mod bus;
 pub mod campaign;
 pub mod config;
+pub mod cursor;
 pub mod forms;
 pub mod http;
 pub mod limit;
@@ -30,6 +33,7 @@ pub mod presence;
 pub mod session;
 pub mod store;
 pub mod telemetry;
+pub mod transport;
 
 pub use app::{App, AppState};
 pub use config::Config;

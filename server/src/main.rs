@@ -57,6 +57,7 @@ async fn serve(config: server::Config) -> anyhow::Result<()> {
     }
     let app = App::build(config).await?;
     println!("ovasabi-edge listening on http://{}", app.http_addr());
+    tracing::info!(addr = %app.webtransport_addr(), "WebTransport endpoint (UDP)");
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
     app.run(shutdown).await

@@ -23,7 +23,8 @@ pub fn router() -> Router {
                 .get(show)
                 .patch(update)
                 .push(Router::with_path("metrics").get(metrics))
-                .push(super::events::router()),
+                .push(super::events::router())
+                .push(super::cursor::router()),
         )
 }
 

@@ -30,9 +30,12 @@ use super::{ApiError, bearer_token, client_ip, state};
 use crate::app::AppState;
 use crate::bus::{Audience, Envelope, EventId, Since};
 use crate::campaign::Campaign;
+use crate::cursor::{CursorMember, FallbackRegistration, RoomKey};
 use crate::limit::ConnectionSlot;
 use crate::presence::PresenceGuard;
 use crate::session::TokenError;
+use crate::transport::normalize_page;
+use crate::transport::webtransport::room_settings;
 
 /// Routes of this resource (under `api/campaign/{slug}`).
 pub fn router() -> Router {
@@ -113,7 +116,17 @@ async fn stream(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
             retry_after_secs: 5,
         })?;
     let resume = last_event_id(req);
-    let connection = EventStream::open(state, campaign.slug, session, resume, slot)
+    let wants_cursors = req
+        .query::<String>("cursors")
+        .is_some_and(|v| v == "1" || v == "true");
+    let cursors = (wants_cursors && campaign.config.cursor.enabled).then(|| {
+        let key = RoomKey {
+            campaign: campaign.slug.clone(),
+            page: normalize_page(req.query::<String>("page").as_deref()),
+        };
+        (key, room_settings(&campaign))
+    });
+    let connection = EventStream::open(state, campaign.slug, session, resume, slot, cursors)
         .await
         .map_err(ApiError::Internal)?;
     let headers = res.headers_mut();
@@ -146,8 +159,20 @@ struct EventStream {
     last_presence: Instant,
     heartbeat: tokio::time::Interval,
     shutdown: CancellationToken,
+    /// The cursor room this stream relays (`?cursors=1`), fed by `POST …/cursor`.
+    cursors: Option<(CursorMember, FallbackRegistration)>,
     _presence: PresenceGuard,
     _slot: ConnectionSlot,
+}
+
+/// The member's next frames, or never when the stream relays no cursors.
+async fn next_frames(
+    cursors: &mut Option<(CursorMember, FallbackRegistration)>,
+) -> Result<Option<Arc<crate::cursor::TickFrames>>, broadcast::error::RecvError> {
+    match cursors {
+        Some((member, _)) => member.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn frame(id: EventId, kind: &str, data: &str) -> String {
@@ -161,6 +186,7 @@ impl EventStream {
         session: Option<Uuid>,
         resume: Option<Result<EventId, ()>>,
         slot: ConnectionSlot,
+        cursors: Option<(RoomKey, crate::cursor::RoomSettings)>,
     ) -> anyhow::Result<Self> {
         // Subscribe before reading history, so nothing falls in between.
         let events = state.bus.subscribe(&campaign);
@@ -169,6 +195,11 @@ impl EventStream {
         let mut presence = state.presence.watch(&campaign);
         presence.mark_unchanged();
         let heartbeat_every = state.config.sse_heartbeat;
+        let cursors = cursors.map(|(key, settings)| {
+            let member = state.cursors.join(key, settings, visitor);
+            let registration = state.cursors.register_fallback(&member, visitor);
+            (member, registration)
+        });
         let mut connection = Self {
             campaign,
             session,
@@ -180,6 +211,7 @@ impl EventStream {
             last_presence: Instant::now(),
             heartbeat: tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every),
             shutdown: state.shutdown.clone(),
+            cursors,
             _presence: guard,
             _slot: slot,
             state,
@@ -219,6 +251,15 @@ impl EventStream {
                 }
             }
         }
+        let snapshot: Vec<String> = match &connection.cursors {
+            Some((member, _)) => member
+                .snapshot()
+                .iter()
+                .map(|d| connection.cursor_frame(d))
+                .collect(),
+            None => Vec::new(),
+        };
+        connection.pending.extend(snapshot);
         let retry = format!("retry: {}\n", connection.state.config.sse_retry.as_millis());
         if let Some(first) = connection.pending.front_mut() {
             first.insert_str(0, &retry);
@@ -231,6 +272,12 @@ impl EventStream {
         self.presence_due = None;
         let active = *self.presence.borrow_and_update();
         frame(self.position, kind, &format!("{{\"active\":{active}}}"))
+    }
+
+    fn cursor_frame(&self, datagram: &[u8]) -> String {
+        use base64::Engine;
+        let data = base64::engine::general_purpose::STANDARD.encode(datagram);
+        frame(self.position, "cursors", &data)
     }
 
     /// The frame for `envelope` if this connection should see it; advances the position.
@@ -288,6 +335,14 @@ impl EventStream {
                 () = tokio::time::sleep_until(presence_due.unwrap_or_else(Instant::now)), if presence_due.is_some() => {
                     return Some(self.presence_frame("presence"));
                 }
+                frames = next_frames(&mut self.cursors) => match frames {
+                    Ok(Some(frames)) => {
+                        let text: String = frames.datagrams.iter().map(|d| self.cursor_frame(d)).collect();
+                        return Some(text);
+                    }
+                    Ok(None) => {}
+                    Err(_) => self.cursors = None,
+                },
                 _ = self.heartbeat.tick() => return Some(": keep-alive\n\n".to_owned()),
             }
         }

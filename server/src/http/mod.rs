@@ -2,6 +2,7 @@
 //! by [`service`]. Handlers reach the [`AppState`] through Salvo's depot.
 
 pub mod campaign;
+pub mod cursor;
 pub mod error;
 pub mod events;
 pub mod health;
@@ -10,6 +11,7 @@ pub mod quote;
 pub mod referral;
 pub mod session;
 pub mod user;
+pub mod webtransport;
 
 use std::sync::Arc;
 
@@ -34,7 +36,8 @@ pub fn service(state: Arc<AppState>) -> Service {
         .push(user::router())
         .push(quote::router())
         .push(referral::router())
-        .push(outbox::router());
+        .push(outbox::router())
+        .push(webtransport::router());
     Service::new(router).catcher(Catcher::new(error::json_catcher))
 }
 

@@ -6,6 +6,7 @@ mod helpers;
 mod binary;
 mod campaign;
 mod campaign_files;
+mod cursors;
 mod events;
 mod health;
 mod join;

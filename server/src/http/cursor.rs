@@ -1,0 +1,92 @@
+//! `POST /api/campaign/{slug}/cursor?page=/` — the uplink of the cursor
+//! fallback, for browsers without WebTransport. The visitor first opens its
+//! event stream with `?cursors=1&page=…&token=…`; then each pointer sample is
+//! posted here with the same session token, either as the same bincode bytes a
+//! datagram carries (`application/octet-stream`) or as a tiny JSON
+//! `{"seq", "kind": "move"|"tap"|"leave", "x", "y"}`. Rate limited like datagrams.
+
+use salvo::http::{StatusCode, header};
+use salvo::prelude::*;
+use serde::Deserialize;
+
+use super::campaign::visible_campaign;
+use super::{ApiError, parse_json, required_session, state};
+use crate::cursor::{RoomKey, UplinkOutcome};
+use crate::transport::normalize_page;
+
+/// Routes of this resource (under `api/campaign/{slug}`).
+pub fn router() -> Router {
+    Router::with_path("cursor").post(uplink)
+}
+
+/// The JSON form of an uplink.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonUplink {
+    /// The client's sample counter.
+    pub seq: u32,
+    /// What the pointer did.
+    pub kind: protocol::PointerKind,
+    /// Quantized horizontal position.
+    pub x: u16,
+    /// Quantized vertical position.
+    pub y: u16,
+}
+
+#[handler]
+async fn uplink(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    let state = state(depot)?;
+    let campaign = visible_campaign(req, &state).await?;
+    let session = required_session(req, &state, &campaign)?;
+    let room = RoomKey {
+        campaign: campaign.slug.clone(),
+        page: normalize_page(req.query::<String>("page").as_deref()),
+    };
+    let binary = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/octet-stream"));
+    let limit = if binary { protocol::MAX_UPLINK } else { 256 };
+    let bytes = match req.payload_with_max_size(limit).await {
+        Ok(bytes) => bytes.clone(),
+        Err(_) => return Err(ApiError::PayloadTooLarge { limit }),
+    };
+    let sample = if binary {
+        protocol::decode_uplink(&bytes).map_err(|e| {
+            state
+                .cursors
+                .counters
+                .dropped_malformed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            ApiError::invalid_field("body", format!("not a cursor uplink: {e}"))
+        })?
+    } else {
+        let json: JsonUplink = parse_json(&bytes)?;
+        protocol::Uplink {
+            version: protocol::VERSION,
+            seq: json.seq,
+            kind: json.kind,
+            x: json.x,
+            y: json.y,
+        }
+    };
+    match state.cursors.apply_fallback(&room, session.sub, sample) {
+        None => Err(ApiError::Conflict {
+            code: "no_cursor_stream",
+            message: "open the event stream with ?cursors=1 and this page first".into(),
+            field: None,
+        }),
+        Some(UplinkOutcome::RateLimited) => Err(ApiError::TooManyRequests {
+            retry_after_secs: 1,
+        }),
+        Some(UplinkOutcome::Malformed) => {
+            Err(ApiError::invalid_field("body", "not a cursor uplink"))
+        }
+        // A stale sample is dropped as a datagram would be: nothing to retry.
+        Some(UplinkOutcome::Accepted | UplinkOutcome::Stale) => {
+            res.status_code(StatusCode::NO_CONTENT);
+            Ok(())
+        }
+    }
+}
