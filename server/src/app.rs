@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use crate::bus::{EventBus, LocalBus, RedisBus};
 use crate::config::Config;
 use crate::cursor::CursorHub;
+use crate::cursor::relay::CursorRelay;
 use crate::limit::{ConnectionLimiter, RateLimiter};
 use crate::outbox::{OutboxWorker, WebhookSettings};
 use crate::presence::Presence;
@@ -80,10 +81,11 @@ impl App {
             .map(redis::Client::open)
             .transpose()
             .context("REDIS_URL")?;
-        let (bus, presence): (Arc<dyn EventBus>, Presence) = match &redis {
+        let (bus, presence, cursor_relay): (Arc<dyn EventBus>, Presence, _) = match &redis {
             None => (
                 Arc::new(LocalBus::new(config.event_history, config.sse_buffer)),
                 Presence::local(),
+                None,
             ),
             Some(client) => {
                 let bus = RedisBus::connect(
@@ -96,9 +98,11 @@ impl App {
                 let conn = redis::aio::ConnectionManager::new(client.clone())
                     .await
                     .context("cannot reach Redis (REDIS_URL)")?;
+                let relay = CursorRelay::new(client.clone(), conn.clone(), &config.redis_prefix);
                 (
                     Arc::new(bus),
                     Presence::shared(conn, &config.redis_prefix, config.presence_ttl),
+                    Some(Arc::new(relay)),
                 )
             }
         };
@@ -124,7 +128,7 @@ impl App {
                 limiter: RateLimiter::default(),
                 streams: ConnectionLimiter::default(),
                 cursor_sessions: ConnectionLimiter::default(),
-                cursors: Arc::new(CursorHub::new(shutdown.clone())),
+                cursors: Arc::new(CursorHub::new(shutdown.clone(), cursor_relay)),
                 webtransport,
                 counters: Counters::default(),
                 shutdown,
@@ -178,6 +182,7 @@ impl App {
         }
         self.state.bus.clone().start(app_shutdown.clone());
         self.state.presence.clone().start(app_shutdown.clone());
+        self.state.cursors.start();
         self.state
             .webtransport
             .clone()

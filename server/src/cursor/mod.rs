@@ -9,7 +9,11 @@
 //! tick task until something does; an empty room goes away.
 //!
 //! Transports (WebTransport, the SSE fallback) are skins over this: each holds
-//! a [`CursorMember`], feeds it uplink bytes and forwards its frames.
+//! a [`CursorMember`], feeds it uplink bytes and forwards its frames. With Redis,
+//! [`relay::CursorRelay`] carries each room's local changes to the other
+//! instances, whose visitors appear here as remote members.
+
+pub mod relay;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -23,6 +27,8 @@ use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+use self::relay::{CursorRelay, HEARTBEAT, Outgoing, REMOTE_EXPIRY};
 
 /// Counters of the cursor channel.
 #[derive(Debug, Default)]
@@ -90,6 +96,8 @@ pub struct TickFrames {
 }
 
 struct Member {
+    /// The instance a remote member is on (`None`: a member of this instance).
+    origin: Option<Uuid>,
     session: Uuid,
     x: u16,
     y: u16,
@@ -99,6 +107,8 @@ struct Member {
     last_active: Instant,
     /// Changed since it was last sent.
     dirty: bool,
+    /// Changed since it was last published to the other instances.
+    relay_dirty: bool,
     last_seq: Option<u32>,
     window_start: Instant,
     window_count: u32,
@@ -114,11 +124,64 @@ struct RoomState {
     presence_changed: bool,
     tick: u32,
     closed: bool,
+    /// Local members who left since the last publish.
+    relay_removed: Vec<u32>,
+    last_relay: Option<Instant>,
+    /// Local ids of remote members, by instance and their id there.
+    remote_ids: HashMap<(Uuid, u32), u32>,
+    /// Visitors on other instances, and when each last spoke.
+    remote_presence: HashMap<Uuid, (u32, Instant)>,
 }
 
 impl RoomState {
-    fn presence(&self) -> u32 {
+    fn local_presence(&self) -> u32 {
         u32::try_from(self.sessions.len()).unwrap_or(u32::MAX)
+    }
+
+    fn presence(&self) -> u32 {
+        self.remote_presence
+            .values()
+            .fold(self.local_presence(), |total, (count, _)| {
+                total.saturating_add(*count)
+            })
+    }
+
+    fn has_local_members(&self) -> bool {
+        !self.sessions.is_empty()
+    }
+
+    /// Removes a member and frees its id; announces it when it was shown.
+    fn remove_member(&mut self, id: u32) -> Option<Member> {
+        let member = self.members.remove(&id)?;
+        if member.shown {
+            self.removed.push(id);
+        }
+        self.free_ids.push(Reverse(id));
+        Some(member)
+    }
+
+    /// Drops the members of instances not heard from for [`REMOTE_EXPIRY`].
+    fn expire_remote(&mut self, now: Instant) {
+        let silent: Vec<Uuid> = self
+            .remote_presence
+            .iter()
+            .filter(|(_, (_, seen))| now.duration_since(*seen) > REMOTE_EXPIRY)
+            .map(|(instance, _)| *instance)
+            .collect();
+        for instance in silent {
+            self.remote_presence.remove(&instance);
+            let ids: Vec<u32> = self
+                .remote_ids
+                .iter()
+                .filter(|((origin, _), _)| *origin == instance)
+                .map(|(_, local)| *local)
+                .collect();
+            self.remote_ids.retain(|(origin, _), _| *origin != instance);
+            for id in ids {
+                self.remove_member(id);
+            }
+            self.presence_changed = true;
+        }
     }
 
     fn allocate_id(&mut self) -> u32 {
@@ -131,12 +194,12 @@ impl RoomState {
         )
     }
 
-    /// Shown cursors, most recently active first, at most `cap`.
-    fn recent(&self, cap: usize, only_dirty: bool) -> Vec<(u32, Instant)> {
+    /// Shown cursors (of those `pick` selects), most recently active first, at most `cap`.
+    fn recent(&self, cap: usize, pick: impl Fn(&Member) -> bool) -> Vec<(u32, Instant)> {
         let mut ids: Vec<(u32, Instant)> = self
             .members
             .iter()
-            .filter(|(_, m)| m.shown && (!only_dirty || m.dirty))
+            .filter(|(_, m)| m.shown && pick(m))
             .map(|(id, m)| (*id, m.last_active))
             .collect();
         ids.sort_unstable_by_key(|(id, at)| (Reverse(*at), *id));
@@ -158,6 +221,7 @@ impl RoomState {
 pub struct Room {
     key: RoomKey,
     settings: RoomSettings,
+    relay: Option<Arc<CursorRelay>>,
     state: Mutex<RoomState>,
     frames: broadcast::Sender<Arc<TickFrames>>,
     wake: Notify,
@@ -201,7 +265,9 @@ impl Room {
             if member.shown {
                 member.shown = false;
                 member.dirty = false;
+                member.relay_dirty = false;
                 state.removed.push(id);
+                state.relay_removed.push(id);
             }
         } else {
             member.x = uplink.x;
@@ -209,8 +275,10 @@ impl Room {
             member.kind = uplink.kind;
             member.shown = true;
             member.dirty = true;
+            member.relay_dirty = true;
             // A member who left and came back in one tick is not "removed".
             state.removed.retain(|r| *r != id);
+            state.relay_removed.retain(|r| *r != id);
         }
         drop(state);
         counters.uplinks.fetch_add(1, Ordering::Relaxed);
@@ -223,7 +291,11 @@ impl Room {
         let started = std::time::Instant::now();
         let (tick, presence, cursors, removed) = {
             let mut state = self.lock();
-            let changed = state.recent(self.settings.interest_cap, true);
+            if self.relay.is_some() {
+                state.expire_remote(Instant::now());
+                self.publish_local(&mut state);
+            }
+            let changed = state.recent(self.settings.interest_cap, |m| m.dirty);
             if changed.is_empty() && state.removed.is_empty() && !state.presence_changed {
                 return false;
             }
@@ -254,6 +326,96 @@ impl Room {
         true
     }
 
+    /// Queues this tick's local changes for the other instances (and, when
+    /// still, a heartbeat of the local count every [`HEARTBEAT`]).
+    fn publish_local(&self, state: &mut RoomState) {
+        let Some(relay) = &self.relay else {
+            return;
+        };
+        let changed = state.recent(self.settings.interest_cap, |m| {
+            m.origin.is_none() && m.relay_dirty
+        });
+        let now = Instant::now();
+        let heartbeat_due = state.has_local_members()
+            && state
+                .last_relay
+                .is_none_or(|at| now.duration_since(at) >= HEARTBEAT);
+        if changed.is_empty() && state.relay_removed.is_empty() && !heartbeat_due {
+            return;
+        }
+        let cursors: Vec<Cursor> = changed
+            .iter()
+            .filter_map(|(id, _)| state.cursor(*id))
+            .collect();
+        for (id, _) in &changed {
+            if let Some(member) = state.members.get_mut(id) {
+                member.relay_dirty = false;
+            }
+        }
+        let removed = std::mem::take(&mut state.relay_removed);
+        let frames = protocol::split_frame(
+            state.tick,
+            state.local_presence(),
+            &cursors,
+            &removed,
+            protocol::MAX_DATAGRAM,
+        );
+        state.last_relay = Some(now);
+        if !relay.send(Outgoing {
+            room: self.key.clone(),
+            frames,
+        }) {
+            tracing::warn!(room = ?self.key, "cursor relay queue full: changes dropped");
+        }
+    }
+
+    /// Merges another instance's changes (its ids) into this room.
+    fn merge_remote(&self, origin: Uuid, frame: &protocol::Frame) {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let previous = state.remote_presence.insert(origin, (frame.presence, now));
+        if previous.map(|(count, _)| count) != Some(frame.presence) {
+            state.presence_changed = true;
+        }
+        for cursor in &frame.cursors {
+            let local = match state.remote_ids.get(&(origin, cursor.id)) {
+                Some(local) => *local,
+                None => {
+                    let local = state.allocate_id();
+                    state.remote_ids.insert((origin, cursor.id), local);
+                    local
+                }
+            };
+            let member = state.members.entry(local).or_insert_with(|| Member {
+                origin: Some(origin),
+                session: Uuid::nil(),
+                x: 0,
+                y: 0,
+                kind: PointerKind::Move,
+                shown: false,
+                last_active: now,
+                dirty: false,
+                relay_dirty: false,
+                last_seq: None,
+                window_start: now,
+                window_count: 0,
+            });
+            member.x = cursor.x;
+            member.y = cursor.y;
+            member.kind = cursor.kind;
+            member.shown = true;
+            member.dirty = true;
+            member.last_active = now;
+        }
+        for remote_id in &frame.removed {
+            if let Some(local) = state.remote_ids.remove(&(origin, *remote_id)) {
+                state.remove_member(local);
+            }
+        }
+        drop(state);
+        self.wake.notify_one();
+    }
+
     /// Runs the room's ticks until it is empty or `shutdown`.
     async fn run(self: Arc<Self>, hub: Weak<CursorHub>, shutdown: CancellationToken) {
         let mut interval = tokio::time::interval(self.settings.tick);
@@ -272,9 +434,17 @@ impl Room {
             {
                 return;
             }
+            // With other instances, a room with local visitors still wakes for
+            // its heartbeat and to notice silent instances.
+            let heartbeat = if self.relay.is_some() {
+                HEARTBEAT
+            } else {
+                Duration::MAX / 4
+            };
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = self.wake.notified() => interval.reset(),
+                () = tokio::time::sleep(heartbeat) => interval.reset(),
             }
         }
     }
@@ -286,6 +456,7 @@ type FallbackMembers = Arc<Mutex<HashMap<(RoomKey, Uuid), (Weak<Room>, u32)>>>;
 /// Every room of this instance.
 pub struct CursorHub {
     rooms: Mutex<HashMap<RoomKey, Arc<Room>>>,
+    relay: Option<Arc<CursorRelay>>,
     /// Members fed by `POST …/cursor` (the SSE fallback), by room and session.
     fallbacks: FallbackMembers,
     /// What the cursor channel did.
@@ -294,10 +465,11 @@ pub struct CursorHub {
 }
 
 impl CursorHub {
-    /// A hub whose room tasks stop at `shutdown`.
-    pub fn new(shutdown: CancellationToken) -> Self {
+    /// A hub whose room tasks stop at `shutdown`; with `relay`, rooms span instances.
+    pub fn new(shutdown: CancellationToken, relay: Option<Arc<CursorRelay>>) -> Self {
         Self {
             rooms: Mutex::new(HashMap::new()),
+            relay,
             fallbacks: Arc::new(Mutex::new(HashMap::new())),
             counters: Arc::new(CursorCounters::default()),
             shutdown,
@@ -322,6 +494,7 @@ impl CursorHub {
                 let room = Arc::new(Room {
                     key: key.clone(),
                     settings,
+                    relay: self.relay.clone(),
                     state: Mutex::new(RoomState::default()),
                     frames: broadcast::channel(MEMBER_BUFFER).0,
                     wake: Notify::new(),
@@ -342,6 +515,7 @@ impl CursorHub {
             state.members.insert(
                 id,
                 Member {
+                    origin: None,
                     session,
                     x: 0,
                     y: 0,
@@ -349,6 +523,7 @@ impl CursorHub {
                     shown: false,
                     last_active: now,
                     dirty: false,
+                    relay_dirty: false,
                     last_seq: None,
                     window_start: now,
                     window_count: 0,
@@ -363,11 +538,26 @@ impl CursorHub {
         CursorMember { room, id, frames }
     }
 
-    /// Removes `room` if it has no members; true when it did.
+    /// Starts the relay between instances (when there is one).
+    pub fn start(self: &Arc<Self>) {
+        if let Some(relay) = &self.relay {
+            relay.clone().start(self.clone(), self.shutdown.clone());
+        }
+    }
+
+    /// Merges another instance's changes into the room, if this instance has it.
+    pub fn merge_remote(&self, key: &RoomKey, origin: Uuid, frame: &protocol::Frame) {
+        let room = self.lock().get(key).cloned();
+        if let Some(room) = room {
+            room.merge_remote(origin, frame);
+        }
+    }
+
+    /// Removes `room` if it has no local members; true when it did.
     fn remove_if_empty(&self, room: &Arc<Room>) -> bool {
         let mut rooms = self.lock();
         let mut state = room.lock();
-        if !state.members.is_empty() {
+        if state.has_local_members() {
             return false;
         }
         state.closed = true;
@@ -445,9 +635,9 @@ pub struct CursorMember {
 impl Drop for CursorMember {
     fn drop(&mut self) {
         let mut state = self.room.lock();
-        if let Some(member) = state.members.remove(&self.id) {
+        if let Some(member) = state.remove_member(self.id) {
             if member.shown {
-                state.removed.push(self.id);
+                state.relay_removed.push(self.id);
             }
             if let Some(count) = state.sessions.get_mut(&member.session) {
                 *count -= 1;
@@ -455,7 +645,6 @@ impl Drop for CursorMember {
                     state.sessions.remove(&member.session);
                 }
             }
-            state.free_ids.push(Reverse(self.id));
             state.presence_changed = true;
         }
         drop(state);
@@ -503,7 +692,7 @@ impl CursorMember {
     pub fn snapshot(&self) -> Vec<Bytes> {
         let state = self.room.lock();
         let cursors: Vec<Cursor> = state
-            .recent(self.room.settings.interest_cap, false)
+            .recent(self.room.settings.interest_cap, |_| true)
             .iter()
             .filter_map(|(id, _)| state.cursor(*id))
             .collect();
@@ -576,7 +765,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn one_frame_per_tick_capped_most_recent_first() {
-        let hub = Arc::new(CursorHub::new(CancellationToken::new()));
+        let hub = Arc::new(CursorHub::new(CancellationToken::new(), None));
         let mut watcher = hub.join(key(), settings(2), Uuid::now_v7());
         let movers: Vec<_> = (0..4)
             .map(|_| hub.join(key(), settings(2), Uuid::now_v7()))
@@ -609,7 +798,7 @@ mod tests {
 
     #[tokio::test]
     async fn stale_rate_limited_and_leaving_members() {
-        let hub = Arc::new(CursorHub::new(CancellationToken::new()));
+        let hub = Arc::new(CursorHub::new(CancellationToken::new(), None));
         let member = hub.join(key(), settings(8), Uuid::now_v7());
         assert_eq!(member.apply(mv(5, 1)), UplinkOutcome::Accepted);
         assert_eq!(member.apply(mv(4, 1)), UplinkOutcome::Stale);

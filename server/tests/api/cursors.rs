@@ -4,107 +4,12 @@
 
 use std::time::{Duration, Instant};
 
+use crate::helpers::{As, Db, TestApp, spawn_app, spawn_app_with};
+use crate::wt_client::{WtClient, client_endpoint, shows};
 use base64::Engine;
-use protocol::{Frame, PointerKind, Uplink, VERSION, decode_frame, encode_uplink};
+use protocol::{PointerKind, Uplink, VERSION, decode_frame, encode_uplink};
 use reqwest::Method;
 use serde_json::json;
-use wtransport::tls::Sha256Digest;
-use wtransport::{ClientConfig, Endpoint};
-
-use crate::helpers::{As, Db, TestApp, spawn_app, spawn_app_with};
-
-/// A browser-like WebTransport client.
-struct WtClient {
-    _endpoint: Endpoint<wtransport::endpoint::endpoint_side::Client>,
-    connection: wtransport::Connection,
-    seq: u32,
-}
-
-async fn client_endpoint(
-    app: &TestApp,
-) -> (
-    Endpoint<wtransport::endpoint::endpoint_side::Client>,
-    String,
-) {
-    let info = app.get("/api/webtransport", As::Anonymous).await;
-    let info = info.assert_status(200);
-    let url = info["url"].as_str().expect("url").to_owned();
-    let hash = base64::engine::general_purpose::STANDARD
-        .decode(
-            info["certificate_hashes"][0]["value"]
-                .as_str()
-                .expect("hash"),
-        )
-        .expect("base64");
-    let hash: [u8; 32] = hash.try_into().expect("32 bytes");
-    let config = ClientConfig::builder()
-        .with_bind_default()
-        .with_server_certificate_hashes([Sha256Digest::new(hash)])
-        .build();
-    (Endpoint::client(config).expect("client endpoint"), url)
-}
-
-impl WtClient {
-    async fn connect(
-        app: &TestApp,
-        campaign: &str,
-        page: &str,
-        token: Option<&str>,
-    ) -> anyhow::Result<Self> {
-        let (endpoint, url) = client_endpoint(app).await;
-        let mut target = format!("{url}/{campaign}?page={page}");
-        if let Some(token) = token {
-            target.push_str(&format!("&token={token}"));
-        }
-        let connection = endpoint.connect(target).await?;
-        Ok(Self {
-            _endpoint: endpoint,
-            connection,
-            seq: 0,
-        })
-    }
-
-    fn send(&mut self, kind: PointerKind, x: u16, y: u16) {
-        self.seq += 1;
-        let bytes = encode_uplink(&Uplink {
-            version: VERSION,
-            seq: self.seq,
-            kind,
-            x,
-            y,
-        });
-        self.connection.send_datagram(bytes).expect("datagram sent");
-    }
-
-    async fn frame_within(&self, wait: Duration) -> Option<Frame> {
-        let datagram = tokio::time::timeout(wait, self.connection.receive_datagram())
-            .await
-            .ok()?
-            .ok()?;
-        Some(decode_frame(&datagram).expect("the server sends valid frames"))
-    }
-
-    /// Frames until `done` holds for one (within 10 s); returns it and the wait.
-    async fn wait_for(&self, what: &str, done: impl Fn(&Frame) -> bool) -> (Frame, Duration) {
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(10) {
-            if let Some(frame) = self.frame_within(Duration::from_millis(200)).await
-                && done(&frame)
-            {
-                return (frame, started.elapsed());
-            }
-        }
-        panic!("no frame with {what} within 10 s");
-    }
-}
-
-fn shows(frame: &Frame, x: u16, y: u16) -> Option<u32> {
-    frame
-        .cursors
-        .iter()
-        .find(|c| c.x == x && c.y == y)
-        .map(|c| c.id)
-}
 
 async fn cursor_campaign(app: &TestApp, slug: &str, extra: serde_json::Value) {
     let mut config =
@@ -123,10 +28,10 @@ async fn two_sessions_see_each_other_move_and_leave() {
     cursor_campaign(&app, "c", json!({})).await;
     let (_, ada_token) = app.visitor("c").await;
     let (_, grace_token) = app.visitor("c").await;
-    let mut ada = WtClient::connect(&app, "c", "/", Some(&ada_token))
+    let mut ada = WtClient::connect(&app.url(""), "c", "/", Some(&ada_token))
         .await
         .expect("ada connects");
-    let mut grace = WtClient::connect(&app, "c", "/", Some(&grace_token))
+    let mut grace = WtClient::connect(&app.url(""), "c", "/", Some(&grace_token))
         .await
         .expect("grace connects");
     grace.wait_for("both present", |f| f.presence == 2).await;
@@ -177,30 +82,32 @@ async fn sessions_without_a_valid_token_are_refused() {
     cursor_campaign(&app, "other", json!({})).await;
     let (_, other_token) = app.visitor("other").await;
     assert!(
-        WtClient::connect(&app, "c", "/", None).await.is_err(),
+        WtClient::connect(&app.url(""), "c", "/", None)
+            .await
+            .is_err(),
         "no token"
     );
     assert!(
-        WtClient::connect(&app, "c", "/", Some("forged.token.here"))
+        WtClient::connect(&app.url(""), "c", "/", Some("forged.token.here"))
             .await
             .is_err(),
         "forged"
     );
     assert!(
-        WtClient::connect(&app, "c", "/", Some(&other_token))
+        WtClient::connect(&app.url(""), "c", "/", Some(&other_token))
             .await
             .is_err(),
         "another campaign's"
     );
     let (_, token) = app.visitor("c").await;
     assert!(
-        WtClient::connect(&app, "nope", "/", Some(&token))
+        WtClient::connect(&app.url(""), "nope", "/", Some(&token))
             .await
             .is_err(),
         "unknown campaign"
     );
     assert!(
-        WtClient::connect(&app, "c", "/", Some(&token))
+        WtClient::connect(&app.url(""), "c", "/", Some(&token))
             .await
             .is_ok(),
         "a valid one"
@@ -213,10 +120,10 @@ async fn malformed_and_oversized_datagrams_do_no_harm() {
     cursor_campaign(&app, "c", json!({})).await;
     let (_, a) = app.visitor("c").await;
     let (_, b) = app.visitor("c").await;
-    let mut sender = WtClient::connect(&app, "c", "/", Some(&a))
+    let mut sender = WtClient::connect(&app.url(""), "c", "/", Some(&a))
         .await
         .expect("connects");
-    let watcher = WtClient::connect(&app, "c", "/", Some(&b))
+    let watcher = WtClient::connect(&app.url(""), "c", "/", Some(&b))
         .await
         .expect("connects");
     for junk in [
@@ -251,7 +158,7 @@ async fn the_interest_cap_holds_with_200_sessions() {
     )
     .await;
     let (_, token) = app.visitor("c").await;
-    let (endpoint, url) = client_endpoint(&app).await;
+    let (endpoint, url) = client_endpoint(&app.url("")).await;
     let mut movers = Vec::new();
     for _ in 0..200 {
         let connection = endpoint
@@ -260,7 +167,7 @@ async fn the_interest_cap_holds_with_200_sessions() {
             .expect("connects");
         movers.push(connection);
     }
-    let watcher = WtClient::connect(&app, "c", "/", Some(&token))
+    let watcher = WtClient::connect(&app.url(""), "c", "/", Some(&token))
         .await
         .expect("connects");
     for (i, mover) in movers.iter().enumerate() {
@@ -305,7 +212,7 @@ async fn fallback_and_webtransport_visitors_see_each_other() {
             None,
         )
         .await;
-    let mut wt = WtClient::connect(&app, "c", "/pricing", Some(&modern))
+    let mut wt = WtClient::connect(&app.url(""), "c", "/pricing", Some(&modern))
         .await
         .expect("connects");
 
@@ -447,7 +354,7 @@ async fn the_development_certificate_is_published_and_renewed_in_place() {
     assert_eq!(info["certificate_hashes"][0]["algorithm"], "sha-256");
     let before = info["certificate_hashes"][0]["value"].clone();
     let (_, token) = app.visitor("c").await;
-    let (old_endpoint, url) = client_endpoint(&app).await;
+    let (old_endpoint, url) = client_endpoint(&app.url("")).await;
 
     assert!(
         app.state.webtransport.rotate_if_due().expect("renews"),
@@ -465,7 +372,7 @@ async fn the_development_certificate_is_published_and_renewed_in_place() {
         "the old hash no longer matches"
     );
     assert!(
-        WtClient::connect(&app, "c", "/", Some(&token))
+        WtClient::connect(&app.url(""), "c", "/", Some(&token))
             .await
             .is_ok(),
         "without a restart"

@@ -15,3 +15,4 @@ mod receiver;
 mod referral;
 mod scale_out;
 mod webhooks;
+mod wt_client;

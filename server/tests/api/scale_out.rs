@@ -9,25 +9,23 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use server::bus::{Event, EventBus, EventId, RedisBus, Since};
 
+use protocol::PointerKind;
+
 use crate::helpers::{Db, RunningBinary, SseClient, fresh_database, redis_url};
+use crate::wt_client::{WtClient, shows};
 
 fn unique_prefix() -> String {
     format!("ovasabi-test-{}", uuid::Uuid::now_v7().simple())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_instances_share_events_presence_and_history() {
-    let (Some(redis), Some(postgres)) = (redis_url(), Db::postgres()) else {
-        return;
-    };
-    let db = fresh_database(&postgres).await;
-    let prefix = unique_prefix();
+/// Two instances of the binary on one PostgreSQL database and one Redis prefix.
+async fn two_instances(redis: &str, db_url: &str, prefix: &str) -> (RunningBinary, RunningBinary) {
     let env = [
         ("OVASABI_HTTP_ADDR", "127.0.0.1:0"),
         ("OVASABI_WT_ADDR", "127.0.0.1:0"),
-        ("DATABASE_URL", db.url.as_str()),
-        ("REDIS_URL", redis.as_str()),
-        ("OVASABI_REDIS_PREFIX", prefix.as_str()),
+        ("DATABASE_URL", db_url),
+        ("REDIS_URL", redis),
+        ("OVASABI_REDIS_PREFIX", prefix),
         ("OVASABI_ADMIN_TOKEN", "admin-token-shared-by-both"),
         (
             "OVASABI_SESSION_SECRET",
@@ -36,7 +34,16 @@ async fn two_instances_share_events_presence_and_history() {
         ("OVASABI_PRESENCE_TTL_MS", "2000"),
     ];
     // Both start at once: the campaign file is applied by both, without harm.
-    let (a, b) = tokio::join!(RunningBinary::start(&env), RunningBinary::start(&env));
+    tokio::join!(RunningBinary::start(&env), RunningBinary::start(&env))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_events_presence_and_history() {
+    let (Some(redis), Some(postgres)) = (redis_url(), Db::postgres()) else {
+        return;
+    };
+    let db = fresh_database(&postgres).await;
+    let (a, b) = two_instances(&redis, &db.url, &unique_prefix()).await;
     let client = reqwest::Client::new();
     let events = |base: &str| format!("{base}/api/campaign/ovasabi-website/events");
 
@@ -101,6 +108,74 @@ async fn two_instances_share_events_presence_and_history() {
     );
     drop(on_a);
     drop(b);
+}
+
+async fn visitor_token(base: &str) -> String {
+    let reply: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/api/session"))
+        .json(&json!({"campaign": "ovasabi-website"}))
+        .send()
+        .await
+        .expect("session")
+        .json()
+        .await
+        .expect("JSON");
+    reply["token"].as_str().expect("token").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cursors_cross_instances_and_vanish_with_a_killed_one() {
+    let (Some(redis), Some(postgres)) = (redis_url(), Db::postgres()) else {
+        return;
+    };
+    let db = fresh_database(&postgres).await;
+    let (a, b) = two_instances(&redis, &db.url, &unique_prefix()).await;
+    let campaign = "ovasabi-website";
+    let mut ada = WtClient::connect(&a.base, campaign, "/", Some(&visitor_token(&a.base).await))
+        .await
+        .expect("ada on A");
+    let grace = WtClient::connect(&a.base, campaign, "/", Some(&visitor_token(&a.base).await))
+        .await
+        .expect("grace on A");
+    let mut linus = WtClient::connect(&b.base, campaign, "/", Some(&visitor_token(&b.base).await))
+        .await
+        .expect("linus on B");
+    linus
+        .wait_for("three visitors over both instances", |f| f.presence == 3)
+        .await;
+
+    ada.send(PointerKind::Move, 1111, 2222);
+    let (_, waited) = linus
+        .wait_for("Ada's move, from A", |f| shows(f, 1111, 2222).is_some())
+        .await;
+    eprintln!("cursor move on A seen on B after {waited:?}");
+    assert!(waited < Duration::from_secs(1), "{waited:?}");
+
+    linus.send(PointerKind::Move, 3333, 4444);
+    let (frame, _) = grace
+        .wait_for("Linus's move, from B", |f| shows(f, 3333, 4444).is_some())
+        .await;
+    let linus_id = shows(&frame, 3333, 4444).expect("shown");
+    let (_, _) = ada
+        .wait_for("Linus's move on Ada's side too", |f| {
+            shows(f, 3333, 4444).is_some()
+        })
+        .await;
+
+    // B dies without a word: Linus's cursor goes when B is silent too long.
+    let killed = Instant::now();
+    b.stop("KILL").await;
+    let (frame, _) = grace
+        .wait_for("Linus removed", |f| f.removed.contains(&linus_id))
+        .await;
+    eprintln!(
+        "cursor of a killed instance removed after {:?}",
+        killed.elapsed()
+    );
+    assert!(killed.elapsed() < Duration::from_secs(10));
+    assert_eq!(frame.presence, 2);
+    drop(linus);
+    drop(a);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,112 @@
+//! A browser-like WebTransport client for the tests: pins the certificate hash
+//! the server publishes and speaks the `protocol` datagrams.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use protocol::{Frame, PointerKind, Uplink, VERSION, decode_frame, encode_uplink};
+use wtransport::tls::Sha256Digest;
+use wtransport::{ClientConfig, Endpoint};
+
+/// A browser-like WebTransport client.
+pub(crate) struct WtClient {
+    _endpoint: Endpoint<wtransport::endpoint::endpoint_side::Client>,
+    pub(crate) connection: wtransport::Connection,
+    seq: u32,
+}
+
+/// A client endpoint trusting the certificate `base` publishes, and its WebTransport URL.
+pub(crate) async fn client_endpoint(
+    base: &str,
+) -> (
+    Endpoint<wtransport::endpoint::endpoint_side::Client>,
+    String,
+) {
+    let info: serde_json::Value = reqwest::get(format!("{base}/api/webtransport"))
+        .await
+        .expect("webtransport info")
+        .json()
+        .await
+        .expect("JSON");
+    let url = info["url"].as_str().expect("url").to_owned();
+    let hash = base64::engine::general_purpose::STANDARD
+        .decode(
+            info["certificate_hashes"][0]["value"]
+                .as_str()
+                .expect("hash"),
+        )
+        .expect("base64");
+    let hash: [u8; 32] = hash.try_into().expect("32 bytes");
+    let config = ClientConfig::builder()
+        .with_bind_default()
+        .with_server_certificate_hashes([Sha256Digest::new(hash)])
+        .build();
+    (Endpoint::client(config).expect("client endpoint"), url)
+}
+
+impl WtClient {
+    /// Opens a session to `campaign`'s room `page` on the server at `base`.
+    pub(crate) async fn connect(
+        base: &str,
+        campaign: &str,
+        page: &str,
+        token: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let (endpoint, url) = client_endpoint(base).await;
+        let mut target = format!("{url}/{campaign}?page={page}");
+        if let Some(token) = token {
+            target.push_str(&format!("&token={token}"));
+        }
+        let connection = endpoint.connect(target).await?;
+        Ok(Self {
+            _endpoint: endpoint,
+            connection,
+            seq: 0,
+        })
+    }
+
+    pub(crate) fn send(&mut self, kind: PointerKind, x: u16, y: u16) {
+        self.seq += 1;
+        let bytes = encode_uplink(&Uplink {
+            version: VERSION,
+            seq: self.seq,
+            kind,
+            x,
+            y,
+        });
+        self.connection.send_datagram(bytes).expect("datagram sent");
+    }
+
+    pub(crate) async fn frame_within(&self, wait: Duration) -> Option<Frame> {
+        let datagram = tokio::time::timeout(wait, self.connection.receive_datagram())
+            .await
+            .ok()?
+            .ok()?;
+        Some(decode_frame(&datagram).expect("the server sends valid frames"))
+    }
+
+    /// Frames until `done` holds for one (within 10 s); returns it and the wait.
+    pub(crate) async fn wait_for(
+        &self,
+        what: &str,
+        done: impl Fn(&Frame) -> bool,
+    ) -> (Frame, Duration) {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if let Some(frame) = self.frame_within(Duration::from_millis(200)).await
+                && done(&frame)
+            {
+                return (frame, started.elapsed());
+            }
+        }
+        panic!("no frame with {what} within 10 s");
+    }
+}
+
+pub(crate) fn shows(frame: &Frame, x: u16, y: u16) -> Option<u32> {
+    frame
+        .cursors
+        .iter()
+        .find(|c| c.x == x && c.y == y)
+        .map(|c| c.id)
+}
