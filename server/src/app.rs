@@ -200,7 +200,11 @@ impl App {
         });
         tracing::info!(addr = %self.http_addr, "serving HTTP");
         tracing::info!(addr = %self.state.webtransport.local_addr(), "serving WebTransport (UDP)");
-        server.serve(http::service(self.state)).await;
+        server.serve(http::service(self.state.clone())).await;
+        self.state
+            .webtransport
+            .close(std::time::Duration::from_secs(1))
+            .await;
         Ok(())
     }
 }

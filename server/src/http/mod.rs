@@ -11,6 +11,7 @@ pub mod quote;
 pub mod referral;
 pub mod session;
 pub mod user;
+pub mod web;
 pub mod webtransport;
 
 use std::sync::Arc;
@@ -28,8 +29,9 @@ pub use error::ApiError;
 
 /// The whole HTTP service for `state`.
 pub fn service(state: Arc<AppState>) -> Service {
-    let router = Router::new()
+    let router = web::index()
         .hoop(InjectState(state))
+        .push(web::router())
         .push(health::router())
         .push(campaign::router())
         .push(session::router())

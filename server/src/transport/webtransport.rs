@@ -212,6 +212,13 @@ impl WebTransportServer {
             self.endpoint.close(0u32.into(), b"shutting down");
         });
     }
+
+    /// Closes every session and waits (at most `grace`) until browsers were told,
+    /// so that they reconnect at once instead of waiting for a timeout.
+    pub async fn close(&self, grace: Duration) {
+        self.endpoint.close(0u32.into(), b"shutting down");
+        let _ = tokio::time::timeout(grace, self.endpoint.wait_idle()).await;
+    }
 }
 
 /// One browser session: logs how it ended.

@@ -1,0 +1,254 @@
+// Real Chromium (Debian's, driven by playwright-core) against the real server:
+// two pages in one campaign over WebTransport, over the SSE fallback, and mixed;
+// events reaching the right pages; presence; and reconnection after a restart.
+// Needs the server binary (cargo build -p server; OVASABI_BIN to override).
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { chromium } from 'playwright-core';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const BIN = process.env.OVASABI_BIN ?? join(ROOT, 'target/debug/ovasabi-edge');
+const ADMIN = 'browser-test-admin-token';
+const SECRET = 'browser-test-session-secret-of-32-chars';
+
+/**
+ * Starts the server; resolves once it prints where it listens.
+ * @param {{ db: string, http?: string, wt?: string }} options
+ */
+function startServer({ db, http = '127.0.0.1:0', wt = '127.0.0.1:0' }) {
+  const child = spawn(BIN, [], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH,
+      DATABASE_URL: `sqlite://${db}`,
+      OVASABI_HTTP_ADDR: http,
+      OVASABI_WT_ADDR: wt,
+      OVASABI_ADMIN_TOKEN: ADMIN,
+      OVASABI_SESSION_SECRET: SECRET,
+      RUST_LOG: process.env.RUST_LOG ?? 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`server exited early (${code})`)));
+    const lines = createInterface({ input: /** @type {import('node:stream').Readable} */ (child.stdout) });
+    lines.once('line', async (line) => {
+      const base = line.replace('ovasabi-edge listening on ', '').trim();
+      const info = await (await fetch(`${base}/api/webtransport`)).json();
+      resolve({ child, base, http: new URL(base).host, wt: `127.0.0.1:${new URL(info.url).port}` });
+    });
+  });
+}
+
+/** @param {import('node:child_process').ChildProcess} child */
+function stopServer(child) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve(undefined);
+    child.removeAllListeners('exit');
+    child.once('exit', resolve);
+    child.kill('SIGTERM');
+  });
+}
+
+/** @type {import('playwright-core').Browser} */
+let browser;
+/** @type {{ child: import('node:child_process').ChildProcess, base: string }} */
+let server;
+let campaigns = 0;
+
+before(async () => {
+  server = await startServer({ db: join(mkdtempSync(join(tmpdir(), 'ovasabi-browser-')), 'edge.db') });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (server) await stopServer(server.child);
+});
+
+/** A fresh active campaign, so that tests do not see each other. @param {string} base */
+async function newCampaign(base) {
+  const slug = `browser-${process.pid}-${++campaigns}`;
+  const response = await fetch(`${base}/api/campaign`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      slug,
+      name: `Browser test ${campaigns}`,
+      status: 'active',
+      config: { locales: ['en', 'fr'], rate_limits: { quotes_per_minute: 100, joins_per_minute: 100 } },
+    }),
+  });
+  assert.equal(response.status, 201, await response.text());
+  return slug;
+}
+
+/**
+ * Opens the demo page and waits until its live channel is up.
+ * @param {string} base @param {string} campaign @param {'auto' | 'webtransport' | 'sse'} transport
+ */
+async function openPage(base, campaign, transport) {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e));
+  await page.goto(`${base}/?campaign=${campaign}&transport=${transport}`);
+  await page.waitForFunction(() => document.getElementById('transport')?.textContent !== 'connecting…');
+  return page;
+}
+
+/** @param {import('playwright-core').Page} page */
+function transportOf(page) {
+  return page.locator('#transport').textContent();
+}
+
+/**
+ * Moves the mouse on `from` and waits until `to` draws a remote cursor there.
+ * @param {import('playwright-core').Page} from @param {import('playwright-core').Page} to
+ * @param {number} x @param {number} y
+ */
+async function seesMove(from, to, x, y) {
+  await from.mouse.move(x - 30, y - 30);
+  await from.mouse.move(x, y, { steps: 5 });
+  await to.waitForFunction(
+    ([x, y]) => [...document.querySelectorAll('.remote-cursor')].some((dot) => {
+      const m = /translate\(([\d.]+)px, ([\d.]+)px\)/.exec(/** @type {HTMLElement} */ (dot).style.transform);
+      return m !== null && Math.abs(Number(m[1]) - x) < 3 && Math.abs(Number(m[2]) - y) < 3;
+    }),
+    [x, y],
+    { timeout: 10_000 },
+  );
+}
+
+/** @param {import('playwright-core').Page} page @param {number} n */
+async function countIs(page, n) {
+  await page.waitForFunction((n) => document.getElementById('active')?.textContent === String(n), n, { timeout: 15_000 });
+}
+
+test('two pages see each other move over WebTransport', { timeout: 60_000 }, async () => {
+  const campaign = await newCampaign(server.base);
+  const a = await openPage(server.base, campaign, 'webtransport');
+  const b = await openPage(server.base, campaign, 'webtransport');
+  assert.equal(await transportOf(a), 'WebTransport');
+  assert.equal(await transportOf(b), 'WebTransport');
+  await countIs(a, 2);
+  await seesMove(a, b, 200, 300);
+  await seesMove(b, a, 420, 150);
+  await a.context().close();
+  await b.context().close();
+});
+
+test('two pages see each other move over the SSE fallback', { timeout: 60_000 }, async () => {
+  const campaign = await newCampaign(server.base);
+  const a = await openPage(server.base, campaign, 'sse');
+  const b = await openPage(server.base, campaign, 'sse');
+  assert.match(await transportOf(a) ?? '', /Server-Sent Events/);
+  await countIs(b, 2);
+  await seesMove(a, b, 250, 350);
+  await seesMove(b, a, 500, 120);
+  await a.context().close();
+  await b.context().close();
+});
+
+test('a WebTransport page and a fallback page see each other', { timeout: 60_000 }, async () => {
+  const campaign = await newCampaign(server.base);
+  const modern = await openPage(server.base, campaign, 'webtransport');
+  const fallback = await openPage(server.base, campaign, 'sse');
+  await seesMove(modern, fallback, 300, 200);
+  await seesMove(fallback, modern, 150, 450);
+  await modern.context().close();
+  await fallback.context().close();
+});
+
+test('joining on one page shows up on the other', { timeout: 60_000 }, async () => {
+  const campaign = await newCampaign(server.base);
+  const a = await openPage(server.base, campaign, 'auto');
+  const b = await openPage(server.base, campaign, 'auto');
+  await a.getByLabel('Name').first().fill('Ada');
+  await a.getByLabel('Email').first().fill('ada@example.com');
+  await a.getByRole('button', { name: 'Join' }).click();
+  await a.locator('#join-result', { hasText: 'Your referral code' }).waitFor();
+  await b.locator('#feed li', { hasText: 'Ada joined' }).waitFor({ timeout: 10_000 });
+  await a.context().close();
+  await b.context().close();
+});
+
+test('a quote status reaches only the page that sent it', { timeout: 60_000 }, async () => {
+  const campaign = await newCampaign(server.base);
+  const sender = await openPage(server.base, campaign, 'auto');
+  const other = await openPage(server.base, campaign, 'auto');
+  const form = sender.locator('#quote-form');
+  await form.getByLabel('Name').fill('Grace');
+  await form.getByLabel('Email').fill('grace@example.com');
+  await form.getByLabel('What do you need?').fill('A live campaign site');
+  await form.getByRole('button', { name: 'Send' }).click();
+  await sender.locator('#quote-result', { hasText: 'received' }).waitFor();
+  const id = await form.getAttribute('data-quote-id');
+  const patched = await fetch(`${server.base}/api/quote/${id}`, {
+    method: 'PATCH',
+    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ status: 'in_review' }),
+  });
+  assert.equal(patched.status, 200);
+  await sender.locator('#feed li', { hasText: 'Your quote is now: in review' }).waitFor({ timeout: 10_000 });
+  await other.locator('#feed li', { hasText: 'Someone asked for a quote' }).waitFor();
+  await other.waitForTimeout(500);
+  assert.equal(await other.locator('#feed li', { hasText: 'Your quote' }).count(), 0);
+  await sender.context().close();
+  await other.context().close();
+});
+
+test('presence goes up and down as pages open and close', { timeout: 60_000 }, async () => {
+  const campaign = await newCampaign(server.base);
+  const a = await openPage(server.base, campaign, 'auto');
+  await countIs(a, 1);
+  const b = await openPage(server.base, campaign, 'sse');
+  const c = await openPage(server.base, campaign, 'webtransport');
+  await countIs(a, 3);
+  await b.context().close();
+  await countIs(a, 2);
+  await c.context().close();
+  await countIs(a, 1);
+  await a.context().close();
+});
+
+test('pages reconnect and resume after the server restarts', { timeout: 90_000 }, async () => {
+  const db = join(mkdtempSync(join(tmpdir(), 'ovasabi-restart-')), 'edge.db');
+  let own = await startServer({ db });
+  const campaign = await newCampaign(own.base);
+  const a = await openPage(own.base, campaign, 'auto');
+  const b = await openPage(own.base, campaign, 'sse');
+  await countIs(a, 2);
+  await stopServer(own.child);
+  await a.waitForFunction(() => document.body.dataset.liveState === 'reconnecting', null, { timeout: 15_000 });
+  own = await startServer({ db, http: own.http, wt: own.wt });
+  try {
+    for (const page of [a, b]) {
+      await page.waitForFunction(() => document.body.dataset.liveState === 'connected', null, { timeout: 30_000 });
+    }
+    await countIs(a, 2);
+    await countIs(b, 2);
+    await seesMove(a, b, 333, 222);
+    await seesMove(b, a, 111, 444);
+    // Events published after the restart arrive too.
+    await fetch(`${own.base}/api/user/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ campaign, email: 'linus@example.com', name: 'Linus' }),
+    });
+    await b.locator('#feed li', { hasText: 'Linus joined' }).waitFor({ timeout: 10_000 });
+  } finally {
+    await a.context().close();
+    await b.context().close();
+    await stopServer(own.child);
+  }
+});

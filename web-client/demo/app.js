@@ -1,0 +1,214 @@
+// The Ovasabi website campaign demo: live count, everyone's cursors, the
+// campaign's forms and a live feed, over whatever transport the browser has.
+// Query parameters: ?campaign=<slug>&transport=auto|webtransport|sse
+
+import { connect, join, requestQuote, enterReferral, translate, OvasabiError } from '/client/ovasabi.js';
+
+const params = new URLSearchParams(location.search);
+const campaign = params.get('campaign') ?? 'ovasabi-website';
+const preference = /** @type {'auto' | 'webtransport' | 'sse'} */ (params.get('transport') ?? 'auto');
+
+/** @param {string} id */
+function $(id) {
+  const element = document.getElementById(id);
+  if (!element) throw new Error(`#${id} is missing`);
+  return element;
+}
+
+/** @param {string} id @param {string} text @param {boolean} [error] */
+function say(id, text, error = false) {
+  const element = $(id);
+  element.textContent = text;
+  element.classList.toggle('error', error);
+}
+
+/** @param {unknown} e */
+function explain(e) {
+  if (e instanceof OvasabiError) return `${e.message} (${e.code})`;
+  return String(e);
+}
+
+/** @param {string} text */
+function feed(text) {
+  const item = document.createElement('li');
+  item.textContent = text;
+  const list = $('feed');
+  list.prepend(item);
+  while (list.children.length > 50) list.lastElementChild?.remove();
+}
+
+/** @param {string} text */
+function toast(text) {
+  const element = document.createElement('div');
+  element.className = 'toast';
+  element.textContent = text;
+  $('toasts').append(element);
+  setTimeout(() => element.remove(), 5000);
+}
+
+const live = await connect({ campaign, page: location.pathname, transport: preference });
+// For people poking at the demo (and the browser tests).
+Object.assign(globalThis, { ovasabiLive: live });
+
+$('transport').textContent = live.transport === 'webtransport' ? 'WebTransport' : 'Server-Sent Events (fallback)';
+document.body.dataset.liveState = live.state ?? 'connecting';
+live.on('status', ({ transport, state }) => {
+  $('transport').textContent = transport === 'webtransport' ? 'WebTransport' : 'Server-Sent Events (fallback)';
+  $('state').textContent = state === 'connected' ? '' : `(${state})`;
+  document.body.dataset.liveState = state;
+});
+live.on('presence', ({ active }) => {
+  $('active').textContent = String(active);
+});
+live.on('reset', () => feed('(reconnected — some updates were skipped)'));
+live.on('event', ({ type, data }) => {
+  switch (type) {
+    case 'user.joined':
+      feed(`${data.display_name} joined`);
+      break;
+    case 'referral.milestone':
+      feed(`${data.user} now has ${data.count} referrals`);
+      toast(`🎉 ${data.user} now has ${data.count} referrals!`);
+      break;
+    case 'lead.created':
+      feed(data.service ? `Someone asked for a quote (${data.service})` : 'Someone asked for a quote');
+      break;
+    case 'lead.status':
+      feed(`Your quote is now: ${String(data.status).replace('_', ' ')}`);
+      say('quote-result', `Status: ${String(data.status).replace('_', ' ')}`);
+      break;
+    default:
+      feed(type);
+  }
+});
+
+// Everyone's cursors.
+const layer = $('cursors');
+/** @type {Map<number, HTMLElement>} */
+const dots = new Map();
+live.on('cursors', (cursors) => {
+  layer.style.height = `${document.documentElement.scrollHeight}px`;
+  for (const [id, c] of cursors) {
+    let dot = dots.get(id);
+    if (!dot) {
+      dot = document.createElement('div');
+      dot.className = 'remote-cursor';
+      dot.dataset.id = String(id);
+      dot.style.setProperty('--hue', String((id * 137) % 360));
+      layer.append(dot);
+      dots.set(id, dot);
+    }
+    dot.style.transform = `translate(${c.x}px, ${c.y}px)`;
+    dot.style.opacity = String(c.opacity);
+    dot.classList.toggle('tap', c.kind === 'tap');
+  }
+  for (const [id, dot] of dots) {
+    if (!cursors.has(id)) {
+      dot.remove();
+      dots.delete(id);
+    }
+  }
+});
+document.addEventListener('pointermove', (e) => live.moveCursor(e.pageX, e.pageY), { passive: true });
+document.addEventListener('pointerdown', (e) => live.tap(e.pageX, e.pageY), { passive: true });
+document.documentElement.addEventListener('pointerleave', () => live.leaveCursor());
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'hidden') live.leaveCursor();
+});
+addEventListener('pagehide', () => live.close());
+
+// Forms.
+/** @type {string | null} */
+let userToken = null;
+
+/** @param {HTMLFormElement} form @param {string} name */
+function field(form, name) {
+  const element = form.elements.namedItem(name);
+  return element instanceof HTMLInputElement || element instanceof HTMLTextAreaElement ? element.value.trim() : '';
+}
+
+$('join-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const form = /** @type {HTMLFormElement} */ (e.currentTarget);
+  try {
+    const code = field(form, 'code');
+    const joined = await join({
+      campaign,
+      email: field(form, 'email'),
+      name: field(form, 'name'),
+      locale: document.documentElement.lang,
+      ...(code ? { referralCode: code } : {}),
+    });
+    userToken = joined.token;
+    say('join-result', `Welcome, ${joined.display_name}! Your referral code: ${joined.referral_code}`);
+  } catch (error) {
+    say('join-result', explain(error), true);
+  }
+});
+
+$('referral-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const form = /** @type {HTMLFormElement} */ (e.currentTarget);
+  if (!userToken) {
+    say('referral-result', 'Join first, then enter your friend’s code.', true);
+    return;
+  }
+  try {
+    const result = await enterReferral({ campaign, code: field(form, 'code') }, { token: userToken });
+    say('referral-result', `Thanks! ${result.referrer} now has ${result.count} referrals.`);
+  } catch (error) {
+    say('referral-result', explain(error), true);
+  }
+});
+
+$('quote-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const form = /** @type {HTMLFormElement} */ (e.currentTarget);
+  try {
+    const company = field(form, 'company');
+    const quote = await requestQuote(
+      {
+        campaign,
+        name: field(form, 'name'),
+        email: field(form, 'email'),
+        message: field(form, 'message'),
+        ...(company ? { company } : {}),
+        details: { page: location.pathname },
+      },
+      { token: live.token },
+    );
+    form.dataset.quoteId = quote.id;
+    say('quote-result', `Thanks! Request ${quote.id.slice(0, 8)} received (status: ${quote.status}).`);
+  } catch (error) {
+    say('quote-result', explain(error), true);
+  }
+});
+
+// Language switcher: the page's strings through /api/translate.
+const strings = [...document.querySelectorAll('[data-i18n]')];
+const originals = strings.map((element) => element.textContent ?? '');
+const select = /** @type {HTMLSelectElement} */ ($('lang'));
+try {
+  const info = await (await fetch(`/api/campaign/${encodeURIComponent(campaign)}`)).json();
+  const locales = /** @type {string[]} */ (info?.config?.locales ?? ['en']);
+  for (const locale of locales) select.append(new Option(locale, locale));
+} catch {
+  select.append(new Option('en', 'en'));
+}
+select.addEventListener('change', async () => {
+  const target = select.value;
+  say('lang-note', '');
+  if (target === select.options[0]?.value) {
+    strings.forEach((element, i) => { element.textContent = originals[i]; });
+    document.documentElement.lang = target;
+    return;
+  }
+  try {
+    const result = await translate({ campaign, target, texts: originals, context: { page: location.pathname } });
+    strings.forEach((element, i) => { element.textContent = result.translations[i]?.text ?? originals[i]; });
+    document.documentElement.lang = target;
+    if (result.translations.some((/** @type {{ origin: string }} */ t) => t.origin === 'untranslated')) say('lang-note', 'Some texts are not translated yet.');
+  } catch (error) {
+    say('lang-note', `Translation unavailable: ${explain(error)}`, true);
+  }
+});

@@ -1,0 +1,179 @@
+// The cursor channel's wire format (see protocol/README.md): bincode 2,
+// `config::standard()`, a version byte first. Encoding and decoding of uplinks
+// and frames, checked against protocol/vectors.json by test/protocol.test.js.
+
+/** Version tag: the first byte of every message. */
+export const VERSION = 1;
+/** Largest uplink the server accepts. */
+export const MAX_UPLINK = 32;
+/** Largest frame datagram the server sends. */
+export const MAX_DATAGRAM = 1100;
+/** Most cursors / removed ids one frame may carry. */
+export const MAX_FRAME_CURSORS = 256;
+export const MAX_FRAME_REMOVED = 512;
+
+/** @typedef {'move' | 'tap' | 'leave'} PointerKind */
+/** @typedef {{ version: number, seq: number, kind: PointerKind, x: number, y: number }} Uplink */
+/** @typedef {{ id: number, kind: PointerKind, x: number, y: number }} Cursor */
+/** @typedef {{ version: number, tick: number, presence: number, cursors: Cursor[], removed: number[] }} Frame */
+
+/** @type {PointerKind[]} */
+const KINDS = ['move', 'tap', 'leave'];
+
+/**
+ * Appends `value` as a varint.
+ * @param {number[]} out
+ * @param {number} value a whole number below 2^53
+ */
+function writeVarint(out, value) {
+  if (value <= 250) {
+    out.push(value);
+  } else if (value <= 0xffff) {
+    out.push(251, value & 0xff, value >>> 8);
+  } else if (value <= 0xffffffff) {
+    out.push(252, value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, value >>> 24);
+  } else {
+    throw new RangeError(`varint too large: ${value}`);
+  }
+}
+
+/** A reader over bytes that fails (throws) instead of reading past the end. */
+class Reader {
+  /** @param {Uint8Array} bytes */
+  constructor(bytes) {
+    this.bytes = bytes;
+    this.at = 0;
+  }
+
+  /** @returns {number} */
+  byte() {
+    if (this.at >= this.bytes.length) throw new RangeError('truncated');
+    return this.bytes[this.at++];
+  }
+
+  /** @param {number} max the largest value accepted */
+  varint(max) {
+    const first = this.byte();
+    let value;
+    if (first <= 250) {
+      value = first;
+    } else if (first === 251) {
+      value = this.byte() | (this.byte() << 8);
+    } else if (first === 252) {
+      value = (this.byte() | (this.byte() << 8) | (this.byte() << 16)) + this.byte() * 0x1000000;
+    } else {
+      throw new RangeError('varint too large');
+    }
+    if (value > max) throw new RangeError('value out of range');
+    return value;
+  }
+
+  /** @returns {PointerKind} */
+  kind() {
+    const kind = KINDS[this.varint(KINDS.length - 1)];
+    if (!kind) throw new RangeError('unknown pointer kind');
+    return kind;
+  }
+}
+
+/**
+ * Encodes an uplink.
+ * @param {Uplink} uplink
+ * @returns {Uint8Array<ArrayBuffer>}
+ */
+export function encodeUplink(uplink) {
+  /** @type {number[]} */
+  const out = [uplink.version];
+  writeVarint(out, uplink.seq >>> 0);
+  writeVarint(out, KINDS.indexOf(uplink.kind));
+  writeVarint(out, uplink.x);
+  writeVarint(out, uplink.y);
+  return Uint8Array.from(out);
+}
+
+/**
+ * Decodes an uplink; throws on anything that is not exactly one.
+ * @param {Uint8Array} bytes
+ * @returns {Uplink}
+ */
+export function decodeUplink(bytes) {
+  if (bytes.length === 0 || bytes.length > MAX_UPLINK || bytes[0] !== VERSION) {
+    throw new RangeError('unsupported version or size');
+  }
+  const r = new Reader(bytes);
+  const uplink = {
+    version: r.byte(),
+    seq: r.varint(0xffffffff),
+    kind: r.kind(),
+    x: r.varint(0xffff),
+    y: r.varint(0xffff),
+  };
+  if (r.at !== bytes.length) throw new RangeError('trailing bytes');
+  return uplink;
+}
+
+/**
+ * Encodes a frame (the server's job; here for tests and tools).
+ * @param {Frame} frame
+ * @returns {Uint8Array}
+ */
+export function encodeFrame(frame) {
+  /** @type {number[]} */
+  const out = [frame.version];
+  writeVarint(out, frame.tick);
+  writeVarint(out, frame.presence);
+  writeVarint(out, frame.cursors.length);
+  for (const c of frame.cursors) {
+    writeVarint(out, c.id);
+    writeVarint(out, KINDS.indexOf(c.kind));
+    writeVarint(out, c.x);
+    writeVarint(out, c.y);
+  }
+  writeVarint(out, frame.removed.length);
+  for (const id of frame.removed) writeVarint(out, id);
+  return Uint8Array.from(out);
+}
+
+/**
+ * Decodes a frame; throws on anything that is not exactly one.
+ * @param {Uint8Array} bytes
+ * @returns {Frame}
+ */
+export function decodeFrame(bytes) {
+  if (bytes.length === 0 || bytes.length > MAX_DATAGRAM || bytes[0] !== VERSION) {
+    throw new RangeError('unsupported version or size');
+  }
+  const r = new Reader(bytes);
+  const version = r.byte();
+  const tick = r.varint(0xffffffff);
+  const presence = r.varint(0xffffffff);
+  const count = r.varint(MAX_FRAME_CURSORS);
+  /** @type {Cursor[]} */
+  const cursors = [];
+  for (let i = 0; i < count; i++) {
+    cursors.push({ id: r.varint(0xffffffff), kind: r.kind(), x: r.varint(0xffff), y: r.varint(0xffff) });
+  }
+  const removedCount = r.varint(MAX_FRAME_REMOVED);
+  /** @type {number[]} */
+  const removed = [];
+  for (let i = 0; i < removedCount; i++) removed.push(r.varint(0xffffffff));
+  if (r.at !== bytes.length) throw new RangeError('trailing bytes');
+  return { version, tick, presence, cursors, removed };
+}
+
+/**
+ * A position as a fraction of the page, quantized to 0..65535.
+ * @param {number} fraction
+ */
+export function quantize(fraction) {
+  if (Number.isNaN(fraction)) return 0;
+  return Math.round(Math.min(1, Math.max(0, fraction)) * 0xffff);
+}
+
+/**
+ * A quantized position back as a fraction of the page.
+ * @param {number} value
+ */
+export function dequantize(value) {
+  return value / 0xffff;
+}
