@@ -21,6 +21,7 @@ use crate::presence::Presence;
 use crate::session::SessionKeys;
 use crate::store::{self, SharedStore};
 use crate::telemetry::Counters;
+use crate::translate::{LibreTranslate, LibreTranslateSettings, Translator};
 use crate::transport::webtransport::WebTransportServer;
 use crate::{campaign, http};
 
@@ -48,6 +49,8 @@ pub struct AppState {
     pub cursors: Arc<CursorHub>,
     /// The WebTransport endpoint.
     pub webtransport: Arc<WebTransportServer>,
+    /// Translation memory and LibreTranslate.
+    pub translator: Translator,
     /// What the server did.
     pub counters: Counters,
     /// Cancelled when the app shuts down: long-lived streams watch it.
@@ -116,6 +119,22 @@ impl App {
             WebTransportServer::bind(config.wt_addr, config.wt_certificate.clone()).await?,
         );
         let shutdown = CancellationToken::new();
+        let machine = config
+            .libretranslate_url
+            .clone()
+            .map(|url| {
+                LibreTranslate::new(LibreTranslateSettings {
+                    url,
+                    api_key: config.libretranslate_api_key.clone(),
+                    timeout: config.translate_timeout,
+                    concurrency: 4,
+                    failure_threshold: config.translate_breaker_threshold,
+                    open_for: config.translate_breaker_open,
+                })
+                .map(Arc::new)
+            })
+            .transpose()?;
+        let translator = Translator::new(store.clone(), machine, config.translate_timeout);
         let sessions = SessionKeys::new(config.session_secret.value.as_bytes(), config.session_ttl);
         Ok(Self {
             state: Arc::new(AppState {
@@ -130,6 +149,7 @@ impl App {
                 cursor_sessions: ConnectionLimiter::default(),
                 cursors: Arc::new(CursorHub::new(shutdown.clone(), cursor_relay)),
                 webtransport,
+                translator,
                 counters: Counters::default(),
                 shutdown,
                 outbox_wake: Arc::new(Notify::new()),
@@ -183,6 +203,9 @@ impl App {
         self.state.bus.clone().start(app_shutdown.clone());
         self.state.presence.clone().start(app_shutdown.clone());
         self.state.cursors.start();
+        if let Some(machine) = self.state.translator.machine().cloned() {
+            tokio::spawn(refresh_languages(machine, app_shutdown.clone()));
+        }
         self.state
             .webtransport
             .clone()
@@ -206,5 +229,19 @@ impl App {
             .close(std::time::Duration::from_secs(1))
             .await;
         Ok(())
+    }
+}
+
+/// Learns which languages LibreTranslate offers, at start and every ten minutes.
+async fn refresh_languages(machine: Arc<LibreTranslate>, shutdown: CancellationToken) {
+    loop {
+        match machine.refresh_languages().await {
+            Ok(count) => tracing::info!(count, "LibreTranslate languages refreshed"),
+            Err(e) => tracing::warn!(error = %e, "cannot list LibreTranslate languages"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
+        }
     }
 }

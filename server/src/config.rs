@@ -78,6 +78,19 @@ pub struct Cli {
     /// LibreTranslate base URL; unset serves translation memory only.
     #[arg(long, env = "LIBRETRANSLATE_URL")]
     pub libretranslate_url: Option<String>,
+    /// LibreTranslate API key, if the instance wants one.
+    #[arg(long, env = "LIBRETRANSLATE_API_KEY", hide_env_values = true)]
+    pub libretranslate_api_key: Option<String>,
+    /// Timeout of one LibreTranslate call, in milliseconds.
+    #[arg(long, env = "OVASABI_TRANSLATE_TIMEOUT_MS", default_value_t = 5000)]
+    pub translate_timeout_ms: u64,
+    /// Milliseconds LibreTranslate is not called after repeated failures.
+    #[arg(
+        long,
+        env = "OVASABI_TRANSLATE_BREAKER_OPEN_MS",
+        default_value_t = 30_000
+    )]
+    pub translate_breaker_open_ms: u64,
     /// Webhook receiver of outbox events (the CRM).
     #[arg(long, env = "OVASABI_WEBHOOK_URL")]
     pub webhook_url: Option<String>,
@@ -233,6 +246,14 @@ pub struct Config {
     pub session_ttl: Duration,
     /// LibreTranslate base URL.
     pub libretranslate_url: Option<url::Url>,
+    /// LibreTranslate API key.
+    pub libretranslate_api_key: Option<String>,
+    /// Timeout of one LibreTranslate call.
+    pub translate_timeout: Duration,
+    /// Consecutive LibreTranslate failures that open the circuit breaker.
+    pub translate_breaker_threshold: u32,
+    /// How long the open breaker keeps LibreTranslate uncalled.
+    pub translate_breaker_open: Duration,
     /// Global webhook receiver.
     pub webhook_url: Option<url::Url>,
     /// Webhook signature secret.
@@ -416,6 +437,10 @@ impl Cli {
             session_secret,
             session_ttl: Duration::from_secs(self.session_ttl_hours * 3600),
             libretranslate_url: parse_http_url("LIBRETRANSLATE_URL", self.libretranslate_url)?,
+            libretranslate_api_key: non_empty(self.libretranslate_api_key),
+            translate_timeout: Duration::from_millis(self.translate_timeout_ms),
+            translate_breaker_threshold: 5,
+            translate_breaker_open: Duration::from_millis(self.translate_breaker_open_ms),
             webhook_url: parse_http_url("OVASABI_WEBHOOK_URL", self.webhook_url)?,
             webhook_secret,
             webhook_max_attempts: self.webhook_max_attempts,
@@ -453,6 +478,10 @@ impl Config {
             session_secret: Secret::generated(),
             session_ttl: Duration::from_secs(24 * 3600),
             libretranslate_url: None,
+            libretranslate_api_key: None,
+            translate_timeout: Duration::from_secs(5),
+            translate_breaker_threshold: 5,
+            translate_breaker_open: Duration::from_secs(30),
             webhook_url: None,
             webhook_secret: Secret::generated(),
             webhook_max_attempts: 12,
@@ -504,6 +533,12 @@ impl fmt::Debug for Config {
                 "libretranslate_url",
                 &self.libretranslate_url.as_ref().map(|u| redact(u.as_str())),
             )
+            .field(
+                "libretranslate_api_key",
+                &self.libretranslate_api_key.as_ref().map(|_| "<set>"),
+            )
+            .field("translate_timeout", &self.translate_timeout)
+            .field("translate_breaker_open", &self.translate_breaker_open)
             .field(
                 "webhook_url",
                 &self.webhook_url.as_ref().map(|u| redact(u.as_str())),

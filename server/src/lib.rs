@@ -16,6 +16,7 @@
 //! - `limit`: per-client rate limits.
 //! - `cursor`: cursor rooms, their tick and interest management.
 //! - `transport`: the WebTransport endpoint of the cursor channel.
+//! - `translate`: translation memory, glossary and the LibreTranslate client.
 //! - `http`: the REST API, one module per resource, and its error type.
 //! - `store`: the only place SQL lives; SQLite and PostgreSQL behind one trait.
 //! - `telemetry`: logging.
@@ -33,6 +34,7 @@ pub mod presence;
 pub mod session;
 pub mod store;
 pub mod telemetry;
+pub mod translate;
 pub mod transport;
 
 pub use app::{App, AppState};

@@ -51,16 +51,25 @@ pub struct CampaignMetrics {
 /// Loads the campaign named by the path, as the caller may see it.
 pub async fn visible_campaign(req: &Request, state: &AppState) -> Result<Campaign, ApiError> {
     let slug = req.param::<String>("slug").unwrap_or_default();
-    let admin = is_admin(req, state);
-    let found = if is_valid_slug(&slug) {
-        state.store.campaign_by_slug(&slug).await?
+    visible_campaign_by_slug(state, &slug, is_admin(req, state)).await
+}
+
+/// The campaign `slug` as the caller may see it: drafts only for the admin,
+/// webhook receivers never for the public; 404 otherwise.
+pub async fn visible_campaign_by_slug(
+    state: &AppState,
+    slug: &str,
+    admin: bool,
+) -> Result<Campaign, ApiError> {
+    let found = if is_valid_slug(slug) {
+        state.store.campaign_by_slug(slug).await?
     } else {
         None
     };
     match found {
         Some(c) if admin => Ok(c),
         Some(c) if c.status != CampaignStatus::Draft => Ok(c.public_view()),
-        _ => Err(ApiError::campaign_not_found(&slug)),
+        _ => Err(ApiError::campaign_not_found(slug)),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod outbox;
 pub mod quote;
 pub mod referral;
 pub mod session;
+pub mod translate;
 pub mod user;
 pub mod web;
 pub mod webtransport;
@@ -39,6 +40,7 @@ pub fn service(state: Arc<AppState>) -> Service {
         .push(quote::router())
         .push(referral::router())
         .push(outbox::router())
+        .push(translate::router())
         .push(webtransport::router());
     Service::new(router).catcher(Catcher::new(error::json_catcher))
 }

@@ -22,6 +22,7 @@ use crate::campaign::{Campaign, CampaignConfig, CampaignStatus, NewCampaign};
 use crate::forms::quote::{Quote, QuoteStatus};
 use crate::forms::user::{ReferralCredit, User};
 use crate::outbox::{NewOutbox, OutboxEntry, OutboxState};
+use crate::translate::{MemoryEntry, MemoryOrigin};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -259,6 +260,20 @@ pub trait Store: Send + Sync + 'static {
     /// Puts a dead (or pending) entry back in line with fresh attempts. False when
     /// there is no such undelivered entry.
     async fn redrive_outbox(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Translation memory rows of these source hashes.
+    async fn memory_lookup(
+        &self,
+        campaign_id: i64,
+        source_lang: &str,
+        target_lang: &str,
+        context_key: &str,
+        hashes: &[String],
+    ) -> Result<Vec<MemoryEntry>, StoreError>;
+
+    /// Stores translations in one transaction. A machine translation never
+    /// replaces a human override; an override replaces anything.
+    async fn memory_store(&self, entries: &[MemoryEntry]) -> Result<(), StoreError>;
 }
 
 /// A shared store handle.
@@ -419,6 +434,38 @@ impl From<OutboxRow> for OutboxEntry {
             dead_at: row.dead_at,
             last_error: row.last_error,
             created_at: row.created_at,
+        }
+    }
+}
+
+/// A translation memory row as both databases return it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct MemoryRow {
+    campaign_id: i64,
+    source_lang: String,
+    target_lang: String,
+    context_key: String,
+    source_hash: String,
+    source_text: String,
+    translated_text: String,
+    origin: String,
+}
+
+impl From<MemoryRow> for MemoryEntry {
+    fn from(row: MemoryRow) -> Self {
+        Self {
+            campaign_id: row.campaign_id,
+            source_lang: row.source_lang,
+            target_lang: row.target_lang,
+            context_key: row.context_key,
+            source_hash: row.source_hash,
+            source_text: row.source_text,
+            translated_text: row.translated_text,
+            origin: if row.origin == "override" {
+                MemoryOrigin::Override
+            } else {
+                MemoryOrigin::Machine
+            },
         }
     }
 }

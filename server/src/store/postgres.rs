@@ -30,6 +30,14 @@ impl PgStore {
     const LOCK_USER: &'static str =
         "SELECT 1 FROM service_user_master WHERE master_id = $1 FOR UPDATE";
 
+    /// Translation memory rows of a list of hashes: the hashes are a JSON array, unrolled by `jsonb_array_elements_text`.
+    const MEMORY_LOOKUP: &'static str =
+        "SELECT campaign_id, source_lang, target_lang, context_key, source_hash,
+                source_text, translated_text, origin
+         FROM service_translation_memory
+         WHERE campaign_id = $1 AND source_lang = $2 AND target_lang = $3 AND context_key = $4
+           AND source_hash IN (SELECT jsonb_array_elements_text($5))";
+
     /// Begins a transaction that will write. A plain transaction: row locks
     /// serialize what must be.
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {

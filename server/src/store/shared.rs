@@ -518,6 +518,64 @@ macro_rules! shared_store_impl {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn memory_store(
+                &self,
+                entries: &[$crate::translate::MemoryEntry],
+            ) -> Result<(), $crate::store::StoreError> {
+                let now = chrono::Utc::now();
+                let mut tx = self.begin_write().await?;
+                for entry in entries {
+                    sqlx::query(
+                        "INSERT INTO service_translation_memory
+                             (campaign_id, source_lang, target_lang, context_key, source_hash,
+                              source_text, translated_text, origin, created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+                         ON CONFLICT (campaign_id, source_lang, target_lang, context_key, source_hash)
+                         DO UPDATE SET translated_text = excluded.translated_text,
+                                       source_text = excluded.source_text,
+                                       origin = excluded.origin,
+                                       updated_at = excluded.updated_at
+                         WHERE service_translation_memory.origin = 'machine'
+                            OR excluded.origin = 'override'",
+                    )
+                    .bind(entry.campaign_id)
+                    .bind(&entry.source_lang)
+                    .bind(&entry.target_lang)
+                    .bind(&entry.context_key)
+                    .bind(&entry.source_hash)
+                    .bind(&entry.source_text)
+                    .bind(&entry.translated_text)
+                    .bind(entry.origin.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn memory_lookup(
+                &self,
+                campaign_id: i64,
+                source_lang: &str,
+                target_lang: &str,
+                context_key: &str,
+                hashes: &[String],
+            ) -> Result<Vec<$crate::translate::MemoryEntry>, $crate::store::StoreError> {
+                if hashes.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let rows: Vec<$crate::store::MemoryRow> = sqlx::query_as(Self::MEMORY_LOOKUP)
+                    .bind(campaign_id)
+                    .bind(source_lang)
+                    .bind(target_lang)
+                    .bind(context_key)
+                    .bind(sqlx::types::Json(hashes))
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
             $($extra)*
         }
     };

@@ -46,6 +46,14 @@ impl SqliteStore {
     /// Nothing to lock: the write transaction already excludes every other writer.
     const LOCK_USER: &'static str = "SELECT 1 FROM service_user_master WHERE master_id = $1";
 
+    /// Translation memory rows of a list of hashes: the hashes are a JSON array, unrolled by `json_each`.
+    const MEMORY_LOOKUP: &'static str =
+        "SELECT campaign_id, source_lang, target_lang, context_key, source_hash,
+                source_text, translated_text, origin
+         FROM service_translation_memory
+         WHERE campaign_id = $1 AND source_lang = $2 AND target_lang = $3 AND context_key = $4
+           AND source_hash IN (SELECT value FROM json_each($5))";
+
     /// Begins a transaction that will write. It takes SQLite's write lock up
     /// front (`BEGIN IMMEDIATE`), so it never fails half-way on a lock upgrade,
     /// and writers are serialized — which also serializes each referrer's count.

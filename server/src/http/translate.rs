@@ -1,0 +1,269 @@
+//! `POST /api/translate`: a page's strings in one of the campaign's locales;
+//! `PUT /api/translate/override` (admin): a human translation that always wins.
+
+use salvo::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::campaign::visible_campaign_by_slug;
+use super::{ApiError, client_ip, json_body, rate_limit, require_admin, state};
+use crate::campaign::Campaign;
+use crate::campaign::config::is_locale_tag;
+use crate::translate::{
+    MachineStatus, MemoryEntry, MemoryOrigin, Translated, TranslationRequest, context_key,
+    text_hash,
+};
+
+/// Routes of this resource.
+pub fn router() -> Router {
+    Router::with_path("api/translate")
+        .post(translate)
+        .push(Router::with_path("override").put(set_override))
+}
+
+/// Most texts in one request.
+pub const MAX_TEXTS: usize = 100;
+/// Longest text, in characters.
+pub const MAX_TEXT_CHARS: usize = 5000;
+/// Most characters in one request.
+pub const MAX_TOTAL_CHARS: usize = 20_000;
+
+/// Where a text is used.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Context {
+    /// The page.
+    pub page: Option<String>,
+    /// The visitor's locale.
+    pub locale: Option<String>,
+    /// A hint for translators ("button", "headline").
+    pub hint: Option<String>,
+}
+
+/// Text or HTML.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Plain text.
+    #[default]
+    Text,
+    /// HTML: tags are kept.
+    Html,
+}
+
+impl Format {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Html => "html",
+        }
+    }
+}
+
+/// Body of `POST /api/translate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TranslateBody {
+    /// Campaign slug.
+    pub campaign: String,
+    /// Target locale (one of the campaign's).
+    pub target: String,
+    /// Source locale, or `auto` (default: the campaign's first locale).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The texts, in order.
+    pub texts: Vec<String>,
+    /// `text` (default) or `html`.
+    #[serde(default)]
+    pub format: Format,
+    /// Where the texts are used.
+    #[serde(default)]
+    pub context: Option<Context>,
+}
+
+/// Answer of `POST /api/translate`.
+#[derive(Debug, Serialize)]
+pub struct TranslateAnswer {
+    /// In the order of the request.
+    pub translations: Vec<Translated>,
+    /// Detected source language (for `source: auto`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detected_source: Option<String>,
+    /// Whether the machine translator could serve: `ok`, `not_configured`,
+    /// `unavailable` or `unsupported`.
+    pub machine_translation: MachineStatus,
+}
+
+/// Body of `PUT /api/translate/override`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideBody {
+    /// Campaign slug.
+    pub campaign: String,
+    /// Target locale.
+    pub target: String,
+    /// Source locale (default: the campaign's first locale).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The source text.
+    pub text: String,
+    /// Its human translation.
+    pub translation: String,
+    /// Text or HTML.
+    #[serde(default)]
+    pub format: Format,
+    /// Where it is used (an override applies to this context only).
+    #[serde(default)]
+    pub context: Option<Context>,
+}
+
+/// The source and target languages of a request, checked against the campaign.
+fn languages(
+    campaign: &Campaign,
+    source: Option<&str>,
+    target: &str,
+) -> Result<(String, String), ApiError> {
+    if !campaign.config.locales.iter().any(|l| l == target) {
+        return Err(ApiError::Unprocessable {
+            code: "unsupported_locale",
+            message: format!(
+                "this campaign is offered in {}",
+                campaign.config.locales.join(", ")
+            ),
+            field: Some("target".into()),
+        });
+    }
+    let source = match source {
+        None => campaign.config.locales[0].clone(),
+        Some("auto") => "auto".to_owned(),
+        Some(tag) if is_locale_tag(tag) => tag.to_owned(),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "source",
+                "must be \"auto\" or a locale tag",
+            ));
+        }
+    };
+    Ok((source, target.to_owned()))
+}
+
+fn context_of(format: Format, context: Option<&Context>) -> Result<String, ApiError> {
+    let page = context.and_then(|c| c.page.as_deref());
+    let hint = context.and_then(|c| c.hint.as_deref());
+    for (field, value) in [("context.page", page), ("context.hint", hint)] {
+        if value.is_some_and(|v| v.chars().count() > 500) {
+            return Err(ApiError::invalid_field(
+                field,
+                "must be at most 500 characters",
+            ));
+        }
+    }
+    if let Some(locale) = context.and_then(|c| c.locale.as_deref())
+        && !is_locale_tag(locale)
+    {
+        return Err(ApiError::invalid_field(
+            "context.locale",
+            "must be a locale tag",
+        ));
+    }
+    Ok(context_key(format.as_str(), page, hint))
+}
+
+#[handler]
+async fn translate(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let state = state(depot)?;
+    let body: TranslateBody = json_body(req, state.config.max_body_bytes).await?;
+    let campaign = visible_campaign_by_slug(&state, &body.campaign, false).await?;
+    rate_limit(
+        &state,
+        "translate",
+        &campaign,
+        &client_ip(req),
+        campaign.config.rate_limits.translations_per_minute,
+    )?;
+    let (source, target) = languages(&campaign, body.source.as_deref(), &body.target)?;
+    if body.texts.is_empty() || body.texts.len() > MAX_TEXTS {
+        return Err(ApiError::invalid_field(
+            "texts",
+            format!("must hold 1 to {MAX_TEXTS} texts"),
+        ));
+    }
+    let mut total = 0;
+    for (i, text) in body.texts.iter().enumerate() {
+        let chars = text.chars().count();
+        if chars > MAX_TEXT_CHARS {
+            return Err(ApiError::invalid_field(
+                format!("texts[{i}]"),
+                format!("must be at most {MAX_TEXT_CHARS} characters"),
+            ));
+        }
+        total += chars;
+    }
+    if total > MAX_TOTAL_CHARS {
+        return Err(ApiError::invalid_field(
+            "texts",
+            format!("must hold at most {MAX_TOTAL_CHARS} characters in all"),
+        ));
+    }
+    let request = TranslationRequest {
+        campaign_id: campaign.id,
+        glossary: campaign.config.glossary.clone(),
+        source,
+        target,
+        format: body.format.as_str().to_owned(),
+        context_key: context_of(body.format, body.context.as_ref())?,
+        texts: body.texts,
+    };
+    let outcome = state.translator.translate(&request).await?;
+    res.render(Json(TranslateAnswer {
+        translations: outcome.translations,
+        detected_source: outcome.detected_source,
+        machine_translation: outcome.machine,
+    }));
+    Ok(())
+}
+
+#[handler]
+async fn set_override(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let state = state(depot)?;
+    require_admin(req, &state)?;
+    let body: OverrideBody = json_body(req, state.config.max_body_bytes).await?;
+    let campaign = visible_campaign_by_slug(&state, &body.campaign, true).await?;
+    let (source, target) = languages(&campaign, body.source.as_deref(), &body.target)?;
+    for (field, value) in [("text", &body.text), ("translation", &body.translation)] {
+        if value.is_empty() || value.chars().count() > MAX_TEXT_CHARS {
+            return Err(ApiError::invalid_field(
+                field,
+                format!("must be 1-{MAX_TEXT_CHARS} characters"),
+            ));
+        }
+    }
+    let entry = MemoryEntry {
+        campaign_id: campaign.id,
+        source_lang: source,
+        target_lang: target,
+        context_key: context_of(body.format, body.context.as_ref())?,
+        source_hash: text_hash(&body.text),
+        source_text: body.text,
+        translated_text: body.translation,
+        origin: MemoryOrigin::Override,
+    };
+    state
+        .store
+        .memory_store(std::slice::from_ref(&entry))
+        .await?;
+    tracing::info!(campaign = %campaign.slug, target = %entry.target_lang, "translation override set");
+    res.render(Json(serde_json::json!({
+        "text": entry.source_text,
+        "translation": entry.translated_text,
+        "origin": "override",
+    })));
+    Ok(())
+}

@@ -1,0 +1,454 @@
+//! Live translation: the page's strings in the visitor's language, from our
+//! translation memory when known, from LibreTranslate when not.
+//!
+//! LibreTranslate has no context parameter, so context works where we control
+//! it: the page and hint are part of the memory key (the same English word on
+//! two pages may translate differently), the campaign's glossary terms are
+//! protected from translation, and human overrides (origin `override`) always
+//! win over machine results. Identical concurrent requests reach LibreTranslate
+//! once. When it is slow or down, what is known is served and the rest comes
+//! back untranslated — never an error.
+
+pub mod libretranslate;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+pub use libretranslate::{LibreTranslate, LibreTranslateSettings, MachineError};
+
+use crate::store::{SharedStore, StoreError};
+
+/// Where a translation came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Translation memory (an earlier machine translation).
+    Memory,
+    /// LibreTranslate, just now.
+    Machine,
+    /// A human override.
+    Override,
+    /// Not translated: the source text.
+    Untranslated,
+}
+
+/// Whether the machine translator could be used for this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MachineStatus {
+    /// Used (or not needed).
+    Ok,
+    /// `LIBRETRANSLATE_URL` is not set.
+    NotConfigured,
+    /// Down, slow or refusing: some texts are untranslated.
+    Unavailable,
+    /// The instance does not translate this pair of languages.
+    Unsupported,
+}
+
+/// What is stored in the memory as a translation's origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryOrigin {
+    /// From LibreTranslate.
+    Machine,
+    /// From a person.
+    Override,
+}
+
+impl MemoryOrigin {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Machine => "machine",
+            Self::Override => "override",
+        }
+    }
+}
+
+/// One translation memory row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryEntry {
+    /// Campaign.
+    pub campaign_id: i64,
+    /// Source language (`auto` when detected).
+    pub source_lang: String,
+    /// Target language.
+    pub target_lang: String,
+    /// Context (format, page, hint).
+    pub context_key: String,
+    /// SHA-256 of the source text, hex.
+    pub source_hash: String,
+    /// Source text.
+    pub source_text: String,
+    /// Translation.
+    pub translated_text: String,
+    /// Machine or human.
+    pub origin: MemoryOrigin,
+}
+
+/// The key of a text within a campaign, language pair and context.
+pub fn text_hash(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The memory context of a request: format, page and hint.
+pub fn context_key(format: &str, page: Option<&str>, hint: Option<&str>) -> String {
+    let key = format!("{format}|{}|{}", page.unwrap_or(""), hint.unwrap_or(""));
+    if key.len() <= 200 {
+        key
+    } else {
+        format!("{format}|#{}", text_hash(&key))
+    }
+}
+
+/// Replaces each glossary term in `text` with a placeholder LibreTranslate leaves alone.
+pub fn protect(text: &str, glossary: &[String]) -> (String, Vec<String>) {
+    let mut terms: Vec<&String> = glossary.iter().filter(|t| !t.is_empty()).collect();
+    terms.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    let mut protected = text.to_owned();
+    let mut used = Vec::new();
+    for term in terms {
+        if protected.contains(term.as_str()) {
+            protected = protected.replace(term.as_str(), &format!("[[{}]]", used.len()));
+            used.push(term.clone());
+        }
+    }
+    (protected, used)
+}
+
+/// Puts the glossary terms back.
+pub fn unprotect(text: &str, terms: &[String]) -> String {
+    let mut restored = text.to_owned();
+    for (i, term) in terms.iter().enumerate() {
+        restored = restored.replace(&format!("[[{i}]]"), term);
+    }
+    restored
+}
+
+/// A request to translate a page's texts.
+#[derive(Debug, Clone)]
+pub struct TranslationRequest {
+    /// Campaign id.
+    pub campaign_id: i64,
+    /// The campaign's glossary.
+    pub glossary: Vec<String>,
+    /// Source language or `auto`.
+    pub source: String,
+    /// Target language.
+    pub target: String,
+    /// `text` or `html`.
+    pub format: String,
+    /// Memory context.
+    pub context_key: String,
+    /// The texts, in order.
+    pub texts: Vec<String>,
+}
+
+/// One text's translation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Translated {
+    /// The text in the target language (or the source text, untranslated).
+    pub text: String,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+/// The answer to a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TranslationOutcome {
+    /// In the order of the request.
+    pub translations: Vec<Translated>,
+    /// The language LibreTranslate detected, for `source: auto`.
+    pub detected_source: Option<String>,
+    /// Whether the machine translator served.
+    pub machine: MachineStatus,
+}
+
+type FlightKey = (i64, String, String, String, String);
+type Flight = watch::Receiver<Option<Option<String>>>;
+
+/// Removes this request's flights when it ends, however it ends.
+struct FlightGuard<'a> {
+    flights: &'a Mutex<HashMap<FlightKey, Flight>>,
+    keys: Vec<FlightKey>,
+}
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+        for key in &self.keys {
+            flights.remove(key);
+        }
+    }
+}
+
+/// The translation service.
+pub struct Translator {
+    store: SharedStore,
+    machine: Option<Arc<LibreTranslate>>,
+    flights: Mutex<HashMap<FlightKey, Flight>>,
+    wait: Duration,
+}
+
+impl Translator {
+    /// A translator on `store`, with LibreTranslate when configured.
+    pub fn new(
+        store: SharedStore,
+        machine: Option<Arc<LibreTranslate>>,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            store,
+            machine,
+            flights: Mutex::new(HashMap::new()),
+            wait: timeout * 3 + Duration::from_secs(1),
+        }
+    }
+
+    /// The LibreTranslate client, if configured.
+    pub fn machine(&self) -> Option<&Arc<LibreTranslate>> {
+        self.machine.as_ref()
+    }
+
+    /// Translates a page's texts.
+    pub async fn translate(
+        &self,
+        request: &TranslationRequest,
+    ) -> Result<TranslationOutcome, StoreError> {
+        let untranslated = |text: &String| Translated {
+            text: text.clone(),
+            origin: Origin::Untranslated,
+        };
+        if request.source == request.target {
+            return Ok(TranslationOutcome {
+                translations: request.texts.iter().map(untranslated).collect(),
+                detected_source: None,
+                machine: MachineStatus::Ok,
+            });
+        }
+        let hashes: Vec<String> = request.texts.iter().map(|t| text_hash(t)).collect();
+        let mut known: HashMap<String, Translated> = self
+            .store
+            .memory_lookup(
+                request.campaign_id,
+                &request.source,
+                &request.target,
+                &request.context_key,
+                &hashes,
+            )
+            .await?
+            .into_iter()
+            .map(|entry| {
+                let origin = match entry.origin {
+                    MemoryOrigin::Machine => Origin::Memory,
+                    MemoryOrigin::Override => Origin::Override,
+                };
+                (
+                    entry.source_hash,
+                    Translated {
+                        text: entry.translated_text,
+                        origin,
+                    },
+                )
+            })
+            .collect();
+        // The texts still missing, each once.
+        let mut missing: Vec<(String, String)> = Vec::new();
+        for (hash, text) in hashes.iter().zip(&request.texts) {
+            if !known.contains_key(hash) && !missing.iter().any(|(h, _)| h == hash) {
+                missing.push((hash.clone(), text.clone()));
+            }
+        }
+        let mut machine_status = MachineStatus::Ok;
+        let mut detected_source = None;
+        if !missing.is_empty() {
+            match &self.machine {
+                None => machine_status = MachineStatus::NotConfigured,
+                Some(machine) => {
+                    let (status, detected, found) =
+                        self.ask_machine(machine, request, missing).await;
+                    machine_status = status;
+                    detected_source = detected;
+                    known.extend(found);
+                }
+            }
+        }
+        let translations = hashes
+            .iter()
+            .zip(&request.texts)
+            .map(|(hash, text)| {
+                known
+                    .get(hash)
+                    .cloned()
+                    .unwrap_or_else(|| untranslated(text))
+            })
+            .collect();
+        Ok(TranslationOutcome {
+            translations,
+            detected_source,
+            machine: machine_status,
+        })
+    }
+
+    /// Translates `missing` with LibreTranslate — or waits for an identical
+    /// request already doing so — and remembers the results.
+    async fn ask_machine(
+        &self,
+        machine: &LibreTranslate,
+        request: &TranslationRequest,
+        missing: Vec<(String, String)>,
+    ) -> (MachineStatus, Option<String>, Vec<(String, Translated)>) {
+        let source = if request.source == "auto" {
+            "auto".to_owned()
+        } else {
+            machine.code_for(&request.source)
+        };
+        let target = machine.code_for(&request.target);
+        if !machine.supports(&source, &target) {
+            return (MachineStatus::Unsupported, None, Vec::new());
+        }
+        let key_of = |hash: &str| -> FlightKey {
+            (
+                request.campaign_id,
+                request.source.clone(),
+                request.target.clone(),
+                request.context_key.clone(),
+                hash.to_owned(),
+            )
+        };
+        let mut mine = Vec::new();
+        let mut waiting = Vec::new();
+        let mut guard = FlightGuard {
+            flights: &self.flights,
+            keys: Vec::new(),
+        };
+        {
+            let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+            for (hash, text) in missing {
+                let key = key_of(&hash);
+                match flights.get(&key) {
+                    Some(flight) => waiting.push((hash, flight.clone())),
+                    None => {
+                        let (sender, receiver) = watch::channel(None);
+                        flights.insert(key.clone(), receiver);
+                        guard.keys.push(key);
+                        mine.push((hash, text, sender));
+                    }
+                }
+            }
+        }
+        let mut status = MachineStatus::Ok;
+        let mut detected = None;
+        let mut found = Vec::new();
+        if !mine.is_empty() {
+            let protected: Vec<(String, Vec<String>)> = mine
+                .iter()
+                .map(|(_, text, _)| protect(text, &request.glossary))
+                .collect();
+            let batch: Vec<String> = protected.iter().map(|(p, _)| p.clone()).collect();
+            match machine
+                .translate(&batch, &source, &target, &request.format)
+                .await
+            {
+                Ok(result) => {
+                    detected = result.detected;
+                    let mut entries = Vec::new();
+                    for ((hash, text, sender), (translated, (_, terms))) in mine
+                        .into_iter()
+                        .zip(result.texts.into_iter().zip(&protected))
+                    {
+                        let translated = unprotect(&translated, terms);
+                        let _ = sender.send(Some(Some(translated.clone())));
+                        entries.push(MemoryEntry {
+                            campaign_id: request.campaign_id,
+                            source_lang: request.source.clone(),
+                            target_lang: request.target.clone(),
+                            context_key: request.context_key.clone(),
+                            source_hash: hash.clone(),
+                            source_text: text,
+                            translated_text: translated.clone(),
+                            origin: MemoryOrigin::Machine,
+                        });
+                        found.push((
+                            hash,
+                            Translated {
+                                text: translated,
+                                origin: Origin::Machine,
+                            },
+                        ));
+                    }
+                    if let Err(e) = self.store.memory_store(&entries).await {
+                        tracing::warn!(
+                            error = format!("{:#}", anyhow::Error::from(e)),
+                            "translation memory not updated"
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "machine translation unavailable");
+                    status = MachineStatus::Unavailable;
+                    for (_, _, sender) in mine {
+                        let _ = sender.send(Some(None));
+                    }
+                }
+            }
+        }
+        drop(guard);
+        for (hash, mut flight) in waiting {
+            let result = tokio::time::timeout(self.wait, flight.wait_for(Option::is_some)).await;
+            match result
+                .ok()
+                .and_then(Result::ok)
+                .and_then(|v| v.clone())
+                .flatten()
+            {
+                Some(text) => found.push((
+                    hash,
+                    Translated {
+                        text,
+                        origin: Origin::Machine,
+                    },
+                )),
+                None => status = MachineStatus::Unavailable,
+            }
+        }
+        (status, detected, found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glossary_terms_are_protected_and_restored() {
+        let glossary = vec!["Ovasabi".to_owned(), "Ovasabi Edge".to_owned()];
+        let (protected, terms) = protect("Try Ovasabi Edge, by Ovasabi.", &glossary);
+        assert!(!protected.contains("Ovasabi"), "{protected}");
+        assert_eq!(
+            unprotect(&protected, &terms),
+            "Try Ovasabi Edge, by Ovasabi."
+        );
+    }
+
+    #[test]
+    fn context_keys_separate_pages_and_stay_short() {
+        assert_ne!(
+            context_key("text", Some("/"), None),
+            context_key("text", Some("/pricing"), None)
+        );
+        assert_ne!(
+            context_key("text", None, None),
+            context_key("html", None, None)
+        );
+        assert!(context_key("text", Some(&"x".repeat(1000)), None).len() <= 200);
+    }
+}
