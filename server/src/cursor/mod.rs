@@ -114,6 +114,26 @@ struct Member {
     window_count: u32,
 }
 
+impl Member {
+    /// A member not yet shown, of `session` (local) or of instance `origin` (remote).
+    fn new(origin: Option<Uuid>, session: Uuid, now: Instant) -> Self {
+        Self {
+            origin,
+            session,
+            x: 0,
+            y: 0,
+            kind: PointerKind::Move,
+            shown: false,
+            last_active: now,
+            dirty: false,
+            relay_dirty: false,
+            last_seq: None,
+            window_start: now,
+            window_count: 0,
+        }
+    }
+}
+
 #[derive(Default)]
 struct RoomState {
     members: HashMap<u32, Member>,
@@ -386,20 +406,10 @@ impl Room {
                     local
                 }
             };
-            let member = state.members.entry(local).or_insert_with(|| Member {
-                origin: Some(origin),
-                session: Uuid::nil(),
-                x: 0,
-                y: 0,
-                kind: PointerKind::Move,
-                shown: false,
-                last_active: now,
-                dirty: false,
-                relay_dirty: false,
-                last_seq: None,
-                window_start: now,
-                window_count: 0,
-            });
+            let member = state
+                .members
+                .entry(local)
+                .or_insert_with(|| Member::new(Some(origin), Uuid::nil(), now));
             member.x = cursor.x;
             member.y = cursor.y;
             member.kind = cursor.kind;
@@ -512,23 +522,7 @@ impl CursorHub {
             let mut state = room.lock();
             let id = state.allocate_id();
             let now = Instant::now();
-            state.members.insert(
-                id,
-                Member {
-                    origin: None,
-                    session,
-                    x: 0,
-                    y: 0,
-                    kind: PointerKind::Move,
-                    shown: false,
-                    last_active: now,
-                    dirty: false,
-                    relay_dirty: false,
-                    last_seq: None,
-                    window_start: now,
-                    window_count: 0,
-                },
-            );
+            state.members.insert(id, Member::new(None, session, now));
             *state.sessions.entry(session).or_insert(0) += 1;
             state.presence_changed = true;
             id

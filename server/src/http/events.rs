@@ -26,14 +26,13 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::campaign::visible_campaign;
-use super::{ApiError, bearer_token, client_ip, state};
+use super::{ApiError, bearer_token, client_ip, state, verify_session};
 use crate::app::AppState;
 use crate::bus::{Audience, Envelope, EventId, Since};
 use crate::campaign::Campaign;
 use crate::cursor::{CursorMember, FallbackRegistration, RoomKey};
 use crate::limit::ConnectionSlot;
 use crate::presence::PresenceGuard;
-use crate::session::TokenError;
 use crate::transport::normalize_page;
 use crate::transport::webtransport::room_settings;
 
@@ -63,22 +62,7 @@ fn stream_session(
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    let claims = state
-        .sessions
-        .verify(&token, chrono::Utc::now())
-        .map_err(|e| ApiError::Unauthorized {
-            code: match e {
-                TokenError::Invalid => "invalid_token",
-                TokenError::Expired => "token_expired",
-            },
-            message: e.to_string(),
-        })?;
-    if claims.cid != campaign.id {
-        return Err(ApiError::Unauthorized {
-            code: "invalid_token",
-            message: "the session token belongs to another campaign".into(),
-        });
-    }
+    let claims = verify_session(state, &token, campaign)?;
     Ok(Some(claims.sub))
 }
 

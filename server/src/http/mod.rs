@@ -226,16 +226,13 @@ pub async fn open_campaign(state: &AppState, slug: &str) -> Result<Campaign, Api
     Ok(campaign)
 }
 
-/// The session named by the bearer token, if one is sent. A token that is not
-/// ours or expired is 401; one from another campaign too.
-pub fn optional_session(
-    req: &Request,
+/// Checks a session token for `campaign`: not ours, expired, or of another
+/// campaign is 401 (`invalid_token`, `token_expired`).
+pub fn verify_session(
     state: &AppState,
+    token: &str,
     campaign: &Campaign,
-) -> Result<Option<SessionClaims>, ApiError> {
-    let Some(token) = bearer_token(req.headers()) else {
-        return Ok(None);
-    };
+) -> Result<SessionClaims, ApiError> {
     let claims = state
         .sessions
         .verify(token, chrono::Utc::now())
@@ -252,7 +249,18 @@ pub fn optional_session(
             message: "the session token belongs to another campaign".into(),
         });
     }
-    Ok(Some(claims))
+    Ok(claims)
+}
+
+/// The session named by the bearer token, if one is sent (see [`verify_session`]).
+pub fn optional_session(
+    req: &Request,
+    state: &AppState,
+    campaign: &Campaign,
+) -> Result<Option<SessionClaims>, ApiError> {
+    bearer_token(req.headers())
+        .map(|token| verify_session(state, token, campaign))
+        .transpose()
 }
 
 /// The session named by the bearer token; 401 when there is none.
