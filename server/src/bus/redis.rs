@@ -33,6 +33,9 @@ pub struct RedisBus {
     conn: ConnectionManager,
     key: String,
     max_len: usize,
+    /// Where the reader starts: the stream's end when the bus connected, so
+    /// that nothing published after `connect` returns is missed.
+    start: EventId,
 }
 
 fn envelope_of(entry: &StreamId) -> Option<Envelope> {
@@ -77,13 +80,16 @@ impl RedisBus {
         let conn = ConnectionManager::new(client.clone())
             .await
             .context("cannot reach Redis (REDIS_URL)")?;
-        Ok(Self {
+        let mut bus = Self {
             hub: Hub::new(buffer),
             client,
             conn,
             key: format!("{prefix}:events"),
             max_len: history.max(1),
-        })
+            start: EventId::default(),
+        };
+        bus.start = bus.head().await?;
+        Ok(bus)
     }
 
     async fn bounds(&self) -> anyhow::Result<Option<StreamBounds>> {
@@ -121,7 +127,7 @@ impl RedisBus {
     /// Follows the stream from its current end, delivering to local
     /// subscribers; reconnects (and resumes where it was) after failures.
     async fn read_loop(self: Arc<Self>, shutdown: CancellationToken) {
-        let mut position: Option<EventId> = None;
+        let mut position = self.start;
         loop {
             if let Err(e) = self.read_impl(&mut position, &shutdown).await {
                 tracing::warn!(
@@ -141,7 +147,7 @@ impl RedisBus {
 
     async fn read_impl(
         &self,
-        position: &mut Option<EventId>,
+        position: &mut EventId,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
         let config = redis::AsyncConnectionConfig::new()
@@ -150,13 +156,7 @@ impl RedisBus {
             .client
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
-        let mut from = match *position {
-            Some(id) => id,
-            None => self
-                .bounds()
-                .await?
-                .map_or_else(EventId::default, |b| b.last),
-        };
+        let mut from = *position;
         loop {
             let mut xread = redis::cmd("XREAD");
             xread
@@ -186,7 +186,7 @@ impl RedisBus {
                     }
                 }
             }
-            *position = Some(from);
+            *position = from;
         }
     }
 }
