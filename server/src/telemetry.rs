@@ -10,6 +10,35 @@ use tracing_subscriber::EnvFilter;
 pub struct Counters {
     /// Event streams skipped ahead with `reset` because they fell behind.
     pub sse_resets: AtomicU64,
+    /// Event streams open now.
+    pub sse_open: AtomicU64,
+    /// Cursor sessions over WebTransport open now.
+    pub webtransport_open: AtomicU64,
+    /// Events delivered to event streams.
+    pub sse_events_out: AtomicU64,
+}
+
+/// Adds one to one of the app's gauges for as long as it lives.
+pub struct Gauge {
+    state: std::sync::Arc<crate::app::AppState>,
+    pick: fn(&Counters) -> &AtomicU64,
+}
+
+impl Gauge {
+    /// Counts one more on the gauge `pick` selects, until dropped.
+    pub fn hold(
+        state: std::sync::Arc<crate::app::AppState>,
+        pick: fn(&Counters) -> &AtomicU64,
+    ) -> Self {
+        pick(&state.counters).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self { state, pick }
+    }
+}
+
+impl Drop for Gauge {
+    fn drop(&mut self) {
+        (self.pick)(&self.state.counters).fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Installs the global subscriber for the server binary.

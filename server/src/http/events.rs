@@ -147,6 +147,7 @@ struct EventStream {
     cursors: Option<(CursorMember, FallbackRegistration)>,
     _presence: PresenceGuard,
     _slot: ConnectionSlot,
+    _open: crate::telemetry::Gauge,
 }
 
 /// The member's next frames, or never when the stream relays no cursors.
@@ -198,6 +199,7 @@ impl EventStream {
             cursors,
             _presence: guard,
             _slot: slot,
+            _open: crate::telemetry::Gauge::hold(state.clone(), |c| &c.sse_open),
             state,
         };
         let replayed = match resume {

@@ -6,6 +6,7 @@ pub mod cursor;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod metrics;
 pub mod outbox;
 pub mod quote;
 pub mod referral;
@@ -34,6 +35,7 @@ pub fn service(state: Arc<AppState>) -> Service {
         .hoop(InjectState(state))
         .push(web::router())
         .push(health::router())
+        .push(metrics::router())
         .push(campaign::router())
         .push(session::router())
         .push(user::router())

@@ -278,6 +278,7 @@ async fn serve_session_impl(
         page: normalize_page(query("page").as_deref()),
     };
     let connection = request.accept().await?;
+    let _open = crate::telemetry::Gauge::hold(state.clone(), |c| &c.webtransport_open);
     let _presence = state.presence.join(&campaign.slug, claims.sub);
     let mut member = state
         .cursors

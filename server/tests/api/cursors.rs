@@ -378,3 +378,47 @@ async fn the_development_certificate_is_published_and_renewed_in_place() {
         "without a restart"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_connections_and_cursor_traffic() {
+    let app = spawn_app(Db::Sqlite).await;
+    cursor_campaign(&app, "c", json!({})).await;
+    let (_, a) = app.visitor("c").await;
+    let (_, b) = app.visitor("c").await;
+    let _stream = app.events("c", "", None).await;
+    let mut sender = WtClient::connect(&app.url(""), "c", "/", Some(&a))
+        .await
+        .expect("connects");
+    let watcher = WtClient::connect(&app.url(""), "c", "/", Some(&b))
+        .await
+        .expect("connects");
+    sender.connection.send_datagram(vec![9u8; 3]).expect("sent");
+    sender.send(PointerKind::Move, 10, 20);
+    watcher
+        .wait_for("the move", |f| shows(f, 10, 20).is_some())
+        .await;
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let value = |line: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {line} in\n{text}"))
+    };
+    assert_eq!(value("ovasabi_connections{transport=\"webtransport\"}"), 2);
+    assert_eq!(value("ovasabi_connections{transport=\"sse\"}"), 1);
+    assert!(value("ovasabi_cursor_uplinks_total{outcome=\"accepted\"}") >= 1);
+    assert_eq!(
+        value("ovasabi_cursor_uplinks_total{outcome=\"malformed\"}"),
+        1
+    );
+    assert!(value("ovasabi_cursor_frames_total") >= 1);
+    assert!(value("ovasabi_cursor_datagrams_out_total") >= 1);
+    assert_eq!(value("ovasabi_cursor_rooms"), 1);
+}
