@@ -11,6 +11,7 @@ mod events;
 mod health;
 mod join;
 mod libretranslate;
+mod loadgen_smoke;
 mod quote;
 mod receiver;
 mod referral;

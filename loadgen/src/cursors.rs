@@ -1,0 +1,209 @@
+//! Cursor load: WebTransport sessions in one room, each moving at a rate.
+//!
+//! Each uplink carries its send time in `x` (milliseconds since the run
+//! started, modulo 65 536) and the session's index in `y`, so an observer that
+//! sees a cursor knows how long ago it moved. Observers (the first sessions)
+//! read every datagram: latency, size and decodability are checked there.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use base64::Engine;
+use futures::StreamExt;
+use protocol::{PointerKind, Uplink, VERSION, decode_frame, encode_uplink};
+use serde::Serialize;
+use tokio::sync::Mutex;
+use wtransport::endpoint::endpoint_side::Client;
+use wtransport::tls::Sha256Digest;
+use wtransport::{ClientConfig, Endpoint};
+
+use crate::stats::{Latencies, Summary};
+
+/// A cursor run.
+#[derive(Debug, Clone)]
+pub struct CursorLoad {
+    /// Servers to spread sessions over (round robin): two for cross-instance.
+    pub bases: Vec<String>,
+    /// Campaign slug.
+    pub campaign: String,
+    /// Session tokens, one per session.
+    pub tokens: Vec<String>,
+    /// Moves per second per session.
+    pub hz: u32,
+    /// How long to move.
+    pub duration: Duration,
+    /// Sessions that read and measure.
+    pub observers: usize,
+}
+
+/// What a cursor run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct CursorReport {
+    /// Sessions connected.
+    pub sessions: usize,
+    /// Sessions that failed to connect.
+    pub connect_errors: usize,
+    /// Uplinks sent.
+    pub moves_sent: u64,
+    /// Move → seen latency at the observers.
+    pub latency: Summary,
+    /// Datagrams the observers received.
+    pub datagrams_received: u64,
+    /// Datagrams over 1 200 bytes.
+    pub oversized: u64,
+    /// Datagrams that did not decode.
+    pub decode_errors: u64,
+    /// Cursors the observers saw per second.
+    pub cursors_seen_per_second: f64,
+}
+
+async fn endpoint_for(
+    http: &reqwest::Client,
+    base: &str,
+) -> anyhow::Result<(Endpoint<Client>, String)> {
+    let info: serde_json::Value = http
+        .get(format!("{base}/api/webtransport"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let url = info["url"].as_str().context("no url")?.to_owned();
+    let hashes: Vec<Sha256Digest> = info["certificate_hashes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h["value"].as_str())
+        .filter_map(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+        .filter_map(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .map(Sha256Digest::new)
+        .collect();
+    let config = if hashes.is_empty() {
+        ClientConfig::builder()
+            .with_bind_default()
+            .with_native_certs()
+            .build()
+    } else {
+        ClientConfig::builder()
+            .with_bind_default()
+            .with_server_certificate_hashes(hashes)
+            .build()
+    };
+    Ok((Endpoint::client(config)?, url))
+}
+
+#[derive(Default)]
+struct Counts {
+    moves: AtomicU64,
+    datagrams: AtomicU64,
+    oversized: AtomicU64,
+    decode_errors: AtomicU64,
+    seen: AtomicU64,
+}
+
+/// Runs the load and reports.
+pub async fn run(load: CursorLoad) -> anyhow::Result<CursorReport> {
+    let http = reqwest::Client::new();
+    let mut endpoints = Vec::new();
+    for base in &load.bases {
+        endpoints.push(endpoint_for(&http, base).await?);
+    }
+    let connects = load.tokens.iter().enumerate().map(|(i, token)| {
+        let (endpoint, url) = &endpoints[i % endpoints.len()];
+        let target = format!("{url}/{}?page=/&token={token}", load.campaign);
+        async move { endpoint.connect(target).await }
+    });
+    let connections: Vec<_> = futures::stream::iter(connects).buffered(32).collect().await;
+    let connect_errors = connections.iter().filter(|c| c.is_err()).count();
+    let connections: Vec<_> = connections.into_iter().filter_map(Result::ok).collect();
+
+    let start = Instant::now();
+    let ms = move || (start.elapsed().as_millis() as u64 & 0xFFFF) as u16;
+    let counts = Arc::new(Counts::default());
+    let latencies = Arc::new(Mutex::new(Latencies::default()));
+    let deadline = start + load.duration;
+    let period = Duration::from_secs_f64(1.0 / f64::from(load.hz.max(1)));
+    let mut tasks = Vec::new();
+    for (index, connection) in connections.into_iter().enumerate() {
+        let counts = counts.clone();
+        let latencies = latencies.clone();
+        let observer = index < load.observers;
+        tasks.push(tokio::spawn(async move {
+            let connection = Arc::new(connection);
+            let reader = observer.then(|| {
+                let connection = connection.clone();
+                let counts = counts.clone();
+                tokio::spawn(async move {
+                    let mut local = Latencies::default();
+                    while let Ok(Ok(datagram)) =
+                        tokio::time::timeout_at(deadline.into(), connection.receive_datagram())
+                            .await
+                    {
+                        let now = ms();
+                        counts.datagrams.fetch_add(1, Ordering::Relaxed);
+                        if datagram.len() > 1200 {
+                            counts.oversized.fetch_add(1, Ordering::Relaxed);
+                        }
+                        match decode_frame(&datagram) {
+                            Ok(frame) => {
+                                for cursor in
+                                    frame.cursors.iter().filter(|c| usize::from(c.y) != index)
+                                {
+                                    counts.seen.fetch_add(1, Ordering::Relaxed);
+                                    let age = now.wrapping_sub(cursor.x);
+                                    if age < 10_000 {
+                                        local.record(Duration::from_millis(u64::from(age)));
+                                    }
+                                }
+                            }
+                            Err(_) => {
+                                counts.decode_errors.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    local
+                })
+            });
+            // Spread the sessions' phases over one period.
+            tokio::time::sleep(period.mul_f64((index % 97) as f64 / 97.0)).await;
+            let mut ticker = tokio::time::interval(period);
+            let mut seq = 0u32;
+            while Instant::now() < deadline {
+                ticker.tick().await;
+                seq = seq.wrapping_add(1);
+                let uplink = Uplink {
+                    version: VERSION,
+                    seq,
+                    kind: PointerKind::Move,
+                    x: ms(),
+                    y: index as u16,
+                };
+                if connection.send_datagram(encode_uplink(&uplink)).is_ok() {
+                    counts.moves.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if let Some(reader) = reader
+                && let Ok(local) = reader.await
+            {
+                latencies.lock().await.merge(local);
+            }
+        }));
+    }
+    let sessions = tasks.len();
+    for task in tasks {
+        let _ = task.await;
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let mut latencies = std::mem::take(&mut *latencies.lock().await);
+    Ok(CursorReport {
+        sessions,
+        connect_errors,
+        moves_sent: counts.moves.load(Ordering::Relaxed),
+        latency: latencies.summary(),
+        datagrams_received: counts.datagrams.load(Ordering::Relaxed),
+        oversized: counts.oversized.load(Ordering::Relaxed),
+        decode_errors: counts.decode_errors.load(Ordering::Relaxed),
+        cursors_seen_per_second: counts.seen.load(Ordering::Relaxed) as f64 / wall,
+    })
+}

@@ -1,0 +1,16 @@
+//! `ovasabi-load`: drives an Ovasabi Edge server with the real protocols and
+//! measures what its users would feel.
+//!
+//! # Layout
+//! - [`stats`]: latency histograms and the server's CPU time and memory.
+//! - [`target`]: the server under test — loopback only unless allowed — and a
+//!   benchmark campaign with limits that let the load through.
+//! - [`cursors`]: WebTransport cursor sessions moving at a rate; move→seen latency.
+//! - [`sse`]: idle event-stream subscribers; publish→receive latency of broadcasts.
+//! - [`forms`]: quote requests at a concurrency; request latency and throughput.
+
+pub mod cursors;
+pub mod forms;
+pub mod sse;
+pub mod stats;
+pub mod target;

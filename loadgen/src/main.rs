@@ -1,0 +1,233 @@
+//! `ovasabi-load`: load generator and benchmark client of Ovasabi Edge.
+//!
+//! ```text
+//! ovasabi-load cursors --sessions 1000 --hz 30 --duration-secs 20 --admin-token T --server-pid P
+//! ovasabi-load sse     --subscribers 10000 --broadcasts 100 --rate 100 --admin-token T --server-pid P
+//! ovasabi-load forms   --concurrency 64 --requests 20000 --admin-token T
+//! ```
+//! Each run makes its own campaign (with the admin token) unless `--campaign`
+//! names one, prints a summary, and with `--json` one JSON line.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use loadgen::stats::{ServerUse, read_process};
+use loadgen::target::{bench_campaign, check_loopback, raise_fd_limit, user_tokens};
+use loadgen::{cursors, forms, sse};
+
+#[derive(Parser)]
+#[command(
+    name = "ovasabi-load",
+    about = "Load generator and benchmark client of Ovasabi Edge"
+)]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// The server (more than one: sessions are spread over them).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    base: Vec<String>,
+    /// Admin token, to create the benchmark campaign.
+    #[arg(long, env = "OVASABI_ADMIN_TOKEN")]
+    admin_token: Option<String>,
+    /// An existing campaign to use instead.
+    #[arg(long)]
+    campaign: Option<String>,
+    /// The server's process id: its CPU time and memory are reported.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Print one JSON line too.
+    #[arg(long)]
+    json: bool,
+    /// Allow servers that are not on this machine.
+    #[arg(long)]
+    allow_remote: bool,
+    /// Room tick rate of the benchmark campaign.
+    #[arg(long, default_value_t = 30)]
+    tick_hz: u32,
+    /// Interest cap of the benchmark campaign.
+    #[arg(long, default_value_t = 64)]
+    interest_cap: u32,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// WebTransport cursor sessions in one room.
+    Cursors {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 100)]
+        sessions: usize,
+        #[arg(long, default_value_t = 30)]
+        hz: u32,
+        #[arg(long, default_value_t = 10)]
+        duration_secs: u64,
+        /// Sessions that measure (all read nothing else).
+        #[arg(long, default_value_t = 50)]
+        observers: usize,
+    },
+    /// Idle SSE subscribers, then broadcasts.
+    Sse {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 20)]
+        broadcasts: usize,
+        /// Broadcasts per second.
+        #[arg(long, default_value_t = 10.0)]
+        rate: f64,
+        /// Publish on this server instead (cross-instance).
+        #[arg(long)]
+        publish_base: Option<String>,
+    },
+    /// Quote requests at a concurrency.
+    Forms {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 5000)]
+        requests: usize,
+    },
+}
+
+async fn campaign(common: &Common, http: &reqwest::Client) -> anyhow::Result<String> {
+    match (&common.campaign, &common.admin_token) {
+        (Some(slug), _) => Ok(slug.clone()),
+        (None, Some(token)) => {
+            bench_campaign(
+                http,
+                &common.base[0],
+                token,
+                common.tick_hz,
+                common.interest_cap,
+            )
+            .await
+        }
+        (None, None) => {
+            anyhow::bail!("give --admin-token (to make a benchmark campaign) or --campaign")
+        }
+    }
+}
+
+fn print<T: serde::Serialize>(
+    json: bool,
+    name: &str,
+    report: &T,
+    server: Option<ServerUse>,
+) -> anyhow::Result<()> {
+    let mut value = serde_json::to_value(report)?;
+    value["scenario"] = name.into();
+    if let Some(server) = server {
+        value["server"] = serde_json::to_value(server)?;
+    }
+    println!("{}", serde_json::to_string_pretty(&value)?);
+    if json {
+        println!("{value}");
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let limit = raise_fd_limit();
+    let http = reqwest::Client::new();
+    let common = match &cli.scenario {
+        Scenario::Cursors { common, .. }
+        | Scenario::Sse { common, .. }
+        | Scenario::Forms { common, .. } => common.clone(),
+    };
+    for base in &common.base {
+        check_loopback(base, common.allow_remote)?;
+    }
+    eprintln!("open files limit: {limit}");
+    let slug = campaign(&common, &http)
+        .await
+        .context("benchmark campaign")?;
+    let before = common.server_pid.map(read_process).transpose()?;
+    let started = Instant::now();
+    let measured_from: Instant;
+    match cli.scenario {
+        Scenario::Cursors {
+            sessions,
+            hz,
+            duration_secs,
+            observers,
+            ..
+        } => {
+            let tokens = user_tokens(&http, &common.base[0], &slug, sessions).await?;
+            measured_from = Instant::now();
+            let before = common.server_pid.map(read_process).transpose()?;
+            let report = cursors::run(cursors::CursorLoad {
+                bases: common.base.clone(),
+                campaign: slug,
+                tokens,
+                hz,
+                duration: Duration::from_secs(duration_secs),
+                observers,
+            })
+            .await?;
+            let server = server_use(common.server_pid, before, measured_from)?;
+            print(common.json, "cursors", &report, server)?;
+        }
+        Scenario::Sse {
+            subscribers,
+            broadcasts,
+            rate,
+            publish_base,
+            ..
+        } => {
+            measured_from = started;
+            let report = sse::run(sse::SseLoad {
+                base: common.base[0].clone(),
+                publish_base,
+                campaign: slug,
+                subscribers,
+                broadcasts,
+                rate,
+                server_pid: common.server_pid,
+            })
+            .await?;
+            let server = server_use(common.server_pid, before, measured_from)?;
+            print(common.json, "sse", &report, server)?;
+        }
+        Scenario::Forms {
+            concurrency,
+            requests,
+            ..
+        } => {
+            measured_from = started;
+            let report = forms::run(forms::FormLoad {
+                base: common.base[0].clone(),
+                campaign: slug,
+                concurrency,
+                requests,
+            })
+            .await?;
+            let server = server_use(common.server_pid, before, measured_from)?;
+            print(common.json, "forms", &report, server)?;
+        }
+    }
+    Ok(())
+}
+
+fn server_use(
+    pid: Option<u32>,
+    before: Option<loadgen::stats::ProcessReading>,
+    from: Instant,
+) -> anyhow::Result<Option<ServerUse>> {
+    match (pid, before) {
+        (Some(pid), Some(before)) => Ok(Some(ServerUse::between(
+            before,
+            read_process(pid)?,
+            from.elapsed(),
+        ))),
+        _ => Ok(None),
+    }
+}

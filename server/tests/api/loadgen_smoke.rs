@@ -1,0 +1,91 @@
+//! The load generator at tiny size, against the real server: every scenario
+//! runs without errors and really measures (non-empty histograms). Timings are
+//! for BENCHMARKS.md, not asserted here.
+
+use std::time::Duration;
+
+use loadgen::target::{bench_campaign, user_tokens};
+use loadgen::{cursors, forms, sse};
+
+use crate::helpers::{Db, spawn_app};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cursor_scenario_runs_and_measures() {
+    let app = spawn_app(Db::Sqlite).await;
+    let base = app.url("");
+    let slug = bench_campaign(&app.client, &base, &app.admin_token, 30, 64)
+        .await
+        .expect("campaign");
+    let tokens = user_tokens(&app.client, &base, &slug, 20)
+        .await
+        .expect("tokens");
+    let report = cursors::run(cursors::CursorLoad {
+        bases: vec![base],
+        campaign: slug,
+        tokens,
+        hz: 30,
+        duration: Duration::from_secs(2),
+        observers: 5,
+    })
+    .await
+    .expect("runs");
+    assert_eq!((report.sessions, report.connect_errors), (20, 0));
+    assert!(report.moves_sent > 20 * 30, "{report:?}");
+    assert!(report.latency.count > 0, "latency was measured: {report:?}");
+    assert_eq!((report.oversized, report.decode_errors), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sse_scenario_runs_and_measures() {
+    let app = spawn_app(Db::Sqlite).await;
+    let base = app.url("");
+    let slug = bench_campaign(&app.client, &base, &app.admin_token, 30, 64)
+        .await
+        .expect("campaign");
+    let report = sse::run(sse::SseLoad {
+        base,
+        publish_base: None,
+        campaign: slug,
+        subscribers: 200,
+        broadcasts: 5,
+        rate: 20.0,
+        server_pid: Some(std::process::id()),
+    })
+    .await
+    .expect("runs");
+    assert_eq!(
+        (report.connected, report.errors, report.publish_errors),
+        (200, 0, 0)
+    );
+    assert_eq!(report.delivered, report.expected, "{report:?}");
+    assert_eq!(report.latency.count, 1000);
+    assert_eq!(report.resets, 0);
+    assert!(report.rss_per_subscriber_kib.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forms_scenario_runs_and_every_lead_is_in_the_outbox() {
+    let app = spawn_app(Db::Sqlite).await;
+    let base = app.url("");
+    let slug = bench_campaign(&app.client, &base, &app.admin_token, 30, 64)
+        .await
+        .expect("campaign");
+    let report = forms::run(forms::FormLoad {
+        base,
+        campaign: slug.clone(),
+        concurrency: 8,
+        requests: 100,
+    })
+    .await
+    .expect("runs");
+    assert_eq!((report.ok, report.errors), (100, 0));
+    assert_eq!(report.latency.count, 100);
+    assert_eq!(app.metrics(&slug).await["leads"], 100);
+    let leads = app
+        .outbox()
+        .await
+        .iter()
+        .filter(|e| e.event_type == "lead.created")
+        .count();
+    assert_eq!(leads, 100, "every lead in the outbox");
+}
