@@ -44,7 +44,9 @@ async fn a_visitor_journey_reaches_the_crm_once_despite_failures(db: Db) {
 
     let received = crm
         .wait_for("every entry delivered", |r| {
-            delivered(r, "lead.created").len() == 1 && delivered(r, "user.registered").len() == 2
+            delivered(r, "lead.created").len() == 1
+                && delivered(r, "user.registered").len() == 2
+                && delivered(r, "referral.created").len() == 1
         })
         .await;
     let leads = delivered(&received, "lead.created");
@@ -71,7 +73,17 @@ async fn a_visitor_journey_reaches_the_crm_once_despite_failures(db: Db) {
     // The two failures were real attempts, retried.
     let failures = received.iter().filter(|r| r.answered >= 500).count();
     assert_eq!(failures, 2);
-    let outbox = app.outbox().await;
+    // The receiver records a request before answering it; the worker marks the
+    // entry delivered after the answer: wait for that.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let outbox = loop {
+        let outbox = app.outbox().await;
+        if outbox.iter().all(|e| e.delivered_at.is_some()) || tokio::time::Instant::now() > deadline
+        {
+            break outbox;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert!(
         outbox.iter().all(|e| e.delivered_at.is_some()),
         "{outbox:#?}"
@@ -145,8 +157,17 @@ async fn a_dead_entry_is_visible_and_can_be_redriven(db: Db) {
         delivered(r, "user.registered").len() == 1
     })
     .await;
-    let reply = app.get("/api/outbox?state=delivered", As::Admin).await;
-    assert_eq!(reply.assert_status(200)["entries"][0]["id"], id);
+    // Marked delivered once the receiver's answer is in.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let delivered_list = loop {
+        let reply = app.get("/api/outbox?state=delivered", As::Admin).await;
+        let entries = reply.assert_status(200)["entries"].clone();
+        if entries[0]["id"] == id || tokio::time::Instant::now() > deadline {
+            break entries;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(delivered_list[0]["id"], id);
     // Delivered entries cannot be re-driven.
     app.call(
         reqwest::Method::POST,
