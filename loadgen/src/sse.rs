@@ -54,6 +54,8 @@ pub struct SseReport {
     pub publish_errors: u64,
     /// Server memory growth per subscriber, KiB (with `server_pid`).
     pub rss_per_subscriber_kib: Option<f64>,
+    /// The first publish failure, as the server answered it.
+    pub first_publish_error: Option<String>,
 }
 
 /// Runs the load and reports.
@@ -72,8 +74,10 @@ pub async fn run(load: SseLoad) -> anyhow::Result<SseReport> {
     let latencies = Arc::new(Mutex::new(Latencies::default()));
     let expected = (load.subscribers * load.broadcasts) as u64;
     let url = format!("{}/api/campaign/{}/events", load.base, load.campaign);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     for _ in 0..load.subscribers {
+        let mut stopped = stopped.clone();
         let (http, url) = (http.clone(), url.clone());
         let (connected, errors, delivered, resets, latencies) = (
             connected.clone(),
@@ -97,7 +101,11 @@ pub async fn run(load: SseLoad) -> anyhow::Result<SseReport> {
             let mut got = 0;
             let mut opened = false;
             while got < broadcasts {
-                let Some(Ok(chunk)) = body.next().await else {
+                let chunk = tokio::select! {
+                    _ = stopped.wait_for(|s| *s) => break,
+                    chunk = body.next() => chunk,
+                };
+                let Some(Ok(chunk)) = chunk else {
                     break;
                 };
                 buffer.push_str(&String::from_utf8_lossy(&chunk));
@@ -165,20 +173,22 @@ pub async fn run(load: SseLoad) -> anyhow::Result<SseReport> {
         .clone()
         .unwrap_or_else(|| load.base.clone());
     let publish_errors = Arc::new(AtomicU64::new(0));
+    let first_error = Arc::new(Mutex::new(None::<String>));
     let period = Duration::from_secs_f64(1.0 / load.rate.max(0.001));
     let mut ticker = tokio::time::interval(period);
     let mut publishes = Vec::new();
     for k in 0..load.broadcasts {
         ticker.tick().await;
-        let (http, publish, campaign, publish_errors) = (
+        let (http, publish, campaign, publish_errors, first_error) = (
             http.clone(),
             publish.clone(),
             load.campaign.clone(),
             publish_errors.clone(),
+            first_error.clone(),
         );
         let sent_us = start.elapsed().as_micros() as u64;
         publishes.push(tokio::spawn(async move {
-            let ok = http
+            let result = http
                 .post(format!("{publish}/api/user/register"))
                 .json(&json!({
                     "campaign": campaign,
@@ -186,10 +196,19 @@ pub async fn run(load: SseLoad) -> anyhow::Result<SseReport> {
                     "name": format!("b {sent_us}"),
                 }))
                 .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if !ok {
+                .await;
+            let failure = match result {
+                Ok(r) if r.status().is_success() => None,
+                Ok(r) => Some(format!(
+                    "{} {}",
+                    r.status(),
+                    r.text().await.unwrap_or_default()
+                )),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(failure) = failure {
                 publish_errors.fetch_add(1, Ordering::Relaxed);
+                first_error.lock().await.get_or_insert(failure);
             }
         }));
     }
@@ -200,9 +219,8 @@ pub async fn run(load: SseLoad) -> anyhow::Result<SseReport> {
     while delivered.load(Ordering::Relaxed) < expected && Instant::now() < give_up {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    for task in &tasks {
-        task.abort();
-    }
+    // Subscribers still waiting hand in what they measured and stop.
+    let _ = stop.send(true);
     for task in tasks {
         let _ = task.await;
     }
@@ -216,5 +234,6 @@ pub async fn run(load: SseLoad) -> anyhow::Result<SseReport> {
         resets: resets.load(Ordering::Relaxed),
         publish_errors: publish_errors.load(Ordering::Relaxed),
         rss_per_subscriber_kib,
+        first_publish_error: first_error.lock().await.clone(),
     })
 }

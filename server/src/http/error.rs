@@ -180,6 +180,10 @@ impl ApiError {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
+            Self::Unavailable { .. } => {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
             _ => {}
         }
         res.status_code(self.status());
@@ -218,6 +222,13 @@ impl From<StoreError> for ApiError {
                 message: format!("{field} is already taken"),
                 field: Some(field.to_owned()),
             },
+            StoreError::Busy(cause) => {
+                tracing::warn!(error = %cause, "database busy");
+                Self::Unavailable {
+                    code: "busy",
+                    message: "the database is busy; retry in a moment".into(),
+                }
+            }
             other => Self::Internal(other.into()),
         }
     }

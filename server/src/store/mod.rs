@@ -51,6 +51,9 @@ pub enum StoreError {
     /// A stored value could not be read back.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// The database is locked by other writers beyond its wait (SQLite); retryable.
+    #[error("database busy")]
+    Busy(#[source] sqlx::Error),
     /// The database failed.
     #[error("database error")]
     Database(#[source] sqlx::Error),
@@ -58,9 +61,19 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
-        match unique_violation_field(&err) {
-            Some(field) => Self::Conflict { field },
-            None => Self::Database(err),
+        if let Some(field) = unique_violation_field(&err) {
+            return Self::Conflict { field };
+        }
+        // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with or without extended bits.
+        let busy = err
+            .as_database_error()
+            .and_then(|db| db.code())
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6));
+        if busy {
+            Self::Busy(err)
+        } else {
+            Self::Database(err)
         }
     }
 }

@@ -154,7 +154,7 @@ pub(crate) struct TestApp {
     /// HTTP client.
     pub(crate) client: reqwest::Client,
     /// Its database.
-    _db: TestDb,
+    db: TestDb,
     shutdown: CancellationToken,
 }
 
@@ -186,7 +186,7 @@ pub(crate) async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Config)) -> T
         admin_token,
         state,
         client: reqwest::Client::new(),
-        _db: test_db,
+        db: test_db,
         shutdown,
     }
 }
@@ -475,6 +475,11 @@ impl TestApp {
             body["session_id"].as_str().expect("id").to_owned(),
             body["token"].as_str().expect("token").to_owned(),
         )
+    }
+
+    /// The URL of the app's database.
+    pub(crate) fn db_url(&self) -> String {
+        self.db.url.clone()
     }
 
     /// Stops the app as SIGTERM would.

@@ -282,3 +282,31 @@ db_tests!(
     a_referral_code_at_join_credits_the_friend,
     joins_are_rate_limited_per_address,
 );
+
+/// SQLite only: another writer holding the database past the busy timeout
+/// makes a join a retryable 503 `busy`, never a 500, and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_sqlite_database_is_a_retryable_503() {
+    use sqlx::Connection;
+    let app = spawn_app(Db::Sqlite).await;
+    app.open_campaign("c", json!({})).await;
+    let url = app.db_url();
+    let mut other = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("second connection");
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .expect("takes the write lock");
+    let reply = app.join("c", "ada@example.com", "Ada", None).await;
+    reply.assert_error(503, "busy");
+    assert_eq!(reply.headers["retry-after"], "1");
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut other)
+        .await
+        .expect("releases it");
+    assert_eq!(app.metrics("c").await["users"], 0, "nothing written");
+    app.join("c", "ada@example.com", "Ada", None)
+        .await
+        .assert_status(201);
+}
