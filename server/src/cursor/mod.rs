@@ -227,6 +227,30 @@ impl RoomState {
         ids
     }
 
+    /// The shown cursors `pick` marks as changed, most recently active first, at
+    /// most `cap`, with `clear` applied to each (the rest stay marked for a later tick).
+    fn take_changed(
+        &mut self,
+        cap: usize,
+        pick: fn(&Member) -> bool,
+        clear: fn(&mut Member),
+    ) -> Vec<Cursor> {
+        let changed = self.recent(cap, pick);
+        changed
+            .iter()
+            .filter_map(|(id, _)| {
+                let member = self.members.get_mut(id)?;
+                clear(member);
+                Some(Cursor {
+                    id: *id,
+                    kind: member.kind,
+                    x: member.x,
+                    y: member.y,
+                })
+            })
+            .collect()
+    }
+
     fn cursor(&self, id: u32) -> Option<Cursor> {
         self.members.get(&id).map(|m| Cursor {
             id,
@@ -315,18 +339,10 @@ impl Room {
                 state.expire_remote(Instant::now());
                 self.publish_local(&mut state);
             }
-            let changed = state.recent(self.settings.interest_cap, |m| m.dirty);
-            if changed.is_empty() && state.removed.is_empty() && !state.presence_changed {
+            let cursors =
+                state.take_changed(self.settings.interest_cap, |m| m.dirty, |m| m.dirty = false);
+            if cursors.is_empty() && state.removed.is_empty() && !state.presence_changed {
                 return false;
-            }
-            let cursors: Vec<Cursor> = changed
-                .iter()
-                .filter_map(|(id, _)| state.cursor(*id))
-                .collect();
-            for (id, _) in &changed {
-                if let Some(member) = state.members.get_mut(id) {
-                    member.dirty = false;
-                }
             }
             state.tick = state.tick.wrapping_add(1);
             state.presence_changed = false;
@@ -352,25 +368,19 @@ impl Room {
         let Some(relay) = &self.relay else {
             return;
         };
-        let changed = state.recent(self.settings.interest_cap, |m| {
-            m.origin.is_none() && m.relay_dirty
-        });
+        // Only local members are ever marked relay-dirty (remote ones come from the relay).
+        let cursors = state.take_changed(
+            self.settings.interest_cap,
+            |m| m.origin.is_none() && m.relay_dirty,
+            |m| m.relay_dirty = false,
+        );
         let now = Instant::now();
         let heartbeat_due = state.has_local_members()
             && state
                 .last_relay
                 .is_none_or(|at| now.duration_since(at) >= HEARTBEAT);
-        if changed.is_empty() && state.relay_removed.is_empty() && !heartbeat_due {
+        if cursors.is_empty() && state.relay_removed.is_empty() && !heartbeat_due {
             return;
-        }
-        let cursors: Vec<Cursor> = changed
-            .iter()
-            .filter_map(|(id, _)| state.cursor(*id))
-            .collect();
-        for (id, _) in &changed {
-            if let Some(member) = state.members.get_mut(id) {
-                member.relay_dirty = false;
-            }
         }
         let removed = std::mem::take(&mut state.relay_removed);
         let frames = protocol::split_frame(
