@@ -134,6 +134,17 @@ impl Member {
     }
 }
 
+impl Member {
+    /// Shows the pointer at a new position, to be sent at the next tick.
+    fn show(&mut self, x: u16, y: u16, kind: PointerKind) {
+        self.x = x;
+        self.y = y;
+        self.kind = kind;
+        self.shown = true;
+        self.dirty = true;
+    }
+}
+
 #[derive(Default)]
 struct RoomState {
     members: HashMap<u32, Member>,
@@ -314,11 +325,7 @@ impl Room {
                 state.relay_removed.push(id);
             }
         } else {
-            member.x = uplink.x;
-            member.y = uplink.y;
-            member.kind = uplink.kind;
-            member.shown = true;
-            member.dirty = true;
+            member.show(uplink.x, uplink.y, uplink.kind);
             member.relay_dirty = true;
             // A member who left and came back in one tick is not "removed".
             state.removed.retain(|r| *r != id);
@@ -420,11 +427,7 @@ impl Room {
                 .members
                 .entry(local)
                 .or_insert_with(|| Member::new(Some(origin), Uuid::nil(), now));
-            member.x = cursor.x;
-            member.y = cursor.y;
-            member.kind = cursor.kind;
-            member.shown = true;
-            member.dirty = true;
+            member.show(cursor.x, cursor.y, cursor.kind);
             member.last_active = now;
         }
         for remote_id in &frame.removed {
