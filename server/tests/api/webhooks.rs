@@ -10,6 +10,22 @@ use crate::db_tests;
 use crate::helpers::{As, Db, spawn_app_with};
 use crate::receiver::{Received, Receiver};
 
+/// Reads with `read` until `done` holds for what it returns, or 10 s pass;
+/// returns the last reading (the caller asserts on it).
+async fn poll_until<T, Fut: std::future::Future<Output = T>>(
+    mut read: impl FnMut() -> Fut,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let value = read().await;
+        if done(&value) || tokio::time::Instant::now() > deadline {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn delivered(received: &[Received], event: &str) -> Vec<Received> {
     received
         .iter()
@@ -75,15 +91,11 @@ async fn a_visitor_journey_reaches_the_crm_once_despite_failures(db: Db) {
     assert_eq!(failures, 2);
     // The receiver records a request before answering it; the worker marks the
     // entry delivered after the answer: wait for that.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let outbox = loop {
-        let outbox = app.outbox().await;
-        if outbox.iter().all(|e| e.delivered_at.is_some()) || tokio::time::Instant::now() > deadline
-        {
-            break outbox;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let outbox = poll_until(
+        || app.outbox(),
+        |outbox| outbox.iter().all(|e| e.delivered_at.is_some()),
+    )
+    .await;
     assert!(
         outbox.iter().all(|e| e.delivered_at.is_some()),
         "{outbox:#?}"
@@ -108,20 +120,19 @@ async fn a_dead_entry_is_visible_and_can_be_redriven(db: Db) {
     crm.wait_for("three failed attempts", |r| r.len() == 3)
         .await;
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let dead = loop {
-        let reply = app
-            .get("/api/outbox?state=dead&campaign=c", As::Admin)
-            .await;
-        let entries = reply.assert_status(200)["entries"]
-            .as_array()
-            .expect("entries")
-            .clone();
-        if !entries.is_empty() || tokio::time::Instant::now() > deadline {
-            break entries;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let dead = poll_until(
+        || async {
+            let reply = app
+                .get("/api/outbox?state=dead&campaign=c", As::Admin)
+                .await;
+            reply.assert_status(200)["entries"]
+                .as_array()
+                .expect("entries")
+                .clone()
+        },
+        |entries| !entries.is_empty(),
+    )
+    .await;
     assert_eq!(dead.len(), 1, "the entry is dead, not lost");
     assert_eq!(dead[0]["attempts"], 3);
     assert!(
@@ -158,15 +169,14 @@ async fn a_dead_entry_is_visible_and_can_be_redriven(db: Db) {
     })
     .await;
     // Marked delivered once the receiver's answer is in.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let delivered_list = loop {
-        let reply = app.get("/api/outbox?state=delivered", As::Admin).await;
-        let entries = reply.assert_status(200)["entries"].clone();
-        if entries[0]["id"] == id || tokio::time::Instant::now() > deadline {
-            break entries;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let delivered_list = poll_until(
+        || async {
+            let reply = app.get("/api/outbox?state=delivered", As::Admin).await;
+            reply.assert_status(200)["entries"].clone()
+        },
+        |entries| entries[0]["id"] == id,
+    )
+    .await;
     assert_eq!(delivered_list[0]["id"], id);
     // Delivered entries cannot be re-driven.
     app.call(
