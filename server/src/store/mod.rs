@@ -51,7 +51,8 @@ pub enum StoreError {
     /// A stored value could not be read back.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
-    /// The database is locked by other writers beyond its wait (SQLite); retryable.
+    /// The database is locked by other writers beyond its wait, or no connection
+    /// was free in time; retryable.
     #[error("database busy")]
     Busy(#[source] sqlx::Error),
     /// The database failed.
@@ -64,12 +65,14 @@ impl From<sqlx::Error> for StoreError {
         if let Some(field) = unique_violation_field(&err) {
             return Self::Conflict { field };
         }
-        // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with or without extended bits.
-        let busy = err
-            .as_database_error()
-            .and_then(|db| db.code())
-            .and_then(|code| code.parse::<i32>().ok())
-            .is_some_and(|code| matches!(code & 0xff, 5 | 6));
+        // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with or without extended bits,
+        // or no connection free in time (the SQLite writer queue is too long).
+        let busy = matches!(err, sqlx::Error::PoolTimedOut)
+            || err
+                .as_database_error()
+                .and_then(|db| db.code())
+                .and_then(|code| code.parse::<i32>().ok())
+                .is_some_and(|code| matches!(code & 0xff, 5 | 6));
         if busy {
             Self::Busy(err)
         } else {

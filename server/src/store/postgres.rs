@@ -6,12 +6,19 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
 use super::Backend;
-use super::shared::{outbox_columns, quote_columns, shared_store_impl, user_columns};
+use super::shared::{
+    bind_quote, outbox_columns, quote_columns, quote_insert, shared_store_impl, user_columns,
+};
+use super::{QuoteRow, StoreError};
+use crate::forms::quote::Quote;
+use crate::outbox::NewOutbox;
 
 /// Store on a PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The same pool: PostgreSQL takes concurrent writers.
+    writer: PgPool,
 }
 
 impl PgStore {
@@ -23,7 +30,10 @@ impl PgStore {
             .connect(url)
             .await?;
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            writer: pool.clone(),
+            pool,
+        })
     }
 
     /// Locks the referrer's row so that its referrals are counted one at a time.
@@ -41,7 +51,52 @@ impl PgStore {
     /// Begins a transaction that will write. A plain transaction: row locks
     /// serialize what must be.
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-        self.pool.begin().await
+        self.writer.begin().await
+    }
+
+    /// Inserts a quote and its outbox entries in one statement (so one round
+    /// trip, atomic on its own); `None` when its idempotency key was used
+    /// before (nothing written: the entries come from the inserted row).
+    async fn insert_quote_row(
+        &self,
+        quote: &Quote,
+        outbox: &[NewOutbox],
+    ) -> Result<Option<QuoteRow>, StoreError> {
+        let entries = outbox
+            .iter()
+            .flat_map(|m| m.targets.iter().map(move |target| (m, target.as_deref())));
+        let (mut campaigns, mut kinds, mut targets, mut payloads) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (message, target) in entries {
+            campaigns.push(message.campaign_id);
+            kinds.push(message.event_type.as_str());
+            targets.push(target);
+            payloads.push(sqlx::types::Json(&message.payload));
+        }
+        let query = concat!(
+            "WITH quote AS (",
+            quote_insert!(),
+            "), outbox AS (
+                 INSERT INTO service_event_outbox
+                     (campaign_id, event_type, target_url, payload, attempts,
+                      next_attempt_at, created_at)
+                 SELECT e.campaign_id, e.event_type, e.target_url, e.payload, 0, $15, $15
+                 FROM quote,
+                      UNNEST($16::bigint[], $17::text[], $18::text[], $19::jsonb[])
+                          AS e (campaign_id, event_type, target_url, payload)
+             )
+             SELECT ",
+            quote_columns!(),
+            " FROM quote"
+        );
+        let row = bind_quote!(sqlx::query_as(query), quote)
+            .bind(campaigns)
+            .bind(kinds)
+            .bind(targets)
+            .bind(payloads)
+            .fetch_optional(&self.writer)
+            .await?;
+        Ok(row)
     }
 }
 

@@ -3,11 +3,12 @@
 //! Both sqlx drivers bind `$1`-style numbered parameters, both databases speak
 //! `RETURNING` and `ON CONFLICT`, and UUIDs, JSON and timestamps encode through
 //! the same Rust types, so one text serves both. [`shared_store_impl!`] writes
-//! the [`Store`](super::Store) implementation for a store type with a `pool`
-//! field; what really differs per database is passed in as extra methods.
+//! the [`Store`](super::Store) implementation for a store type with `pool` and
+//! `writer` fields; what really differs per database is passed in as extra methods.
 
-/// Implements [`Store`](super::Store) for `$store` (which has a `pool` field):
-/// the shared queries plus the backend-specific `$extra` methods.
+/// Implements [`Store`](super::Store) for `$store` (which has a `pool` field
+/// for reads and a `writer` field for statements that write outside a
+/// transaction): the shared queries plus the backend-specific `$extra` methods.
 macro_rules! shared_store_impl {
     ($store:ty, $db:ty, $backend:expr, { $($extra:tt)* }) => {
         impl $store {
@@ -101,7 +102,7 @@ macro_rules! shared_store_impl {
                 .bind(spec.ends_at)
                 .bind(sqlx::types::Json(&spec.config))
                 .bind(chrono::Utc::now())
-                .fetch_one(&self.pool)
+                .fetch_one(&self.writer)
                 .await?;
                 row.try_into()
             }
@@ -155,7 +156,7 @@ macro_rules! shared_store_impl {
                 .bind(campaign.ends_at)
                 .bind(sqlx::types::Json(&campaign.config))
                 .bind(chrono::Utc::now())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer)
                 .await?;
                 row.ok_or($crate::store::StoreError::NotFound)?.try_into()
             }
@@ -286,47 +287,19 @@ macro_rules! shared_store_impl {
                 quote: &$crate::forms::quote::Quote,
                 outbox: &[$crate::outbox::NewOutbox],
             ) -> Result<($crate::forms::quote::Quote, bool), $crate::store::StoreError> {
-                let mut tx = self.begin_write().await?;
-                let inserted: Option<$crate::store::QuoteRow> = sqlx::query_as(concat!(
-                    "INSERT INTO service_quote_main
-                         (id, campaign_id, master_id, session_id, name, email, company, phone,
-                          message, budget, details, status, idempotency_key, request_fingerprint,
-                          created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
-                     ON CONFLICT (campaign_id, idempotency_key) DO NOTHING
-                     RETURNING ", quote_columns!()
-                ))
-                .bind(quote.id)
-                .bind(quote.campaign_id)
-                .bind(quote.master_id)
-                .bind(quote.session_id)
-                .bind(&quote.name)
-                .bind(&quote.email)
-                .bind(&quote.company)
-                .bind(&quote.phone)
-                .bind(&quote.message)
-                .bind(&quote.budget)
-                .bind(sqlx::types::Json(&quote.details))
-                .bind(quote.status.as_str())
-                .bind(&quote.idempotency_key)
-                .bind(&quote.request_fingerprint)
-                .bind(quote.created_at)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(row) = inserted {
-                    Self::insert_outbox(&mut tx, outbox, quote.created_at).await?;
-                    tx.commit().await?;
+                if let Some(row) = self.insert_quote_row(quote, outbox).await? {
                     return Ok((row.try_into()?, true));
                 }
+                // The key was used before: that request's quote (committed, as
+                // the insert waited for any writer of the same key).
                 let existing: $crate::store::QuoteRow = sqlx::query_as(concat!(
                     "SELECT ", quote_columns!(), " FROM service_quote_main
                      WHERE campaign_id = $1 AND idempotency_key = $2"
                 ))
                 .bind(quote.campaign_id)
                 .bind(&quote.idempotency_key)
-                .fetch_one(&mut *tx)
+                .fetch_one(&self.writer)
                 .await?;
-                tx.commit().await?;
                 Ok((existing.try_into()?, false))
             }
 
@@ -397,20 +370,33 @@ macro_rules! shared_store_impl {
                 with_default_target: bool,
                 limit: u32,
             ) -> Result<Vec<$crate::outbox::OutboxEntry>, $crate::store::StoreError> {
-                let rows: Vec<$crate::store::OutboxRow> = sqlx::query_as(concat!(
-                    "SELECT ", outbox_columns!(), "
-                     FROM service_event_outbox o
-                     LEFT JOIN service_campaign_main c ON c.id = o.campaign_id
-                     WHERE o.delivered_at IS NULL AND o.dead_at IS NULL
-                       AND o.next_attempt_at <= $1
-                       AND (o.target_url IS NOT NULL OR $2)
-                     ORDER BY o.next_attempt_at, o.id LIMIT $3"
-                ))
-                .bind(now)
-                .bind(with_default_target)
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
+                // Two texts, so that each can use its partial index: without a
+                // default target, entries without their own wait unread.
+                let query = if with_default_target {
+                    concat!(
+                        "SELECT ", outbox_columns!(), "
+                         FROM service_event_outbox o
+                         LEFT JOIN service_campaign_main c ON c.id = o.campaign_id
+                         WHERE o.delivered_at IS NULL AND o.dead_at IS NULL
+                           AND o.next_attempt_at <= $1
+                         ORDER BY o.next_attempt_at, o.id LIMIT $2"
+                    )
+                } else {
+                    concat!(
+                        "SELECT ", outbox_columns!(), "
+                         FROM service_event_outbox o
+                         LEFT JOIN service_campaign_main c ON c.id = o.campaign_id
+                         WHERE o.delivered_at IS NULL AND o.dead_at IS NULL
+                           AND o.target_url IS NOT NULL
+                           AND o.next_attempt_at <= $1
+                         ORDER BY o.next_attempt_at, o.id LIMIT $2"
+                    )
+                };
+                let rows: Vec<$crate::store::OutboxRow> = sqlx::query_as(query)
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
                 Ok(rows.into_iter().map(Into::into).collect())
             }
 
@@ -428,7 +414,7 @@ macro_rules! shared_store_impl {
                 .bind(id)
                 .bind(now)
                 .bind(lease_until)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -445,7 +431,7 @@ macro_rules! shared_store_impl {
                 )
                 .bind(id)
                 .bind(at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -470,7 +456,7 @@ macro_rules! shared_store_impl {
                 .bind(error)
                 .bind(retry_at)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -513,7 +499,7 @@ macro_rules! shared_store_impl {
                 )
                 .bind(id)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -596,6 +582,45 @@ macro_rules! quote_columns {
     };
 }
 
+/// Inserts a quote unless its idempotency key was used (`$1`…`$15`, bound
+/// by [`bind_quote!`]), returning its row.
+macro_rules! quote_insert {
+    () => {
+        concat!(
+            "INSERT INTO service_quote_main
+                 (id, campaign_id, master_id, session_id, name, email, company, phone,
+                  message, budget, details, status, idempotency_key, request_fingerprint,
+                  created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+             ON CONFLICT (campaign_id, idempotency_key) DO NOTHING
+             RETURNING ",
+            quote_columns!()
+        )
+    };
+}
+
+/// Binds a quote's fields to a query built on [`quote_insert!`].
+macro_rules! bind_quote {
+    ($query:expr, $quote:expr) => {
+        $query
+            .bind($quote.id)
+            .bind($quote.campaign_id)
+            .bind($quote.master_id)
+            .bind($quote.session_id)
+            .bind(&$quote.name)
+            .bind(&$quote.email)
+            .bind(&$quote.company)
+            .bind(&$quote.phone)
+            .bind(&$quote.message)
+            .bind(&$quote.budget)
+            .bind(sqlx::types::Json(&$quote.details))
+            .bind($quote.status.as_str())
+            .bind(&$quote.idempotency_key)
+            .bind(&$quote.request_fingerprint)
+            .bind($quote.created_at)
+    };
+}
+
 /// Columns of an [`OutboxRow`](super::OutboxRow), from `service_event_outbox o`
 /// joined with `service_campaign_main c`.
 macro_rules! outbox_columns {
@@ -605,4 +630,6 @@ macro_rules! outbox_columns {
     };
 }
 
-pub(crate) use {outbox_columns, quote_columns, shared_store_impl, user_columns};
+pub(crate) use {
+    bind_quote, outbox_columns, quote_columns, quote_insert, shared_store_impl, user_columns,
+};
