@@ -4,6 +4,8 @@
 //! started, modulo 65 536) and the session's index in `y`, so an observer that
 //! sees a cursor knows how long ago it moved. Observers (the first sessions)
 //! read every datagram: latency, size and decodability are checked there.
+//! With several servers, session `i` uses server `i mod n`, so an observer
+//! tells a cursor moved on its own instance from one relayed from another.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,8 +49,10 @@ pub struct CursorReport {
     pub connect_errors: usize,
     /// Uplinks sent.
     pub moves_sent: u64,
-    /// Move → seen latency at the observers.
+    /// Move → seen latency at the observers, of sessions on the same instance.
     pub latency: Summary,
+    /// Move → seen latency of sessions on another instance (several servers).
+    pub cross_latency: Option<Summary>,
     /// Datagrams the observers received.
     pub datagrams_received: u64,
     /// Datagrams over 1 200 bytes.
@@ -116,16 +120,22 @@ pub async fn run(load: CursorLoad) -> anyhow::Result<CursorReport> {
     });
     let connections: Vec<_> = futures::stream::iter(connects).buffered(32).collect().await;
     let connect_errors = connections.iter().filter(|c| c.is_err()).count();
-    let connections: Vec<_> = connections.into_iter().filter_map(Result::ok).collect();
+    // Each keeps its index: it says which server the session is on.
+    let connections: Vec<_> = connections
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, c)| Some((i, c.ok()?)))
+        .collect();
+    let servers = endpoints.len();
 
     let start = Instant::now();
     let ms = move || (start.elapsed().as_millis() as u64 & 0xFFFF) as u16;
     let counts = Arc::new(Counts::default());
-    let latencies = Arc::new(Mutex::new(Latencies::default()));
+    let latencies = Arc::new(Mutex::new((Latencies::default(), Latencies::default())));
     let deadline = start + load.duration;
     let period = Duration::from_secs_f64(1.0 / f64::from(load.hz.max(1)));
     let mut tasks = Vec::new();
-    for (index, connection) in connections.into_iter().enumerate() {
+    for (index, connection) in connections {
         let counts = counts.clone();
         let latencies = latencies.clone();
         let observer = index < load.observers;
@@ -135,7 +145,7 @@ pub async fn run(load: CursorLoad) -> anyhow::Result<CursorReport> {
                 let connection = connection.clone();
                 let counts = counts.clone();
                 tokio::spawn(async move {
-                    let mut local = Latencies::default();
+                    let (mut local, mut cross) = (Latencies::default(), Latencies::default());
                     while let Ok(Ok(datagram)) =
                         tokio::time::timeout_at(deadline.into(), connection.receive_datagram())
                             .await
@@ -152,8 +162,10 @@ pub async fn run(load: CursorLoad) -> anyhow::Result<CursorReport> {
                                 {
                                     counts.seen.fetch_add(1, Ordering::Relaxed);
                                     let age = now.wrapping_sub(cursor.x);
+                                    let same = usize::from(cursor.y) % servers == index % servers;
+                                    let bucket = if same { &mut local } else { &mut cross };
                                     if age < 10_000 {
-                                        local.record(Duration::from_millis(u64::from(age)));
+                                        bucket.record(Duration::from_millis(u64::from(age)));
                                     }
                                 }
                             }
@@ -162,7 +174,7 @@ pub async fn run(load: CursorLoad) -> anyhow::Result<CursorReport> {
                             }
                         }
                     }
-                    local
+                    (local, cross)
                 })
             });
             // Spread the sessions' phases over one period.
@@ -184,9 +196,11 @@ pub async fn run(load: CursorLoad) -> anyhow::Result<CursorReport> {
                 }
             }
             if let Some(reader) = reader
-                && let Ok(local) = reader.await
+                && let Ok((local, cross)) = reader.await
             {
-                latencies.lock().await.merge(local);
+                let mut all = latencies.lock().await;
+                all.0.merge(local);
+                all.1.merge(cross);
             }
         }));
     }
@@ -195,12 +209,13 @@ pub async fn run(load: CursorLoad) -> anyhow::Result<CursorReport> {
         let _ = task.await;
     }
     let wall = start.elapsed().as_secs_f64();
-    let mut latencies = std::mem::take(&mut *latencies.lock().await);
+    let (mut latencies, mut cross) = std::mem::take(&mut *latencies.lock().await);
     Ok(CursorReport {
         sessions,
         connect_errors,
         moves_sent: counts.moves.load(Ordering::Relaxed),
         latency: latencies.summary(),
+        cross_latency: (servers > 1).then(|| cross.summary()),
         datagrams_received: counts.datagrams.load(Ordering::Relaxed),
         oversized: counts.oversized.load(Ordering::Relaxed),
         decode_errors: counts.decode_errors.load(Ordering::Relaxed),

@@ -2,8 +2,11 @@
 //!
 //! Each broadcast is a join whose display name carries its publish time
 //! (microseconds since the run started), so each subscriber knows how long the
-//! `user.joined` event took to reach it. Publishing may go to another instance
-//! than subscribing (the cross-instance case).
+//! `user.joined` event took to reach it — from the moment the join was sent,
+//! so the join's request and database write are included. The server's own
+//! share (its publish → each stream's connection) is read from its `/metrics`
+//! before and after. Publishing may go to another instance than subscribing
+//! (the cross-instance case).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -14,7 +17,7 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use crate::stats::{Latencies, Summary};
+use crate::stats::{BucketSummary, Latencies, Summary, scrape_histogram};
 
 /// An event-stream run.
 #[derive(Debug, Clone)]
@@ -56,6 +59,9 @@ pub struct SseReport {
     pub rss_per_subscriber_kib: Option<f64>,
     /// The first publish failure, as the server answered it.
     pub first_publish_error: Option<String>,
+    /// Server side, from its `/metrics` (`ovasabi_sse_delivery_seconds`):
+    /// publish → handed to each stream's connection, during the broadcasts.
+    pub server_delivery: Option<BucketSummary>,
 }
 
 /// Runs the load and reports.
@@ -174,6 +180,8 @@ pub async fn run(load: SseLoad) -> anyhow::Result<SseReport> {
         .unwrap_or_else(|| load.base.clone());
     let publish_errors = Arc::new(AtomicU64::new(0));
     let first_error = Arc::new(Mutex::new(None::<String>));
+    const DELIVERY: &str = "ovasabi_sse_delivery_seconds";
+    let delivery_before = scrape_histogram(&http, &load.base, DELIVERY).await;
     let period = Duration::from_secs_f64(1.0 / load.rate.max(0.001));
     let mut ticker = tokio::time::interval(period);
     let mut publishes = Vec::new();
@@ -219,6 +227,11 @@ pub async fn run(load: SseLoad) -> anyhow::Result<SseReport> {
     while delivered.load(Ordering::Relaxed) < expected && Instant::now() < give_up {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let delivery_after = scrape_histogram(&http, &load.base, DELIVERY).await;
+    let server_delivery = delivery_before
+        .zip(delivery_after)
+        .map(|(before, after)| after.since(&before).summary())
+        .filter(|s| s.count > 0);
     // Subscribers still waiting hand in what they measured and stop.
     let _ = stop.send(true);
     for task in tasks {
@@ -235,5 +248,6 @@ pub async fn run(load: SseLoad) -> anyhow::Result<SseReport> {
         publish_errors: publish_errors.load(Ordering::Relaxed),
         rss_per_subscriber_kib,
         first_publish_error: first_error.lock().await.clone(),
+        server_delivery,
     })
 }

@@ -127,6 +127,96 @@ impl ServerUse {
     }
 }
 
+/// A Prometheus histogram as scraped: cumulative count per upper bound (seconds).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServerHistogram {
+    /// `(le, cumulative count)`, in the order the server lists them (`+Inf` last).
+    pub buckets: Vec<(f64, u64)>,
+}
+
+/// Quantiles read off a server histogram: the bucket bound each falls under.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct BucketSummary {
+    /// Observations.
+    pub count: u64,
+    /// Median is at most this, ms.
+    pub p50_le_ms: f64,
+    /// 99th percentile is at most this, ms.
+    pub p99_le_ms: f64,
+}
+
+impl ServerHistogram {
+    /// Reads histogram `name` from Prometheus text.
+    pub fn parse(text: &str, name: &str) -> Self {
+        let prefix = format!("{name}_bucket{{le=\"");
+        let buckets = text
+            .lines()
+            .filter_map(|line| {
+                let rest = line.strip_prefix(&prefix)?;
+                let (le, count) = rest.split_once("\"} ")?;
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                };
+                Some((le, count.trim().parse().ok()?))
+            })
+            .collect();
+        Self { buckets }
+    }
+
+    /// What was observed between `earlier` and `self`.
+    pub fn since(&self, earlier: &Self) -> Self {
+        let buckets = self
+            .buckets
+            .iter()
+            .map(|(le, count)| {
+                let before = earlier
+                    .buckets
+                    .iter()
+                    .find(|(l, _)| l == le)
+                    .map_or(0, |(_, c)| *c);
+                (*le, count.saturating_sub(before))
+            })
+            .collect();
+        Self { buckets }
+    }
+
+    /// The bucket bounds the median and 99th percentile fall under.
+    pub fn summary(&self) -> BucketSummary {
+        let count = self.buckets.last().map_or(0, |(_, c)| *c);
+        let bound = |q: f64| -> f64 {
+            let rank = (q * count as f64).ceil() as u64;
+            self.buckets
+                .iter()
+                .find(|(_, c)| *c >= rank.max(1))
+                .map_or(0.0, |(le, _)| le * 1000.0)
+        };
+        BucketSummary {
+            count,
+            p50_le_ms: bound(0.5),
+            p99_le_ms: bound(0.99),
+        }
+    }
+}
+
+/// Fetches histogram `name` from the server's `/metrics` (`None` if unreachable).
+pub async fn scrape_histogram(
+    http: &reqwest::Client,
+    base: &str,
+    name: &str,
+) -> Option<ServerHistogram> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    Some(ServerHistogram::parse(&text, name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +239,27 @@ mod tests {
     fn reads_this_process() {
         let reading = read_process(std::process::id()).expect("own /proc");
         assert!(reading.rss_kib > 0);
+    }
+
+    #[test]
+    fn server_histograms_parse_subtract_and_bound_quantiles() {
+        let before = ServerHistogram::parse(
+            "x_bucket{le=\"0.01\"} 5\nx_bucket{le=\"0.02\"} 5\nx_bucket{le=\"+Inf\"} 5\nx_sum 0.01\n",
+            "x",
+        );
+        let after = ServerHistogram::parse(
+            "# TYPE x histogram\nx_bucket{le=\"0.01\"} 95\nx_bucket{le=\"0.02\"} 104\nx_bucket{le=\"+Inf\"} 105\n",
+            "x",
+        );
+        let run = after.since(&before);
+        assert_eq!(
+            run.buckets,
+            vec![(0.01, 90), (0.02, 99), (f64::INFINITY, 100)]
+        );
+        let summary = run.summary();
+        assert_eq!(summary.count, 100);
+        assert_eq!(summary.p50_le_ms, 10.0);
+        assert_eq!(summary.p99_le_ms, 20.0);
+        assert_eq!(ServerHistogram::default().summary().count, 0);
     }
 }

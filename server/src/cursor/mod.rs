@@ -49,8 +49,8 @@ pub struct CursorCounters {
     pub bytes_out: AtomicU64,
     /// Ticks a slow member missed.
     pub lagged: AtomicU64,
-    /// Total time spent building frames, in microseconds.
-    pub tick_micros: AtomicU64,
+    /// Time each tick spent building its frame.
+    pub tick: crate::telemetry::Histogram,
 }
 
 /// A room: one page of one campaign.
@@ -280,6 +280,8 @@ pub struct Room {
     state: Mutex<RoomState>,
     frames: broadcast::Sender<Arc<TickFrames>>,
     wake: Notify,
+    /// Other instances' changes arrived: send them now, not at the next tick.
+    flush: Notify,
     counters: Arc<CursorCounters>,
 }
 
@@ -339,10 +341,18 @@ impl Room {
 
     /// Builds and sends this tick's frame; `false` when there was nothing to send.
     pub fn tick_once(&self) -> bool {
+        self.send_frame(true)
+    }
+
+    /// Builds and sends a frame of what changed; on a regular tick (`relay`)
+    /// also queues this instance's changes for the others. A frame sent early
+    /// for other instances' changes does not relay: relaying from it would
+    /// make two instances set each other off as fast as Redis answers.
+    fn send_frame(&self, relay: bool) -> bool {
         let started = std::time::Instant::now();
         let (tick, presence, cursors, removed) = {
             let mut state = self.lock();
-            if self.relay.is_some() {
+            if relay && self.relay.is_some() {
                 state.expire_remote(Instant::now());
                 self.publish_local(&mut state);
             }
@@ -363,9 +373,7 @@ impl Room {
                 .collect();
         let _ = self.frames.send(Arc::new(TickFrames { tick, datagrams }));
         self.counters.frames.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .tick_micros
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        self.counters.tick.observe(started.elapsed());
         true
     }
 
@@ -436,19 +444,24 @@ impl Room {
             }
         }
         drop(state);
-        self.wake.notify_one();
+        // Sent at once rather than at this room's next tick: the change already
+        // waited for the other instance's tick, and one tick + Redis is the budget.
+        self.flush.notify_one();
     }
 
     /// Runs the room's ticks until it is empty or `shutdown`.
+    /// Regular ticks relay and build frames; other instances' changes are
+    /// sent as they arrive ([`Room::merge_remote`]).
     async fn run(self: Arc<Self>, hub: Weak<CursorHub>, shutdown: CancellationToken) {
         let mut interval = tokio::time::interval(self.settings.tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
-            tokio::select! {
+            let regular = tokio::select! {
                 () = shutdown.cancelled() => return,
-                _ = interval.tick() => {}
-            }
-            if self.tick_once() {
+                _ = interval.tick() => true,
+                () = self.flush.notified() => false,
+            };
+            if self.send_frame(regular) || !regular {
                 continue;
             }
             // Nothing changed: leave if empty, else sleep until something does.
@@ -467,6 +480,10 @@ impl Room {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = self.wake.notified() => interval.reset(),
+                () = self.flush.notified() => {
+                    interval.reset();
+                    self.flush.notify_one(); // handled at the top of the loop, at once
+                }
                 () = tokio::time::sleep(heartbeat) => interval.reset(),
             }
         }
@@ -521,6 +538,7 @@ impl CursorHub {
                     state: Mutex::new(RoomState::default()),
                     frames: broadcast::channel(MEMBER_BUFFER).0,
                     wake: Notify::new(),
+                    flush: Notify::new(),
                     counters: self.counters.clone(),
                 });
                 tokio::spawn(
