@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio::sync::Notify;
 
 use crate::bus::{EventBus, LocalBus, RedisBus};
+use crate::campaign::cache::CampaignCache;
 use crate::config::Config;
 use crate::cursor::CursorHub;
 use crate::cursor::relay::CursorRelay;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub config: Config,
     /// The database.
     pub store: SharedStore,
+    /// Campaigns recently loaded from the database.
+    pub campaigns: CampaignCache,
     /// Redis, when scaling out.
     pub redis: Option<redis::Client>,
     /// The event bus.
@@ -151,6 +154,7 @@ impl App {
                 webtransport,
                 translator,
                 counters: Counters::default(),
+                campaigns: CampaignCache::default(),
                 shutdown,
                 outbox_wake: Arc::new(Notify::new()),
             }),
@@ -210,7 +214,10 @@ impl App {
             .webtransport
             .clone()
             .start(self.state.clone(), app_shutdown.clone());
-        let acceptor = TcpAcceptor::try_from(self.http_listener)?;
+        let acceptor = http::lean::LeanAcceptor::new(
+            TcpAcceptor::try_from(self.http_listener)?,
+            self.state.clone(),
+        );
         let server = Server::new(acceptor);
         let handle = server.handle();
         let grace = self.state.config.shutdown_timeout;

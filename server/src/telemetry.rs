@@ -16,6 +16,8 @@ pub struct Counters {
     pub webtransport_open: AtomicU64,
     /// Events delivered to event streams.
     pub sse_events_out: AtomicU64,
+    /// Publish → handed to an event stream's connection, per stream and event.
+    pub sse_delivery: Histogram,
 }
 
 /// Adds one to one of the app's gauges for as long as it lives.
@@ -59,5 +61,87 @@ pub fn init_for_tests() {
             .with_env_filter(filter)
             .with_test_writer()
             .try_init();
+    }
+}
+
+/// Upper bounds of [`Histogram`] buckets, in microseconds: 50 µs to 10 s.
+const BUCKETS_MICROS: [u64; 16] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 20_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000, 10_000_000,
+];
+
+/// A Prometheus histogram of durations, lock-free: one counter per bucket.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Observations per bucket (not cumulative); the last one is `+Inf`.
+    buckets: [AtomicU64; BUCKETS_MICROS.len() + 1],
+    sum_micros: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one duration.
+    pub fn observe(&self, duration: std::time::Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let micros = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
+        let bucket = BUCKETS_MICROS.partition_point(|&bound| bound < micros);
+        self.buckets[bucket].fetch_add(1, Relaxed);
+        self.sum_micros.fetch_add(micros, Relaxed);
+        self.count.fetch_add(1, Relaxed);
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Appends the histogram as Prometheus text (`name_bucket{le=…}`, `_sum`, `_count`, in seconds).
+    pub fn render(&self, out: &mut String, name: &str, help: &str) {
+        use std::fmt::Write;
+        use std::sync::atomic::Ordering::Relaxed;
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (i, bucket) in self.buckets.iter().enumerate() {
+            cumulative += bucket.load(Relaxed);
+            match BUCKETS_MICROS.get(i) {
+                Some(bound) => {
+                    let le = *bound as f64 / 1e6;
+                    let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+                }
+                None => {
+                    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+                }
+            }
+        }
+        let sum = self.sum_micros.load(Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum:.6}\n{name}_count {}", self.count());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn histogram_buckets_are_cumulative_with_sum_and_count() {
+        let h = Histogram::default();
+        h.observe(Duration::from_micros(40));
+        h.observe(Duration::from_micros(50));
+        h.observe(Duration::from_micros(700));
+        h.observe(Duration::from_secs(60));
+        let mut out = String::new();
+        h.render(&mut out, "x_seconds", "X.");
+        assert!(out.contains("# TYPE x_seconds histogram"), "{out}");
+        assert!(
+            out.contains("x_seconds_bucket{le=\"0.00005\"} 2\n"),
+            "{out}"
+        );
+        assert!(out.contains("x_seconds_bucket{le=\"0.0005\"} 2\n"), "{out}");
+        assert!(out.contains("x_seconds_bucket{le=\"0.001\"} 3\n"), "{out}");
+        assert!(out.contains("x_seconds_bucket{le=\"10\"} 3\n"), "{out}");
+        assert!(out.contains("x_seconds_bucket{le=\"+Inf\"} 4\n"), "{out}");
+        assert!(out.contains("x_seconds_sum 60.000790\n"), "{out}");
+        assert!(out.contains("x_seconds_count 4\n"), "{out}");
     }
 }

@@ -9,6 +9,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::{Envelope, Event, EventBus, EventId, Hub, Since};
+use crate::telemetry::Histogram;
 
 struct Ring {
     entries: VecDeque<Arc<Envelope>>,
@@ -65,6 +66,7 @@ impl EventBus for LocalBus {
             campaign: campaign.to_owned(),
             event,
             published_at: Utc::now(),
+            frame: Default::default(),
         });
         if ring.entries.len() == ring.capacity
             && let Some(evicted) = ring.entries.pop_front()
@@ -104,6 +106,10 @@ impl EventBus for LocalBus {
         } else {
             Since::Events(missed)
         })
+    }
+
+    fn delivery_lag(&self) -> &Histogram {
+        &self.hub.lag
     }
 
     fn start(self: Arc<Self>, _shutdown: CancellationToken) {}

@@ -23,6 +23,8 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::telemetry::Histogram;
+
 pub use self::redis::RedisBus;
 pub use local::LocalBus;
 
@@ -106,6 +108,43 @@ pub struct Envelope {
     pub event: Event,
     /// When it was published.
     pub published_at: DateTime<Utc>,
+    /// Its event-stream frame, rendered once for every stream that sends it.
+    pub frame: RenderedFrame,
+}
+
+impl Envelope {
+    /// The event as an event-stream frame (`id`, `event`, `data`), rendered
+    /// on first use and shared: a broadcast to ten thousand streams
+    /// serializes its JSON once.
+    pub fn sse_frame(&self) -> bytes::Bytes {
+        self.frame
+            .0
+            .get_or_init(|| {
+                let data = self.event.data.to_string();
+                let text = format!(
+                    "id: {}\nevent: {}\ndata: {data}\n\n",
+                    self.id, self.event.kind
+                );
+                bytes::Bytes::from(text)
+            })
+            .clone()
+    }
+}
+
+/// A cache of an envelope's rendering: not part of its value (always equal).
+#[derive(Default, Clone)]
+pub struct RenderedFrame(std::sync::OnceLock<bytes::Bytes>);
+
+impl PartialEq for RenderedFrame {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for RenderedFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RenderedFrame")
+    }
 }
 
 /// What the history holds after an id.
@@ -135,12 +174,17 @@ pub trait EventBus: Send + Sync + 'static {
 
     /// Starts the bus's background work (the Redis reader), until `shutdown`.
     fn start(self: Arc<Self>, shutdown: CancellationToken);
+
+    /// How long events took from publishing to delivery on this instance.
+    fn delivery_lag(&self) -> &Histogram;
 }
 
 /// This instance's fan-out: one broadcast channel per campaign with subscribers.
 pub struct Hub {
     channels: Mutex<HashMap<String, broadcast::Sender<Arc<Envelope>>>>,
     capacity: usize,
+    /// Publish → delivery time of every event handed to this instance.
+    pub lag: Histogram,
 }
 
 impl Hub {
@@ -149,6 +193,7 @@ impl Hub {
         Self {
             channels: Mutex::new(HashMap::new()),
             capacity: capacity.max(1),
+            lag: Histogram::default(),
         }
     }
 
@@ -163,6 +208,8 @@ impl Hub {
 
     /// Hands `envelope` to the campaign's subscribers; drops channels nobody holds.
     pub fn deliver(&self, envelope: Arc<Envelope>) {
+        let lag = Utc::now() - envelope.published_at;
+        self.lag.observe(lag.to_std().unwrap_or_default());
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(sender) = channels.get(&envelope.campaign) {
             let campaign = envelope.campaign.clone();
@@ -205,9 +252,17 @@ mod tests {
             campaign: "a".into(),
             event: Event::public("x", Value::Null),
             published_at: Utc::now(),
+            frame: RenderedFrame::default(),
         });
         hub.deliver(envelope.clone());
         assert_eq!(a.try_recv().expect("a gets it"), envelope);
         assert!(b.try_recv().is_err(), "b does not");
+        let frame = envelope.sse_frame();
+        assert_eq!(&frame[..], b"id: 1-1\nevent: x\ndata: null\n\n");
+        assert_eq!(
+            frame.as_ptr(),
+            envelope.sse_frame().as_ptr(),
+            "rendered once"
+        );
     }
 }

@@ -20,6 +20,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::{Audience, Envelope, Event, EventBus, EventId, Hub, Since};
+use crate::telemetry::Histogram;
 
 /// How long one `XREAD` blocks before it is issued again.
 const BLOCK: Duration = Duration::from_secs(1);
@@ -44,7 +45,11 @@ fn envelope_of(entry: &StreamId) -> Option<Envelope> {
     let kind: String = entry.get("k")?;
     let data: String = entry.get("d")?;
     let audience: String = entry.get("a")?;
-    let at: i64 = entry.get("t")?;
+    // Publish time in microseconds ("u"); entries of older versions carry milliseconds ("t").
+    let published_at = match entry.get::<i64>("u") {
+        Some(micros) => Utc.timestamp_micros(micros).single()?,
+        None => Utc.timestamp_millis_opt(entry.get("t")?).single()?,
+    };
     let audience = match audience.as_str() {
         "*" => Audience::Everyone,
         session => Audience::Session(session.parse().ok()?),
@@ -57,7 +62,8 @@ fn envelope_of(entry: &StreamId) -> Option<Envelope> {
             data: serde_json::from_str(&data).ok()?,
             audience,
         },
-        published_at: Utc.timestamp_millis_opt(at).single()?,
+        published_at,
+        frame: Default::default(),
     })
 }
 
@@ -213,8 +219,8 @@ impl EventBus for RedisBus {
             .arg(event.data.to_string())
             .arg("a")
             .arg(audience)
-            .arg("t")
-            .arg(Utc::now().timestamp_millis())
+            .arg("u")
+            .arg(Utc::now().timestamp_micros())
             .query_async(&mut conn)
             .await
             .context("XADD")?;
@@ -268,6 +274,10 @@ impl EventBus for RedisBus {
                 .map(Arc::new)
                 .collect(),
         ))
+    }
+
+    fn delivery_lag(&self) -> &Histogram {
+        &self.hub.lag
     }
 
     fn start(self: Arc<Self>, shutdown: CancellationToken) {

@@ -1,6 +1,7 @@
 //! Campaigns: what a campaign is, the rules its fields follow, and campaigns kept
 //! as numbered files (`campaigns/NNN_slug.toml`).
 
+pub mod cache;
 pub mod config;
 pub mod files;
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{ApiError, is_admin, json_body, page, require_admin, state};
 use crate::app::AppState;
-use crate::campaign::{Campaign, CampaignPatch, CampaignStatus, NewCampaign, is_valid_slug};
+use crate::campaign::{Campaign, CampaignPatch, CampaignStatus, NewCampaign};
 
 /// Routes of this resource.
 pub fn router() -> Router {
@@ -61,11 +61,7 @@ pub async fn visible_campaign_by_slug(
     slug: &str,
     admin: bool,
 ) -> Result<Campaign, ApiError> {
-    let found = if is_valid_slug(slug) {
-        state.store.campaign_by_slug(slug).await?
-    } else {
-        None
-    };
+    let found = state.campaigns.by_slug(state.store.as_ref(), slug).await?;
     match found {
         Some(c) if admin => Ok(c),
         Some(c) if c.status != CampaignStatus::Draft => Ok(c.public_view()),
@@ -111,6 +107,7 @@ async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     let current = visible_campaign(req, &state).await?;
     let next = current.patched(patch)?;
     let stored = state.store.update_campaign(&next).await?;
+    state.campaigns.forget(&stored.slug);
     tracing::info!(slug = %stored.slug, "campaign updated");
     res.render(Json(stored));
     Ok(())

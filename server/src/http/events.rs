@@ -15,21 +15,22 @@
 //! further behind than that buffer is skipped ahead with a `reset`.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use salvo::http::{HeaderValue, header};
+use bytes::Bytes;
+use salvo::http::{HeaderMap, HeaderValue, header};
 use salvo::prelude::*;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::WaitForCancellationFutureOwned;
 use uuid::Uuid;
 
-use super::campaign::visible_campaign;
-use super::{ApiError, bearer_token, client_ip, state, verify_session};
+use super::campaign::visible_campaign_by_slug;
+use super::{ApiError, bearer_token, client_ip, is_admin_token, state, verify_session};
 use crate::app::AppState;
 use crate::bus::{Audience, Envelope, EventId, Since};
-use crate::campaign::Campaign;
 use crate::cursor::{CursorMember, FallbackRegistration, RoomKey};
 use crate::limit::ConnectionSlot;
 use crate::presence::PresenceGuard;
@@ -48,27 +49,67 @@ pub const PRESENCE_INTERVAL: Duration = Duration::from_millis(250);
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "ovasabi_session";
 
-/// The session a stream belongs to, from query, cookie or header; 401 when a
-/// token is given but not valid for this campaign.
-fn stream_session(
-    req: &Request,
-    state: &AppState,
-    campaign: &Campaign,
-) -> Result<Option<Uuid>, ApiError> {
-    let token = req
-        .query::<String>("token")
-        .or_else(|| cookie(req, SESSION_COOKIE))
-        .or_else(|| bearer_token(req.headers()).map(str::to_owned));
-    let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return Ok(None);
-    };
-    let claims = verify_session(state, &token, campaign)?;
-    Ok(Some(claims.sub))
+/// What an event-stream request asks for, read off its path, query and
+/// headers — by the routed handler or by the lean path ([`super::lean`]).
+#[derive(Debug)]
+pub struct StreamRequest {
+    /// Campaign slug.
+    pub slug: String,
+    /// Session token, from `?token=`, the session cookie or `Authorization: Bearer`.
+    pub token: Option<String>,
+    /// Whether the bearer token is the admin's (drafts are visible to it).
+    pub bearer: Option<String>,
+    /// Where to resume (`Last-Event-ID` or `?last_event_id=`); `Err` when unreadable.
+    pub resume: Option<Result<EventId, ()>>,
+    /// `?cursors=1`: relay the page's cursor room too.
+    pub cursors: bool,
+    /// `?page=`: the cursor room's page.
+    pub page: Option<String>,
+    /// The client's address, the key of its stream limit.
+    pub client_ip: String,
+}
+
+impl StreamRequest {
+    /// Reads the request for campaign `slug` from its headers and query pairs.
+    pub fn new(
+        slug: &str,
+        headers: &HeaderMap,
+        query: &[(String, String)],
+        client_ip: String,
+    ) -> Self {
+        let param = |name: &str| {
+            query
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let bearer = bearer_token(headers).map(str::to_owned);
+        let token = param("token")
+            .or_else(|| cookie(headers, SESSION_COOKIE))
+            .or_else(|| bearer.clone())
+            .filter(|t| !t.is_empty());
+        let resume = headers
+            .get("last-event-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| param("last_event_id"))
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.parse());
+        Self {
+            slug: slug.to_owned(),
+            token,
+            bearer,
+            resume,
+            cursors: param("cursors").is_some_and(|v| v == "1" || v == "true"),
+            page: param("page"),
+            client_ip,
+        }
+    }
 }
 
 /// The value of cookie `name`, if sent.
-fn cookie(req: &Request, name: &str) -> Option<String> {
-    req.headers()
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -78,41 +119,16 @@ fn cookie(req: &Request, name: &str) -> Option<String> {
         .map(|(_, v)| v.trim_matches('"').to_owned())
 }
 
-fn last_event_id(req: &Request) -> Option<Result<EventId, ()>> {
-    req.headers()
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| req.query::<String>("last_event_id"))
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| s.parse())
-}
-
 #[handler]
 async fn stream(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
-    let campaign = visible_campaign(req, &state).await?;
-    let session = stream_session(req, &state, &campaign)?;
-    let slot = state
-        .streams
-        .acquire(&client_ip(req), campaign.config.rate_limits.streams_per_ip)
-        .ok_or(ApiError::TooManyRequests {
-            retry_after_secs: 5,
-        })?;
-    let resume = last_event_id(req);
-    let wants_cursors = req
-        .query::<String>("cursors")
-        .is_some_and(|v| v == "1" || v == "true");
-    let cursors = (wants_cursors && campaign.config.cursor.enabled).then(|| {
-        let key = RoomKey {
-            campaign: campaign.slug.clone(),
-            page: normalize_page(req.query::<String>("page").as_deref()),
-        };
-        (key, room_settings(&campaign))
-    });
-    let connection = EventStream::open(state, campaign.slug, session, resume, slot, cursors)
-        .await
-        .map_err(ApiError::Internal)?;
+    let slug = req.param::<String>("slug").unwrap_or_default();
+    let query: Vec<(String, String)> =
+        url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let request = StreamRequest::new(&slug, req.headers(), &query, client_ip(req));
+    let connection = open_stream(state, request).await?;
     let headers = res.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -128,8 +144,41 @@ async fn stream(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     Ok(())
 }
 
+/// Opens the event stream `request` asks for: 404 for an unknown campaign,
+/// 401 for a token not valid for it, 429 past the per-address stream limit.
+pub async fn open_stream(
+    state: Arc<AppState>,
+    request: StreamRequest,
+) -> Result<EventStream, ApiError> {
+    let admin = is_admin_token(&state, request.bearer.as_deref());
+    let campaign = visible_campaign_by_slug(&state, &request.slug, admin).await?;
+    let session = match &request.token {
+        Some(token) => Some(verify_session(&state, token, &campaign)?.sub),
+        None => None,
+    };
+    let slot = state
+        .streams
+        .acquire(
+            &request.client_ip,
+            campaign.config.rate_limits.streams_per_ip,
+        )
+        .ok_or(ApiError::TooManyRequests {
+            retry_after_secs: 5,
+        })?;
+    let cursors = (request.cursors && campaign.config.cursor.enabled).then(|| {
+        let key = RoomKey {
+            campaign: campaign.slug.clone(),
+            page: normalize_page(request.page.as_deref()),
+        };
+        (key, room_settings(&campaign))
+    });
+    EventStream::open(state, campaign.slug, session, request.resume, slot, cursors)
+        .await
+        .map_err(ApiError::Internal)
+}
+
 /// One client's event stream.
-struct EventStream {
+pub struct EventStream {
     state: Arc<AppState>,
     campaign: String,
     session: Option<Uuid>,
@@ -138,11 +187,14 @@ struct EventStream {
     /// The id of the last event this connection was given (or skipped past).
     position: EventId,
     /// Frames to send before anything live.
-    pending: VecDeque<String>,
+    pending: VecDeque<Bytes>,
     presence_due: Option<Instant>,
     last_presence: Instant,
     heartbeat: tokio::time::Interval,
-    shutdown: CancellationToken,
+    /// Ends at shutdown. Kept across polls: registering a fresh waiter with
+    /// the app-wide token for every event, in each of thousands of streams,
+    /// made them queue on its lock.
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     /// The cursor room this stream relays (`?cursors=1`), fed by `POST …/cursor`.
     cursors: Option<(CursorMember, FallbackRegistration)>,
     _presence: PresenceGuard,
@@ -160,8 +212,8 @@ async fn next_frames(
     }
 }
 
-fn frame(id: EventId, kind: &str, data: &str) -> String {
-    format!("id: {id}\nevent: {kind}\ndata: {data}\n\n")
+fn frame(id: EventId, kind: &str, data: &str) -> Bytes {
+    Bytes::from(format!("id: {id}\nevent: {kind}\ndata: {data}\n\n"))
 }
 
 impl EventStream {
@@ -195,7 +247,7 @@ impl EventStream {
             presence_due: None,
             last_presence: Instant::now(),
             heartbeat: tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every),
-            shutdown: state.shutdown.clone(),
+            shutdown: Box::pin(state.shutdown.clone().cancelled_owned()),
             cursors,
             _presence: guard,
             _slot: slot,
@@ -237,7 +289,7 @@ impl EventStream {
                 }
             }
         }
-        let snapshot: Vec<String> = match &connection.cursors {
+        let snapshot: Vec<Bytes> = match &connection.cursors {
             Some((member, _)) => member
                 .snapshot()
                 .iter()
@@ -247,27 +299,25 @@ impl EventStream {
         };
         connection.pending.extend(snapshot);
         let retry = format!("retry: {}\n", connection.state.config.sse_retry.as_millis());
-        if let Some(first) = connection.pending.front_mut() {
-            first.insert_str(0, &retry);
-        }
+        connection.pending.push_front(Bytes::from(retry));
         Ok(connection)
     }
 
-    fn presence_frame(&mut self, kind: &str) -> String {
+    fn presence_frame(&mut self, kind: &str) -> Bytes {
         self.last_presence = Instant::now();
         self.presence_due = None;
         let active = *self.presence.borrow_and_update();
         frame(self.position, kind, &format!("{{\"active\":{active}}}"))
     }
 
-    fn cursor_frame(&self, datagram: &[u8]) -> String {
+    fn cursor_frame(&self, datagram: &[u8]) -> Bytes {
         use base64::Engine;
         let data = base64::engine::general_purpose::STANDARD.encode(datagram);
         frame(self.position, "cursors", &data)
     }
 
     /// The frame for `envelope` if this connection should see it; advances the position.
-    fn accept(&mut self, envelope: &Envelope) -> Option<String> {
+    fn accept(&mut self, envelope: &Envelope) -> Option<Bytes> {
         if envelope.id <= self.position {
             return None; // already given (replayed before the live stream caught up)
         }
@@ -277,16 +327,20 @@ impl EventStream {
             Audience::Session(owner) => self.session == Some(owner),
         };
         visible.then(|| {
-            frame(
-                envelope.id,
-                &envelope.event.kind,
-                &envelope.event.data.to_string(),
-            )
+            let lag = chrono::Utc::now() - envelope.published_at;
+            let counters = &self.state.counters;
+            counters
+                .sse_delivery
+                .observe(lag.to_std().unwrap_or_default());
+            counters
+                .sse_events_out
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            envelope.sse_frame()
         })
     }
 
     /// The next frame to send; `None` ends the stream.
-    async fn next_frame(&mut self) -> Option<String> {
+    pub async fn next_frame(&mut self) -> Option<Bytes> {
         if let Some(frame) = self.pending.pop_front() {
             return Some(frame);
         }
@@ -294,7 +348,7 @@ impl EventStream {
             let presence_due = self.presence_due;
             tokio::select! {
                 biased;
-                () = self.shutdown.cancelled() => return None,
+                () = &mut self.shutdown => return None,
                 received = self.events.recv() => match received {
                     Ok(envelope) => {
                         if let Some(frame) = self.accept(&envelope) {
@@ -323,13 +377,13 @@ impl EventStream {
                 }
                 frames = next_frames(&mut self.cursors) => match frames {
                     Ok(Some(frames)) => {
-                        let text: String = frames.datagrams.iter().map(|d| self.cursor_frame(d)).collect();
-                        return Some(text);
+                        let text: Vec<u8> = frames.datagrams.iter().flat_map(|d| self.cursor_frame(d)).collect();
+                        return Some(Bytes::from(text));
                     }
                     Ok(None) => {}
                     Err(_) => self.cursors = None,
                 },
-                _ = self.heartbeat.tick() => return Some(": keep-alive\n\n".to_owned()),
+                _ = self.heartbeat.tick() => return Some(Bytes::from_static(b": keep-alive\n\n")),
             }
         }
     }

@@ -78,17 +78,10 @@ async fn metrics(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> 
         "Room ticks that built a frame.",
         &[("", k.frames.load(Relaxed))],
     );
-    metric(
+    k.tick.render(
         &mut out,
-        "ovasabi_cursor_tick_seconds_total",
-        "counter",
-        "Time spent building frames.",
-        &[],
-    );
-    let _ = writeln!(
-        out,
-        "ovasabi_cursor_tick_seconds_total {:.6}",
-        k.tick_micros.load(Relaxed) as f64 / 1e6
+        "ovasabi_cursor_tick_seconds",
+        "Time a room tick spent building its frame.",
     );
     metric(
         &mut out,
@@ -117,6 +110,16 @@ async fn metrics(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> 
         "gauge",
         "Cursor rooms alive.",
         &[("", state.cursors.room_count() as u64)],
+    );
+    c.sse_delivery.render(
+        &mut out,
+        "ovasabi_sse_delivery_seconds",
+        "Time from an event's publishing to its handing to each event stream's connection.",
+    );
+    state.bus.delivery_lag().render(
+        &mut out,
+        "ovasabi_bus_lag_seconds",
+        "Time from an event's publishing (on any instance) to its delivery to this instance's streams.",
     );
     res.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -6,6 +6,7 @@ pub mod cursor;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod lean;
 pub mod metrics;
 pub mod outbox;
 pub mod quote;
@@ -25,7 +26,7 @@ use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
 use crate::bus::Event;
-use crate::campaign::{Campaign, CampaignStatus, is_valid_slug};
+use crate::campaign::{Campaign, CampaignStatus};
 use crate::session::{SessionClaims, TokenError};
 pub use error::ApiError;
 
@@ -191,7 +192,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Whether the request carries the admin bearer token.
 pub fn is_admin(req: &Request, state: &AppState) -> bool {
-    bearer_token(req.headers())
+    is_admin_token(state, bearer_token(req.headers()))
+}
+
+/// Whether `bearer` is the admin token.
+pub fn is_admin_token(state: &AppState, bearer: Option<&str>) -> bool {
+    bearer
         .is_some_and(|t| constant_time_eq(t.as_bytes(), state.config.admin_token.value.as_bytes()))
 }
 
@@ -211,12 +217,10 @@ pub fn require_admin(req: &Request, state: &AppState) -> Result<(), ApiError> {
 /// is 404 `campaign_not_found`, paused, ended or outside its dates 403
 /// `campaign_closed`.
 pub async fn open_campaign(state: &AppState, slug: &str) -> Result<Campaign, ApiError> {
-    let campaign = if is_valid_slug(slug) {
-        state.store.campaign_by_slug(slug).await?
-    } else {
-        None
-    };
-    let campaign = campaign
+    let campaign = state
+        .campaigns
+        .by_slug(state.store.as_ref(), slug)
+        .await?
         .filter(|c| c.status != CampaignStatus::Draft)
         .ok_or_else(|| ApiError::campaign_not_found(slug))?;
     if !campaign.is_open(chrono::Utc::now()) {
@@ -330,11 +334,7 @@ pub async fn campaign_query(req: &Request, state: &AppState) -> Result<Campaign,
     let slug = req
         .query::<String>("campaign")
         .ok_or_else(|| ApiError::invalid_field("campaign", "the campaign slug is required"))?;
-    let found = if is_valid_slug(&slug) {
-        state.store.campaign_by_slug(&slug).await?
-    } else {
-        None
-    };
+    let found = state.campaigns.by_slug(state.store.as_ref(), &slug).await?;
     found.ok_or_else(|| ApiError::campaign_not_found(&slug))
 }
 

@@ -253,7 +253,7 @@ async fn serve_session_impl(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.into_owned())
     };
-    let campaign = state.store.campaign_by_slug(&slug).await?;
+    let campaign = state.campaigns.by_slug(state.store.as_ref(), &slug).await?;
     let Some(campaign) =
         campaign.filter(|c| c.status != CampaignStatus::Draft && c.config.cursor.enabled)
     else {

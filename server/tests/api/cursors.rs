@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{As, Db, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{As, Db, TestApp, scrape_metrics, spawn_app, spawn_app_with};
 use crate::wt_client::{WtClient, client_endpoint, shows};
 use base64::Engine;
 use protocol::{PointerKind, Uplink, VERSION, decode_frame, encode_uplink};
@@ -397,19 +397,12 @@ async fn metrics_show_connections_and_cursor_traffic() {
     watcher
         .wait_for("the move", |f| shows(f, 10, 20).is_some())
         .await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    let value = |line: &str| -> u64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {line} in\n{text}"))
+    let metrics = scrape_metrics(&app.client, &app.url("")).await;
+    let value = |name: &str| -> u64 {
+        let value = metrics
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} in {metrics:?}"));
+        *value as u64
     };
     assert_eq!(value("ovasabi_connections{transport=\"webtransport\"}"), 2);
     assert_eq!(value("ovasabi_connections{transport=\"sse\"}"), 1);
@@ -421,4 +414,10 @@ async fn metrics_show_connections_and_cursor_traffic() {
     assert!(value("ovasabi_cursor_frames_total") >= 1);
     assert!(value("ovasabi_cursor_datagrams_out_total") >= 1);
     assert_eq!(value("ovasabi_cursor_rooms"), 1);
+    assert!(value("ovasabi_cursor_tick_seconds_count") >= 1);
+    assert_eq!(
+        value("ovasabi_cursor_tick_seconds_bucket{le=\"+Inf\"}"),
+        value("ovasabi_cursor_tick_seconds_count"),
+        "buckets are cumulative"
+    );
 }

@@ -266,7 +266,98 @@ async fn idle_streams_get_heartbeats_and_end_at_shutdown(db: Db) {
     );
 }
 
+/// Reads from `socket` into `seen` until it holds `wanted`; panics after 5 s.
+async fn read_until(socket: &mut tokio::net::TcpStream, seen: &mut String, wanted: &str) {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut buf = [0u8; 4096];
+    while !seen.contains(wanted) {
+        let n = tokio::time::timeout_at(deadline, socket.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("no {wanted:?} in {seen:?}"))
+            .expect("read");
+        assert!(n > 0, "closed before {wanted:?}: {seen:?}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+}
+
+/// A new connection's event stream is served without HTTP/1.1 chunking, closed
+/// to end it; one asked for on a kept-alive connection comes chunked from the
+/// router. Both carry the same events, and errors are the same JSON.
+async fn event_streams_on_new_and_kept_alive_connections_agree(db: Db) {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app(db).await;
+    app.open_campaign("c", json!({})).await;
+    let request = "GET /api/campaign/c/events HTTP/1.1\r\nHost: t\r\n\r\n";
+
+    let mut fresh = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connects");
+    fresh.write_all(request.as_bytes()).await.expect("sent");
+    let mut fresh_seen = String::new();
+    read_until(&mut fresh, &mut fresh_seen, "event: presence").await;
+    let (head, _) = fresh_seen.split_once("\r\n\r\n").expect("head");
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(head.contains("content-type: text/event-stream"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    assert!(!head.contains("transfer-encoding"), "{head}");
+
+    let mut reused = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connects");
+    reused
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .expect("sent");
+    let mut reused_seen = String::new();
+    read_until(&mut reused, &mut reused_seen, "\r\n\r\n").await;
+    assert!(reused_seen.starts_with("HTTP/1.1 200"), "{reused_seen}");
+    reused.write_all(request.as_bytes()).await.expect("sent");
+    read_until(&mut reused, &mut reused_seen, "event: presence").await;
+    assert!(
+        reused_seen.contains("transfer-encoding: chunked"),
+        "{reused_seen}"
+    );
+
+    app.join("c", "ada@example.com", "Ada", None)
+        .await
+        .assert_status(201);
+    read_until(&mut fresh, &mut fresh_seen, "event: user.joined").await;
+    read_until(&mut reused, &mut reused_seen, "event: user.joined").await;
+    assert!(
+        fresh_seen.contains(r#"data: {"display_name":"Ada"}"#),
+        "{fresh_seen}"
+    );
+    assert!(
+        reused_seen.contains(r#"data: {"display_name":"Ada"}"#),
+        "{reused_seen}"
+    );
+
+    let mut unknown = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connects");
+    unknown
+        .write_all(b"GET /api/campaign/nope/events HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .expect("sent");
+    let mut reply = Vec::new();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read_to_end(&mut unknown, &mut reply),
+    )
+    .await
+    .expect("closed after the answer")
+    .expect("read");
+    let reply = String::from_utf8(reply).expect("utf-8");
+    let (head, body) = reply.split_once("\r\n\r\n").expect("head");
+    assert!(head.starts_with("HTTP/1.1 404 Not Found\r\n"), "{head}");
+    assert!(head.contains("content-type: application/json"), "{head}");
+    let error: serde_json::Value = serde_json::from_str(body).expect("json");
+    assert_eq!(error["code"], "campaign_not_found");
+}
+
 db_tests!(
+    event_streams_on_new_and_kept_alive_connections_agree,
     the_first_message_is_a_snapshot_then_events_in_order,
     refusals_come_before_the_stream_as_json,
     a_client_resuming_gets_exactly_what_it_missed,

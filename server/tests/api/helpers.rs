@@ -746,3 +746,25 @@ pub(crate) fn binary_command(env: &[(&str, &str)]) -> std::process::Command {
         .envs(env.iter().copied());
     cmd
 }
+
+/// The server's `/metrics` at `base`, as sample name (with labels) → value.
+pub(crate) async fn scrape_metrics(
+    client: &reqwest::Client,
+    base: &str,
+) -> std::collections::HashMap<String, f64> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((name.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}

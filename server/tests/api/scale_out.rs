@@ -11,7 +11,7 @@ use server::bus::{Event, EventBus, EventId, RedisBus, Since};
 
 use protocol::PointerKind;
 
-use crate::helpers::{Db, RunningBinary, SseClient, fresh_database, redis_url};
+use crate::helpers::{Db, RunningBinary, SseClient, fresh_database, redis_url, scrape_metrics};
 use crate::wt_client::{WtClient, shows};
 
 fn unique_prefix() -> String {
@@ -68,6 +68,18 @@ async fn two_instances_share_events_presence_and_history() {
     eprintln!("join on A seen on B after {latency:?}");
     assert!(latency < Duration::from_secs(2), "{latency:?}");
     let joined_id = joined.id.expect("id");
+    // B measured the event's trip through Redis and its handing to the stream.
+    let metrics = scrape_metrics(&client, &b.base).await;
+    for name in [
+        "ovasabi_bus_lag_seconds_count",
+        "ovasabi_sse_delivery_seconds_count",
+        "ovasabi_sse_events_total",
+    ] {
+        let value = metrics.get(name).copied().unwrap_or_default();
+        assert!(value >= 1.0, "{name} = {value} in {metrics:?}");
+    }
+    let lag = metrics["ovasabi_bus_lag_seconds_sum"] / metrics["ovasabi_bus_lag_seconds_count"];
+    assert!((0.0..2.0).contains(&lag), "mean bus lag {lag} s");
     assert_eq!(
         on_a.next_of("user.joined").await.id.as_deref(),
         Some(joined_id.as_str()),

@@ -1,0 +1,61 @@
+//! Campaigns by slug, kept for a moment: every form post, event stream and
+//! cursor session starts by loading its campaign, and a campaign changes
+//! rarely. A change made through this instance is seen at once; one made
+//! elsewhere (another instance, `campaigns apply`) within [`CAMPAIGN_TTL`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::{Campaign, is_valid_slug};
+use crate::store::{Store, StoreError};
+
+/// How long a loaded campaign is served without asking the database again.
+pub const CAMPAIGN_TTL: Duration = Duration::from_secs(1);
+
+/// Recently loaded campaigns. Only campaigns that exist are kept, so unknown
+/// slugs cannot grow it, and a new campaign is visible at once.
+#[derive(Debug, Default)]
+pub struct CampaignCache {
+    loaded: Mutex<HashMap<String, (Instant, Campaign)>>,
+}
+
+impl CampaignCache {
+    /// The campaign `slug` (drafts included), from memory when loaded less
+    /// than [`CAMPAIGN_TTL`] ago; `None` for an unknown or malformed slug.
+    pub async fn by_slug(
+        &self,
+        store: &dyn Store,
+        slug: &str,
+    ) -> Result<Option<Campaign>, StoreError> {
+        if !is_valid_slug(slug) {
+            return Ok(None);
+        }
+        if let Some((at, campaign)) = self.lock().get(slug)
+            && at.elapsed() < CAMPAIGN_TTL
+        {
+            return Ok(Some(campaign.clone()));
+        }
+        let found = store.campaign_by_slug(slug).await?;
+        let mut loaded = self.lock();
+        match &found {
+            Some(campaign) => {
+                loaded.insert(slug.to_owned(), (Instant::now(), campaign.clone()));
+            }
+            None => {
+                loaded.remove(slug);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Forgets `slug`, after this instance changed it.
+    pub fn forget(&self, slug: &str) {
+        self.lock().remove(slug);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Campaign)>> {
+        // The map is always consistent: a panic elsewhere cannot poison its meaning.
+        self.loaded.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

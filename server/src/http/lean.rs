@@ -1,0 +1,389 @@
+//! Lean event-stream connections.
+//!
+//! An idle event stream is most of what an instance holds: ten thousand of
+//! them on a campaign page. Served by hyper, each one keeps an HTTP/1.1
+//! connection's read and write buffers (8 KiB each, hyper's minimum) for its
+//! whole life, about 23 KiB per visitor in all. Yet an event stream never
+//! reads another request, and what it writes is ready-made bytes.
+//!
+//! So the HTTP listener looks at the first request of every new connection
+//! before hyper does. A plain `GET /api/campaign/{slug}/events` (no body, no
+//! upgrade) is answered here: the same [`open_stream`] as the routed handler
+//! (campaign, session, limits, resume), then the frames are written straight to
+//! the socket, the body delimited by the connection's end. Every other
+//! connection — and any later request on a kept-alive one — goes to Salvo
+//! untouched, with the bytes already read put back in front.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use salvo::conn::tcp::{TcpAcceptor, TcpCoupler};
+use salvo::conn::{Accepted, Acceptor, Holding, StraightStream};
+use salvo::fuse::ArcFusePolicy;
+use salvo::http::HeaderMap;
+use salvo::http::header::{HeaderName, HeaderValue};
+use salvo::prelude::Response;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use super::ApiError;
+use super::events::{StreamRequest, open_stream};
+use crate::app::AppState;
+
+/// Longest request head looked at; a longer one goes to Salvo as it is.
+const MAX_HEAD: usize = 8 * 1024;
+/// How long a new connection may take to send its first request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections accepted and looked at, waiting for Salvo to take them.
+const HANDOVER_QUEUE: usize = 256;
+
+/// The socket as Salvo's TCP acceptor hands it out (with its timeouts).
+type Socket = StraightStream<TcpStream>;
+/// A connection for Salvo, and where it came from.
+type Handover = Accepted<TcpCoupler<Rewound>, Rewound>;
+
+/// Salvo's TCP acceptor, with event streams taken off on the way.
+pub struct LeanAcceptor {
+    holdings: Vec<Holding>,
+    /// The inner acceptor, until the first `accept` starts the loop that owns it.
+    inner: Option<(TcpAcceptor, Arc<AppState>)>,
+    handover: mpsc::Receiver<Handover>,
+    sender: mpsc::Sender<Handover>,
+}
+
+impl LeanAcceptor {
+    /// Wraps `inner`; event streams are served with `state`.
+    pub fn new(inner: TcpAcceptor, state: Arc<AppState>) -> Self {
+        let (sender, handover) = mpsc::channel(HANDOVER_QUEUE);
+        Self {
+            holdings: inner.holdings().to_vec(),
+            inner: Some((inner, state)),
+            handover,
+            sender,
+        }
+    }
+}
+
+impl Acceptor for LeanAcceptor {
+    type Coupler = TcpCoupler<Rewound>;
+    type Stream = Rewound;
+
+    fn holdings(&self) -> &[Holding] {
+        &self.holdings
+    }
+
+    async fn accept(&mut self, fuse_policy: Option<ArcFusePolicy>) -> io::Result<Handover> {
+        if let Some((inner, state)) = self.inner.take() {
+            tokio::spawn(accept_loop(inner, fuse_policy, state, self.sender.clone()));
+        }
+        self.handover
+            .recv()
+            .await
+            .ok_or_else(|| io::Error::other("the HTTP listener stopped"))
+    }
+}
+
+/// Accepts connections and looks at each one in a task of its own, so that a
+/// slow client never holds up the next.
+async fn accept_loop(
+    mut inner: TcpAcceptor,
+    fuse_policy: Option<ArcFusePolicy>,
+    state: Arc<AppState>,
+    handover: mpsc::Sender<Handover>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            () = handover.closed() => return,
+            accepted = inner.accept(fuse_policy.clone()) => accepted,
+        };
+        match accepted {
+            Ok(accepted) => {
+                tokio::spawn(route(accepted, state.clone(), handover.clone()));
+            }
+            Err(e) => {
+                // Out of descriptors, most likely: let some close.
+                tracing::warn!(error = %e, "cannot accept an HTTP connection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Serves the connection here when it opens with an event stream, else hands
+/// it to Salvo.
+async fn route(
+    accepted: Accepted<TcpCoupler<Socket>, Socket>,
+    state: Arc<AppState>,
+    handover: mpsc::Sender<Handover>,
+) {
+    let Accepted {
+        mut stream,
+        fuse_config,
+        conn_ctrl,
+        remote_addr,
+        local_addr,
+        http_scheme,
+        ..
+    } = accepted;
+    let Ok(Ok(head)) = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)).await else {
+        return; // closed, failed or silent: nothing to answer
+    };
+    let client_ip = remote_addr
+        .ip()
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    if let Some(request) = event_stream_request(&head, client_ip) {
+        drop(head);
+        serve(stream, state, request).await;
+        return;
+    }
+    let _ = handover
+        .send(Accepted {
+            coupler: TcpCoupler::new(),
+            stream: Rewound {
+                read: head.freeze(),
+                inner: stream,
+            },
+            fuse_config,
+            conn_ctrl,
+            remote_addr,
+            local_addr,
+            http_scheme,
+        })
+        .await;
+}
+
+/// Reads until the end of the first request head, or [`MAX_HEAD`] bytes, or
+/// the end of what the client sends.
+async fn read_head(stream: &mut Socket) -> io::Result<BytesMut> {
+    let mut head = BytesMut::with_capacity(1024);
+    loop {
+        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.len() >= MAX_HEAD {
+            return Ok(head);
+        }
+        if head.capacity() == head.len() {
+            head.reserve(head.len().min(MAX_HEAD - head.len()).max(1024));
+        }
+        if stream.read_buf(&mut head).await? == 0 {
+            return Ok(head);
+        }
+    }
+}
+
+/// The event-stream request `head` makes, if it is one this path serves: a
+/// complete `GET /api/campaign/{slug}/events` without a body or an upgrade.
+fn event_stream_request(head: &[u8], client_ip: String) -> Option<StreamRequest> {
+    let mut headers = [httparse::EMPTY_HEADER; 48];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let httparse::Status::Complete(length) = parsed.parse(head).ok()? else {
+        return None;
+    };
+    if length != head.len() || parsed.method? != "GET" || parsed.version? != 1 {
+        return None; // pipelined bytes after it, another method, or HTTP/1.0
+    }
+    let (path, query) = parsed.path?.split_once('?').unwrap_or((parsed.path?, ""));
+    let slug = path
+        .strip_prefix("/api/campaign/")?
+        .strip_suffix("/events")?;
+    if slug.is_empty() || slug.contains('/') {
+        return None;
+    }
+    let mut map = HeaderMap::with_capacity(parsed.headers.len());
+    for header in parsed.headers.iter() {
+        let name = HeaderName::from_bytes(header.name.as_bytes()).ok()?;
+        map.append(name, HeaderValue::from_bytes(header.value).ok()?);
+    }
+    let has_body = map.contains_key("transfer-encoding")
+        || map
+            .get("content-length")
+            .is_some_and(|v| v.as_bytes() != b"0");
+    if has_body || map.contains_key("upgrade") {
+        return None;
+    }
+    let query: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    Some(StreamRequest::new(slug, &map, &query, client_ip))
+}
+
+/// Answers the event stream on `stream` until either side ends it.
+async fn serve(mut stream: Socket, state: Arc<AppState>, request: StreamRequest) {
+    let mut events = match open_stream(state, request).await {
+        Ok(events) => events,
+        Err(error) => {
+            let _ = stream.write_all(&error_response(&error)).await;
+            let _ = stream.shutdown().await;
+            return;
+        }
+    };
+    let head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\
+                 x-accel-buffering: no\r\nconnection: close\r\n\r\n";
+    if stream.write_all(head).await.is_err() {
+        return;
+    }
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut scratch = [0u8; 64];
+    loop {
+        tokio::select! {
+            frame = events.next_frame() => {
+                let Some(frame) = frame else { break };
+                if writer.write_all(&frame).await.is_err() {
+                    return;
+                }
+            }
+            // A client says nothing more on an event stream; reading notices it leaving.
+            read = reader.read(&mut scratch) => {
+                if !matches!(read, Ok(n) if n > 0) {
+                    return;
+                }
+            }
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+/// An error as a whole HTTP/1.1 response that closes the connection, rendered
+/// by [`ApiError::render`] like every other error.
+fn error_response(error: &ApiError) -> Vec<u8> {
+    let mut response = Response::new();
+    error.render(&mut response);
+    let body = match response.take_body() {
+        salvo::http::ResBody::Once(bytes) => bytes,
+        _ => Bytes::new(),
+    };
+    let status = error.status();
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\ncontent-length: {}\r\nconnection: close\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        body.len()
+    )
+    .into_bytes();
+    for (name, value) in response.headers() {
+        if name != "content-length" && name != "connection" {
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&body);
+    out
+}
+
+/// A socket with the bytes already read from it put back in front.
+pub struct Rewound {
+    read: Bytes,
+    inner: Socket,
+}
+
+impl AsyncRead for Rewound {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.read.has_remaining() {
+            let n = self.read.len().min(buf.remaining());
+            buf.put_slice(&self.read[..n]);
+            self.read.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Rewound {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(head: &str) -> Option<StreamRequest> {
+        event_stream_request(head.as_bytes(), "127.0.0.1".into())
+    }
+
+    #[test]
+    fn only_plain_event_stream_gets_are_taken() {
+        let taken = request(
+            "GET /api/campaign/ovasabi-website/events?cursors=1&page=%2Fpricing&token=t HTTP/1.1\r\n\
+             Host: x\r\nLast-Event-ID: 5-1\r\n\r\n",
+        )
+        .expect("taken");
+        assert_eq!(taken.slug, "ovasabi-website");
+        assert_eq!(taken.token.as_deref(), Some("t"));
+        assert!(taken.cursors);
+        assert_eq!(taken.page.as_deref(), Some("/pricing"));
+        assert_eq!(taken.resume, Some(Ok("5-1".parse().expect("id"))));
+        for other in [
+            "GET /api/campaign/a/events HTTP/1.1\r\nHost: x\r\n", // incomplete
+            "POST /api/campaign/a/events HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET /api/campaign/a/events HTTP/1.0\r\n\r\n",
+            "GET /api/campaign/a/b/events HTTP/1.1\r\n\r\n",
+            "GET /api/campaign//events HTTP/1.1\r\n\r\n",
+            "GET /api/campaign/a HTTP/1.1\r\n\r\n",
+            "GET /healthz HTTP/1.1\r\n\r\n",
+            "GET /api/campaign/a/events HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+            "GET /api/campaign/a/events HTTP/1.1\r\nUpgrade: h2c\r\n\r\n",
+            "GET /api/campaign/a/events HTTP/1.1\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n",
+            "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        ] {
+            assert!(request(other).is_none(), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn errors_are_whole_json_responses() {
+        let text = String::from_utf8(error_response(&ApiError::TooManyRequests {
+            retry_after_secs: 5,
+        }))
+        .expect("utf-8");
+        let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+        assert!(
+            head.starts_with("HTTP/1.1 429 Too Many Requests\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("retry-after: 5"), "{head}");
+        assert!(head.contains("connection: close"), "{head}");
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
+        let json: serde_json::Value = serde_json::from_str(body).expect("json");
+        assert_eq!(json["code"], "rate_limited");
+    }
+}
