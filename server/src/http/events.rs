@@ -342,6 +342,9 @@ impl EventStream {
     /// The next frame to send; `None` ends the stream.
     pub async fn next_frame(&mut self) -> Option<Bytes> {
         if let Some(frame) = self.pending.pop_front() {
+            if self.pending.is_empty() {
+                self.pending = VecDeque::new(); // its room is not needed again
+            }
             return Some(frame);
         }
         loop {

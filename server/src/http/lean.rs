@@ -131,15 +131,18 @@ async fn route(
         http_scheme,
         ..
     } = accepted;
-    let Ok(Ok(head)) = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)).await else {
+    // What only runs once (reading the head, opening the stream) is boxed,
+    // so that the task kept for the stream's life holds no room for it.
+    let reading = Box::pin(tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)));
+    let Ok(Ok(head)) = reading.await else {
         return; // closed, failed or silent: nothing to answer
     };
     let client_ip = remote_addr
         .ip()
         .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     if let Some(request) = event_stream_request(&head, client_ip) {
-        drop(head);
-        serve(stream, state, request).await;
+        // A task of its own: this one, sized for every path above, ends here.
+        tokio::spawn(serve(stream, state, request));
         return;
     }
     let _ = handover
@@ -213,10 +216,10 @@ fn event_stream_request(head: &[u8], client_ip: String) -> Option<StreamRequest>
 
 /// Answers the event stream on `stream` until either side ends it.
 async fn serve(mut stream: Socket, state: Arc<AppState>, request: StreamRequest) {
-    let mut events = match open_stream(state, request).await {
+    let mut events = match Box::pin(open_stream(state, request)).await {
         Ok(events) => events,
         Err(error) => {
-            let _ = stream.write_all(&error_response(&error)).await;
+            let _ = Box::pin(stream.write_all(&error_response(&error))).await;
             let _ = stream.shutdown().await;
             return;
         }
