@@ -76,14 +76,34 @@ pub struct WebTransportServer {
     current: RwLock<Current>,
 }
 
+/// Outgoing datagram bytes a session may queue (quinn's default is 1 MiB).
+/// Frames wait here only while the visitor's connection is congested, and a
+/// cursor frame a few ticks old is worth less than nothing: past this, the
+/// oldest are dropped. Sixteen KiB is at least a dozen full frames.
+const DATAGRAM_SEND_BUFFER: usize = 16 * 1024;
+/// Incoming datagram bytes a session may queue before the room reads them
+/// (uplinks are a dozen bytes; quinn's default is 1.25 MB).
+const DATAGRAM_RECEIVE_BUFFER: usize = 64 * 1024;
+
 fn server_config(addr: SocketAddr, identity: Identity) -> ServerConfig {
-    ServerConfig::builder()
+    let mut config = ServerConfig::builder()
         .with_bind_address(addr)
         .with_identity(identity)
         .keep_alive_interval(Some(Duration::from_secs(3)))
         .max_idle_timeout(Some(Duration::from_secs(15)))
         .expect("15 s is a valid idle timeout")
-        .build()
+        .build();
+    match Arc::get_mut(&mut config.quic_config_mut().transport) {
+        Some(transport) => {
+            transport
+                .datagram_send_buffer_size(DATAGRAM_SEND_BUFFER)
+                .datagram_receive_buffer_size(Some(DATAGRAM_RECEIVE_BUFFER));
+        }
+        None => {
+            tracing::warn!("QUIC transport settings are shared: datagram buffers left as they are")
+        }
+    }
+    config
 }
 
 fn development_identity(validity: Duration) -> anyhow::Result<Identity> {
