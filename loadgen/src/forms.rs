@@ -1,4 +1,8 @@
 //! Form load: quote requests at a fixed concurrency, each with a unique email.
+//!
+//! A campaign limits quotes per minute per client address; to send more than
+//! that in a run, the load can come from several loopback addresses
+//! (127.0.0.1, 127.0.0.2, …; Linux routes all of 127/8 to the loopback).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +25,8 @@ pub struct FormLoad {
     pub concurrency: usize,
     /// Requests in all.
     pub requests: usize,
+    /// Loopback source addresses to spread the requests over (1: the default one).
+    pub addresses: u8,
 }
 
 /// What a form run measured.
@@ -38,9 +44,17 @@ pub struct FormReport {
 
 /// Runs the load and reports.
 pub async fn run(load: FormLoad) -> anyhow::Result<FormReport> {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(load.concurrency)
-        .build()?;
+    let clients = (1..=load.addresses.max(1))
+        .map(|n| {
+            let builder = reqwest::Client::builder().pool_max_idle_per_host(load.concurrency);
+            let builder = if load.addresses > 1 {
+                builder.local_address(std::net::IpAddr::from([127, 0, 0, n]))
+            } else {
+                builder
+            };
+            builder.build()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let next = Arc::new(AtomicU64::new(0));
     let ok = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -48,9 +62,9 @@ pub async fn run(load: FormLoad) -> anyhow::Result<FormReport> {
     let start = Instant::now();
     let run = start.elapsed().as_nanos() ^ u128::from(std::process::id());
     let workers: Vec<_> = (0..load.concurrency.max(1))
-        .map(|_| {
+        .map(|worker| {
             let (http, next, ok, errors, latencies, load) = (
-                http.clone(),
+                clients[worker % clients.len()].clone(),
                 next.clone(),
                 ok.clone(),
                 errors.clone(),

@@ -93,6 +93,10 @@ enum Scenario {
         concurrency: usize,
         #[arg(long, default_value_t = 5000)]
         requests: usize,
+        /// Spread the requests over this many loopback source addresses
+        /// (127.0.0.1…), to stay under a campaign's per-address rate limit.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=200))]
+        addresses: u8,
     },
 }
 
@@ -200,14 +204,23 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Forms {
             concurrency,
             requests,
+            addresses,
             ..
         } => {
+            let host = url::Url::parse(&common.base[0])?
+                .host_str()
+                .unwrap_or_default()
+                .to_owned();
+            if addresses > 1 && !host.starts_with("127.") {
+                anyhow::bail!("--addresses needs a server on 127.0.0.1 (it sends from 127.0.0.N)");
+            }
             measured_from = started;
             let report = forms::run(forms::FormLoad {
                 base: common.base[0].clone(),
                 campaign: slug,
                 concurrency,
                 requests,
+                addresses,
             })
             .await?;
             let server = server_use(common.server_pid, before, measured_from)?;

@@ -101,6 +101,7 @@ pub async fn json_body<T: DeserializeOwned>(
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
         .is_some_and(|len| len > limit);
     if declared_too_large {
+        discard_body(req).await;
         return Err(ApiError::PayloadTooLarge { limit });
     }
     let bytes = match req.payload_with_max_size(limit).await {
@@ -114,6 +115,24 @@ pub async fn json_body<T: DeserializeOwned>(
         }
     };
     parse_json(bytes)
+}
+
+/// Most body bytes read and thrown away before a refusal is answered.
+const DISCARD_LIMIT: usize = 1 << 20;
+
+/// Reads and drops a refused request's body (up to [`DISCARD_LIMIT`]), so the
+/// client can finish sending and read the answer: closing a connection with
+/// unread bytes resets it, and the client may then never see the 413.
+async fn discard_body(req: &mut Request) {
+    use futures::StreamExt;
+    let mut body = req.take_body();
+    let mut read = 0;
+    while read <= DISCARD_LIMIT {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), body.next()).await {
+            Ok(Some(Ok(frame))) => read += frame.data_ref().map_or(0, bytes::Bytes::len),
+            _ => return,
+        }
+    }
 }
 
 /// Parses `bytes` as JSON into `T` with the error mapping of [`json_body`].

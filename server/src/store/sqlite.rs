@@ -6,12 +6,20 @@
 //! with "database is locked"), every write goes through one dedicated
 //! connection, which writers wait for in order; reads use the other
 //! connections and never wait for a writer (WAL).
+//!
+//! Leads are the busiest write, and each statement is a hand-off to the
+//! connection's thread and back. So leads are committed in groups: one task
+//! takes every lead waiting, writes them all in one transaction (two
+//! statements each, plus one BEGIN and one COMMIT for the group) and answers
+//! each. When nothing else waits, a group is one lead and nothing waits for
+//! company.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tokio::sync::{mpsc, oneshot};
 
 use super::Backend;
 use super::shared::{
@@ -32,7 +40,19 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The one writer connection (the same pool as `pool` for `:memory:`).
     writer: SqlitePool,
+    /// Leads waiting for the group-commit task.
+    leads: mpsc::Sender<LeadJob>,
 }
+
+/// A lead waiting to be written, and who waits for it.
+struct LeadJob {
+    quote: Quote,
+    outbox: Vec<NewOutbox>,
+    reply: oneshot::Sender<Result<Option<QuoteRow>, StoreError>>,
+}
+
+/// Most leads in one transaction.
+const MAX_LEAD_GROUP: usize = 64;
 
 impl SqliteStore {
     /// Opens (creating file and folder if missing) and migrates the database
@@ -68,7 +88,13 @@ impl SqliteStore {
                 .connect_with(options.read_only(true))
                 .await?
         };
-        Ok(Self { pool, writer })
+        let (leads, waiting) = mpsc::channel(1024);
+        tokio::spawn(commit_leads(writer.clone(), waiting));
+        Ok(Self {
+            pool,
+            writer,
+            leads,
+        })
     }
 
     /// Nothing to lock: the write transaction already excludes every other writer.
@@ -90,22 +116,81 @@ impl SqliteStore {
         self.writer.begin_with("BEGIN IMMEDIATE").await
     }
 
-    /// Inserts a quote and its outbox entries in one transaction; `None` when
-    /// its idempotency key was used before (nothing written).
+    /// Inserts a quote and its outbox entries, atomically, in the next group
+    /// commit; `None` when its idempotency key was used before (nothing written).
     async fn insert_quote_row(
         &self,
         quote: &Quote,
         outbox: &[NewOutbox],
     ) -> Result<Option<QuoteRow>, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let inserted: Option<QuoteRow> = bind_quote!(sqlx::query_as(quote_insert!()), quote)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if inserted.is_some() {
-            Self::insert_outbox(&mut tx, outbox, quote.created_at).await?;
-            tx.commit().await?;
+        let (reply, answer) = oneshot::channel();
+        let job = LeadJob {
+            quote: quote.clone(),
+            outbox: outbox.to_vec(),
+            reply,
+        };
+        let stopped = || StoreError::Corrupt("the lead writer stopped".into());
+        self.leads.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Writes `jobs` in one transaction: all of them, or none (error).
+    async fn write_leads(
+        writer: &SqlitePool,
+        jobs: &[LeadJob],
+    ) -> Result<Vec<Option<QuoteRow>>, StoreError> {
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut rows = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let inserted: Option<QuoteRow> =
+                bind_quote!(sqlx::query_as(quote_insert!()), job.quote)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if inserted.is_some() {
+                Self::insert_outbox(&mut tx, &job.outbox, job.quote.created_at).await?;
+            }
+            rows.push(inserted);
         }
-        Ok(inserted)
+        tx.commit().await?;
+        Ok(rows)
+    }
+}
+
+/// The group-commit task: takes every lead waiting (up to [`MAX_LEAD_GROUP`]),
+/// writes them in one transaction and answers each. If the group fails, each
+/// lead is tried again alone, so one bad lead fails only itself.
+async fn commit_leads(writer: SqlitePool, mut waiting: mpsc::Receiver<LeadJob>) {
+    let mut group = Vec::with_capacity(MAX_LEAD_GROUP);
+    while waiting.recv_many(&mut group, MAX_LEAD_GROUP).await > 0 {
+        match SqliteStore::write_leads(&writer, &group).await {
+            Ok(rows) => {
+                for (job, row) in group.drain(..).zip(rows) {
+                    let _ = job.reply.send(Ok(row));
+                }
+            }
+            Err(StoreError::Busy(cause)) => {
+                // The writer was not free in time: trying each alone would only
+                // make the last one wait longer. Every lead of the group is told.
+                tracing::warn!(error = %cause, leads = group.len(), "lead group not written");
+                for job in group.drain(..) {
+                    let _ = job
+                        .reply
+                        .send(Err(StoreError::Busy(sqlx::Error::PoolTimedOut)));
+                }
+            }
+            Err(error) if group.len() == 1 => {
+                let job = group.pop().expect("one lead");
+                let _ = job.reply.send(Err(error));
+            }
+            Err(_) => {
+                for job in group.drain(..) {
+                    let result = SqliteStore::write_leads(&writer, std::slice::from_ref(&job))
+                        .await
+                        .map(|mut rows| rows.pop().flatten());
+                    let _ = job.reply.send(result);
+                }
+            }
+        }
     }
 }
 

@@ -75,6 +75,7 @@ async fn the_forms_scenario_runs_and_every_lead_is_in_the_outbox() {
         campaign: slug.clone(),
         concurrency: 8,
         requests: 100,
+        addresses: 2,
     })
     .await
     .expect("runs");

@@ -109,6 +109,89 @@ async fn concurrent_duplicates_store_one_lead(db: Db) {
     assert_eq!(app.outbox().await.len(), 1);
 }
 
+/// A burst of leads (written in groups on SQLite): every distinct lead stored
+/// once with its CRM delivery, every duplicate answered with its original.
+async fn a_burst_of_leads_is_stored_whole(db: Db) {
+    let app = spawn_app(db).await;
+    app.open_campaign("c", json!({})).await;
+    let app = &app;
+    let sends = (0..40).map(|i| {
+        let mut body = lead("c");
+        body["message"] = json!(format!("lead {}", i % 20));
+        let key = format!("burst-{}", i % 20);
+        async move { (i % 20, app.post_quote(&body, Some(&key), None).await) }
+    });
+    let replies = futures::future::join_all(sends).await;
+    let mut ids = std::collections::HashMap::new();
+    for (lead_no, reply) in &replies {
+        let id = reply.assert_status(201)["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        assert_eq!(ids.entry(*lead_no).or_insert_with(|| id.clone()), &id);
+    }
+    assert_eq!(ids.len(), 20);
+    assert_eq!(app.metrics("c").await["leads"], 20);
+    assert_eq!(app.outbox().await.len(), 20, "one CRM delivery per lead");
+}
+
+/// A lead that cannot be written (here: of a campaign that does not exist)
+/// fails alone; the leads written with it are all stored.
+async fn one_failing_lead_does_not_take_others_with_it(db: Db) {
+    let app = spawn_app(db).await;
+    app.open_campaign("c", json!({})).await;
+    let campaign_id = app
+        .state
+        .store
+        .campaign_by_slug("c")
+        .await
+        .expect("read")
+        .expect("c")
+        .id;
+    let quote = |i: i64, campaign_id: i64| server::forms::quote::Quote {
+        id: uuid::Uuid::now_v7(),
+        campaign_id,
+        master_id: None,
+        session_id: None,
+        name: format!("Lead {i}"),
+        email: format!("lead{i}@example.com"),
+        company: None,
+        phone: None,
+        message: "hello".into(),
+        budget: None,
+        details: serde_json::Map::new(),
+        status: server::forms::quote::QuoteStatus::New,
+        idempotency_key: None,
+        request_fingerprint: None,
+        created_at: chrono::Utc::now(),
+        updated_at: chrono::Utc::now(),
+    };
+    let outbox = |campaign_id: i64| {
+        vec![server::outbox::NewOutbox {
+            campaign_id: Some(campaign_id),
+            event_type: "lead.created".into(),
+            payload: json!({}),
+            targets: vec![None],
+        }]
+    };
+    let store = &app.state.store;
+    let results = futures::future::join_all((0..30).map(|i| {
+        let target = if i == 7 { 999_999 } else { campaign_id };
+        let (q, o) = (quote(i, target), outbox(target));
+        async move { store.insert_quote(&q, &o).await.map(|(_, created)| created) }
+    }))
+    .await;
+    for (i, result) in results.iter().enumerate() {
+        if i == 7 {
+            assert!(result.is_err(), "the lead of no campaign fails: {result:?}");
+        } else {
+            assert!(matches!(result, Ok(true)), "lead {i}: {result:?}");
+        }
+    }
+    assert_eq!(app.metrics("c").await["leads"], 29);
+    assert_eq!(app.outbox().await.len(), 29);
+}
+
 async fn bad_quotes_are_refused_and_write_nothing(db: Db) {
     let app = spawn_app(db).await;
     app.open_campaign(
@@ -325,6 +408,8 @@ db_tests!(
     private_campaigns_do_not_announce_leads,
     the_same_idempotency_key_returns_the_same_lead,
     concurrent_duplicates_store_one_lead,
+    a_burst_of_leads_is_stored_whole,
+    one_failing_lead_does_not_take_others_with_it,
     bad_quotes_are_refused_and_write_nothing,
     the_team_moves_a_lead_and_only_its_submitter_hears,
     closed_campaigns_take_no_quotes,
