@@ -5,6 +5,7 @@
 //! same tables, created by the migrations under `migrations/sqlite` and
 //! `migrations/postgres`.
 
+mod leads;
 mod postgres;
 mod shared;
 mod sqlite;

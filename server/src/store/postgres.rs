@@ -6,12 +6,12 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
 use super::Backend;
-use super::shared::{
-    bind_quote, outbox_columns, quote_columns, quote_insert, shared_store_impl, user_columns,
-};
+use super::shared::{outbox_columns, quote_columns, shared_store_impl, user_columns};
+use sqlx::types::Json;
+
+use super::leads::{LeadJob, LeadWriter, WriteLeads};
 use super::{QuoteRow, StoreError};
 use crate::forms::quote::Quote;
-use crate::outbox::NewOutbox;
 
 /// Store on a PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -19,7 +19,12 @@ pub struct PgStore {
     pool: PgPool,
     /// The same pool: PostgreSQL takes concurrent writers.
     writer: PgPool,
+    /// The group commit of leads.
+    leads: LeadWriter,
 }
+
+/// Writes groups of leads, each group one statement.
+struct PgLeads(PgPool);
 
 impl PgStore {
     /// Connects to and migrates the database at `url`.
@@ -31,6 +36,7 @@ impl PgStore {
             .await?;
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
         Ok(Self {
+            leads: LeadWriter::start(PgLeads(pool.clone())),
             writer: pool.clone(),
             pool,
         })
@@ -53,50 +59,102 @@ impl PgStore {
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         self.writer.begin().await
     }
+}
 
-    /// Inserts a quote and its outbox entries in one statement (so one round
-    /// trip, atomic on its own); `None` when its idempotency key was used
-    /// before (nothing written: the entries come from the inserted row).
-    async fn insert_quote_row(
-        &self,
-        quote: &Quote,
-        outbox: &[NewOutbox],
-    ) -> Result<Option<QuoteRow>, StoreError> {
-        let entries = outbox
+/// A group of leads and their outbox entries, inserted by one statement (one
+/// round trip, atomic on its own): the leads' columns and the entries' rows
+/// arrive as arrays, unrolled by `UNNEST`. A lead whose idempotency key was
+/// used before is skipped, and so are its entries (they join the inserted rows).
+const INSERT_LEADS: &str = concat!(
+    "WITH quote AS (
+         INSERT INTO service_quote_main
+             (id, campaign_id, master_id, session_id, name, email, company, phone,
+              message, budget, details, status, idempotency_key, request_fingerprint,
+              created_at, updated_at)
+         SELECT l.*, l.created_at FROM UNNEST(
+             $1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::text[], $6::text[],
+             $7::text[], $8::text[], $9::text[], $10::text[], $11::jsonb[], $12::text[],
+             $13::text[], $14::text[], $15::timestamptz[])
+             AS l (id, campaign_id, master_id, session_id, name, email, company, phone,
+                   message, budget, details, status, idempotency_key, request_fingerprint,
+                   created_at)
+         ON CONFLICT (campaign_id, idempotency_key) DO NOTHING
+         RETURNING ",
+    quote_columns!(),
+    "
+     ), outbox AS (
+         INSERT INTO service_event_outbox
+             (campaign_id, event_type, target_url, payload, attempts, next_attempt_at,
+              created_at)
+         SELECT e.campaign_id, e.event_type, e.target_url, e.payload, 0, quote.created_at,
+                quote.created_at
+         FROM quote
+         JOIN UNNEST($16::uuid[], $17::bigint[], $18::text[], $19::text[], $20::jsonb[])
+             AS e (quote_id, campaign_id, event_type, target_url, payload)
+           ON e.quote_id = quote.id
+     )
+     SELECT ",
+    quote_columns!(),
+    " FROM quote"
+);
+
+#[async_trait::async_trait]
+impl WriteLeads for PgLeads {
+    async fn write_leads(&self, jobs: &[LeadJob]) -> Result<Vec<Option<QuoteRow>>, StoreError> {
+        let quotes = jobs.iter().map(|j| &j.quote);
+        let column = |f: fn(&Quote) -> Option<&str>| quotes.clone().map(f).collect::<Vec<_>>();
+        let entries: Vec<_> = jobs
             .iter()
-            .flat_map(|m| m.targets.iter().map(move |target| (m, target.as_deref())));
-        let (mut campaigns, mut kinds, mut targets, mut payloads) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (message, target) in entries {
-            campaigns.push(message.campaign_id);
-            kinds.push(message.event_type.as_str());
-            targets.push(target);
-            payloads.push(sqlx::types::Json(&message.payload));
-        }
-        let query = concat!(
-            "WITH quote AS (",
-            quote_insert!(),
-            "), outbox AS (
-                 INSERT INTO service_event_outbox
-                     (campaign_id, event_type, target_url, payload, attempts,
-                      next_attempt_at, created_at)
-                 SELECT e.campaign_id, e.event_type, e.target_url, e.payload, 0, $15, $15
-                 FROM quote,
-                      UNNEST($16::bigint[], $17::text[], $18::text[], $19::jsonb[])
-                          AS e (campaign_id, event_type, target_url, payload)
-             )
-             SELECT ",
-            quote_columns!(),
-            " FROM quote"
-        );
-        let row = bind_quote!(sqlx::query_as(query), quote)
-            .bind(campaigns)
-            .bind(kinds)
-            .bind(targets)
-            .bind(payloads)
-            .fetch_optional(&self.writer)
+            .flat_map(|job| {
+                job.outbox.iter().flat_map(move |message| {
+                    message
+                        .targets
+                        .iter()
+                        .map(move |target| (job.quote.id, message, target.as_deref()))
+                })
+            })
+            .collect();
+        let inserted: Vec<QuoteRow> = sqlx::query_as(INSERT_LEADS)
+            .bind(quotes.clone().map(|q| q.id).collect::<Vec<_>>())
+            .bind(quotes.clone().map(|q| q.campaign_id).collect::<Vec<_>>())
+            .bind(quotes.clone().map(|q| q.master_id).collect::<Vec<_>>())
+            .bind(quotes.clone().map(|q| q.session_id).collect::<Vec<_>>())
+            .bind(column(|q| Some(q.name.as_str())))
+            .bind(column(|q| Some(q.email.as_str())))
+            .bind(column(|q| q.company.as_deref()))
+            .bind(column(|q| q.phone.as_deref()))
+            .bind(column(|q| Some(q.message.as_str())))
+            .bind(column(|q| q.budget.as_deref()))
+            .bind(quotes.clone().map(|q| Json(&q.details)).collect::<Vec<_>>())
+            .bind(column(|q| Some(q.status.as_str())))
+            .bind(column(|q| q.idempotency_key.as_deref()))
+            .bind(column(|q| q.request_fingerprint.as_deref()))
+            .bind(quotes.clone().map(|q| q.created_at).collect::<Vec<_>>())
+            .bind(entries.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
+            .bind(
+                entries
+                    .iter()
+                    .map(|(_, m, _)| m.campaign_id)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                entries
+                    .iter()
+                    .map(|(_, m, _)| m.event_type.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(entries.iter().map(|(_, _, t)| *t).collect::<Vec<_>>())
+            .bind(
+                entries
+                    .iter()
+                    .map(|(_, m, _)| Json(&m.payload))
+                    .collect::<Vec<_>>(),
+            )
+            .fetch_all(&self.0)
             .await?;
-        Ok(row)
+        let mut by_id: std::collections::HashMap<_, _> =
+            inserted.into_iter().map(|row| (row.id, row)).collect();
+        Ok(jobs.iter().map(|job| by_id.remove(&job.quote.id)).collect())
     }
 }
 

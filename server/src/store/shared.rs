@@ -7,8 +7,9 @@
 //! `writer` fields; what really differs per database is passed in as extra methods.
 
 /// Implements [`Store`](super::Store) for `$store` (which has a `pool` field
-/// for reads and a `writer` field for statements that write outside a
-/// transaction): the shared queries plus the backend-specific `$extra` methods.
+/// for reads, a `writer` field for statements that write outside a
+/// transaction and a `leads` [`LeadWriter`](super::leads::LeadWriter)): the
+/// shared queries plus the backend-specific `$extra` methods.
 macro_rules! shared_store_impl {
     ($store:ty, $db:ty, $backend:expr, { $($extra:tt)* }) => {
         impl $store {
@@ -287,7 +288,7 @@ macro_rules! shared_store_impl {
                 quote: &$crate::forms::quote::Quote,
                 outbox: &[$crate::outbox::NewOutbox],
             ) -> Result<($crate::forms::quote::Quote, bool), $crate::store::StoreError> {
-                if let Some(row) = self.insert_quote_row(quote, outbox).await? {
+                if let Some(row) = self.leads.insert(quote, outbox).await? {
                     return Ok((row.try_into()?, true));
                 }
                 // The key was used before: that request's quote (committed, as

@@ -7,27 +7,21 @@
 //! connection, which writers wait for in order; reads use the other
 //! connections and never wait for a writer (WAL).
 //!
-//! Leads are the busiest write, and each statement is a hand-off to the
-//! connection's thread and back. So leads are committed in groups: one task
-//! takes every lead waiting, writes them all in one transaction (two
-//! statements each, plus one BEGIN and one COMMIT for the group) and answers
-//! each. When nothing else waits, a group is one lead and nothing waits for
-//! company.
+//! Leads are written in groups ([`super::leads`]): two statements each, plus
+//! one BEGIN and one COMMIT per group, on the writer connection.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use tokio::sync::{mpsc, oneshot};
 
 use super::Backend;
+use super::leads::{LeadJob, LeadWriter, WriteLeads};
 use super::shared::{
     bind_quote, outbox_columns, quote_columns, quote_insert, shared_store_impl, user_columns,
 };
 use super::{QuoteRow, StoreError};
-use crate::forms::quote::Quote;
-use crate::outbox::NewOutbox;
 
 /// How long a write waits for the writer connection before the request is
 /// answered `503 busy` (a queue this long means the disk cannot keep up).
@@ -40,19 +34,14 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The one writer connection (the same pool as `pool` for `:memory:`).
     writer: SqlitePool,
-    /// Leads waiting for the group-commit task.
-    leads: mpsc::Sender<LeadJob>,
+    /// The group commit of leads.
+    leads: LeadWriter,
+    /// Held while the store lives; the checkpoint task stops when it is gone.
+    _alive: std::sync::Arc<()>,
 }
 
-/// A lead waiting to be written, and who waits for it.
-struct LeadJob {
-    quote: Quote,
-    outbox: Vec<NewOutbox>,
-    reply: oneshot::Sender<Result<Option<QuoteRow>, StoreError>>,
-}
-
-/// Most leads in one transaction.
-const MAX_LEAD_GROUP: usize = 64;
+/// Writes groups of leads on the writer connection.
+struct SqliteLeads(SqlitePool);
 
 impl SqliteStore {
     /// Opens (creating file and folder if missing) and migrates the database
@@ -72,10 +61,12 @@ impl SqliteStore {
             std::fs::create_dir_all(parent)
                 .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", parent.display()))?;
         }
+        // The writer never checkpoints the WAL itself (a checkpoint in a commit
+        // holds up every write behind it); a task of its own does, every second.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(WRITE_QUEUE_TIMEOUT)
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
         sqlx::migrate!("../migrations/sqlite").run(&writer).await?;
         // Every connection to `:memory:` is a database of its own: share the writer.
@@ -85,15 +76,26 @@ impl SqliteStore {
             SqlitePoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options.read_only(true))
+                .connect_with(options.clone().read_only(true))
                 .await?
         };
-        let (leads, waiting) = mpsc::channel(1024);
-        tokio::spawn(commit_leads(writer.clone(), waiting));
+        let alive = std::sync::Arc::new(());
+        if !in_memory {
+            let checkpointer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await?;
+            tokio::spawn(checkpoint_wal(
+                checkpointer,
+                std::sync::Arc::downgrade(&alive),
+            ));
+        }
+        let leads = LeadWriter::start(SqliteLeads(writer.clone()));
         Ok(Self {
             pool,
             writer,
             leads,
+            _alive: alive,
         })
     }
 
@@ -115,31 +117,36 @@ impl SqliteStore {
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
         self.writer.begin_with("BEGIN IMMEDIATE").await
     }
+}
 
-    /// Inserts a quote and its outbox entries, atomically, in the next group
-    /// commit; `None` when its idempotency key was used before (nothing written).
-    async fn insert_quote_row(
-        &self,
-        quote: &Quote,
-        outbox: &[NewOutbox],
-    ) -> Result<Option<QuoteRow>, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let job = LeadJob {
-            quote: quote.clone(),
-            outbox: outbox.to_vec(),
-            reply,
-        };
-        let stopped = || StoreError::Corrupt("the lead writer stopped".into());
-        self.leads.send(job).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Copies the WAL's committed pages into the database file, beside the
+/// writer rather than inside one of its commits (`PASSIVE`: it never waits
+/// for or blocks a writer or reader), until the store is dropped.
+async fn checkpoint_wal(connection: SqlitePool, store: std::sync::Weak<()>) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if store.strong_count() == 0 {
+            connection.close().await;
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&connection)
+            .await
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
     }
+}
 
-    /// Writes `jobs` in one transaction: all of them, or none (error).
-    async fn write_leads(
-        writer: &SqlitePool,
-        jobs: &[LeadJob],
-    ) -> Result<Vec<Option<QuoteRow>>, StoreError> {
-        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+#[async_trait::async_trait]
+impl WriteLeads for SqliteLeads {
+    async fn write_leads(&self, jobs: &[LeadJob]) -> Result<Vec<Option<QuoteRow>>, StoreError> {
+        let mut tx = self.0.begin_with("BEGIN IMMEDIATE").await?;
         let mut rows = Vec::with_capacity(jobs.len());
         for job in jobs {
             let inserted: Option<QuoteRow> =
@@ -147,50 +154,12 @@ impl SqliteStore {
                     .fetch_optional(&mut *tx)
                     .await?;
             if inserted.is_some() {
-                Self::insert_outbox(&mut tx, &job.outbox, job.quote.created_at).await?;
+                SqliteStore::insert_outbox(&mut tx, &job.outbox, job.quote.created_at).await?;
             }
             rows.push(inserted);
         }
         tx.commit().await?;
         Ok(rows)
-    }
-}
-
-/// The group-commit task: takes every lead waiting (up to [`MAX_LEAD_GROUP`]),
-/// writes them in one transaction and answers each. If the group fails, each
-/// lead is tried again alone, so one bad lead fails only itself.
-async fn commit_leads(writer: SqlitePool, mut waiting: mpsc::Receiver<LeadJob>) {
-    let mut group = Vec::with_capacity(MAX_LEAD_GROUP);
-    while waiting.recv_many(&mut group, MAX_LEAD_GROUP).await > 0 {
-        match SqliteStore::write_leads(&writer, &group).await {
-            Ok(rows) => {
-                for (job, row) in group.drain(..).zip(rows) {
-                    let _ = job.reply.send(Ok(row));
-                }
-            }
-            Err(StoreError::Busy(cause)) => {
-                // The writer was not free in time: trying each alone would only
-                // make the last one wait longer. Every lead of the group is told.
-                tracing::warn!(error = %cause, leads = group.len(), "lead group not written");
-                for job in group.drain(..) {
-                    let _ = job
-                        .reply
-                        .send(Err(StoreError::Busy(sqlx::Error::PoolTimedOut)));
-                }
-            }
-            Err(error) if group.len() == 1 => {
-                let job = group.pop().expect("one lead");
-                let _ = job.reply.send(Err(error));
-            }
-            Err(_) => {
-                for job in group.drain(..) {
-                    let result = SqliteStore::write_leads(&writer, std::slice::from_ref(&job))
-                        .await
-                        .map(|mut rows| rows.pop().flatten());
-                    let _ = job.reply.send(result);
-                }
-            }
-        }
     }
 }
 
