@@ -425,6 +425,17 @@ impl TestApp {
     }
 
     /// Every outbox entry, read behind the API.
+    /// The database id of campaign `slug` (which must exist).
+    pub(crate) async fn campaign_id(&self, slug: &str) -> i64 {
+        self.state
+            .store
+            .campaign_by_slug(slug)
+            .await
+            .expect("read")
+            .expect("campaign exists")
+            .id
+    }
+
     pub(crate) async fn outbox(&self) -> Vec<server::outbox::OutboxEntry> {
         self.state
             .store

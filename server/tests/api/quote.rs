@@ -140,14 +140,7 @@ async fn a_burst_of_leads_is_stored_whole(db: Db) {
 async fn one_failing_lead_does_not_take_others_with_it(db: Db) {
     let app = spawn_app(db).await;
     app.open_campaign("c", json!({})).await;
-    let campaign_id = app
-        .state
-        .store
-        .campaign_by_slug("c")
-        .await
-        .expect("read")
-        .expect("c")
-        .id;
+    let campaign_id = app.campaign_id("c").await;
     let quote = |i: i64, campaign_id: i64| server::forms::quote::Quote {
         id: uuid::Uuid::now_v7(),
         campaign_id,

@@ -36,14 +36,7 @@ async fn bad_referrals_are_refused_and_write_nothing(db: Db) {
         .await;
     let (_, linus_code, _) = app.joined("c", "linus@example.com", "Linus", None).await;
     let (_, other_code, other_token) = app.joined("other", "ada@example.com", "Ada", None).await;
-    let campaign_id = app
-        .state
-        .store
-        .campaign_by_slug("c")
-        .await
-        .expect("read")
-        .expect("c")
-        .id;
+    let campaign_id = app.campaign_id("c").await;
     let now = Utc::now();
     let (expired, _) = app.state.sessions.issue(
         grace_id.parse().expect("uuid"),

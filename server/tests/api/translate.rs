@@ -123,14 +123,7 @@ async fn an_override_always_wins(db: Db) {
     app.state
         .store
         .memory_store(&[server::translate::MemoryEntry {
-            campaign_id: app
-                .state
-                .store
-                .campaign_by_slug("c")
-                .await
-                .expect("read")
-                .expect("c")
-                .id,
+            campaign_id: app.campaign_id("c").await,
             source_lang: "en".into(),
             target_lang: "fr".into(),
             context_key: server::translate::context_key("text", Some("/"), None),
