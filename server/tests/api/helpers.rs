@@ -779,3 +779,19 @@ pub(crate) async fn scrape_metrics(
         })
         .collect()
 }
+
+/// Reads with `read` until `done` holds for what it returns, or 10 s pass;
+/// returns the last reading (the caller asserts on it).
+pub(crate) async fn poll_until<T, Fut: std::future::Future<Output = T>>(
+    mut read: impl FnMut() -> Fut,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let value = read().await;
+        if done(&value) || tokio::time::Instant::now() > deadline {
+            return value;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -7,24 +7,8 @@ use serde_json::json;
 use server::outbox::signature;
 
 use crate::db_tests;
-use crate::helpers::{As, Db, spawn_app_with};
+use crate::helpers::{As, Db, poll_until, spawn_app_with};
 use crate::receiver::{Received, Receiver};
-
-/// Reads with `read` until `done` holds for what it returns, or 10 s pass;
-/// returns the last reading (the caller asserts on it).
-async fn poll_until<T, Fut: std::future::Future<Output = T>>(
-    mut read: impl FnMut() -> Fut,
-    done: impl Fn(&T) -> bool,
-) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let value = read().await;
-        if done(&value) || tokio::time::Instant::now() > deadline {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 fn delivered(received: &[Received], event: &str) -> Vec<Received> {
     received
