@@ -31,8 +31,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use super::ApiError;
 use super::events::{StreamRequest, open_stream};
+use super::{ApiError, address_key};
 use crate::app::AppState;
 
 /// Longest request head looked at; a longer one goes to Salvo as it is.
@@ -131,16 +131,10 @@ async fn route(
         http_scheme,
         ..
     } = accepted;
-    // What only runs once (reading the head, opening the stream) is boxed,
-    // so that the task kept for the stream's life holds no room for it.
-    let reading = Box::pin(tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)));
-    let Ok(Ok(head)) = reading.await else {
+    let Ok(Ok(head)) = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)).await else {
         return; // closed, failed or silent: nothing to answer
     };
-    let client_ip = remote_addr
-        .ip()
-        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-    if let Some(request) = event_stream_request(&head, client_ip) {
+    if let Some(request) = event_stream_request(&head, address_key(&remote_addr)) {
         // A task of its own: this one, sized for every path above, ends here.
         tokio::spawn(serve(stream, state, request));
         return;
@@ -216,6 +210,8 @@ fn event_stream_request(head: &[u8], client_ip: String) -> Option<StreamRequest>
 
 /// Answers the event stream on `stream` until either side ends it.
 async fn serve(mut stream: Socket, state: Arc<AppState>, request: StreamRequest) {
+    // What runs once (opening, refusing) is boxed, so that this task, kept for
+    // the stream's life, holds no room for it.
     let mut events = match Box::pin(open_stream(state, request)).await {
         Ok(events) => events,
         Err(error) => {

@@ -359,8 +359,12 @@ pub async fn campaign_query(req: &Request, state: &AppState) -> Result<Campaign,
 
 /// The client's address, as a rate-limit key.
 pub fn client_ip(req: &Request) -> String {
-    req.remote_addr()
-        .ip()
+    address_key(req.remote_addr())
+}
+
+/// A peer address as a rate-limit key: its IP.
+pub fn address_key(addr: &salvo::conn::SocketAddr) -> String {
+    addr.ip()
         .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 
