@@ -57,7 +57,7 @@ pub struct StreamRequest {
     pub slug: String,
     /// Session token, from `?token=`, the session cookie or `Authorization: Bearer`.
     pub token: Option<String>,
-    /// Whether the bearer token is the admin's (drafts are visible to it).
+    /// The `Authorization: Bearer` token, if any: the admin's sees drafts.
     pub bearer: Option<String>,
     /// Where to resume (`Last-Event-ID` or `?last_event_id=`); `Err` when unreadable.
     pub resume: Option<Result<EventId, ()>>,
