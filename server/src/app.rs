@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use salvo::conn::tcp::TcpAcceptor;
@@ -21,6 +22,7 @@ use crate::outbox::{OutboxWorker, WebhookSettings};
 use crate::presence::Presence;
 use crate::session::SessionKeys;
 use crate::store::{self, SharedStore};
+use crate::tasks::Tasks;
 use crate::telemetry::Counters;
 use crate::translate::{LibreTranslate, LibreTranslateSettings, Translator};
 use crate::transport::webtransport::WebTransportServer;
@@ -56,8 +58,8 @@ pub struct AppState {
     pub translator: Translator,
     /// What the server did.
     pub counters: Counters,
-    /// Cancelled when the app shuts down: long-lived streams watch it.
-    pub shutdown: CancellationToken,
+    /// Every background task, and the shutdown signal they watch.
+    pub tasks: Tasks,
     /// Wakes the outbox worker when entries were written.
     pub outbox_wake: Arc<Notify>,
 }
@@ -73,9 +75,14 @@ impl App {
     /// Connects the database (running migrations), applies the campaign files and
     /// binds the listeners.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let store = store::connect(&config.database_url, config.db_max_connections)
-            .await
-            .context("cannot open the database (DATABASE_URL)")?;
+        let tasks = Tasks::new();
+        let store = store::connect(
+            config.database_url.as_str(),
+            config.db_max_connections,
+            &tasks,
+        )
+        .await
+        .context("cannot open the database (DATABASE_URL)")?;
         if let Some(dir) = &config.campaigns_dir {
             campaign::files::apply_dir(store.as_ref(), dir)
                 .await
@@ -83,8 +90,8 @@ impl App {
         }
         let redis = config
             .redis_url
-            .as_deref()
-            .map(redis::Client::open)
+            .as_ref()
+            .map(|url| redis::Client::open(url.as_str()))
             .transpose()
             .context("REDIS_URL")?;
         let (bus, presence, cursor_relay): (Arc<dyn EventBus>, Presence, _) = match &redis {
@@ -118,17 +125,18 @@ impl App {
                 format!("cannot listen on {} (OVASABI_HTTP_ADDR)", config.http_addr)
             })?;
         let http_addr = http_listener.local_addr()?;
-        let webtransport = Arc::new(
-            WebTransportServer::bind(config.wt_addr, config.wt_certificate.clone()).await?,
-        );
-        let shutdown = CancellationToken::new();
+        let webtransport =
+            Arc::new(WebTransportServer::bind(config.wt_addr, config.wt_certificate()).await?);
         let machine = config
             .libretranslate_url
             .clone()
             .map(|url| {
                 LibreTranslate::new(LibreTranslateSettings {
-                    url,
-                    api_key: config.libretranslate_api_key.clone(),
+                    url: url.0,
+                    api_key: config
+                        .libretranslate_api_key
+                        .as_ref()
+                        .map(|key| key.value.clone()),
                     timeout: config.translate_timeout,
                     concurrency: 4,
                     failure_threshold: config.translate_breaker_threshold,
@@ -150,12 +158,12 @@ impl App {
                 limiter: RateLimiter::default(),
                 streams: ConnectionLimiter::default(),
                 cursor_sessions: ConnectionLimiter::default(),
-                cursors: Arc::new(CursorHub::new(shutdown.clone(), cursor_relay)),
+                cursors: Arc::new(CursorHub::new(tasks.clone(), cursor_relay)),
                 webtransport,
                 translator,
                 counters: Counters::default(),
                 campaigns: CampaignCache::default(),
-                shutdown,
+                tasks,
                 outbox_wake: Arc::new(Notify::new()),
             }),
             http_listener,
@@ -185,7 +193,7 @@ impl App {
         OutboxWorker::new(
             self.state.store.clone(),
             WebhookSettings {
-                default_url: config.webhook_url.clone(),
+                default_url: config.webhook_url.as_ref().map(|url| url.0.clone()),
                 secret: config.webhook_secret.value.clone(),
                 max_attempts: config.webhook_max_attempts,
                 backoff_base: config.webhook_backoff,
@@ -197,58 +205,62 @@ impl App {
     }
 
     /// Serves until `shutdown` is cancelled, then gives open connections the
-    /// configured grace period.
+    /// configured grace period, and returns once every background task ended
+    /// (or the grace period ran out again: the stragglers are logged).
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let app_shutdown = self.state.shutdown.clone();
-        if self.state.config.outbox_worker {
-            let worker = self.outbox_worker()?;
-            tokio::spawn(worker.run(app_shutdown.clone()));
+        let state = self.state.clone();
+        let tasks = state.tasks.clone();
+        if state.config.outbox_worker {
+            self.outbox_worker()?.start(&tasks);
         }
-        self.state.bus.clone().start(app_shutdown.clone());
-        self.state.presence.clone().start(app_shutdown.clone());
-        self.state.cursors.start();
-        if let Some(machine) = self.state.translator.machine().cloned() {
-            tokio::spawn(refresh_languages(machine, app_shutdown.clone()));
+        state.bus.clone().start(&tasks);
+        state.presence.clone().start(&tasks);
+        state.cursors.start();
+        if let Some(machine) = state.translator.machine().cloned() {
+            tasks.periodic(
+                "libretranslate languages",
+                LANGUAGES_REFRESH,
+                None,
+                move || refresh_languages(machine.clone()),
+            );
         }
-        self.state
-            .webtransport
-            .clone()
-            .start(self.state.clone(), app_shutdown.clone());
+        state.webtransport.clone().start(state.clone());
         let acceptor = http::lean::LeanAcceptor::new(
             TcpAcceptor::try_from(self.http_listener)?,
-            self.state.clone(),
+            state.clone(),
         );
         let server = Server::new(acceptor);
         let handle = server.handle();
-        let grace = self.state.config.shutdown_timeout;
-        tokio::spawn(async move {
-            shutdown.cancelled().await;
+        let grace = state.config.shutdown_timeout;
+        let app_shutdown = tasks.shutdown().clone();
+        tasks.spawn("shutdown signal", async move {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = app_shutdown.cancelled() => {}
+            }
             tracing::info!(?grace, "shutting down");
-            // Streams end first, so that open connections can finish.
+            // Streams and workers end first, so that open connections can finish.
             app_shutdown.cancel();
             handle.stop_graceful(grace);
         });
         tracing::info!(addr = %self.http_addr, "serving HTTP");
-        tracing::info!(addr = %self.state.webtransport.local_addr(), "serving WebTransport (UDP)");
-        server.serve(http::service(self.state.clone())).await;
-        self.state
-            .webtransport
-            .close(std::time::Duration::from_secs(1))
-            .await;
+        tracing::info!(addr = %state.webtransport.local_addr(), "serving WebTransport (UDP)");
+        server.serve(http::service(state.clone())).await;
+        state.webtransport.close(Duration::from_secs(1)).await;
+        if tasks.stop(grace).await {
+            tracing::info!("stopped");
+        }
         Ok(())
     }
 }
 
-/// Learns which languages LibreTranslate offers, at start and every ten minutes.
-async fn refresh_languages(machine: Arc<LibreTranslate>, shutdown: CancellationToken) {
-    loop {
-        match machine.refresh_languages().await {
-            Ok(count) => tracing::info!(count, "LibreTranslate languages refreshed"),
-            Err(e) => tracing::warn!(error = %e, "cannot list LibreTranslate languages"),
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
-        }
+/// How often the languages LibreTranslate offers are asked for again.
+const LANGUAGES_REFRESH: Duration = Duration::from_secs(600);
+
+/// Learns which languages LibreTranslate offers.
+async fn refresh_languages(machine: Arc<LibreTranslate>) {
+    match machine.refresh_languages().await {
+        Ok(count) => tracing::info!(count, "LibreTranslate languages refreshed"),
+        Err(e) => tracing::warn!(error = %e, "cannot list LibreTranslate languages"),
     }
 }

@@ -1,18 +1,32 @@
 //! Server configuration: read once at start from flags and environment
 //! (`OVASABI_…`, plus `DATABASE_URL`, `REDIS_URL` and `LIBRETRANSLATE_URL` as their
 //! ecosystems name them), validated into a [`Config`], and printed without secrets.
+//!
+//! Every setting is written once, as a field of [`Config`]: its flag, variable,
+//! default, type and range sit in its attributes, and each field's type prints
+//! itself safely (secrets and URL passwords hidden), so `{config:?}` is the
+//! start-up line. Tests build their configuration through the same parser
+//! ([`Config::for_database`]), with the same defaults.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::builder::TypedValueParser;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Where the embedded database lives when `DATABASE_URL` is not set.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/ovasabi.db";
+/// Shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
+/// Shortest session secret accepted.
+pub const MIN_SESSION_SECRET_LEN: usize = 32;
+/// Shortest webhook signing secret accepted.
+pub const MIN_WEBHOOK_SECRET_LEN: usize = 16;
 
-/// Command line and environment of `ovasabi-edge`.
+/// Command line of `ovasabi-edge`: a subcommand and the configuration.
 #[derive(Debug, Parser)]
 #[command(
     name = "ovasabi-edge",
@@ -23,101 +37,9 @@ pub struct Cli {
     /// What to do (default: serve).
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// HTTP listen address (REST and SSE).
-    #[arg(long, env = "OVASABI_HTTP_ADDR", default_value = "127.0.0.1:8080")]
-    pub http_addr: String,
-    /// WebTransport (QUIC, UDP) listen address.
-    #[arg(long, env = "OVASABI_WT_ADDR", default_value = "127.0.0.1:4433")]
-    pub wt_addr: String,
-    /// PEM certificate chain for WebTransport (production); unset = self-signed development certificate.
-    #[arg(long, env = "OVASABI_WT_CERT", requires = "wt_key")]
-    pub wt_cert: Option<PathBuf>,
-    /// PEM private key for WebTransport (production).
-    #[arg(long, env = "OVASABI_WT_KEY", requires = "wt_cert")]
-    pub wt_key: Option<PathBuf>,
-    /// URL browsers use for WebTransport, e.g. `https://edge.example.com:4433/wt`
-    /// (default: built from OVASABI_WT_ADDR and the request's host).
-    #[arg(long, env = "OVASABI_WT_PUBLIC_URL")]
-    pub wt_public_url: Option<String>,
-    /// `sqlite:PATH` (default, embedded) or `postgres://…`.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
-    pub database_url: String,
-    /// Most pooled database connections.
-    #[arg(long, env = "OVASABI_DB_MAX_CONNECTIONS", default_value_t = 16)]
-    pub db_max_connections: u32,
-    /// Redis for the cross-instance relay; unset means a single, in-process instance.
-    #[arg(long, env = "REDIS_URL")]
-    pub redis_url: Option<String>,
-    /// Bearer token of the admin endpoints; unset generates one at start (development).
-    #[arg(long, env = "OVASABI_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
-    /// Prefix of every Redis key this deployment uses.
-    #[arg(long, env = "OVASABI_REDIS_PREFIX", default_value = "ovasabi")]
-    pub redis_prefix: String,
-    /// Events kept for clients resuming a stream (Redis: the stream's MAXLEN).
-    #[arg(long, env = "OVASABI_EVENT_HISTORY", default_value_t = 10_000)]
-    pub event_history: usize,
-    /// Events buffered per campaign for slow stream readers before they are reset.
-    #[arg(long, env = "OVASABI_SSE_BUFFER", default_value_t = 1024)]
-    pub sse_buffer: usize,
-    /// Seconds between heartbeat comments on an idle event stream.
-    #[arg(long, env = "OVASABI_SSE_HEARTBEAT_SECS", default_value_t = 15)]
-    pub sse_heartbeat_secs: u64,
-    /// Reconnect delay suggested to event stream clients, in milliseconds.
-    #[arg(long, env = "OVASABI_SSE_RETRY_MS", default_value_t = 3000)]
-    pub sse_retry_ms: u64,
-    /// Milliseconds a visitor keeps counting without a refresh (crashed instances).
-    #[arg(long, env = "OVASABI_PRESENCE_TTL_MS", default_value_t = 5000)]
-    pub presence_ttl_ms: u64,
-    /// Secret signing session tokens (32+ characters); unset generates one at start.
-    #[arg(long, env = "OVASABI_SESSION_SECRET", hide_env_values = true)]
-    pub session_secret: Option<String>,
-    /// Hours a session token stays valid.
-    #[arg(long, env = "OVASABI_SESSION_TTL_HOURS", default_value_t = 720)]
-    pub session_ttl_hours: u64,
-    /// LibreTranslate base URL; unset serves translation memory only.
-    #[arg(long, env = "LIBRETRANSLATE_URL")]
-    pub libretranslate_url: Option<String>,
-    /// LibreTranslate API key, if the instance wants one.
-    #[arg(long, env = "LIBRETRANSLATE_API_KEY", hide_env_values = true)]
-    pub libretranslate_api_key: Option<String>,
-    /// Timeout of one LibreTranslate call, in milliseconds.
-    #[arg(long, env = "OVASABI_TRANSLATE_TIMEOUT_MS", default_value_t = 5000)]
-    pub translate_timeout_ms: u64,
-    /// Milliseconds LibreTranslate is not called after repeated failures.
-    #[arg(
-        long,
-        env = "OVASABI_TRANSLATE_BREAKER_OPEN_MS",
-        default_value_t = 30_000
-    )]
-    pub translate_breaker_open_ms: u64,
-    /// Webhook receiver of outbox events (the CRM).
-    #[arg(long, env = "OVASABI_WEBHOOK_URL")]
-    pub webhook_url: Option<String>,
-    /// Secret of the webhook signature header (16+ characters); unset generates one.
-    #[arg(long, env = "OVASABI_WEBHOOK_SECRET", hide_env_values = true)]
-    pub webhook_secret: Option<String>,
-    /// Delivery attempts before an outbox entry is dead.
-    #[arg(long, env = "OVASABI_WEBHOOK_MAX_ATTEMPTS", default_value_t = 12)]
-    pub webhook_max_attempts: u32,
-    /// First retry delay in milliseconds (doubles per attempt, capped at an hour).
-    #[arg(long, env = "OVASABI_WEBHOOK_BACKOFF_MS", default_value_t = 2000)]
-    pub webhook_backoff_ms: u64,
-    /// Timeout of one webhook delivery in milliseconds.
-    #[arg(long, env = "OVASABI_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
-    pub webhook_timeout_ms: u64,
-    /// Run the outbox delivery worker on this instance.
-    #[arg(long, env = "OVASABI_OUTBOX_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
-    pub outbox_worker: bool,
-    /// Folder of `NNN_name.toml` campaign files applied at start.
-    #[arg(long, env = "OVASABI_CAMPAIGNS_DIR", default_value = "campaigns")]
-    pub campaigns_dir: PathBuf,
-    /// Largest request body accepted, in bytes.
-    #[arg(long, env = "OVASABI_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
-    pub max_body_bytes: usize,
-    /// Seconds open connections get to finish at shutdown.
-    #[arg(long, env = "OVASABI_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
-    pub shutdown_timeout_secs: u64,
+    /// The configuration.
+    #[command(flatten)]
+    pub config: Config,
 }
 
 /// Subcommands.
@@ -140,21 +62,261 @@ pub enum CampaignsAction {
     Apply,
 }
 
+/// The validated configuration the app runs with: one field per setting.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// HTTP listen address (REST and SSE).
+    #[arg(long, env = "OVASABI_HTTP_ADDR", default_value = "127.0.0.1:8080", value_parser = socket_addr())]
+    pub http_addr: SocketAddr,
+    /// WebTransport (QUIC, UDP) listen address.
+    #[arg(long, env = "OVASABI_WT_ADDR", default_value = "127.0.0.1:4433", value_parser = socket_addr())]
+    pub wt_addr: SocketAddr,
+    /// PEM certificate chain for WebTransport (production); unset = self-signed development certificate.
+    #[arg(long, env = "OVASABI_WT_CERT", requires = "wt_key")]
+    pub wt_cert: Option<PathBuf>,
+    /// PEM private key for WebTransport (production).
+    #[arg(long, env = "OVASABI_WT_KEY", requires = "wt_cert")]
+    pub wt_key: Option<PathBuf>,
+    /// How the development certificate (no `wt_cert`) is kept fresh.
+    #[arg(skip)]
+    pub wt_dev_certificate: DevCertificatePolicy,
+    /// URL browsers use for WebTransport, e.g. `https://edge.example.com:4433/wt`
+    /// (default: built from OVASABI_WT_ADDR and the request's host).
+    #[arg(long, env = "OVASABI_WT_PUBLIC_URL", value_parser = https_url())]
+    pub wt_public_url: Option<url::Url>,
+    /// `sqlite:PATH` (default, embedded) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, value_parser = database_url())]
+    pub database_url: ServiceUrl,
+    /// Most pooled database connections.
+    #[arg(long, env = "OVASABI_DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_max_connections: u32,
+    /// Redis for the cross-instance relay; unset means a single, in-process instance.
+    #[arg(long, env = "REDIS_URL", value_parser = redis_url())]
+    pub redis_url: Option<ServiceUrl>,
+    /// Prefix of every Redis key this deployment uses.
+    #[arg(long, env = "OVASABI_REDIS_PREFIX", default_value = "ovasabi", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub redis_prefix: String,
+    /// Events kept for clients resuming a stream (Redis: the stream's MAXLEN).
+    #[arg(long, env = "OVASABI_EVENT_HISTORY", default_value_t = 10_000, value_parser = count(100, 10_000_000))]
+    pub event_history: usize,
+    /// Events buffered per campaign for slow stream readers before they are reset.
+    #[arg(long, env = "OVASABI_SSE_BUFFER", default_value_t = 1024, value_parser = count(16, 1_000_000))]
+    pub sse_buffer: usize,
+    /// Seconds between heartbeat comments on an idle event stream.
+    #[arg(long = "sse-heartbeat-secs", env = "OVASABI_SSE_HEARTBEAT_SECS", default_value = "15", value_parser = seconds(1, 3600))]
+    pub sse_heartbeat: Duration,
+    /// Reconnect delay suggested to event stream clients, in milliseconds.
+    #[arg(long = "sse-retry-ms", env = "OVASABI_SSE_RETRY_MS", default_value = "3000", value_parser = millis(100, 600_000))]
+    pub sse_retry: Duration,
+    /// Milliseconds a visitor keeps counting without a refresh (crashed instances).
+    #[arg(long = "presence-ttl-ms", env = "OVASABI_PRESENCE_TTL_MS", default_value = "5000", value_parser = millis(500, 600_000))]
+    pub presence_ttl: Duration,
+    /// Bearer token of the admin endpoints (16+ characters); unset generates one at start (development).
+    #[arg(long, env = "OVASABI_ADMIN_TOKEN", hide_env_values = true, default_value = "", hide_default_value = true, value_parser = secret(MIN_ADMIN_TOKEN_LEN))]
+    pub admin_token: Secret,
+    /// Secret signing session tokens (32+ characters); unset generates one at start.
+    #[arg(long, env = "OVASABI_SESSION_SECRET", hide_env_values = true, default_value = "", hide_default_value = true, value_parser = secret(MIN_SESSION_SECRET_LEN))]
+    pub session_secret: Secret,
+    /// Hours a session token stays valid.
+    #[arg(long = "session-ttl-hours", env = "OVASABI_SESSION_TTL_HOURS", default_value = "720", value_parser = hours(1, 24 * 365))]
+    pub session_ttl: Duration,
+    /// LibreTranslate base URL; unset serves translation memory only.
+    #[arg(long, env = "LIBRETRANSLATE_URL", value_parser = http_url())]
+    pub libretranslate_url: Option<HttpUrl>,
+    /// LibreTranslate API key, if the instance wants one.
+    #[arg(long, env = "LIBRETRANSLATE_API_KEY", hide_env_values = true, value_parser = secret(1))]
+    pub libretranslate_api_key: Option<Secret>,
+    /// Timeout of one LibreTranslate call, in milliseconds.
+    #[arg(long = "translate-timeout-ms", env = "OVASABI_TRANSLATE_TIMEOUT_MS", default_value = "5000", value_parser = millis(100, 120_000))]
+    pub translate_timeout: Duration,
+    /// Consecutive LibreTranslate failures that open the circuit breaker.
+    #[arg(long, env = "OVASABI_TRANSLATE_BREAKER_FAILURES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub translate_breaker_threshold: u32,
+    /// Milliseconds LibreTranslate is not called after repeated failures.
+    #[arg(long = "translate-breaker-open-ms", env = "OVASABI_TRANSLATE_BREAKER_OPEN_MS", default_value = "30000", value_parser = millis(100, 3_600_000))]
+    pub translate_breaker_open: Duration,
+    /// Webhook receiver of outbox events (the CRM).
+    #[arg(long, env = "OVASABI_WEBHOOK_URL", value_parser = http_url())]
+    pub webhook_url: Option<HttpUrl>,
+    /// Secret of the webhook signature header (16+ characters); unset generates one.
+    #[arg(long, env = "OVASABI_WEBHOOK_SECRET", hide_env_values = true, default_value = "", hide_default_value = true, value_parser = secret(MIN_WEBHOOK_SECRET_LEN))]
+    pub webhook_secret: Secret,
+    /// Delivery attempts before an outbox entry is dead.
+    #[arg(long, env = "OVASABI_WEBHOOK_MAX_ATTEMPTS", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub webhook_max_attempts: u32,
+    /// First retry delay in milliseconds (doubles per attempt, capped at an hour).
+    #[arg(long = "webhook-backoff-ms", env = "OVASABI_WEBHOOK_BACKOFF_MS", default_value = "2000", value_parser = millis(10, 3_600_000))]
+    pub webhook_backoff: Duration,
+    /// Timeout of one webhook delivery in milliseconds.
+    #[arg(long = "webhook-timeout-ms", env = "OVASABI_WEBHOOK_TIMEOUT_MS", default_value = "10000", value_parser = millis(100, 120_000))]
+    pub webhook_timeout: Duration,
+    /// Run the outbox delivery worker on this instance.
+    #[arg(long, env = "OVASABI_OUTBOX_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub outbox_worker: bool,
+    /// Folder of `NNN_name.toml` campaign files applied at start.
+    #[arg(long, env = "OVASABI_CAMPAIGNS_DIR", default_value = "campaigns")]
+    pub campaigns_dir: Option<PathBuf>,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "OVASABI_MAX_BODY_BYTES", default_value_t = 64 * 1024, value_parser = count(1024, 16 * 1024 * 1024))]
+    pub max_body_bytes: usize,
+    /// Seconds open connections get to finish at shutdown.
+    #[arg(long = "shutdown-timeout-secs", env = "OVASABI_SHUTDOWN_TIMEOUT_SECS", default_value = "10", value_parser = seconds(1, 300))]
+    pub shutdown_timeout: Duration,
+}
+
 /// A configuration value that cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("{name}: {reason}")]
 pub struct ConfigError {
     /// The setting, as the environment names it.
-    pub name: &'static str,
+    pub name: String,
     /// What is wrong with it.
     pub reason: String,
 }
 
-fn config_error(name: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        name,
-        reason: reason.into(),
+impl Cli {
+    /// Reads the command line and environment. A bad setting is a
+    /// [`ConfigError`] naming it; `--help`, `--version` and usage mistakes are
+    /// clap's own errors, to be printed by it.
+    pub fn read() -> Result<Self, ReadError> {
+        Self::try_parse().map_err(|e| {
+            let mut command = Self::command();
+            command.build();
+            ReadError::from_clap(&command, e)
+        })
     }
+}
+
+/// Why the command line could not be read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// A setting has a value that cannot be used.
+    Invalid(ConfigError),
+    /// Help, version or a usage mistake: clap prints it and picks the exit code.
+    Clap(clap::Error),
+}
+
+impl ReadError {
+    fn from_clap(command: &clap::Command, error: clap::Error) -> Self {
+        if !matches!(
+            error.kind(),
+            ErrorKind::InvalidValue | ErrorKind::ValueValidation
+        ) {
+            return Self::Clap(error);
+        }
+        let Some(ContextValue::String(shown)) = error.get(ContextKind::InvalidArg) else {
+            return Self::Clap(error);
+        };
+        let arg = all_args(command).find(|a| a.to_string() == *shown);
+        let name = match arg.and_then(|a| a.get_env()) {
+            Some(env) => env.to_string_lossy().into_owned(),
+            None => shown.clone(),
+        };
+        let reason = match std::error::Error::source(&error) {
+            Some(source) => source.to_string(),
+            None => match error.get(ContextKind::InvalidValue) {
+                Some(ContextValue::String(value)) => format!("invalid value {value:?}"),
+                _ => "invalid value".to_owned(),
+            },
+        };
+        Self::Invalid(ConfigError { name, reason })
+    }
+}
+
+fn all_args(command: &clap::Command) -> impl Iterator<Item = &clap::Arg> {
+    command
+        .get_arguments()
+        .chain(command.get_subcommands().flat_map(|s| s.get_arguments()))
+}
+
+impl Config {
+    /// Parses `args` (flags only, without the program name) with the defaults
+    /// of production, ignoring the environment: how tests and embedders build
+    /// a configuration.
+    pub fn from_flags<I, S>(args: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<std::ffi::OsString> + Clone,
+    {
+        let mut named = Self::augment_args(clap::Command::new("ovasabi-edge"));
+        named.build();
+        let without_env = named.clone().mut_args(|arg| arg.env(None::<&str>));
+        let all = std::iter::once(std::ffi::OsString::from("ovasabi-edge"))
+            .chain(args.into_iter().map(Into::into));
+        without_env
+            .try_get_matches_from(all)
+            .and_then(|matches| Self::from_arg_matches(&matches))
+            .map_err(|e| match ReadError::from_clap(&named, e) {
+                ReadError::Invalid(invalid) => invalid,
+                ReadError::Clap(other) => ConfigError {
+                    name: "arguments".to_owned(),
+                    reason: other.to_string(),
+                },
+            })
+    }
+
+    /// The production defaults on `database_url`, listening on loopback port 0,
+    /// with no campaign files: what tests and embedders start from.
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        let url = database_url.into();
+        let mut config = Self::from_flags([
+            "--database-url",
+            &url,
+            "--http-addr",
+            "127.0.0.1:0",
+            "--wt-addr",
+            "127.0.0.1:0",
+        ])
+        .unwrap_or_else(|e| panic!("invalid test configuration: {e}"));
+        config.campaigns_dir = None;
+        config
+    }
+
+    /// Where the WebTransport certificate comes from.
+    pub fn wt_certificate(&self) -> CertificateSource {
+        match (&self.wt_cert, &self.wt_key) {
+            (Some(cert), Some(key)) => CertificateSource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            _ => CertificateSource::Development(self.wt_dev_certificate),
+        }
+    }
+}
+
+/// How the development certificate is kept fresh.
+#[derive(Debug, Clone, Copy)]
+pub struct DevCertificatePolicy {
+    /// Validity of each certificate (browsers accept at most 14 days).
+    pub validity: Duration,
+    /// Replace a certificate this long before it expires.
+    pub renew_before: Duration,
+    /// How often to check.
+    pub check_every: Duration,
+}
+
+impl Default for DevCertificatePolicy {
+    fn default() -> Self {
+        Self {
+            validity: Duration::from_secs(13 * 24 * 3600),
+            renew_before: Duration::from_secs(2 * 24 * 3600),
+            check_every: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Where the WebTransport endpoint's certificate comes from.
+#[derive(Debug, Clone)]
+pub enum CertificateSource {
+    /// Self-signed, rotated by this policy.
+    Development(DevCertificatePolicy),
+    /// PEM files (certificate chain, private key).
+    Files {
+        /// Certificate chain.
+        cert: PathBuf,
+        /// Private key.
+        key: PathBuf,
+    },
 }
 
 /// Where a secret came from.
@@ -184,21 +346,11 @@ impl Secret {
         }
     }
 
-    fn from_setting(
-        name: &'static str,
-        value: Option<String>,
-        min_len: usize,
-    ) -> Result<Self, ConfigError> {
-        match non_empty(value) {
-            Some(v) if v.len() < min_len => Err(config_error(
-                name,
-                format!("must be at least {min_len} characters"),
-            )),
-            Some(value) => Ok(Self {
-                value,
-                source: SecretSource::Configured,
-            }),
-            None => Ok(Self::generated()),
+    /// A secret set by the operator.
+    pub fn configured(value: impl Into<String>) -> Self {
+        Self {
+            value: value.into(),
+            source: SecretSource::Configured,
         }
     }
 }
@@ -209,116 +361,71 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The validated configuration the app runs with.
-#[derive(Clone)]
-pub struct Config {
-    /// HTTP listen address.
-    pub http_addr: SocketAddr,
-    /// WebTransport listen address.
-    pub wt_addr: SocketAddr,
-    /// Where the WebTransport certificate comes from.
-    pub wt_certificate: crate::transport::webtransport::CertificateSource,
-    /// URL browsers use for WebTransport.
-    pub wt_public_url: Option<url::Url>,
-    /// Database URL.
-    pub database_url: String,
-    /// Most pooled database connections.
-    pub db_max_connections: u32,
-    /// Redis URL, if scaling out.
-    pub redis_url: Option<String>,
-    /// Prefix of Redis keys.
-    pub redis_prefix: String,
-    /// Events kept for resuming clients.
-    pub event_history: usize,
-    /// Events buffered per campaign for slow readers.
-    pub sse_buffer: usize,
-    /// Heartbeat interval of event streams.
-    pub sse_heartbeat: Duration,
-    /// Reconnect delay suggested to clients.
-    pub sse_retry: Duration,
-    /// How long an unrefreshed visitor keeps counting.
-    pub presence_ttl: Duration,
-    /// Admin bearer token.
-    pub admin_token: Secret,
-    /// Session token signing secret.
-    pub session_secret: Secret,
-    /// How long session tokens live.
-    pub session_ttl: Duration,
-    /// LibreTranslate base URL.
-    pub libretranslate_url: Option<url::Url>,
-    /// LibreTranslate API key.
-    pub libretranslate_api_key: Option<String>,
-    /// Timeout of one LibreTranslate call.
-    pub translate_timeout: Duration,
-    /// Consecutive LibreTranslate failures that open the circuit breaker.
-    pub translate_breaker_threshold: u32,
-    /// How long the open breaker keeps LibreTranslate uncalled.
-    pub translate_breaker_open: Duration,
-    /// Global webhook receiver.
-    pub webhook_url: Option<url::Url>,
-    /// Webhook signature secret.
-    pub webhook_secret: Secret,
-    /// Delivery attempts before an outbox entry is dead.
-    pub webhook_max_attempts: u32,
-    /// First retry delay.
-    pub webhook_backoff: Duration,
-    /// Timeout of one delivery.
-    pub webhook_timeout: Duration,
-    /// Whether this instance delivers the outbox.
-    pub outbox_worker: bool,
-    /// Campaign files folder applied at start (`None`: apply nothing).
-    pub campaigns_dir: Option<PathBuf>,
-    /// Largest request body.
-    pub max_body_bytes: usize,
-    /// Grace period at shutdown.
-    pub shutdown_timeout: Duration,
-}
+/// The URL of a service (database, Redis) as configured; printed with its
+/// password hidden.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServiceUrl(String);
 
-/// Shortest admin token accepted.
-pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
-/// Shortest session secret accepted.
-pub const MIN_SESSION_SECRET_LEN: usize = 32;
-
-fn non_empty(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.trim().is_empty())
-}
-
-fn parse_http_url(
-    name: &'static str,
-    value: Option<String>,
-) -> Result<Option<url::Url>, ConfigError> {
-    non_empty(value)
-        .map(|v| {
-            let url = url::Url::parse(&v).map_err(|e| config_error(name, format!("{e}: {v:?}")))?;
-            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-                return Err(config_error(
-                    name,
-                    format!("must be an http(s) URL, got {v:?}"),
-                ));
-            }
-            Ok(url)
-        })
-        .transpose()
-}
-
-fn check_range(name: &'static str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
-    if (min..=max).contains(&value) {
-        Ok(())
-    } else {
-        Err(config_error(
-            name,
-            format!("must be between {min} and {max}"),
-        ))
+impl ServiceUrl {
+    /// The URL as configured, password included.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
-fn parse_addr(name: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
-    value.parse().map_err(|_| {
-        config_error(
-            name,
-            format!("must be IP:PORT such as 127.0.0.1:8080, got {value:?}"),
-        )
-    })
+impl From<&str> for ServiceUrl {
+    fn from(raw: &str) -> Self {
+        Self(raw.trim().to_owned())
+    }
+}
+
+impl From<String> for ServiceUrl {
+    fn from(raw: String) -> Self {
+        Self::from(raw.as_str())
+    }
+}
+
+impl fmt::Debug for ServiceUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", redact(&self.0))
+    }
+}
+
+/// An http(s) URL of a service (LibreTranslate, the webhook receiver); printed
+/// with its password hidden.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpUrl(pub url::Url);
+
+impl std::ops::Deref for HttpUrl {
+    type Target = url::Url;
+
+    fn deref(&self) -> &url::Url {
+        &self.0
+    }
+}
+
+impl From<url::Url> for HttpUrl {
+    fn from(url: url::Url) -> Self {
+        Self(url)
+    }
+}
+
+impl std::str::FromStr for HttpUrl {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let url = url::Url::parse(raw.trim()).map_err(|e| format!("{e}: {raw:?}"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(format!("must be an http(s) URL, got {raw:?}"));
+        }
+        Ok(Self(url))
+    }
+}
+
+impl fmt::Debug for HttpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", redact(self.0.as_str()))
+    }
 }
 
 /// A random URL-safe token of 32 hex characters.
@@ -327,175 +434,7 @@ pub fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-impl Cli {
-    /// Validates every setting; the error names the setting and what is wrong.
-    pub fn into_config(self) -> Result<Config, ConfigError> {
-        let database_url = self.database_url.trim().to_owned();
-        let is_sqlite = database_url.starts_with("sqlite:");
-        let is_postgres =
-            database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
-        if !is_sqlite && !is_postgres {
-            return Err(config_error(
-                "DATABASE_URL",
-                "must start with sqlite: or postgres://",
-            ));
-        }
-        if is_postgres {
-            url::Url::parse(&database_url)
-                .map_err(|e| config_error("DATABASE_URL", format!("not a valid URL: {e}")))?;
-        }
-        check_range(
-            "OVASABI_DB_MAX_CONNECTIONS",
-            self.db_max_connections.into(),
-            1,
-            1000,
-        )?;
-        let redis_url = non_empty(self.redis_url);
-        if let Some(url) = &redis_url {
-            redis::Client::open(url.as_str())
-                .map_err(|e| config_error("REDIS_URL", format!("not a Redis URL: {e}")))?;
-        }
-        let admin_token =
-            Secret::from_setting("OVASABI_ADMIN_TOKEN", self.admin_token, MIN_ADMIN_TOKEN_LEN)?;
-        let session_secret = Secret::from_setting(
-            "OVASABI_SESSION_SECRET",
-            self.session_secret,
-            MIN_SESSION_SECRET_LEN,
-        )?;
-        let webhook_secret =
-            Secret::from_setting("OVASABI_WEBHOOK_SECRET", self.webhook_secret, 16)?;
-        check_range(
-            "OVASABI_SESSION_TTL_HOURS",
-            self.session_ttl_hours,
-            1,
-            24 * 365,
-        )?;
-        check_range(
-            "OVASABI_WEBHOOK_MAX_ATTEMPTS",
-            self.webhook_max_attempts.into(),
-            1,
-            100,
-        )?;
-        check_range(
-            "OVASABI_WEBHOOK_BACKOFF_MS",
-            self.webhook_backoff_ms,
-            10,
-            3_600_000,
-        )?;
-        check_range(
-            "OVASABI_WEBHOOK_TIMEOUT_MS",
-            self.webhook_timeout_ms,
-            100,
-            120_000,
-        )?;
-        check_range(
-            "OVASABI_MAX_BODY_BYTES",
-            self.max_body_bytes as u64,
-            1024,
-            16 * 1024 * 1024,
-        )?;
-        check_range(
-            "OVASABI_SHUTDOWN_TIMEOUT_SECS",
-            self.shutdown_timeout_secs,
-            1,
-            300,
-        )?;
-        Ok(Config {
-            http_addr: parse_addr("OVASABI_HTTP_ADDR", &self.http_addr)?,
-            wt_addr: parse_addr("OVASABI_WT_ADDR", &self.wt_addr)?,
-            wt_certificate: match (self.wt_cert, self.wt_key) {
-                (Some(cert), Some(key)) => {
-                    crate::transport::webtransport::CertificateSource::Files { cert, key }
-                }
-                _ => crate::transport::webtransport::CertificateSource::Development(
-                    Default::default(),
-                ),
-            },
-            wt_public_url: non_empty(self.wt_public_url)
-                .map(|raw| {
-                    url::Url::parse(&raw)
-                        .ok()
-                        .filter(|u| u.scheme() == "https" && u.host().is_some())
-                        .ok_or_else(|| {
-                            config_error(
-                                "OVASABI_WT_PUBLIC_URL",
-                                format!("must be an https URL, got {raw:?}"),
-                            )
-                        })
-                })
-                .transpose()?,
-            database_url,
-            db_max_connections: self.db_max_connections,
-            redis_url,
-            redis_prefix: self.redis_prefix,
-            event_history: self.event_history,
-            sse_buffer: self.sse_buffer,
-            sse_heartbeat: Duration::from_secs(self.sse_heartbeat_secs),
-            sse_retry: Duration::from_millis(self.sse_retry_ms),
-            presence_ttl: Duration::from_millis(self.presence_ttl_ms),
-            admin_token,
-            session_secret,
-            session_ttl: Duration::from_secs(self.session_ttl_hours * 3600),
-            libretranslate_url: parse_http_url("LIBRETRANSLATE_URL", self.libretranslate_url)?,
-            libretranslate_api_key: non_empty(self.libretranslate_api_key),
-            translate_timeout: Duration::from_millis(self.translate_timeout_ms),
-            translate_breaker_threshold: 5,
-            translate_breaker_open: Duration::from_millis(self.translate_breaker_open_ms),
-            webhook_url: parse_http_url("OVASABI_WEBHOOK_URL", self.webhook_url)?,
-            webhook_secret,
-            webhook_max_attempts: self.webhook_max_attempts,
-            webhook_backoff: Duration::from_millis(self.webhook_backoff_ms),
-            webhook_timeout: Duration::from_millis(self.webhook_timeout_ms),
-            outbox_worker: self.outbox_worker,
-            campaigns_dir: Some(self.campaigns_dir),
-            max_body_bytes: self.max_body_bytes,
-            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
-        })
-    }
-}
-
-impl Config {
-    /// Defaults for `database_url`, on loopback port 0, with no campaign files:
-    /// what tests and embedders start from.
-    pub fn for_database(database_url: impl Into<String>) -> Self {
-        Self {
-            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            wt_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            wt_certificate: crate::transport::webtransport::CertificateSource::Development(
-                Default::default(),
-            ),
-            wt_public_url: None,
-            database_url: database_url.into(),
-            db_max_connections: 8,
-            redis_url: None,
-            redis_prefix: "ovasabi".to_owned(),
-            event_history: 10_000,
-            sse_buffer: 1024,
-            sse_heartbeat: Duration::from_secs(15),
-            sse_retry: Duration::from_secs(3),
-            presence_ttl: Duration::from_secs(5),
-            admin_token: Secret::generated(),
-            session_secret: Secret::generated(),
-            session_ttl: Duration::from_secs(24 * 3600),
-            libretranslate_url: None,
-            libretranslate_api_key: None,
-            translate_timeout: Duration::from_secs(5),
-            translate_breaker_threshold: 5,
-            translate_breaker_open: Duration::from_secs(30),
-            webhook_url: None,
-            webhook_secret: Secret::generated(),
-            webhook_max_attempts: 12,
-            webhook_backoff: Duration::from_secs(2),
-            webhook_timeout: Duration::from_secs(10),
-            outbox_worker: true,
-            campaigns_dir: None,
-            max_body_bytes: 64 * 1024,
-            shutdown_timeout: Duration::from_secs(5),
-        }
-    }
-}
-
-/// A URL with its password (and, for HTTP URLs, query) hidden.
+/// A URL with its password hidden.
 fn redact(raw: &str) -> String {
     match url::Url::parse(raw) {
         Ok(mut url) if url.password().is_some() => {
@@ -506,78 +445,118 @@ fn redact(raw: &str) -> String {
     }
 }
 
-/// Printed at start: every setting, secrets hidden.
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("http_addr", &self.http_addr)
-            .field("wt_addr", &self.wt_addr)
-            .field("wt_certificate", &self.wt_certificate)
-            .field(
-                "wt_public_url",
-                &self.wt_public_url.as_ref().map(url::Url::as_str),
-            )
-            .field("database_url", &redact(&self.database_url))
-            .field("db_max_connections", &self.db_max_connections)
-            .field("redis_url", &self.redis_url.as_deref().map(redact))
-            .field("redis_prefix", &self.redis_prefix)
-            .field("event_history", &self.event_history)
-            .field("sse_buffer", &self.sse_buffer)
-            .field("sse_heartbeat", &self.sse_heartbeat)
-            .field("sse_retry", &self.sse_retry)
-            .field("presence_ttl", &self.presence_ttl)
-            .field("admin_token", &self.admin_token)
-            .field("session_secret", &self.session_secret)
-            .field("session_ttl", &self.session_ttl)
-            .field(
-                "libretranslate_url",
-                &self.libretranslate_url.as_ref().map(|u| redact(u.as_str())),
-            )
-            .field(
-                "libretranslate_api_key",
-                &self.libretranslate_api_key.as_ref().map(|_| "<set>"),
-            )
-            .field("translate_timeout", &self.translate_timeout)
-            .field("translate_breaker_open", &self.translate_breaker_open)
-            .field(
-                "webhook_url",
-                &self.webhook_url.as_ref().map(|u| redact(u.as_str())),
-            )
-            .field("webhook_secret", &self.webhook_secret)
-            .field("webhook_max_attempts", &self.webhook_max_attempts)
-            .field("webhook_backoff", &self.webhook_backoff)
-            .field("webhook_timeout", &self.webhook_timeout)
-            .field("outbox_worker", &self.outbox_worker)
-            .field("campaigns_dir", &self.campaigns_dir)
-            .field("max_body_bytes", &self.max_body_bytes)
-            .field("shutdown_timeout", &self.shutdown_timeout)
-            .finish()
-    }
+// Value parsers: each turns one text into a typed, checked value, or says what
+// is wrong with it in words a person reads next to the setting's name.
+
+fn parser<T: Clone + Send + Sync + 'static>(
+    parse: fn(&str) -> Result<T, String>,
+) -> impl TypedValueParser<Value = T> {
+    clap::builder::StringValueParser::new().try_map(move |raw| parse(raw.trim()))
+}
+
+fn socket_addr() -> impl TypedValueParser<Value = SocketAddr> {
+    parser(|raw| {
+        raw.parse()
+            .map_err(|_| format!("must be IP:PORT such as 127.0.0.1:8080, got {raw:?}"))
+    })
+}
+
+fn database_url() -> impl TypedValueParser<Value = ServiceUrl> {
+    parser(|raw| {
+        if raw.starts_with("sqlite:") {
+            Ok(ServiceUrl::from(raw))
+        } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            url::Url::parse(raw).map_err(|e| format!("not a valid URL: {e}"))?;
+            Ok(ServiceUrl::from(raw))
+        } else {
+            Err("must start with sqlite: or postgres://".to_owned())
+        }
+    })
+}
+
+fn redis_url() -> impl TypedValueParser<Value = ServiceUrl> {
+    parser(|raw| {
+        redis::Client::open(raw).map_err(|e| format!("not a Redis URL: {e}"))?;
+        Ok(ServiceUrl::from(raw))
+    })
+}
+
+fn http_url() -> impl TypedValueParser<Value = HttpUrl> {
+    parser(str::parse)
+}
+
+fn https_url() -> impl TypedValueParser<Value = url::Url> {
+    parser(|raw| {
+        url::Url::parse(raw)
+            .ok()
+            .filter(|u| u.scheme() == "https" && u.host().is_some())
+            .ok_or_else(|| format!("must be an https URL, got {raw:?}"))
+    })
+}
+
+/// A secret of at least `min_len` characters; empty means "generate one".
+fn secret(min_len: usize) -> impl TypedValueParser<Value = Secret> {
+    clap::builder::StringValueParser::new().try_map(move |raw| {
+        let value = raw.trim();
+        if value.is_empty() {
+            Ok(Secret::generated())
+        } else if value.len() < min_len {
+            Err(format!("must be at least {min_len} characters"))
+        } else {
+            Ok(Secret::configured(value))
+        }
+    })
+}
+
+fn whole_number(min: u64, max: u64) -> impl TypedValueParser<Value = u64> {
+    clap::builder::StringValueParser::new().try_map(move |raw| {
+        raw.trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|v| (min..=max).contains(v))
+            .ok_or_else(|| format!("must be a whole number between {min} and {max}, got {raw:?}"))
+    })
+}
+
+fn count(min: u64, max: u64) -> impl TypedValueParser<Value = usize> {
+    whole_number(min, max).map(|v| usize::try_from(v).unwrap_or(usize::MAX))
+}
+
+fn millis(min: u64, max: u64) -> impl TypedValueParser<Value = Duration> {
+    whole_number(min, max).map(Duration::from_millis)
+}
+
+fn seconds(min: u64, max: u64) -> impl TypedValueParser<Value = Duration> {
+    whole_number(min, max).map(Duration::from_secs)
+}
+
+fn hours(min: u64, max: u64) -> impl TypedValueParser<Value = Duration> {
+    whole_number(min, max).map(|h| Duration::from_secs(h * 3600))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn cli(args: &[&str]) -> Cli {
-        let mut all = vec!["ovasabi-edge"];
-        all.extend_from_slice(args);
-        Cli::try_parse_from(all).expect("arguments parse")
-    }
-
     #[test]
-    fn defaults_are_valid() {
-        let config = cli(&[
-            "--database-url",
-            DEFAULT_DATABASE_URL,
-            "--http-addr",
-            "127.0.0.1:8080",
-        ])
-        .into_config()
-        .expect("defaults are valid");
+    fn defaults_are_valid_and_the_same_for_tests() {
+        let config = Config::from_flags(["--database-url", DEFAULT_DATABASE_URL])
+            .expect("defaults are valid");
         assert_eq!(config.admin_token.source, SecretSource::Generated);
         assert_eq!(config.admin_token.value.len(), 32);
         assert_ne!(config.admin_token.value, config.session_secret.value);
+        let test = Config::for_database("sqlite::memory:");
+        assert_eq!(test.db_max_connections, config.db_max_connections);
+        assert_eq!(test.session_ttl, config.session_ttl);
+        assert_eq!(test.shutdown_timeout, config.shutdown_timeout);
+        assert_eq!(test.session_ttl, Duration::from_secs(720 * 3600));
+        assert_eq!(test.http_addr.port(), 0);
+        assert!(test.campaigns_dir.is_none());
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
     }
 
     #[test]
@@ -596,10 +575,12 @@ mod tests {
             ),
             (&["--webhook-backoff-ms", "1"], "OVASABI_WEBHOOK_BACKOFF_MS"),
             (&["--wt-public-url", "http://edge"], "OVASABI_WT_PUBLIC_URL"),
+            (&["--sse-heartbeat-secs", "0"], "OVASABI_SSE_HEARTBEAT_SECS"),
+            (&["--event-history", "0"], "OVASABI_EVENT_HISTORY"),
         ];
         for (args, name) in cases {
-            let err = cli(args).into_config().expect_err("invalid");
-            assert_eq!(err.name, *name, "{args:?}");
+            let err = Config::from_flags(*args).expect_err("invalid");
+            assert_eq!(err.name, *name, "{args:?}: {err}");
         }
     }
 
@@ -607,9 +588,14 @@ mod tests {
     fn printed_config_hides_secrets() {
         let mut config = Config::for_database("postgres://app:hunter2@db:5432/edge");
         config.redis_url = Some("redis://:s3cret@cache:6379".into());
+        config.libretranslate_api_key = Some(Secret::configured("lt-key-123"));
+        config.webhook_url = Some(HttpUrl(
+            url::Url::parse("https://crm:pa55word@crm.example/hook").expect("url"),
+        ));
         let printed = format!("{config:?}");
-        assert!(!printed.contains("hunter2"), "{printed}");
-        assert!(!printed.contains("s3cret"), "{printed}");
+        for hidden in ["hunter2", "s3cret", "lt-key-123", "pa55word"] {
+            assert!(!printed.contains(hidden), "{printed}");
+        }
         for secret in [
             &config.admin_token,
             &config.session_secret,
@@ -617,5 +603,6 @@ mod tests {
         ] {
             assert!(!printed.contains(&secret.value), "{printed}");
         }
+        assert!(printed.contains("shutdown_timeout"), "{printed}");
     }
 }

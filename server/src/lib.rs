@@ -8,6 +8,8 @@
 //! - `config`: flags and environment, validated once.
 //! - `app`: builds state and listeners, serves until shutdown.
 //! - `campaign`: campaigns, their typed configuration, campaign files.
+//! - `client`: who is calling: the client address and its rate-limit key.
+//! - `error`: the one API error type and its JSON body.
 //! - `forms`: users, referrals and quote requests, and their rules.
 //! - `session`: signed session tokens (users and anonymous visitors).
 //! - `bus`: the live event bus, in process or over Redis Streams.
@@ -19,13 +21,16 @@
 //! - `translate`: translation memory, glossary and the LibreTranslate client.
 //! - `http`: the REST API, one module per resource, and its error type.
 //! - `store`: the only place SQL lives; SQLite and PostgreSQL behind one trait.
+//! - `tasks`: every background task, named, tracked and awaited at shutdown.
 //! - `telemetry`: logging.
 
 pub mod app;
 pub mod bus;
 pub mod campaign;
+pub mod client;
 pub mod config;
 pub mod cursor;
+pub mod error;
 pub mod forms;
 pub mod http;
 pub mod limit;
@@ -33,6 +38,7 @@ pub mod outbox;
 pub mod presence;
 pub mod session;
 pub mod store;
+pub mod tasks;
 pub mod telemetry;
 pub mod translate;
 pub mod transport;

@@ -110,6 +110,7 @@ impl std::fmt::Debug for ConnectionLimiter {
 }
 
 /// One counted connection; released on drop.
+#[derive(Debug)]
 pub struct ConnectionSlot {
     open: Arc<Mutex<HashMap<String, u32>>>,
     key: String,

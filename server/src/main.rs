@@ -2,21 +2,19 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use server::config::{CampaignsAction, Cli, Command, SecretSource};
+use server::config::{CampaignsAction, Cli, Command, ReadError, SecretSource};
 use server::{App, campaign, store};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let mut cli = Cli::parse();
-    let command = cli.command.take().unwrap_or(Command::Serve);
-    let config = match cli.into_config() {
-        Ok(config) => config,
-        Err(e) => {
+    let (command, config) = match Cli::read() {
+        Ok(cli) => (cli.command.unwrap_or(Command::Serve), cli.config),
+        Err(ReadError::Invalid(e)) => {
             eprintln!("ovasabi-edge: invalid configuration: {e}");
             return ExitCode::from(2);
         }
+        Err(ReadError::Clap(e)) => e.exit(),
     };
     server::telemetry::init();
     tracing::info!(?config, "configuration");
@@ -64,9 +62,17 @@ async fn serve(config: server::Config) -> anyhow::Result<()> {
 }
 
 async fn apply_campaigns(config: server::Config) -> anyhow::Result<()> {
-    let store = store::connect(&config.database_url, config.db_max_connections).await?;
+    let tasks = server::tasks::Tasks::new();
+    let store = store::connect(
+        config.database_url.as_str(),
+        config.db_max_connections,
+        &tasks,
+    )
+    .await?;
     let dir = config.campaigns_dir.unwrap_or_else(|| "campaigns".into());
-    for (slug, outcome) in campaign::files::apply_dir(store.as_ref(), &dir).await? {
+    let applied = campaign::files::apply_dir(store.as_ref(), &dir).await;
+    tasks.stop(config.shutdown_timeout).await;
+    for (slug, outcome) in applied? {
         println!("{slug}: {outcome:?}");
     }
     Ok(())

@@ -14,6 +14,10 @@ pub struct Counters {
     pub sse_open: AtomicU64,
     /// Cursor sessions over WebTransport open now.
     pub webtransport_open: AtomicU64,
+    /// WebTransport handshakes refused with 403 (not admitted).
+    pub webtransport_refused_403: AtomicU64,
+    /// WebTransport handshakes refused with 429 (over the address's cap).
+    pub webtransport_refused_429: AtomicU64,
     /// Events delivered to event streams.
     pub sse_events_out: AtomicU64,
     /// Publish → handed to an event stream's connection, per stream and event.

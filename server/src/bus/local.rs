@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::Utc;
 use tokio::sync::broadcast;
-use tokio_util::sync::CancellationToken;
 
 use super::{Envelope, Event, EventBus, EventId, Hub, Since};
+use crate::tasks::Tasks;
 use crate::telemetry::Histogram;
 
 struct Ring {
@@ -112,7 +112,7 @@ impl EventBus for LocalBus {
         &self.hub.lag
     }
 
-    fn start(self: Arc<Self>, _shutdown: CancellationToken) {}
+    fn start(self: Arc<Self>, _tasks: &Tasks) {}
 }
 
 #[cfg(test)]

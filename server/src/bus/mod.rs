@@ -20,9 +20,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::broadcast;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::tasks::Tasks;
 use crate::telemetry::Histogram;
 
 pub use self::redis::RedisBus;
@@ -173,7 +173,7 @@ pub trait EventBus: Send + Sync + 'static {
     async fn since(&self, campaign: &str, after: EventId, limit: usize) -> anyhow::Result<Since>;
 
     /// Starts the bus's background work (the Redis reader), until `shutdown`.
-    fn start(self: Arc<Self>, shutdown: CancellationToken);
+    fn start(self: Arc<Self>, tasks: &Tasks);
 
     /// How long events took from publishing to delivery on this instance.
     fn delivery_lag(&self) -> &Histogram;

@@ -20,6 +20,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::{Audience, Envelope, Event, EventBus, EventId, Hub, Since};
+use crate::tasks::Tasks;
 use crate::telemetry::Histogram;
 
 /// How long one `XREAD` blocks before it is issued again.
@@ -280,7 +281,7 @@ impl EventBus for RedisBus {
         &self.hub.lag
     }
 
-    fn start(self: Arc<Self>, shutdown: CancellationToken) {
-        tokio::spawn(self.read_loop(shutdown));
+    fn start(self: Arc<Self>, tasks: &Tasks) {
+        tasks.spawn("event bus reader", self.read_loop(tasks.shutdown().clone()));
     }
 }

@@ -21,6 +21,21 @@ pub struct CampaignCache {
 }
 
 impl CampaignCache {
+    /// The campaign `slug` as a caller may see it: drafts only for the
+    /// admin, webhook receivers never for the public; `None` otherwise.
+    pub async fn visible(
+        &self,
+        store: &dyn Store,
+        slug: &str,
+        admin: bool,
+    ) -> Result<Option<Campaign>, StoreError> {
+        Ok(match self.by_slug(store, slug).await? {
+            Some(c) if admin => Some(c),
+            Some(c) if c.status != super::CampaignStatus::Draft => Some(c.public_view()),
+            _ => None,
+        })
+    }
+
     /// The campaign `slug` (drafts included), from memory when loaded less
     /// than [`CAMPAIGN_TTL`] ago; `None` for an unknown or malformed slug.
     pub async fn by_slug(

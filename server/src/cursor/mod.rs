@@ -28,6 +28,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::campaign::Campaign;
+use crate::tasks::Tasks;
+
 use self::relay::{CursorRelay, HEARTBEAT, Outgoing, REMOTE_EXPIRY};
 
 /// Counters of the cursor channel.
@@ -62,6 +65,31 @@ pub struct RoomKey {
     pub page: String,
 }
 
+impl RoomKey {
+    /// The room of `page` (as the client named it) in campaign `campaign`.
+    pub fn new(campaign: &str, page: Option<&str>) -> Self {
+        Self {
+            campaign: campaign.to_owned(),
+            page: normalize_page(page),
+        }
+    }
+}
+
+/// A page path as a room name: starts with `/`, at most 200 characters, no
+/// control characters; anything else is `/`.
+pub fn normalize_page(page: Option<&str>) -> String {
+    match page.map(str::trim) {
+        Some(p)
+            if p.starts_with('/')
+                && p.chars().count() <= 200
+                && !p.chars().any(char::is_control) =>
+        {
+            p.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
 /// How a room runs (from the campaign's `cursor` and `rate_limits` settings).
 #[derive(Debug, Clone, Copy)]
 pub struct RoomSettings {
@@ -71,6 +99,16 @@ pub struct RoomSettings {
     pub interest_cap: usize,
     /// Most uplinks per member per second.
     pub uplinks_per_second: u32,
+}
+
+impl From<&Campaign> for RoomSettings {
+    fn from(campaign: &Campaign) -> Self {
+        Self {
+            tick: Duration::from_secs_f64(1.0 / f64::from(campaign.config.cursor.tick_hz.max(1))),
+            interest_cap: campaign.config.cursor.interest_cap as usize,
+            uplinks_per_second: campaign.config.rate_limits.cursor_per_second,
+        }
+    }
 }
 
 /// What happened to an uplink.
@@ -501,18 +539,19 @@ pub struct CursorHub {
     fallbacks: FallbackMembers,
     /// What the cursor channel did.
     pub counters: Arc<CursorCounters>,
-    shutdown: CancellationToken,
+    tasks: Tasks,
 }
 
 impl CursorHub {
-    /// A hub whose room tasks stop at `shutdown`; with `relay`, rooms span instances.
-    pub fn new(shutdown: CancellationToken, relay: Option<Arc<CursorRelay>>) -> Self {
+    /// A hub whose room tasks run in `tasks` (until shutdown); with `relay`,
+    /// rooms span instances.
+    pub fn new(tasks: Tasks, relay: Option<Arc<CursorRelay>>) -> Self {
         Self {
             rooms: Mutex::new(HashMap::new()),
             relay,
             fallbacks: Arc::new(Mutex::new(HashMap::new())),
             counters: Arc::new(CursorCounters::default()),
-            shutdown,
+            tasks,
         }
     }
 
@@ -541,9 +580,10 @@ impl CursorHub {
                     flush: Notify::new(),
                     counters: self.counters.clone(),
                 });
-                tokio::spawn(
+                self.tasks.spawn(
+                    "cursor room",
                     room.clone()
-                        .run(Arc::downgrade(self), self.shutdown.clone()),
+                        .run(Arc::downgrade(self), self.tasks.shutdown().clone()),
                 );
                 room
             })
@@ -566,7 +606,7 @@ impl CursorHub {
     /// Starts the relay between instances (when there is one).
     pub fn start(self: &Arc<Self>) {
         if let Some(relay) = &self.relay {
-            relay.clone().start(self.clone(), self.shutdown.clone());
+            relay.clone().start(self.clone(), &self.tasks);
         }
     }
 
@@ -790,7 +830,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn one_frame_per_tick_capped_most_recent_first() {
-        let hub = Arc::new(CursorHub::new(CancellationToken::new(), None));
+        let hub = Arc::new(CursorHub::new(Tasks::new(), None));
         let mut watcher = hub.join(key(), settings(2), Uuid::now_v7());
         let movers: Vec<_> = (0..4)
             .map(|_| hub.join(key(), settings(2), Uuid::now_v7()))
@@ -823,7 +863,7 @@ mod tests {
 
     #[tokio::test]
     async fn stale_rate_limited_and_leaving_members() {
-        let hub = Arc::new(CursorHub::new(CancellationToken::new(), None));
+        let hub = Arc::new(CursorHub::new(Tasks::new(), None));
         let member = hub.join(key(), settings(8), Uuid::now_v7());
         assert_eq!(member.apply(mv(5, 1)), UplinkOutcome::Accepted);
         assert_eq!(member.apply(mv(4, 1)), UplinkOutcome::Stale);

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{CursorHub, RoomKey};
+use crate::tasks::Tasks;
 
 /// How often a room with local visitors announces itself even when still.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
@@ -72,12 +73,16 @@ impl CursorRelay {
     }
 
     /// Starts publishing and following, until `shutdown`.
-    pub fn start(self: Arc<Self>, hub: Arc<CursorHub>, shutdown: CancellationToken) {
+    pub fn start(self: Arc<Self>, hub: Arc<CursorHub>, tasks: &Tasks) {
+        let shutdown = tasks.shutdown().clone();
         let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(queue) = queue {
-            tokio::spawn(self.clone().publish_loop(queue, shutdown.clone()));
+            tasks.spawn(
+                "cursor relay publisher",
+                self.clone().publish_loop(queue, shutdown.clone()),
+            );
         }
-        tokio::spawn(self.follow_loop(hub, shutdown));
+        tasks.spawn("cursor relay follower", self.follow_loop(hub, shutdown));
     }
 
     async fn publish_loop(

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{ApiError, is_admin, json_body, page, require_admin, state};
 use crate::app::AppState;
-use crate::campaign::{Campaign, CampaignPatch, CampaignStatus, NewCampaign};
+use crate::campaign::{Campaign, CampaignPatch, NewCampaign};
 
 /// Routes of this resource.
 pub fn router() -> Router {
@@ -24,7 +24,8 @@ pub fn router() -> Router {
                 .patch(update)
                 .push(Router::with_path("metrics").get(metrics))
                 .push(super::events::router())
-                .push(super::cursor::router()),
+                .push(super::cursor::router())
+                .push(super::webtransport::campaign_router()),
         )
 }
 
@@ -61,12 +62,11 @@ pub async fn visible_campaign_by_slug(
     slug: &str,
     admin: bool,
 ) -> Result<Campaign, ApiError> {
-    let found = state.campaigns.by_slug(state.store.as_ref(), slug).await?;
-    match found {
-        Some(c) if admin => Ok(c),
-        Some(c) if c.status != CampaignStatus::Draft => Ok(c.public_view()),
-        _ => Err(ApiError::campaign_not_found(slug)),
-    }
+    state
+        .campaigns
+        .visible(state.store.as_ref(), slug, admin)
+        .await?
+        .ok_or_else(|| ApiError::campaign_not_found(slug))
 }
 
 #[handler]

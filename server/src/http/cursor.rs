@@ -9,10 +9,9 @@ use salvo::http::{StatusCode, header};
 use salvo::prelude::*;
 use serde::Deserialize;
 
-use super::campaign::visible_campaign;
-use super::{ApiError, parse_json, required_session, state};
+use super::{ApiError, bearer_token, client_address, is_admin, parse_json, state};
 use crate::cursor::{RoomKey, UplinkOutcome};
-use crate::transport::normalize_page;
+use crate::transport::admission::{AdmissionRequest, Channel, admit};
 
 /// Routes of this resource (under `api/campaign/{slug}`).
 pub fn router() -> Router {
@@ -36,12 +35,27 @@ pub struct JsonUplink {
 #[handler]
 async fn uplink(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
-    let campaign = visible_campaign(req, &state).await?;
-    let session = required_session(req, &state, &campaign)?;
-    let room = RoomKey {
-        campaign: campaign.slug.clone(),
-        page: normalize_page(req.query::<String>("page").as_deref()),
-    };
+    let slug = req.param::<String>("slug").unwrap_or_default();
+    let admission = admit(
+        &state,
+        Channel::CursorUplink,
+        AdmissionRequest {
+            slug: &slug,
+            token: bearer_token(req.headers()),
+            admin: is_admin(req, &state),
+            client: client_address(req),
+        },
+    )
+    .await?;
+    let session = admission.session.ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
+            "a cursor uplink is admitted with a session"
+        ))
+    })?;
+    let room = RoomKey::new(
+        &admission.campaign.slug,
+        req.query::<String>("page").as_deref(),
+    );
     let binary = req
         .headers()
         .get(header::CONTENT_TYPE)

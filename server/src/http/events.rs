@@ -27,15 +27,13 @@ use tokio::time::Instant;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 use uuid::Uuid;
 
-use super::campaign::visible_campaign_by_slug;
-use super::{ApiError, bearer_token, client_ip, is_admin_token, state, verify_session};
+use super::{ApiError, bearer_token, client_address, is_admin_token, state};
 use crate::app::AppState;
 use crate::bus::{Audience, Envelope, EventId, Since};
-use crate::cursor::{CursorMember, FallbackRegistration, RoomKey};
+use crate::cursor::{CursorMember, FallbackRegistration, RoomKey, RoomSettings};
 use crate::limit::ConnectionSlot;
 use crate::presence::PresenceGuard;
-use crate::transport::normalize_page;
-use crate::transport::webtransport::room_settings;
+use crate::transport::admission::{AdmissionRequest, Channel, admit};
 
 /// Routes of this resource (under `api/campaign/{slug}`).
 pub fn router() -> Router {
@@ -65,8 +63,8 @@ pub struct StreamRequest {
     pub cursors: bool,
     /// `?page=`: the cursor room's page.
     pub page: Option<String>,
-    /// The client's address, the key of its stream limit.
-    pub client_ip: String,
+    /// The client's address ([`crate::client::client_address`]).
+    pub client: Option<std::net::IpAddr>,
 }
 
 impl StreamRequest {
@@ -75,7 +73,7 @@ impl StreamRequest {
         slug: &str,
         headers: &HeaderMap,
         query: &[(String, String)],
-        client_ip: String,
+        client: Option<std::net::IpAddr>,
     ) -> Self {
         let param = |name: &str| {
             query
@@ -102,7 +100,7 @@ impl StreamRequest {
             resume,
             cursors: param("cursors").is_some_and(|v| v == "1" || v == "true"),
             page: param("page"),
-            client_ip,
+            client,
         }
     }
 }
@@ -127,7 +125,7 @@ async fn stream(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
         url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
             .into_owned()
             .collect();
-    let request = StreamRequest::new(&slug, req.headers(), &query, client_ip(req));
+    let request = StreamRequest::new(&slug, req.headers(), &query, client_address(req));
     let connection = open_stream(state, request).await?;
     let headers = res.headers_mut();
     headers.insert(
@@ -144,34 +142,32 @@ async fn stream(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     Ok(())
 }
 
-/// Opens the event stream `request` asks for: 404 for an unknown campaign,
-/// 401 for a token not valid for it, 429 past the per-address stream limit.
+/// Opens the event stream `request` asks for, once
+/// [admitted](crate::transport::admission).
 pub async fn open_stream(
     state: Arc<AppState>,
     request: StreamRequest,
 ) -> Result<EventStream, ApiError> {
-    let admin = is_admin_token(&state, request.bearer.as_deref());
-    let campaign = visible_campaign_by_slug(&state, &request.slug, admin).await?;
-    let session = match &request.token {
-        Some(token) => Some(verify_session(&state, token, &campaign)?.sub),
-        None => None,
-    };
-    let slot = state
-        .streams
-        .acquire(
-            &request.client_ip,
-            campaign.config.rate_limits.streams_per_ip,
-        )
-        .ok_or(ApiError::TooManyRequests {
-            retry_after_secs: 5,
-        })?;
+    let admission = admit(
+        &state,
+        Channel::Events,
+        AdmissionRequest {
+            slug: &request.slug,
+            token: request.token.as_deref(),
+            admin: is_admin_token(&state, request.bearer.as_deref()),
+            client: request.client,
+        },
+    )
+    .await?;
+    let campaign = admission.campaign;
+    let slot = admission
+        .slot
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("an event stream holds a slot")))?;
     let cursors = (request.cursors && campaign.config.cursor.enabled).then(|| {
-        let key = RoomKey {
-            campaign: campaign.slug.clone(),
-            page: normalize_page(request.page.as_deref()),
-        };
-        (key, room_settings(&campaign))
+        let key = RoomKey::new(&campaign.slug, request.page.as_deref());
+        (key, RoomSettings::from(&campaign))
     });
+    let session = admission.session.map(|claims| claims.sub);
     EventStream::open(state, campaign.slug, session, request.resume, slot, cursors)
         .await
         .map_err(ApiError::Internal)
@@ -247,7 +243,7 @@ impl EventStream {
             presence_due: None,
             last_presence: Instant::now(),
             heartbeat: tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every),
-            shutdown: Box::pin(state.shutdown.clone().cancelled_owned()),
+            shutdown: Box::pin(state.tasks.shutdown().clone().cancelled_owned()),
             cursors,
             _presence: guard,
             _slot: slot,

@@ -31,8 +31,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use super::ApiError;
 use super::events::{StreamRequest, open_stream};
-use super::{ApiError, address_key};
 use crate::app::AppState;
 
 /// Longest request head looked at; a longer one goes to Salvo as it is.
@@ -79,7 +79,11 @@ impl Acceptor for LeanAcceptor {
 
     async fn accept(&mut self, fuse_policy: Option<ArcFusePolicy>) -> io::Result<Handover> {
         if let Some((inner, state)) = self.inner.take() {
-            tokio::spawn(accept_loop(inner, fuse_policy, state, self.sender.clone()));
+            let tasks = state.tasks.clone();
+            tasks.spawn(
+                "http accept",
+                accept_loop(inner, fuse_policy, state, self.sender.clone()),
+            );
         }
         self.handover
             .recv()
@@ -98,13 +102,16 @@ async fn accept_loop(
 ) {
     loop {
         let accepted = tokio::select! {
-            () = state.shutdown.cancelled() => return,
+            () = state.tasks.shutdown().cancelled() => return,
             () = handover.closed() => return,
             accepted = inner.accept(fuse_policy.clone()) => accepted,
         };
         match accepted {
             Ok(accepted) => {
-                tokio::spawn(route(accepted, state.clone(), handover.clone()));
+                state.tasks.spawn(
+                    "http connection head",
+                    route(accepted, state.clone(), handover.clone()),
+                );
             }
             Err(e) => {
                 // Out of descriptors, most likely: let some close.
@@ -131,12 +138,20 @@ async fn route(
         http_scheme,
         ..
     } = accepted;
-    let Ok(Ok(head)) = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)).await else {
+    let head = tokio::select! {
+        () = state.tasks.shutdown().cancelled() => return,
+        head = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)) => head,
+    };
+    let Ok(Ok(head)) = head else {
         return; // closed, failed or silent: nothing to answer
     };
-    if let Some(request) = event_stream_request(&head, address_key(&remote_addr)) {
+    let client = crate::client::client_address(remote_addr.ip());
+    if let Some(request) = event_stream_request(&head, client) {
         // A task of its own: this one, sized for every path above, ends here.
-        tokio::spawn(serve(stream, state, request));
+        state
+            .tasks
+            .clone()
+            .spawn("event stream", serve(stream, state, request));
         return;
     }
     let _ = handover
@@ -174,7 +189,7 @@ async fn read_head(stream: &mut Socket) -> io::Result<BytesMut> {
 
 /// The event-stream request `head` makes, if it is one this path serves: a
 /// complete `GET /api/campaign/{slug}/events` without a body or an upgrade.
-fn event_stream_request(head: &[u8], client_ip: String) -> Option<StreamRequest> {
+fn event_stream_request(head: &[u8], client: Option<std::net::IpAddr>) -> Option<StreamRequest> {
     let mut headers = [httparse::EMPTY_HEADER; 48];
     let mut parsed = httparse::Request::new(&mut headers);
     let httparse::Status::Complete(length) = parsed.parse(head).ok()? else {
@@ -205,7 +220,7 @@ fn event_stream_request(head: &[u8], client_ip: String) -> Option<StreamRequest>
     let query: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();
-    Some(StreamRequest::new(slug, &map, &query, client_ip))
+    Some(StreamRequest::new(slug, &map, &query, client))
 }
 
 /// Answers the event stream on `stream` until either side ends it.
@@ -333,7 +348,7 @@ mod tests {
     use super::*;
 
     fn request(head: &str) -> Option<StreamRequest> {
-        event_stream_request(head.as_bytes(), "127.0.0.1".into())
+        event_stream_request(head.as_bytes(), Some([127, 0, 0, 1].into()))
     }
 
     #[test]

@@ -47,6 +47,16 @@ async fn metrics(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> 
     );
     metric(
         &mut out,
+        "ovasabi_webtransport_refused_total",
+        "counter",
+        "WebTransport handshakes refused, by the status answered.",
+        &[
+            ("status=\"403\"", c.webtransport_refused_403.load(Relaxed)),
+            ("status=\"429\"", c.webtransport_refused_429.load(Relaxed)),
+        ],
+    );
+    metric(
+        &mut out,
         "ovasabi_sse_events_total",
         "counter",
         "Events written to event streams.",

@@ -27,8 +27,8 @@ use serde::de::DeserializeOwned;
 use crate::app::AppState;
 use crate::bus::Event;
 use crate::campaign::{Campaign, CampaignStatus};
-use crate::session::{SessionClaims, TokenError};
-pub use error::ApiError;
+pub use crate::error::ApiError;
+use crate::session::SessionClaims;
 
 /// The whole HTTP service for `state`.
 pub fn service(state: Arc<AppState>) -> Service {
@@ -251,31 +251,7 @@ pub async fn open_campaign(state: &AppState, slug: &str) -> Result<Campaign, Api
     Ok(campaign)
 }
 
-/// Checks a session token for `campaign`: not ours, expired, or of another
-/// campaign is 401 (`invalid_token`, `token_expired`).
-pub fn verify_session(
-    state: &AppState,
-    token: &str,
-    campaign: &Campaign,
-) -> Result<SessionClaims, ApiError> {
-    let claims = state
-        .sessions
-        .verify(token, chrono::Utc::now())
-        .map_err(|e| ApiError::Unauthorized {
-            code: match e {
-                TokenError::Invalid => "invalid_token",
-                TokenError::Expired => "token_expired",
-            },
-            message: e.to_string(),
-        })?;
-    if claims.cid != campaign.id {
-        return Err(ApiError::Unauthorized {
-            code: "invalid_token",
-            message: "the session token belongs to another campaign".into(),
-        });
-    }
-    Ok(claims)
-}
+pub use crate::transport::admission::verify_session;
 
 /// The session named by the bearer token, if one is sent (see [`verify_session`]).
 pub fn optional_session(
@@ -357,15 +333,14 @@ pub async fn campaign_query(req: &Request, state: &AppState) -> Result<Campaign,
     found.ok_or_else(|| ApiError::campaign_not_found(&slug))
 }
 
-/// The client's address, as a rate-limit key.
-pub fn client_ip(req: &Request) -> String {
-    address_key(req.remote_addr())
+/// The address of the client that sent `req` ([`crate::client::client_address`]).
+pub fn client_address(req: &Request) -> Option<std::net::IpAddr> {
+    crate::client::client_address(req.remote_addr().ip())
 }
 
-/// A peer address as a rate-limit key: its IP.
-pub fn address_key(addr: &salvo::conn::SocketAddr) -> String {
-    addr.ip()
-        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+/// The rate-limit key of the client that sent `req` ([`crate::client::rate_limit_key`]).
+pub fn client_ip(req: &Request) -> String {
+    crate::client::rate_limit_key(client_address(req))
 }
 
 /// Publishes a live event after its rows were committed. The write already

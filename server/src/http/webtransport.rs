@@ -1,20 +1,34 @@
-//! `GET /api/webtransport`: where and how a browser opens the cursor channel.
+//! Where and how a browser opens the cursor channel.
 //!
-//! `{"url": "https://127.0.0.1:4433/wt", "certificate_hashes": [{"algorithm":
-//! "sha-256", "value": "<base64>"}]}` — the browser connects to
-//! `<url>/<campaign>?page=<path>&token=<session token>`, passing the hashes as
-//! `serverCertificateHashes` (development). With a real certificate the list
-//! is empty. Chromium reaches `127.0.0.1` reliably; `localhost` may resolve to
-//! `::1`, where the endpoint may not listen.
+//! `GET /api/webtransport`: `{"url": "https://127.0.0.1:4433/wt",
+//! "certificate_hashes": [{"algorithm": "sha-256", "value": "<base64>"}]}` —
+//! the browser connects to `<url>/<campaign>?page=<path>&token=<session token>`,
+//! passing the hashes as `serverCertificateHashes` (development). With a real
+//! certificate the list is empty. Chromium reaches `127.0.0.1` reliably;
+//! `localhost` may resolve to `::1`, where the endpoint may not listen.
+//!
+//! `GET /api/campaign/{slug}/webtransport?page=/` with the session token
+//! (`Authorization: Bearer`, or `?token=`): the same, plus `session_url` for
+//! that campaign and page — after the same [admission](crate::transport::admission)
+//! checks the handshake runs, answered with their JSON errors (the handshake
+//! itself can only refuse with a bare 403 or 429).
 
 use salvo::prelude::*;
 use serde::Serialize;
 
-use super::{ApiError, state};
+use super::{ApiError, bearer_token, client_address, state};
+use crate::app::AppState;
+use crate::cursor::RoomKey;
+use crate::transport::admission::{AdmissionRequest, Channel, admit};
 
 /// Routes of this resource.
 pub fn router() -> Router {
     Router::with_path("api/webtransport").get(info)
+}
+
+/// Routes under `api/campaign/{slug}`.
+pub fn campaign_router() -> Router {
+    Router::with_path("webtransport").get(connect_info)
 }
 
 /// One certificate hash, as `serverCertificateHashes` wants it.
@@ -33,11 +47,13 @@ pub struct WebTransportInfo {
     pub url: String,
     /// Hashes to pin (development only).
     pub certificate_hashes: Vec<CertificateHash>,
+    /// The session URL of a campaign and page, without its token (only from
+    /// `GET /api/campaign/{slug}/webtransport`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_url: Option<String>,
 }
 
-#[handler]
-async fn info(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
-    let state = state(depot)?;
+fn endpoint_info(req: &Request, state: &AppState) -> WebTransportInfo {
     let addr = state.webtransport.local_addr();
     let url = match &state.config.wt_public_url {
         Some(url) => url.to_string(),
@@ -70,9 +86,60 @@ async fn info(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resul
             value,
         })
         .collect();
-    res.render(Json(WebTransportInfo {
+    WebTransportInfo {
         url,
         certificate_hashes,
-    }));
+        session_url: None,
+    }
+}
+
+#[handler]
+async fn info(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    let state = state(depot)?;
+    res.render(Json(endpoint_info(req, &state)));
+    Ok(())
+}
+
+#[handler]
+async fn connect_info(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let state = state(depot)?;
+    let slug = req.param::<String>("slug").unwrap_or_default();
+    let token = bearer_token(req.headers())
+        .map(str::to_owned)
+        .or_else(|| req.query::<String>("token"));
+    // Checked as the handshake will be: a WebTransport session carries no
+    // admin credential, so drafts are refused here too.
+    let admission = admit(
+        &state,
+        Channel::CursorSession,
+        AdmissionRequest {
+            slug: &slug,
+            token: token.as_deref(),
+            admin: false,
+            client: client_address(req),
+        },
+    )
+    .await?;
+    drop(admission.slot); // a check, not a session: the handshake takes its own
+    let room = RoomKey::new(
+        &admission.campaign.slug,
+        req.query::<String>("page").as_deref(),
+    );
+    let mut body = endpoint_info(req, &state);
+    let mut session_url = url::Url::parse(&format!(
+        "{}/{}",
+        body.url.trim_end_matches('/'),
+        room.campaign
+    ))
+    .map_err(anyhow::Error::from)?;
+    session_url
+        .query_pairs_mut()
+        .append_pair("page", &room.page);
+    body.session_url = Some(session_url.to_string());
+    res.render(Json(body));
     Ok(())
 }

@@ -20,10 +20,10 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::Sha256;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 use crate::campaign::Campaign;
 use crate::store::SharedStore;
+use crate::tasks::Tasks;
 
 /// A message to write to the outbox: one row per target.
 #[derive(Debug, Clone)]
@@ -304,22 +304,23 @@ impl OutboxWorker {
         }
     }
 
-    /// Delivers until `shutdown`: a pass whenever woken, and at least every second.
-    pub async fn run(self, shutdown: CancellationToken) {
-        loop {
-            match self.run_once().await {
-                Ok(report) if report != DeliveryReport::default() => {
-                    tracing::debug!(?report, "outbox pass");
+    /// Delivers until shutdown, as the task `outbox delivery`: a pass whenever
+    /// woken, and at least every second.
+    pub fn start(self, tasks: &Tasks) {
+        let wake = self.wake.clone();
+        let worker = Arc::new(self);
+        tasks.periodic("outbox delivery", POLL_INTERVAL, Some(wake), move || {
+            let worker = worker.clone();
+            async move {
+                match worker.run_once().await {
+                    Ok(report) if report != DeliveryReport::default() => {
+                        tracing::debug!(?report, "outbox pass");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = format!("{e:#}"), "outbox pass failed"),
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = format!("{e:#}"), "outbox pass failed"),
             }
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(POLL_INTERVAL) => {}
-            }
-        }
+        });
     }
 }
 

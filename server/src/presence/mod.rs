@@ -19,8 +19,9 @@ use std::time::Duration;
 use chrono::Utc;
 use redis::aio::ConnectionManager;
 use tokio::sync::{Notify, watch};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+use crate::tasks::Tasks;
 
 /// Redis side of presence.
 struct Shared {
@@ -49,7 +50,7 @@ impl CampaignPresence {
 pub struct Presence {
     campaigns: Mutex<HashMap<String, CampaignPresence>>,
     shared: Option<Shared>,
-    wake: Notify,
+    wake: Arc<Notify>,
 }
 
 /// Keeps a session counted while it lives.
@@ -71,7 +72,7 @@ impl Presence {
         Self {
             campaigns: Mutex::new(HashMap::new()),
             shared: None,
-            wake: Notify::new(),
+            wake: Arc::new(Notify::new()),
         }
     }
 
@@ -235,21 +236,19 @@ impl Presence {
     }
 
     /// With Redis: syncs whenever a visitor comes or goes, and at least every
-    /// fifth of the TTL, until `shutdown`. Without: nothing to run.
-    pub fn start(self: Arc<Self>, shutdown: CancellationToken) {
+    /// fifth of the TTL, until shutdown (the task `presence sync`). Without:
+    /// nothing to run.
+    pub fn start(self: Arc<Self>, tasks: &Tasks) {
         let Some(shared) = &self.shared else {
             return;
         };
         let every = shared.ttl / 5;
-        tokio::spawn(async move {
-            loop {
-                if let Err(e) = self.sync_once().await {
+        let wake = self.wake.clone();
+        tasks.periodic("presence sync", every, Some(wake), move || {
+            let presence = self.clone();
+            async move {
+                if let Err(e) = presence.sync_once().await {
                     tracing::warn!(error = format!("{e:#}"), "presence sync failed");
-                }
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = self.wake.notified() => {}
-                    () = tokio::time::sleep(every) => {}
                 }
             }
         });

@@ -14,6 +14,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::{QuoteRow, StoreError};
 use crate::forms::quote::Quote;
 use crate::outbox::NewOutbox;
+use crate::tasks::Tasks;
+use tokio_util::sync::CancellationToken;
 
 /// Most leads in one transaction.
 pub(super) const MAX_LEAD_GROUP: usize = 64;
@@ -43,11 +45,15 @@ pub(super) struct LeadWriter {
 }
 
 impl LeadWriter {
-    /// Starts the group-commit task, writing with `database`; it ends when the
-    /// last clone of the writer is dropped.
-    pub(super) fn start(database: impl WriteLeads) -> Self {
+    /// Starts the group-commit task (`lead writer`), writing with `database`;
+    /// it ends when the last clone of the writer is dropped, or once `tasks`
+    /// is drained and every lead already handed to it is written.
+    pub(super) fn start(database: impl WriteLeads, tasks: &Tasks) -> Self {
         let (waiting, jobs) = mpsc::channel(1024);
-        tokio::spawn(commit_groups(database, jobs));
+        tasks.spawn(
+            "lead writer",
+            commit_groups(database, jobs, tasks.drained().clone()),
+        );
         Self { waiting }
     }
 
@@ -70,9 +76,24 @@ impl LeadWriter {
     }
 }
 
-async fn commit_groups(database: impl WriteLeads, mut jobs: mpsc::Receiver<LeadJob>) {
+async fn commit_groups(
+    database: impl WriteLeads,
+    mut jobs: mpsc::Receiver<LeadJob>,
+    drained: CancellationToken,
+) {
     let mut group = Vec::with_capacity(MAX_LEAD_GROUP);
-    while jobs.recv_many(&mut group, MAX_LEAD_GROUP).await > 0 {
+    loop {
+        let received = tokio::select! {
+            // No new lead can come: take no more, write what is queued, end.
+            () = drained.cancelled(), if !drained.is_cancelled() => {
+                jobs.close();
+                continue;
+            }
+            received = jobs.recv_many(&mut group, MAX_LEAD_GROUP) => received,
+        };
+        if received == 0 {
+            return;
+        }
         match database.write_leads(&group).await {
             Ok(rows) => {
                 for (job, row) in group.drain(..).zip(rows) {

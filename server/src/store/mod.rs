@@ -23,6 +23,7 @@ use crate::campaign::{Campaign, CampaignConfig, CampaignStatus, NewCampaign};
 use crate::forms::quote::{Quote, QuoteStatus};
 use crate::forms::user::{ReferralCredit, User};
 use crate::outbox::{NewOutbox, OutboxEntry, OutboxState};
+use crate::tasks::Tasks;
 use crate::translate::{MemoryEntry, MemoryOrigin};
 
 pub use postgres::PgStore;
@@ -297,14 +298,21 @@ pub trait Store: Send + Sync + 'static {
 pub type SharedStore = Arc<dyn Store>;
 
 /// Connects to `database_url` (`sqlite:…` or `postgres://…`) and runs the migrations.
-pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<SharedStore> {
+///
+/// The store's own tasks (the lead writer; SQLite's WAL checkpoints) run in
+/// `tasks`: they finish what they were handed once `tasks` is drained.
+pub async fn connect(
+    database_url: &str,
+    max_connections: u32,
+    tasks: &Tasks,
+) -> anyhow::Result<SharedStore> {
     if database_url.starts_with("sqlite:") {
         Ok(Arc::new(
-            SqliteStore::connect(database_url, max_connections).await?,
+            SqliteStore::connect(database_url, max_connections, tasks).await?,
         ))
     } else {
         Ok(Arc::new(
-            PgStore::connect(database_url, max_connections).await?,
+            PgStore::connect(database_url, max_connections, tasks).await?,
         ))
     }
 }

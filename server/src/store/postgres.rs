@@ -12,6 +12,7 @@ use sqlx::types::Json;
 use super::leads::{LeadJob, LeadWriter, WriteLeads};
 use super::{QuoteRow, StoreError};
 use crate::forms::quote::Quote;
+use crate::tasks::Tasks;
 
 /// Store on a PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -28,7 +29,7 @@ struct PgLeads(PgPool);
 
 impl PgStore {
     /// Connects to and migrates the database at `url`.
-    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, max_connections: u32, tasks: &Tasks) -> anyhow::Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
@@ -36,7 +37,7 @@ impl PgStore {
             .await?;
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
         Ok(Self {
-            leads: LeadWriter::start(PgLeads(pool.clone())),
+            leads: LeadWriter::start(PgLeads(pool.clone()), tasks),
             writer: pool.clone(),
             pool,
         })

@@ -22,6 +22,7 @@ use super::shared::{
     bind_quote, outbox_columns, quote_columns, quote_insert, shared_store_impl, user_columns,
 };
 use super::{QuoteRow, StoreError};
+use crate::tasks::Tasks;
 
 /// How long a write waits for the writer connection before the request is
 /// answered `503 busy` (a queue this long means the disk cannot keep up).
@@ -46,7 +47,7 @@ struct SqliteLeads(SqlitePool);
 impl SqliteStore {
     /// Opens (creating file and folder if missing) and migrates the database
     /// at `url`: one writer connection and up to `max_connections` readers.
-    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, max_connections: u32, tasks: &Tasks) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -85,12 +86,16 @@ impl SqliteStore {
                 .max_connections(1)
                 .connect_with(options)
                 .await?;
-            tokio::spawn(checkpoint_wal(
-                checkpointer,
-                std::sync::Arc::downgrade(&alive),
-            ));
+            tasks.spawn(
+                "sqlite checkpoint",
+                checkpoint_wal(
+                    checkpointer,
+                    std::sync::Arc::downgrade(&alive),
+                    tasks.drained().clone(),
+                ),
+            );
         }
-        let leads = LeadWriter::start(SqliteLeads(writer.clone()));
+        let leads = LeadWriter::start(SqliteLeads(writer.clone()), tasks);
         Ok(Self {
             pool,
             writer,
@@ -124,12 +129,20 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// Copies the WAL's committed pages into the database file, beside the
 /// writer rather than inside one of its commits (`PASSIVE`: it never waits
-/// for or blocks a writer or reader), until the store is dropped.
-async fn checkpoint_wal(connection: SqlitePool, store: std::sync::Weak<()>) {
+/// for or blocks a writer or reader), until the store is dropped or the app
+/// is drained (after one last checkpoint).
+async fn checkpoint_wal(
+    connection: SqlitePool,
+    store: std::sync::Weak<()>,
+    drained: tokio_util::sync::CancellationToken,
+) {
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        every.tick().await;
+        let last = tokio::select! {
+            () = drained.cancelled() => true,
+            _ = every.tick() => false,
+        };
         if store.strong_count() == 0 {
             connection.close().await;
             return;
@@ -139,6 +152,10 @@ async fn checkpoint_wal(connection: SqlitePool, store: std::sync::Weak<()>) {
             .await
         {
             tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+        if last {
+            connection.close().await;
+            return;
         }
     }
 }

@@ -1,20 +1,9 @@
-//! Transports of the cursor channel: skins over the [`crate::cursor`] rooms.
-//! WebTransport lives here; the SSE fallback is part of the event stream
-//! (`http::events`) and its uplink is `http::cursor`.
+//! The live channels' transports, skins over the event bus and the
+//! [`crate::cursor`] rooms, all admitted by [`admission::admit`]:
+//! - `webtransport`: the cursor channel over WebTransport (its own UDP endpoint);
+//! - the event stream (SSE) is served by `http::events` (routed) and
+//!   `http::lean` (a connection that opens with it), the cursor fallback's
+//!   uplink by `http::cursor`.
 
+pub mod admission;
 pub mod webtransport;
-
-/// A page path as a room name: starts with `/`, at most 200 characters, no
-/// control characters; anything else is `/`.
-pub fn normalize_page(page: Option<&str>) -> String {
-    match page.map(str::trim) {
-        Some(p)
-            if p.starts_with('/')
-                && p.chars().count() <= 200
-                && !p.chars().any(char::is_control) =>
-        {
-            p.to_owned()
-        }
-        _ => "/".to_owned(),
-    }
-}

@@ -1,8 +1,12 @@
 //! The WebTransport endpoint of the cursor channel (UDP, `OVASABI_WT_ADDR`).
 //!
 //! A browser opens `new WebTransport("https://HOST:PORT/wt/<campaign>?page=/&token=…")`.
-//! The session token is checked before the session is accepted. Each datagram
-//! from the browser is an uplink; each tick of its room arrives as datagrams.
+//! The session is [admitted](super::admission) before it is accepted; a refused
+//! handshake is answered 429 when the address is over its cap and 403 for any
+//! other reason (the browser learns which from
+//! `GET /api/campaign/{slug}/webtransport`, which runs the same checks). Each
+//! datagram from the browser is an uplink; each tick of its room arrives as
+//! datagrams.
 //!
 //! In development the endpoint makes its own ECDSA P-256 certificate, valid for
 //! less than the 14 days browsers accept for `serverCertificateHashes`, and
@@ -23,45 +27,10 @@ use wtransport::endpoint::IncomingSession;
 use wtransport::endpoint::endpoint_side::Server;
 use wtransport::{Endpoint, Identity, ServerConfig};
 
-use super::normalize_page;
+use super::admission::{AdmissionRequest, Channel, admit, handshake_status};
 use crate::app::AppState;
-use crate::campaign::CampaignStatus;
+pub use crate::config::{CertificateSource, DevCertificatePolicy};
 use crate::cursor::{RoomKey, RoomSettings};
-
-/// How the development certificate is kept fresh.
-#[derive(Debug, Clone, Copy)]
-pub struct DevCertificatePolicy {
-    /// Validity of each certificate (browsers accept at most 14 days).
-    pub validity: Duration,
-    /// Replace a certificate this long before it expires.
-    pub renew_before: Duration,
-    /// How often to check.
-    pub check_every: Duration,
-}
-
-impl Default for DevCertificatePolicy {
-    fn default() -> Self {
-        Self {
-            validity: Duration::from_secs(13 * 24 * 3600),
-            renew_before: Duration::from_secs(2 * 24 * 3600),
-            check_every: Duration::from_secs(3600),
-        }
-    }
-}
-
-/// Where the endpoint's certificate comes from.
-#[derive(Debug, Clone)]
-pub enum CertificateSource {
-    /// Self-signed, rotated by this policy.
-    Development(DevCertificatePolicy),
-    /// PEM files (certificate chain, private key).
-    Files {
-        /// Certificate chain.
-        cert: std::path::PathBuf,
-        /// Private key.
-        key: std::path::PathBuf,
-    },
-}
 
 struct Current {
     hashes: Vec<String>,
@@ -200,24 +169,24 @@ impl WebTransportServer {
         Ok(true)
     }
 
-    /// Accepts sessions (and renews the development certificate) until `shutdown`.
-    pub fn start(self: Arc<Self>, state: Arc<AppState>, shutdown: CancellationToken) {
+    /// Accepts sessions (`webtransport accept`, each one a `cursor session`)
+    /// and renews the development certificate (`certificate renewal`), until
+    /// shutdown.
+    pub fn start(self: Arc<Self>, state: Arc<AppState>) {
+        let tasks = state.tasks.clone();
         if let CertificateSource::Development(policy) = self.source {
             let server = self.clone();
-            let stop = shutdown.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        () = stop.cancelled() => return,
-                        () = tokio::time::sleep(policy.check_every) => {}
-                    }
-                    if let Err(e) = server.rotate_if_due() {
+            tasks.periodic("certificate renewal", policy.check_every, None, move || {
+                let renewed = server.rotate_if_due();
+                async move {
+                    if let Err(e) = renewed {
                         tracing::error!(error = format!("{e:#}"), "certificate renewal failed");
                     }
                 }
             });
         }
-        tokio::spawn(async move {
+        let shutdown = tasks.shutdown().clone();
+        tasks.clone().spawn("webtransport accept", async move {
             loop {
                 let incoming = tokio::select! {
                     () = shutdown.cancelled() => break,
@@ -225,7 +194,8 @@ impl WebTransportServer {
                 };
                 let span =
                     tracing::debug_span!("webtransport", remote = %incoming.remote_address());
-                tokio::spawn(
+                tasks.spawn(
+                    "cursor session",
                     serve_session(state.clone(), incoming, shutdown.clone()).instrument(span),
                 );
             }
@@ -273,36 +243,43 @@ async fn serve_session_impl(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.into_owned())
     };
-    let campaign = state.campaigns.by_slug(state.store.as_ref(), &slug).await?;
-    let Some(campaign) =
-        campaign.filter(|c| c.status != CampaignStatus::Draft && c.config.cursor.enabled)
-    else {
-        request.not_found().await;
-        anyhow::bail!("no cursor channel for {slug:?}");
+    let admitted = admit(
+        &state,
+        Channel::CursorSession,
+        AdmissionRequest {
+            slug: &slug,
+            token: query("token").as_deref(),
+            admin: false,
+            client: crate::client::client_address(Some(request.remote_address().ip())),
+        },
+    )
+    .await;
+    let admission = match admitted {
+        Ok(admission) => admission,
+        Err(refusal) => {
+            let status = handshake_status(&refusal);
+            let refused = if status == 429 {
+                request.too_many_requests().await;
+                &state.counters.webtransport_refused_429
+            } else {
+                request.forbidden().await;
+                &state.counters.webtransport_refused_403
+            };
+            refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            anyhow::bail!("refused ({status}): {refusal}");
+        }
     };
-    let claims = query("token").and_then(|t| state.sessions.verify(&t, chrono::Utc::now()).ok());
-    let Some(claims) = claims.filter(|c| c.cid == campaign.id) else {
-        request.forbidden().await;
-        anyhow::bail!("missing or invalid session token");
-    };
-    let ip = request.remote_address().ip().to_string();
-    let Some(_slot) = state
-        .cursor_sessions
-        .acquire(&ip, campaign.config.cursor.sessions_per_ip)
-    else {
-        request.too_many_requests().await;
-        anyhow::bail!("too many cursor sessions from {ip}");
-    };
-    let key = RoomKey {
-        campaign: campaign.slug.clone(),
-        page: normalize_page(query("page").as_deref()),
-    };
+    let (campaign, _slot) = (admission.campaign, admission.slot);
+    let session = admission
+        .session
+        .context("a cursor session is admitted with a session")?;
+    let key = RoomKey::new(&campaign.slug, query("page").as_deref());
     let connection = request.accept().await?;
     let _open = crate::telemetry::Gauge::hold(state.clone(), |c| &c.webtransport_open);
-    let _presence = state.presence.join(&campaign.slug, claims.sub);
+    let _presence = state.presence.join(&campaign.slug, session.sub);
     let mut member = state
         .cursors
-        .join(key, room_settings(&campaign), claims.sub);
+        .join(key, RoomSettings::from(&campaign), session.sub);
     tracing::debug!(campaign = %campaign.slug, member = member.id(), "cursor session open");
     for datagram in member.snapshot() {
         connection.send_datagram(datagram)?;
@@ -327,14 +304,5 @@ async fn serve_session_impl(
                 Err(_) => return Ok(()),
             },
         }
-    }
-}
-
-/// A room's settings from its campaign.
-pub fn room_settings(campaign: &crate::campaign::Campaign) -> RoomSettings {
-    RoomSettings {
-        tick: Duration::from_secs_f64(1.0 / f64::from(campaign.config.cursor.tick_hz.max(1))),
-        interest_cap: campaign.config.cursor.interest_cap as usize,
-        uplinks_per_second: campaign.config.rate_limits.cursor_per_second,
     }
 }

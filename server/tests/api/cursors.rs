@@ -338,13 +338,11 @@ async fn the_fallback_uplink_refuses_what_it_cannot_use() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_development_certificate_is_published_and_renewed_in_place() {
     let app = spawn_app_with(Db::Sqlite, |c| {
-        c.wt_certificate = server::transport::webtransport::CertificateSource::Development(
-            server::transport::webtransport::DevCertificatePolicy {
-                validity: Duration::from_secs(13 * 24 * 3600),
-                renew_before: Duration::from_secs(14 * 24 * 3600),
-                check_every: Duration::from_secs(3600),
-            },
-        );
+        c.wt_dev_certificate = server::config::DevCertificatePolicy {
+            validity: Duration::from_secs(13 * 24 * 3600),
+            renew_before: Duration::from_secs(14 * 24 * 3600),
+            check_every: Duration::from_secs(3600),
+        };
     })
     .await;
     cursor_campaign(&app, "c", json!({})).await;

@@ -18,7 +18,7 @@ db_tests!(healthz_and_readyz_answer);
 #[tokio::test]
 async fn readyz_checks_redis_when_configured() {
     let Some(redis) = redis_url() else { return };
-    let app = spawn_app_with(Db::Sqlite, |c| c.redis_url = Some(redis)).await;
+    let app = spawn_app_with(Db::Sqlite, |c| c.redis_url = Some(redis.into())).await;
     let ready = app.get("/readyz", As::Anonymous).await;
     assert_eq!(ready.assert_status(200)["checks"]["redis"], "ok");
 }

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod admission;
 mod binary;
 mod campaign;
 mod campaign_files;
@@ -16,6 +17,7 @@ mod quote;
 mod receiver;
 mod referral;
 mod scale_out;
+mod shutdown;
 mod translate;
 mod webhooks;
 mod wt_client;

@@ -199,8 +199,8 @@ async fn the_redis_bus_replays_and_reports_trimmed_history() {
             .await
             .expect("connects"),
     );
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    bus.clone().start(shutdown.clone());
+    let tasks = server::tasks::Tasks::new();
+    bus.clone().start(&tasks);
 
     let empty = bus.head().await.expect("head");
     assert_eq!(
@@ -246,5 +246,5 @@ async fn the_redis_bus_replays_and_reports_trimmed_history() {
         bus.since("c", first, 10_000).await.expect("since"),
         Since::Gap
     );
-    shutdown.cancel();
+    assert!(tasks.stop(Duration::from_secs(5)).await, "the reader stops");
 }

@@ -14,7 +14,7 @@ use crate::libretranslate::{FakeLibreTranslate, Mode};
 async fn app_with(db: Db, fake: &FakeLibreTranslate) -> TestApp {
     let url = fake.url();
     let app = spawn_app_with(db, |c| {
-        c.libretranslate_url = Some(url);
+        c.libretranslate_url = Some(url.into());
         c.translate_timeout = Duration::from_millis(300);
         c.translate_breaker_threshold = 2;
         c.translate_breaker_open = Duration::from_millis(400);

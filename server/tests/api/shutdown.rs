@@ -1,0 +1,125 @@
+//! Shutdown: when `App::run` returns, every task the app started has ended —
+//! workers, relays, cursor rooms and sessions, event streams, the store's
+//! writers — and what was submitted before is stored.
+
+use std::time::Duration;
+
+use serde_json::json;
+use server::App;
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::{Db, fresh_database, read, redis_url};
+use crate::wt_client::WtClient;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_background_task_has_stopped_when_run_returns() {
+    server::telemetry::init_for_tests();
+    let db = fresh_database(&Db::Sqlite).await;
+    let mut config = server::Config::for_database(db.url.clone());
+    // With Redis, the bus reader, presence sync and cursor relays run too.
+    config.redis_url = redis_url().map(Into::into);
+    config.redis_prefix = format!("ovasabi-test-{}", uuid::Uuid::now_v7().simple());
+    config.webhook_url = Some("http://127.0.0.1:9/hook".parse().expect("url"));
+    let admin = config.admin_token.value.clone();
+    let app = App::build(config).await.expect("app builds");
+    let base = format!("http://{}", app.http_addr());
+    let state = app.state();
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(app.run(shutdown.clone()));
+
+    let client = reqwest::Client::new();
+    let mut body = crate::helpers::open_campaign_body("c");
+    body["config"]["cursor"] = json!({"sessions_per_ip": 10});
+    let created = client
+        .post(format!("{base}/api/campaign"))
+        .bearer_auth(&admin)
+        .json(&body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(created.status(), 201);
+    let session = read(
+        client
+            .post(format!("{base}/api/session"))
+            .json(&json!({"campaign": "c"}))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    let token = session.body["token"].as_str().expect("token").to_owned();
+    let quote = client
+        .post(format!("{base}/api/quote"))
+        .json(&json!({"campaign": "c", "name": "Ada", "email": "ada@example.com", "message": "Hello"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(quote.status(), 201);
+    // A live event stream (on the lean path: a connection of its own), a
+    // cursor session and its room.
+    let mut stream = reqwest::Client::new()
+        .get(format!(
+            "{base}/api/campaign/c/events?cursors=1&token={token}"
+        ))
+        .send()
+        .await
+        .expect("stream opens");
+    assert_eq!(stream.status(), 200);
+    let _first = stream.chunk().await.expect("reads");
+    let _cursor = WtClient::connect(&base, "c", "/", Some(&token))
+        .await
+        .expect("cursor session");
+    let names: Vec<&str> = state.tasks.running().iter().map(|(n, _)| *n).collect();
+    for expected in [
+        "http accept",
+        "event stream",
+        "cursor session",
+        "cursor room",
+        "outbox delivery",
+        "lead writer",
+        "webtransport accept",
+        "certificate renewal",
+    ] {
+        assert!(names.contains(&expected), "{expected} runs: {names:?}");
+    }
+    if redis_url().is_some() {
+        for expected in ["event bus reader", "presence sync", "cursor relay follower"] {
+            assert!(names.contains(&expected), "{expected} runs: {names:?}");
+        }
+    }
+
+    shutdown.cancel();
+    let result = tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("run returns within the grace period")
+        .expect("run does not panic");
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(state.tasks.running(), [], "every task has stopped");
+    assert!(
+        state.tasks.shutdown().is_cancelled() && state.tasks.drained().is_cancelled(),
+        "both shutdown steps were taken"
+    );
+    let stored = state
+        .store
+        .list_quotes(
+            state
+                .store
+                .campaign_by_slug("c")
+                .await
+                .expect("read")
+                .expect("campaign")
+                .id,
+            None,
+            server::store::Page {
+                limit: 10,
+                offset: 0,
+            },
+        )
+        .await
+        .expect("quotes");
+    assert_eq!(
+        stored.len(),
+        1,
+        "the lead submitted before shutdown is stored"
+    );
+}
