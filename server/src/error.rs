@@ -8,7 +8,7 @@ use salvo::http::{HeaderValue, StatusCode, header};
 use salvo::prelude::*;
 use serde::Serialize;
 
-use crate::campaign::ValidationError;
+use crate::model::campaign::ValidationError;
 use crate::store::StoreError;
 
 /// An error answered to an HTTP client.

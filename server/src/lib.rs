@@ -7,7 +7,9 @@
 //! # Layout
 //! - `config`: flags and environment, validated once.
 //! - `app`: builds state and listeners, serves until shutdown.
-//! - `campaign`: campaigns, their typed configuration, campaign files.
+//! - `model`: the domain's data (campaigns and their configuration, users,
+//!   quotes, outbox entries, translation memory rows): types and their rules.
+//! - `campaign`: loaded campaigns (cached) and campaign files.
 //! - `client`: who is calling: the client address and its rate-limit key.
 //! - `error`: the one API error type and its JSON body.
 //! - `forms`: users, referrals and quote requests, and their rules.
@@ -34,6 +36,7 @@ pub mod error;
 pub mod forms;
 pub mod http;
 pub mod limit;
+pub mod model;
 pub mod outbox;
 pub mod presence;
 pub mod session;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{Campaign, is_valid_slug};
+use crate::model::campaign::{Campaign, CampaignStatus, is_valid_slug};
 use crate::store::{Store, StoreError};
 
 /// How long a loaded campaign is served without asking the database again.
@@ -31,7 +31,7 @@ impl CampaignCache {
     ) -> Result<Option<Campaign>, StoreError> {
         Ok(match self.by_slug(store, slug).await? {
             Some(c) if admin => Some(c),
-            Some(c) if c.status != super::CampaignStatus::Draft => Some(c.public_view()),
+            Some(c) if c.status != CampaignStatus::Draft => Some(c.public_view()),
             _ => None,
         })
     }

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::campaign::NewCampaign;
+use crate::model::campaign::NewCampaign;
 use crate::store::{Store, StoreError};
 
 /// A campaign file that was read and validated.
@@ -168,7 +168,7 @@ pub async fn apply(store: &dyn Store, spec: &NewCampaign) -> Result<ApplyOutcome
         match store.campaign_by_slug(&spec.slug).await? {
             Some(existing) if existing.matches(spec) => return Ok(ApplyOutcome::Unchanged),
             Some(existing) => {
-                let next = crate::campaign::Campaign {
+                let next = crate::model::campaign::Campaign {
                     name: spec.name.clone(),
                     status: spec.status,
                     starts_at: spec.starts_at,

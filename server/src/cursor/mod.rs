@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::campaign::Campaign;
+use crate::model::campaign::Campaign;
 use crate::tasks::Tasks;
 
 use self::relay::{CursorRelay, HEARTBEAT, Outgoing, REMOTE_EXPIRY};

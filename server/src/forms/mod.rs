@@ -2,10 +2,7 @@
 //! quote requests (leads) — their types and the rules their fields follow.
 //! The HTTP handlers in `http::{user, referral, quote}` drive them.
 
-pub mod quote;
-pub mod user;
-
-use crate::campaign::ValidationError;
+use crate::model::campaign::ValidationError;
 
 /// Longest email address accepted (RFC 5321 path limit).
 pub const MAX_EMAIL_LEN: usize = 254;

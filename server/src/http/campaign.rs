@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{ApiError, is_admin, json_body, page, require_admin, state};
 use crate::app::AppState;
-use crate::campaign::{Campaign, CampaignPatch, NewCampaign};
+use crate::model::campaign::{Campaign, CampaignPatch, NewCampaign};
 
 /// Routes of this resource.
 pub fn router() -> Router {

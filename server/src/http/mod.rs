@@ -26,8 +26,8 @@ use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
 use crate::bus::Event;
-use crate::campaign::{Campaign, CampaignStatus};
 pub use crate::error::ApiError;
+use crate::model::campaign::{Campaign, CampaignStatus};
 use crate::session::SessionClaims;
 
 /// The whole HTTP service for `state`.

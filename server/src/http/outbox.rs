@@ -7,7 +7,7 @@ use salvo::prelude::*;
 use serde::Serialize;
 
 use super::{ApiError, campaign_query, page, require_admin, state};
-use crate::outbox::{OutboxEntry, OutboxState};
+use crate::model::outbox::{OutboxEntry, OutboxState};
 
 /// Routes of this resource.
 pub fn router() -> Router {

@@ -16,11 +16,11 @@ use super::{
     rate_limit, require_admin, state,
 };
 use crate::bus::Event;
-use crate::campaign::Campaign;
-use crate::campaign::config::{QuoteField, QuoteRules};
-use crate::forms::quote::{Quote, QuoteReceipt, QuoteStatus};
 use crate::forms::{normalize_email, optional_text, required_message, required_text};
-use crate::outbox::NewOutbox;
+use crate::model::campaign::Campaign;
+use crate::model::campaign::config::{QuoteField, QuoteRules};
+use crate::model::outbox::NewOutbox;
+use crate::model::quote::{Quote, QuoteReceipt, QuoteStatus};
 use crate::session::SessionKind;
 
 /// Routes of this resource.

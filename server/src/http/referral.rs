@@ -11,9 +11,9 @@ use serde_json::json;
 use super::{ApiError, json_body, open_campaign, publish, rate_limit, required_session, state};
 use crate::app::AppState;
 use crate::bus::Event;
-use crate::campaign::Campaign;
-use crate::forms::user::{ReferralCredit, User, normalize_referral_code};
-use crate::outbox::NewOutbox;
+use crate::model::campaign::Campaign;
+use crate::model::outbox::NewOutbox;
+use crate::model::user::{ReferralCredit, User, normalize_referral_code};
 use crate::session::SessionKind;
 
 /// Routes of this resource.

@@ -11,10 +11,10 @@ use uuid::Uuid;
 use super::referral::announce_milestone;
 use super::{ApiError, client_ip, json_body, open_campaign, publish, rate_limit, state};
 use crate::bus::Event;
-use crate::campaign::config::is_locale_tag;
-use crate::forms::user::{User, new_referral_code};
 use crate::forms::{normalize_email, required_text};
-use crate::outbox::NewOutbox;
+use crate::model::campaign::config::is_locale_tag;
+use crate::model::outbox::NewOutbox;
+use crate::model::user::{User, new_referral_code};
 use crate::session::SessionKind;
 use crate::store::StoreError;
 

@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{QuoteRow, StoreError};
-use crate::forms::quote::Quote;
-use crate::outbox::NewOutbox;
+use crate::model::outbox::NewOutbox;
+use crate::model::quote::Quote;
 use crate::tasks::Tasks;
 use tokio_util::sync::CancellationToken;
 

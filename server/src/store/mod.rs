@@ -19,12 +19,12 @@ use sqlx::types::Json;
 
 use uuid::Uuid;
 
-use crate::campaign::{Campaign, CampaignConfig, CampaignStatus, NewCampaign};
-use crate::forms::quote::{Quote, QuoteStatus};
-use crate::forms::user::{ReferralCredit, User};
-use crate::outbox::{NewOutbox, OutboxEntry, OutboxState};
+use crate::model::campaign::{Campaign, CampaignConfig, CampaignStatus, NewCampaign};
+use crate::model::outbox::{NewOutbox, OutboxEntry, OutboxState};
+use crate::model::quote::{Quote, QuoteStatus};
+use crate::model::translation::{MemoryEntry, MemoryOrigin};
+use crate::model::user::{ReferralCredit, User};
 use crate::tasks::Tasks;
-use crate::translate::{MemoryEntry, MemoryOrigin};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

@@ -11,7 +11,7 @@ use sqlx::types::Json;
 
 use super::leads::{LeadJob, LeadWriter, WriteLeads};
 use super::{QuoteRow, StoreError};
-use crate::forms::quote::Quote;
+use crate::model::quote::Quote;
 use crate::tasks::Tasks;
 
 /// Store on a PostgreSQL database.

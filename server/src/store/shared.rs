@@ -17,10 +17,10 @@ macro_rules! shared_store_impl {
             /// inside a transaction that holds the referrer's lock.
             async fn credit_referral(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                referrer: &$crate::forms::user::User,
-                referred: &$crate::forms::user::User,
+                referrer: &$crate::model::user::User,
+                referred: &$crate::model::user::User,
                 now: chrono::DateTime<chrono::Utc>,
-            ) -> Result<$crate::forms::user::ReferralCredit, $crate::store::StoreError> {
+            ) -> Result<$crate::model::user::ReferralCredit, $crate::store::StoreError> {
                 sqlx::query(
                     "INSERT INTO service_referral_main
                          (campaign_id, referrer_id, referred_id, code, created_at)
@@ -41,7 +41,7 @@ macro_rules! shared_store_impl {
                 .bind(referrer.master_id)
                 .fetch_one(&mut **tx)
                 .await?;
-                Ok($crate::forms::user::ReferralCredit {
+                Ok($crate::model::user::ReferralCredit {
                     referrer: referrer.clone(),
                     count,
                 })
@@ -50,7 +50,7 @@ macro_rules! shared_store_impl {
             /// Writes one outbox row per message and target.
             async fn insert_outbox(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                outbox: &[$crate::outbox::NewOutbox],
+                outbox: &[$crate::model::outbox::NewOutbox],
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::store::StoreError> {
                 for message in outbox {
@@ -87,8 +87,8 @@ macro_rules! shared_store_impl {
 
             async fn insert_campaign(
                 &self,
-                spec: &$crate::campaign::NewCampaign,
-            ) -> Result<$crate::campaign::Campaign, $crate::store::StoreError> {
+                spec: &$crate::model::campaign::NewCampaign,
+            ) -> Result<$crate::model::campaign::Campaign, $crate::store::StoreError> {
                 let row: $crate::store::CampaignRow = sqlx::query_as(
                     "INSERT INTO service_campaign_main
                          (slug, name, status, starts_at, ends_at, config, created_at, updated_at)
@@ -111,7 +111,7 @@ macro_rules! shared_store_impl {
             async fn campaign_by_slug(
                 &self,
                 slug: &str,
-            ) -> Result<Option<$crate::campaign::Campaign>, $crate::store::StoreError> {
+            ) -> Result<Option<$crate::model::campaign::Campaign>, $crate::store::StoreError> {
                 let row: Option<$crate::store::CampaignRow> = sqlx::query_as(
                     "SELECT id, slug, name, status, starts_at, ends_at, config,
                             created_at, updated_at
@@ -120,13 +120,13 @@ macro_rules! shared_store_impl {
                 .bind(slug)
                 .fetch_optional(&self.pool)
                 .await?;
-                row.map($crate::campaign::Campaign::try_from).transpose()
+                row.map($crate::model::campaign::Campaign::try_from).transpose()
             }
 
             async fn campaign_by_id(
                 &self,
                 id: i64,
-            ) -> Result<Option<$crate::campaign::Campaign>, $crate::store::StoreError> {
+            ) -> Result<Option<$crate::model::campaign::Campaign>, $crate::store::StoreError> {
                 let row: Option<$crate::store::CampaignRow> = sqlx::query_as(
                     "SELECT id, slug, name, status, starts_at, ends_at, config,
                             created_at, updated_at
@@ -135,13 +135,13 @@ macro_rules! shared_store_impl {
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
-                row.map($crate::campaign::Campaign::try_from).transpose()
+                row.map($crate::model::campaign::Campaign::try_from).transpose()
             }
 
             async fn update_campaign(
                 &self,
-                campaign: &$crate::campaign::Campaign,
-            ) -> Result<$crate::campaign::Campaign, $crate::store::StoreError> {
+                campaign: &$crate::model::campaign::Campaign,
+            ) -> Result<$crate::model::campaign::Campaign, $crate::store::StoreError> {
                 let row: Option<$crate::store::CampaignRow> = sqlx::query_as(
                     "UPDATE service_campaign_main
                      SET name = $2, status = $3, starts_at = $4, ends_at = $5, config = $6,
@@ -165,7 +165,7 @@ macro_rules! shared_store_impl {
             async fn list_campaigns(
                 &self,
                 page: $crate::store::Page,
-            ) -> Result<Vec<$crate::campaign::Campaign>, $crate::store::StoreError> {
+            ) -> Result<Vec<$crate::model::campaign::Campaign>, $crate::store::StoreError> {
                 let rows: Vec<$crate::store::CampaignRow> = sqlx::query_as(
                     "SELECT id, slug, name, status, starts_at, ends_at, config,
                             created_at, updated_at
@@ -175,7 +175,7 @@ macro_rules! shared_store_impl {
                 .bind(i64::from(page.offset))
                 .fetch_all(&self.pool)
                 .await?;
-                rows.into_iter().map($crate::campaign::Campaign::try_from).collect()
+                rows.into_iter().map($crate::model::campaign::Campaign::try_from).collect()
             }
 
             async fn campaign_counts(
@@ -198,7 +198,7 @@ macro_rules! shared_store_impl {
                 &self,
                 campaign_id: i64,
                 code: &str,
-            ) -> Result<Option<$crate::forms::user::User>, $crate::store::StoreError> {
+            ) -> Result<Option<$crate::model::user::User>, $crate::store::StoreError> {
                 let row: Option<$crate::store::UserRow> = sqlx::query_as(concat!(
                     "SELECT ", user_columns!(), " FROM service_user_master
                      WHERE campaign_id = $1 AND referral_code = $2"
@@ -213,7 +213,7 @@ macro_rules! shared_store_impl {
             async fn user_by_id(
                 &self,
                 master_id: uuid::Uuid,
-            ) -> Result<Option<$crate::forms::user::User>, $crate::store::StoreError> {
+            ) -> Result<Option<$crate::model::user::User>, $crate::store::StoreError> {
                 let row: Option<$crate::store::UserRow> = sqlx::query_as(concat!(
                     "SELECT ", user_columns!(), " FROM service_user_master WHERE master_id = $1"
                 ))
@@ -225,10 +225,10 @@ macro_rules! shared_store_impl {
 
             async fn register_user(
                 &self,
-                user: &$crate::forms::user::User,
-                referrer: Option<&$crate::forms::user::User>,
-                outbox: &[$crate::outbox::NewOutbox],
-            ) -> Result<Option<$crate::forms::user::ReferralCredit>, $crate::store::StoreError> {
+                user: &$crate::model::user::User,
+                referrer: Option<&$crate::model::user::User>,
+                outbox: &[$crate::model::outbox::NewOutbox],
+            ) -> Result<Option<$crate::model::user::ReferralCredit>, $crate::store::StoreError> {
                 let mut tx = self.begin_write().await?;
                 if let Some(referrer) = referrer {
                     sqlx::query(Self::LOCK_USER).bind(referrer.master_id).execute(&mut *tx).await?;
@@ -262,10 +262,10 @@ macro_rules! shared_store_impl {
 
             async fn record_referral(
                 &self,
-                referrer: &$crate::forms::user::User,
-                referred: &$crate::forms::user::User,
-                outbox: &[$crate::outbox::NewOutbox],
-            ) -> Result<$crate::forms::user::ReferralCredit, $crate::store::StoreError> {
+                referrer: &$crate::model::user::User,
+                referred: &$crate::model::user::User,
+                outbox: &[$crate::model::outbox::NewOutbox],
+            ) -> Result<$crate::model::user::ReferralCredit, $crate::store::StoreError> {
                 let now = chrono::Utc::now();
                 let mut tx = self.begin_write().await?;
                 sqlx::query(Self::LOCK_USER).bind(referrer.master_id).execute(&mut *tx).await?;
@@ -285,9 +285,9 @@ macro_rules! shared_store_impl {
 
             async fn insert_quote(
                 &self,
-                quote: &$crate::forms::quote::Quote,
-                outbox: &[$crate::outbox::NewOutbox],
-            ) -> Result<($crate::forms::quote::Quote, bool), $crate::store::StoreError> {
+                quote: &$crate::model::quote::Quote,
+                outbox: &[$crate::model::outbox::NewOutbox],
+            ) -> Result<($crate::model::quote::Quote, bool), $crate::store::StoreError> {
                 if let Some(row) = self.leads.insert(quote, outbox).await? {
                     return Ok((row.try_into()?, true));
                 }
@@ -307,7 +307,7 @@ macro_rules! shared_store_impl {
             async fn quote_by_id(
                 &self,
                 id: uuid::Uuid,
-            ) -> Result<Option<$crate::forms::quote::Quote>, $crate::store::StoreError> {
+            ) -> Result<Option<$crate::model::quote::Quote>, $crate::store::StoreError> {
                 let row: Option<$crate::store::QuoteRow> = sqlx::query_as(concat!(
                     "SELECT ", quote_columns!(), " FROM service_quote_main WHERE id = $1"
                 ))
@@ -320,9 +320,9 @@ macro_rules! shared_store_impl {
             async fn list_quotes(
                 &self,
                 campaign_id: i64,
-                status: Option<$crate::forms::quote::QuoteStatus>,
+                status: Option<$crate::model::quote::QuoteStatus>,
                 page: $crate::store::Page,
-            ) -> Result<Vec<$crate::forms::quote::Quote>, $crate::store::StoreError> {
+            ) -> Result<Vec<$crate::model::quote::Quote>, $crate::store::StoreError> {
                 let rows: Vec<$crate::store::QuoteRow> = sqlx::query_as(concat!(
                     "SELECT ", quote_columns!(), " FROM service_quote_main
                      WHERE campaign_id = $1 AND ($2 IS NULL OR status = $2)
@@ -340,10 +340,10 @@ macro_rules! shared_store_impl {
             async fn set_quote_status(
                 &self,
                 id: uuid::Uuid,
-                from: $crate::forms::quote::QuoteStatus,
-                to: $crate::forms::quote::QuoteStatus,
-                outbox: &[$crate::outbox::NewOutbox],
-            ) -> Result<Option<$crate::forms::quote::Quote>, $crate::store::StoreError> {
+                from: $crate::model::quote::QuoteStatus,
+                to: $crate::model::quote::QuoteStatus,
+                outbox: &[$crate::model::outbox::NewOutbox],
+            ) -> Result<Option<$crate::model::quote::Quote>, $crate::store::StoreError> {
                 let now = chrono::Utc::now();
                 let mut tx = self.begin_write().await?;
                 let row: Option<$crate::store::QuoteRow> = sqlx::query_as(concat!(
@@ -370,7 +370,7 @@ macro_rules! shared_store_impl {
                 now: chrono::DateTime<chrono::Utc>,
                 with_default_target: bool,
                 limit: u32,
-            ) -> Result<Vec<$crate::outbox::OutboxEntry>, $crate::store::StoreError> {
+            ) -> Result<Vec<$crate::model::outbox::OutboxEntry>, $crate::store::StoreError> {
                 // Two texts, so that each can use its partial index: without a
                 // default target, entries without their own wait unread.
                 let query = if with_default_target {
@@ -464,10 +464,10 @@ macro_rules! shared_store_impl {
 
             async fn list_outbox(
                 &self,
-                state: $crate::outbox::OutboxState,
+                state: $crate::model::outbox::OutboxState,
                 campaign_id: Option<i64>,
                 page: $crate::store::Page,
-            ) -> Result<Vec<$crate::outbox::OutboxEntry>, $crate::store::StoreError> {
+            ) -> Result<Vec<$crate::model::outbox::OutboxEntry>, $crate::store::StoreError> {
                 let rows: Vec<$crate::store::OutboxRow> = sqlx::query_as(concat!(
                     "SELECT ", outbox_columns!(), "
                      FROM service_event_outbox o
@@ -507,7 +507,7 @@ macro_rules! shared_store_impl {
 
             async fn memory_store(
                 &self,
-                entries: &[$crate::translate::MemoryEntry],
+                entries: &[$crate::model::translation::MemoryEntry],
             ) -> Result<(), $crate::store::StoreError> {
                 let now = chrono::Utc::now();
                 let mut tx = self.begin_write().await?;
@@ -548,7 +548,7 @@ macro_rules! shared_store_impl {
                 target_lang: &str,
                 context_key: &str,
                 hashes: &[String],
-            ) -> Result<Vec<$crate::translate::MemoryEntry>, $crate::store::StoreError> {
+            ) -> Result<Vec<$crate::model::translation::MemoryEntry>, $crate::store::StoreError> {
                 if hashes.is_empty() {
                     return Ok(Vec::new());
                 }

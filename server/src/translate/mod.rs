@@ -21,6 +21,7 @@ use tokio::sync::watch;
 
 pub use libretranslate::{LibreTranslate, LibreTranslateSettings, MachineError};
 
+use crate::model::translation::{MemoryEntry, MemoryOrigin};
 use crate::store::{SharedStore, StoreError};
 
 /// Where a translation came from.
@@ -49,46 +50,6 @@ pub enum MachineStatus {
     Unavailable,
     /// The instance does not translate this pair of languages.
     Unsupported,
-}
-
-/// What is stored in the memory as a translation's origin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MemoryOrigin {
-    /// From LibreTranslate.
-    Machine,
-    /// From a person.
-    Override,
-}
-
-impl MemoryOrigin {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Machine => "machine",
-            Self::Override => "override",
-        }
-    }
-}
-
-/// One translation memory row.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MemoryEntry {
-    /// Campaign.
-    pub campaign_id: i64,
-    /// Source language (`auto` when detected).
-    pub source_lang: String,
-    /// Target language.
-    pub target_lang: String,
-    /// Context (format, page, hint).
-    pub context_key: String,
-    /// SHA-256 of the source text, hex.
-    pub source_hash: String,
-    /// Source text.
-    pub source_text: String,
-    /// Translation.
-    pub translated_text: String,
-    /// Machine or human.
-    pub origin: MemoryOrigin,
 }
 
 /// The key of a text within a campaign, language pair and context.

@@ -28,9 +28,9 @@
 use std::net::IpAddr;
 
 use crate::app::AppState;
-use crate::campaign::Campaign;
 use crate::error::ApiError;
 use crate::limit::ConnectionSlot;
+use crate::model::campaign::Campaign;
 use crate::session::{SessionClaims, TokenError};
 
 /// What a visitor asks to open.

@@ -302,7 +302,7 @@ impl TestApp {
     }
 
     /// Every stored campaign, read behind the API.
-    pub(crate) async fn stored_campaigns(&self) -> Vec<server::campaign::Campaign> {
+    pub(crate) async fn stored_campaigns(&self) -> Vec<server::model::campaign::Campaign> {
         self.state
             .store
             .list_campaigns(server::store::Page {
@@ -436,11 +436,11 @@ impl TestApp {
             .id
     }
 
-    pub(crate) async fn outbox(&self) -> Vec<server::outbox::OutboxEntry> {
+    pub(crate) async fn outbox(&self) -> Vec<server::model::outbox::OutboxEntry> {
         self.state
             .store
             .list_outbox(
-                server::outbox::OutboxState::All,
+                server::model::outbox::OutboxState::All,
                 None,
                 server::store::Page {
                     limit: 1000,

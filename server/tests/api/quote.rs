@@ -141,7 +141,7 @@ async fn one_failing_lead_does_not_take_others_with_it(db: Db) {
     let app = spawn_app(db).await;
     app.open_campaign("c", json!({})).await;
     let campaign_id = app.campaign_id("c").await;
-    let quote = |i: i64, campaign_id: i64| server::forms::quote::Quote {
+    let quote = |i: i64, campaign_id: i64| server::model::quote::Quote {
         id: uuid::Uuid::now_v7(),
         campaign_id,
         master_id: None,
@@ -153,14 +153,14 @@ async fn one_failing_lead_does_not_take_others_with_it(db: Db) {
         message: "hello".into(),
         budget: None,
         details: serde_json::Map::new(),
-        status: server::forms::quote::QuoteStatus::New,
+        status: server::model::quote::QuoteStatus::New,
         idempotency_key: None,
         request_fingerprint: None,
         created_at: chrono::Utc::now(),
         updated_at: chrono::Utc::now(),
     };
     let outbox = |campaign_id: i64| {
-        vec![server::outbox::NewOutbox {
+        vec![server::model::outbox::NewOutbox {
             campaign_id: Some(campaign_id),
             event_type: "lead.created".into(),
             payload: json!({}),

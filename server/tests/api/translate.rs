@@ -122,7 +122,7 @@ async fn an_override_always_wins(db: Db) {
     // A later machine result for the same key never replaces it.
     app.state
         .store
-        .memory_store(&[server::translate::MemoryEntry {
+        .memory_store(&[server::model::translation::MemoryEntry {
             campaign_id: app.campaign_id("c").await,
             source_lang: "en".into(),
             target_lang: "fr".into(),
@@ -130,7 +130,7 @@ async fn an_override_always_wins(db: Db) {
             source_hash: server::translate::text_hash("Join"),
             source_text: "Join".into(),
             translated_text: "machine again".into(),
-            origin: server::translate::MemoryOrigin::Machine,
+            origin: server::model::translation::MemoryOrigin::Machine,
         }])
         .await
         .expect("store");

@@ -1,0 +1,9 @@
+//! The domain's data: what is stored and what the services, the store and the
+//! API all speak of. Types and their own rules only — no I/O, no imports of
+//! the modules above (the store, the services, the transports).
+
+pub mod campaign;
+pub mod outbox;
+pub mod quote;
+pub mod translation;
+pub mod user;

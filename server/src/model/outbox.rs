@@ -1,0 +1,100 @@
+//! Outbox entries: events that must leave the building, written in the same
+//! transaction as the row they describe (delivered by [`crate::outbox`]).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::model::campaign::Campaign;
+
+/// A message to write to the outbox: one row per target.
+#[derive(Debug, Clone)]
+pub struct NewOutbox {
+    /// The campaign it belongs to.
+    pub campaign_id: Option<i64>,
+    /// Event type, e.g. `lead.created`.
+    pub event_type: String,
+    /// The data delivered.
+    pub payload: Value,
+    /// Receivers: `None` is the default receiver (`OVASABI_WEBHOOK_URL`).
+    pub targets: Vec<Option<String>>,
+}
+
+impl NewOutbox {
+    /// A message for the default receiver and each of the campaign's own.
+    pub fn for_campaign(campaign: &Campaign, event_type: &str, payload: Value) -> Self {
+        let mut targets = vec![None];
+        targets.extend(campaign.config.webhooks.iter().cloned().map(Some));
+        Self {
+            campaign_id: Some(campaign.id),
+            event_type: event_type.to_owned(),
+            payload,
+            targets,
+        }
+    }
+}
+
+/// A stored outbox entry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboxEntry {
+    /// Id, also the delivery id receivers de-duplicate with.
+    pub id: i64,
+    /// Campaign id.
+    pub campaign_id: Option<i64>,
+    /// Campaign slug.
+    pub campaign_slug: Option<String>,
+    /// Event type.
+    pub event_type: String,
+    /// Receiver (`None`: the default one).
+    pub target_url: Option<String>,
+    /// Data.
+    pub payload: Value,
+    /// Attempts made.
+    pub attempts: i32,
+    /// When the next attempt is due.
+    pub next_attempt_at: DateTime<Utc>,
+    /// When it was delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// When it was given up.
+    pub dead_at: Option<DateTime<Utc>>,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Which entries to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxState {
+    /// Not yet delivered nor given up.
+    Pending,
+    /// Delivered.
+    Delivered,
+    /// Given up after the last attempt.
+    Dead,
+    /// All of them.
+    All,
+}
+
+impl OutboxState {
+    /// The name used in queries and URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Dead => "dead",
+            Self::All => "all",
+        }
+    }
+
+    /// Parses a name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "delivered" => Self::Delivered,
+            "dead" => Self::Dead,
+            "all" => Self::All,
+            _ => return None,
+        })
+    }
+}
