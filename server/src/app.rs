@@ -21,52 +21,17 @@ use crate::limit::{ConnectionLimiter, RateLimiter};
 use crate::outbox::{OutboxWorker, WebhookSettings};
 use crate::presence::Presence;
 use crate::session::SessionKeys;
-use crate::store::{self, SharedStore};
+use crate::state::AppState;
+use crate::store;
 use crate::tasks::Tasks;
-use crate::telemetry::Counters;
 use crate::translate::{LibreTranslate, LibreTranslateSettings, Translator};
 use crate::transport::webtransport::WebTransportServer;
 use crate::{campaign, http};
 
-/// Everything a request handler or worker needs, shared.
-pub struct AppState {
-    /// The validated configuration.
-    pub config: Config,
-    /// The database.
-    pub store: SharedStore,
-    /// Campaigns recently loaded from the database.
-    pub campaigns: CampaignCache,
-    /// Redis, when scaling out.
-    pub redis: Option<redis::Client>,
-    /// The event bus.
-    pub bus: Arc<dyn EventBus>,
-    /// Session token keys.
-    pub sessions: SessionKeys,
-    /// Live visitors per campaign.
-    pub presence: Arc<Presence>,
-    /// Per-client rate limits.
-    pub limiter: RateLimiter,
-    /// Open event streams per client address.
-    pub streams: ConnectionLimiter,
-    /// Open cursor sessions per client address.
-    pub cursor_sessions: ConnectionLimiter,
-    /// Cursor rooms.
-    pub cursors: Arc<CursorHub>,
-    /// The WebTransport endpoint.
-    pub webtransport: Arc<WebTransportServer>,
-    /// Translation memory and LibreTranslate.
-    pub translator: Translator,
-    /// What the server did.
-    pub counters: Counters,
-    /// Every background task, and the shutdown signal they watch.
-    pub tasks: Tasks,
-    /// Wakes the outbox worker when entries were written.
-    pub outbox_wake: Arc<Notify>,
-}
-
 /// A built application, listening but not yet serving.
 pub struct App {
     state: Arc<AppState>,
+    webtransport: Arc<WebTransportServer>,
     http_listener: tokio::net::TcpListener,
     http_addr: SocketAddr,
 }
@@ -159,13 +124,14 @@ impl App {
                 streams: ConnectionLimiter::default(),
                 cursor_sessions: ConnectionLimiter::default(),
                 cursors: Arc::new(CursorHub::new(tasks.clone(), cursor_relay)),
-                webtransport,
+                webtransport: webtransport.published(),
                 translator,
-                counters: Counters::default(),
+                counters: Arc::default(),
                 campaigns: CampaignCache::default(),
                 tasks,
                 outbox_wake: Arc::new(Notify::new()),
             }),
+            webtransport,
             http_listener,
             http_addr,
         })
@@ -178,7 +144,12 @@ impl App {
 
     /// The UDP address of the WebTransport endpoint (the real port when 0 was asked).
     pub fn webtransport_addr(&self) -> SocketAddr {
-        self.state.webtransport.local_addr()
+        self.webtransport.local_addr()
+    }
+
+    /// The WebTransport endpoint.
+    pub fn webtransport(&self) -> Arc<WebTransportServer> {
+        self.webtransport.clone()
     }
 
     /// The shared state.
@@ -224,7 +195,7 @@ impl App {
                 move || refresh_languages(machine.clone()),
             );
         }
-        state.webtransport.clone().start(state.clone());
+        self.webtransport.clone().start(state.clone());
         let acceptor = http::lean::LeanAcceptor::new(
             TcpAcceptor::try_from(self.http_listener)?,
             state.clone(),
@@ -244,9 +215,9 @@ impl App {
             handle.stop_graceful(grace);
         });
         tracing::info!(addr = %self.http_addr, "serving HTTP");
-        tracing::info!(addr = %state.webtransport.local_addr(), "serving WebTransport (UDP)");
+        tracing::info!(addr = %self.webtransport.local_addr(), "serving WebTransport (UDP)");
         server.serve(http::service(state.clone())).await;
-        state.webtransport.close(Duration::from_secs(1)).await;
+        self.webtransport.close(Duration::from_secs(1)).await;
         if tasks.stop(grace).await {
             tracing::info!("stopped");
         }

@@ -7,6 +7,7 @@
 //! # Layout
 //! - `config`: flags and environment, validated once.
 //! - `app`: builds state and listeners, serves until shutdown.
+//! - `state`: the shared application state every handler and worker sees.
 //! - `model`: the domain's data (campaigns and their configuration, users,
 //!   quotes, outbox entries, translation memory rows): types and their rules.
 //! - `campaign`: loaded campaigns (cached) and campaign files.
@@ -40,11 +41,13 @@ pub mod model;
 pub mod outbox;
 pub mod presence;
 pub mod session;
+pub mod state;
 pub mod store;
 pub mod tasks;
 pub mod telemetry;
 pub mod translate;
 pub mod transport;
 
-pub use app::{App, AppState};
+pub use app::App;
 pub use config::Config;
+pub use state::AppState;

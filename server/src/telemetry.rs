@@ -26,24 +26,21 @@ pub struct Counters {
 
 /// Adds one to one of the app's gauges for as long as it lives.
 pub struct Gauge {
-    state: std::sync::Arc<crate::app::AppState>,
+    counters: std::sync::Arc<Counters>,
     pick: fn(&Counters) -> &AtomicU64,
 }
 
 impl Gauge {
     /// Counts one more on the gauge `pick` selects, until dropped.
-    pub fn hold(
-        state: std::sync::Arc<crate::app::AppState>,
-        pick: fn(&Counters) -> &AtomicU64,
-    ) -> Self {
-        pick(&state.counters).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Self { state, pick }
+    pub fn hold(counters: std::sync::Arc<Counters>, pick: fn(&Counters) -> &AtomicU64) -> Self {
+        pick(&counters).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self { counters, pick }
     }
 }
 
 impl Drop for Gauge {
     fn drop(&mut self) {
-        (self.pick)(&self.state.counters).fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        (self.pick)(&self.counters).fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -10,8 +10,8 @@ use salvo::prelude::*;
 use serde::Serialize;
 
 use super::{ApiError, is_admin, json_body, page, require_admin, state};
-use crate::app::AppState;
 use crate::model::campaign::{Campaign, CampaignPatch, NewCampaign};
+use crate::state::AppState;
 
 /// Routes of this resource.
 pub fn router() -> Router {

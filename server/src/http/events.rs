@@ -28,11 +28,11 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use uuid::Uuid;
 
 use super::{ApiError, bearer_token, client_address, is_admin_token, state};
-use crate::app::AppState;
 use crate::bus::{Audience, Envelope, EventId, Since};
 use crate::cursor::{CursorMember, FallbackRegistration, RoomKey, RoomSettings};
 use crate::limit::ConnectionSlot;
 use crate::presence::PresenceGuard;
+use crate::state::AppState;
 use crate::transport::admission::{AdmissionRequest, Channel, admit};
 
 /// Routes of this resource (under `api/campaign/{slug}`).
@@ -247,7 +247,7 @@ impl EventStream {
             cursors,
             _presence: guard,
             _slot: slot,
-            _open: crate::telemetry::Gauge::hold(state.clone(), |c| &c.sse_open),
+            _open: crate::telemetry::Gauge::hold(state.counters.clone(), |c| &c.sse_open),
             state,
         };
         let replayed = match resume {

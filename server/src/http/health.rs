@@ -8,7 +8,7 @@ use salvo::prelude::*;
 use serde::Serialize;
 
 use super::{ApiError, state};
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// How long one readiness check may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);

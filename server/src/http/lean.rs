@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 
 use super::ApiError;
 use super::events::{StreamRequest, open_stream};
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Longest request head looked at; a longer one goes to Salvo as it is.
 const MAX_HEAD: usize = 8 * 1024;

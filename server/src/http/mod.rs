@@ -24,11 +24,11 @@ use salvo::http::{HeaderMap, ParseError, header};
 use salvo::prelude::*;
 use serde::de::DeserializeOwned;
 
-use crate::app::AppState;
 use crate::bus::Event;
 pub use crate::error::ApiError;
 use crate::model::campaign::{Campaign, CampaignStatus};
 use crate::session::SessionClaims;
+use crate::state::AppState;
 
 /// The whole HTTP service for `state`.
 pub fn service(state: Arc<AppState>) -> Service {

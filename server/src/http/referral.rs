@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ApiError, json_body, open_campaign, publish, rate_limit, required_session, state};
-use crate::app::AppState;
 use crate::bus::Event;
 use crate::model::campaign::Campaign;
 use crate::model::outbox::NewOutbox;
 use crate::model::user::{ReferralCredit, User, normalize_referral_code};
 use crate::session::SessionKind;
+use crate::state::AppState;
 
 /// Routes of this resource.
 pub fn router() -> Router {

@@ -17,8 +17,8 @@ use salvo::prelude::*;
 use serde::Serialize;
 
 use super::{ApiError, bearer_token, client_address, state};
-use crate::app::AppState;
 use crate::cursor::RoomKey;
+use crate::state::AppState;
 use crate::transport::admission::{AdmissionRequest, Channel, admit};
 
 /// Routes of this resource.

@@ -27,11 +27,11 @@
 
 use std::net::IpAddr;
 
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::limit::ConnectionSlot;
 use crate::model::campaign::Campaign;
 use crate::session::{SessionClaims, TokenError};
+use crate::state::AppState;
 
 /// What a visitor asks to open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@
 //! and key from PEM files and publishes no hash.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -28,21 +28,17 @@ use wtransport::endpoint::endpoint_side::Server;
 use wtransport::{Endpoint, Identity, ServerConfig};
 
 use super::admission::{AdmissionRequest, Channel, admit, handshake_status};
-use crate::app::AppState;
 pub use crate::config::{CertificateSource, DevCertificatePolicy};
 use crate::cursor::{RoomKey, RoomSettings};
-
-struct Current {
-    hashes: Vec<String>,
-    expires: std::time::Instant,
-}
+use crate::state::{AppState, PublishedEndpoint};
 
 /// The running endpoint.
 pub struct WebTransportServer {
     endpoint: Endpoint<Server>,
     addr: SocketAddr,
     source: CertificateSource,
-    current: RwLock<Current>,
+    expires: Mutex<std::time::Instant>,
+    published: Arc<PublishedEndpoint>,
 }
 
 /// Outgoing datagram bytes a session may queue (quinn's default is 1 MiB).
@@ -120,10 +116,8 @@ impl WebTransportServer {
             endpoint,
             addr,
             source,
-            current: RwLock::new(Current {
-                hashes,
-                expires: std::time::Instant::now() + lifetime,
-            }),
+            expires: Mutex::new(std::time::Instant::now() + lifetime),
+            published: Arc::new(PublishedEndpoint::new(addr, hashes)),
         })
     }
 
@@ -132,13 +126,9 @@ impl WebTransportServer {
         self.addr
     }
 
-    /// Base64 SHA-256 hashes of the development certificate (none in production).
-    pub fn certificate_hashes(&self) -> Vec<String> {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .hashes
-            .clone()
+    /// Where browsers reach it, and the certificate hashes they pin.
+    pub fn published(&self) -> Arc<PublishedEndpoint> {
+        self.published.clone()
     }
 
     /// Replaces the development certificate when it is due; true when it did.
@@ -146,13 +136,9 @@ impl WebTransportServer {
         let CertificateSource::Development(policy) = &self.source else {
             return Ok(false);
         };
-        let due = {
-            let current = self.current.read().unwrap_or_else(|p| p.into_inner());
-            current
-                .expires
-                .saturating_duration_since(std::time::Instant::now())
-                <= policy.renew_before
-        };
+        let expires = *self.expires.lock().unwrap_or_else(|p| p.into_inner());
+        let due =
+            expires.saturating_duration_since(std::time::Instant::now()) <= policy.renew_before;
         if !due {
             return Ok(false);
         }
@@ -161,10 +147,9 @@ impl WebTransportServer {
         self.endpoint
             .reload_config(server_config(self.addr, identity), false)
             .context("cannot install the new certificate")?;
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Current {
-            hashes,
-            expires: std::time::Instant::now() + policy.validity,
-        };
+        *self.expires.lock().unwrap_or_else(|p| p.into_inner()) =
+            std::time::Instant::now() + policy.validity;
+        self.published.set_certificate_hashes(hashes);
         tracing::info!("development WebTransport certificate renewed");
         Ok(true)
     }
@@ -275,7 +260,7 @@ async fn serve_session_impl(
         .context("a cursor session is admitted with a session")?;
     let key = RoomKey::new(&campaign.slug, query("page").as_deref());
     let connection = request.accept().await?;
-    let _open = crate::telemetry::Gauge::hold(state.clone(), |c| &c.webtransport_open);
+    let _open = crate::telemetry::Gauge::hold(state.counters.clone(), |c| &c.webtransport_open);
     let _presence = state.presence.join(&campaign.slug, session.sub);
     let mut member = state
         .cursors

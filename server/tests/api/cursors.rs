@@ -355,7 +355,7 @@ async fn the_development_certificate_is_published_and_renewed_in_place() {
     let (old_endpoint, url) = client_endpoint(&app.url("")).await;
 
     assert!(
-        app.state.webtransport.rotate_if_due().expect("renews"),
+        app.webtransport.rotate_if_due().expect("renews"),
         "due: renewed"
     );
     let after =

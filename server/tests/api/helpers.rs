@@ -151,6 +151,8 @@ pub(crate) struct TestApp {
     pub(crate) admin_token: String,
     /// Its state (store included), for checks behind the API.
     pub(crate) state: Arc<AppState>,
+    /// Its WebTransport endpoint.
+    pub(crate) webtransport: Arc<server::transport::webtransport::WebTransportServer>,
     /// HTTP client.
     pub(crate) client: reqwest::Client,
     /// Its database.
@@ -179,12 +181,14 @@ pub(crate) async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Config)) -> T
     let app = App::build(config).await.expect("app builds");
     let addr = app.http_addr();
     let state = app.state();
+    let webtransport = app.webtransport();
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run(shutdown.clone()));
     TestApp {
         addr,
         admin_token,
         state,
+        webtransport,
         client: reqwest::Client::new(),
         db: test_db,
         shutdown,

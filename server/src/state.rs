@@ -1,0 +1,93 @@
+//! The application's shared state: one value, built by [`crate::app::App`],
+//! handed to every handler (through Salvo's depot), transport and worker.
+//! It sits below the transports and the handlers, and imports none of them.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::Notify;
+
+use crate::bus::EventBus;
+use crate::campaign::cache::CampaignCache;
+use crate::config::Config;
+use crate::cursor::CursorHub;
+use crate::limit::{ConnectionLimiter, RateLimiter};
+use crate::presence::Presence;
+use crate::session::SessionKeys;
+use crate::store::SharedStore;
+use crate::tasks::Tasks;
+use crate::telemetry::Counters;
+use crate::translate::Translator;
+
+/// Everything a request handler or worker needs, shared.
+pub struct AppState {
+    /// The validated configuration.
+    pub config: Config,
+    /// The database.
+    pub store: SharedStore,
+    /// Campaigns recently loaded from the database.
+    pub campaigns: CampaignCache,
+    /// Redis, when scaling out.
+    pub redis: Option<redis::Client>,
+    /// The event bus.
+    pub bus: Arc<dyn EventBus>,
+    /// Session token keys.
+    pub sessions: SessionKeys,
+    /// Live visitors per campaign.
+    pub presence: Arc<Presence>,
+    /// Per-client rate limits.
+    pub limiter: RateLimiter,
+    /// Open event streams per client address.
+    pub streams: ConnectionLimiter,
+    /// Open cursor sessions per client address.
+    pub cursor_sessions: ConnectionLimiter,
+    /// Cursor rooms.
+    pub cursors: Arc<CursorHub>,
+    /// Where browsers reach the cursor channel.
+    pub webtransport: Arc<PublishedEndpoint>,
+    /// Translation memory and LibreTranslate.
+    pub translator: Translator,
+    /// What the server did.
+    pub counters: Arc<Counters>,
+    /// Every background task, and the shutdown signal they watch.
+    pub tasks: Tasks,
+    /// Wakes the outbox worker when entries were written.
+    pub outbox_wake: Arc<Notify>,
+}
+
+/// Where browsers reach the WebTransport endpoint, and the hashes of the
+/// development certificate they pin (kept current by the endpoint as it
+/// renews its certificate).
+#[derive(Debug)]
+pub struct PublishedEndpoint {
+    addr: SocketAddr,
+    hashes: RwLock<Vec<String>>,
+}
+
+impl PublishedEndpoint {
+    /// The endpoint at `addr` with certificate `hashes`.
+    pub fn new(addr: SocketAddr, hashes: Vec<String>) -> Self {
+        Self {
+            addr,
+            hashes: RwLock::new(hashes),
+        }
+    }
+
+    /// The UDP address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Base64 SHA-256 hashes of the development certificate (none in production).
+    pub fn certificate_hashes(&self) -> Vec<String> {
+        self.hashes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Publishes the hashes of a new certificate.
+    pub fn set_certificate_hashes(&self, hashes: Vec<String>) {
+        *self.hashes.write().unwrap_or_else(|p| p.into_inner()) = hashes;
+    }
+}
