@@ -41,10 +41,12 @@ impl App {
     /// binds the listeners.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let tasks = Tasks::new();
+        let outbox_wake = Arc::new(Notify::new());
         let store = store::connect(
             config.database_url.as_str(),
             config.db_max_connections,
             &tasks,
+            outbox_wake.clone(),
         )
         .await
         .context("cannot open the database (DATABASE_URL)")?;
@@ -129,7 +131,7 @@ impl App {
                 counters: Arc::default(),
                 campaigns: CampaignCache::default(),
                 tasks,
-                outbox_wake: Arc::new(Notify::new()),
+                outbox_wake,
             }),
             webtransport,
             http_listener,

@@ -67,6 +67,7 @@ async fn apply_campaigns(config: server::Config) -> anyhow::Result<()> {
         config.database_url.as_str(),
         config.db_max_connections,
         &tasks,
+        std::sync::Arc::default(),
     )
     .await?;
     let dir = config.campaigns_dir.unwrap_or_else(|| "campaigns".into());

@@ -51,7 +51,8 @@ pub struct AppState {
     pub counters: Arc<Counters>,
     /// Every background task, and the shutdown signal they watch.
     pub tasks: Tasks,
-    /// Wakes the outbox worker when entries were written.
+    /// Notified by the store after every commit that wrote outbox entries;
+    /// the outbox worker waits on it.
     pub outbox_wake: Arc<Notify>,
 }
 

@@ -60,7 +60,6 @@ async fn retry(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
     if !state.store.redrive_outbox(id, Utc::now()).await? {
         return Err(not_found());
     }
-    state.outbox_wake.notify_one();
     tracing::info!(id, "outbox entry re-driven");
     res.render(Json(serde_json::json!({"id": id, "state": "pending"})));
     Ok(())

@@ -258,7 +258,6 @@ async fn submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     let outbox = [NewOutbox::for_campaign(&campaign, "lead.created", payload)];
     let (stored, created) = state.store.insert_quote(&quote, &outbox).await?;
     if created {
-        state.outbox_wake.notify_one();
         tracing::info!(quote = %stored.id, campaign = %campaign.slug, "lead created");
         if let Some(event) = lead_summary(&campaign, &stored) {
             publish(&state, &campaign, event).await;
@@ -359,7 +358,6 @@ async fn update_status(
         .set_quote_status(id, current.status, change.status, &outbox)
         .await?
         .ok_or_else(|| illegal(current.status))?;
-    state.outbox_wake.notify_one();
     if let Some(session) = updated.session_id {
         publish(
             &state,

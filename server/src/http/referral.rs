@@ -146,7 +146,6 @@ async fn refer(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
         Err(crate::store::StoreError::Conflict { field: "referred" }) => return Err(already()),
         Err(e) => return Err(e.into()),
     };
-    state.outbox_wake.notify_one();
     announce_milestone(&state, &campaign, &credit).await;
     res.status_code(StatusCode::CREATED);
     res.render(Json(ReferralResponse {

@@ -154,7 +154,6 @@ async fn register(
             Err(e) => return Err(e.into()),
         }
     };
-    state.outbox_wake.notify_one();
     tracing::info!(master_id = %user.master_id, campaign = %campaign.slug, "user joined");
 
     publish(

@@ -301,18 +301,21 @@ pub type SharedStore = Arc<dyn Store>;
 ///
 /// The store's own tasks (the lead writer; SQLite's WAL checkpoints) run in
 /// `tasks`: they finish what they were handed once `tasks` is drained.
+/// `outbox_written` is notified after every commit that wrote outbox rows
+/// (whoever delivers the outbox waits on it; the store knows nothing of it).
 pub async fn connect(
     database_url: &str,
     max_connections: u32,
     tasks: &Tasks,
+    outbox_written: Arc<tokio::sync::Notify>,
 ) -> anyhow::Result<SharedStore> {
     if database_url.starts_with("sqlite:") {
         Ok(Arc::new(
-            SqliteStore::connect(database_url, max_connections, tasks).await?,
+            SqliteStore::connect(database_url, max_connections, tasks, outbox_written).await?,
         ))
     } else {
         Ok(Arc::new(
-            PgStore::connect(database_url, max_connections, tasks).await?,
+            PgStore::connect(database_url, max_connections, tasks, outbox_written).await?,
         ))
     }
 }

@@ -22,6 +22,8 @@ pub struct PgStore {
     writer: PgPool,
     /// The group commit of leads.
     leads: LeadWriter,
+    /// Notified after a commit that wrote outbox rows.
+    outbox_written: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// Writes groups of leads, each group one statement.
@@ -29,7 +31,12 @@ struct PgLeads(PgPool);
 
 impl PgStore {
     /// Connects to and migrates the database at `url`.
-    pub async fn connect(url: &str, max_connections: u32, tasks: &Tasks) -> anyhow::Result<Self> {
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        tasks: &Tasks,
+        outbox_written: std::sync::Arc<tokio::sync::Notify>,
+    ) -> anyhow::Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
@@ -40,6 +47,7 @@ impl PgStore {
             leads: LeadWriter::start(PgLeads(pool.clone()), tasks),
             writer: pool.clone(),
             pool,
+            outbox_written,
         })
     }
 

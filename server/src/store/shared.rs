@@ -13,6 +13,15 @@
 macro_rules! shared_store_impl {
     ($store:ty, $db:ty, $backend:expr, { $($extra:tt)* }) => {
         impl $store {
+            /// Tells whoever delivers the outbox that entries were committed:
+            /// the one place the store signals it, after every commit that
+            /// wrote (or put back) outbox rows.
+            fn outbox_committed(&self, written: bool) {
+                if written {
+                    self.outbox_written.notify_one();
+                }
+            }
+
             /// Inserts the referral row and returns the referrer's new count. Runs
             /// inside a transaction that holds the referrer's lock.
             async fn credit_referral(
@@ -257,6 +266,7 @@ macro_rules! shared_store_impl {
                 };
                 Self::insert_outbox(&mut tx, outbox, user.created_at).await?;
                 tx.commit().await?;
+                self.outbox_committed(!outbox.is_empty());
                 Ok(credit)
             }
 
@@ -280,6 +290,7 @@ macro_rules! shared_store_impl {
                 .await?;
                 Self::insert_outbox(&mut tx, outbox, now).await?;
                 tx.commit().await?;
+                self.outbox_committed(!outbox.is_empty());
                 Ok(credit)
             }
 
@@ -289,6 +300,7 @@ macro_rules! shared_store_impl {
                 outbox: &[$crate::model::outbox::NewOutbox],
             ) -> Result<($crate::model::quote::Quote, bool), $crate::store::StoreError> {
                 if let Some(row) = self.leads.insert(quote, outbox).await? {
+                    self.outbox_committed(!outbox.is_empty());
                     return Ok((row.try_into()?, true));
                 }
                 // The key was used before: that request's quote (committed, as
@@ -362,6 +374,7 @@ macro_rules! shared_store_impl {
                 };
                 Self::insert_outbox(&mut tx, outbox, now).await?;
                 tx.commit().await?;
+                self.outbox_committed(!outbox.is_empty());
                 Ok(Some(row.try_into()?))
             }
 
@@ -417,7 +430,9 @@ macro_rules! shared_store_impl {
                 .bind(lease_until)
                 .execute(&self.writer)
                 .await?;
-                Ok(done.rows_affected() == 1)
+                let redriven = done.rows_affected() == 1;
+                self.outbox_committed(redriven);
+                Ok(redriven)
             }
 
             async fn outbox_delivered(
@@ -502,7 +517,9 @@ macro_rules! shared_store_impl {
                 .bind(now)
                 .execute(&self.writer)
                 .await?;
-                Ok(done.rows_affected() == 1)
+                let redriven = done.rows_affected() == 1;
+                self.outbox_committed(redriven);
+                Ok(redriven)
             }
 
             async fn memory_store(

@@ -39,6 +39,8 @@ pub struct SqliteStore {
     leads: LeadWriter,
     /// Held while the store lives; the checkpoint task stops when it is gone.
     _alive: std::sync::Arc<()>,
+    /// Notified after a commit that wrote outbox rows.
+    outbox_written: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// Writes groups of leads on the writer connection.
@@ -47,7 +49,12 @@ struct SqliteLeads(SqlitePool);
 impl SqliteStore {
     /// Opens (creating file and folder if missing) and migrates the database
     /// at `url`: one writer connection and up to `max_connections` readers.
-    pub async fn connect(url: &str, max_connections: u32, tasks: &Tasks) -> anyhow::Result<Self> {
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        tasks: &Tasks,
+        outbox_written: std::sync::Arc<tokio::sync::Notify>,
+    ) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -101,6 +108,7 @@ impl SqliteStore {
             writer,
             leads,
             _alive: alive,
+            outbox_written,
         })
     }
 
