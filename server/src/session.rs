@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use uuid::Uuid;
 
+use crate::error::ApiError;
+use crate::model::campaign::Campaign;
+
 /// Who a session belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -133,6 +136,31 @@ impl SessionKeys {
         }
         Ok(claims)
     }
+}
+
+/// Checks a session token for `campaign`: not ours, expired, or of another
+/// campaign is 401 (`invalid_token`, `token_expired`).
+pub fn verify_session(
+    keys: &SessionKeys,
+    token: &str,
+    campaign: &Campaign,
+) -> Result<SessionClaims, ApiError> {
+    let claims = keys
+        .verify(token, chrono::Utc::now())
+        .map_err(|e| ApiError::Unauthorized {
+            code: match e {
+                TokenError::Invalid => "invalid_token",
+                TokenError::Expired => "token_expired",
+            },
+            message: e.to_string(),
+        })?;
+    if claims.cid != campaign.id {
+        return Err(ApiError::Unauthorized {
+            code: "invalid_token",
+            message: "the session token belongs to another campaign".into(),
+        });
+    }
+    Ok(claims)
 }
 
 #[cfg(test)]

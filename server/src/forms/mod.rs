@@ -1,8 +1,68 @@
-//! The campaign's forms as a domain: users who join, their referrals, and
-//! quote requests (leads) — their types and the rules their fields follow.
-//! The HTTP handlers in `http::{user, referral, quote}` drive them.
+//! The campaign's forms as services: joining ([`join`]), entering a friend's
+//! code ([`referral`]) and requesting a quote ([`quote`]). Each holds the
+//! rules of its form and does the whole of it — campaign open, session,
+//! rate limit, validation, the write with its outbox entries, the live event —
+//! so that a handler only parses, calls one function and renders. Testable
+//! without HTTP; errors are the API's own ([`ApiError`]).
 
-use crate::model::campaign::ValidationError;
+pub mod join;
+pub mod quote;
+pub mod referral;
+
+use crate::bus::Event;
+use crate::error::ApiError;
+use crate::model::campaign::{Campaign, CampaignStatus, ValidationError};
+use crate::state::AppState;
+
+/// The campaign named `slug` if it accepts submissions now: unknown (or draft)
+/// is 404 `campaign_not_found`, paused, ended or outside its dates 403
+/// `campaign_closed`.
+pub async fn open_campaign(state: &AppState, slug: &str) -> Result<Campaign, ApiError> {
+    let campaign = state
+        .campaigns
+        .by_slug(state.store.as_ref(), slug)
+        .await?
+        .filter(|c| c.status != CampaignStatus::Draft)
+        .ok_or_else(|| ApiError::campaign_not_found(slug))?;
+    if !campaign.is_open(chrono::Utc::now()) {
+        return Err(ApiError::Forbidden {
+            code: "campaign_closed",
+            message: format!("campaign {slug:?} is not accepting submissions now"),
+        });
+    }
+    Ok(campaign)
+}
+
+/// Counts one request of `action` from `who` against `per_minute`; 429 past it.
+pub fn rate_limit(
+    state: &AppState,
+    action: &str,
+    campaign: &Campaign,
+    who: &str,
+    per_minute: u32,
+) -> Result<(), ApiError> {
+    let key = format!("{action}:{}:{who}", campaign.id);
+    state
+        .limiter
+        .check(
+            &key,
+            per_minute,
+            std::time::Duration::from_secs(60),
+            std::time::Instant::now(),
+        )
+        .map_err(|retry_after| ApiError::TooManyRequests {
+            retry_after_secs: retry_after.as_secs().max(1),
+        })
+}
+
+/// Publishes a live event after its rows were committed. The write already
+/// succeeded, so a bus failure is logged, not answered.
+pub async fn publish(state: &AppState, campaign: &Campaign, event: Event) {
+    let kind = event.kind.clone();
+    if let Err(e) = state.bus.publish(&campaign.slug, event).await {
+        tracing::warn!(error = format!("{e:#}"), %kind, "could not publish event");
+    }
+}
 
 /// Longest email address accepted (RFC 5321 path limit).
 pub const MAX_EMAIL_LEN: usize = 254;

@@ -24,10 +24,8 @@ use salvo::http::{HeaderMap, ParseError, header};
 use salvo::prelude::*;
 use serde::de::DeserializeOwned;
 
-use crate::bus::Event;
 pub use crate::error::ApiError;
-use crate::model::campaign::{Campaign, CampaignStatus};
-use crate::session::SessionClaims;
+use crate::model::campaign::Campaign;
 use crate::state::AppState;
 
 /// The whole HTTP service for `state`.
@@ -232,72 +230,7 @@ pub fn require_admin(req: &Request, state: &AppState) -> Result<(), ApiError> {
     }
 }
 
-/// The campaign named `slug` if it accepts submissions now: unknown (or draft)
-/// is 404 `campaign_not_found`, paused, ended or outside its dates 403
-/// `campaign_closed`.
-pub async fn open_campaign(state: &AppState, slug: &str) -> Result<Campaign, ApiError> {
-    let campaign = state
-        .campaigns
-        .by_slug(state.store.as_ref(), slug)
-        .await?
-        .filter(|c| c.status != CampaignStatus::Draft)
-        .ok_or_else(|| ApiError::campaign_not_found(slug))?;
-    if !campaign.is_open(chrono::Utc::now()) {
-        return Err(ApiError::Forbidden {
-            code: "campaign_closed",
-            message: format!("campaign {slug:?} is not accepting submissions now"),
-        });
-    }
-    Ok(campaign)
-}
-
-pub use crate::transport::admission::verify_session;
-
-/// The session named by the bearer token, if one is sent (see [`verify_session`]).
-pub fn optional_session(
-    req: &Request,
-    state: &AppState,
-    campaign: &Campaign,
-) -> Result<Option<SessionClaims>, ApiError> {
-    bearer_token(req.headers())
-        .map(|token| verify_session(state, token, campaign))
-        .transpose()
-}
-
-/// The session named by the bearer token; 401 when there is none.
-pub fn required_session(
-    req: &Request,
-    state: &AppState,
-    campaign: &Campaign,
-) -> Result<SessionClaims, ApiError> {
-    optional_session(req, state, campaign)?.ok_or_else(|| ApiError::Unauthorized {
-        code: "unauthorized",
-        message: "this endpoint needs a session token (Authorization: Bearer …)".into(),
-    })
-}
-
-/// Counts one request of `action` from `who` against `per_minute`; 429 past it.
-pub fn rate_limit(
-    state: &AppState,
-    action: &str,
-    campaign: &Campaign,
-    who: &str,
-    per_minute: u32,
-) -> Result<(), ApiError> {
-    let key = format!("{action}:{}:{who}", campaign.id);
-    state
-        .limiter
-        .check(
-            &key,
-            per_minute,
-            std::time::Duration::from_secs(60),
-            std::time::Instant::now(),
-        )
-        .map_err(|retry_after| ApiError::TooManyRequests {
-            retry_after_secs: retry_after.as_secs().max(1),
-        })
-}
-
+pub use crate::forms::{open_campaign, rate_limit};
 /// Most rows one list page returns.
 pub const MAX_PAGE: u32 = 500;
 
@@ -341,15 +274,6 @@ pub fn client_address(req: &Request) -> Option<std::net::IpAddr> {
 /// The rate-limit key of the client that sent `req` ([`crate::client::rate_limit_key`]).
 pub fn client_ip(req: &Request) -> String {
     crate::client::rate_limit_key(client_address(req))
-}
-
-/// Publishes a live event after its rows were committed. The write already
-/// succeeded, so a bus failure is logged, not answered.
-pub async fn publish(state: &AppState, campaign: &Campaign, event: Event) {
-    let kind = event.kind.clone();
-    if let Err(e) = state.bus.publish(&campaign.slug, event).await {
-        tracing::warn!(error = format!("{e:#}"), %kind, "could not publish event");
-    }
 }
 
 #[cfg(test)]

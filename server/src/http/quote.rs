@@ -1,27 +1,16 @@
 //! Quote requests (leads): `POST /api/quote` for visitors, with an optional
 //! `Idempotency-Key`; `GET /api/quote` and `PATCH /api/quote/{id}` for the
-//! campaign team. Every status change reaches the submitter's session as
-//! `lead.status` and the CRM as a webhook.
+//! campaign team. The rules are [`crate::forms::quote`]'s.
 
-use chrono::Utc;
 use salvo::http::{HeaderValue, StatusCode};
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use super::{
-    ApiError, campaign_query, client_ip, json_body, open_campaign, optional_session, page, publish,
-    rate_limit, require_admin, state,
+    ApiError, bearer_token, campaign_query, client_ip, json_body, page, require_admin, state,
 };
-use crate::bus::Event;
-use crate::forms::{normalize_email, optional_text, required_message, required_text};
-use crate::model::campaign::Campaign;
-use crate::model::campaign::config::{QuoteField, QuoteRules};
-use crate::model::outbox::NewOutbox;
+use crate::forms::quote::{QuoteRequest, Submission};
 use crate::model::quote::{Quote, QuoteReceipt, QuoteStatus};
-use crate::session::SessionKind;
 
 /// Routes of this resource.
 pub fn router() -> Router {
@@ -29,42 +18,6 @@ pub fn router() -> Router {
         .post(submit)
         .get(list)
         .push(Router::with_path("{id}").patch(update_status))
-}
-
-/// A budget as sent: text ("10-20k EUR") or a number.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum Budget {
-    /// Free text.
-    Text(String),
-    /// A number.
-    Number(serde_json::Number),
-}
-
-/// Body of `POST /api/quote`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QuoteRequest {
-    /// Campaign slug.
-    pub campaign: String,
-    /// Contact name.
-    pub name: String,
-    /// Contact email.
-    pub email: String,
-    /// What they want.
-    pub message: String,
-    /// Company.
-    #[serde(default)]
-    pub company: Option<String>,
-    /// Phone.
-    #[serde(default)]
-    pub phone: Option<String>,
-    /// Budget.
-    #[serde(default)]
-    pub budget: Option<Budget>,
-    /// Free-form details; keys allowed by the campaign.
-    #[serde(default)]
-    pub details: Option<Map<String, Value>>,
 }
 
 /// Body of `PATCH /api/quote/{id}`.
@@ -82,200 +35,32 @@ pub struct QuoteList {
     pub quotes: Vec<Quote>,
 }
 
-/// Longest name, company and budget texts.
-const MAX_NAME: usize = 200;
-const MAX_PHONE: usize = 40;
-const MAX_BUDGET: usize = 100;
-const MAX_DETAIL_VALUE: usize = 1000;
-const MAX_IDEMPOTENCY_KEY: usize = 255;
-
-/// The request's fields after every rule of the campaign was applied.
-struct ValidQuote {
-    name: String,
-    email: String,
-    message: String,
-    company: Option<String>,
-    phone: Option<String>,
-    budget: Option<String>,
-    details: Map<String, Value>,
-}
-
-fn validate(body: QuoteRequest, rules: &QuoteRules) -> Result<ValidQuote, ApiError> {
-    let name = required_text("name", &body.name, MAX_NAME)?;
-    let email = normalize_email("email", &body.email)?;
-    let message = required_message("message", &body.message, rules.max_message_chars as usize)?;
-    let company = optional_text("company", body.company.as_deref(), MAX_NAME)?;
-    let phone = optional_text("phone", body.phone.as_deref(), MAX_PHONE)?;
-    if let Some(phone) = &phone {
-        let ok = phone.chars().any(|c| c.is_ascii_digit())
-            && phone
-                .chars()
-                .all(|c| c.is_ascii_digit() || " +-().".contains(c));
-        if !ok {
-            return Err(ApiError::invalid_field("phone", "must be a phone number"));
-        }
-    }
-    let budget = match &body.budget {
-        None => None,
-        Some(Budget::Text(text)) => optional_text("budget", Some(text), MAX_BUDGET)?,
-        Some(Budget::Number(n)) => Some(n.to_string()),
-    };
-    for field in &rules.required {
-        let (missing, name) = match field {
-            QuoteField::Company => (company.is_none(), "company"),
-            QuoteField::Phone => (phone.is_none(), "phone"),
-            QuoteField::Budget => (budget.is_none(), "budget"),
-        };
-        if missing {
-            return Err(ApiError::invalid_field(
-                name,
-                "is required by this campaign",
-            ));
-        }
-    }
-    let details = body.details.unwrap_or_default();
-    for (key, value) in &details {
-        let field = format!("details.{key}");
-        if !rules.details_keys.iter().any(|k| k == key) {
-            return Err(ApiError::invalid_field(
-                field,
-                format!(
-                    "is not one of the accepted details: {}",
-                    rules.details_keys.join(", ")
-                ),
-            ));
-        }
-        let ok = match value {
-            Value::String(s) => s.chars().count() <= MAX_DETAIL_VALUE,
-            Value::Number(_) | Value::Bool(_) | Value::Null => true,
-            Value::Array(_) | Value::Object(_) => false,
-        };
-        if !ok {
-            return Err(ApiError::invalid_field(
-                field,
-                format!(
-                    "must be a text of at most {MAX_DETAIL_VALUE} characters, a number or a boolean"
-                ),
-            ));
-        }
-    }
-    Ok(ValidQuote {
-        name,
-        email,
-        message,
-        company,
-        phone,
-        budget,
-        details,
-    })
-}
-
-fn idempotency_key(req: &Request) -> Result<Option<String>, ApiError> {
-    let Some(value) = req.headers().get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|k| {
-            !k.is_empty()
-                && k.len() <= MAX_IDEMPOTENCY_KEY
-                && k.bytes().all(|b| b.is_ascii_graphic())
-        })
-        .ok_or_else(|| {
-            ApiError::invalid_field(
-                "Idempotency-Key",
-                format!("must be 1-{MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
-            )
-        })?;
-    Ok(Some(key.to_owned()))
-}
-
-/// What identifies a request for idempotency: its validated content and sender.
-fn fingerprint(quote: &ValidQuote, session: Option<Uuid>) -> String {
-    let canonical = json!({
-        "name": quote.name, "email": quote.email, "message": quote.message,
-        "company": quote.company, "phone": quote.phone, "budget": quote.budget,
-        "details": quote.details, "session": session,
-    });
-    let digest = Sha256::digest(canonical.to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn lead_summary(campaign: &Campaign, quote: &Quote) -> Option<Event> {
-    campaign.config.events.public_leads.then(|| {
-        Event::public(
-            "lead.created",
-            json!({
-                "service": quote.details.get("service").filter(|v| v.is_string()),
-                "created_at": quote.created_at,
-            }),
-        )
-    })
-}
-
 #[handler]
 async fn submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
-    let body: QuoteRequest = json_body(req, state.config.max_body_bytes).await?;
-    let campaign = open_campaign(&state, &body.campaign).await?;
-    let session = optional_session(req, &state, &campaign)?;
-    rate_limit(
+    let form: QuoteRequest = json_body(req, state.config.max_body_bytes).await?;
+    let client = client_ip(req);
+    let submitted = crate::forms::quote::submit(
         &state,
-        "quote",
-        &campaign,
-        &client_ip(req),
-        campaign.config.rate_limits.quotes_per_minute,
-    )?;
-    let key = idempotency_key(req)?;
-    let valid = validate(body, &campaign.config.forms.quote)?;
-    let session_id = session.as_ref().map(|s| s.sub);
-    let now = Utc::now();
-    let quote = Quote {
-        id: Uuid::now_v7(),
-        campaign_id: campaign.id,
-        master_id: session
-            .as_ref()
-            .filter(|s| s.kind == SessionKind::User)
-            .map(|s| s.sub),
-        session_id,
-        request_fingerprint: key.as_ref().map(|_| fingerprint(&valid, session_id)),
-        name: valid.name,
-        email: valid.email,
-        company: valid.company,
-        phone: valid.phone,
-        message: valid.message,
-        budget: valid.budget,
-        details: valid.details,
-        status: QuoteStatus::New,
-        idempotency_key: key,
-        created_at: now,
-        updated_at: now,
-    };
-    let mut payload = serde_json::to_value(&quote).map_err(anyhow::Error::from)?;
-    payload["campaign"] = json!(campaign.slug);
-    let outbox = [NewOutbox::for_campaign(&campaign, "lead.created", payload)];
-    let (stored, created) = state.store.insert_quote(&quote, &outbox).await?;
-    if created {
-        tracing::info!(quote = %stored.id, campaign = %campaign.slug, "lead created");
-        if let Some(event) = lead_summary(&campaign, &stored) {
-            publish(&state, &campaign, event).await;
-        }
-    } else if stored.request_fingerprint != quote.request_fingerprint {
-        return Err(ApiError::Conflict {
-            code: "idempotency_key_reused",
-            message: "this Idempotency-Key was already used for a different request".into(),
-            field: Some("Idempotency-Key".into()),
-        });
-    } else {
+        Submission {
+            form,
+            token: bearer_token(req.headers()),
+            idempotency_key: req
+                .headers()
+                .get("idempotency-key")
+                .map(HeaderValue::as_bytes),
+            client: &client,
+        },
+    )
+    .await?;
+    if submitted.replayed {
         res.headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     res.status_code(StatusCode::CREATED);
     res.render(Json(QuoteReceipt {
-        id: stored.id,
-        status: stored.status,
+        id: submitted.quote.id,
+        status: submitted.quote.status,
     }));
     Ok(())
 }
@@ -299,13 +84,6 @@ async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resul
     Ok(())
 }
 
-fn quote_not_found() -> ApiError {
-    ApiError::NotFound {
-        code: "quote_not_found",
-        message: "no such quote".into(),
-    }
-}
-
 #[handler]
 async fn update_status(
     req: &mut Request,
@@ -315,61 +93,8 @@ async fn update_status(
     let state = state(depot)?;
     require_admin(req, &state)?;
     let change: StatusChange = json_body(req, state.config.max_body_bytes).await?;
-    let id = req
-        .param::<String>("id")
-        .and_then(|raw| Uuid::parse_str(&raw).ok())
-        .ok_or_else(quote_not_found)?;
-    let current = state
-        .store
-        .quote_by_id(id)
-        .await?
-        .ok_or_else(quote_not_found)?;
-    if current.status == change.status {
-        res.render(Json(current));
-        return Ok(());
-    }
-    let illegal = |from: QuoteStatus| ApiError::Conflict {
-        code: "illegal_transition",
-        message: format!(
-            "a {} quote cannot become {}",
-            from.as_str(),
-            change.status.as_str()
-        ),
-        field: Some("status".into()),
-    };
-    if !current.status.can_become(change.status) {
-        return Err(illegal(current.status));
-    }
-    let campaign = state
-        .store
-        .campaign_by_id(current.campaign_id)
-        .await?
-        .ok_or_else(quote_not_found)?;
-    let outbox = [NewOutbox::for_campaign(
-        &campaign,
-        "lead.status_changed",
-        json!({
-            "quote_id": current.id, "status": change.status, "previous": current.status,
-            "name": current.name, "email": current.email,
-        }),
-    )];
-    let updated = state
-        .store
-        .set_quote_status(id, current.status, change.status, &outbox)
-        .await?
-        .ok_or_else(|| illegal(current.status))?;
-    if let Some(session) = updated.session_id {
-        publish(
-            &state,
-            &campaign,
-            Event::private(
-                "lead.status",
-                json!({"quote_id": updated.id, "status": updated.status}),
-                session,
-            ),
-        )
-        .await;
-    }
+    let id = req.param::<String>("id").unwrap_or_default();
+    let updated = crate::forms::quote::set_status(&state, &id, change.status).await?;
     res.render(Json(updated));
     Ok(())
 }

@@ -1,44 +1,16 @@
-//! `POST /api/user/register`: a visitor joins a campaign, optionally with a
-//! friend's referral code, and gets a session token and a code of their own.
+//! `POST /api/user/register`: a visitor joins a campaign ([`crate::forms::join`]).
 
-use chrono::Utc;
 use salvo::http::StatusCode;
 use salvo::prelude::*;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Serialize;
 use uuid::Uuid;
 
-use super::referral::announce_milestone;
-use super::{ApiError, client_ip, json_body, open_campaign, publish, rate_limit, state};
-use crate::bus::Event;
-use crate::forms::{normalize_email, required_text};
-use crate::model::campaign::config::is_locale_tag;
-use crate::model::outbox::NewOutbox;
-use crate::model::user::{User, new_referral_code};
-use crate::session::SessionKind;
-use crate::store::StoreError;
+use super::{ApiError, client_ip, json_body, state};
+use crate::forms::join::JoinRequest;
 
 /// Routes of this resource.
 pub fn router() -> Router {
     Router::with_path("api/user/register").post(register)
-}
-
-/// Body of `POST /api/user/register`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JoinRequest {
-    /// Campaign slug.
-    pub campaign: String,
-    /// Email (unique per campaign, case-insensitive).
-    pub email: String,
-    /// Display name, shown publicly.
-    pub name: String,
-    /// Preferred locale.
-    #[serde(default)]
-    pub locale: Option<String>,
-    /// A friend's referral code.
-    #[serde(default)]
-    pub referral_code: Option<String>,
 }
 
 /// Answer of a join.
@@ -54,9 +26,6 @@ pub struct JoinResponse {
     pub token: String,
 }
 
-/// Attempts at drawing an unused referral code.
-const CODE_ATTEMPTS: usize = 4;
-
 #[handler]
 async fn register(
     req: &mut Request,
@@ -65,116 +34,13 @@ async fn register(
 ) -> Result<(), ApiError> {
     let state = state(depot)?;
     let body: JoinRequest = json_body(req, state.config.max_body_bytes).await?;
-    let campaign = open_campaign(&state, &body.campaign).await?;
-    let rules = &campaign.config.forms.join;
-    rate_limit(
-        &state,
-        "join",
-        &campaign,
-        &client_ip(req),
-        campaign.config.rate_limits.joins_per_minute,
-    )?;
-    let email = normalize_email("email", &body.email)?;
-    let display_name = required_text("name", &body.name, rules.max_name_chars as usize)?;
-    let locale = body
-        .locale
-        .as_deref()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            if is_locale_tag(l) && l.len() <= 35 {
-                Ok(l.to_owned())
-            } else {
-                Err(ApiError::invalid_field(
-                    "locale",
-                    "must be a locale tag such as \"en\" or \"pt-BR\"",
-                ))
-            }
-        })
-        .transpose()?;
-    let referrer = match body
-        .referral_code
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-    {
-        None => None,
-        Some(_) if !rules.referrals => {
-            return Err(ApiError::invalid_field(
-                "referral_code",
-                "this campaign does not take referral codes",
-            ));
-        }
-        Some(raw) => Some(super::referral::referrer_by_code(&state, &campaign, raw).await?),
-    };
-
-    let created_at = Utc::now();
-    let mut attempt = 0;
-    let (user, credit) = loop {
-        attempt += 1;
-        let user = User {
-            master_id: Uuid::now_v7(),
-            campaign_id: campaign.id,
-            email: email.clone(),
-            display_name: display_name.clone(),
-            locale: locale.clone(),
-            referral_code: new_referral_code(),
-            referred_by: referrer.as_ref().map(|r| r.master_id),
-            created_at,
-        };
-        let mut outbox = vec![NewOutbox::for_campaign(
-            &campaign,
-            "user.registered",
-            json!({
-                "master_id": user.master_id,
-                "email": user.email,
-                "display_name": user.display_name,
-                "locale": user.locale,
-                "referral_code": user.referral_code,
-                "referred_by": user.referred_by,
-                "created_at": user.created_at,
-            }),
-        )];
-        if let Some(referrer) = &referrer {
-            outbox.push(NewOutbox::for_campaign(
-                &campaign,
-                "referral.created",
-                json!({"referrer": referrer.master_id, "referred": user.master_id, "code": referrer.referral_code}),
-            ));
-        }
-        match state
-            .store
-            .register_user(&user, referrer.as_ref(), &outbox)
-            .await
-        {
-            Ok(credit) => break (user, credit),
-            Err(StoreError::Conflict {
-                field: "referral_code",
-            }) if attempt < CODE_ATTEMPTS => continue,
-            Err(e) => return Err(e.into()),
-        }
-    };
-    tracing::info!(master_id = %user.master_id, campaign = %campaign.slug, "user joined");
-
-    publish(
-        &state,
-        &campaign,
-        Event::public("user.joined", json!({"display_name": user.display_name})),
-    )
-    .await;
-    if let Some(credit) = credit {
-        announce_milestone(&state, &campaign, &credit).await;
-    }
-    let (token, _) =
-        state
-            .sessions
-            .issue(user.master_id, campaign.id, SessionKind::User, Utc::now());
+    let joined = crate::forms::join::join(&state, body, &client_ip(req)).await?;
     res.status_code(StatusCode::CREATED);
     res.render(Json(JoinResponse {
-        master_id: user.master_id,
-        display_name: user.display_name,
-        referral_code: user.referral_code,
-        token,
+        master_id: joined.user.master_id,
+        display_name: joined.user.display_name,
+        referral_code: joined.user.referral_code,
+        token: joined.token,
     }));
     Ok(())
 }

@@ -30,7 +30,7 @@ use std::net::IpAddr;
 use crate::error::ApiError;
 use crate::limit::ConnectionSlot;
 use crate::model::campaign::Campaign;
-use crate::session::{SessionClaims, TokenError};
+use crate::session::{SessionClaims, verify_session};
 use crate::state::AppState;
 
 /// What a visitor asks to open.
@@ -107,7 +107,7 @@ pub async fn admit(
         });
     }
     let session = match request.token {
-        Some(token) => Some(verify_session(state, token, &campaign)?),
+        Some(token) => Some(verify_session(&state.sessions, token, &campaign)?),
         None if channel.needs_cursors() => {
             return Err(ApiError::Unauthorized {
                 code: "unauthorized",
@@ -144,30 +144,4 @@ pub async fn admit(
         session,
         slot,
     })
-}
-
-/// Checks a session token for `campaign`: not ours, expired, or of another
-/// campaign is 401 (`invalid_token`, `token_expired`).
-pub fn verify_session(
-    state: &AppState,
-    token: &str,
-    campaign: &Campaign,
-) -> Result<SessionClaims, ApiError> {
-    let claims = state
-        .sessions
-        .verify(token, chrono::Utc::now())
-        .map_err(|e| ApiError::Unauthorized {
-            code: match e {
-                TokenError::Invalid => "invalid_token",
-                TokenError::Expired => "token_expired",
-            },
-            message: e.to_string(),
-        })?;
-    if claims.cid != campaign.id {
-        return Err(ApiError::Unauthorized {
-            code: "invalid_token",
-            message: "the session token belongs to another campaign".into(),
-        });
-    }
-    Ok(claims)
 }

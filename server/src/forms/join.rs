@@ -1,0 +1,162 @@
+//! Joining a campaign (`service_user_master`): a visitor registers, optionally
+//! with a friend's referral code, and gets a session token and a code of
+//! their own.
+
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::referral::{announce_milestone, referrer_by_code};
+use super::{normalize_email, open_campaign, publish, rate_limit, required_text};
+use crate::bus::Event;
+use crate::error::ApiError;
+use crate::model::campaign::config::is_locale_tag;
+use crate::model::outbox::NewOutbox;
+use crate::model::user::{User, new_referral_code};
+use crate::session::SessionKind;
+use crate::state::AppState;
+use crate::store::StoreError;
+
+/// Body of `POST /api/user/register`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinRequest {
+    /// Campaign slug.
+    pub campaign: String,
+    /// Email (unique per campaign, case-insensitive).
+    pub email: String,
+    /// Display name, shown publicly.
+    pub name: String,
+    /// Preferred locale.
+    #[serde(default)]
+    pub locale: Option<String>,
+    /// A friend's referral code.
+    #[serde(default)]
+    pub referral_code: Option<String>,
+}
+
+/// Someone who joined.
+#[derive(Debug)]
+pub struct Joined {
+    /// The stored user.
+    pub user: User,
+    /// Their session token.
+    pub token: String,
+}
+
+/// Attempts at drawing an unused referral code.
+const CODE_ATTEMPTS: usize = 4;
+
+/// Joins `body.campaign`: 404/403 unless it takes submissions, 429 past the
+/// per-address rate limit (`client`), 422 naming a field that breaks a rule,
+/// 404 `unknown_code` for a referral code not of this campaign, 409
+/// `email_taken`. The user, the referral and their outbox entries are one
+/// transaction; `user.joined` (and a crossed `referral.milestone`) follow.
+pub async fn join(state: &AppState, body: JoinRequest, client: &str) -> Result<Joined, ApiError> {
+    let campaign = open_campaign(state, &body.campaign).await?;
+    let rules = &campaign.config.forms.join;
+    rate_limit(
+        state,
+        "join",
+        &campaign,
+        client,
+        campaign.config.rate_limits.joins_per_minute,
+    )?;
+    let email = normalize_email("email", &body.email)?;
+    let display_name = required_text("name", &body.name, rules.max_name_chars as usize)?;
+    let locale = body
+        .locale
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            if is_locale_tag(l) && l.len() <= 35 {
+                Ok(l.to_owned())
+            } else {
+                Err(ApiError::invalid_field(
+                    "locale",
+                    "must be a locale tag such as \"en\" or \"pt-BR\"",
+                ))
+            }
+        })
+        .transpose()?;
+    let referrer = match body
+        .referral_code
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        None => None,
+        Some(_) if !rules.referrals => {
+            return Err(ApiError::invalid_field(
+                "referral_code",
+                "this campaign does not take referral codes",
+            ));
+        }
+        Some(raw) => Some(referrer_by_code(state, &campaign, raw).await?),
+    };
+
+    let created_at = Utc::now();
+    let mut attempt = 0;
+    let (user, credit) = loop {
+        attempt += 1;
+        let user = User {
+            master_id: Uuid::now_v7(),
+            campaign_id: campaign.id,
+            email: email.clone(),
+            display_name: display_name.clone(),
+            locale: locale.clone(),
+            referral_code: new_referral_code(),
+            referred_by: referrer.as_ref().map(|r| r.master_id),
+            created_at,
+        };
+        let mut outbox = vec![NewOutbox::for_campaign(
+            &campaign,
+            "user.registered",
+            json!({
+                "master_id": user.master_id,
+                "email": user.email,
+                "display_name": user.display_name,
+                "locale": user.locale,
+                "referral_code": user.referral_code,
+                "referred_by": user.referred_by,
+                "created_at": user.created_at,
+            }),
+        )];
+        if let Some(referrer) = &referrer {
+            outbox.push(NewOutbox::for_campaign(
+                &campaign,
+                "referral.created",
+                json!({"referrer": referrer.master_id, "referred": user.master_id, "code": referrer.referral_code}),
+            ));
+        }
+        match state
+            .store
+            .register_user(&user, referrer.as_ref(), &outbox)
+            .await
+        {
+            Ok(credit) => break (user, credit),
+            Err(StoreError::Conflict {
+                field: "referral_code",
+            }) if attempt < CODE_ATTEMPTS => continue,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    tracing::info!(master_id = %user.master_id, campaign = %campaign.slug, "user joined");
+
+    publish(
+        state,
+        &campaign,
+        Event::public("user.joined", json!({"display_name": user.display_name})),
+    )
+    .await;
+    if let Some(credit) = credit {
+        announce_milestone(state, &campaign, &credit).await;
+    }
+    let (token, _) =
+        state
+            .sessions
+            .issue(user.master_id, campaign.id, SessionKind::User, Utc::now());
+    Ok(Joined { user, token })
+}

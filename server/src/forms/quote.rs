@@ -1,0 +1,355 @@
+//! Quote requests (leads): the rules of a submission (the campaign's required
+//! fields and details, idempotency) and of a lead's status changes. Every
+//! status change reaches the submitter's session as `lead.status` and the CRM
+//! through the outbox.
+
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{
+    normalize_email, open_campaign, optional_text, publish, rate_limit, required_message,
+    required_text,
+};
+use crate::bus::Event;
+use crate::error::ApiError;
+use crate::model::campaign::Campaign;
+use crate::model::campaign::config::{QuoteField, QuoteRules};
+use crate::model::outbox::NewOutbox;
+use crate::model::quote::{Quote, QuoteStatus};
+use crate::session::{SessionKind, verify_session};
+use crate::state::AppState;
+
+/// A budget as sent: text ("10-20k EUR") or a number.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Budget {
+    /// Free text.
+    Text(String),
+    /// A number.
+    Number(serde_json::Number),
+}
+
+/// Body of `POST /api/quote`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteRequest {
+    /// Campaign slug.
+    pub campaign: String,
+    /// Contact name.
+    pub name: String,
+    /// Contact email.
+    pub email: String,
+    /// What they want.
+    pub message: String,
+    /// Company.
+    #[serde(default)]
+    pub company: Option<String>,
+    /// Phone.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Budget.
+    #[serde(default)]
+    pub budget: Option<Budget>,
+    /// Free-form details; keys allowed by the campaign.
+    #[serde(default)]
+    pub details: Option<Map<String, Value>>,
+}
+
+/// A submission as the handler read it.
+#[derive(Debug)]
+pub struct Submission<'a> {
+    /// The form.
+    pub form: QuoteRequest,
+    /// The session token sent, if any (`Authorization: Bearer`).
+    pub token: Option<&'a str>,
+    /// The `Idempotency-Key` header as sent, if any.
+    pub idempotency_key: Option<&'a [u8]>,
+    /// The client's rate-limit key ([`crate::client::rate_limit_key`]).
+    pub client: &'a str,
+}
+
+/// A submission's outcome.
+#[derive(Debug)]
+pub struct Submitted {
+    /// The stored lead (the earlier one when the request was replayed).
+    pub quote: Quote,
+    /// True when the same request was already stored under its idempotency key.
+    pub replayed: bool,
+}
+
+/// Submits a lead: 404/403 unless the campaign takes submissions, 401 for a
+/// bad session token, 429 past the rate limit, 422 naming a field that breaks
+/// a rule, 409 `idempotency_key_reused` for a key sent before with other
+/// content. Stored with its outbox entry; `lead.created` is published when the
+/// campaign makes leads public.
+pub async fn submit(state: &AppState, submission: Submission<'_>) -> Result<Submitted, ApiError> {
+    let body = submission.form;
+    let campaign = open_campaign(state, &body.campaign).await?;
+    let session = submission
+        .token
+        .map(|token| verify_session(&state.sessions, token, &campaign))
+        .transpose()?;
+    rate_limit(
+        state,
+        "quote",
+        &campaign,
+        submission.client,
+        campaign.config.rate_limits.quotes_per_minute,
+    )?;
+    let key = idempotency_key(submission.idempotency_key)?;
+    let valid = validate(body, &campaign.config.forms.quote)?;
+    let session_id = session.as_ref().map(|s| s.sub);
+    let now = Utc::now();
+    let quote = Quote {
+        id: Uuid::now_v7(),
+        campaign_id: campaign.id,
+        master_id: session
+            .as_ref()
+            .filter(|s| s.kind == SessionKind::User)
+            .map(|s| s.sub),
+        session_id,
+        request_fingerprint: key.as_ref().map(|_| fingerprint(&valid, session_id)),
+        name: valid.name,
+        email: valid.email,
+        company: valid.company,
+        phone: valid.phone,
+        message: valid.message,
+        budget: valid.budget,
+        details: valid.details,
+        status: QuoteStatus::New,
+        idempotency_key: key,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut payload = serde_json::to_value(&quote).map_err(anyhow::Error::from)?;
+    payload["campaign"] = json!(campaign.slug);
+    let outbox = [NewOutbox::for_campaign(&campaign, "lead.created", payload)];
+    let (stored, created) = state.store.insert_quote(&quote, &outbox).await?;
+    if created {
+        tracing::info!(quote = %stored.id, campaign = %campaign.slug, "lead created");
+        if let Some(event) = lead_summary(&campaign, &stored) {
+            publish(state, &campaign, event).await;
+        }
+        return Ok(Submitted {
+            quote: stored,
+            replayed: false,
+        });
+    }
+    if stored.request_fingerprint != quote.request_fingerprint {
+        return Err(ApiError::Conflict {
+            code: "idempotency_key_reused",
+            message: "this Idempotency-Key was already used for a different request".into(),
+            field: Some("Idempotency-Key".into()),
+        });
+    }
+    Ok(Submitted {
+        quote: stored,
+        replayed: true,
+    })
+}
+
+fn quote_not_found() -> ApiError {
+    ApiError::NotFound {
+        code: "quote_not_found",
+        message: "no such quote".into(),
+    }
+}
+
+/// Moves lead `id` to `status` (the campaign team's action): 404 for an
+/// unknown lead, 409 `illegal_transition` for a move the life of a lead does
+/// not allow (or that another change beat). The same status again changes
+/// nothing. The change is written with its outbox entry and published to the
+/// submitter's session as `lead.status`.
+pub async fn set_status(
+    state: &AppState,
+    id: &str,
+    status: QuoteStatus,
+) -> Result<Quote, ApiError> {
+    let id = Uuid::parse_str(id).map_err(|_| quote_not_found())?;
+    let current = state
+        .store
+        .quote_by_id(id)
+        .await?
+        .ok_or_else(quote_not_found)?;
+    if current.status == status {
+        return Ok(current);
+    }
+    let illegal = |from: QuoteStatus| ApiError::Conflict {
+        code: "illegal_transition",
+        message: format!(
+            "a {} quote cannot become {}",
+            from.as_str(),
+            status.as_str()
+        ),
+        field: Some("status".into()),
+    };
+    if !current.status.can_become(status) {
+        return Err(illegal(current.status));
+    }
+    let campaign = state
+        .store
+        .campaign_by_id(current.campaign_id)
+        .await?
+        .ok_or_else(quote_not_found)?;
+    let outbox = [NewOutbox::for_campaign(
+        &campaign,
+        "lead.status_changed",
+        json!({
+            "quote_id": current.id, "status": status, "previous": current.status,
+            "name": current.name, "email": current.email,
+        }),
+    )];
+    let updated = state
+        .store
+        .set_quote_status(id, current.status, status, &outbox)
+        .await?
+        .ok_or_else(|| illegal(current.status))?;
+    if let Some(session) = updated.session_id {
+        publish(
+            state,
+            &campaign,
+            Event::private(
+                "lead.status",
+                json!({"quote_id": updated.id, "status": updated.status}),
+                session,
+            ),
+        )
+        .await;
+    }
+    Ok(updated)
+}
+
+/// Longest name, company and budget texts.
+const MAX_NAME: usize = 200;
+const MAX_PHONE: usize = 40;
+const MAX_BUDGET: usize = 100;
+const MAX_DETAIL_VALUE: usize = 1000;
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The request's fields after every rule of the campaign was applied.
+struct ValidQuote {
+    name: String,
+    email: String,
+    message: String,
+    company: Option<String>,
+    phone: Option<String>,
+    budget: Option<String>,
+    details: Map<String, Value>,
+}
+
+fn validate(body: QuoteRequest, rules: &QuoteRules) -> Result<ValidQuote, ApiError> {
+    let name = required_text("name", &body.name, MAX_NAME)?;
+    let email = normalize_email("email", &body.email)?;
+    let message = required_message("message", &body.message, rules.max_message_chars as usize)?;
+    let company = optional_text("company", body.company.as_deref(), MAX_NAME)?;
+    let phone = optional_text("phone", body.phone.as_deref(), MAX_PHONE)?;
+    if let Some(phone) = &phone {
+        let ok = phone.chars().any(|c| c.is_ascii_digit())
+            && phone
+                .chars()
+                .all(|c| c.is_ascii_digit() || " +-().".contains(c));
+        if !ok {
+            return Err(ApiError::invalid_field("phone", "must be a phone number"));
+        }
+    }
+    let budget = match &body.budget {
+        None => None,
+        Some(Budget::Text(text)) => optional_text("budget", Some(text), MAX_BUDGET)?,
+        Some(Budget::Number(n)) => Some(n.to_string()),
+    };
+    for field in &rules.required {
+        let (missing, name) = match field {
+            QuoteField::Company => (company.is_none(), "company"),
+            QuoteField::Phone => (phone.is_none(), "phone"),
+            QuoteField::Budget => (budget.is_none(), "budget"),
+        };
+        if missing {
+            return Err(ApiError::invalid_field(
+                name,
+                "is required by this campaign",
+            ));
+        }
+    }
+    let details = body.details.unwrap_or_default();
+    for (key, value) in &details {
+        let field = format!("details.{key}");
+        if !rules.details_keys.iter().any(|k| k == key) {
+            return Err(ApiError::invalid_field(
+                field,
+                format!(
+                    "is not one of the accepted details: {}",
+                    rules.details_keys.join(", ")
+                ),
+            ));
+        }
+        let ok = match value {
+            Value::String(s) => s.chars().count() <= MAX_DETAIL_VALUE,
+            Value::Number(_) | Value::Bool(_) | Value::Null => true,
+            Value::Array(_) | Value::Object(_) => false,
+        };
+        if !ok {
+            return Err(ApiError::invalid_field(
+                field,
+                format!(
+                    "must be a text of at most {MAX_DETAIL_VALUE} characters, a number or a boolean"
+                ),
+            ));
+        }
+    }
+    Ok(ValidQuote {
+        name,
+        email,
+        message,
+        company,
+        phone,
+        budget,
+        details,
+    })
+}
+
+fn idempotency_key(header: Option<&[u8]>) -> Result<Option<String>, ApiError> {
+    let Some(value) = header else {
+        return Ok(None);
+    };
+    let key = std::str::from_utf8(value)
+        .ok()
+        .map(str::trim)
+        .filter(|k| {
+            !k.is_empty()
+                && k.len() <= MAX_IDEMPOTENCY_KEY
+                && k.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "Idempotency-Key",
+                format!("must be 1-{MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+            )
+        })?;
+    Ok(Some(key.to_owned()))
+}
+
+/// What identifies a request for idempotency: its validated content and sender.
+fn fingerprint(quote: &ValidQuote, session: Option<Uuid>) -> String {
+    let canonical = json!({
+        "name": quote.name, "email": quote.email, "message": quote.message,
+        "company": quote.company, "phone": quote.phone, "budget": quote.budget,
+        "details": quote.details, "session": session,
+    });
+    let digest = Sha256::digest(canonical.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn lead_summary(campaign: &Campaign, quote: &Quote) -> Option<Event> {
+    campaign.config.events.public_leads.then(|| {
+        Event::public(
+            "lead.created",
+            json!({
+                "service": quote.details.get("service").filter(|v| v.is_string()),
+                "created_at": quote.created_at,
+            }),
+        )
+    })
+}
