@@ -13,19 +13,19 @@
 //! - `campaign`: loaded campaigns (cached) and campaign files.
 //! - `client`: who is calling: the client address and its rate-limit key.
 //! - `error`: the one API error type and its JSON body.
-//! - `forms`: users, referrals and quote requests, and their rules.
+//! - `forms`: the form services (join, referral, quote): their rules, whole.
 //! - `session`: signed session tokens (users and anonymous visitors).
 //! - `bus`: the live event bus, in process or over Redis Streams.
 //! - `presence`: live visitors per campaign, across instances.
 //! - `outbox`: events that must leave the building, and their delivery.
 //! - `limit`: per-client rate limits.
 //! - `cursor`: cursor rooms, their tick and interest management.
-//! - `transport`: the WebTransport endpoint of the cursor channel.
+//! - `transport`: the live channels' admission and the WebTransport endpoint.
 //! - `translate`: translation memory, glossary and the LibreTranslate client.
-//! - `http`: the REST API, one module per resource, and its error type.
+//! - `http`: the REST API, one module per resource, and the lean event-stream path.
 //! - `store`: the only place SQL lives; SQLite and PostgreSQL behind one trait.
 //! - `tasks`: every background task, named, tracked and awaited at shutdown.
-//! - `telemetry`: logging.
+//! - `telemetry`: logging, counters and histograms.
 
 pub mod app;
 pub mod bus;
