@@ -28,7 +28,7 @@ use wtransport::endpoint::endpoint_side::Server;
 use wtransport::{Endpoint, Identity, ServerConfig};
 
 use super::admission::{AdmissionRequest, Channel, admit, handshake_status};
-pub use crate::config::{CertificateSource, DevCertificatePolicy};
+use crate::config::CertificateSource;
 use crate::cursor::{RoomKey, RoomSettings};
 use crate::state::{AppState, PublishedEndpoint};
 
