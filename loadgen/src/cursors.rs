@@ -113,10 +113,19 @@ pub async fn run(load: CursorLoad) -> anyhow::Result<CursorReport> {
     for base in &load.bases {
         endpoints.push(endpoint_for(&http, base).await?);
     }
+    // Each session's ticket is asked from its own loopback address, 20 per
+    // address: the server counts its cursor-session cap per ticket address.
+    let sources = crate::target::spread_clients(load.tokens.len())?;
     let connects = load.tokens.iter().enumerate().map(|(i, token)| {
         let (endpoint, url) = &endpoints[i % endpoints.len()];
-        let target = format!("{url}/{}?page=/&token={token}", load.campaign);
-        async move { endpoint.connect(target).await }
+        let base = &load.bases[i % load.bases.len()];
+        let http = &sources[i / crate::target::CLIENTS_PER_ADDRESS];
+        let campaign = &load.campaign;
+        async move {
+            let ticket = crate::target::connect_ticket(http, base, campaign, token).await?;
+            let target = format!("{url}/{campaign}?page=/&ticket={ticket}");
+            endpoint.connect(target).await.map_err(anyhow::Error::from)
+        }
     });
     let connections: Vec<_> = futures::stream::iter(connects).buffered(32).collect().await;
     let connect_errors = connections.iter().filter(|c| c.is_err()).count();

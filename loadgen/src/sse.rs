@@ -82,9 +82,14 @@ pub async fn run(load: SseLoad) -> anyhow::Result<SseReport> {
     let url = format!("{}/api/campaign/{}/events", load.base, load.campaign);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
-    for _ in 0..load.subscribers {
+    // 20 subscribers per loopback address: the default per-address cap holds.
+    let sources = crate::target::spread_clients(load.subscribers)?;
+    for i in 0..load.subscribers {
         let mut stopped = stopped.clone();
-        let (http, url) = (http.clone(), url.clone());
+        let (http, url) = (
+            sources[i / crate::target::CLIENTS_PER_ADDRESS].clone(),
+            url.clone(),
+        );
         let (connected, errors, delivered, resets, latencies) = (
             connected.clone(),
             errors.clone(),

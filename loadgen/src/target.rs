@@ -16,6 +16,21 @@ pub fn check_loopback(base: &str, allow_remote: bool) -> anyhow::Result<url::Url
     Ok(url)
 }
 
+/// Clients one loopback address stands for: the campaigns' default
+/// per-address caps (20 event streams, 20 cursor sessions) stay on, and each
+/// address stays under them.
+pub const CLIENTS_PER_ADDRESS: usize = 20;
+
+/// The loopback address client `i` sends from: 127.0.0.1 for the first
+/// [`CLIENTS_PER_ADDRESS`], then 127.0.0.2, … (Linux routes all of 127/8 to
+/// the loopback), so a benchmark runs with every per-address cap on.
+pub fn loopback_source(i: usize) -> IpAddr {
+    let n = i / CLIENTS_PER_ADDRESS;
+    let third = u8::try_from(n / 250).unwrap_or(u8::MAX);
+    let fourth = u8::try_from(n % 250 + 1).unwrap_or(1);
+    IpAddr::from([127, 0, third, fourth])
+}
+
 /// Raises this process's open-file limit as far as it may go.
 pub fn raise_fd_limit() -> u64 {
     rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0)
@@ -43,10 +58,10 @@ pub async fn bench_campaign(
             "status": "active",
             "config": {
                 "events": {"public_leads": false},
-                "cursor": {"tick_hz": tick_hz, "interest_cap": interest_cap, "sessions_per_ip": 10000},
+                "cursor": {"tick_hz": tick_hz, "interest_cap": interest_cap},
                 "rate_limits": {
                     "joins_per_minute": 10000, "quotes_per_minute": 10000,
-                    "streams_per_ip": 10000, "cursor_per_second": 240
+                    "cursor_per_second": 240
                 }
             }
         }))
@@ -67,6 +82,44 @@ fn rand_suffix() -> u16 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos() as u16)
         .unwrap_or(0)
+}
+
+/// One HTTP client per loopback source address, for `clients` clients
+/// ([`loopback_source`]); client `i` uses `result[i / CLIENTS_PER_ADDRESS]`.
+pub fn spread_clients(clients: usize) -> anyhow::Result<Vec<reqwest::Client>> {
+    (0..clients.max(1))
+        .step_by(CLIENTS_PER_ADDRESS)
+        .map(|i| {
+            reqwest::Client::builder()
+                .local_address(loopback_source(i))
+                .pool_max_idle_per_host(4)
+                .build()
+                .map_err(anyhow::Error::from)
+        })
+        .collect()
+}
+
+/// A connect ticket for session `token` in `campaign`, asked with `http`
+/// (the ticket records the address it was asked from).
+pub async fn connect_ticket(
+    http: &reqwest::Client,
+    base: &str,
+    campaign: &str,
+    token: &str,
+) -> anyhow::Result<String> {
+    let reply: serde_json::Value = http
+        .post(format!("{base}/api/connect"))
+        .bearer_auth(token)
+        .json(&json!({ "campaign": campaign }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    reply["ticket"]
+        .as_str()
+        .map(str::to_owned)
+        .context("connect answered no ticket")
 }
 
 /// Joins `count` users to `campaign` and returns their session tokens.

@@ -51,7 +51,7 @@ impl App {
         .await
         .context("cannot open the database (DATABASE_URL)")?;
         if let Some(dir) = &config.campaigns_dir {
-            campaign::files::apply_dir(store.as_ref(), dir)
+            campaign::files::apply_dir(store.as_ref(), dir, config.webhook_policy())
                 .await
                 .context("cannot apply the campaign files")?;
         }
@@ -61,31 +61,35 @@ impl App {
             .map(|url| redis::Client::open(url.as_str()))
             .transpose()
             .context("REDIS_URL")?;
-        let (bus, presence, cursor_relay): (Arc<dyn EventBus>, Presence, _) = match &redis {
-            None => (
-                Arc::new(LocalBus::new(config.event_history, config.sse_buffer)),
-                Presence::local(),
-                None,
-            ),
-            Some(client) => {
-                let bus = RedisBus::connect(
-                    client.clone(),
-                    &config.redis_prefix,
-                    config.event_history,
-                    config.sse_buffer,
-                )
-                .await?;
-                let conn = redis::aio::ConnectionManager::new(client.clone())
-                    .await
-                    .context("cannot reach Redis (REDIS_URL)")?;
-                let relay = CursorRelay::new(client.clone(), conn.clone(), &config.redis_prefix);
-                (
-                    Arc::new(bus),
-                    Presence::shared(conn, &config.redis_prefix, config.presence_ttl),
-                    Some(Arc::new(relay)),
-                )
-            }
-        };
+        let (bus, presence, cursor_relay, limiter): (Arc<dyn EventBus>, Presence, _, _) =
+            match &redis {
+                None => (
+                    Arc::new(LocalBus::new(config.event_history, config.sse_buffer)),
+                    Presence::local(),
+                    None,
+                    RateLimiter::default(),
+                ),
+                Some(client) => {
+                    let bus = RedisBus::connect(
+                        client.clone(),
+                        &config.redis_prefix,
+                        config.event_history,
+                        config.sse_buffer,
+                    )
+                    .await?;
+                    let conn = redis::aio::ConnectionManager::new(client.clone())
+                        .await
+                        .context("cannot reach Redis (REDIS_URL)")?;
+                    let relay =
+                        CursorRelay::new(client.clone(), conn.clone(), &config.redis_prefix);
+                    (
+                        Arc::new(bus),
+                        Presence::shared(conn.clone(), &config.redis_prefix, config.presence_ttl),
+                        Some(Arc::new(relay)),
+                        RateLimiter::shared(conn, &config.redis_prefix),
+                    )
+                }
+            };
         let http_listener = tokio::net::TcpListener::bind(config.http_addr)
             .await
             .with_context(|| {
@@ -113,7 +117,14 @@ impl App {
             })
             .transpose()?;
         let translator = Translator::new(store.clone(), machine, config.translate_timeout);
-        let sessions = SessionKeys::new(config.session_secret.value.as_bytes(), config.session_ttl);
+        let mut sessions = SessionKeys::new(
+            config.session_secret.value.as_bytes(),
+            config.session_ttl,
+            config.visitor_ttl,
+        );
+        if let Some(previous) = &config.session_secret_previous {
+            sessions = sessions.with_previous(previous.value.as_bytes());
+        }
         Ok(Self {
             state: Arc::new(AppState {
                 config,
@@ -122,7 +133,7 @@ impl App {
                 bus,
                 presence: Arc::new(presence),
                 sessions,
-                limiter: RateLimiter::default(),
+                limiter,
                 streams: ConnectionLimiter::default(),
                 cursor_sessions: ConnectionLimiter::default(),
                 cursors: Arc::new(CursorHub::new(tasks.clone(), cursor_relay)),
@@ -168,6 +179,7 @@ impl App {
             WebhookSettings {
                 default_url: config.webhook_url.as_ref().map(|url| url.0.clone()),
                 secret: config.webhook_secret.value.clone(),
+                policy: config.webhook_policy(),
                 max_attempts: config.webhook_max_attempts,
                 backoff_base: config.webhook_backoff,
                 backoff_cap: std::time::Duration::from_secs(3600),
@@ -197,6 +209,11 @@ impl App {
                 move || refresh_languages(machine.clone()),
             );
         }
+        let limits = state.clone();
+        tasks.periodic("rate limit sweep", RATE_LIMIT_SWEEP, None, move || {
+            limits.limiter.sweep();
+            std::future::ready(())
+        });
         self.webtransport.clone().start(state.clone());
         let acceptor = http::lean::LeanAcceptor::new(
             TcpAcceptor::try_from(self.http_listener)?,
@@ -226,6 +243,9 @@ impl App {
         Ok(())
     }
 }
+
+/// How often rate-limit buckets that are full again are forgotten.
+const RATE_LIMIT_SWEEP: Duration = Duration::from_secs(10);
 
 /// How often the languages LibreTranslate offers are asked for again.
 const LANGUAGES_REFRESH: Duration = Duration::from_secs(600);

@@ -114,12 +114,66 @@ pub struct Config {
     /// Bearer token of the admin endpoints (16+ characters); unset generates one at start (development).
     #[arg(long, env = "OVASABI_ADMIN_TOKEN", hide_env_values = true, default_value = "", hide_default_value = true, value_parser = secret(MIN_ADMIN_TOKEN_LEN))]
     pub admin_token: Secret,
+    /// File holding the admin token (a mounted secret); instead of OVASABI_ADMIN_TOKEN.
+    #[arg(long, env = "OVASABI_ADMIN_TOKEN_FILE", conflicts_with = "admin_token")]
+    pub admin_token_file: Option<PathBuf>,
     /// Secret signing session tokens (32+ characters); unset generates one at start.
     #[arg(long, env = "OVASABI_SESSION_SECRET", hide_env_values = true, default_value = "", hide_default_value = true, value_parser = secret(MIN_SESSION_SECRET_LEN))]
     pub session_secret: Secret,
-    /// Hours a session token stays valid.
+    /// File holding the session secret (a mounted secret); instead of OVASABI_SESSION_SECRET.
+    #[arg(
+        long,
+        env = "OVASABI_SESSION_SECRET_FILE",
+        conflicts_with = "session_secret"
+    )]
+    pub session_secret_file: Option<PathBuf>,
+    /// The previous session secret, during a rotation: tokens it signed stay
+    /// valid (until they expire); new ones are signed with the current secret.
+    #[arg(long, env = "OVASABI_SESSION_SECRET_PREVIOUS", hide_env_values = true, value_parser = secret(MIN_SESSION_SECRET_LEN))]
+    pub session_secret_previous: Option<Secret>,
+    /// File holding the previous session secret.
+    #[arg(
+        long,
+        env = "OVASABI_SESSION_SECRET_PREVIOUS_FILE",
+        conflicts_with = "session_secret_previous"
+    )]
+    pub session_secret_previous_file: Option<PathBuf>,
+    /// Hours a registered user's session token stays valid.
     #[arg(long = "session-ttl-hours", env = "OVASABI_SESSION_TTL_HOURS", default_value = "720", value_parser = hours(1, 24 * 365))]
     pub session_ttl: Duration,
+    /// Hours an anonymous visitor's session token stays valid.
+    #[arg(long = "visitor-ttl-hours", env = "OVASABI_VISITOR_TTL_HOURS", default_value = "12", value_parser = hours(1, 24 * 7))]
+    pub visitor_ttl: Duration,
+    /// Proxies (CIDR list, comma-separated) whose forwarding header names the
+    /// client; empty trusts nobody and every client is the peer that connected.
+    #[arg(long, env = "OVASABI_TRUSTED_PROXIES", value_delimiter = ',', value_parser = cidr())]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header trusted proxies name the client in: `x-forwarded-for`
+    /// (nginx's `proxy_add_x_forwarded_for`) or `forwarded` (RFC 7239). Only
+    /// the one the proxy writes: the other passes through from the client.
+    #[arg(
+        long,
+        env = "OVASABI_FORWARDED_HEADER",
+        default_value = "x-forwarded-for"
+    )]
+    pub forwarded_header: crate::client::ForwardedHeader,
+    /// Whether WebTransport's UDP reaches this server straight from browsers
+    /// (no balancer rewriting source addresses): then the cursor channel's
+    /// caps count the UDP source address, else the address the connect
+    /// ticket recorded over HTTP.
+    #[arg(long, env = "OVASABI_WT_UDP_DIRECT", default_value_t = false, action = clap::ArgAction::Set)]
+    pub wt_udp_direct: bool,
+    /// Origins (comma-separated, e.g. `https://www.example.com`) allowed to
+    /// call the API from a browser, besides each campaign's `config.origins`
+    /// and the server's own origin.
+    #[arg(long, env = "OVASABI_CORS_ORIGINS", value_delimiter = ',', value_parser = web_origin())]
+    pub cors_origins: Vec<String>,
+    /// CSP `frame-ancestors` of the demo page: who may frame it (`'none'`, or origins).
+    #[arg(long, env = "OVASABI_FRAME_ANCESTORS", default_value = "'none'")]
+    pub frame_ancestors: String,
+    /// Serve the demo page at `/` (turn off in production).
+    #[arg(long, env = "OVASABI_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
+    pub demo: bool,
     /// LibreTranslate base URL; unset serves translation memory only.
     #[arg(long, env = "LIBRETRANSLATE_URL", value_parser = http_url())]
     pub libretranslate_url: Option<HttpUrl>,
@@ -138,9 +192,22 @@ pub struct Config {
     /// Webhook receiver of outbox events (the CRM).
     #[arg(long, env = "OVASABI_WEBHOOK_URL", value_parser = http_url())]
     pub webhook_url: Option<HttpUrl>,
+    /// Deliver webhooks over plain `http` too (development only; default `https` only).
+    #[arg(long, env = "OVASABI_WEBHOOK_ALLOW_HTTP", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_http: bool,
+    /// Deliver webhooks to loopback and private addresses too (development only).
+    #[arg(long, env = "OVASABI_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
     /// Secret of the webhook signature header (16+ characters); unset generates one.
     #[arg(long, env = "OVASABI_WEBHOOK_SECRET", hide_env_values = true, default_value = "", hide_default_value = true, value_parser = secret(MIN_WEBHOOK_SECRET_LEN))]
     pub webhook_secret: Secret,
+    /// File holding the webhook signing secret; instead of OVASABI_WEBHOOK_SECRET.
+    #[arg(
+        long,
+        env = "OVASABI_WEBHOOK_SECRET_FILE",
+        conflicts_with = "webhook_secret"
+    )]
+    pub webhook_secret_file: Option<PathBuf>,
     /// Delivery attempts before an outbox entry is dead.
     #[arg(long, env = "OVASABI_WEBHOOK_MAX_ATTEMPTS", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub webhook_max_attempts: u32,
@@ -179,11 +246,13 @@ impl Cli {
     /// [`ConfigError`] naming it; `--help`, `--version` and usage mistakes are
     /// clap's own errors, to be printed by it.
     pub fn read() -> Result<Self, ReadError> {
-        Self::try_parse().map_err(|e| {
+        let mut cli = Self::try_parse().map_err(|e| {
             let mut command = Self::command();
             command.build();
             ReadError::from_clap(&command, e)
-        })
+        })?;
+        cli.config = cli.config.finish().map_err(ReadError::Invalid)?;
+        Ok(cli)
     }
 }
 
@@ -252,7 +321,101 @@ impl Config {
                     name: "arguments".to_owned(),
                     reason: other.to_string(),
                 },
-            })
+            })?
+            .finish()
+    }
+
+    /// What parsing alone cannot do: reads the secrets given as files
+    /// (`*_FILE`) and checks the webhook receiver against the target policy.
+    fn finish(mut self) -> Result<Self, ConfigError> {
+        let files = [
+            (
+                self.admin_token_file.take(),
+                "OVASABI_ADMIN_TOKEN_FILE",
+                MIN_ADMIN_TOKEN_LEN,
+                &mut self.admin_token,
+            ),
+            (
+                self.session_secret_file.take(),
+                "OVASABI_SESSION_SECRET_FILE",
+                MIN_SESSION_SECRET_LEN,
+                &mut self.session_secret,
+            ),
+            (
+                self.webhook_secret_file.take(),
+                "OVASABI_WEBHOOK_SECRET_FILE",
+                MIN_WEBHOOK_SECRET_LEN,
+                &mut self.webhook_secret,
+            ),
+        ];
+        for (file, name, min_len, secret) in files {
+            if let Some(path) = file {
+                *secret = secret_from_file(&path, name, min_len)?;
+            }
+        }
+        if let Some(path) = self.session_secret_previous_file.take() {
+            self.session_secret_previous = Some(secret_from_file(
+                &path,
+                "OVASABI_SESSION_SECRET_PREVIOUS_FILE",
+                MIN_SESSION_SECRET_LEN,
+            )?);
+        }
+        if let Some(url) = &self.webhook_url {
+            self.webhook_policy()
+                .check_url(url)
+                .map_err(|reason| ConfigError {
+                    name: "OVASABI_WEBHOOK_URL".into(),
+                    reason,
+                })?;
+        }
+        Ok(self)
+    }
+
+    /// Which peers may name the client in a forwarding header.
+    pub fn proxy_trust(&self) -> crate::client::ProxyTrust<'_> {
+        crate::client::ProxyTrust {
+            proxies: &self.trusted_proxies,
+            header: self.forwarded_header,
+        }
+    }
+
+    /// Which webhook receivers may be called.
+    pub fn webhook_policy(&self) -> TargetPolicy {
+        TargetPolicy {
+            allow_http: self.webhook_allow_http,
+            allow_private: self.webhook_allow_private,
+        }
+    }
+
+    /// Whether this configuration can run beside other instances: several
+    /// instances (Redis set, or a shared PostgreSQL) must share their secrets,
+    /// so a secret generated at start is refused. `Err` says which, in one line.
+    pub fn check_deployable(&self) -> Result<(), String> {
+        let shared = if self.redis_url.is_some() {
+            "REDIS_URL is set"
+        } else if !self.database_url.as_str().starts_with("sqlite:") {
+            "the database is PostgreSQL"
+        } else {
+            return Ok(());
+        };
+        let generated: Vec<&str> = [
+            (&self.session_secret, "OVASABI_SESSION_SECRET"),
+            (&self.admin_token, "OVASABI_ADMIN_TOKEN"),
+            (&self.webhook_secret, "OVASABI_WEBHOOK_SECRET"),
+        ]
+        .into_iter()
+        .filter(|(secret, _)| secret.source == SecretSource::Generated)
+        .map(|(_, name)| name)
+        .collect();
+        if generated.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} not set (nor *_FILE): {shared}, so this may be one of several instances, \
+                 and secrets generated at start would differ between them",
+                generated.join(", ")
+            ))
+        }
     }
 
     /// The production defaults on `database_url`, listening on loopback port 0,
@@ -428,6 +591,84 @@ impl fmt::Debug for HttpUrl {
     }
 }
 
+/// Reads a secret from a mounted file (surrounding whitespace ignored).
+fn secret_from_file(
+    path: &std::path::Path,
+    name: &str,
+    min_len: usize,
+) -> Result<Secret, ConfigError> {
+    let invalid = |reason: String| ConfigError {
+        name: name.to_owned(),
+        reason,
+    };
+    let raw = std::fs::read_to_string(path)
+        .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
+    let value = raw.trim();
+    if value.len() < min_len {
+        return Err(invalid(format!(
+            "{} must hold at least {min_len} characters",
+            path.display()
+        )));
+    }
+    Ok(Secret::configured(value))
+}
+
+/// Which webhook receivers may be called: `https` only and public addresses
+/// only, unless development allows more.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TargetPolicy {
+    /// Plain `http` allowed.
+    pub allow_http: bool,
+    /// Loopback, private, link-local and other non-public addresses allowed.
+    pub allow_private: bool,
+}
+
+impl TargetPolicy {
+    /// Checks what can be checked without DNS: the scheme, and the host when
+    /// it is an address.
+    pub fn check_url(&self, url: &url::Url) -> Result<(), String> {
+        match url.scheme() {
+            "https" => {}
+            "http" if self.allow_http => {}
+            "http" => {
+                return Err(
+                    "must be an https URL (plain http needs OVASABI_WEBHOOK_ALLOW_HTTP=true)"
+                        .into(),
+                );
+            }
+            other => return Err(format!("must be an https URL, not {other}:")),
+        }
+        let ip = match url.host() {
+            Some(url::Host::Ipv4(ip)) => std::net::IpAddr::V4(ip),
+            Some(url::Host::Ipv6(ip)) => std::net::IpAddr::V6(ip),
+            Some(url::Host::Domain(name)) => {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                if !self.allow_private
+                    && (name == "localhost"
+                        || name.ends_with(".localhost")
+                        || name == "metadata.google.internal")
+                {
+                    return Err(format!("{name} is not a public host"));
+                }
+                return Ok(());
+            }
+            None => return Err("has no host".into()),
+        };
+        self.check_address(ip)
+    }
+
+    /// Whether a receiver at `ip` may be called.
+    pub fn check_address(&self, ip: std::net::IpAddr) -> Result<(), String> {
+        if self.allow_private || crate::client::is_public(ip) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{ip} is not a public address (loopback, private, link-local or reserved)"
+            ))
+        }
+    }
+}
+
 /// A random URL-safe token of 32 hex characters.
 pub fn random_token() -> String {
     let bytes: [u8; 16] = rand::random();
@@ -505,6 +746,26 @@ fn secret(min_len: usize) -> impl TypedValueParser<Value = Secret> {
         } else {
             Ok(Secret::configured(value))
         }
+    })
+}
+
+fn cidr() -> impl TypedValueParser<Value = ipnet::IpNet> {
+    parser(|raw| {
+        raw.parse::<ipnet::IpNet>()
+            .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map(|net| net.trunc())
+            .map_err(|_| {
+                format!("must be addresses or CIDR ranges such as 10.0.0.0/8, got {raw:?}")
+            })
+    })
+}
+
+/// A web origin, `scheme://host[:port]`, as browsers send it in `Origin`.
+fn web_origin() -> impl TypedValueParser<Value = String> {
+    parser(|raw| {
+        crate::origin::normalize(raw).ok_or_else(|| {
+            format!("must be an origin such as https://www.example.com (no path), got {raw:?}")
+        })
     })
 }
 

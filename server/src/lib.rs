@@ -11,7 +11,9 @@
 //! - `model`: the domain's data (campaigns and their configuration, users,
 //!   quotes, outbox entries, translation memory rows): types and their rules.
 //! - `campaign`: loaded campaigns (cached) and campaign files.
-//! - `client`: who is calling: the client address and its rate-limit key.
+//! - `client`: who is calling: the client address (through trusted proxies)
+//!   and its rate-limit key.
+//! - `origin`: web origins, compared and matched against allowed lists.
 //! - `error`: the one API error type and its JSON body.
 //! - `forms`: the form services (join, referral, quote): their rules, whole.
 //! - `session`: signed session tokens (users and anonymous visitors).
@@ -38,6 +40,7 @@ pub mod forms;
 pub mod http;
 pub mod limit;
 pub mod model;
+pub mod origin;
 pub mod outbox;
 pub mod presence;
 pub mod session;

@@ -16,6 +16,10 @@ async fn main() -> ExitCode {
         }
         Err(ReadError::Clap(e)) => e.exit(),
     };
+    if let (Command::Serve, Err(reason)) = (&command, config.check_deployable()) {
+        eprintln!("ovasabi-edge: refusing to start: {reason}");
+        return ExitCode::from(2);
+    }
     server::telemetry::init();
     tracing::info!(?config, "configuration");
     let result = match command {
@@ -35,22 +39,31 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: server::Config) -> anyhow::Result<()> {
+    // Generated secrets are never printed: the admin token goes to a file
+    // only its owner can read.
     if config.admin_token.source == SecretSource::Generated {
-        tracing::warn!(
-            admin_token = %config.admin_token.value,
-            "OVASABI_ADMIN_TOKEN is not set: generated an admin token for this run only"
-        );
+        let path = std::path::Path::new("data/admin-token");
+        match write_private(path, &config.admin_token.value) {
+            Ok(()) => tracing::warn!(
+                file = %path.display(),
+                "OVASABI_ADMIN_TOKEN is not set: generated an admin token for this run only"
+            ),
+            Err(e) => tracing::warn!(
+                error = %e,
+                "OVASABI_ADMIN_TOKEN is not set: generated an admin token for this run only \
+                 (it could not be written to data/admin-token; set one to use the admin API)"
+            ),
+        }
     }
     if config.session_secret.source == SecretSource::Generated {
         tracing::warn!(
-            "OVASABI_SESSION_SECRET is not set: session tokens will not survive a restart \
-             nor work across instances"
+            "OVASABI_SESSION_SECRET is not set: session tokens will not survive a restart"
         );
     }
     if config.webhook_secret.source == SecretSource::Generated && config.webhook_url.is_some() {
         tracing::warn!(
-            webhook_secret = %config.webhook_secret.value,
-            "OVASABI_WEBHOOK_SECRET is not set: generated the webhook signing secret for this run only"
+            "OVASABI_WEBHOOK_SECRET is not set: webhook signatures use a secret generated \
+             for this run only, which receivers cannot know"
         );
     }
     let app = App::build(config).await?;
@@ -70,13 +83,27 @@ async fn apply_campaigns(config: server::Config) -> anyhow::Result<()> {
         std::sync::Arc::default(),
     )
     .await?;
+    let policy = config.webhook_policy();
     let dir = config.campaigns_dir.unwrap_or_else(|| "campaigns".into());
-    let applied = campaign::files::apply_dir(store.as_ref(), &dir).await;
+    let applied = campaign::files::apply_dir(store.as_ref(), &dir, policy).await;
     tasks.stop(config.shutdown_timeout).await;
     for (slug, outcome) in applied? {
         println!("{slug}: {outcome:?}");
     }
     Ok(())
+}
+
+/// Writes `secret` to `path`, readable by this user only.
+fn write_private(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    std::io::Write::write_all(&mut file, format!("{secret}\n").as_bytes())
 }
 
 /// Cancels `shutdown` on Ctrl-C or SIGTERM.

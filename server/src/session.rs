@@ -54,33 +54,77 @@ pub enum TokenError {
 
 const HEADER_JSON: &[u8] = br#"{"alg":"HS256","typ":"JWT"}"#;
 
-/// Issues and checks session tokens with one secret.
+/// Issues and checks session tokens and connect tickets. One secret signs;
+/// during a rotation the previous one still verifies.
 pub struct SessionKeys {
-    secret: Vec<u8>,
-    ttl: Duration,
+    /// The signing secret first, then the previous one, if any.
+    secrets: Vec<Vec<u8>>,
+    user_ttl: Duration,
+    visitor_ttl: Duration,
 }
 
 impl std::fmt::Debug for SessionKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionKeys")
-            .field("ttl", &self.ttl)
+            .field("user_ttl", &self.user_ttl)
+            .field("visitor_ttl", &self.visitor_ttl)
             .finish_non_exhaustive()
     }
 }
 
+/// How long a connect ticket is valid.
+pub const TICKET_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl SessionKeys {
-    /// Keys with `secret`; tokens live for `ttl`.
-    pub fn new(secret: &[u8], ttl: std::time::Duration) -> Self {
+    /// Keys signing with `secret`; tokens of users live for `user_ttl`,
+    /// those of anonymous visitors for `visitor_ttl`.
+    pub fn new(
+        secret: &[u8],
+        user_ttl: std::time::Duration,
+        visitor_ttl: std::time::Duration,
+    ) -> Self {
+        let ttl = |d| Duration::from_std(d).unwrap_or(Duration::days(30));
         Self {
-            secret: secret.to_vec(),
-            ttl: Duration::from_std(ttl).unwrap_or(Duration::days(30)),
+            secrets: vec![secret.to_vec()],
+            user_ttl: ttl(user_ttl),
+            visitor_ttl: ttl(visitor_ttl),
         }
     }
 
-    fn mac(&self) -> Hmac<Sha256> {
-        // HMAC takes keys of any length.
-        <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret)
-            .expect("HMAC accepts any key length")
+    /// Also accepts what `previous` signed (a rotation in progress).
+    pub fn with_previous(mut self, previous: &[u8]) -> Self {
+        self.secrets.truncate(1);
+        self.secrets.push(previous.to_vec());
+        self
+    }
+
+    fn mac(secret: &[u8], purpose: &[u8]) -> Hmac<Sha256> {
+        // HMAC takes keys of any length. Tickets are signed with a key of
+        // their own, so neither kind can pass for the other.
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC accepts any key length");
+        if !purpose.is_empty() {
+            mac.update(purpose);
+            let key = mac.finalize().into_bytes();
+            mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key)
+                .expect("HMAC accepts any key length");
+        }
+        mac
+    }
+
+    fn sign(&self, purpose: &[u8], input: &[u8]) -> String {
+        let mut mac = Self::mac(&self.secrets[0], purpose);
+        mac.update(input);
+        B64.encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `signature` of `input` was made with any of the secrets.
+    fn signed(&self, purpose: &[u8], input: &[u8], signature: &[u8]) -> bool {
+        self.secrets.iter().any(|secret| {
+            let mut mac = Self::mac(secret, purpose);
+            mac.update(input);
+            mac.verify_slice(signature).is_ok()
+        })
     }
 
     /// A token for `sub` in campaign `cid`, and when it expires.
@@ -91,7 +135,11 @@ impl SessionKeys {
         kind: SessionKind,
         now: DateTime<Utc>,
     ) -> (String, DateTime<Utc>) {
-        let expires = now + self.ttl;
+        let expires = now
+            + match kind {
+                SessionKind::User => self.user_ttl,
+                SessionKind::Visitor => self.visitor_ttl,
+            };
         let claims = SessionClaims {
             sub,
             cid,
@@ -101,9 +149,7 @@ impl SessionKeys {
         };
         let payload = serde_json::to_vec(&claims).expect("claims serialize");
         let signing_input = format!("{}.{}", B64.encode(HEADER_JSON), B64.encode(payload));
-        let mut mac = self.mac();
-        mac.update(signing_input.as_bytes());
-        let signature = B64.encode(mac.finalize().into_bytes());
+        let signature = self.sign(b"", signing_input.as_bytes());
         (format!("{signing_input}.{signature}"), expires)
     }
 
@@ -124,10 +170,9 @@ impl SessionKeys {
             return Err(TokenError::Invalid);
         }
         let signature = B64.decode(signature).map_err(|_| TokenError::Invalid)?;
-        let mut mac = self.mac();
-        mac.update(signing_input.as_bytes());
-        mac.verify_slice(&signature)
-            .map_err(|_| TokenError::Invalid)?;
+        if !self.signed(b"", signing_input.as_bytes(), &signature) {
+            return Err(TokenError::Invalid);
+        }
         let payload = B64.decode(payload).map_err(|_| TokenError::Invalid)?;
         let claims: SessionClaims =
             serde_json::from_slice(&payload).map_err(|_| TokenError::Invalid)?;
@@ -135,6 +180,87 @@ impl SessionKeys {
             return Err(TokenError::Expired);
         }
         Ok(claims)
+    }
+
+    /// A connect ticket for the session `claims`, bound to the client's
+    /// rate-limit key and the page origin it was asked from; valid for
+    /// [`TICKET_TTL`] and reusable within it.
+    pub fn issue_ticket(
+        &self,
+        claims: &SessionClaims,
+        client: &str,
+        origin: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> (String, DateTime<Utc>) {
+        let expires = now + Duration::from_std(TICKET_TTL).unwrap_or(Duration::minutes(1));
+        let ticket = TicketClaims {
+            sub: claims.sub,
+            cid: claims.cid,
+            kind: claims.kind,
+            client: client.to_owned(),
+            origin: origin.map(str::to_owned),
+            exp: expires.timestamp(),
+        };
+        let payload = B64.encode(serde_json::to_vec(&ticket).expect("ticket serializes"));
+        let signature = self.sign(TICKET_PURPOSE, payload.as_bytes());
+        (format!("{payload}.{signature}"), expires)
+    }
+
+    /// Checks a connect ticket at `now`.
+    pub fn verify_ticket(
+        &self,
+        ticket: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TicketClaims, TokenError> {
+        if ticket.len() > 2048 {
+            return Err(TokenError::Invalid);
+        }
+        let (payload, signature) = ticket.split_once('.').ok_or(TokenError::Invalid)?;
+        let signature = B64.decode(signature).map_err(|_| TokenError::Invalid)?;
+        if !self.signed(TICKET_PURPOSE, payload.as_bytes(), &signature) {
+            return Err(TokenError::Invalid);
+        }
+        let payload = B64.decode(payload).map_err(|_| TokenError::Invalid)?;
+        let claims: TicketClaims =
+            serde_json::from_slice(&payload).map_err(|_| TokenError::Invalid)?;
+        if claims.exp <= now.timestamp() {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+}
+
+const TICKET_PURPOSE: &[u8] = b"ovasabi connect ticket v1";
+
+/// What a connect ticket says: the session it stands for, the client
+/// address it was issued to and the page origin that asked for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketClaims {
+    /// The session id.
+    pub sub: Uuid,
+    /// The campaign id.
+    pub cid: i64,
+    /// User or visitor.
+    pub kind: SessionKind,
+    /// The rate-limit key of the client it was issued to.
+    pub client: String,
+    /// The `Origin` of the page that asked for it, if sent.
+    pub origin: Option<String>,
+    /// Expires at (Unix seconds).
+    pub exp: i64,
+}
+
+impl TicketClaims {
+    /// The session the ticket stands for.
+    pub fn session(&self) -> SessionClaims {
+        SessionClaims {
+            sub: self.sub,
+            cid: self.cid,
+            kind: self.kind,
+            iat: 0,
+            exp: self.exp,
+        }
     }
 }
 
@@ -163,15 +289,44 @@ pub fn verify_session(
     Ok(claims)
 }
 
+/// Checks a connect ticket for `campaign`: not ours or of another campaign
+/// is 401 `invalid_ticket`, expired 401 `ticket_expired`.
+pub fn verify_ticket(
+    keys: &SessionKeys,
+    ticket: &str,
+    campaign: &Campaign,
+) -> Result<TicketClaims, ApiError> {
+    let claims = keys
+        .verify_ticket(ticket, chrono::Utc::now())
+        .map_err(|e| ApiError::Unauthorized {
+            code: match e {
+                TokenError::Invalid => "invalid_ticket",
+                TokenError::Expired => "ticket_expired",
+            },
+            message: match e {
+                TokenError::Invalid => "the connect ticket is not valid".into(),
+                TokenError::Expired => {
+                    "the connect ticket has expired; get a fresh one from POST /api/connect".into()
+                }
+            },
+        })?;
+    if claims.cid != campaign.id {
+        return Err(ApiError::Unauthorized {
+            code: "invalid_ticket",
+            message: "the connect ticket belongs to another campaign".into(),
+        });
+    }
+    Ok(claims)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+
     fn keys() -> SessionKeys {
-        SessionKeys::new(
-            b"0123456789abcdef0123456789abcdef",
-            std::time::Duration::from_secs(3600),
-        )
+        SessionKeys::new(b"0123456789abcdef0123456789abcdef", HOUR, HOUR)
     }
 
     #[test]
@@ -196,10 +351,7 @@ mod tests {
             Err(TokenError::Expired)
         );
 
-        let other = SessionKeys::new(
-            b"another secret of enough length!",
-            std::time::Duration::from_secs(3600),
-        );
+        let other = SessionKeys::new(b"another secret of enough length!", HOUR, HOUR);
         assert_eq!(other.verify(&token, now), Err(TokenError::Invalid));
 
         // Changing the claims breaks the signature.
@@ -218,5 +370,69 @@ mod tests {
         for junk in ["", "a.b", "a.b.c.d", "....", "%%%.%%%.%%%"] {
             assert_eq!(keys().verify(junk, now), Err(TokenError::Invalid), "{junk}");
         }
+    }
+
+    #[test]
+    fn rotation_keeps_old_tokens_valid() {
+        let now = Utc::now();
+        let old = keys();
+        let (token, _) = old.issue(Uuid::now_v7(), 1, SessionKind::User, now);
+        let (ticket, _) = old.issue_ticket(
+            &old.verify(&token, now).expect("valid"),
+            "192.0.2.1",
+            None,
+            now,
+        );
+        let rotated = SessionKeys::new(b"the new secret, also long enough!", HOUR, HOUR)
+            .with_previous(b"0123456789abcdef0123456789abcdef");
+        assert!(
+            rotated.verify(&token, now).is_ok(),
+            "signed by the previous secret"
+        );
+        assert!(rotated.verify_ticket(&ticket, now).is_ok());
+        let (fresh, _) = rotated.issue(Uuid::now_v7(), 1, SessionKind::User, now);
+        assert_eq!(
+            old.verify(&fresh, now),
+            Err(TokenError::Invalid),
+            "signed by the new one"
+        );
+        let unrelated = SessionKeys::new(b"the new secret, also long enough!", HOUR, HOUR);
+        assert_eq!(unrelated.verify(&token, now), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn tickets_and_tokens_are_not_interchangeable() {
+        let now = Utc::now();
+        let keys = SessionKeys::new(
+            b"0123456789abcdef0123456789abcdef",
+            HOUR,
+            std::time::Duration::from_secs(2 * 3600),
+        );
+        let (token, expires) = keys.issue(Uuid::now_v7(), 3, SessionKind::Visitor, now);
+        assert_eq!(
+            (expires - now).num_hours(),
+            2,
+            "visitor tokens have their own lifetime"
+        );
+        let claims = keys.verify(&token, now).expect("valid");
+        let (ticket, expires) = keys.issue_ticket(
+            &claims,
+            "2001:db8::/64",
+            Some("https://www.example.com"),
+            now,
+        );
+        assert_eq!((expires - now).num_seconds(), 60);
+        let read = keys.verify_ticket(&ticket, now).expect("valid ticket");
+        assert_eq!(
+            (read.sub, read.cid, read.client.as_str()),
+            (claims.sub, 3, "2001:db8::/64")
+        );
+        assert_eq!(read.origin.as_deref(), Some("https://www.example.com"));
+        assert_eq!(keys.verify(&ticket, now), Err(TokenError::Invalid));
+        assert_eq!(keys.verify_ticket(&token, now), Err(TokenError::Invalid));
+        assert_eq!(
+            keys.verify_ticket(&ticket, now + Duration::seconds(61)),
+            Err(TokenError::Expired)
+        );
     }
 }

@@ -18,6 +18,7 @@ pub const CAMPAIGN_TTL: Duration = Duration::from_secs(1);
 #[derive(Debug, Default)]
 pub struct CampaignCache {
     loaded: Mutex<HashMap<String, (Instant, Campaign)>>,
+    origins: Mutex<Option<(Instant, std::sync::Arc<Vec<String>>)>>,
 }
 
 impl CampaignCache {
@@ -64,9 +65,45 @@ impl CampaignCache {
         Ok(found)
     }
 
+    /// Every origin some campaign allows (`config.origins`), loaded at most
+    /// every [`CAMPAIGN_TTL`]: what a request can be checked against before
+    /// its campaign is known (a CORS preflight has no body).
+    pub async fn all_origins(
+        &self,
+        store: &dyn Store,
+    ) -> Result<std::sync::Arc<Vec<String>>, StoreError> {
+        if let Some((at, origins)) = &*self.origins.lock().unwrap_or_else(|e| e.into_inner())
+            && at.elapsed() < CAMPAIGN_TTL
+        {
+            return Ok(origins.clone());
+        }
+        let mut origins = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = store
+                .list_campaigns(crate::store::Page { limit: 500, offset })
+                .await?;
+            let done = page.len() < 500;
+            for campaign in page {
+                origins.extend(campaign.config.origins);
+            }
+            if done {
+                break;
+            }
+            offset += 500;
+        }
+        origins.sort();
+        origins.dedup();
+        let origins = std::sync::Arc::new(origins);
+        *self.origins.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), origins.clone()));
+        Ok(origins)
+    }
+
     /// Forgets `slug`, after this instance changed it.
     pub fn forget(&self, slug: &str) {
         self.lock().remove(slug);
+        *self.origins.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Campaign)>> {

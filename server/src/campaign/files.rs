@@ -190,11 +190,19 @@ pub async fn apply(store: &dyn Store, spec: &NewCampaign) -> Result<ApplyOutcome
 }
 
 /// Reads `dir` and applies every file in order, logging what each did.
+/// Webhook receivers in the files are checked against `policy`.
 pub async fn apply_dir(
     store: &dyn Store,
     dir: &Path,
+    policy: crate::config::TargetPolicy,
 ) -> anyhow::Result<Vec<(String, ApplyOutcome)>> {
     let files = read_dir(dir)?;
+    for file in &files {
+        file.spec
+            .config
+            .check_webhook_targets(&policy)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.path.display()))?;
+    }
     if files.is_empty() {
         tracing::info!(dir = %dir.display(), "no campaign files to apply");
     }

@@ -62,7 +62,8 @@ pub async fn join(state: &AppState, body: JoinRequest, client: &str) -> Result<J
         &campaign,
         client,
         campaign.config.rate_limits.joins_per_minute,
-    )?;
+    )
+    .await?;
     let email = normalize_email("email", &body.email)?;
     let display_name = required_text("name", &body.name, rules.max_name_chars as usize)?;
     let locale = body

@@ -33,8 +33,9 @@ pub async fn open_campaign(state: &AppState, slug: &str) -> Result<Campaign, Api
     Ok(campaign)
 }
 
-/// Counts one request of `action` from `who` against `per_minute`; 429 past it.
-pub fn rate_limit(
+/// Counts one request of `action` from `who` against `per_minute` (a token
+/// bucket, shared by every instance when Redis is configured); 429 past it.
+pub async fn rate_limit(
     state: &AppState,
     action: &str,
     campaign: &Campaign,
@@ -44,14 +45,11 @@ pub fn rate_limit(
     let key = format!("{action}:{}:{who}", campaign.id);
     state
         .limiter
-        .check(
-            &key,
-            per_minute,
-            std::time::Duration::from_secs(60),
-            std::time::Instant::now(),
-        )
+        .check(&key, per_minute, std::time::Duration::from_secs(60))
+        .await
         .map_err(|retry_after| ApiError::TooManyRequests {
-            retry_after_secs: retry_after.as_secs().max(1),
+            retry_after_secs: (retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0))
+                .max(1),
         })
 }
 
@@ -67,9 +65,11 @@ pub async fn publish(state: &AppState, campaign: &Campaign, event: Event) {
 /// Longest email address accepted (RFC 5321 path limit).
 pub const MAX_EMAIL_LEN: usize = 254;
 
-/// Trims and lower-cases an email address and checks its shape.
+/// An email address in its canonical form
+/// ([`crate::model::text::canonical_email`]: NFKC, no zero-width characters,
+/// trimmed, lower case), with its shape checked.
 pub fn normalize_email(field: &str, raw: &str) -> Result<String, ValidationError> {
-    let email = raw.trim().to_lowercase();
+    let email = crate::model::text::canonical_email(raw);
     let invalid =
         || ValidationError::new(field, "must be an email address such as ada@example.com");
     if email.is_empty() || email.len() > MAX_EMAIL_LEN {
@@ -139,13 +139,13 @@ fn checked_text<'a>(
             format!("must be at most {max_chars} characters"),
         ));
     }
-    let bad = text
-        .chars()
-        .any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')));
-    if bad {
+    if let Some(c) = crate::model::text::forbidden_char(text, multiline) {
         return Err(ValidationError::new(
             field,
-            "must not contain control characters",
+            format!(
+                "must not contain control, bidirectional or invisible characters (found U+{:04X})",
+                u32::from(c)
+            ),
         ));
     }
     Ok(text)

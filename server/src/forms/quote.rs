@@ -98,7 +98,8 @@ pub async fn submit(state: &AppState, submission: Submission<'_>) -> Result<Subm
         &campaign,
         submission.client,
         campaign.config.rate_limits.quotes_per_minute,
-    )?;
+    )
+    .await?;
     let key = idempotency_key(submission.idempotency_key)?;
     let valid = validate(body, &campaign.config.forms.quote)?;
     let session_id = session.as_ref().map(|s| s.sub);

@@ -95,7 +95,8 @@ pub async fn refer(
         &campaign,
         &session.sub.to_string(),
         campaign.config.rate_limits.referrals_per_minute,
-    )?;
+    )
+    .await?;
     if !campaign.config.forms.join.referrals {
         return Err(ApiError::Forbidden {
             code: "referrals_closed",

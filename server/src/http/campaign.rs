@@ -75,7 +75,10 @@ async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     require_admin(req, &state)?;
     let spec: NewCampaign = json_body(req, state.config.max_body_bytes).await?;
     spec.validate()?;
+    spec.config
+        .check_webhook_targets(&state.config.webhook_policy())?;
     let campaign = state.store.insert_campaign(&spec).await?;
+    state.campaigns.forget(&campaign.slug);
     tracing::info!(slug = %campaign.slug, id = campaign.id, "campaign created");
     res.status_code(StatusCode::CREATED);
     res.render(Json(campaign));
@@ -106,6 +109,8 @@ async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     let patch: CampaignPatch = json_body(req, state.config.max_body_bytes).await?;
     let current = visible_campaign(req, &state).await?;
     let next = current.patched(patch)?;
+    next.config
+        .check_webhook_targets(&state.config.webhook_policy())?;
     let stored = state.store.update_campaign(&next).await?;
     state.campaigns.forget(&stored.slug);
     tracing::info!(slug = %stored.slug, "campaign updated");

@@ -9,9 +9,9 @@ use salvo::http::{StatusCode, header};
 use salvo::prelude::*;
 use serde::Deserialize;
 
-use super::{ApiError, bearer_token, client_address, is_admin, parse_json, state};
+use super::{ApiError, bearer_token, client_address, is_admin, parse_json, request_origin, state};
 use crate::cursor::{RoomKey, UplinkOutcome};
-use crate::transport::admission::{AdmissionRequest, Channel, admit};
+use crate::transport::admission::{AdmissionRequest, Channel, Credential, RequestOrigin, admit};
 
 /// Routes of this resource (under `api/campaign/{slug}`).
 pub fn router() -> Router {
@@ -36,14 +36,20 @@ pub struct JsonUplink {
 async fn uplink(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let slug = req.param::<String>("slug").unwrap_or_default();
+    let (origin, same_origin) = request_origin(req.headers());
     let admission = admit(
         &state,
         Channel::CursorUplink,
         AdmissionRequest {
             slug: &slug,
-            token: bearer_token(req.headers()),
+            credential: bearer_token(req.headers()).map_or(Credential::None, Credential::Token),
             admin: is_admin(req, &state),
-            client: client_address(req),
+            client: client_address(req, &state),
+            bind_ticket: true,
+            origin: RequestOrigin {
+                origin: origin.as_deref(),
+                same_origin,
+            },
         },
     )
     .await?;

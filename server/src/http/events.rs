@@ -7,8 +7,15 @@
 //! reaches back that far: then a `reset` with a fresh snapshot comes instead.
 //! Every message carries an `id`; `presence` repeats the id of the last event
 //! the connection was given, so resuming from it loses nothing. Private events
-//! (`lead.status`) go only to their session, named by `?token=`, the
-//! `ovasabi_session` cookie or `Authorization: Bearer`.
+//! (`lead.status`) go only to their session, named by a connect ticket
+//! (`?ticket=`, from `POST /api/connect`) or `Authorization: Bearer`. A session
+//! token in the URL (`?token=`) is refused (400 `token_in_url`): URLs end up in
+//! logs and `Referer` headers, tickets expire within a minute.
+//!
+//! From another origin the stream is readable by `EventSource` when the origin
+//! is allowed (CORS). `EventSource` reconnects by itself to the same URL and
+//! gives up for good on any answer but 200, so once its ticket has expired a
+//! client reconnects itself, with a fresh ticket and `?last_event_id=`.
 //!
 //! A connection is a stream polled by the HTTP connection itself: nothing is
 //! queued for it but the campaign's shared, bounded buffer. A client that falls
@@ -27,13 +34,13 @@ use tokio::time::Instant;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 use uuid::Uuid;
 
-use super::{ApiError, bearer_token, client_address, is_admin_token, state};
+use super::{ApiError, bearer_token, client_address, is_admin_token, request_origin, state};
 use crate::bus::{Audience, Envelope, EventId, Since};
 use crate::cursor::{CursorMember, FallbackRegistration, RoomKey, RoomSettings};
 use crate::limit::ConnectionSlot;
 use crate::presence::PresenceGuard;
 use crate::state::AppState;
-use crate::transport::admission::{AdmissionRequest, Channel, admit};
+use crate::transport::admission::{AdmissionRequest, Channel, Credential, RequestOrigin, admit};
 
 /// Routes of this resource (under `api/campaign/{slug}`).
 pub fn router() -> Router {
@@ -44,8 +51,6 @@ pub fn router() -> Router {
 pub const REPLAY_LIMIT: usize = 1000;
 /// Least time between two `presence` messages on one connection.
 pub const PRESENCE_INTERVAL: Duration = Duration::from_millis(250);
-/// Name of the session cookie.
-pub const SESSION_COOKIE: &str = "ovasabi_session";
 
 /// What an event-stream request asks for, read off its path, query and
 /// headers — by the routed handler or by the lean path ([`super::lean`]).
@@ -53,10 +58,17 @@ pub const SESSION_COOKIE: &str = "ovasabi_session";
 pub struct StreamRequest {
     /// Campaign slug.
     pub slug: String,
-    /// Session token, from `?token=`, the session cookie or `Authorization: Bearer`.
-    pub token: Option<String>,
+    /// The credential: a connect ticket (`?ticket=`) or a session token
+    /// (`Authorization: Bearer`).
+    pub credential: StreamCredential,
+    /// Whether the URL carried a session token (`?token=`): refused.
+    pub token_in_url: bool,
     /// The `Authorization: Bearer` token, if any: the admin's sees drafts.
     pub bearer: Option<String>,
+    /// The page's `Origin`, if sent.
+    pub origin: Option<String>,
+    /// Whether that origin is the server's own.
+    pub same_origin: bool,
     /// Where to resume (`Last-Event-ID` or `?last_event_id=`); `Err` when unreadable.
     pub resume: Option<Result<EventId, ()>>,
     /// `?cursors=1`: relay the page's cursor room too.
@@ -82,10 +94,12 @@ impl StreamRequest {
                 .map(|(_, v)| v.clone())
         };
         let bearer = bearer_token(headers).map(str::to_owned);
-        let token = param("token")
-            .or_else(|| cookie(headers, SESSION_COOKIE))
-            .or_else(|| bearer.clone())
-            .filter(|t| !t.is_empty());
+        let credential = match (param("ticket").filter(|t| !t.is_empty()), &bearer) {
+            (Some(ticket), _) => StreamCredential::Ticket(ticket),
+            (None, Some(token)) => StreamCredential::Token(token.clone()),
+            (None, None) => StreamCredential::None,
+        };
+        let (origin, same_origin) = request_origin(headers);
         let resume = headers
             .get("last-event-id")
             .and_then(|v| v.to_str().ok())
@@ -95,8 +109,11 @@ impl StreamRequest {
             .map(|s| s.parse());
         Self {
             slug: slug.to_owned(),
-            token,
+            credential,
+            token_in_url: param("token").is_some(),
             bearer,
+            origin,
+            same_origin,
             resume,
             cursors: param("cursors").is_some_and(|v| v == "1" || v == "true"),
             page: param("page"),
@@ -105,16 +122,25 @@ impl StreamRequest {
     }
 }
 
-/// The value of cookie `name`, if sent.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"').to_owned())
+/// The credential of an event stream request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamCredential {
+    /// None: public events only.
+    None,
+    /// A connect ticket.
+    Ticket(String),
+    /// A session token, from the `Authorization` header.
+    Token(String),
+}
+
+impl StreamCredential {
+    fn as_credential(&self) -> Credential<'_> {
+        match self {
+            Self::None => Credential::None,
+            Self::Ticket(ticket) => Credential::Ticket(ticket),
+            Self::Token(token) => Credential::Token(token),
+        }
+    }
 }
 
 #[handler]
@@ -125,7 +151,7 @@ async fn stream(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
         url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
             .into_owned()
             .collect();
-    let request = StreamRequest::new(&slug, req.headers(), &query, client_address(req));
+    let request = StreamRequest::new(&slug, req.headers(), &query, client_address(req, &state));
     let connection = open_stream(state, request).await?;
     let headers = res.headers_mut();
     headers.insert(
@@ -148,14 +174,27 @@ pub async fn open_stream(
     state: Arc<AppState>,
     request: StreamRequest,
 ) -> Result<EventStream, ApiError> {
+    if request.token_in_url {
+        return Err(ApiError::BadRequest {
+            code: "token_in_url",
+            message: "session tokens are not accepted in URLs: send a connect ticket \
+                      (?ticket= from POST /api/connect) or an Authorization header"
+                .into(),
+        });
+    }
     let admission = admit(
         &state,
         Channel::Events,
         AdmissionRequest {
             slug: &request.slug,
-            token: request.token.as_deref(),
+            credential: request.credential.as_credential(),
             admin: is_admin_token(&state, request.bearer.as_deref()),
             client: request.client,
+            bind_ticket: true,
+            origin: RequestOrigin {
+                origin: request.origin.as_deref(),
+                same_origin: request.same_origin,
+            },
         },
     )
     .await?;

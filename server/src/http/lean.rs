@@ -32,6 +32,8 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::ApiError;
+#[cfg(test)]
+use super::events::StreamCredential;
 use super::events::{StreamRequest, open_stream};
 use crate::state::AppState;
 
@@ -145,8 +147,8 @@ async fn route(
     let Ok(Ok(head)) = head else {
         return; // closed, failed or silent: nothing to answer
     };
-    let client = crate::client::client_address(remote_addr.ip());
-    if let Some(request) = event_stream_request(&head, client) {
+    let trust = state.config.proxy_trust();
+    if let Some(request) = event_stream_request(&head, remote_addr.ip(), trust) {
         // A task of its own: this one, sized for every path above, ends here.
         state
             .tasks
@@ -189,7 +191,11 @@ async fn read_head(stream: &mut Socket) -> io::Result<BytesMut> {
 
 /// The event-stream request `head` makes, if it is one this path serves: a
 /// complete `GET /api/campaign/{slug}/events` without a body or an upgrade.
-fn event_stream_request(head: &[u8], client: Option<std::net::IpAddr>) -> Option<StreamRequest> {
+fn event_stream_request(
+    head: &[u8],
+    peer: Option<std::net::IpAddr>,
+    trust: crate::client::ProxyTrust<'_>,
+) -> Option<StreamRequest> {
     let mut headers = [httparse::EMPTY_HEADER; 48];
     let mut parsed = httparse::Request::new(&mut headers);
     let httparse::Status::Complete(length) = parsed.parse(head).ok()? else {
@@ -220,11 +226,14 @@ fn event_stream_request(head: &[u8], client: Option<std::net::IpAddr>) -> Option
     let query: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();
+    let client = crate::client::client_address(peer, &map, trust);
     Some(StreamRequest::new(slug, &map, &query, client))
 }
 
 /// Answers the event stream on `stream` until either side ends it.
 async fn serve(mut stream: Socket, state: Arc<AppState>, request: StreamRequest) {
+    // Admitted from another origin: it is allowed, and may read the stream.
+    let cross_origin = request.origin.clone().filter(|_| !request.same_origin);
     // What runs once (opening, refusing) is boxed, so that this task, kept for
     // the stream's life, holds no room for it.
     let mut events = match Box::pin(open_stream(state, request)).await {
@@ -235,9 +244,8 @@ async fn serve(mut stream: Socket, state: Arc<AppState>, request: StreamRequest)
             return;
         }
     };
-    let head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\
-                 x-accel-buffering: no\r\nconnection: close\r\n\r\n";
-    if stream.write_all(head).await.is_err() {
+    let head = response_head(cross_origin.as_deref());
+    if stream.write_all(&head).await.is_err() {
         return;
     }
     let (mut reader, mut writer) = tokio::io::split(stream);
@@ -259,6 +267,22 @@ async fn serve(mut stream: Socket, state: Arc<AppState>, request: StreamRequest)
         }
     }
     let _ = writer.shutdown().await;
+}
+
+/// The head of an event stream's response; with the CORS headers that let
+/// a page on `origin` (admitted) read it.
+fn response_head(origin: Option<&str>) -> Vec<u8> {
+    let mut head =
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\
+                     x-accel-buffering: no\r\nvary: origin\r\nconnection: close\r\n"
+            .to_vec();
+    if let Some(origin) = origin.filter(|o| HeaderValue::from_str(o).is_ok()) {
+        head.extend_from_slice(b"access-control-allow-origin: ");
+        head.extend_from_slice(origin.as_bytes());
+        head.extend_from_slice(b"\r\naccess-control-allow-credentials: true\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    head
 }
 
 /// An error as a whole HTTP/1.1 response that closes the connection, rendered
@@ -348,18 +372,23 @@ mod tests {
     use super::*;
 
     fn request(head: &str) -> Option<StreamRequest> {
-        event_stream_request(head.as_bytes(), Some([127, 0, 0, 1].into()))
+        event_stream_request(
+            head.as_bytes(),
+            Some([127, 0, 0, 1].into()),
+            crate::client::ProxyTrust::NONE,
+        )
     }
 
     #[test]
     fn only_plain_event_stream_gets_are_taken() {
         let taken = request(
-            "GET /api/campaign/ovasabi-website/events?cursors=1&page=%2Fpricing&token=t HTTP/1.1\r\n\
+            "GET /api/campaign/ovasabi-website/events?cursors=1&page=%2Fpricing&ticket=t HTTP/1.1\r\n\
              Host: x\r\nLast-Event-ID: 5-1\r\n\r\n",
         )
         .expect("taken");
         assert_eq!(taken.slug, "ovasabi-website");
-        assert_eq!(taken.token.as_deref(), Some("t"));
+        assert_eq!(taken.credential, StreamCredential::Ticket("t".into()));
+        assert!(!taken.token_in_url);
         assert!(taken.cursors);
         assert_eq!(taken.page.as_deref(), Some("/pricing"));
         assert_eq!(taken.resume, Some(Ok("5-1".parse().expect("id"))));

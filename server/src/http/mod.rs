@@ -2,6 +2,8 @@
 //! by [`service`]. Handlers reach the [`AppState`] through Salvo's depot.
 
 pub mod campaign;
+pub mod connect;
+pub mod cors;
 pub mod cursor;
 pub mod error;
 pub mod events;
@@ -31,8 +33,9 @@ use crate::state::AppState;
 /// The whole HTTP service for `state`.
 pub fn service(state: Arc<AppState>) -> Service {
     let router = web::index()
-        .hoop(InjectState(state))
+        .hoop(InjectState(state.clone()))
         .push(web::router())
+        .push(connect::router())
         .push(health::router())
         .push(metrics::router())
         .push(campaign::router())
@@ -43,7 +46,9 @@ pub fn service(state: Arc<AppState>) -> Service {
         .push(outbox::router())
         .push(translate::router())
         .push(webtransport::router());
-    Service::new(router).catcher(Catcher::new(error::json_catcher))
+    Service::new(router)
+        .hoop(cors::CrossOrigin(state))
+        .catcher(Catcher::new(error::json_catcher))
 }
 
 /// Puts the shared state into every request's depot.
@@ -72,22 +77,27 @@ pub fn state(depot: &Depot) -> Result<Arc<AppState>, ApiError> {
 
 /// Reads the body as JSON into `T`, within the configured size limit.
 ///
-/// Not JSON (by content type) is 415, over the limit 413, not well-formed 400
+/// Without a JSON content type (`application/json`) 415, over the limit 413, not well-formed 400
 /// `malformed_json`, and well-formed but of the wrong shape (missing or unknown
 /// field, wrong type) 422 `invalid_field` naming the field.
 pub async fn json_body<T: DeserializeOwned>(
     req: &mut Request,
     limit: usize,
 ) -> Result<T, ApiError> {
-    if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
-        let is_json = content_type.to_str().is_ok_and(|v| {
-            let essence = v
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase();
-            essence == "application/json" || essence.ends_with("+json")
+    // Required: a form on another site can post a "simple" request (no
+    // preflight) only without a JSON content type.
+    let content_type = req.headers().get(header::CONTENT_TYPE);
+    {
+        let is_json = content_type.is_some_and(|content_type| {
+            content_type.to_str().is_ok_and(|v| {
+                let essence = v
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase();
+                essence == "application/json" || essence.ends_with("+json")
+            })
         });
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
@@ -141,12 +151,24 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             message: "request body is empty; a JSON object is expected".into(),
         });
     }
-    // Syntax first, without allocating: a truncated document must be a 400 even
-    // when its first value already has the wrong type.
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-        return Err(ApiError::BadRequest {
-            code: "malformed_json",
-            message: format!("request body is not valid JSON: {e}"),
+    // Syntax first: a truncated document must be a 400 even when its first
+    // value already has the wrong type.
+    let document: serde_json::Value = match serde_json::from_slice(bytes) {
+        Ok(document) => document,
+        Err(e) => {
+            return Err(ApiError::BadRequest {
+                code: "malformed_json",
+                message: format!("request body is not valid JSON: {e}"),
+            });
+        }
+    };
+    // A NUL is refused wherever it is, the same way on every database (it
+    // cannot be stored in PostgreSQL text, and no field has a use for it).
+    if let Some(path) = nul_path(&document, String::new()) {
+        return Err(ApiError::Unprocessable {
+            code: "invalid_field",
+            message: "must not contain NUL characters".into(),
+            field: Some(path),
         });
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -168,6 +190,38 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
         }
     })
+}
+
+/// The path of the first string (value or key) in `value` holding a NUL.
+fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        serde_json::Value::String(text) => text.contains('\0').then(|| {
+            if path.is_empty() {
+                ".".to_owned()
+            } else {
+                path.clone()
+            }
+        }),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_path(item, format!("{path}[{i}]"))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                Some(join(key))
+            } else {
+                nul_path(item, join(key))
+            }
+        }),
+        _ => None,
+    }
 }
 
 /// The field a serde data error is about: its path, plus the field named by an
@@ -266,14 +320,34 @@ pub async fn campaign_query(req: &Request, state: &AppState) -> Result<Campaign,
     found.ok_or_else(|| ApiError::campaign_not_found(&slug))
 }
 
-/// The address of the client that sent `req` ([`crate::client::client_address`]).
-pub fn client_address(req: &Request) -> Option<std::net::IpAddr> {
-    crate::client::client_address(req.remote_addr().ip())
+/// The address of the client that sent `req` ([`crate::client::client_address`]:
+/// the peer, or the client a trusted proxy names).
+pub fn client_address(req: &Request, state: &AppState) -> Option<std::net::IpAddr> {
+    crate::client::client_address(
+        req.remote_addr().ip(),
+        req.headers(),
+        state.config.proxy_trust(),
+    )
 }
 
 /// The rate-limit key of the client that sent `req` ([`crate::client::rate_limit_key`]).
-pub fn client_ip(req: &Request) -> String {
-    crate::client::rate_limit_key(client_address(req))
+pub fn client_ip(req: &Request, state: &AppState) -> String {
+    crate::client::rate_limit_key(client_address(req, state))
+}
+
+/// The `Origin` a request was sent from, and whether it is the origin of
+/// the host the request was addressed to.
+pub fn request_origin(headers: &HeaderMap) -> (Option<String>, bool) {
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let same = match (&origin, host) {
+        (Some(origin), Some(host)) => crate::origin::is_same_origin(origin, host),
+        _ => false,
+    };
+    (origin, same)
 }
 
 #[cfg(test)]

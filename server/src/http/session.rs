@@ -46,9 +46,10 @@ async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
         &state,
         "session",
         &campaign,
-        &client_ip(req),
+        &client_ip(req, &state),
         SESSIONS_PER_MINUTE,
-    )?;
+    )
+    .await?;
     let session_id = Uuid::now_v7();
     let (token, expires_at) =
         state

@@ -179,9 +179,10 @@ async fn translate(
         &state,
         "translate",
         &campaign,
-        &client_ip(req),
+        &client_ip(req, &state),
         campaign.config.rate_limits.translations_per_minute,
-    )?;
+    )
+    .await?;
     let (source, target) = languages(&campaign, body.source.as_deref(), &body.target)?;
     if body.texts.is_empty() || body.texts.len() > MAX_TEXTS {
         return Err(ApiError::invalid_field(

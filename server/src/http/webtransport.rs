@@ -2,13 +2,13 @@
 //!
 //! `GET /api/webtransport`: `{"url": "https://127.0.0.1:4433/wt",
 //! "certificate_hashes": [{"algorithm": "sha-256", "value": "<base64>"}]}` —
-//! the browser connects to `<url>/<campaign>?page=<path>&token=<session token>`,
+//! the browser connects to `<url>/<campaign>?page=<path>&ticket=<connect ticket>`,
 //! passing the hashes as `serverCertificateHashes` (development). With a real
 //! certificate the list is empty. Chromium reaches `127.0.0.1` reliably;
 //! `localhost` may resolve to `::1`, where the endpoint may not listen.
 //!
-//! `GET /api/campaign/{slug}/webtransport?page=/` with the session token
-//! (`Authorization: Bearer`, or `?token=`): the same, plus `session_url` for
+//! `GET /api/campaign/{slug}/webtransport?page=/` with a connect ticket
+//! (`?ticket=`) or the session token (`Authorization: Bearer`): the same, plus `session_url` for
 //! that campaign and page — after the same [admission](crate::transport::admission)
 //! checks the handshake runs, answered with their JSON errors (the handshake
 //! itself can only refuse with a bare 403 or 429).
@@ -16,10 +16,10 @@
 use salvo::prelude::*;
 use serde::Serialize;
 
-use super::{ApiError, bearer_token, client_address, state};
+use super::{ApiError, bearer_token, client_address, request_origin, state};
 use crate::cursor::RoomKey;
 use crate::state::AppState;
-use crate::transport::admission::{AdmissionRequest, Channel, admit};
+use crate::transport::admission::{AdmissionRequest, Channel, Credential, RequestOrigin, admit};
 
 /// Routes of this resource.
 pub fn router() -> Router {
@@ -53,7 +53,8 @@ pub struct WebTransportInfo {
     pub session_url: Option<String>,
 }
 
-fn endpoint_info(req: &Request, state: &AppState) -> WebTransportInfo {
+/// Where browsers reach the cursor channel, as `req` addressed this server.
+pub fn endpoint_info(req: &Request, state: &AppState) -> WebTransportInfo {
     let addr = state.webtransport.local_addr();
     let url = match &state.config.wt_public_url {
         Some(url) => url.to_string(),
@@ -108,9 +109,13 @@ async fn connect_info(
 ) -> Result<(), ApiError> {
     let state = state(depot)?;
     let slug = req.param::<String>("slug").unwrap_or_default();
-    let token = bearer_token(req.headers())
-        .map(str::to_owned)
-        .or_else(|| req.query::<String>("token"));
+    let ticket = req.query::<String>("ticket");
+    let credential = match (&ticket, bearer_token(req.headers())) {
+        (Some(ticket), _) => Credential::Ticket(ticket),
+        (None, Some(token)) => Credential::Token(token),
+        (None, None) => Credential::None,
+    };
+    let (origin, same_origin) = request_origin(req.headers());
     // Checked as the handshake will be: a WebTransport session carries no
     // admin credential, so drafts are refused here too.
     let admission = admit(
@@ -118,9 +123,14 @@ async fn connect_info(
         Channel::CursorSession,
         AdmissionRequest {
             slug: &slug,
-            token: token.as_deref(),
+            credential,
             admin: false,
-            client: client_address(req),
+            client: client_address(req, &state),
+            bind_ticket: true,
+            origin: RequestOrigin {
+                origin: origin.as_deref(),
+                same_origin,
+            },
         },
     )
     .await?;

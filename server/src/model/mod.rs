@@ -5,5 +5,6 @@
 pub mod campaign;
 pub mod outbox;
 pub mod quote;
+pub mod text;
 pub mod translation;
 pub mod user;

@@ -30,6 +30,8 @@ pub struct WebhookSettings {
     pub default_url: Option<url::Url>,
     /// HMAC secret of the signature header.
     pub secret: String,
+    /// Which receivers may be called (checked again at every delivery, after DNS).
+    pub policy: crate::config::TargetPolicy,
     /// Attempts before an entry is dead.
     pub max_attempts: u32,
     /// First retry delay; doubles each attempt.
@@ -38,6 +40,79 @@ pub struct WebhookSettings {
     pub backoff_cap: Duration,
     /// Timeout of one delivery.
     pub timeout: Duration,
+}
+
+/// Most characters of a receiver's error body kept with a failed attempt.
+pub const EXCERPT_CHARS: usize = 200;
+
+/// The start of a refused delivery's response body: at most
+/// [`EXCERPT_CHARS`] characters of text, controls replaced, read with a cap
+/// (a receiver's body is theirs, and may be large or hostile).
+async fn body_excerpt(mut response: reqwest::Response) -> String {
+    let mut raw = Vec::new();
+    while raw.len() < 4 * EXCERPT_CHARS {
+        match response.chunk().await {
+            Ok(Some(chunk)) => raw.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    sanitize_excerpt(&String::from_utf8_lossy(&raw))
+}
+
+/// `text` on one line, without control or invisible characters, cut to
+/// [`EXCERPT_CHARS`].
+pub fn sanitize_excerpt(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| {
+            if c.is_control() || crate::model::text::is_invisible(c) {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    let words: Vec<&str> = clean.split_whitespace().collect();
+    let line = words.join(" ");
+    match line.char_indices().nth(EXCERPT_CHARS) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    }
+}
+
+/// An error and its causes, on one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Resolves receivers' names and refuses those that lead to an address the
+/// policy does not allow (a public name pointing at 127.0.0.1, the cloud
+/// metadata service or the private network): checked after resolution, on
+/// the addresses really connected to.
+struct PublicResolver(crate::config::TargetPolicy);
+
+impl reqwest::dns::Resolve for PublicResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.0;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if let Some(bad) = addrs.iter().find(|a| policy.check_address(a.ip()).is_err()) {
+                return Err(
+                    format!("{host} resolves to {}, not a public address", bad.ip()).into(),
+                );
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// The signature header value for `body` sent at `timestamp`.
@@ -108,6 +183,9 @@ impl OutboxWorker {
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
             .user_agent(concat!("ovasabi-edge/", env!("CARGO_PKG_VERSION")))
+            // A redirect is a failed attempt: following one could lead anywhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(PublicResolver(settings.policy))
             .build()?;
         Ok(Self {
             store,
@@ -163,6 +241,14 @@ impl OutboxWorker {
             "data": entry.payload,
         }))?;
         let timestamp = Utc::now().timestamp();
+        let refused = url::Url::parse(&target)
+            .map_err(|e| e.to_string())
+            .and_then(|url| self.settings.policy.check_url(&url));
+        if let Err(reason) = refused {
+            return self
+                .failed(&entry, attempt, &format!("receiver refused: {reason}"))
+                .await;
+        }
         let result = self
             .http
             .post(&target)
@@ -182,10 +268,32 @@ impl OutboxWorker {
                 tracing::debug!(id = entry.id, event = %entry.event_type, "webhook delivered");
                 return Ok(Outcome::Delivered);
             }
-            Ok(response) => format!("receiver answered {}", response.status()),
+            Ok(response) if response.status().is_redirection() => format!(
+                "receiver answered {} (redirects are not followed)",
+                response.status()
+            ),
+            Ok(response) => {
+                let status = response.status();
+                let excerpt = body_excerpt(response).await;
+                if excerpt.is_empty() {
+                    format!("receiver answered {status}")
+                } else {
+                    format!("receiver answered {status}: {excerpt}")
+                }
+            }
             Err(e) if e.is_timeout() => "receiver timed out".to_owned(),
-            Err(e) => format!("receiver unreachable: {e}"),
+            Err(e) => format!("receiver unreachable: {}", error_chain(&e)),
         };
+        self.failed(&entry, attempt, &error).await
+    }
+
+    /// Records a failed attempt: retried later, or dead after the last one.
+    async fn failed(
+        &self,
+        entry: &OutboxEntry,
+        attempt: i32,
+        error: &str,
+    ) -> anyhow::Result<Outcome> {
         let now = Utc::now();
         let attempts = u32::try_from(attempt).unwrap_or(u32::MAX);
         let retry_at = (attempts < self.settings.max_attempts)
@@ -199,13 +307,18 @@ impl OutboxWorker {
             .and_then(|d| chrono::Duration::from_std(d).ok())
             .map(|d| now + d);
         self.store
-            .outbox_failed(entry.id, attempt, &error, retry_at, now)
+            .outbox_failed(entry.id, attempt, error, retry_at, now)
             .await?;
         if retry_at.is_some() {
-            tracing::info!(id = entry.id, attempt, %error, "webhook failed; will retry");
+            tracing::info!(id = entry.id, attempt, error, "webhook failed; will retry");
             Ok(Outcome::Retrying)
         } else {
-            tracing::warn!(id = entry.id, attempt, %error, "webhook failed for the last time");
+            tracing::warn!(
+                id = entry.id,
+                attempt,
+                error,
+                "webhook failed for the last time"
+            );
             Ok(Outcome::Dead)
         }
     }

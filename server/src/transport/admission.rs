@@ -9,10 +9,18 @@
 //! |---|---|
 //! | the campaign exists and is visible (drafts: the admin only) | 404 `campaign_not_found` |
 //! | cursors are enabled for it (cursor channels) | 404 `cursors_disabled` |
-//! | a session token is sent (cursor channels) | 401 `unauthorized` |
-//! | the token is ours, for this campaign | 401 `invalid_token` |
-//! | the token has not expired | 401 `token_expired` |
+//! | a credential is sent (cursor channels): a connect ticket, or a session token in a header | 401 `unauthorized` |
+//! | the ticket is ours, for this campaign, issued to this client address | 401 `invalid_ticket` |
+//! | the ticket has not expired | 401 `ticket_expired` |
+//! | a token is ours, for this campaign, not expired | 401 `invalid_token`, `token_expired` |
+//! | a browser's `Origin` is the server's own, allowed (server-wide or by the campaign) or the one the ticket was issued to | 403 `origin_not_allowed` |
 //! | the address holds fewer connections than the campaign allows | 429 `rate_limited` |
+//!
+//! Which address: over HTTP, the client address ([`crate::client`], through
+//! trusted proxies). Over WebTransport, UDP may come through a balancer that
+//! replaces the source address, so the address the connect ticket recorded
+//! over HTTP counts — unless the deployment says UDP reaches the server
+//! directly (`OVASABI_WT_UDP_DIRECT`).
 //!
 //! Per-address caps: event streams count against
 //! `config.rate_limits.streams_per_ip`, WebTransport sessions against
@@ -27,10 +35,11 @@
 
 use std::net::IpAddr;
 
+use crate::client::rate_limit_key;
 use crate::error::ApiError;
 use crate::limit::ConnectionSlot;
 use crate::model::campaign::Campaign;
-use crate::session::{SessionClaims, verify_session};
+use crate::session::{SessionClaims, TicketClaims, verify_session, verify_ticket};
 use crate::state::AppState;
 
 /// What a visitor asks to open.
@@ -50,17 +59,44 @@ impl Channel {
     }
 }
 
+/// The credential a visitor presents.
+#[derive(Debug, Clone, Copy)]
+pub enum Credential<'a> {
+    /// None.
+    None,
+    /// A session token, from an `Authorization` header (never a URL).
+    Token(&'a str),
+    /// A connect ticket (`POST /api/connect`), the only credential a URL carries.
+    Ticket(&'a str),
+}
+
+/// Where a browser's request comes from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestOrigin<'a> {
+    /// The `Origin` header, if sent (browsers send it on cross-origin
+    /// requests and on WebTransport).
+    pub origin: Option<&'a str>,
+    /// Whether that origin is the server's own (it names the host the request
+    /// was addressed to).
+    pub same_origin: bool,
+}
+
 /// Who asks, and for what.
 #[derive(Debug, Clone, Copy)]
 pub struct AdmissionRequest<'a> {
     /// The campaign's slug.
     pub slug: &'a str,
-    /// The session token sent, if any.
-    pub token: Option<&'a str>,
+    /// The credential sent.
+    pub credential: Credential<'a>,
     /// Whether the caller proved to be the admin (who sees drafts).
     pub admin: bool,
-    /// The client's address ([`crate::client::client_address`]).
+    /// The client's address ([`crate::client::client_address`]) when this
+    /// transport can tell it; `None` when the connect ticket's must count.
     pub client: Option<IpAddr>,
+    /// Whether a ticket must have been issued to `client` (HTTP).
+    pub bind_ticket: bool,
+    /// The page the request comes from.
+    pub origin: RequestOrigin<'a>,
 }
 
 /// A visitor let in.
@@ -106,17 +142,34 @@ pub async fn admit(
             message: format!("campaign {:?} has no cursor channel", request.slug),
         });
     }
-    let session = match request.token {
-        Some(token) => Some(verify_session(&state.sessions, token, &campaign)?),
-        None if channel.needs_cursors() => {
+    let (session, ticket) = match request.credential {
+        Credential::Token(token) => (
+            Some(verify_session(&state.sessions, token, &campaign)?),
+            None,
+        ),
+        Credential::Ticket(ticket) => {
+            let claims = verify_ticket(&state.sessions, ticket, &campaign)?;
+            if request.bind_ticket && claims.client != rate_limit_key(request.client) {
+                return Err(ApiError::Unauthorized {
+                    code: "invalid_ticket",
+                    message: "the connect ticket was issued to another address".into(),
+                });
+            }
+            (Some(claims.session()), Some(claims))
+        }
+        Credential::None if channel.needs_cursors() => {
             return Err(ApiError::Unauthorized {
                 code: "unauthorized",
-                message: "the cursor channel needs a session token".into(),
+                message: "the cursor channel needs a connect ticket (POST /api/connect)".into(),
             });
         }
-        None => None,
+        Credential::None => (None, None),
     };
-    let key = crate::client::rate_limit_key(request.client);
+    check_origin(state, &campaign, request.origin, ticket.as_ref())?;
+    let key = match (request.client, &ticket) {
+        (None, Some(ticket)) => ticket.client.clone(),
+        (client, _) => rate_limit_key(client),
+    };
     let slot = match channel {
         Channel::Events => Some(
             state
@@ -144,4 +197,34 @@ pub async fn admit(
         session,
         slot,
     })
+}
+
+/// 403 `origin_not_allowed` unless a browser request's origin is the server's
+/// own, allowed server-wide or by `campaign`, or the one `ticket` was issued to.
+pub fn check_origin(
+    state: &AppState,
+    campaign: &Campaign,
+    origin: RequestOrigin<'_>,
+    ticket: Option<&TicketClaims>,
+) -> Result<(), Refusal> {
+    let Some(sent) = origin.origin else {
+        return Ok(()); // not a browser, or a same-origin GET
+    };
+    let allowed = origin.same_origin
+        || crate::origin::is_listed(sent, &state.config.cors_origins)
+        || crate::origin::is_listed(sent, &campaign.config.origins)
+        || ticket.and_then(|t| t.origin.as_deref()) == Some(sent);
+    if allowed {
+        Ok(())
+    } else {
+        Err(origin_not_allowed(sent))
+    }
+}
+
+/// The refusal of a page on `origin`.
+pub fn origin_not_allowed(origin: &str) -> Refusal {
+    ApiError::Forbidden {
+        code: "origin_not_allowed",
+        message: format!("pages on {origin:?} may not use this API"),
+    }
 }

@@ -1,6 +1,8 @@
 //! The WebTransport endpoint of the cursor channel (UDP, `OVASABI_WT_ADDR`).
 //!
-//! A browser opens `new WebTransport("https://HOST:PORT/wt/<campaign>?page=/&token=…")`.
+//! A browser opens `new WebTransport("https://HOST:PORT/wt/<campaign>?page=/&ticket=…")`
+//! with a connect ticket (`POST /api/connect`); a page whose `Origin` is not
+//! allowed is refused before the session is accepted.
 //! The session is [admitted](super::admission) before it is accepted; a refused
 //! handshake is answered 429 when the address is over its cap and 403 for any
 //! other reason (the browser learns which from
@@ -27,7 +29,9 @@ use wtransport::endpoint::IncomingSession;
 use wtransport::endpoint::endpoint_side::Server;
 use wtransport::{Endpoint, Identity, ServerConfig};
 
-use super::admission::{AdmissionRequest, Channel, admit, handshake_status};
+use super::admission::{
+    AdmissionRequest, Channel, Credential, RequestOrigin, admit, handshake_status,
+};
 use crate::config::CertificateSource;
 use crate::cursor::{RoomKey, RoomSettings};
 use crate::state::{AppState, PublishedEndpoint};
@@ -228,14 +232,35 @@ async fn serve_session_impl(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.into_owned())
     };
+    // Only a ticket: a long-lived session token never travels in a URL.
+    let ticket = query("ticket");
+    let credential = ticket
+        .as_deref()
+        .map_or(Credential::None, Credential::Ticket);
+    // UDP through a balancer comes from the balancer: then the address the
+    // ticket recorded over HTTP is the client's.
+    let client = state.config.wt_udp_direct.then(|| {
+        crate::client::client_address(
+            Some(request.remote_address().ip()),
+            &Default::default(),
+            crate::client::ProxyTrust::NONE,
+        )
+    });
+    let origin = request.origin().map(str::to_owned);
     let admitted = admit(
         &state,
         Channel::CursorSession,
         AdmissionRequest {
             slug: &slug,
-            token: query("token").as_deref(),
+            credential,
             admin: false,
-            client: crate::client::client_address(Some(request.remote_address().ip())),
+            client: client.flatten(),
+            bind_ticket: false,
+            origin: RequestOrigin {
+                origin: origin.as_deref(),
+                // A page is never served from the WebTransport endpoint.
+                same_origin: false,
+            },
         },
     )
     .await;

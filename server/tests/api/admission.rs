@@ -13,7 +13,12 @@ use crate::wt_client::WtClient;
 /// The status and error code of each channel that answers with a body, for
 /// `token` on campaign `slug`: event stream, fallback uplink, connect info.
 async fn refusals(app: &TestApp, slug: &str, token: &str) -> Vec<(&'static str, u16, Value)> {
-    let stream = app.events(slug, &format!("?token={token}"), None).await;
+    let stream = crate::helpers::SseClient::send(
+        app.client
+            .get(app.url(&format!("/api/campaign/{slug}/events")))
+            .bearer_auth(token),
+    )
+    .await;
     let uplink = read(
         app.client
             .post(app.url(&format!("/api/campaign/{slug}/cursor")))
@@ -126,7 +131,11 @@ async fn the_same_failure_is_refused_alike_on_every_live_channel(db: Db) {
 
     // Over the per-address cap: one event stream, one cursor session.
     let _stream = app
-        .events("c", &format!("?cursors=1&page=/&token={valid}"), None)
+        .events(
+            "c",
+            &format!("?cursors=1&page=/&ticket={}", app.ticket("c", &valid).await),
+            None,
+        )
         .await;
     assert_eq!(_stream.status, 200);
     let second = app.events("c", "", None).await;
@@ -142,7 +151,10 @@ async fn the_same_failure_is_refused_alike_on_every_live_channel(db: Db) {
     let info = app
         .call(
             Method::GET,
-            &format!("/api/campaign/c/webtransport?page=/&token={valid}"),
+            &format!(
+                "/api/campaign/c/webtransport?page=/&ticket={}",
+                app.ticket("c", &valid).await
+            ),
             As::Anonymous,
             None,
         )
@@ -182,7 +194,10 @@ async fn the_connect_information_names_the_session_url(db: Db) {
     let info = app
         .call(
             Method::GET,
-            &format!("/api/campaign/c/webtransport?page=/pricing&token={token}"),
+            &format!(
+                "/api/campaign/c/webtransport?page=/pricing&ticket={}",
+                app.ticket("c", &token).await
+            ),
             As::Anonymous,
             None,
         )

@@ -49,7 +49,9 @@ async fn applying_twice_changes_nothing(db: Db) {
     );
     assert_eq!(before[1].config.cursor.tick_hz, 15);
 
-    let again = apply_dir(store, dir.path()).await.expect("apply again");
+    let again = apply_dir(store, dir.path(), Default::default())
+        .await
+        .expect("apply again");
     assert!(
         again.iter().all(|(_, o)| *o == ApplyOutcome::Unchanged),
         "{again:?}"
@@ -65,7 +67,9 @@ async fn applying_twice_changes_nothing(db: Db) {
         "001_first_one.toml",
         "name = \"First, renamed\"\nstatus = \"paused\"\n",
     );
-    let changed = apply_dir(store, dir.path()).await.expect("apply change");
+    let changed = apply_dir(store, dir.path(), Default::default())
+        .await
+        .expect("apply change");
     assert_eq!(changed[0], ("first-one".to_owned(), ApplyOutcome::Updated));
     assert_eq!(changed[1].1, ApplyOutcome::Unchanged);
     let after = app.stored_campaigns().await;

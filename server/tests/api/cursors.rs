@@ -159,10 +159,11 @@ async fn the_interest_cap_holds_with_200_sessions() {
     .await;
     let (_, token) = app.visitor("c").await;
     let (endpoint, url) = client_endpoint(&app.url("")).await;
+    let ticket = app.ticket("c", &token).await;
     let mut movers = Vec::new();
     for _ in 0..200 {
         let connection = endpoint
-            .connect(format!("{url}/c?page=/&token={token}"))
+            .connect(format!("{url}/c?page=/&ticket={ticket}"))
             .await
             .expect("connects");
         movers.push(connection);
@@ -208,7 +209,10 @@ async fn fallback_and_webtransport_visitors_see_each_other() {
     let mut stream = app
         .events(
             "c",
-            &format!("?cursors=1&page=/pricing&token={old_browser}"),
+            &format!(
+                "?cursors=1&page=/pricing&ticket={}",
+                app.ticket("c", &old_browser).await
+            ),
             None,
         )
         .await;
@@ -298,7 +302,11 @@ async fn the_fallback_uplink_refuses_what_it_cannot_use() {
         .await
         .assert_error(409, "no_cursor_stream");
     let _stream = app
-        .events("c", &format!("?cursors=1&token={token}"), None)
+        .events(
+            "c",
+            &format!("?cursors=1&ticket={}", app.ticket("c", &token).await),
+            None,
+        )
         .await;
     post(
         json!({"seq": 1, "kind": "wiggle", "x": 1, "y": 1}),
@@ -364,7 +372,7 @@ async fn the_development_certificate_is_published_and_renewed_in_place() {
     assert_ne!(before, after, "a new certificate is published");
     assert!(
         old_endpoint
-            .connect(format!("{url}/c?token={token}"))
+            .connect(format!("{url}/c?ticket={}", app.ticket("c", &token).await))
             .await
             .is_err(),
         "the old hash no longer matches"

@@ -58,10 +58,17 @@ async fn refusals_come_before_the_stream_as_json(db: Db) {
     );
     let draft = app.events("draft", "", None).await;
     assert_eq!(draft.status, 404);
-    let forged = app.events("c", "?token=abc.def.ghi", None).await;
+    let forged = app.events("c", "?ticket=abc.def", None).await;
     assert_eq!(
         (forged.status.as_u16(), &forged.error["code"]),
-        (401, &json!("invalid_token"))
+        (401, &json!("invalid_ticket"))
+    );
+    // A session token never travels in a URL: refused, even a valid one.
+    let (_, token) = app.visitor("c").await;
+    let in_url = app.events("c", &format!("?token={token}"), None).await;
+    assert_eq!(
+        (in_url.status.as_u16(), &in_url.error["code"]),
+        (400, &json!("token_in_url"))
     );
 
     let _one = app.events("c", "", None).await;
@@ -146,7 +153,8 @@ async fn a_lead_status_reaches_only_its_owner(db: Db) {
     let app = spawn_app(db).await;
     app.open_campaign("c", json!({})).await;
     let (_, token) = app.visitor("c").await;
-    let mut owner = app.events("c", &format!("?token={token}"), None).await;
+    let ticket = app.ticket("c", &token).await;
+    let mut owner = app.events("c", &format!("?ticket={ticket}"), None).await;
     let mut other = app.events("c", "", None).await;
     let quote =
         json!({"campaign": "c", "name": "Ada", "email": "ada@example.com", "message": "Hi"});
@@ -186,12 +194,13 @@ async fn presence_counts_visitors_not_connections(db: Db) {
     let (_, token) = app.visitor("c").await;
     let mut watcher = app.events("c", "", None).await;
     watcher.presence_reaches(1).await;
-    let tab_one = app.events("c", &format!("?token={token}"), None).await;
+    let ticket = app.ticket("c", &token).await;
+    let tab_one = app.events("c", &format!("?ticket={ticket}"), None).await;
     let tab_two = app.events("c", "", None).await;
     let same_visitor = app
         .client
         .get(app.url("/api/campaign/c/events"))
-        .header("cookie", format!("theme=dark; ovasabi_session={token}"))
+        .bearer_auth(&token)
         .send()
         .await
         .expect("stream");

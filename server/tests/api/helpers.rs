@@ -475,6 +475,11 @@ impl TestApp {
         .await
     }
 
+    /// A connect ticket for the session `token` in `campaign`.
+    pub(crate) async fn ticket(&self, campaign: &str, token: &str) -> String {
+        ticket(&self.client, &self.url(""), campaign, token).await
+    }
+
     /// A visitor session: `(session_id, token)`.
     pub(crate) async fn visitor(&self, campaign: &str) -> (String, String) {
         let reply = self
@@ -570,11 +575,20 @@ impl SseClient {
         url: &str,
         last_event_id: Option<&str>,
     ) -> Self {
-        let mut request = client.get(url).header("accept", "text/event-stream");
+        let mut request = client.get(url);
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id);
         }
-        let response = request.send().await.expect("stream request sent");
+        Self::send(request).await
+    }
+
+    /// Sends `request` for an event stream and reads its answer.
+    pub(crate) async fn send(request: reqwest::RequestBuilder) -> Self {
+        let response = request
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .expect("stream request sent");
         let status = response.status();
         if status != StatusCode::OK {
             let error = read(response).await.body;
@@ -674,6 +688,30 @@ impl SseClient {
             }
         }
     }
+}
+
+/// A connect ticket (`POST {base}/api/connect`) for the session `token` in
+/// `campaign`.
+pub(crate) async fn ticket(
+    client: &reqwest::Client,
+    base: &str,
+    campaign: &str,
+    token: &str,
+) -> String {
+    let reply = read(
+        client
+            .post(format!("{base}/api/connect"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "campaign": campaign }))
+            .send()
+            .await
+            .expect("connect sent"),
+    )
+    .await;
+    reply.assert_status(201)["ticket"]
+        .as_str()
+        .expect("ticket")
+        .to_owned()
 }
 
 /// The `ovasabi-edge` binary, running.

@@ -57,9 +57,10 @@ async fn every_background_task_has_stopped_when_run_returns() {
     assert_eq!(quote.status(), 201);
     // A live event stream (on the lean path: a connection of its own), a
     // cursor session and its room.
+    let ticket = crate::helpers::ticket(&client, &base, "c", &token).await;
     let mut stream = reqwest::Client::new()
         .get(format!(
-            "{base}/api/campaign/c/events?cursors=1&token={token}"
+            "{base}/api/campaign/c/events?cursors=1&ticket={ticket}"
         ))
         .send()
         .await

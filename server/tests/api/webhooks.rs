@@ -18,12 +18,19 @@ fn delivered(received: &[Received], event: &str) -> Vec<Received> {
         .collect()
 }
 
+/// The test receivers listen on loopback over plain http: development's allowances.
+fn local_receivers(config: &mut server::Config) {
+    config.webhook_allow_http = true;
+    config.webhook_allow_private = true;
+}
+
 async fn a_visitor_journey_reaches_the_crm_once_despite_failures(db: Db) {
     // The CRM fails twice, then recovers.
     let crm = Receiver::start(&[500, 503]).await;
     let url = crm.url("/crm");
     let app = spawn_app_with(db, |c| {
         c.webhook_url = Some(url.parse().expect("url"));
+        local_receivers(c);
         c.webhook_secret.value = "crm-shared-secret".into();
         c.webhook_backoff = Duration::from_millis(20);
     })
@@ -95,6 +102,7 @@ async fn a_dead_entry_is_visible_and_can_be_redriven(db: Db) {
     let url = crm.url("/hook");
     let app = spawn_app_with(db, |c| {
         c.webhook_url = Some(url.parse().expect("url"));
+        local_receivers(c);
         c.webhook_max_attempts = 3;
         c.webhook_backoff = Duration::from_millis(10);
     })
@@ -175,7 +183,11 @@ async fn a_dead_entry_is_visible_and_can_be_redriven(db: Db) {
 
 async fn without_a_receiver_entries_wait(db: Db) {
     let campaign_hook = Receiver::start(&[]).await;
-    let app = spawn_app_with(db, |c| c.webhook_backoff = Duration::from_millis(10)).await;
+    let app = spawn_app_with(db, |c| {
+        c.webhook_backoff = Duration::from_millis(10);
+        local_receivers(c);
+    })
+    .await;
     app.open_campaign(
         "c",
         json!({"webhooks": [campaign_hook.url("/campaign-hook")]}),

@@ -55,7 +55,22 @@ impl WtClient {
         let (endpoint, url) = client_endpoint(base).await;
         let mut target = format!("{url}/{campaign}?page={page}");
         if let Some(token) = token {
-            target.push_str(&format!("&token={token}"));
+            // A ticket for it; a token the server refuses is sent as a ticket
+            // as it is, for the handshake to refuse.
+            let client = reqwest::Client::new();
+            let asked = client
+                .post(format!("{base}/api/connect"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({ "campaign": campaign }))
+                .send()
+                .await?;
+            let ticket = if asked.status() == 201 {
+                let body: serde_json::Value = asked.json().await?;
+                body["ticket"].as_str().unwrap_or_default().to_owned()
+            } else {
+                token.to_owned()
+            };
+            target.push_str(&format!("&ticket={ticket}"));
         }
         let connection = endpoint.connect(target).await?;
         Ok(Self {

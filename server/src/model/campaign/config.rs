@@ -31,6 +31,10 @@ pub struct CampaignConfig {
     pub glossary: Vec<String>,
     /// Extra webhook receivers for this campaign's outbox events (besides the global one).
     pub webhooks: Vec<String>,
+    /// Web origins of this campaign's front end (e.g. `https://www.example.com`),
+    /// allowed to call the API, open its event stream and cursor channel from
+    /// a browser, besides the server-wide `OVASABI_CORS_ORIGINS`.
+    pub origins: Vec<String>,
 }
 
 impl Default for CampaignConfig {
@@ -44,6 +48,7 @@ impl Default for CampaignConfig {
             events: EventSettings::default(),
             glossary: Vec::new(),
             webhooks: Vec::new(),
+            origins: Vec::new(),
         }
     }
 }
@@ -307,6 +312,18 @@ impl CampaignConfig {
                 ));
             }
         }
+        if self.origins.len() > 32 {
+            return Err(invalid("origins", "at most 32 origins"));
+        }
+        for (i, origin) in self.origins.iter().enumerate() {
+            if crate::origin::normalize(origin).as_deref() != Some(origin.as_str()) {
+                return Err(invalid(
+                    &format!("origins[{i}]"),
+                    "must be an origin in lower case, such as https://www.example.com \
+                     (no path, no trailing slash, no default port)",
+                ));
+            }
+        }
         if self.webhooks.len() > 8 {
             return Err(invalid("webhooks", "at most 8 receivers"));
         }
@@ -318,6 +335,23 @@ impl CampaignConfig {
                     &format!("webhooks[{i}]"),
                     "must be an absolute http(s) URL",
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the webhook receivers against the server's target policy
+    /// (`https` only, public addresses only, unless development allows more).
+    pub fn check_webhook_targets(
+        &self,
+        policy: &crate::config::TargetPolicy,
+    ) -> Result<(), ValidationError> {
+        for (i, raw) in self.webhooks.iter().enumerate() {
+            let checked = url::Url::parse(raw)
+                .map_err(|e| e.to_string())
+                .and_then(|url| policy.check_url(&url));
+            if let Err(reason) = checked {
+                return Err(invalid(&format!("webhooks[{i}]"), &reason));
             }
         }
         Ok(())

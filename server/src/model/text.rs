@@ -1,0 +1,107 @@
+//! Text that reaches other people: which characters it may not hold, and
+//! email addresses in the one form their uniqueness is decided on.
+//!
+//! A display name or any other field shown to other visitors must not hold
+//! characters that change how the text around it reads without being seen:
+//! bidirectional overrides and isolates (a name that reverses the sentence it
+//! is shown in), line and paragraph separators, zero-width and other
+//! invisible format characters. Zero-width joiners stay allowed: emoji
+//! sequences and several scripts need them.
+
+use unicode_normalization::UnicodeNormalization;
+
+/// Whether `c` is an invisible character refused in text: a bidirectional
+/// control, a line or paragraph separator, or an invisible format character.
+/// (C0 and C1 controls are `char::is_control`.)
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' // soft hyphen
+        | '\u{034F}' // combining grapheme joiner
+        | '\u{061C}' // Arabic letter mark
+        | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers
+        | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' // Mongolian vowel separator and selectors
+        | '\u{200B}' // zero-width space
+        | '\u{200E}' | '\u{200F}' // left-to-right and right-to-left marks
+        | '\u{2028}' | '\u{2029}' // line and paragraph separators
+        | '\u{202A}'..='\u{202E}' // bidirectional embeddings and overrides
+        | '\u{2060}'..='\u{206F}' // word joiner, invisible operators, isolates
+        | '\u{FEFF}' // zero-width no-break space
+        | '\u{FFF9}'..='\u{FFFB}' // interlinear annotations
+        | '\u{1D173}'..='\u{1D17A}' // musical formatting
+        | '\u{E0000}'..='\u{E007F}' // tags
+    )
+}
+
+/// The first character of `text` that may not appear in it: a control
+/// (other than a line break or tab where `multiline`) or an invisible
+/// character ([`is_invisible`]).
+pub fn forbidden_char(text: &str, multiline: bool) -> Option<char> {
+    text.chars().find(|&c| {
+        (c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t'))) || is_invisible(c)
+    })
+}
+
+/// An email address in the form its uniqueness is decided on: NFKC (so
+/// full-width letters and combining sequences are their plain forms),
+/// without zero-width characters, trimmed and in lower case. Shape is not
+/// checked here.
+pub fn canonical_email(raw: &str) -> String {
+    raw.nfkc()
+        .filter(|c| {
+            !matches!(
+                c,
+                '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
+            )
+        })
+        .collect::<String>()
+        .trim()
+        .to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invisible_and_bidi_characters_are_found() {
+        for bad in [
+            "Ada\u{202E}txt.exe",
+            "A\u{2066}x",
+            "line\u{2028}two",
+            "A\u{200B}da",
+            "\u{FEFF}Ada",
+            "Ada\u{0}",
+        ] {
+            assert!(forbidden_char(bad, true).is_some(), "{bad:?}");
+        }
+        for good in [
+            "Ada Lovelace",
+            "Zoë",
+            "李雷",
+            "👩\u{200D}💻",
+            "مرحبا",
+            "नमस्ते",
+        ] {
+            assert_eq!(forbidden_char(good, false), None, "{good:?}");
+        }
+        assert_eq!(forbidden_char("two\nlines", true), None);
+        assert_eq!(forbidden_char("two\nlines", false), Some('\n'));
+    }
+
+    #[test]
+    fn email_variants_are_one_address() {
+        let plain = canonical_email("ada@example.com");
+        for variant in [
+            "ＡＤＡ@ｅｘａｍｐｌｅ.ｃｏｍ", // full width
+            "a\u{200B}da@example.com",      // zero width
+            " Ada@Example.COM ",
+        ] {
+            assert_eq!(canonical_email(variant), plain, "{variant:?}");
+        }
+        assert_eq!(
+            canonical_email("jose\u{0301}@example.com"),
+            canonical_email("josé@example.com")
+        );
+    }
+}
