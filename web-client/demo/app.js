@@ -7,6 +7,8 @@ import { connect, join, requestQuote, enterReferral, translate, OvasabiError } f
 const params = new URLSearchParams(location.search);
 const campaign = params.get('campaign') ?? 'ovasabi-website';
 const preference = /** @type {'auto' | 'webtransport' | 'sse'} */ (params.get('transport') ?? 'auto');
+// The API's origin, when this page is served from another one (?api=https://edge.example.com).
+const baseUrl = params.get('api') ?? undefined;
 
 /** @param {string} id */
 function $(id) {
@@ -46,7 +48,7 @@ function toast(text) {
   setTimeout(() => element.remove(), 5000);
 }
 
-const live = await connect({ campaign, page: location.pathname, transport: preference });
+const live = await connect({ campaign, page: location.pathname, transport: preference, baseUrl });
 // For people poking at the demo (and the browser tests).
 Object.assign(globalThis, { ovasabiLive: live });
 
@@ -138,7 +140,7 @@ $('join-form').addEventListener('submit', async (e) => {
       name: field(form, 'name'),
       locale: document.documentElement.lang,
       ...(code ? { referralCode: code } : {}),
-    });
+    }, { baseUrl });
     userToken = joined.token;
     say('join-result', `Welcome, ${joined.display_name}! Your referral code: ${joined.referral_code}`);
   } catch (error) {
@@ -154,7 +156,7 @@ $('referral-form').addEventListener('submit', async (e) => {
     return;
   }
   try {
-    const result = await enterReferral({ campaign, code: field(form, 'code') }, { token: userToken });
+    const result = await enterReferral({ campaign, code: field(form, 'code') }, { token: userToken, baseUrl });
     say('referral-result', `Thanks! ${result.referrer} now has ${result.count} referrals.`);
   } catch (error) {
     say('referral-result', explain(error), true);
@@ -175,7 +177,7 @@ $('quote-form').addEventListener('submit', async (e) => {
         ...(company ? { company } : {}),
         details: { page: location.pathname },
       },
-      { token: live.token },
+      { token: live.token, baseUrl },
     );
     form.dataset.quoteId = quote.id;
     say('quote-result', `Thanks! Request ${quote.id.slice(0, 8)} received (status: ${quote.status}).`);
@@ -204,7 +206,7 @@ select.addEventListener('change', async () => {
     return;
   }
   try {
-    const result = await translate({ campaign, target, texts: originals, context: { page: location.pathname } });
+    const result = await translate({ campaign, target, texts: originals, context: { page: location.pathname } }, { baseUrl });
     strings.forEach((element, i) => { element.textContent = result.translations[i]?.text ?? originals[i]; });
     document.documentElement.lang = target;
     if (result.translations.some((/** @type {{ origin: string }} */ t) => t.origin === 'untranslated')) say('lang-note', 'Some texts are not translated yet.');

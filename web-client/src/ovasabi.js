@@ -74,6 +74,18 @@ export async function api(baseUrl, path, init = {}) {
 }
 
 /**
+ * A connect ticket for the live channels: the one credential that travels in a
+ * URL (`EventSource` and `WebTransport` cannot send headers). Valid about a
+ * minute, for this session, campaign and client address.
+ * @param {string} campaign
+ * @param {{ baseUrl?: string, token: string }} options
+ * @returns {Promise<{ ticket: string, expires_at: string, expires_in: number }>}
+ */
+export function connectTicket(campaign, options) {
+  return api(base(options.baseUrl), '/api/connect', { body: { campaign }, token: options.token });
+}
+
+/**
  * An anonymous visitor session for a campaign.
  * @param {string} campaign
  * @param {{ baseUrl?: string }} [options]
@@ -204,6 +216,10 @@ export class Live {
     /** @type {EventSource | null} */
     this.events = null;
     this.eventAttempts = 0;
+    /** Which call of `openEvents` is current (a later one supersedes). */
+    this.eventGeneration = 0;
+    /** Whether the event stream broke since it last opened. */
+    this.eventsBroken = false;
     /** @type {any} */
     this.wt = null;
     /** @type {WritableStreamDefaultWriter<Uint8Array> | null} */
@@ -303,7 +319,8 @@ export class Live {
             })),
           }
         : {};
-      const url = `${info.url}/${encodeURIComponent(this.campaign)}?page=${encodeURIComponent(this.page)}&token=${encodeURIComponent(this.token)}`;
+      const { ticket } = await connectTicket(this.campaign, { baseUrl: this.baseUrl, token: this.token });
+      const url = `${info.url}/${encodeURIComponent(this.campaign)}?page=${encodeURIComponent(this.page)}&ticket=${encodeURIComponent(ticket)}`;
       wt = new globalThis.WebTransport(url, options);
       /** @type {Promise<never>} */
       const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('handshake timeout')), WEBTRANSPORT_TIMEOUT_MS));
@@ -366,9 +383,26 @@ export class Live {
     }, delay);
   }
 
-  openEvents() {
+  /**
+   * Opens the event stream with a fresh connect ticket. The browser's own
+   * reconnect would reuse the URL, whose ticket expires within a minute, and
+   * `EventSource` gives up for good on any answer but 200: so every
+   * reconnect is ours, with a fresh ticket and the last event id seen.
+   */
+  async openEvents() {
     this.events?.close();
-    const params = new URLSearchParams({ token: this.token });
+    const attempt = ++this.eventGeneration;
+    let ticket;
+    try {
+      ({ ticket } = await connectTicket(this.campaign, { baseUrl: this.baseUrl, token: this.token }));
+    } catch {
+      setTimeout(() => {
+        if (!this.closed && this.eventGeneration === attempt) this.openEvents();
+      }, backoff(this.eventAttempts++));
+      return;
+    }
+    if (this.closed || this.eventGeneration !== attempt) return;
+    const params = new URLSearchParams({ ticket });
     if (this.transport === 'sse') {
       params.set('cursors', '1');
       params.set('page', this.page);
@@ -396,13 +430,12 @@ export class Live {
       });
     }
     source.addEventListener('cursors', (e) => this.applyFrameBytes(fromBase64(e.data)));
-    let broken = false;
     source.onopen = () => {
       this.eventAttempts = 0;
       this.eventsOpen = true;
       this.updateStatus();
       if (this.transport === 'sse') this.resendLastSample();
-      if (broken && this.wt) {
+      if (this.eventsBroken && this.wt) {
         // The server went away and came back: a datagram session from before
         // may be dead without knowing it yet. Start a new one.
         try {
@@ -411,20 +444,19 @@ export class Live {
           // Already closed: `closed` reconnects.
         }
       }
-      broken = false;
+      this.eventsBroken = false;
     };
     source.onerror = () => {
       if (this.closed || this.events !== source) return;
-      broken = true;
+      this.eventsBroken = true;
       this.eventsOpen = false;
       this.updateStatus();
-      if (source.readyState === EventSource.CLOSED) {
-        // The browser gave up (the server answered an error): retry ourselves,
-        // resuming from the last event seen.
-        setTimeout(() => {
-          if (!this.closed && this.events === source) this.openEvents();
-        }, backoff(this.eventAttempts++));
-      }
+      // Not the browser's reconnect (its URL's ticket may have expired): ours,
+      // with a fresh ticket, resuming from the last event seen.
+      source.close();
+      setTimeout(() => {
+        if (!this.closed && this.events === source) this.openEvents();
+      }, backoff(this.eventAttempts++));
     };
   }
 

@@ -558,6 +558,8 @@ impl SseEvent {
 pub(crate) struct SseClient {
     /// The response status.
     pub(crate) status: StatusCode,
+    /// The response headers.
+    pub(crate) headers: reqwest::header::HeaderMap,
     /// The error body when the stream was refused.
     pub(crate) error: Value,
     body: Option<
@@ -590,10 +592,12 @@ impl SseClient {
             .await
             .expect("stream request sent");
         let status = response.status();
+        let headers = response.headers().clone();
         if status != StatusCode::OK {
             let error = read(response).await.body;
             return Self {
                 status,
+                headers,
                 error,
                 body: None,
                 buffer: String::new(),
@@ -603,6 +607,7 @@ impl SseClient {
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         Self {
             status,
+            headers,
             error: Value::Null,
             body: Some(Box::pin(response.bytes_stream())),
             buffer: String::new(),

@@ -8,6 +8,7 @@ mod binary;
 mod campaign;
 mod campaign_files;
 mod cursors;
+mod edge;
 mod events;
 mod health;
 mod join;

@@ -31,6 +31,7 @@ async fn two_instances(redis: &str, db_url: &str, prefix: &str) -> (RunningBinar
             "OVASABI_SESSION_SECRET",
             "session-secret-shared-by-both-instances",
         ),
+        ("OVASABI_WEBHOOK_SECRET", "webhook-secret-shared-by-both"),
         ("OVASABI_PRESENCE_TTL_MS", "2000"),
     ];
     // Both start at once: the campaign file is applied by both, without harm.
