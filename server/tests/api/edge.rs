@@ -515,3 +515,99 @@ async fn webhook_targets_are_checked_at_delivery() {
         "one attempt, no second request to the redirect"
     );
 }
+
+/// Joins from this test's address until one is refused; how many got in.
+async fn joins_until_refused(apps: &[&TestApp], tries: usize) -> usize {
+    for i in 0..tries {
+        let app = apps[i % apps.len()];
+        let reply = app
+            .join(
+                "c",
+                &format!("v{i}-{}@example.com", uuid::Uuid::now_v7().simple()),
+                "V",
+                None,
+            )
+            .await;
+        if reply.status == 429 {
+            assert_eq!(reply.body["code"], "rate_limited");
+            assert!(reply.headers.contains_key("retry-after"));
+            return i;
+        }
+        reply.assert_status(201);
+    }
+    tries
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_hold_across_instances_and_fall_back_without_redis() {
+    let Some(redis) = crate::helpers::redis_url() else {
+        return;
+    };
+    let prefix = format!("ovasabi-test-{}", uuid::Uuid::now_v7().simple());
+    let shared = |redis: String, prefix: String| {
+        move |c: &mut server::Config| {
+            c.redis_url = Some(redis.as_str().into());
+            c.redis_prefix = prefix;
+        }
+    };
+    let a = spawn_app_with(Db::Sqlite, shared(redis.clone(), prefix.clone())).await;
+    let b = spawn_app_with(Db::Sqlite, shared(redis.clone(), prefix.clone())).await;
+    for app in [&a, &b] {
+        app.open_campaign("c", json!({"rate_limits": {"joins_per_minute": 4}}))
+            .await;
+    }
+    assert_eq!(
+        joins_until_refused(&[&a, &b], 10).await,
+        4,
+        "four joins a minute in all, not four per instance"
+    );
+
+    // A Redis of our own, then stopped: each instance limits on its own, quickly.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        listener.local_addr().expect("addr").port()
+    };
+    let mut own = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server starts");
+    let own_url = format!("redis://127.0.0.1:{port}");
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let c = spawn_app_with(Db::Sqlite, shared(own_url, prefix)).await;
+    c.open_campaign("c", json!({"rate_limits": {"joins_per_minute": 3}}))
+        .await;
+    let _ = own.kill();
+    let _ = own.wait();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        joins_until_refused(&[&c], 10).await,
+        3,
+        "the local limit holds"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "no request waits long for the dead Redis: {:?}",
+        started.elapsed()
+    );
+    let fallbacks = c
+        .state
+        .limiter
+        .fallbacks
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(fallbacks >= 1, "the local buckets decided");
+}

@@ -14,6 +14,7 @@ mod health;
 mod join;
 mod libretranslate;
 mod loadgen_smoke;
+mod proxy;
 mod quote;
 mod receiver;
 mod referral;
