@@ -1,12 +1,14 @@
 // Real Chromium (Debian's, driven by playwright-core) against the real server:
 // two pages in one campaign over WebTransport, over the SSE fallback, and mixed;
-// events reaching the right pages; presence; and reconnection after a restart.
+// events reaching the right pages; presence; reconnection after a restart; and
+// the demo page served from another origin than the API's.
 // Needs the server binary (cargo build -p server; OVASABI_BIN to override).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -250,5 +252,83 @@ test('pages reconnect and resume after the server restarts', { timeout: 90_000 }
     await a.context().close();
     await b.context().close();
     await stopServer(own.child);
+  }
+});
+
+/**
+ * Serves the demo page and the client's modules from a port of its own: a
+ * campaign site on another origin than the API. Resolves with its origin.
+ * @returns {Promise<{ origin: string, close: () => void }>}
+ */
+function startSite() {
+  const types = { '.js': 'text/javascript', '.css': 'text/css', '.html': 'text/html' };
+  const site = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://site').pathname;
+    const file = path === '/'
+      ? 'demo/index.html'
+      : path.startsWith('/demo/') ? path.slice(1) : path.startsWith('/client/') ? `src/${path.slice('/client/'.length)}` : null;
+    try {
+      if (!file || file.includes('..')) throw new Error('not found');
+      const body = readFileSync(join(ROOT, 'web-client', file));
+      const ext = /** @type {'.js' | '.css' | '.html'} */ (file.slice(file.lastIndexOf('.')));
+      res.writeHead(200, { 'content-type': types[ext] ?? 'application/octet-stream' });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve) => {
+    site.listen(0, '127.0.0.1', () => {
+      const address = /** @type {import('node:net').AddressInfo} */ (site.address());
+      resolve({ origin: `http://127.0.0.1:${address.port}`, close: () => site.close() });
+    });
+  });
+}
+
+test('a page on an allowed origin uses the API, events and WebTransport on another', { timeout: 60_000 }, async () => {
+  const allowed = await startSite();
+  const foreign = await startSite();
+  const slug = `browser-${process.pid}-${++campaigns}`;
+  const created = await fetch(`${server.base}/api/campaign`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ slug, name: 'Cross-origin', status: 'active', config: { origins: [allowed.origin] } }),
+  });
+  assert.equal(created.status, 201, await created.text());
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    page.on('pageerror', (e) => console.error('page error:', e));
+    await page.goto(`${allowed.origin}/?campaign=${slug}&transport=webtransport&api=${encodeURIComponent(server.base)}`);
+    await page.waitForFunction(() => document.getElementById('transport')?.textContent === 'WebTransport', null, { timeout: 15_000 });
+    await countIs(page, 1);
+    await page.getByLabel('Name').first().fill('Ada');
+    await page.getByLabel('Email').first().fill('ada@example.com');
+    await page.getByRole('button', { name: 'Join' }).click();
+    await page.locator('#join-result', { hasText: 'Your referral code' }).waitFor();
+    await page.locator('#feed li', { hasText: 'Ada joined' }).waitFor({ timeout: 10_000 });
+
+    // The same page on an origin the campaign does not allow gets nothing.
+    const refused = await context.newPage();
+    await refused.goto(`${foreign.origin}/?campaign=${slug}&transport=auto&api=${encodeURIComponent(server.base)}`);
+    const outcome = await refused.evaluate(async ([base, slug]) => {
+      try {
+        await fetch(`${base}/api/session`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ campaign: slug }),
+        });
+        return 'answered';
+      } catch {
+        return 'refused';
+      }
+    }, [server.base, slug]);
+    assert.equal(outcome, 'refused');
+    await refused.waitForTimeout(1000);
+    assert.equal(await transportOf(refused), 'connecting…', 'never connects');
+  } finally {
+    await context.close();
+    allowed.close();
+    foreign.close();
   }
 });
