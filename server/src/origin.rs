@@ -48,7 +48,7 @@ pub fn is_same_origin(origin: &str, host: &str) -> bool {
 
 /// Whether `origin` is one of `allowed` (normalized origins).
 pub fn is_listed(origin: &str, allowed: &[String]) -> bool {
-    normalize(origin).is_some_and(|origin| allowed.iter().any(|a| *a == origin))
+    normalize(origin).is_some_and(|origin| allowed.contains(&origin))
 }
 
 #[cfg(test)]

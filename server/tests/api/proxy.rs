@@ -120,7 +120,7 @@ http {{
     );
     let conf = dir.path().join("nginx.conf");
     std::fs::write(&conf, config).expect("config written");
-    let child = Command::new(binary)
+    let mut child = Command::new(binary)
         .arg("-p")
         .arg(dir.path())
         .arg("-c")
@@ -140,6 +140,8 @@ http {{
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!(
         "nginx did not listen on {port}: {}",
         std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
