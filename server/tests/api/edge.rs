@@ -386,18 +386,18 @@ async fn a_rotated_secret_keeps_old_tokens_valid() {
     .await;
     refused.assert_error(401, "invalid_token");
     // Visitors' tokens live hours, users' longer.
-    let (visitor, _) = {
-        let reply = rotated
-            .call(
-                Method::POST,
-                "/api/session",
-                As::Anonymous,
-                Some(json!({"campaign": "c"})),
-            )
-            .await;
-        let body = reply.assert_status(201).clone();
-        (body["expires_at"].as_str().expect("expiry").to_owned(), ())
-    };
+    let session = rotated
+        .call(
+            Method::POST,
+            "/api/session",
+            As::Anonymous,
+            Some(json!({"campaign": "c"})),
+        )
+        .await;
+    let visitor = session.assert_status(201)["expires_at"]
+        .as_str()
+        .expect("expiry")
+        .to_owned();
     let expires: chrono::DateTime<chrono::Utc> = visitor.parse().expect("time");
     let hours = (expires - chrono::Utc::now()).num_hours();
     assert!((11..=12).contains(&hours), "{hours} hours");
@@ -589,18 +589,32 @@ async fn limits_hold_across_instances_and_fall_back_without_redis() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let c = spawn_app_with(Db::Sqlite, shared(own_url, prefix)).await;
-    c.open_campaign("c", json!({"rate_limits": {"joins_per_minute": 3}}))
-        .await;
+    c.open_campaign("c", json!({})).await;
     let _ = own.kill();
     let _ = own.wait();
+    // Sessions: limited (60 a minute) and, unlike joins, publishing nothing
+    // on the bus, so the time measured is the limiter's alone.
     let started = std::time::Instant::now();
-    assert_eq!(
-        joins_until_refused(&[&c], 10).await,
-        3,
-        "the local limit holds"
-    );
+    let mut granted = 0;
+    for _ in 0..70 {
+        let reply = c
+            .call(
+                Method::POST,
+                "/api/session",
+                As::Anonymous,
+                Some(json!({"campaign": "c"})),
+            )
+            .await;
+        if reply.status == 429 {
+            assert_eq!(reply.body["code"], "rate_limited");
+            break;
+        }
+        reply.assert_status(201);
+        granted += 1;
+    }
+    assert_eq!(granted, 60, "the local limit holds");
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(10),
         "no request waits long for the dead Redis: {:?}",
         started.elapsed()
     );
