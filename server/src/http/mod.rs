@@ -320,6 +320,34 @@ pub async fn campaign_query(req: &Request, state: &AppState) -> Result<Campaign,
     found.ok_or_else(|| ApiError::campaign_not_found(&slug))
 }
 
+/// 403 `origin_not_allowed` when a browser page on another origin posts to
+/// campaign `slug` without that campaign (or the server) allowing its origin.
+/// The service hoop ([`cors`]) already refused origins no campaign allows; this
+/// is the campaign's own say, once the body named it. An unknown campaign is
+/// left to the service (404).
+pub async fn check_campaign_origin(
+    req: &Request,
+    state: &AppState,
+    slug: &str,
+) -> Result<(), ApiError> {
+    let (origin, same_origin) = request_origin(req.headers());
+    if origin.is_none() || same_origin {
+        return Ok(());
+    }
+    let Some(campaign) = state.campaigns.by_slug(state.store.as_ref(), slug).await? else {
+        return Ok(());
+    };
+    crate::transport::admission::check_origin(
+        state,
+        &campaign,
+        crate::transport::admission::RequestOrigin {
+            origin: origin.as_deref(),
+            same_origin,
+        },
+        None,
+    )
+}
+
 /// The address of the client that sent `req` ([`crate::client::client_address`]:
 /// the peer, or the client a trusted proxy names).
 pub fn client_address(req: &Request, state: &AppState) -> Option<std::net::IpAddr> {

@@ -39,6 +39,7 @@ pub struct QuoteList {
 async fn submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let form: QuoteRequest = json_body(req, state.config.max_body_bytes).await?;
+    super::check_campaign_origin(req, &state, &form.campaign).await?;
     let client = client_ip(req, &state);
     let submitted = crate::forms::quote::submit(
         &state,

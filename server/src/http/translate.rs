@@ -174,6 +174,7 @@ async fn translate(
 ) -> Result<(), ApiError> {
     let state = state(depot)?;
     let body: TranslateBody = json_body(req, state.config.max_body_bytes).await?;
+    super::check_campaign_origin(req, &state, &body.campaign).await?;
     let campaign = visible_campaign_by_slug(&state, &body.campaign, false).await?;
     rate_limit(
         &state,

@@ -148,6 +148,20 @@ async fn only_allowed_origins_may_use_the_api(db: Db) {
     )
     .await;
     own.assert_status(201);
+    // An origin one campaign allows is not allowed by another.
+    app.open_campaign("d", json!({})).await;
+    let elsewhere = read(
+        app.client
+            .post(app.url("/api/quote"))
+            .header("origin", SITE)
+            .json(&json!({"campaign": "d", "name": "Ada", "email": "ada@example.com", "message": "Hi"}))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    elsewhere.assert_error(403, "origin_not_allowed");
+    assert_eq!(app.metrics("d").await["leads"], 0);
     assert_eq!(
         app.metrics("c").await["leads"],
         1,
