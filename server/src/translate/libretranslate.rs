@@ -54,6 +54,41 @@ enum Breaker {
     HalfOpen,
 }
 
+/// A call the breaker let through. Its outcome is recorded with
+/// [`Admitted::record`]; a call dropped before that (cancelled: the visitor
+/// left, a deadline passed) says nothing about LibreTranslate, but if it was
+/// the half-open trial the breaker must not wait for it forever: it goes back
+/// to open-and-due, so that the next call is the trial.
+struct Admitted<'a> {
+    client: &'a LibreTranslate,
+    trial: bool,
+    recorded: bool,
+}
+
+impl Admitted<'_> {
+    fn record(mut self, ok: bool) {
+        self.recorded = true;
+        self.client.record(ok);
+    }
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        if self.trial && !self.recorded {
+            let mut breaker = self
+                .client
+                .breaker
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if matches!(*breaker, Breaker::HalfOpen) {
+                *breaker = Breaker::Open {
+                    until: Instant::now(),
+                };
+            }
+        }
+    }
+}
+
 /// What one translation call returned.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MachineTranslation {
@@ -100,17 +135,23 @@ impl LibreTranslate {
         format!("{}{path}", self.settings.url.as_str().trim_end_matches('/'))
     }
 
-    /// Whether the breaker lets a call through now (a half-open breaker lets one).
-    fn admit(&self) -> Result<(), MachineError> {
+    /// Whether the breaker lets a call through now (a half-open breaker lets
+    /// one: the trial). The call's outcome goes through the returned guard.
+    fn admit(&self) -> Result<Admitted<'_>, MachineError> {
         let mut breaker = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
-        match *breaker {
-            Breaker::Closed { .. } => Ok(()),
+        let trial = match *breaker {
+            Breaker::Closed { .. } => false,
             Breaker::Open { until } if Instant::now() >= until => {
                 *breaker = Breaker::HalfOpen;
-                Ok(())
+                true
             }
-            Breaker::Open { .. } | Breaker::HalfOpen => Err(MachineError::CircuitOpen),
-        }
+            Breaker::Open { .. } | Breaker::HalfOpen => return Err(MachineError::CircuitOpen),
+        };
+        Ok(Admitted {
+            client: self,
+            trial,
+            recorded: false,
+        })
     }
 
     fn record(&self, ok: bool) {
@@ -198,7 +239,7 @@ impl LibreTranslate {
         target: &str,
         format: &str,
     ) -> Result<MachineTranslation, MachineError> {
-        self.admit()?;
+        let admitted = self.admit()?;
         let _permit = self
             .permits
             .acquire()
@@ -220,7 +261,7 @@ impl LibreTranslate {
             result = self.call(&body, texts.len()).await;
         }
         // A refusal (4xx) says nothing about LibreTranslate's health.
-        self.record(!matches!(result, Err(MachineError::Failed(_))));
+        admitted.record(!matches!(result, Err(MachineError::Failed(_))));
         result
     }
 
@@ -288,5 +329,53 @@ impl LibreTranslate {
         }
         .map(str::to_owned);
         Ok(MachineTranslation { texts, detected })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A LibreTranslate that accepts connections and never answers.
+    async fn silent_server() -> (tokio::net::TcpListener, url::Url) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        (listener, url.parse().expect("url"))
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_trial_does_not_leave_the_breaker_half_open() {
+        let (listener, url) = silent_server().await;
+        let held = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let client = LibreTranslate::new(LibreTranslateSettings {
+            url,
+            api_key: None,
+            timeout: Duration::from_secs(5),
+            concurrency: 2,
+            failure_threshold: 1,
+            open_for: Duration::from_millis(10),
+        })
+        .expect("client");
+        *client.breaker.lock().expect("lock") = Breaker::Open {
+            until: Instant::now(),
+        };
+        let texts = vec!["Hello".to_owned()];
+        // The trial call, cancelled while it waits for LibreTranslate.
+        let cancelled = tokio::time::timeout(
+            Duration::from_millis(100),
+            client.translate(&texts, "en", "fr", "text"),
+        )
+        .await;
+        assert!(cancelled.is_err(), "the call was cancelled");
+        // The next call is let through as the trial again, not refused forever.
+        assert!(client.admit().is_ok(), "the breaker is not stuck half-open");
+        held.abort();
     }
 }
