@@ -51,7 +51,7 @@ impl App {
         .await
         .context("cannot open the database (DATABASE_URL)")?;
         if let Some(dir) = &config.campaigns_dir {
-            campaign::files::apply_dir(store.as_ref(), dir, config.webhook_policy())
+            campaign::files::apply_dir(store.as_ref(), dir, config.webhook_policy(), false)
                 .await
                 .context("cannot apply the campaign files")?;
         }

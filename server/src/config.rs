@@ -58,8 +58,13 @@ pub enum Command {
 /// Actions on campaign files.
 #[derive(Debug, Subcommand)]
 pub enum CampaignsAction {
-    /// Apply (create or update) every campaign file, then exit.
-    Apply,
+    /// Apply (create or update) every campaign file that changed since it was
+    /// last applied, then exit.
+    Apply {
+        /// Apply every file, changed or not (undoing changes made through the API).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// The validated configuration the app runs with: one field per setting.

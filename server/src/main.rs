@@ -25,8 +25,8 @@ async fn main() -> ExitCode {
     let result = match command {
         Command::Serve => serve(config).await,
         Command::Campaigns {
-            action: CampaignsAction::Apply,
-        } => apply_campaigns(config).await,
+            action: CampaignsAction::Apply { force },
+        } => apply_campaigns(config, force).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -74,7 +74,7 @@ async fn serve(config: server::Config) -> anyhow::Result<()> {
     app.run(shutdown).await
 }
 
-async fn apply_campaigns(config: server::Config) -> anyhow::Result<()> {
+async fn apply_campaigns(config: server::Config, force: bool) -> anyhow::Result<()> {
     let tasks = server::tasks::Tasks::new();
     let store = store::connect(
         config.database_url.as_str(),
@@ -85,7 +85,7 @@ async fn apply_campaigns(config: server::Config) -> anyhow::Result<()> {
     .await?;
     let policy = config.webhook_policy();
     let dir = config.campaigns_dir.unwrap_or_else(|| "campaigns".into());
-    let applied = campaign::files::apply_dir(store.as_ref(), &dir, policy).await;
+    let applied = campaign::files::apply_dir(store.as_ref(), &dir, policy, force).await;
     tasks.stop(config.shutdown_timeout).await;
     for (slug, outcome) in applied? {
         println!("{slug}: {outcome:?}");

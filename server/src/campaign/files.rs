@@ -23,6 +23,8 @@ pub struct CampaignFile {
     pub number: u32,
     /// The campaign it describes.
     pub spec: NewCampaign,
+    /// SHA-256 of the file's bytes (hex): which version of it this is.
+    pub hash: String,
 }
 
 /// Why the campaign files could not be used.
@@ -55,6 +57,9 @@ pub enum ApplyOutcome {
     Updated,
     /// The campaign already matched its file.
     Unchanged,
+    /// The file has not changed since it was last applied: the campaign is
+    /// left as it is, with whatever was changed through the API since.
+    Kept,
 }
 
 fn invalid(path: &Path, reason: impl Into<String>) -> CampaignFileError {
@@ -102,10 +107,18 @@ pub fn read_file(path: &Path) -> Result<CampaignFile, CampaignFileError> {
     let spec: NewCampaign = serde_path_to_error::deserialize(table)
         .map_err(|e| invalid(path, format!("{}: {}", e.path(), e.inner().message())))?;
     spec.validate().map_err(|e| invalid(path, e.to_string()))?;
+    let hash = {
+        use sha2::Digest;
+        sha2::Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
     Ok(CampaignFile {
         path: path.to_owned(),
         number,
         spec,
+        hash,
     })
 }
 
@@ -161,6 +174,25 @@ pub fn read_dir(dir: &Path) -> Result<Vec<CampaignFile>, CampaignFileError> {
     Ok(files)
 }
 
+/// Applies `file` unless it was applied as it is (and its campaign exists),
+/// then records its hash.
+async fn apply_file(
+    store: &dyn Store,
+    file: &CampaignFile,
+    force: bool,
+) -> Result<ApplyOutcome, StoreError> {
+    let slug = &file.spec.slug;
+    if !force
+        && store.campaign_file_hash(slug).await?.as_deref() == Some(file.hash.as_str())
+        && store.campaign_by_slug(slug).await?.is_some()
+    {
+        return Ok(ApplyOutcome::Kept);
+    }
+    let outcome = apply(store, &file.spec).await?;
+    store.record_campaign_file(slug, &file.hash).await?;
+    Ok(outcome)
+}
+
 /// Creates or updates the campaign a file describes.
 pub async fn apply(store: &dyn Store, spec: &NewCampaign) -> Result<ApplyOutcome, StoreError> {
     // Two instances starting together may race on the insert: the loser re-reads.
@@ -190,11 +222,15 @@ pub async fn apply(store: &dyn Store, spec: &NewCampaign) -> Result<ApplyOutcome
 }
 
 /// Reads `dir` and applies every file in order, logging what each did.
-/// Webhook receivers in the files are checked against `policy`.
+/// Webhook receivers in the files are checked against `policy`. A file is
+/// applied only when it changed since it was last applied (or its campaign
+/// is gone), unless `force`: a restart does not undo what an admin changed
+/// through the API.
 pub async fn apply_dir(
     store: &dyn Store,
     dir: &Path,
     policy: crate::config::TargetPolicy,
+    force: bool,
 ) -> anyhow::Result<Vec<(String, ApplyOutcome)>> {
     let files = read_dir(dir)?;
     for file in &files {
@@ -208,7 +244,7 @@ pub async fn apply_dir(
     }
     let mut outcomes = Vec::with_capacity(files.len());
     for file in files {
-        let outcome = apply(store, &file.spec)
+        let outcome = apply_file(store, &file, force)
             .await
             .map_err(|e| anyhow::anyhow!("{}: {e}", file.path.display()))?;
         tracing::info!(slug = %file.spec.slug, file = %file.path.display(), ?outcome, "campaign file applied");

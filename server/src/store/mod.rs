@@ -169,6 +169,12 @@ pub trait Store: Send + Sync + 'static {
     /// Writes every writable field of `campaign` (found by id) and returns the stored row.
     async fn update_campaign(&self, campaign: &Campaign) -> Result<Campaign, StoreError>;
 
+    /// The hash of the campaign file last applied for `slug`, if any.
+    async fn campaign_file_hash(&self, slug: &str) -> Result<Option<String>, StoreError>;
+
+    /// Records that the campaign file of `slug` with this hash was applied.
+    async fn record_campaign_file(&self, slug: &str, hash: &str) -> Result<(), StoreError>;
+
     /// Campaigns, oldest first.
     async fn list_campaigns(&self, page: Page) -> Result<Vec<Campaign>, StoreError>;
 

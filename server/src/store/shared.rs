@@ -132,6 +132,36 @@ macro_rules! shared_store_impl {
                 row.map($crate::model::campaign::Campaign::try_from).transpose()
             }
 
+            async fn campaign_file_hash(
+                &self,
+                slug: &str,
+            ) -> Result<Option<String>, $crate::store::StoreError> {
+                let hash: Option<(String,)> =
+                    sqlx::query_as("SELECT hash FROM service_campaign_file WHERE slug = $1")
+                        .bind(slug)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(hash.map(|(hash,)| hash))
+            }
+
+            async fn record_campaign_file(
+                &self,
+                slug: &str,
+                hash: &str,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO service_campaign_file (slug, hash, applied_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (slug) DO UPDATE SET hash = excluded.hash,
+                                                      applied_at = excluded.applied_at",
+                )
+                .bind(slug)
+                .bind(hash)
+                .bind(chrono::Utc::now())
+                .execute(&self.writer)
+                .await?;
+                Ok(())
+            }
+
             async fn campaign_by_id(
                 &self,
                 id: i64,

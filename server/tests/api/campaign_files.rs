@@ -49,12 +49,19 @@ async fn applying_twice_changes_nothing(db: Db) {
     );
     assert_eq!(before[1].config.cursor.tick_hz, 15);
 
-    let again = apply_dir(store, dir.path(), Default::default())
+    let again = apply_dir(store, dir.path(), Default::default(), false)
         .await
         .expect("apply again");
     assert!(
-        again.iter().all(|(_, o)| *o == ApplyOutcome::Unchanged),
+        again.iter().all(|(_, o)| *o == ApplyOutcome::Kept),
         "{again:?}"
+    );
+    let forced = apply_dir(store, dir.path(), Default::default(), true)
+        .await
+        .expect("apply again, forced");
+    assert!(
+        forced.iter().all(|(_, o)| *o == ApplyOutcome::Unchanged),
+        "{forced:?}"
     );
     assert_eq!(
         app.stored_campaigns().await,
@@ -67,15 +74,46 @@ async fn applying_twice_changes_nothing(db: Db) {
         "001_first_one.toml",
         "name = \"First, renamed\"\nstatus = \"paused\"\n",
     );
-    let changed = apply_dir(store, dir.path(), Default::default())
+    let changed = apply_dir(store, dir.path(), Default::default(), false)
         .await
         .expect("apply change");
     assert_eq!(changed[0], ("first-one".to_owned(), ApplyOutcome::Updated));
-    assert_eq!(changed[1].1, ApplyOutcome::Unchanged);
+    assert_eq!(changed[1].1, ApplyOutcome::Kept);
     let after = app.stored_campaigns().await;
     assert_eq!(after.len(), 2);
     assert_eq!(after[0].name, "First, renamed");
     assert_eq!(after[0].id, before[0].id, "same row");
+}
+
+async fn a_restart_keeps_what_the_admin_changed(db: Db) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "001_live.toml",
+        "name = \"Live\"\nstatus = \"active\"\n",
+    );
+    let app = spawn_app_with(db, |c| c.campaigns_dir = Some(dir.path().to_owned())).await;
+    app.call(
+        reqwest::Method::PATCH,
+        "/api/campaign/live",
+        As::Admin,
+        Some(serde_json::json!({"status": "paused"})),
+    )
+    .await
+    .assert_status(200);
+    // A deploy restarts with the same file: the campaign stays paused.
+    let store = app.state.store.as_ref();
+    let kept = apply_dir(store, dir.path(), Default::default(), false)
+        .await
+        .expect("apply");
+    assert_eq!(kept[0].1, ApplyOutcome::Kept);
+    assert_eq!(app.stored_campaigns().await[0].status.as_str(), "paused");
+    // `campaigns apply --force` puts the file back.
+    let forced = apply_dir(store, dir.path(), Default::default(), true)
+        .await
+        .expect("apply, forced");
+    assert_eq!(forced[0].1, ApplyOutcome::Updated);
+    assert_eq!(app.stored_campaigns().await[0].status.as_str(), "active");
 }
 
 async fn a_bad_campaign_file_stops_the_start(db: Db) {
@@ -100,5 +138,6 @@ async fn a_bad_campaign_file_stops_the_start(db: Db) {
 db_tests!(
     shipped_campaign_is_served_after_start,
     applying_twice_changes_nothing,
+    a_restart_keeps_what_the_admin_changed,
     a_bad_campaign_file_stops_the_start,
 );
