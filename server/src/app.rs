@@ -222,11 +222,22 @@ impl App {
         let server = Server::new(acceptor);
         let handle = server.handle();
         let grace = state.config.shutdown_timeout;
+        let drain = state.config.shutdown_drain;
         let app_shutdown = tasks.shutdown().clone();
+        let draining = tasks.draining().clone();
         tasks.spawn("shutdown signal", async move {
             tokio::select! {
                 () = shutdown.cancelled() => {}
                 () = app_shutdown.cancelled() => {}
+            }
+            // Not ready any more, still serving: the balancer stops sending.
+            draining.cancel();
+            if !drain.is_zero() {
+                tracing::info!(?drain, "draining: /readyz answers 503");
+                tokio::select! {
+                    () = tokio::time::sleep(drain) => {}
+                    () = app_shutdown.cancelled() => {}
+                }
             }
             tracing::info!(?grace, "shutting down");
             // Streams and workers end first, so that open connections can finish.

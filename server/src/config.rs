@@ -231,6 +231,10 @@ pub struct Config {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "OVASABI_MAX_BODY_BYTES", default_value_t = 64 * 1024, value_parser = count(1024, 16 * 1024 * 1024))]
     pub max_body_bytes: usize,
+    /// Seconds between a shutdown signal and the end of serving, while
+    /// `/readyz` already answers 503: time for a balancer to stop sending.
+    #[arg(long = "shutdown-drain-secs", env = "OVASABI_SHUTDOWN_DRAIN_SECS", default_value = "0", value_parser = seconds(0, 300))]
+    pub shutdown_drain: Duration,
     /// Seconds open connections get to finish at shutdown.
     #[arg(long = "shutdown-timeout-secs", env = "OVASABI_SHUTDOWN_TIMEOUT_SECS", default_value = "10", value_parser = seconds(1, 300))]
     pub shutdown_timeout: Duration,

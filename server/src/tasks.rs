@@ -1,7 +1,9 @@
 //! Every task the app starts, in one place: spawned through [`Tasks`], named,
 //! tracked, and awaited at shutdown.
 //!
-//! Shutdown has two steps, and each task watches the one that concerns it:
+//! Shutdown has three steps, and each task watches the one that concerns it:
+//! - [`Tasks::draining`]: the app says it is going (`/readyz` answers 503) and
+//!   keeps serving for the drain delay, so that a balancer stops sending.
 //! - [`Tasks::shutdown`]: the app stops serving. Workers (outbox delivery, bus
 //!   reader, presence sync, relays, renewals) and long-lived connections (event
 //!   streams, cursor sessions, cursor rooms) end.
@@ -23,6 +25,7 @@ use tokio_util::task::TaskTracker;
 #[derive(Clone, Debug)]
 pub struct Tasks {
     tracker: TaskTracker,
+    draining: CancellationToken,
     shutdown: CancellationToken,
     drained: CancellationToken,
     running: Arc<Mutex<BTreeMap<&'static str, usize>>>,
@@ -68,10 +71,17 @@ impl Tasks {
     pub fn new() -> Self {
         Self {
             tracker: TaskTracker::new(),
+            draining: CancellationToken::new(),
             shutdown: CancellationToken::new(),
             drained: CancellationToken::new(),
             running: Arc::default(),
         }
+    }
+
+    /// Cancelled when shutdown begins: readiness turns false while the app
+    /// still serves, for the drain delay.
+    pub fn draining(&self) -> &CancellationToken {
+        &self.draining
     }
 
     /// Cancelled when the app stops serving: workers and long-lived
@@ -146,6 +156,7 @@ impl Tasks {
     /// then waits at most `grace` for all of them. True when all ended; the
     /// names of those that did not are logged.
     pub async fn stop(&self, grace: Duration) -> bool {
+        self.draining.cancel();
         self.shutdown.cancel();
         self.drained.cancel();
         self.tracker.close();

@@ -230,6 +230,8 @@ pub struct EventStream {
     /// the app-wide token for every event, in each of thousands of streams,
     /// made them queue on its lock.
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// The shutdown frame was sent: the stream ends.
+    closing: bool,
     /// The cursor room this stream relays (`?cursors=1`), fed by `POST …/cursor`.
     cursors: Option<(CursorMember, FallbackRegistration)>,
     _presence: PresenceGuard,
@@ -283,6 +285,7 @@ impl EventStream {
             last_presence: Instant::now(),
             heartbeat: tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every),
             shutdown: Box::pin(state.tasks.shutdown().clone().cancelled_owned()),
+            closing: false,
             cursors,
             _presence: guard,
             _slot: slot,
@@ -382,11 +385,20 @@ impl EventStream {
             }
             return Some(frame);
         }
+        if self.closing {
+            return None;
+        }
         loop {
             let presence_due = self.presence_due;
             tokio::select! {
                 biased;
-                () = &mut self.shutdown => return None,
+                () = &mut self.shutdown => {
+                    // The last frame: reconnect soon (to another instance),
+                    // spread over a second or two rather than all at once.
+                    self.closing = true;
+                    let retry_ms = 500 + rand::random::<u64>() % 1500;
+                    return Some(Bytes::from(format!("retry: {retry_ms}\n\n")));
+                }
                 received = self.events.recv() => match received {
                     Ok(envelope) => {
                         if let Some(frame) = self.accept(&envelope) {

@@ -85,14 +85,25 @@ async fn check_redis(state: &AppState) -> &'static str {
 async fn readyz(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let (database, redis) = tokio::join!(check_database(&state), check_redis(&state));
-    let ready = database == "ok" && redis != "error";
+    let draining = state.tasks.draining().is_cancelled();
+    let ready = database == "ok" && redis != "error" && !draining;
     if !ready {
         res.status_code(StatusCode::SERVICE_UNAVAILABLE);
     }
     res.render(Json(Readiness {
-        status: if ready { "ready" } else { "not_ready" },
-        code: (!ready).then_some("not_ready"),
-        message: (!ready).then_some("a dependency does not answer; see checks"),
+        status: if draining {
+            "draining"
+        } else if ready {
+            "ready"
+        } else {
+            "not_ready"
+        },
+        code: (!ready).then_some(if draining { "draining" } else { "not_ready" }),
+        message: (!ready).then_some(if draining {
+            "this instance is shutting down; send new requests elsewhere"
+        } else {
+            "a dependency does not answer; see checks"
+        }),
         checks: Checks { database, redis },
     }));
     Ok(())

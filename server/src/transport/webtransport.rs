@@ -36,6 +36,10 @@ use crate::config::CertificateSource;
 use crate::cursor::{RoomKey, RoomSettings};
 use crate::state::{AppState, PublishedEndpoint};
 
+/// The WebTransport application close code of a session ended by the
+/// server's shutdown: reconnect (to another instance).
+pub const GOING_AWAY: u32 = 1;
+
 /// The running endpoint.
 pub struct WebTransportServer {
     endpoint: Endpoint<Server>,
@@ -297,7 +301,7 @@ async fn serve_session_impl(
     loop {
         tokio::select! {
             () = shutdown.cancelled() => {
-                connection.close(0u32.into(), b"server shutting down");
+                connection.close(GOING_AWAY.into(), b"server shutting down");
                 return Ok(());
             }
             received = connection.receive_datagram() => {

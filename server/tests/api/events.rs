@@ -277,6 +277,11 @@ async fn idle_streams_get_heartbeats_and_end_at_shutdown(db: Db) {
         started.elapsed() < Duration::from_secs(3),
         "closed promptly at shutdown"
     );
+    let retry = stream.retry.expect("a retry hint before the end");
+    assert!(
+        (500..2000).contains(&retry),
+        "reconnect soon, spread: {retry} ms"
+    );
 }
 
 /// Reads from `socket` into `seen` until it holds `wanted`; panics after 5 s.

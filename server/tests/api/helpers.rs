@@ -560,6 +560,8 @@ pub(crate) struct SseClient {
     pub(crate) status: StatusCode,
     /// The response headers.
     pub(crate) headers: reqwest::header::HeaderMap,
+    /// The last `retry:` the server sent, in milliseconds.
+    pub(crate) retry: Option<u64>,
     /// The error body when the stream was refused.
     pub(crate) error: Value,
     body: Option<
@@ -598,6 +600,7 @@ impl SseClient {
             return Self {
                 status,
                 headers,
+                retry: None,
                 error,
                 body: None,
                 buffer: String::new(),
@@ -608,6 +611,7 @@ impl SseClient {
         Self {
             status,
             headers,
+            retry: None,
             error: Value::Null,
             body: Some(Box::pin(response.bytes_stream())),
             buffer: String::new(),
@@ -643,6 +647,12 @@ impl SseClient {
                 if fields == 0 {
                     self.comments += 1;
                     continue;
+                }
+                if let Some(retry) = event.retry {
+                    self.retry = Some(retry);
+                }
+                if data.is_empty() {
+                    continue; // no data: nothing is dispatched (as in a browser)
                 }
                 event.data = data.join("\n");
                 return Some(event);

@@ -124,3 +124,66 @@ async fn every_background_task_has_stopped_when_run_returns() {
         "the lead submitted before shutdown is stored"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draining_says_not_ready_serves_on_then_ends_streams_with_a_retry_hint() {
+    server::telemetry::init_for_tests();
+    let db = fresh_database(&Db::Sqlite).await;
+    let mut config = server::Config::for_database(db.url.clone());
+    config.shutdown_drain = Duration::from_secs(1);
+    let admin = config.admin_token.value.clone();
+    let app = App::build(config).await.expect("app builds");
+    let base = format!("http://{}", app.http_addr());
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(app.run(shutdown.clone()));
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("{base}/api/campaign"))
+        .bearer_auth(&admin)
+        .json(&crate::helpers::open_campaign_body("c"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(created.status(), 201);
+    let mut stream = client
+        .get(format!("{base}/api/campaign/c/events"))
+        .send()
+        .await
+        .expect("stream opens");
+    let _first = stream.chunk().await.expect("reads");
+
+    shutdown.cancel();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ready = read(
+        client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert_eq!(ready.body["status"], "draining");
+    // Still serving while the balancer catches up.
+    let quote = client
+        .post(format!("{base}/api/quote"))
+        .json(&json!({"campaign": "c", "name": "Ada", "email": "ada@example.com", "message": "Hello"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(quote.status(), 201);
+    // Then the stream ends, telling the browser to come back soon.
+    let mut rest = String::new();
+    while let Ok(Some(chunk)) = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+        .await
+        .expect("ends in time")
+    {
+        rest.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(rest.contains("retry: "), "{rest:?}");
+    let result = tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("run returns")
+        .expect("no panic");
+    assert!(result.is_ok(), "{result:?}");
+}
