@@ -116,6 +116,11 @@ impl App {
                 .map(Arc::new)
             })
             .transpose()?;
+        let max_connections = match config.max_connections {
+            0 => derived_max_connections(),
+            set => set,
+        };
+        tracing::info!(max_connections, "connection cap");
         let translator = Translator::new(store.clone(), machine, config.translate_timeout);
         let mut sessions = SessionKeys::new(
             config.session_secret.value.as_bytes(),
@@ -136,6 +141,8 @@ impl App {
                 limiter,
                 streams: ConnectionLimiter::default(),
                 cursor_sessions: ConnectionLimiter::default(),
+                connections: ConnectionLimiter::default(),
+                max_connections,
                 cursors: Arc::new(CursorHub::new(tasks.clone(), cursor_relay)),
                 webtransport: webtransport.published(),
                 translator,
@@ -252,6 +259,26 @@ impl App {
             tracing::info!("stopped");
         }
         Ok(())
+    }
+}
+
+/// The connection cap the open-file limit allows: nine in ten of the
+/// descriptors left after a reserve for the database, Redis, files and logs.
+fn derived_max_connections() -> u32 {
+    let (soft, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap_or((1024, 1024));
+    let usable = soft.saturating_sub(256) / 10 * 9;
+    u32::try_from(usable).unwrap_or(u32::MAX).max(64)
+}
+
+/// Raises this process's open-file limit to its hard limit (each connection
+/// is a descriptor); returns the limit now in force.
+pub fn raise_open_file_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open-file limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(0, |(soft, _)| soft)
+        }
     }
 }
 

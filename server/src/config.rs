@@ -231,6 +231,22 @@ pub struct Config {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "OVASABI_MAX_BODY_BYTES", default_value_t = 64 * 1024, value_parser = count(1024, 16 * 1024 * 1024))]
     pub max_body_bytes: usize,
+    /// Seconds a request body may take to arrive (a trickling client gets 408).
+    #[arg(long = "body-timeout-secs", env = "OVASABI_BODY_TIMEOUT_SECS", default_value = "30", value_parser = seconds(1, 600))]
+    pub body_timeout: Duration,
+    /// Seconds a WebTransport client may take from its first packet to its
+    /// session request (QUIC handshake and CONNECT); a silent one is dropped.
+    #[arg(long = "handshake-timeout-secs", env = "OVASABI_HANDSHAKE_TIMEOUT_SECS", default_value = "10", value_parser = seconds(1, 120))]
+    pub handshake_timeout: Duration,
+    /// Connections (HTTP and QUIC, each counted) one address may hold open.
+    /// Counted before any header is read, so a trusted proxy is exempt: behind
+    /// it, the per-visitor limits apply once the forwarded address is known.
+    #[arg(long, env = "OVASABI_CONNECTIONS_PER_IP", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub connections_per_ip: u32,
+    /// Connections (HTTP and QUIC) the instance holds open at most; 0 derives
+    /// it from the open-file limit (raised to its hard limit at start).
+    #[arg(long, env = "OVASABI_MAX_CONNECTIONS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
+    pub max_connections: u32,
     /// Seconds between a shutdown signal and the end of serving, while
     /// `/readyz` already answers 503: time for a balancer to stop sending.
     #[arg(long = "shutdown-drain-secs", env = "OVASABI_SHUTDOWN_DRAIN_SECS", default_value = "0", value_parser = seconds(0, 300))]

@@ -56,6 +56,12 @@ pub enum ApiError {
         /// The field concerned.
         field: Option<String>,
     },
+    /// 408: the body did not arrive in time (a client trickling it).
+    #[error("the request body did not arrive within {secs} s")]
+    RequestTimeout {
+        /// The limit in seconds.
+        secs: u64,
+    },
     /// 413: the body is over the limit.
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge {
@@ -132,6 +138,7 @@ impl ApiError {
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -150,6 +157,7 @@ impl ApiError {
             | Self::Conflict { code, .. }
             | Self::Unprocessable { code, .. }
             | Self::Unavailable { code, .. } => code,
+            Self::RequestTimeout { .. } => "request_timeout",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::TooManyRequests { .. } => "rate_limited",

@@ -21,6 +21,8 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     server::telemetry::init();
+    let open_files = server::app::raise_open_file_limit();
+    tracing::info!(open_files, "open-file limit");
     tracing::info!(?config, "configuration");
     let result = match command {
         Command::Serve => serve(config).await,

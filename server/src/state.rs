@@ -41,6 +41,12 @@ pub struct AppState {
     pub streams: ConnectionLimiter,
     /// Open cursor sessions per client address.
     pub cursor_sessions: ConnectionLimiter,
+    /// Open connections (HTTP and QUIC) per peer address, and in all
+    /// (counted before anything is read: see [`AppState::admit_connection`]).
+    pub connections: ConnectionLimiter,
+    /// Most connections held open at once ([`crate::config::Config::max_connections`],
+    /// or derived from the open-file limit).
+    pub max_connections: u32,
     /// Cursor rooms.
     pub cursors: Arc<CursorHub>,
     /// Where browsers reach the cursor channel.
@@ -54,6 +60,48 @@ pub struct AppState {
     /// Notified by the store after every commit that wrote outbox entries;
     /// the outbox worker waits on it.
     pub outbox_wake: Arc<Notify>,
+}
+
+/// Why a new connection was refused before anything was read from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionRefusal {
+    /// The instance holds as many connections as it may.
+    Full,
+    /// The peer address holds as many as one address may.
+    PerAddress,
+}
+
+/// The key all connections are counted under, besides their address's.
+const ALL_CONNECTIONS: &str = "*";
+
+impl AppState {
+    /// Counts a new connection from `peer` against the total cap and, unless
+    /// the peer is a trusted proxy (many visitors), the per-address cap; the
+    /// slots are released when dropped, with the connection.
+    pub fn admit_connection(
+        &self,
+        peer: std::net::IpAddr,
+    ) -> Result<Vec<crate::limit::ConnectionSlot>, ConnectionRefusal> {
+        let all = self
+            .connections
+            .acquire(ALL_CONNECTIONS, self.max_connections)
+            .ok_or(ConnectionRefusal::Full)?;
+        let peer = peer.to_canonical();
+        if self
+            .config
+            .trusted_proxies
+            .iter()
+            .any(|net| net.contains(&peer))
+        {
+            return Ok(vec![all]);
+        }
+        let key = crate::client::rate_limit_key(Some(peer));
+        let own = self
+            .connections
+            .acquire(&key, self.config.connections_per_ip)
+            .ok_or(ConnectionRefusal::PerAddress)?;
+        Ok(vec![all, own])
+    }
 }
 
 /// Where browsers reach the WebTransport endpoint, and the hashes of the

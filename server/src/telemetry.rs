@@ -18,6 +18,11 @@ pub struct Counters {
     pub webtransport_refused_403: AtomicU64,
     /// WebTransport handshakes refused with 429 (over the address's cap).
     pub webtransport_refused_429: AtomicU64,
+    /// HTTP connections refused before a request (over a connection cap).
+    pub http_connections_refused: AtomicU64,
+    /// QUIC connections refused or dropped before a session (over a
+    /// connection cap, or silent past the handshake deadline).
+    pub quic_connections_refused: AtomicU64,
     /// Events delivered to event streams.
     pub sse_events_out: AtomicU64,
     /// Publish → handed to an event stream's connection, per stream and event.

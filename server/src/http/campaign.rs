@@ -73,7 +73,7 @@ pub async fn visible_campaign_by_slug(
 async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     require_admin(req, &state)?;
-    let spec: NewCampaign = json_body(req, state.config.max_body_bytes).await?;
+    let spec: NewCampaign = json_body(req, &state.config).await?;
     spec.validate()?;
     spec.config
         .check_webhook_targets(&state.config.webhook_policy())?;
@@ -106,7 +106,7 @@ async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resul
 async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     require_admin(req, &state)?;
-    let patch: CampaignPatch = json_body(req, state.config.max_body_bytes).await?;
+    let patch: CampaignPatch = json_body(req, &state.config).await?;
     let current = visible_campaign(req, &state).await?;
     let next = current.patched(patch)?;
     next.config

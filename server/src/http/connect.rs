@@ -50,7 +50,7 @@ async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
             code: "unauthorized",
             message: "a connect ticket needs the session token (Authorization: Bearer)".into(),
         })?;
-    let body: ConnectRequest = json_body(req, state.config.max_body_bytes).await?;
+    let body: ConnectRequest = json_body(req, &state.config).await?;
     let campaign = state
         .campaigns
         .visible(state.store.as_ref(), &body.campaign, false)

@@ -68,10 +68,7 @@ async fn uplink(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/octet-stream"));
     let limit = if binary { protocol::MAX_UPLINK } else { 256 };
-    let bytes = match req.payload_with_max_size(limit).await {
-        Ok(bytes) => bytes.clone(),
-        Err(_) => return Err(ApiError::PayloadTooLarge { limit }),
-    };
+    let bytes = super::read_body(req, limit, state.config.body_timeout).await?;
     let sample = if binary {
         protocol::decode_uplink(&bytes).map_err(|e| {
             state

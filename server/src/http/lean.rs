@@ -35,7 +35,8 @@ use super::ApiError;
 #[cfg(test)]
 use super::events::StreamCredential;
 use super::events::{StreamRequest, open_stream};
-use crate::state::AppState;
+use crate::limit::ConnectionSlot;
+use crate::state::{AppState, ConnectionRefusal};
 
 /// Longest request head looked at; a longer one goes to Salvo as it is.
 const MAX_HEAD: usize = 8 * 1024;
@@ -140,6 +141,33 @@ async fn route(
         http_scheme,
         ..
     } = accepted;
+    // Counted before anything is read: a peer cannot hold more than its share
+    // of connections by never sending a request.
+    let slots = match remote_addr.ip().map(|ip| state.admit_connection(ip)) {
+        None => Vec::new(),
+        Some(Ok(slots)) => slots,
+        Some(Err(refusal)) => {
+            state
+                .counters
+                .http_connections_refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let error = match refusal {
+                ConnectionRefusal::PerAddress => ApiError::TooManyRequests {
+                    retry_after_secs: 5,
+                },
+                ConnectionRefusal::Full => ApiError::Unavailable {
+                    code: "overloaded",
+                    message: "the server holds as many connections as it can; retry".into(),
+                },
+            };
+            let _ = tokio::time::timeout(
+                Duration::from_secs(1),
+                stream.write_all(&error_response(&error)),
+            )
+            .await;
+            return;
+        }
+    };
     let head = tokio::select! {
         () = state.tasks.shutdown().cancelled() => return,
         head = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)) => head,
@@ -153,7 +181,7 @@ async fn route(
         state
             .tasks
             .clone()
-            .spawn("event stream", serve(stream, state, request));
+            .spawn("event stream", serve(stream, state, request, slots));
         return;
     }
     let _ = handover
@@ -162,6 +190,7 @@ async fn route(
             stream: Rewound {
                 read: head.freeze(),
                 inner: stream,
+                _slots: slots,
             },
             fuse_config,
             conn_ctrl,
@@ -231,7 +260,12 @@ fn event_stream_request(
 }
 
 /// Answers the event stream on `stream` until either side ends it.
-async fn serve(mut stream: Socket, state: Arc<AppState>, request: StreamRequest) {
+async fn serve(
+    mut stream: Socket,
+    state: Arc<AppState>,
+    request: StreamRequest,
+    _slots: Vec<ConnectionSlot>,
+) {
     // Admitted from another origin: it is allowed, and may read the stream.
     let cross_origin = request.origin.clone().filter(|_| !request.same_origin);
     // What runs once (opening, refusing) is boxed, so that this task, kept for
@@ -319,6 +353,8 @@ fn error_response(error: &ApiError) -> Vec<u8> {
 pub struct Rewound {
     read: Bytes,
     inner: Socket,
+    /// The connection's place under the connection caps, held while it lives.
+    _slots: Vec<ConnectionSlot>,
 }
 
 impl AsyncRead for Rewound {

@@ -57,6 +57,29 @@ async fn metrics(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> 
     );
     metric(
         &mut out,
+        "ovasabi_connections_refused_total",
+        "counter",
+        "Connections refused before a request or session: over a connection cap, or (QUIC) silent past the handshake deadline.",
+        &[
+            (
+                "transport=\"http\"",
+                c.http_connections_refused.load(Relaxed),
+            ),
+            (
+                "transport=\"quic\"",
+                c.quic_connections_refused.load(Relaxed),
+            ),
+        ],
+    );
+    metric(
+        &mut out,
+        "ovasabi_rate_limit_fallbacks_total",
+        "counter",
+        "Rate-limit checks this instance decided alone because Redis did not answer in time.",
+        &[("", state.limiter.fallbacks.load(Relaxed))],
+    );
+    metric(
+        &mut out,
         "ovasabi_sse_events_total",
         "counter",
         "Events written to event streams.",

@@ -75,15 +75,17 @@ pub fn state(depot: &Depot) -> Result<Arc<AppState>, ApiError> {
         .map_err(|_| ApiError::Internal(anyhow::anyhow!("app state missing from depot")))
 }
 
-/// Reads the body as JSON into `T`, within the configured size limit.
+/// Reads the body as JSON into `T`, within the configured size limit and
+/// body timeout (408 `request_timeout`).
 ///
 /// Without a JSON content type (`application/json`) 415, over the limit 413, not well-formed 400
 /// `malformed_json`, and well-formed but of the wrong shape (missing or unknown
 /// field, wrong type) 422 `invalid_field` naming the field.
 pub async fn json_body<T: DeserializeOwned>(
     req: &mut Request,
-    limit: usize,
+    config: &crate::config::Config,
 ) -> Result<T, ApiError> {
+    let limit = config.max_body_bytes;
     // Required: a form on another site can post a "simple" request (no
     // preflight) only without a JSON content type.
     let content_type = req.headers().get(header::CONTENT_TYPE);
@@ -112,17 +114,29 @@ pub async fn json_body<T: DeserializeOwned>(
         discard_body(req).await;
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    let bytes = match req.payload_with_max_size(limit).await {
-        Ok(bytes) => bytes,
-        Err(ParseError::PayloadTooLarge) => return Err(ApiError::PayloadTooLarge { limit }),
-        Err(other) => {
-            return Err(ApiError::BadRequest {
-                code: "unreadable_body",
-                message: format!("request body could not be read: {other}"),
-            });
-        }
-    };
-    parse_json(bytes)
+    let bytes = read_body(req, limit, config.body_timeout).await?;
+    parse_json(&bytes)
+}
+
+/// The body, within `limit` bytes and the body timeout: over the limit 413,
+/// too slow 408 (a trickling client holds nothing for long), unreadable 400.
+pub async fn read_body(
+    req: &mut Request,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<bytes::Bytes, ApiError> {
+    let read = tokio::time::timeout(timeout, req.payload_with_max_size(limit)).await;
+    match read {
+        Err(_) => Err(ApiError::RequestTimeout {
+            secs: timeout.as_secs(),
+        }),
+        Ok(Ok(bytes)) => Ok(bytes.clone()),
+        Ok(Err(ParseError::PayloadTooLarge)) => Err(ApiError::PayloadTooLarge { limit }),
+        Ok(Err(other)) => Err(ApiError::BadRequest {
+            code: "unreadable_body",
+            message: format!("request body could not be read: {other}"),
+        }),
+    }
 }
 
 /// Most body bytes read and thrown away before a refusal is answered.

@@ -38,7 +38,7 @@ pub struct QuoteList {
 #[handler]
 async fn submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
-    let form: QuoteRequest = json_body(req, state.config.max_body_bytes).await?;
+    let form: QuoteRequest = json_body(req, &state.config).await?;
     super::check_campaign_origin(req, &state, &form.campaign).await?;
     let client = client_ip(req, &state);
     let submitted = crate::forms::quote::submit(
@@ -93,7 +93,7 @@ async fn update_status(
 ) -> Result<(), ApiError> {
     let state = state(depot)?;
     require_admin(req, &state)?;
-    let change: StatusChange = json_body(req, state.config.max_body_bytes).await?;
+    let change: StatusChange = json_body(req, &state.config).await?;
     let id = req.param::<String>("id").unwrap_or_default();
     let updated = crate::forms::quote::set_status(&state, &id, change.status).await?;
     res.render(Json(updated));

@@ -25,7 +25,7 @@ pub struct ReferralResponse {
 #[handler]
 async fn refer(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
-    let body: ReferralRequest = json_body(req, state.config.max_body_bytes).await?;
+    let body: ReferralRequest = json_body(req, &state.config).await?;
     super::check_campaign_origin(req, &state, &body.campaign).await?;
     let credit = crate::forms::referral::refer(&state, body, bearer_token(req.headers())).await?;
     res.status_code(StatusCode::CREATED);

@@ -40,7 +40,7 @@ const SESSIONS_PER_MINUTE: u32 = 60;
 #[handler]
 async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
-    let body: SessionRequest = json_body(req, state.config.max_body_bytes).await?;
+    let body: SessionRequest = json_body(req, &state.config).await?;
     super::check_campaign_origin(req, &state, &body.campaign).await?;
     let campaign = open_campaign(&state, &body.campaign).await?;
     rate_limit(

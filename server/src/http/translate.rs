@@ -173,7 +173,7 @@ async fn translate(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let state = state(depot)?;
-    let body: TranslateBody = json_body(req, state.config.max_body_bytes).await?;
+    let body: TranslateBody = json_body(req, &state.config).await?;
     super::check_campaign_origin(req, &state, &body.campaign).await?;
     let campaign = visible_campaign_by_slug(&state, &body.campaign, false).await?;
     rate_limit(
@@ -234,7 +234,7 @@ async fn set_override(
 ) -> Result<(), ApiError> {
     let state = state(depot)?;
     require_admin(req, &state)?;
-    let body: OverrideBody = json_body(req, state.config.max_body_bytes).await?;
+    let body: OverrideBody = json_body(req, &state.config).await?;
     let campaign = visible_campaign_by_slug(&state, &body.campaign, true).await?;
     let (source, target) = languages(&campaign, body.source.as_deref(), &body.target)?;
     for (field, value) in [("text", &body.text), ("translation", &body.translation)] {

@@ -33,7 +33,7 @@ async fn register(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let state = state(depot)?;
-    let body: JoinRequest = json_body(req, state.config.max_body_bytes).await?;
+    let body: JoinRequest = json_body(req, &state.config).await?;
     super::check_campaign_origin(req, &state, &body.campaign).await?;
     let joined = crate::forms::join::join(&state, body, &client_ip(req, &state)).await?;
     res.status_code(StatusCode::CREATED);

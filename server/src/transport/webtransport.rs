@@ -17,6 +17,7 @@
 //! and key from PEM files and publishes no hash.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -185,11 +186,25 @@ impl WebTransportServer {
                     () = shutdown.cancelled() => break,
                     incoming = self.endpoint.accept() => incoming,
                 };
-                let span =
-                    tracing::debug_span!("webtransport", remote = %incoming.remote_address());
+                let remote = incoming.remote_address();
+                // Counted before the handshake: a peer cannot hold more than
+                // its share of connections by never asking for a session.
+                let slots = match state.admit_connection(remote.ip()) {
+                    Ok(slots) => slots,
+                    Err(_) => {
+                        state
+                            .counters
+                            .quic_connections_refused
+                            .fetch_add(1, Ordering::Relaxed);
+                        incoming.refuse();
+                        continue;
+                    }
+                };
+                let span = tracing::debug_span!("webtransport", %remote);
                 tasks.spawn(
                     "cursor session",
-                    serve_session(state.clone(), incoming, shutdown.clone()).instrument(span),
+                    serve_session(state.clone(), incoming, shutdown.clone(), slots)
+                        .instrument(span),
                 );
             }
             self.endpoint.close(0u32.into(), b"shutting down");
@@ -209,6 +224,7 @@ async fn serve_session(
     state: Arc<AppState>,
     incoming: IncomingSession,
     shutdown: CancellationToken,
+    _slots: Vec<crate::limit::ConnectionSlot>,
 ) {
     match serve_session_impl(state, incoming, shutdown).await {
         Ok(()) => tracing::debug!("session ended"),
@@ -221,7 +237,19 @@ async fn serve_session_impl(
     incoming: IncomingSession,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let request = incoming.await?;
+    // The QUIC handshake and the session request, within the deadline: a
+    // client that connects and says nothing is dropped, not kept.
+    let deadline = state.config.handshake_timeout;
+    let request = match tokio::time::timeout(deadline, incoming).await {
+        Ok(request) => request?,
+        Err(_) => {
+            state
+                .counters
+                .quic_connections_refused
+                .fetch_add(1, Ordering::Relaxed);
+            anyhow::bail!("no session request within {deadline:?}");
+        }
+    };
     let url = url::Url::parse(&format!("https://edge{}", request.path()))?;
     let mut segments = url.path_segments().into_iter().flatten();
     let slug = match (segments.next(), segments.next(), segments.next()) {
@@ -279,7 +307,7 @@ async fn serve_session_impl(
                 request.forbidden().await;
                 &state.counters.webtransport_refused_403
             };
-            refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            refused.fetch_add(1, Ordering::Relaxed);
             anyhow::bail!("refused ({status}): {refusal}");
         }
     };

@@ -10,6 +10,7 @@ mod campaign_files;
 mod cursors;
 mod edge;
 mod events;
+mod faults;
 mod health;
 mod join;
 mod libretranslate;
