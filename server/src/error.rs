@@ -232,6 +232,13 @@ impl From<StoreError> for ApiError {
                 message: format!("{field} is already taken"),
                 field: Some(field.to_owned()),
             },
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                Self::Unavailable {
+                    code: "unavailable",
+                    message: "the database does not answer; retry in a moment".into(),
+                }
+            }
             StoreError::Busy(cause) => {
                 tracing::warn!(error = %cause, "database busy");
                 Self::Unavailable {

@@ -2,6 +2,8 @@
 //! cursor session starts by loading its campaign, and a campaign changes
 //! rarely. A change made through this instance is seen at once; one made
 //! elsewhere (another instance, `campaigns apply`) within [`CAMPAIGN_TTL`].
+//! While the database is down, a campaign loaded within [`STALE_LIMIT`] is
+//! still served.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,6 +14,8 @@ use crate::store::{Store, StoreError};
 
 /// How long a loaded campaign is served without asking the database again.
 pub const CAMPAIGN_TTL: Duration = Duration::from_secs(1);
+/// How long a loaded campaign is still served while the database is down.
+pub const STALE_LIMIT: Duration = Duration::from_secs(15 * 60);
 
 /// Recently loaded campaigns. Only campaigns that exist are kept, so unknown
 /// slugs cannot grow it, and a new campaign is visible at once.
@@ -52,7 +56,18 @@ impl CampaignCache {
         {
             return Ok(Some(campaign.clone()));
         }
-        let found = store.campaign_by_slug(slug).await?;
+        let found = match store.campaign_by_slug(slug).await {
+            Ok(found) => found,
+            // The database is down: what was loaded lately still serves
+            // (pages stay up, events and cursors go on), for a bounded time.
+            Err(StoreError::Unavailable(cause)) => match self.lock().get(slug) {
+                Some((at, campaign)) if at.elapsed() < STALE_LIMIT => {
+                    return Ok(Some(campaign.clone()));
+                }
+                _ => return Err(StoreError::Unavailable(cause)),
+            },
+            Err(other) => return Err(other),
+        };
         let mut loaded = self.lock();
         match &found {
             Some(campaign) => {

@@ -5,6 +5,7 @@
 //! same tables, created by the migrations under `migrations/sqlite` and
 //! `migrations/postgres`.
 
+pub mod guarded;
 mod leads;
 mod postgres;
 mod shared;
@@ -57,6 +58,10 @@ pub enum StoreError {
     /// was free in time; retryable.
     #[error("database busy")]
     Busy(#[source] sqlx::Error),
+    /// The database server cannot be reached (stopped, restarting, the
+    /// network down); retryable, and answered at once while it lasts.
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
     /// The database failed.
     #[error("database error")]
     Database(#[source] sqlx::Error),
@@ -315,15 +320,12 @@ pub async fn connect(
     tasks: &Tasks,
     outbox_written: Arc<tokio::sync::Notify>,
 ) -> anyhow::Result<SharedStore> {
-    if database_url.starts_with("sqlite:") {
-        Ok(Arc::new(
-            SqliteStore::connect(database_url, max_connections, tasks, outbox_written).await?,
-        ))
+    let inner: SharedStore = if database_url.starts_with("sqlite:") {
+        Arc::new(SqliteStore::connect(database_url, max_connections, tasks, outbox_written).await?)
     } else {
-        Ok(Arc::new(
-            PgStore::connect(database_url, max_connections, tasks, outbox_written).await?,
-        ))
-    }
+        Arc::new(PgStore::connect(database_url, max_connections, tasks, outbox_written).await?)
+    };
+    Ok(Arc::new(guarded::Guarded::new(inner)))
 }
 
 /// A campaign row as both databases return it.

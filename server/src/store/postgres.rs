@@ -39,7 +39,9 @@ impl PgStore {
     ) -> anyhow::Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
+            // A stopped server makes every acquire retry until this runs
+            // out: short, so that an outage is answered (503) within a second.
+            .acquire_timeout(Duration::from_secs(1))
             .connect(url)
             .await?;
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;

@@ -108,3 +108,185 @@ async fn a_trusted_proxy_is_not_held_to_one_address_cap() {
         .expect("served");
     assert_eq!(reply.status(), 200, "the proxy's visitors are many");
 }
+
+/// A TCP proxy in front of a service, which the test can cut and restore:
+/// an outage without stopping the shared service.
+struct CuttableProxy {
+    addr: std::net::SocketAddr,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    _accept: tokio::task::JoinHandle<()>,
+}
+
+impl CuttableProxy {
+    async fn start(target: std::net::SocketAddr) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let connections = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (flag, held) = (open.clone(), connections.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !flag.load(Ordering::SeqCst) {
+                    continue; // dropped: connection refused, as good as
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                held.lock().expect("lock").push(task);
+            }
+        });
+        Self {
+            addr,
+            open,
+            connections,
+            _accept: accept,
+        }
+    }
+
+    /// Drops every connection and refuses new ones.
+    fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        for task in self.connections.lock().expect("lock").drain(..) {
+            task.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_outage_fails_fast_keeps_pages_up_and_recovers() {
+    let Some(postgres) = Db::postgres() else {
+        return;
+    };
+    let db = crate::helpers::fresh_database(&postgres).await;
+    let mut url = url::Url::parse(&db.url).expect("url");
+    let target = format!(
+        "{}:{}",
+        url.host_str().expect("host"),
+        url.port().unwrap_or(5432)
+    );
+    let target = tokio::net::lookup_host(target)
+        .await
+        .expect("resolves")
+        .next()
+        .expect("an address");
+    let proxy = CuttableProxy::start(target).await;
+    url.set_port(Some(proxy.addr.port())).expect("port");
+    url.set_host(Some("127.0.0.1")).expect("host");
+    server::telemetry::init_for_tests();
+    let mut config = server::Config::for_database(url.to_string());
+    config.outbox_worker = false;
+    let app = server::App::build(config).await.expect("builds");
+    let base = format!("http://{}", app.http_addr());
+    let admin = app.state().config.admin_token.value.clone();
+    let state = app.state();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(app.run(shutdown.clone()));
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("{base}/api/campaign"))
+        .bearer_auth(&admin)
+        .json(&crate::helpers::open_campaign_body("c"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(created.status(), 201);
+    let quote =
+        json!({"campaign": "c", "name": "Ada", "email": "ada@example.com", "message": "Hi"});
+    // The campaign is loaded (and cached) before the outage.
+    assert_eq!(
+        client
+            .get(format!("{base}/api/campaign/c"))
+            .send()
+            .await
+            .expect("sent")
+            .status(),
+        200
+    );
+
+    proxy.cut();
+    for attempt in 0..3 {
+        let started = Instant::now();
+        let reply = crate::helpers::read(
+            client
+                .post(format!("{base}/api/quote"))
+                .header("idempotency-key", "outage-1")
+                .json(&quote)
+                .send()
+                .await
+                .expect("sent"),
+        )
+        .await;
+        reply.assert_error(503, "unavailable");
+        assert!(reply.headers.contains_key("retry-after"));
+        let bound = if attempt == 0 { 3 } else { 1 };
+        assert!(
+            started.elapsed() < Duration::from_secs(bound),
+            "attempt {attempt}: {:?}",
+            started.elapsed()
+        );
+    }
+    // What was loaded still serves: the campaign, its event stream.
+    let page = client
+        .get(format!("{base}/api/campaign/c"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(page.status(), 200);
+    let stream = client
+        .get(format!("{base}/api/campaign/c/events"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(stream.status(), 200);
+    let ready = client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(ready.status(), 503);
+
+    // Back, without a restart: the retry (same idempotency key) is stored once.
+    proxy.restore();
+    let stored = crate::helpers::poll_until(
+        || async {
+            client
+                .post(format!("{base}/api/quote"))
+                .header("idempotency-key", "outage-1")
+                .json(&quote)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        },
+        |status| *status == 201,
+    )
+    .await;
+    assert_eq!(stored, 201);
+    let campaign = state
+        .store
+        .campaign_by_slug("c")
+        .await
+        .expect("reads")
+        .expect("campaign");
+    assert_eq!(
+        state
+            .store
+            .campaign_counts(campaign.id)
+            .await
+            .expect("counts")
+            .leads,
+        1,
+        "nothing half-written, nothing doubled"
+    );
+    shutdown.cancel();
+}

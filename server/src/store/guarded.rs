@@ -1,0 +1,340 @@
+//! A store that knows when its database is down, and says so at once.
+//!
+//! A stopped PostgreSQL makes every query wait for a connection until the
+//! pool gives up — seconds per request, with requests piling up behind. This
+//! wrapper classifies what the database answers: an outage (no connection,
+//! a connection reset, the server shutting down) is [`StoreError::Unavailable`]
+//! (503 `unavailable`), and once one is seen every call fails at once for
+//! [`OUTAGE_PAUSE`], after which one call is let through as a probe (so is
+//! every `ping`, which `/readyz` sends): the first success ends the outage,
+//! without a restart. A write never half-happens: each is one transaction,
+//! which an outage rolls back.
+//!
+//! The embedded SQLite database cannot be "down"; a locked one stays
+//! [`StoreError::Busy`] (503 `busy`).
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{
+    Backend, CampaignCounts, MemoryEntry, NewOutbox, OutboxEntry, OutboxState, Page,
+    ReferralCredit, SharedStore, Store, StoreError,
+};
+use crate::model::campaign::{Campaign, NewCampaign};
+use crate::model::quote::{Quote, QuoteStatus};
+use crate::model::user::User;
+
+/// How long calls fail at once after an outage was seen, before a probe.
+pub const OUTAGE_PAUSE: Duration = Duration::from_millis(500);
+
+/// A store whose outages are told apart and answered at once.
+pub struct Guarded {
+    inner: SharedStore,
+    /// Until when calls fail without asking (an outage is on).
+    down_until: Mutex<Option<Instant>>,
+    /// When a call last succeeded: a pool timing out while others succeed
+    /// is a busy pool, not an outage.
+    last_ok: Mutex<Instant>,
+}
+
+impl Guarded {
+    /// Wraps `inner`.
+    pub fn new(inner: SharedStore) -> Self {
+        Self {
+            inner,
+            down_until: Mutex::new(None),
+            last_ok: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Whether the database is known to be down now.
+    pub fn is_down(&self) -> bool {
+        self.down_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    fn embedded(&self) -> bool {
+        matches!(self.inner.backend(), Backend::Sqlite)
+    }
+
+    /// An error as the callers see it: an outage of the server database is
+    /// `Unavailable` (a pool timing out means no connection can be made).
+    fn classify(&self, error: StoreError) -> StoreError {
+        match error {
+            StoreError::Busy(cause) if !self.embedded() => StoreError::Unavailable(cause),
+            StoreError::Database(cause) if !self.embedded() && is_outage(&cause) => {
+                StoreError::Unavailable(cause)
+            }
+            other => other,
+        }
+    }
+
+    /// Notes what a call says about the database's health.
+    fn observe<T>(&self, result: &Result<T, StoreError>) {
+        if result.is_ok() {
+            *self.last_ok.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        }
+        let mut down = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(_) => {
+                if down.take().is_some() {
+                    tracing::info!("the database answers again");
+                }
+            }
+            Err(e) if self.is_outage_error(e) => {
+                if down.is_none() {
+                    tracing::warn!(error = %e, "the database does not answer: failing fast");
+                }
+                *down = Some(Instant::now() + OUTAGE_PAUSE);
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn is_outage_error(&self, error: &StoreError) -> bool {
+        if self.embedded() {
+            return false;
+        }
+        match error {
+            // No connection in time: an outage unless other calls succeed.
+            StoreError::Busy(_) => {
+                self.last_ok
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .elapsed()
+                    > Duration::from_secs(1)
+            }
+            StoreError::Unavailable(_) => true,
+            StoreError::Database(cause) => is_outage(cause),
+            _ => false,
+        }
+    }
+
+    async fn guard<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        {
+            let mut down = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(until) = *down {
+                if Instant::now() < until {
+                    return Err(StoreError::Unavailable(sqlx::Error::PoolClosed));
+                }
+                // This call is the probe; the others keep failing fast meanwhile.
+                *down = Some(Instant::now() + OUTAGE_PAUSE);
+            }
+        }
+        let result = call.await;
+        self.observe(&result);
+        result.map_err(|e| self.classify(e))
+    }
+}
+
+/// Whether `error` says the database cannot be reached (rather than that a
+/// query was wrong): I/O, TLS, a closed pool, a broken protocol stream, or
+/// PostgreSQL's connection exceptions (class 08) and shutdown (57P01–57P03).
+pub fn is_outage(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl Store for Guarded {
+    fn backend(&self) -> Backend {
+        self.inner.backend()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        // The probe: always asks the database, and its answer decides.
+        let result = self.inner.ping().await;
+        self.observe(&result);
+        result.map_err(|e| self.classify(e))
+    }
+
+    async fn insert_campaign(&self, spec: &NewCampaign) -> Result<Campaign, StoreError> {
+        self.guard(self.inner.insert_campaign(spec)).await
+    }
+
+    async fn campaign_by_slug(&self, slug: &str) -> Result<Option<Campaign>, StoreError> {
+        self.guard(self.inner.campaign_by_slug(slug)).await
+    }
+
+    async fn campaign_by_id(&self, id: i64) -> Result<Option<Campaign>, StoreError> {
+        self.guard(self.inner.campaign_by_id(id)).await
+    }
+
+    async fn update_campaign(&self, campaign: &Campaign) -> Result<Campaign, StoreError> {
+        self.guard(self.inner.update_campaign(campaign)).await
+    }
+
+    async fn campaign_file_hash(&self, slug: &str) -> Result<Option<String>, StoreError> {
+        self.guard(self.inner.campaign_file_hash(slug)).await
+    }
+
+    async fn record_campaign_file(&self, slug: &str, hash: &str) -> Result<(), StoreError> {
+        self.guard(self.inner.record_campaign_file(slug, hash))
+            .await
+    }
+
+    async fn list_campaigns(&self, page: Page) -> Result<Vec<Campaign>, StoreError> {
+        self.guard(self.inner.list_campaigns(page)).await
+    }
+
+    async fn campaign_counts(&self, campaign_id: i64) -> Result<CampaignCounts, StoreError> {
+        self.guard(self.inner.campaign_counts(campaign_id)).await
+    }
+
+    async fn user_by_referral_code(
+        &self,
+        campaign_id: i64,
+        code: &str,
+    ) -> Result<Option<User>, StoreError> {
+        self.guard(self.inner.user_by_referral_code(campaign_id, code))
+            .await
+    }
+
+    async fn user_by_id(&self, master_id: Uuid) -> Result<Option<User>, StoreError> {
+        self.guard(self.inner.user_by_id(master_id)).await
+    }
+
+    async fn register_user(
+        &self,
+        user: &User,
+        referrer: Option<&User>,
+        outbox: &[NewOutbox],
+    ) -> Result<Option<ReferralCredit>, StoreError> {
+        self.guard(self.inner.register_user(user, referrer, outbox))
+            .await
+    }
+
+    async fn record_referral(
+        &self,
+        referrer: &User,
+        referred: &User,
+        outbox: &[NewOutbox],
+    ) -> Result<ReferralCredit, StoreError> {
+        self.guard(self.inner.record_referral(referrer, referred, outbox))
+            .await
+    }
+
+    async fn insert_quote(
+        &self,
+        quote: &Quote,
+        outbox: &[NewOutbox],
+    ) -> Result<(Quote, bool), StoreError> {
+        self.guard(self.inner.insert_quote(quote, outbox)).await
+    }
+
+    async fn quote_by_id(&self, id: Uuid) -> Result<Option<Quote>, StoreError> {
+        self.guard(self.inner.quote_by_id(id)).await
+    }
+
+    async fn list_quotes(
+        &self,
+        campaign_id: i64,
+        status: Option<QuoteStatus>,
+        page: Page,
+    ) -> Result<Vec<Quote>, StoreError> {
+        self.guard(self.inner.list_quotes(campaign_id, status, page))
+            .await
+    }
+
+    async fn set_quote_status(
+        &self,
+        id: Uuid,
+        from: QuoteStatus,
+        to: QuoteStatus,
+        outbox: &[NewOutbox],
+    ) -> Result<Option<Quote>, StoreError> {
+        self.guard(self.inner.set_quote_status(id, from, to, outbox))
+            .await
+    }
+
+    async fn due_outbox(
+        &self,
+        now: DateTime<Utc>,
+        with_default_target: bool,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.guard(self.inner.due_outbox(now, with_default_target, limit))
+            .await
+    }
+
+    async fn claim_outbox(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.guard(self.inner.claim_outbox(id, now, lease_until))
+            .await
+    }
+
+    async fn outbox_delivered(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.guard(self.inner.outbox_delivered(id, at)).await
+    }
+
+    async fn outbox_failed(
+        &self,
+        id: i64,
+        attempts: i32,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.guard(self.inner.outbox_failed(id, attempts, error, retry_at, now))
+            .await
+    }
+
+    async fn list_outbox(
+        &self,
+        state: OutboxState,
+        campaign_id: Option<i64>,
+        page: Page,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.guard(self.inner.list_outbox(state, campaign_id, page))
+            .await
+    }
+
+    async fn redrive_outbox(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.guard(self.inner.redrive_outbox(id, now)).await
+    }
+
+    async fn memory_lookup(
+        &self,
+        campaign_id: i64,
+        source_lang: &str,
+        target_lang: &str,
+        context_key: &str,
+        hashes: &[String],
+    ) -> Result<Vec<MemoryEntry>, StoreError> {
+        self.guard(self.inner.memory_lookup(
+            campaign_id,
+            source_lang,
+            target_lang,
+            context_key,
+            hashes,
+        ))
+        .await
+    }
+
+    async fn memory_store(&self, entries: &[MemoryEntry]) -> Result<(), StoreError> {
+        self.guard(self.inner.memory_store(entries)).await
+    }
+}
