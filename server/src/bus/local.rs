@@ -31,10 +31,7 @@ impl LocalBus {
     pub fn new(history: usize, buffer: usize) -> Self {
         // Ids start at this process's start time, so ids of an earlier process
         // are recognised as unknown rather than mistaken for ours.
-        let start = EventId {
-            ms: u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0),
-            seq: 0,
-        };
+        let start = EventId::new(u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0), 0);
         Self {
             hub: Hub::new(buffer),
             ring: Mutex::new(Ring {
@@ -56,10 +53,7 @@ impl LocalBus {
 impl EventBus for LocalBus {
     async fn publish(&self, campaign: &str, event: Event) -> anyhow::Result<EventId> {
         let mut ring = self.ring();
-        let id = EventId {
-            ms: self.start.ms,
-            seq: ring.next_seq,
-        };
+        let id = EventId::new(self.start.ms, ring.next_seq);
         ring.next_seq += 1;
         let envelope = Arc::new(Envelope {
             id,
@@ -164,16 +158,13 @@ mod tests {
             bus.since("a", a1, 10).await.expect("since"),
             Since::Events(_)
         ));
-        let future = EventId {
-            ms: a3.ms,
-            seq: 999,
-        };
+        let future = EventId::new(a3.ms, 999);
         assert_eq!(
             bus.since("a", future, 10).await.expect("since"),
             Since::Gap,
             "unknown id"
         );
-        let earlier_process = EventId { ms: 1, seq: 5 };
+        let earlier_process = EventId::new(1, 5);
         assert_eq!(
             bus.since("a", earlier_process, 10).await.expect("since"),
             Since::Gap

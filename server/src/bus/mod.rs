@@ -71,17 +71,41 @@ impl Event {
 /// The id of a published event: `<milliseconds>-<sequence>`, increasing. With
 /// Redis it is the stream entry id; in process, the process start time and a
 /// counter. It is the SSE `id`.
+///
+/// An event an instance delivered to its own visitors while Redis did not
+/// answer gets `<ms>-<seq>-<sub>`: just after the last stream entry that
+/// instance had delivered (`sub` counts from 1), so that it sorts before
+/// every entry the stream will hand out next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct EventId {
     /// Milliseconds part.
     pub ms: u64,
     /// Sequence part.
     pub seq: u64,
+    /// Delivered locally after `ms-seq`, before the next stream entry (0: a
+    /// stream entry or an in-process event).
+    pub sub: u64,
+}
+
+impl EventId {
+    /// The id `ms-seq`.
+    pub const fn new(ms: u64, seq: u64) -> Self {
+        Self { ms, seq, sub: 0 }
+    }
+
+    /// The stream entry this id is, or follows (its `ms-seq` part).
+    pub const fn entry(self) -> Self {
+        Self::new(self.ms, self.seq)
+    }
 }
 
 impl fmt::Display for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.ms, self.seq)
+        if self.sub == 0 {
+            write!(f, "{}-{}", self.ms, self.seq)
+        } else {
+            write!(f, "{}-{}-{}", self.ms, self.seq, self.sub)
+        }
     }
 }
 
@@ -89,11 +113,18 @@ impl FromStr for EventId {
     type Err = ();
 
     fn from_str(s: &str) -> Result<Self, ()> {
-        let (ms, seq) = s.trim().split_once('-').ok_or(())?;
-        Ok(Self {
-            ms: ms.parse().map_err(|_| ())?,
-            seq: seq.parse().map_err(|_| ())?,
-        })
+        let mut parts = s.trim().split('-');
+        let number = |part: Option<&str>| part.ok_or(())?.parse::<u64>().map_err(|_| ());
+        let ms = number(parts.next())?;
+        let seq = number(parts.next())?;
+        let sub = match parts.next() {
+            None => 0,
+            some => number(some).and_then(|sub| if sub == 0 { Err(()) } else { Ok(sub) })?,
+        };
+        if parts.next().is_some() {
+            return Err(());
+        }
+        Ok(Self { ms, seq, sub })
     }
 }
 
@@ -179,6 +210,10 @@ pub trait EventBus: Send + Sync + 'static {
     fn delivery_lag(&self) -> &Histogram;
 }
 
+/// The kind of the signal [`Hub::reset`] sends through a campaign's channel:
+/// not an event, never published, never sent as is.
+pub const RESET: &str = "\u{0}reset";
+
 /// This instance's fan-out: one broadcast channel per campaign with subscribers.
 pub struct Hub {
     channels: Mutex<HashMap<String, broadcast::Sender<Arc<Envelope>>>>,
@@ -206,6 +241,24 @@ impl Hub {
             .subscribe()
     }
 
+    /// Tells every subscriber of `campaign` (of every campaign when `None`)
+    /// that it missed events it cannot get back: its stream sends `reset`
+    /// with a fresh snapshot.
+    pub fn reset(&self, campaign: Option<&str>) {
+        let channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        for (slug, sender) in channels.iter() {
+            if campaign.is_none_or(|c| c == slug) {
+                let _ = sender.send(Arc::new(Envelope {
+                    id: EventId::default(),
+                    campaign: slug.clone(),
+                    event: Event::public(RESET, Value::Null),
+                    published_at: Utc::now(),
+                    frame: RenderedFrame::default(),
+                }));
+            }
+        }
+    }
+
     /// Hands `envelope` to the campaign's subscribers; drops channels nobody holds.
     pub fn deliver(&self, envelope: Arc<Envelope>) {
         let lag = Utc::now() - envelope.published_at;
@@ -227,17 +280,15 @@ mod tests {
     #[test]
     fn event_ids_parse_print_and_order() {
         let id: EventId = "1764000000000-7".parse().expect("parses");
-        assert_eq!(
-            id,
-            EventId {
-                ms: 1_764_000_000_000,
-                seq: 7
-            }
-        );
+        assert_eq!(id, EventId::new(1_764_000_000_000, 7));
         assert_eq!(id.to_string(), "1764000000000-7");
         assert!(id < "1764000000000-8".parse().expect("parses"));
         assert!(id < "1764000000001-0".parse().expect("parses"));
-        for bad in ["", "7", "a-b", "1-", "-1", "1-2-3"] {
+        let local: EventId = "1764000000000-7-2".parse().expect("parses");
+        assert_eq!(local.to_string(), "1764000000000-7-2");
+        assert!(id < local && local < "1764000000000-8".parse().expect("parses"));
+        assert_eq!(local.entry(), id);
+        for bad in ["", "7", "a-b", "1-", "-1", "1-2-0", "1-2-3-4", "1-2-x"] {
             assert!(bad.parse::<EventId>().is_err(), "{bad}");
         }
     }
@@ -248,7 +299,7 @@ mod tests {
         let mut a = hub.subscribe("a");
         let mut b = hub.subscribe("b");
         let envelope = Arc::new(Envelope {
-            id: EventId { ms: 1, seq: 1 },
+            id: EventId::new(1, 1),
             campaign: "a".into(),
             event: Event::public("x", Value::Null),
             published_at: Utc::now(),

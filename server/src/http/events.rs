@@ -356,6 +356,14 @@ impl EventStream {
 
     /// The frame for `envelope` if this connection should see it; advances the position.
     fn accept(&mut self, envelope: &Envelope) -> Option<Bytes> {
+        if envelope.event.kind == crate::bus::RESET {
+            // The bus lost events on their way here (Redis was away too long).
+            self.state
+                .counters
+                .sse_resets
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Some(self.presence_frame("reset"));
+        }
         if envelope.id <= self.position {
             return None; // already given (replayed before the live stream caught up)
         }

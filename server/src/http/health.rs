@@ -86,17 +86,22 @@ async fn readyz(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let (database, redis) = tokio::join!(check_database(&state), check_redis(&state));
     let draining = state.tasks.draining().is_cancelled();
-    let ready = database == "ok" && redis != "error" && !draining;
+    // Without Redis the instance still serves (events and presence locally):
+    // degraded, not out of service.
+    let degraded = redis == "error";
+    let ready = database == "ok" && !draining;
     if !ready {
         res.status_code(StatusCode::SERVICE_UNAVAILABLE);
     }
     res.render(Json(Readiness {
         status: if draining {
             "draining"
-        } else if ready {
-            "ready"
-        } else {
+        } else if !ready {
             "not_ready"
+        } else if degraded {
+            "degraded"
+        } else {
+            "ready"
         },
         code: (!ready).then_some(if draining { "draining" } else { "not_ready" }),
         message: (!ready).then_some(if draining {

@@ -290,3 +290,153 @@ async fn a_postgres_outage_fails_fast_keeps_pages_up_and_recovers() {
     );
     shutdown.cancel();
 }
+
+/// A `redis-server` of the test's own, on a spare port, that it can kill and
+/// start again (the shared one is never stopped).
+struct OwnRedis {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl OwnRedis {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let mut redis = Self { port, child: None };
+        redis.restart().await;
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redis-server did not listen on {}", self.port);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The `user.joined` names a stream shows: until `expected` came (within
+/// `wait`), then for half a second more, to catch any shown twice.
+async fn joined_names(
+    stream: &mut crate::helpers::SseClient,
+    expected: usize,
+    wait: Duration,
+) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match stream.next_within(left).await {
+            Some(event) if event.event == "user.joined" => {
+                names.push(
+                    event.json()["display_name"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned(),
+                );
+                if names.len() == expected {
+                    deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+                }
+            }
+            Some(_) => {}
+            None => return names,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_keeps_forms_fast_and_streams_whole() {
+    if crate::helpers::redis_url().is_none() {
+        return; // redis-server is there whenever the shared Redis is
+    }
+    let mut redis = OwnRedis::start().await;
+    let prefix = format!("ovasabi-test-{}", uuid::Uuid::now_v7().simple());
+    let instance = |url: String, prefix: String| {
+        spawn_app_with(Db::Sqlite, move |c| {
+            c.redis_url = Some(url.as_str().into());
+            c.redis_prefix = prefix;
+        })
+    };
+    let a = instance(redis.url(), prefix.clone()).await;
+    let b = instance(redis.url(), prefix.clone()).await;
+    for app in [&a, &b] {
+        app.open_campaign("c", json!({})).await;
+    }
+    let mut on_a = a.events("c", "", None).await;
+    let mut on_b = b.events("c", "", None).await;
+    on_a.next().await;
+    on_b.next().await;
+
+    redis.kill();
+    // A join during the outage: answered fast, shown on its instance at once.
+    let started = Instant::now();
+    a.join("c", "ada@example.com", "Ada", None)
+        .await
+        .assert_status(201);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the form did not wait for Redis: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        joined_names(&mut on_a, 1, Duration::from_secs(2)).await,
+        ["Ada"]
+    );
+    // The instance says it is degraded, and still opens streams.
+    let ready = a.get("/readyz", crate::helpers::As::Anonymous).await;
+    assert_eq!(ready.assert_status(200)["status"], "degraded");
+    let mut late = a.events("c", "", None).await;
+    assert_eq!(late.status, 200);
+    late.next().await;
+
+    // Redis comes back: the outage's event reaches the other instance, the
+    // next events reach everyone, and nobody sees anything twice.
+    redis.restart().await;
+    let on_b_names = joined_names(&mut on_b, 1, Duration::from_secs(10)).await;
+    assert_eq!(on_b_names, ["Ada"], "delivered after the outage, once");
+    b.join("c", "grace@example.com", "Grace", None)
+        .await
+        .assert_status(201);
+    assert_eq!(
+        joined_names(&mut on_a, 1, Duration::from_secs(10)).await,
+        ["Grace"],
+        "Ada is not shown again; Grace arrives"
+    );
+    assert_eq!(
+        joined_names(&mut on_b, 1, Duration::from_secs(3)).await,
+        ["Grace"]
+    );
+    assert_eq!(
+        joined_names(&mut late, 1, Duration::from_secs(3)).await,
+        ["Grace"]
+    );
+}
