@@ -121,9 +121,16 @@ impl CursorRelay {
                         .ignore();
                 }
             }
+            // Cursor frames are fresh or worthless: a batch Redis does not
+            // take within a second is dropped (the rooms here go on).
             let mut conn = self.conn.clone();
-            if let Err(e) = pipe.query_async::<()>(&mut conn).await {
-                tracing::warn!(error = %e, "cursor relay publish failed");
+            let sent =
+                tokio::time::timeout(Duration::from_secs(1), pipe.query_async::<()>(&mut conn))
+                    .await;
+            match sent {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "cursor relay publish failed"),
+                Err(_) => tracing::debug!("cursor relay publish timed out"),
             }
         }
     }

@@ -23,6 +23,9 @@ use uuid::Uuid;
 
 use crate::tasks::Tasks;
 
+/// Longest one presence sync waits for Redis.
+const SYNC_DEADLINE: Duration = Duration::from_secs(2);
+
 /// Redis side of presence.
 struct Shared {
     conn: ConnectionManager,
@@ -225,7 +228,9 @@ impl Presence {
                 .arg(shared.ttl.as_millis() as u64 * 4)
                 .ignore();
             pipe.cmd("ZCARD").arg(&key);
-            let (total,): (u64,) = pipe.query_async(&mut conn).await?;
+            let (total,): (u64,) = tokio::time::timeout(SYNC_DEADLINE, pipe.query_async(&mut conn))
+                .await
+                .map_err(|_| anyhow::anyhow!("Redis did not answer within {SYNC_DEADLINE:?}"))??;
             if let Some(entry) = self.lock().get_mut(&campaign) {
                 entry
                     .total()
@@ -233,6 +238,16 @@ impl Presence {
             }
         }
         Ok(())
+    }
+
+    /// Shows each campaign's count of this instance's visitors.
+    fn show_local_counts(&self) {
+        for entry in self.lock().values_mut() {
+            let count = entry.sessions.len() as u64;
+            entry
+                .total()
+                .send_if_modified(|total| std::mem::replace(total, count) != count);
+        }
     }
 
     /// With Redis: syncs whenever a visitor comes or goes, and at least every
@@ -249,6 +264,9 @@ impl Presence {
             async move {
                 if let Err(e) = presence.sync_once().await {
                     tracing::warn!(error = format!("{e:#}"), "presence sync failed");
+                    // Without Redis, each instance shows its own visitors
+                    // (rather than a frozen total); the next sync merges again.
+                    presence.show_local_counts();
                 }
             }
         });

@@ -396,7 +396,10 @@ async fn a_redis_outage_keeps_forms_fast_and_streams_whole() {
     on_a.next().await;
     on_b.next().await;
 
+    on_a.presence_reaches(2).await;
     redis.kill();
+    // Each instance goes on counting its own visitors.
+    on_a.presence_reaches(1).await;
     // A join during the outage: answered fast, shown on its instance at once.
     let started = Instant::now();
     a.join("c", "ada@example.com", "Ada", None)
@@ -439,4 +442,11 @@ async fn a_redis_outage_keeps_forms_fast_and_streams_whole() {
         joined_names(&mut late, 1, Duration::from_secs(3)).await,
         ["Grace"]
     );
+    // Presence merged again: two visitors on A, one on B.
+    let active = crate::helpers::poll_until(
+        || async { b.metrics("c").await["active"].as_u64() },
+        |active| *active == Some(3),
+    )
+    .await;
+    assert_eq!(active, Some(3));
 }
