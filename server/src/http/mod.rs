@@ -47,6 +47,7 @@ pub fn service(state: Arc<AppState>) -> Service {
         .push(translate::router())
         .push(webtransport::router());
     Service::new(router)
+        .hoop(DrainRefused)
         .hoop(cors::CrossOrigin(state))
         .catcher(Catcher::new(error::json_catcher))
 }
@@ -105,15 +106,6 @@ pub async fn json_body<T: DeserializeOwned>(
             return Err(ApiError::UnsupportedMediaType);
         }
     }
-    let declared_too_large = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-        .is_some_and(|len| len > limit);
-    if declared_too_large {
-        discard_body(req).await;
-        return Err(ApiError::PayloadTooLarge { limit });
-    }
     let bytes = read_body(req, limit, config.body_timeout).await?;
     parse_json(&bytes)
 }
@@ -125,6 +117,15 @@ pub async fn read_body(
     limit: usize,
     timeout: std::time::Duration,
 ) -> Result<bytes::Bytes, ApiError> {
+    let declared_too_large = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .is_some_and(|len| len > limit);
+    if declared_too_large {
+        // Refused unread; the body is drained before the answer goes out.
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
     let read = tokio::time::timeout(timeout, req.payload_with_max_size(limit)).await;
     match read {
         Err(_) => Err(ApiError::RequestTimeout {
@@ -140,19 +141,48 @@ pub async fn read_body(
 }
 
 /// Most body bytes read and thrown away before a refusal is answered.
-const DISCARD_LIMIT: usize = 1 << 20;
+const DISCARD_LIMIT: usize = 16 << 20;
+/// Longest time spent reading and dropping a refused request's body.
+const DISCARD_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Reads and drops a refused request's body (up to [`DISCARD_LIMIT`]), so the
-/// client can finish sending and read the answer: closing a connection with
-/// unread bytes resets it, and the client may then never see the 413.
+/// Reads and drops a refused request's body (up to [`DISCARD_LIMIT`] bytes,
+/// for at most [`DISCARD_TIME`]), so the client can finish sending and read
+/// the answer: closing a connection with unread bytes resets it, and the
+/// client may then never see its 4xx.
 async fn discard_body(req: &mut Request) {
     use futures::StreamExt;
     let mut body = req.take_body();
-    let mut read = 0;
-    while read <= DISCARD_LIMIT {
-        match tokio::time::timeout(std::time::Duration::from_secs(5), body.next()).await {
-            Ok(Some(Ok(frame))) => read += frame.data_ref().map_or(0, bytes::Bytes::len),
-            _ => return,
+    let drain = async {
+        let mut read = 0;
+        while read <= DISCARD_LIMIT {
+            match body.next().await {
+                Some(Ok(frame)) => read += frame.data_ref().map_or(0, bytes::Bytes::len),
+                _ => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DISCARD_TIME, drain).await;
+}
+
+/// Drains the unread body of every refused request ([`discard_body`]),
+/// whichever check refused it, before the answer goes out.
+struct DrainRefused;
+
+#[async_trait]
+impl Handler for DrainRefused {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+    ) {
+        ctrl.call_next(req, depot, res).await;
+        let refused = res
+            .status_code
+            .is_some_and(|s| s.is_client_error() || s.is_server_error());
+        if refused {
+            discard_body(req).await;
         }
     }
 }

@@ -12,6 +12,7 @@ mod edge;
 mod events;
 mod faults;
 mod health;
+mod hostile;
 mod join;
 mod libretranslate;
 mod loadgen_smoke;
