@@ -216,6 +216,24 @@ impl App {
                 move || refresh_languages(machine.clone()),
             );
         }
+        let pruning = state.clone();
+        tasks.periodic("outbox retention", OUTBOX_PRUNE_EVERY, None, move || {
+            let state = pruning.clone();
+            async move {
+                let keep = chrono::Duration::from_std(state.config.outbox_retention)
+                    .unwrap_or(chrono::Duration::days(7));
+                let untargeted = state.config.webhook_url.is_none();
+                match state
+                    .store
+                    .prune_outbox(chrono::Utc::now() - keep, untargeted)
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, "old outbox entries removed"),
+                    Err(e) => tracing::warn!(error = %e, "outbox retention failed"),
+                }
+            }
+        });
         let limits = state.clone();
         tasks.periodic("rate limit sweep", RATE_LIMIT_SWEEP, None, move || {
             limits.limiter.sweep();
@@ -281,6 +299,9 @@ pub fn raise_open_file_limit() -> u64 {
         }
     }
 }
+
+/// How often old outbox entries are removed.
+const OUTBOX_PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// How often rate-limit buckets that are full again are forgotten.
 const RATE_LIMIT_SWEEP: Duration = Duration::from_secs(10);

@@ -225,6 +225,11 @@ pub struct Config {
     /// Run the outbox delivery worker on this instance.
     #[arg(long, env = "OVASABI_OUTBOX_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
     pub outbox_worker: bool,
+    /// Days outbox entries are kept once nothing more is owed on them
+    /// (delivered; or waiting for a default receiver that is not configured).
+    /// Dead entries stay until handled.
+    #[arg(long = "outbox-retention-days", env = "OVASABI_OUTBOX_RETENTION_DAYS", default_value = "7", value_parser = days(1, 3650))]
+    pub outbox_retention: Duration,
     /// Folder of `NNN_name.toml` campaign files applied at start.
     #[arg(long, env = "OVASABI_CAMPAIGNS_DIR", default_value = "campaigns")]
     pub campaigns_dir: Option<PathBuf>,
@@ -814,6 +819,10 @@ fn millis(min: u64, max: u64) -> impl TypedValueParser<Value = Duration> {
 
 fn seconds(min: u64, max: u64) -> impl TypedValueParser<Value = Duration> {
     whole_number(min, max).map(Duration::from_secs)
+}
+
+fn days(min: u64, max: u64) -> impl TypedValueParser<Value = Duration> {
+    whole_number(min, max).map(|d| Duration::from_secs(d * 24 * 3600))
 }
 
 fn hours(min: u64, max: u64) -> impl TypedValueParser<Value = Duration> {

@@ -220,7 +220,8 @@ async fn read_head(stream: &mut Socket) -> io::Result<BytesMut> {
 
 /// The event-stream request `head` makes, if it is one this path serves: a
 /// complete `GET /api/campaign/{slug}/events` without a body or an upgrade.
-fn event_stream_request(
+/// (Public for the fuzz targets: any bytes a client sends come here.)
+pub fn event_stream_request(
     head: &[u8],
     peer: Option<std::net::IpAddr>,
     trust: crate::client::ProxyTrust<'_>,
@@ -442,6 +443,31 @@ mod tests {
             "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
         ] {
             assert!(request(other).is_none(), "{other:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Whatever a client sends first, reading it never panics, and what
+        /// is taken is a well-formed event-stream request.
+        #[test]
+        fn any_head_is_read_without_panic(head in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            if let Some(taken) = event_stream_request(&head, None, crate::client::ProxyTrust::NONE) {
+                proptest::prop_assert!(!taken.slug.is_empty() && !taken.slug.contains('/'));
+            }
+        }
+
+        /// Plausible heads with arbitrary paths, queries and headers.
+        #[test]
+        fn plausible_heads_are_read_without_panic(
+            path in "[ -~]{0,200}",
+            query in "[ -~]{0,200}",
+            name in "[!-~]{1,40}",
+            value in "[ -~]{0,200}",
+        ) {
+            let head = format!("GET /api/campaign/{path}/events?{query} HTTP/1.1\r\n{name}: {value}\r\n\r\n");
+            let _ = event_stream_request(head.as_bytes(), Some([127, 0, 0, 1].into()), crate::client::ProxyTrust::NONE);
         }
     }
 

@@ -5,6 +5,7 @@ pub mod campaign;
 pub mod connect;
 pub mod cors;
 pub mod cursor;
+pub mod erasure;
 pub mod error;
 pub mod events;
 pub mod health;
@@ -36,6 +37,7 @@ pub fn service(state: Arc<AppState>) -> Service {
         .hoop(InjectState(state.clone()))
         .push(web::router())
         .push(connect::router())
+        .push(erasure::router())
         .push(health::router())
         .push(metrics::router())
         .push(campaign::router())
@@ -473,6 +475,68 @@ mod tests {
             ApiError::Unprocessable { field, .. } => assert_eq!(field.as_deref(), Some("count")),
             other => panic!("{other:?}"),
         }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any bytes as a form body: parsed or refused as a 400/422, never a
+        /// panic, never anything else.
+        #[test]
+        fn any_body_is_parsed_or_refused(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1024)) {
+            match parse_json::<crate::forms::quote::QuoteRequest>(&bytes) {
+                Ok(_) => {}
+                Err(ApiError::BadRequest { .. } | ApiError::Unprocessable { .. }) => {}
+                Err(other) => proptest::prop_assert!(false, "{other:?}"),
+            }
+        }
+
+        /// JSON documents of any shape (within the depth a body may have).
+        #[test]
+        fn any_json_is_parsed_or_refused(value in json_value()) {
+            let bytes = serde_json::to_vec(&value).expect("serializes");
+            match parse_json::<crate::forms::join::JoinRequest>(&bytes) {
+                Ok(_) => {}
+                Err(ApiError::BadRequest { .. } | ApiError::Unprocessable { .. }) => {}
+                Err(other) => proptest::prop_assert!(false, "{other:?}"),
+            }
+        }
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(serde_json::Value::from),
+            ".{0,40}".prop_map(serde_json::Value::from),
+            prop_oneof![
+                Just("campaign"),
+                Just("email"),
+                Just("name"),
+                Just("referral_code")
+            ]
+            .prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("campaign".to_owned()),
+                        Just("email".to_owned()),
+                        Just("name".to_owned()),
+                        ".{0,12}".prop_map(|s| s)
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
     }
 
     #[test]

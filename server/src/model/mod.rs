@@ -3,6 +3,7 @@
 //! the modules above (the store, the services, the transports).
 
 pub mod campaign;
+pub mod erasure;
 pub mod outbox;
 pub mod quote;
 pub mod text;

@@ -316,6 +316,23 @@ impl Store for Guarded {
         self.guard(self.inner.redrive_outbox(id, now)).await
     }
 
+    async fn prune_outbox(
+        &self,
+        before: DateTime<Utc>,
+        untargeted_too: bool,
+    ) -> Result<u64, StoreError> {
+        self.guard(self.inner.prune_outbox(before, untargeted_too))
+            .await
+    }
+
+    async fn erase(
+        &self,
+        subject: &crate::model::erasure::ErasureSubject,
+        now: DateTime<Utc>,
+    ) -> Result<crate::model::erasure::ErasureReport, StoreError> {
+        self.guard(self.inner.erase(subject, now)).await
+    }
+
     async fn memory_lookup(
         &self,
         campaign_id: i64,

@@ -290,6 +290,25 @@ pub trait Store: Send + Sync + 'static {
     /// there is no such undelivered entry.
     async fn redrive_outbox(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
 
+    /// Deletes outbox entries created before `before` that need nothing more:
+    /// delivered ones, and — when `untargeted_too` (no default receiver is
+    /// configured) — pending ones waiting for the default receiver. Dead
+    /// entries stay until handled. Returns how many went.
+    async fn prune_outbox(
+        &self,
+        before: DateTime<Utc>,
+        untargeted_too: bool,
+    ) -> Result<u64, StoreError>;
+
+    /// In one transaction: replaces what names `subject` in users, quotes and
+    /// undelivered outbox payloads (rows, counts and statuses stay), and
+    /// records the erasure in the erasure log (a hash of the subject only).
+    async fn erase(
+        &self,
+        subject: &crate::model::erasure::ErasureSubject,
+        now: DateTime<Utc>,
+    ) -> Result<crate::model::erasure::ErasureReport, StoreError>;
+
     /// Translation memory rows of these source hashes.
     async fn memory_lookup(
         &self,

@@ -552,6 +552,145 @@ macro_rules! shared_store_impl {
                 Ok(redriven)
             }
 
+            async fn prune_outbox(
+                &self,
+                before: chrono::DateTime<chrono::Utc>,
+                untargeted_too: bool,
+            ) -> Result<u64, $crate::store::StoreError> {
+                let done = sqlx::query(
+                    "DELETE FROM service_event_outbox
+                     WHERE created_at < $1
+                       AND (delivered_at IS NOT NULL
+                            OR ($2 AND dead_at IS NULL AND target_url IS NULL))",
+                )
+                .bind(before)
+                .bind(untargeted_too)
+                .execute(&self.writer)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn erase(
+                &self,
+                subject: &$crate::model::erasure::ErasureSubject,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<$crate::model::erasure::ErasureReport, $crate::store::StoreError> {
+                use $crate::model::erasure::{ErasureSubject, ERASED, erased_email, concerns, scrub};
+                let mut tx = self.begin_write().await?;
+                // Who: the users the subject names, and every email to scrub.
+                let users: Vec<(uuid::Uuid, String)> = match subject {
+                    ErasureSubject::User(id) => sqlx::query_as(
+                        "SELECT master_id, email FROM service_user_master WHERE master_id = $1",
+                    )
+                    .bind(id)
+                    .fetch_all(&mut *tx)
+                    .await?,
+                    ErasureSubject::Email { email, campaign_id: Some(campaign) } => sqlx::query_as(
+                        "SELECT master_id, email FROM service_user_master
+                         WHERE email = $1 AND campaign_id = $2",
+                    )
+                    .bind(email)
+                    .bind(campaign)
+                    .fetch_all(&mut *tx)
+                    .await?,
+                    ErasureSubject::Email { email, campaign_id: None } => sqlx::query_as(
+                        "SELECT master_id, email FROM service_user_master WHERE email = $1",
+                    )
+                    .bind(email)
+                    .fetch_all(&mut *tx)
+                    .await?,
+                };
+                let mut emails: Vec<String> = users.iter().map(|(_, e)| e.clone()).collect();
+                let campaign = match subject {
+                    ErasureSubject::Email { email, campaign_id } => {
+                        emails.push(email.clone());
+                        *campaign_id
+                    }
+                    ErasureSubject::User(_) => None,
+                };
+                emails.sort();
+                emails.dedup();
+                let ids: Vec<uuid::Uuid> = users.iter().map(|(id, _)| *id).collect();
+                let mut report = $crate::model::erasure::ErasureReport::default();
+                for id in &ids {
+                    let done = sqlx::query(
+                        "UPDATE service_user_master SET email = $2, display_name = $3, locale = NULL
+                         WHERE master_id = $1",
+                    )
+                    .bind(id)
+                    .bind(erased_email(*id))
+                    .bind(ERASED)
+                    .execute(&mut *tx)
+                    .await?;
+                    report.users += done.rows_affected();
+                }
+                let blank = sqlx::types::Json(serde_json::json!({}));
+                for email in &emails {
+                    let done = sqlx::query(
+                        "UPDATE service_quote_main
+                         SET name = $3, email = $4, company = NULL, phone = NULL, message = $3,
+                             budget = NULL, details = $5, updated_at = $6
+                         WHERE email = $1 AND ($2 IS NULL OR campaign_id = $2)",
+                    )
+                    .bind(email)
+                    .bind(campaign)
+                    .bind(ERASED)
+                    .bind("erased@erased.invalid")
+                    .bind(&blank)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    report.quotes += done.rows_affected();
+                }
+                for id in &ids {
+                    let done = sqlx::query(
+                        "UPDATE service_quote_main
+                         SET name = $2, email = $3, company = NULL, phone = NULL, message = $2,
+                             budget = NULL, details = $4, updated_at = $5
+                         WHERE master_id = $1 AND email <> $3",
+                    )
+                    .bind(id)
+                    .bind(ERASED)
+                    .bind("erased@erased.invalid")
+                    .bind(&blank)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    report.quotes += done.rows_affected();
+                }
+                // Undelivered outbox payloads that are about the person.
+                let pending: Vec<(i64, sqlx::types::Json<serde_json::Value>)> = sqlx::query_as(
+                    "SELECT id, payload FROM service_event_outbox WHERE delivered_at IS NULL",
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                for (id, sqlx::types::Json(mut payload)) in pending {
+                    if !concerns(&payload, &emails, &ids) {
+                        continue;
+                    }
+                    scrub(&mut payload);
+                    sqlx::query("UPDATE service_event_outbox SET payload = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(sqlx::types::Json(&payload))
+                        .execute(&mut *tx)
+                        .await?;
+                    report.outbox_entries += 1;
+                }
+                sqlx::query(
+                    "INSERT INTO service_erasure_log (subject_hash, users, quotes, outbox, erased_at)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(subject.hash())
+                .bind(i64::try_from(report.users).unwrap_or(i64::MAX))
+                .bind(i64::try_from(report.quotes).unwrap_or(i64::MAX))
+                .bind(i64::try_from(report.outbox_entries).unwrap_or(i64::MAX))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(report)
+            }
+
             async fn memory_store(
                 &self,
                 entries: &[$crate::model::translation::MemoryEntry],

@@ -450,3 +450,148 @@ async fn a_redis_outage_keeps_forms_fast_and_streams_whole() {
     .await;
     assert_eq!(active, Some(3));
 }
+
+/// Nothing grows forever: delivered entries, and entries waiting for a
+/// default receiver that is not configured, go after the retention; dead
+/// ones stay until handled.
+async fn old_outbox_entries_are_pruned_dead_ones_kept(db: Db) {
+    let app = spawn_app_with(db, |c| c.outbox_worker = false).await;
+    app.open_campaign("c", json!({})).await;
+    for (i, name) in ["Ada", "Grace", "Linus"].iter().enumerate() {
+        app.joined("c", &format!("u{i}@example.com"), name, None)
+            .await;
+    }
+    let entries = app.outbox().await;
+    assert_eq!(entries.len(), 3);
+    let store = &app.state.store;
+    let now = chrono::Utc::now();
+    store
+        .outbox_delivered(entries[0].id, now)
+        .await
+        .expect("delivered");
+    store
+        .outbox_failed(entries[1].id, 12, "gone", None, now)
+        .await
+        .expect("dead");
+    let later = now + chrono::Duration::seconds(5);
+    assert_eq!(
+        store
+            .prune_outbox(now - chrono::Duration::days(1), true)
+            .await
+            .expect("prune"),
+        0,
+        "nothing is old enough"
+    );
+    assert_eq!(
+        store.prune_outbox(later, false).await.expect("prune"),
+        1,
+        "the delivered one"
+    );
+    assert_eq!(
+        store.prune_outbox(later, true).await.expect("prune"),
+        1,
+        "the one waiting for a receiver that is not configured"
+    );
+    let left = app.outbox().await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, entries[1].id, "the dead one is kept");
+}
+
+/// An admin erases a person: users, quotes and pending outbox payloads no
+/// longer name them; counts stay; the erasure is recorded; bad requests are
+/// refused.
+async fn a_person_can_be_erased(db: Db) {
+    use crate::helpers::As;
+    let app = spawn_app_with(db, |c| c.outbox_worker = false).await;
+    app.open_campaign("c", json!({})).await;
+    let (_, ada_code, _) = app.joined("c", "ada@example.com", "Ada", None).await;
+    let (grace, _, _) = app
+        .joined("c", "grace@example.com", "Grace", Some(&ada_code))
+        .await;
+    let quote = json!({"campaign": "c", "name": "Ada L.", "email": "ada@example.com", "message": "Call me", "phone": "+44 20 1234"});
+    app.post_quote(&quote, None, None).await.assert_status(201);
+    let before = app.metrics("c").await;
+
+    let erased = app
+        .call(
+            reqwest::Method::POST,
+            "/api/erasure",
+            As::Admin,
+            Some(json!({"email": "ADA@example.com", "campaign": "c"})),
+        )
+        .await;
+    let report = erased.assert_status(200);
+    assert_eq!(report["users"], 1, "{report}");
+    assert_eq!(report["quotes"], 1, "{report}");
+    assert!(
+        report["outbox_entries"].as_u64().unwrap_or(0) >= 2,
+        "{report}"
+    );
+
+    let after = app.metrics("c").await;
+    assert_eq!(
+        (
+            after["users"].clone(),
+            after["leads"].clone(),
+            after["referrals"].clone()
+        ),
+        (
+            before["users"].clone(),
+            before["leads"].clone(),
+            before["referrals"].clone()
+        ),
+        "counts stay"
+    );
+    for entry in app.outbox().await {
+        let text = entry.payload.to_string();
+        assert!(
+            !text.contains("ada@example.com") && !text.contains("Ada L."),
+            "{text}"
+        );
+    }
+    let quotes = app.get("/api/quote?campaign=c", As::Admin).await;
+    let text = quotes.body.to_string();
+    assert!(
+        !text.contains("ada@example.com") && !text.contains("+44"),
+        "{text}"
+    );
+    let grace = app
+        .state
+        .store
+        .user_by_id(grace.parse().expect("id"))
+        .await
+        .expect("reads")
+        .expect("grace");
+    assert_eq!(
+        (grace.email.as_str(), grace.display_name.as_str()),
+        ("grace@example.com", "Grace"),
+        "others are untouched"
+    );
+    // The same address can join again: the erased user holds no claim on it.
+    app.join("c", "ada@example.com", "Ada", None)
+        .await
+        .assert_status(201);
+
+    for bad in [
+        json!({}),
+        json!({"email": "not an email"}),
+        json!({"email": "a@b.co", "master_id": uuid::Uuid::nil()}),
+    ] {
+        app.call(reqwest::Method::POST, "/api/erasure", As::Admin, Some(bad))
+            .await
+            .assert_error(422, "invalid_field");
+    }
+    app.call(
+        reqwest::Method::POST,
+        "/api/erasure",
+        As::Anonymous,
+        Some(json!({"email": "grace@example.com"})),
+    )
+    .await
+    .assert_error(401, "unauthorized");
+}
+
+crate::db_tests!(
+    old_outbox_entries_are_pruned_dead_ones_kept,
+    a_person_can_be_erased
+);

@@ -1,0 +1,11 @@
+//! The first bytes of an HTTP connection, as the lean event-stream path reads
+//! them before anything else does.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = server::http::lean::event_stream_request(
+        data,
+        Some([127, 0, 0, 1].into()),
+        server::client::ProxyTrust::NONE,
+    );
+});
