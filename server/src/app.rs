@@ -217,7 +217,7 @@ impl App {
             );
         }
         let pruning = state.clone();
-        tasks.periodic("outbox retention", OUTBOX_PRUNE_EVERY, None, move || {
+        tasks.periodic("retention", RETENTION_EVERY, None, move || {
             let state = pruning.clone();
             async move {
                 let keep = chrono::Duration::from_std(state.config.outbox_retention)
@@ -231,6 +231,17 @@ impl App {
                     Ok(0) => {}
                     Ok(pruned) => tracing::info!(pruned, "old outbox entries removed"),
                     Err(e) => tracing::warn!(error = %e, "outbox retention failed"),
+                }
+                match state
+                    .store
+                    .prune_memory(state.config.translation_memory_max)
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(evicted) => {
+                        tracing::info!(evicted, "least recently used machine translations evicted")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "translation memory retention failed"),
                 }
             }
         });
@@ -300,8 +311,8 @@ pub fn raise_open_file_limit() -> u64 {
     }
 }
 
-/// How often old outbox entries are removed.
-const OUTBOX_PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How often old outbox entries and surplus machine translations are removed.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
 /// How often rate-limit buckets that are full again are forgotten.
 const RATE_LIMIT_SWEEP: Duration = Duration::from_secs(10);

@@ -230,6 +230,10 @@ pub struct Config {
     /// Dead entries stay until handled.
     #[arg(long = "outbox-retention-days", env = "OVASABI_OUTBOX_RETENTION_DAYS", default_value = "7", value_parser = days(1, 3650))]
     pub outbox_retention: Duration,
+    /// Machine translations kept in the translation memory; beyond, the least
+    /// recently served are evicted (overrides are never evicted).
+    #[arg(long, env = "OVASABI_TRANSLATION_MEMORY_MAX", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(100..=100_000_000))]
+    pub translation_memory_max: u64,
     /// Folder of `NNN_name.toml` campaign files applied at start.
     #[arg(long, env = "OVASABI_CAMPAIGNS_DIR", default_value = "campaigns")]
     pub campaigns_dir: Option<PathBuf>,

@@ -333,6 +333,10 @@ impl Store for Guarded {
         self.guard(self.inner.erase(subject, now)).await
     }
 
+    async fn prune_memory(&self, keep: u64) -> Result<u64, StoreError> {
+        self.guard(self.inner.prune_memory(keep)).await
+    }
+
     async fn memory_lookup(
         &self,
         campaign_id: i64,

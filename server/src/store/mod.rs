@@ -309,6 +309,10 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<crate::model::erasure::ErasureReport, StoreError>;
 
+    /// Evicts the least recently served machine translations beyond `keep`
+    /// of them (overrides are never evicted); returns how many went.
+    async fn prune_memory(&self, keep: u64) -> Result<u64, StoreError>;
+
     /// Translation memory rows of these source hashes.
     async fn memory_lookup(
         &self,
@@ -504,6 +508,15 @@ pub(crate) struct MemoryRow {
     source_text: String,
     translated_text: String,
     origin: String,
+    /// When it was last served (marked at most hourly).
+    last_used_at: Option<DateTime<Utc>>,
+}
+
+impl MemoryRow {
+    /// Whether this row was not marked as served within `fresh`.
+    pub(crate) fn stale(&self, now: DateTime<Utc>, fresh: chrono::Duration) -> bool {
+        self.last_used_at.is_none_or(|at| at < now - fresh)
+    }
 }
 
 impl From<MemoryRow> for MemoryEntry {

@@ -746,7 +746,47 @@ macro_rules! shared_store_impl {
                     .bind(sqlx::types::Json(hashes))
                     .fetch_all(&self.pool)
                     .await?;
+                // Served: marked for eviction order, at most hourly per row, so
+                // that serving is a write only now and then.
+                let now = chrono::Utc::now();
+                let hour = chrono::Duration::hours(1);
+                if rows.iter().any(|row| row.stale(now, hour)) {
+                    let touched = sqlx::query(Self::MEMORY_TOUCH)
+                        .bind(campaign_id)
+                        .bind(source_lang)
+                        .bind(target_lang)
+                        .bind(context_key)
+                        .bind(sqlx::types::Json(hashes))
+                        .bind(now)
+                        .bind(now - hour)
+                        .execute(&self.writer)
+                        .await;
+                    if let Err(e) = touched {
+                        tracing::debug!(error = %e, "translation memory not marked as served");
+                    }
+                }
                 Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn prune_memory(&self, keep: u64) -> Result<u64, $crate::store::StoreError> {
+                let (machine,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM service_translation_memory WHERE origin = 'machine'",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+                let excess = u64::try_from(machine).unwrap_or(0).saturating_sub(keep);
+                if excess == 0 {
+                    return Ok(0);
+                }
+                let done = sqlx::query(
+                    "DELETE FROM service_translation_memory WHERE id IN (
+                         SELECT id FROM service_translation_memory WHERE origin = 'machine'
+                         ORDER BY COALESCE(last_used_at, updated_at), id LIMIT $1)",
+                )
+                .bind(i64::try_from(excess).unwrap_or(i64::MAX))
+                .execute(&self.writer)
+                .await?;
+                Ok(done.rows_affected())
             }
 
             $($extra)*

@@ -118,10 +118,16 @@ impl SqliteStore {
     /// Translation memory rows of a list of hashes: the hashes are a JSON array, unrolled by `json_each`.
     const MEMORY_LOOKUP: &'static str =
         "SELECT campaign_id, source_lang, target_lang, context_key, source_hash,
-                source_text, translated_text, origin
+                source_text, translated_text, origin, last_used_at
          FROM service_translation_memory
          WHERE campaign_id = $1 AND source_lang = $2 AND target_lang = $3 AND context_key = $4
            AND source_hash IN (SELECT value FROM json_each($5))";
+
+    /// Marks translation memory rows served now (those not marked within the hour).
+    const MEMORY_TOUCH: &'static str = "UPDATE service_translation_memory SET last_used_at = $6
+         WHERE campaign_id = $1 AND source_lang = $2 AND target_lang = $3 AND context_key = $4
+           AND source_hash IN (SELECT value FROM json_each($5))
+           AND (last_used_at IS NULL OR last_used_at < $7)";
 
     /// Begins a transaction that will write, on the writer connection. It
     /// takes SQLite's write lock up front (`BEGIN IMMEDIATE`, in case another

@@ -593,5 +593,60 @@ async fn a_person_can_be_erased(db: Db) {
 
 crate::db_tests!(
     old_outbox_entries_are_pruned_dead_ones_kept,
-    a_person_can_be_erased
+    a_person_can_be_erased,
+    machine_translations_are_evicted_least_recently_used_first
 );
+
+/// The translation memory is bounded: past the limit, the least recently
+/// served machine translations go; overrides never do.
+async fn machine_translations_are_evicted_least_recently_used_first(db: Db) {
+    use server::model::translation::{MemoryEntry, MemoryOrigin};
+    let app = spawn_app_with(db, |_| {}).await;
+    app.open_campaign("c", json!({})).await;
+    let campaign = app.campaign_id("c").await;
+    let entry = |hash: &str, origin| MemoryEntry {
+        campaign_id: campaign,
+        source_lang: "en".into(),
+        target_lang: "fr".into(),
+        context_key: "page:/".into(),
+        source_hash: hash.into(),
+        source_text: format!("text {hash}"),
+        translated_text: format!("texte {hash}"),
+        origin,
+    };
+    let store = &app.state.store;
+    store
+        .memory_store(&[
+            entry("a", MemoryOrigin::Machine),
+            entry("b", MemoryOrigin::Machine),
+            entry("c", MemoryOrigin::Machine),
+            entry("o", MemoryOrigin::Override),
+        ])
+        .await
+        .expect("stored");
+    // "b" is served: it becomes the most recently used.
+    let served = store
+        .memory_lookup(campaign, "en", "fr", "page:/", &["b".to_owned()])
+        .await
+        .expect("lookup");
+    assert_eq!(served.len(), 1);
+    assert_eq!(store.prune_memory(1).await.expect("prune"), 2);
+    let left = store
+        .memory_lookup(
+            campaign,
+            "en",
+            "fr",
+            "page:/",
+            &["a".into(), "b".into(), "c".into(), "o".into()],
+        )
+        .await
+        .expect("lookup");
+    let mut hashes: Vec<&str> = left.iter().map(|e| e.source_hash.as_str()).collect();
+    hashes.sort_unstable();
+    assert_eq!(hashes, ["b", "o"], "the served one and the override stay");
+    assert_eq!(
+        store.prune_memory(1).await.expect("prune"),
+        0,
+        "within the bound"
+    );
+}
