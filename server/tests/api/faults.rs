@@ -650,3 +650,157 @@ async fn machine_translations_are_evicted_least_recently_used_first(db: Db) {
         "within the bound"
     );
 }
+
+/// Where the app's WebTransport endpoint listens, and a QUIC client
+/// configuration that trusts its development certificate.
+async fn quic_target(app: &TestApp) -> (std::net::SocketAddr, wtransport::quinn::ClientConfig) {
+    let info: serde_json::Value = reqwest::get(app.url("/api/webtransport"))
+        .await
+        .expect("info")
+        .json()
+        .await
+        .expect("json");
+    let hash = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        info["certificate_hashes"][0]["value"]
+            .as_str()
+            .expect("hash"),
+    )
+    .expect("base64");
+    let hash: [u8; 32] = hash.try_into().expect("32 bytes");
+    let config = wtransport::ClientConfig::builder()
+        .with_bind_default()
+        .with_server_certificate_hashes([wtransport::tls::Sha256Digest::new(hash)])
+        .build();
+    let url = url::Url::parse(info["url"].as_str().expect("url")).expect("url");
+    let addr = std::net::SocketAddr::new(
+        url.host_str().expect("host").parse().expect("ip"),
+        url.port().expect("port"),
+    );
+    (addr, config.quic_config().clone())
+}
+
+/// A QUIC connection that completes its handshake but never asks for a
+/// session.
+async fn silent_quic(
+    target: &(std::net::SocketAddr, wtransport::quinn::ClientConfig),
+) -> anyhow::Result<(wtransport::quinn::Endpoint, wtransport::quinn::Connection)> {
+    let endpoint = wtransport::quinn::Endpoint::client("127.0.0.1:0".parse()?)?;
+    let connecting = endpoint.connect_with(target.1.clone(), target.0, "127.0.0.1")?;
+    let connection = tokio::time::timeout(Duration::from_secs(5), connecting).await??;
+    Ok((endpoint, connection))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_quic_connections_are_capped_and_dropped() {
+    let app = app_with(|c| {
+        c.connections_per_ip = 3;
+        c.handshake_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let target = quic_target(&app).await;
+    // Silent connections until the address's cap (HTTP connections of this
+    // test count too) refuses one, before any handshake.
+    let mut silent = Vec::new();
+    loop {
+        match silent_quic(&target).await {
+            Ok(connection) => silent.push(connection),
+            Err(_) => break,
+        }
+        assert!(silent.len() <= 3, "the cap of 3 holds");
+    }
+    assert!(
+        !silent.is_empty(),
+        "silent connections are accepted up to the cap"
+    );
+    // The silent ones are dropped at the deadline, and the address is free again.
+    let started = Instant::now();
+    for (_, connection) in &silent {
+        tokio::time::timeout(Duration::from_secs(5), connection.closed())
+            .await
+            .expect("closed by the server within its deadline");
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(silent);
+    assert!(
+        silent_quic(&target).await.is_ok(),
+        "served again once they are gone"
+    );
+    let metrics = crate::helpers::scrape_metrics(&reqwest::Client::new(), &app.url("")).await;
+    assert!(
+        metrics["ovasabi_connections_refused_total{transport=\"quic\"}"] >= 2.0,
+        "refused at the cap and dropped at the deadline: {metrics:?}"
+    );
+}
+
+/// This process's resident memory, in bytes (Linux).
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_cost_bounded_memory() {
+    let app = app_with(|c| c.connections_per_ip = 1000).await;
+    app.open_campaign(
+        "cur",
+        json!({"cursor": {"enabled": true, "sessions_per_ip": 100}, "rate_limits": {"streams_per_ip": 100, "cursor_per_second": 240}}),
+    )
+    .await;
+    // Event streams whose readers never read a byte, and cursor sessions
+    // that never read a datagram.
+    let mut deaf_streams = Vec::new();
+    for _ in 0..20 {
+        let mut socket = TcpStream::connect(app.addr).await.expect("connects");
+        socket
+            .write_all(b"GET /api/campaign/c/events HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .expect("sent");
+        deaf_streams.push(socket);
+    }
+    let (_, token) = app.visitor("cur").await;
+    let mut deaf_sessions = Vec::new();
+    for _ in 0..20 {
+        deaf_sessions.push(
+            crate::wt_client::WtClient::connect(&app.url(""), "cur", "/", Some(&token))
+                .await
+                .expect("session"),
+        );
+    }
+    let mut mover = crate::wt_client::WtClient::connect(&app.url(""), "cur", "/", Some(&token))
+        .await
+        .expect("mover");
+    let before = resident_bytes();
+    // 20 000 events of 1 KB and 20 000 cursor moves later…
+    let padding = "x".repeat(1000);
+    for i in 0..20_000u32 {
+        app.state
+            .bus
+            .publish(
+                "c",
+                server::bus::Event::public("flood", json!({ "i": i, "pad": padding })),
+            )
+            .await
+            .expect("published");
+        mover.send(protocol::PointerKind::Move, (i % 60_000) as u16, 100);
+        if i % 1000 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let grown = resident_bytes().saturating_sub(before);
+    println!("resident memory grew by {} KiB", grown / 1024);
+    // …what is held for them is the campaign's bounded buffer and the
+    // sockets' own buffers, not the 20 MB of events times twenty readers.
+    assert!(
+        grown < 64 * 1024 * 1024,
+        "memory grew by {} MiB",
+        grown / (1024 * 1024)
+    );
+    drop(deaf_streams);
+    drop(deaf_sessions);
+}
