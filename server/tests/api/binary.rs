@@ -108,3 +108,115 @@ async fn default_run_serves_the_shipped_campaign_and_stops_on_sigterm() {
     let status = server.stop("TERM").await;
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_what_is_in_flight_and_tells_clients() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().expect("dir");
+    let db = format!("sqlite://{}/edge.db", dir.path().display());
+    let env = [
+        ("DATABASE_URL", db.as_str()),
+        ("OVASABI_HTTP_ADDR", "127.0.0.1:0"),
+        ("OVASABI_WT_ADDR", "127.0.0.1:0"),
+        ("OVASABI_ADMIN_TOKEN", "sigterm-test-admin-token"),
+        (
+            "OVASABI_SESSION_SECRET",
+            "sigterm-test-session-secret-32-chars!",
+        ),
+    ];
+    let server = RunningBinary::start(&env).await;
+    let base = server.base.clone();
+    let client = reqwest::Client::new();
+    let session: serde_json::Value = client
+        .post(format!("{base}/api/session"))
+        .json(&serde_json::json!({"campaign": "ovasabi-website"}))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let token = session["token"].as_str().expect("token").to_owned();
+    // A live event stream and a cursor session.
+    let mut stream = client
+        .get(format!("{base}/api/campaign/ovasabi-website/events"))
+        .send()
+        .await
+        .expect("stream");
+    let _first = stream.chunk().await.expect("reads");
+    let cursor = crate::wt_client::WtClient::connect(&base, "ovasabi-website", "/", Some(&token))
+        .await
+        .expect("cursor session");
+    // A quote in flight: its head and half its body sent.
+    let body = br#"{"campaign":"ovasabi-website","name":"Ada","email":"ada@example.com","message":"Sent while the server stops"}"#;
+    let address = base.trim_start_matches("http://").to_owned();
+    let mut post = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connects");
+    let head = format!(
+        "POST /api/quote HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    post.write_all(head.as_bytes()).await.expect("head");
+    post.write_all(&body[..20]).await.expect("half");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let started = std::time::Instant::now();
+    let stopping = tokio::spawn(server.stop("TERM"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    post.write_all(&body[20..]).await.expect("the rest");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        post.read_to_end(&mut answer),
+    )
+    .await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 201"),
+        "the request in flight is finished: {answer}"
+    );
+
+    let status = stopping.await.expect("joins");
+    assert!(status.success(), "exit 0: {status:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut rest = String::new();
+    while let Ok(Some(chunk)) = stream.chunk().await {
+        rest.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        rest.contains("retry: "),
+        "the stream was told to come back: {rest:?}"
+    );
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        cursor.connection.closed(),
+    )
+    .await
+    .expect("the cursor session was closed");
+    assert!(
+        format!("{closed:?}").contains("pplication"),
+        "closed by the server: {closed:?}"
+    );
+
+    // Nothing accepted is lost: the quote is there after a restart.
+    let again = RunningBinary::start(&env).await;
+    let quotes: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/quote?campaign=ovasabi-website", again.base))
+        .bearer_auth("sigterm-test-admin-token")
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        quotes.to_string().contains("Sent while the server stops"),
+        "{quotes}"
+    );
+    again.stop("TERM").await;
+}
