@@ -255,7 +255,15 @@ impl App {
             TcpAcceptor::try_from(self.http_listener)?,
             state.clone(),
         );
-        let server = Server::new(acceptor);
+        // Salvo's fuse: the header timeout it keeps by default, plus: no
+        // connection idles (nothing read, nothing written) or stalls on a
+        // client that stopped reading past OVASABI_IDLE_TIMEOUT_SECS.
+        let idle = state.config.idle_timeout;
+        let server = Server::new(acceptor).fuse_config(
+            salvo::fuse::FuseConfig::default()
+                .with_connection_idle_timeout(idle)
+                .with_write_stall_timeout(idle),
+        );
         let handle = server.handle();
         let grace = state.config.shutdown_timeout;
         let drain = state.config.shutdown_drain;

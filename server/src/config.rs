@@ -243,6 +243,11 @@ pub struct Config {
     /// Seconds a request body may take to arrive (a trickling client gets 408).
     #[arg(long = "body-timeout-secs", env = "OVASABI_BODY_TIMEOUT_SECS", default_value = "30", value_parser = seconds(1, 600))]
     pub body_timeout: Duration,
+    /// Seconds an HTTP connection may go without reading or writing a byte
+    /// (an idle keep-alive, a client that stopped reading) before it is
+    /// closed. Longer than the event-stream heartbeat, which keeps streams busy.
+    #[arg(long = "idle-timeout-secs", env = "OVASABI_IDLE_TIMEOUT_SECS", default_value = "120", value_parser = seconds(5, 3600))]
+    pub idle_timeout: Duration,
     /// Seconds a WebTransport client may take from its first packet to its
     /// session request (QUIC handshake and CONNECT); a silent one is dropped.
     #[arg(long = "handshake-timeout-secs", env = "OVASABI_HANDSHAKE_TIMEOUT_SECS", default_value = "10", value_parser = seconds(1, 120))]
@@ -393,6 +398,15 @@ impl Config {
                 "OVASABI_SESSION_SECRET_PREVIOUS_FILE",
                 MIN_SESSION_SECRET_LEN,
             )?);
+        }
+        if self.idle_timeout <= self.sse_heartbeat {
+            return Err(ConfigError {
+                name: "OVASABI_IDLE_TIMEOUT_SECS".into(),
+                reason: format!(
+                    "must be longer than OVASABI_SSE_HEARTBEAT_SECS ({} s), or idle event streams are cut",
+                    self.sse_heartbeat.as_secs()
+                ),
+            });
         }
         if let Some(url) = &self.webhook_url {
             self.webhook_policy()
@@ -876,6 +890,12 @@ mod tests {
             (&["--wt-public-url", "http://edge"], "OVASABI_WT_PUBLIC_URL"),
             (&["--sse-heartbeat-secs", "0"], "OVASABI_SSE_HEARTBEAT_SECS"),
             (&["--event-history", "0"], "OVASABI_EVENT_HISTORY"),
+            (&["--idle-timeout-secs", "10"], "OVASABI_IDLE_TIMEOUT_SECS"),
+            (&["--body-timeout-secs", "0"], "OVASABI_BODY_TIMEOUT_SECS"),
+            (&["--handshake-timeout-secs", "0"], "OVASABI_HANDSHAKE_TIMEOUT_SECS"),
+            (&["--outbox-retention-days", "0"], "OVASABI_OUTBOX_RETENTION_DAYS"),
+            (&["--trusted-proxies", "10.0.0.0/33"], "OVASABI_TRUSTED_PROXIES"),
+            (&["--cors-origins", "https://x.example/path"], "OVASABI_CORS_ORIGINS"),
         ];
         for (args, name) in cases {
             let err = Config::from_flags(*args).expect_err("invalid");

@@ -267,6 +267,7 @@ async fn serve(
     request: StreamRequest,
     _slots: Vec<ConnectionSlot>,
 ) {
+    let state_idle_timeout = state.config.idle_timeout;
     // Admitted from another origin: it is allowed, and may read the stream.
     let cross_origin = request.origin.clone().filter(|_| !request.same_origin);
     // What runs once (opening, refusing) is boxed, so that this task, kept for
@@ -279,6 +280,7 @@ async fn serve(
             return;
         }
     };
+    let write_stall = state_idle_timeout;
     let head = response_head(cross_origin.as_deref());
     if stream.write_all(&head).await.is_err() {
         return;
@@ -289,8 +291,10 @@ async fn serve(
         tokio::select! {
             frame = events.next_frame() => {
                 let Some(frame) = frame else { break };
-                if writer.write_all(&frame).await.is_err() {
-                    return;
+                // A reader that stopped reading is let go, not waited for.
+                match tokio::time::timeout(write_stall, writer.write_all(&frame)).await {
+                    Ok(Ok(())) => {}
+                    _ => return,
                 }
             }
             // A client says nothing more on an event stream; reading notices it leaving.

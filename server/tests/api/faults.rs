@@ -804,3 +804,32 @@ async fn clients_that_never_read_cost_bounded_memory() {
     drop(deaf_streams);
     drop(deaf_sessions);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let app = app_with(|c| {
+        c.idle_timeout = Duration::from_secs(5);
+        c.sse_heartbeat = Duration::from_secs(1);
+    })
+    .await;
+    let mut socket = TcpStream::connect(app.addr).await.expect("connects");
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .expect("sent");
+    let mut buffer = [0u8; 1024];
+    let n = socket.read(&mut buffer).await.expect("answer");
+    assert!(String::from_utf8_lossy(&buffer[..n]).starts_with("HTTP/1.1 200"));
+    // Then silence: the server closes the connection after its idle timeout.
+    let started = Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(15), socket.read(&mut buffer)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "closed, not kept: {closed:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(3) && started.elapsed() < Duration::from_secs(12),
+        "{:?}",
+        started.elapsed()
+    );
+}
