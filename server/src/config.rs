@@ -892,10 +892,22 @@ mod tests {
             (&["--event-history", "0"], "OVASABI_EVENT_HISTORY"),
             (&["--idle-timeout-secs", "10"], "OVASABI_IDLE_TIMEOUT_SECS"),
             (&["--body-timeout-secs", "0"], "OVASABI_BODY_TIMEOUT_SECS"),
-            (&["--handshake-timeout-secs", "0"], "OVASABI_HANDSHAKE_TIMEOUT_SECS"),
-            (&["--outbox-retention-days", "0"], "OVASABI_OUTBOX_RETENTION_DAYS"),
-            (&["--trusted-proxies", "10.0.0.0/33"], "OVASABI_TRUSTED_PROXIES"),
-            (&["--cors-origins", "https://x.example/path"], "OVASABI_CORS_ORIGINS"),
+            (
+                &["--handshake-timeout-secs", "0"],
+                "OVASABI_HANDSHAKE_TIMEOUT_SECS",
+            ),
+            (
+                &["--outbox-retention-days", "0"],
+                "OVASABI_OUTBOX_RETENTION_DAYS",
+            ),
+            (
+                &["--trusted-proxies", "10.0.0.0/33"],
+                "OVASABI_TRUSTED_PROXIES",
+            ),
+            (
+                &["--cors-origins", "https://x.example/path"],
+                "OVASABI_CORS_ORIGINS",
+            ),
         ];
         for (args, name) in cases {
             let err = Config::from_flags(*args).expect_err("invalid");

@@ -182,24 +182,15 @@ async fn a_postgres_outage_fails_fast_keeps_pages_up_and_recovers() {
     let proxy = CuttableProxy::start(target).await;
     url.set_port(Some(proxy.addr.port())).expect("port");
     url.set_host(Some("127.0.0.1")).expect("host");
-    server::telemetry::init_for_tests();
     let mut config = server::Config::for_database(url.to_string());
     config.outbox_worker = false;
-    let app = server::App::build(config).await.expect("builds");
-    let base = format!("http://{}", app.http_addr());
-    let admin = app.state().config.admin_token.value.clone();
-    let state = app.state();
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(app.run(shutdown.clone()));
+    let crate::helpers::Started {
+        base,
+        state,
+        shutdown,
+        ..
+    } = crate::helpers::start_with_campaign(config).await;
     let client = reqwest::Client::new();
-    let created = client
-        .post(format!("{base}/api/campaign"))
-        .bearer_auth(&admin)
-        .json(&crate::helpers::open_campaign_body("c"))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(created.status(), 201);
     let quote =
         json!({"campaign": "c", "name": "Ada", "email": "ada@example.com", "message": "Hi"});
     // The campaign is loaded (and cached) before the outage.

@@ -705,6 +705,44 @@ impl SseClient {
     }
 }
 
+/// An app started from a configuration whose database the caller owns, with
+/// the active campaign `c` created through the API.
+pub(crate) struct Started {
+    /// `http://127.0.0.1:port`.
+    pub(crate) base: String,
+    /// Its state.
+    pub(crate) state: Arc<AppState>,
+    /// Cancels to shut it down.
+    pub(crate) shutdown: CancellationToken,
+    /// `App::run`, ending after shutdown.
+    pub(crate) running: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts the app from `config` and creates campaign `c`.
+pub(crate) async fn start_with_campaign(config: Config) -> Started {
+    server::telemetry::init_for_tests();
+    let admin = config.admin_token.value.clone();
+    let app = App::build(config).await.expect("app builds");
+    let base = format!("http://{}", app.http_addr());
+    let state = app.state();
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(app.run(shutdown.clone()));
+    let created = reqwest::Client::new()
+        .post(format!("{base}/api/campaign"))
+        .bearer_auth(&admin)
+        .json(&open_campaign_body("c"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(created.status(), 201);
+    Started {
+        base,
+        state,
+        shutdown,
+        running,
+    }
+}
+
 /// A connect ticket (`POST {base}/api/connect`) for the session `token` in
 /// `campaign`.
 pub(crate) async fn ticket(

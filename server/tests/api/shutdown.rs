@@ -127,24 +127,16 @@ async fn every_background_task_has_stopped_when_run_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draining_says_not_ready_serves_on_then_ends_streams_with_a_retry_hint() {
-    server::telemetry::init_for_tests();
     let db = fresh_database(&Db::Sqlite).await;
     let mut config = server::Config::for_database(db.url.clone());
     config.shutdown_drain = Duration::from_secs(1);
-    let admin = config.admin_token.value.clone();
-    let app = App::build(config).await.expect("app builds");
-    let base = format!("http://{}", app.http_addr());
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(app.run(shutdown.clone()));
+    let crate::helpers::Started {
+        base,
+        shutdown,
+        running,
+        ..
+    } = crate::helpers::start_with_campaign(config).await;
     let client = reqwest::Client::new();
-    let created = client
-        .post(format!("{base}/api/campaign"))
-        .bearer_auth(&admin)
-        .json(&crate::helpers::open_campaign_body("c"))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(created.status(), 201);
     let mut stream = client
         .get(format!("{base}/api/campaign/c/events"))
         .send()
