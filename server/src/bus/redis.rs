@@ -48,6 +48,8 @@ const PUBLISH_DEADLINE: Duration = Duration::from_millis(200);
 /// Events waiting for Redis at most; more are delivered here only, and the
 /// other instances' streams of their campaigns get `reset`.
 const PUBLISH_QUEUE: usize = 10_000;
+/// Most queued events sent in one round trip.
+const SEND_BATCH: usize = 256;
 /// Longest `since` and `head` wait for Redis.
 const HISTORY_DEADLINE: Duration = Duration::from_millis(500);
 /// Sequence numbers of events delivered here first, remembered to keep them
@@ -94,6 +96,8 @@ struct Delivery {
     /// Own events sent to Redis, by `n`: `true` once delivered here without
     /// waiting (the reader skips it), `false` while the reader may deliver it.
     own: HashMap<u64, bool>,
+    /// The highest `n` of an own event the reader has met.
+    last_own_n: u64,
     /// `n` of own events delivered here first, newest last (bounded).
     local: VecDeque<u64>,
     local_set: HashSet<u64>,
@@ -231,37 +235,43 @@ impl RedisBus {
         Some(id)
     }
 
-    /// Appends one outgoing event to the stream.
-    async fn xadd(&self, out: &Outgoing) -> anyhow::Result<EventId> {
+    /// Appends outgoing events to the stream, in order, in one round trip.
+    async fn xadd(&self, batch: &[Outgoing]) -> anyhow::Result<Vec<EventId>> {
         let mut conn = self.conn.clone();
-        let mut command = redis::cmd("XADD");
-        command
-            .arg(&self.key)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(self.max_len)
-            .arg("*")
-            .arg("c")
-            .arg(&out.campaign)
-            .arg("k")
-            .arg(&out.kind)
-            .arg("d")
-            .arg(&out.data)
-            .arg("a")
-            .arg(&out.audience)
-            .arg("u")
-            .arg(out.micros)
-            .arg("o")
-            .arg(&self.instance)
-            .arg("n")
-            .arg(out.n);
-        let add = command.query_async::<String>(&mut conn);
-        let id = tokio::time::timeout(Duration::from_secs(5), add)
-            .await
-            .context("XADD timed out")?
-            .context("XADD")?;
-        id.parse()
-            .map_err(|()| anyhow::anyhow!("Redis returned an odd stream id {id:?}"))
+        let mut pipe = redis::pipe();
+        for out in batch {
+            pipe.cmd("XADD")
+                .arg(&self.key)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(self.max_len)
+                .arg("*")
+                .arg("c")
+                .arg(&out.campaign)
+                .arg("k")
+                .arg(&out.kind)
+                .arg("d")
+                .arg(&out.data)
+                .arg("a")
+                .arg(&out.audience)
+                .arg("u")
+                .arg(out.micros)
+                .arg("o")
+                .arg(&self.instance)
+                .arg("n")
+                .arg(out.n);
+        }
+        let ids: Vec<String> =
+            tokio::time::timeout(Duration::from_secs(5), pipe.query_async(&mut conn))
+                .await
+                .context("XADD timed out")?
+                .context("XADD")?;
+        ids.iter()
+            .map(|id| {
+                id.parse()
+                    .map_err(|()| anyhow::anyhow!("Redis returned an odd stream id {id:?}"))
+            })
+            .collect()
     }
 
     /// Sends queued events to Redis in order, retrying each until it is taken
@@ -272,19 +282,29 @@ impl RedisBus {
         shutdown: CancellationToken,
     ) {
         loop {
-            let mut out = tokio::select! {
+            let first = tokio::select! {
                 () = shutdown.cancelled() => return,
                 out = queued.recv() => match out {
                     Some(out) => out,
                     None => return,
                 },
             };
+            // Whatever else is waiting goes in the same round trip.
+            let mut batch = vec![first];
+            while batch.len() < SEND_BATCH {
+                match queued.try_recv() {
+                    Ok(out) => batch.push(out),
+                    Err(_) => break,
+                }
+            }
             let mut failures = 0u32;
             loop {
-                match self.xadd(&out).await {
-                    Ok(id) => {
-                        if let Some(sent) = out.sent.take() {
-                            let _ = sent.send(id);
+                match self.xadd(&batch).await {
+                    Ok(ids) => {
+                        for (out, id) in batch.iter_mut().zip(ids) {
+                            if let Some(sent) = out.sent.take() {
+                                let _ = sent.send(id);
+                            }
                         }
                         if self.degraded.swap(false, Ordering::Relaxed) {
                             tracing::info!("Redis takes events again");
@@ -322,7 +342,7 @@ impl RedisBus {
                     n: 0,
                     sent: None,
                 };
-                if let Err(e) = self.xadd(&marker).await {
+                if let Err(e) = self.xadd(std::slice::from_ref(&marker)).await {
                     tracing::warn!(error = format!("{e:#}"), "gap marker not written");
                     self.overflowed
                         .lock()
@@ -423,10 +443,17 @@ impl RedisBus {
             }
             return;
         }
-        if let Some(n) = own_n
-            && delivery.own.remove(&n) == Some(true)
-        {
-            return; // delivered here when it was published
+        if let Some(n) = own_n {
+            // Own events reach the stream in `n` order (one sender); a copy
+            // written again after a failure that had in fact succeeded is
+            // not delivered twice.
+            if n <= delivery.last_own_n {
+                return;
+            }
+            delivery.last_own_n = n;
+            if delivery.own.remove(&n) == Some(true) {
+                return; // delivered here when it was published
+            }
         }
         self.hub.deliver(Arc::new(envelope));
     }
