@@ -95,9 +95,20 @@ impl CampaignCache {
         let mut origins = Vec::new();
         let mut offset = 0;
         loop {
-            let page = store
+            let page = match store
                 .list_campaigns(crate::store::Page { limit: 500, offset })
-                .await?;
+                .await
+            {
+                Ok(page) => page,
+                // The database is down: the origins known last still hold.
+                Err(StoreError::Unavailable(cause)) => {
+                    return match &*self.origins.lock().unwrap_or_else(|e| e.into_inner()) {
+                        Some((_, known)) => Ok(known.clone()),
+                        None => Err(StoreError::Unavailable(cause)),
+                    };
+                }
+                Err(other) => return Err(other),
+            };
             let done = page.len() < 500;
             for campaign in page {
                 origins.extend(campaign.config.origins);

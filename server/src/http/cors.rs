@@ -49,7 +49,11 @@ impl Handler for CrossOrigin {
         ctrl: &mut FlowCtrl,
     ) {
         let api = req.uri().path().starts_with("/api/");
+        let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
         let (origin, same_origin) = request_origin(req.headers());
+        // Pages and the client's scripts (public, any origin) need no
+        // decision; only the API does, and writes anywhere.
+        let origin = origin.filter(|_| api || writes);
         let Some(origin) = origin else {
             ctrl.call_next(req, depot, res).await;
             if api {
@@ -59,11 +63,14 @@ impl Handler for CrossOrigin {
         };
         let allowed = match self.allows(&origin, same_origin).await {
             Ok(allowed) => allowed,
-            Err(error) => {
+            // The campaigns' origins cannot be read (the database is down): a
+            // read goes on without CORS headers; a write is answered with why.
+            Err(error) if writes => {
                 error.render(res);
                 ctrl.skip_rest();
                 return;
             }
+            Err(_) => false,
         };
         let preflight = req.method() == Method::OPTIONS
             && req
@@ -93,7 +100,6 @@ impl Handler for CrossOrigin {
             ctrl.skip_rest();
             return;
         }
-        let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
         if writes && !allowed {
             origin_not_allowed(&origin).render(res);
             vary_origin(res);
