@@ -1,7 +1,7 @@
 //! `POST /api/campaign/{slug}/cursor?page=/` — the uplink of the cursor
 //! fallback, for browsers without WebTransport. The visitor first opens its
-//! event stream with `?cursors=1&page=…&token=…`; then each pointer sample is
-//! posted here with the same session token, either as the same bincode bytes a
+//! event stream with `?cursors=1&page=…&ticket=…`; then each pointer sample is
+//! posted here with its session token (`Authorization: Bearer`), either as the same bincode bytes a
 //! datagram carries (`application/octet-stream`) or as a tiny JSON
 //! `{"seq", "kind": "move"|"tap"|"leave", "x", "y"}`. Rate limited like datagrams.
 
