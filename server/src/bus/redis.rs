@@ -201,12 +201,6 @@ impl RedisBus {
         self.delivery.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether Redis is failing to take events now (they are delivered on
-    /// this instance only, and queued).
-    pub fn is_degraded(&self) -> bool {
-        self.degraded.load(Ordering::Relaxed)
-    }
-
     /// Delivers an own event here now, under an id just after the last
     /// stream entry delivered; `n` (when queued for Redis) is skipped by the
     /// reader later. `None` when the reader delivered it first.

@@ -21,22 +21,21 @@ pub async fn json_body<T: DeserializeOwned>(
     let limit = config.max_body_bytes;
     // Required: a form on another site can post a "simple" request (no
     // preflight) only without a JSON content type.
-    let content_type = req.headers().get(header::CONTENT_TYPE);
-    {
-        let is_json = content_type.is_some_and(|content_type| {
-            content_type.to_str().is_ok_and(|v| {
-                let essence = v
-                    .split(';')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_ascii_lowercase();
-                essence == "application/json" || essence.ends_with("+json")
-            })
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let essence = v
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            essence == "application/json" || essence.ends_with("+json")
         });
-        if !is_json {
-            return Err(ApiError::UnsupportedMediaType);
-        }
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
     }
     let bytes = read_body(req, limit, config.body_timeout).await?;
     parse_json(&bytes)

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, bearer_token, client_ip, json_body, rate_limit, request_origin, state};
 use crate::session::{TICKET_TTL, verify_session};
-use crate::transport::admission::{RequestOrigin, check_origin};
+use crate::transport::admission::check_origin;
 
 /// Routes of this resource.
 pub fn router() -> Router {
@@ -57,22 +57,14 @@ async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
         .await?
         .ok_or_else(|| ApiError::campaign_not_found(&body.campaign))?;
     let claims = verify_session(&state.sessions, &token, &campaign)?;
-    let (origin, same_origin) = request_origin(req.headers());
-    check_origin(
-        &state,
-        &campaign,
-        RequestOrigin {
-            origin: origin.as_deref(),
-            same_origin,
-        },
-        None,
-    )?;
+    let page = request_origin(req.headers());
+    check_origin(&state, &campaign, page.as_request(), None)?;
     let client = client_ip(req, &state);
     rate_limit(&state, "connect", &campaign, &client, TICKETS_PER_MINUTE).await?;
     let (ticket, expires_at) =
         state
             .sessions
-            .issue_ticket(&claims, &client, origin.as_deref(), Utc::now());
+            .issue_ticket(&claims, &client, page.origin.as_deref(), Utc::now());
     res.status_code(StatusCode::CREATED);
     res.render(Json(ConnectTicket {
         ticket,

@@ -50,10 +50,11 @@ impl Handler for CrossOrigin {
     ) {
         let api = req.uri().path().starts_with("/api/");
         let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-        let (origin, same_origin) = request_origin(req.headers());
+        let page = request_origin(req.headers());
+        let same_origin = page.same_origin;
         // Pages and the client's scripts (public, any origin) need no
         // decision; only the API does, and writes anywhere.
-        let origin = origin.filter(|_| api || writes);
+        let origin = page.origin.filter(|_| api || writes);
         let Some(origin) = origin else {
             ctrl.call_next(req, depot, res).await;
             if api {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{ApiError, bearer_token, client_address, is_admin, parse_json, request_origin, state};
 use crate::cursor::{RoomKey, UplinkOutcome};
-use crate::transport::admission::{AdmissionRequest, Channel, Credential, RequestOrigin, admit};
+use crate::transport::admission::{AdmissionRequest, Channel, Credential, admit};
 
 /// Routes of this resource (under `api/campaign/{slug}`).
 pub fn router() -> Router {
@@ -36,7 +36,7 @@ pub struct JsonUplink {
 async fn uplink(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let slug = req.param::<String>("slug").unwrap_or_default();
-    let (origin, same_origin) = request_origin(req.headers());
+    let page = request_origin(req.headers());
     let admission = admit(
         &state,
         Channel::CursorUplink,
@@ -46,10 +46,7 @@ async fn uplink(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
             admin: is_admin(req, &state),
             client: client_address(req, &state),
             bind_ticket: true,
-            origin: RequestOrigin {
-                origin: origin.as_deref(),
-                same_origin,
-            },
+            origin: page.as_request(),
         },
     )
     .await?;

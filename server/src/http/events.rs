@@ -40,7 +40,7 @@ use crate::cursor::{CursorMember, FallbackRegistration, RoomKey, RoomSettings};
 use crate::limit::ConnectionSlot;
 use crate::presence::PresenceGuard;
 use crate::state::AppState;
-use crate::transport::admission::{AdmissionRequest, Channel, Credential, RequestOrigin, admit};
+use crate::transport::admission::{AdmissionRequest, Channel, Credential, PageOrigin, admit};
 
 /// Routes of this resource (under `api/campaign/{slug}`).
 pub fn router() -> Router {
@@ -65,10 +65,8 @@ pub struct StreamRequest {
     pub token_in_url: bool,
     /// The `Authorization: Bearer` token, if any: the admin's sees drafts.
     pub bearer: Option<String>,
-    /// The page's `Origin`, if sent.
-    pub origin: Option<String>,
-    /// Whether that origin is the server's own.
-    pub same_origin: bool,
+    /// The page's `Origin`, if sent, and whether it is the server's own.
+    pub origin: PageOrigin,
     /// Where to resume (`Last-Event-ID` or `?last_event_id=`); `Err` when unreadable.
     pub resume: Option<Result<EventId, ()>>,
     /// `?cursors=1`: relay the page's cursor room too.
@@ -99,7 +97,7 @@ impl StreamRequest {
             (None, Some(token)) => StreamCredential::Token(token.clone()),
             (None, None) => StreamCredential::None,
         };
-        let (origin, same_origin) = request_origin(headers);
+        let origin = request_origin(headers);
         let resume = headers
             .get("last-event-id")
             .and_then(|v| v.to_str().ok())
@@ -113,7 +111,6 @@ impl StreamRequest {
             token_in_url: param("token").is_some(),
             bearer,
             origin,
-            same_origin,
             resume,
             cursors: param("cursors").is_some_and(|v| v == "1" || v == "true"),
             page: param("page"),
@@ -191,10 +188,7 @@ pub async fn open_stream(
             admin: is_admin_token(&state, request.bearer.as_deref()),
             client: request.client,
             bind_ticket: true,
-            origin: RequestOrigin {
-                origin: request.origin.as_deref(),
-                same_origin: request.same_origin,
-            },
+            origin: request.origin.as_request(),
         },
     )
     .await?;

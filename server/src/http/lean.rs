@@ -267,9 +267,13 @@ async fn serve(
     request: StreamRequest,
     _slots: Vec<ConnectionSlot>,
 ) {
-    let state_idle_timeout = state.config.idle_timeout;
+    let write_stall = state.config.idle_timeout;
     // Admitted from another origin: it is allowed, and may read the stream.
-    let cross_origin = request.origin.clone().filter(|_| !request.same_origin);
+    let cross_origin = request
+        .origin
+        .origin
+        .clone()
+        .filter(|_| !request.origin.same_origin);
     // What runs once (opening, refusing) is boxed, so that this task, kept for
     // the stream's life, holds no room for it.
     let mut events = match Box::pin(open_stream(state, request)).await {
@@ -280,7 +284,6 @@ async fn serve(
             return;
         }
     };
-    let write_stall = state_idle_timeout;
     let head = response_head(cross_origin.as_deref());
     if stream.write_all(&head).await.is_err() {
         return;

@@ -163,22 +163,14 @@ pub async fn check_campaign_origin(
     state: &AppState,
     slug: &str,
 ) -> Result<(), ApiError> {
-    let (origin, same_origin) = request_origin(req.headers());
-    if origin.is_none() || same_origin {
+    let page = request_origin(req.headers());
+    if page.origin.is_none() || page.same_origin {
         return Ok(());
     }
     let Some(campaign) = state.campaigns.by_slug(state.store.as_ref(), slug).await? else {
         return Ok(());
     };
-    crate::transport::admission::check_origin(
-        state,
-        &campaign,
-        crate::transport::admission::RequestOrigin {
-            origin: origin.as_deref(),
-            same_origin,
-        },
-        None,
-    )
+    crate::transport::admission::check_origin(state, &campaign, page.as_request(), None)
 }
 
 /// The address of the client that sent `req` ([`crate::client::client_address`]:
@@ -198,7 +190,7 @@ pub fn client_ip(req: &Request, state: &AppState) -> String {
 
 /// The `Origin` a request was sent from, and whether it is the origin of
 /// the host the request was addressed to.
-pub fn request_origin(headers: &HeaderMap) -> (Option<String>, bool) {
+pub fn request_origin(headers: &HeaderMap) -> crate::transport::admission::PageOrigin {
     let origin = headers
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
@@ -208,7 +200,10 @@ pub fn request_origin(headers: &HeaderMap) -> (Option<String>, bool) {
         (Some(origin), Some(host)) => crate::origin::is_same_origin(origin, host),
         _ => false,
     };
-    (origin, same)
+    crate::transport::admission::PageOrigin {
+        origin,
+        same_origin: same,
+    }
 }
 
 #[cfg(test)]

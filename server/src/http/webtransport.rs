@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::{ApiError, bearer_token, client_address, request_origin, state};
 use crate::cursor::RoomKey;
 use crate::state::AppState;
-use crate::transport::admission::{AdmissionRequest, Channel, Credential, RequestOrigin, admit};
+use crate::transport::admission::{AdmissionRequest, Channel, Credential, admit};
 
 /// Routes of this resource.
 pub fn router() -> Router {
@@ -115,7 +115,7 @@ async fn connect_info(
         (None, Some(token)) => Credential::Token(token),
         (None, None) => Credential::None,
     };
-    let (origin, same_origin) = request_origin(req.headers());
+    let page = request_origin(req.headers());
     // Checked as the handshake will be: a WebTransport session carries no
     // admin credential, so drafts are refused here too.
     let admission = admit(
@@ -127,10 +127,7 @@ async fn connect_info(
             admin: false,
             client: client_address(req, &state),
             bind_ticket: true,
-            origin: RequestOrigin {
-                origin: origin.as_deref(),
-                same_origin,
-            },
+            origin: page.as_request(),
         },
     )
     .await?;

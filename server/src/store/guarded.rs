@@ -51,14 +51,6 @@ impl Guarded {
         }
     }
 
-    /// Whether the database is known to be down now.
-    pub fn is_down(&self) -> bool {
-        self.down_until
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
-    }
-
     fn embedded(&self) -> bool {
         matches!(self.inner.backend(), Backend::Sqlite)
     }

@@ -81,6 +81,26 @@ pub struct RequestOrigin<'a> {
     pub same_origin: bool,
 }
 
+/// A request's page origin as read from its headers, owned; admission takes
+/// its borrowed view ([`PageOrigin::as_request`]).
+#[derive(Debug, Clone, Default)]
+pub struct PageOrigin {
+    /// The `Origin` header, if sent.
+    pub origin: Option<String>,
+    /// Whether it names the host the request was addressed to.
+    pub same_origin: bool,
+}
+
+impl PageOrigin {
+    /// The view [`AdmissionRequest`] and [`check_origin`] take.
+    pub fn as_request(&self) -> RequestOrigin<'_> {
+        RequestOrigin {
+            origin: self.origin.as_deref(),
+            same_origin: self.same_origin,
+        }
+    }
+}
+
 /// Who asks, and for what.
 #[derive(Debug, Clone, Copy)]
 pub struct AdmissionRequest<'a> {
