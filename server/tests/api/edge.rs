@@ -248,17 +248,9 @@ async fn connect_tickets_are_short_lived_and_bound(db: Db) {
         )
         .await;
     anonymous.assert_error(401, "unauthorized");
-    let wrong = read(
-        app.client
-            .post(app.url("/api/connect"))
-            .bearer_auth(&token)
-            .json(&json!({"campaign": "d"}))
-            .send()
-            .await
-            .expect("sent"),
-    )
-    .await;
-    wrong.assert_error(401, "invalid_token");
+    crate::helpers::ask_ticket(&app.client, &app.url(""), "d", &token)
+        .await
+        .assert_error(401, "invalid_token");
 }
 
 async fn text_shown_to_others_refuses_invisible_characters(db: Db) {
@@ -387,18 +379,9 @@ async fn a_rotated_secret_keeps_old_tokens_valid() {
     }
     let after = spawn_app_with(Db::Sqlite, |c| c.session_secret.value = NEW.into()).await;
     after.open_campaign("c", json!({})).await;
-    let refused = read(
-        after
-            .client
-            .post(after.url("/api/connect"))
-            .bearer_auth(&token)
-            .json(&json!({"campaign": "c"}))
-            .send()
-            .await
-            .expect("sent"),
-    )
-    .await;
-    refused.assert_error(401, "invalid_token");
+    crate::helpers::ask_ticket(&after.client, &after.url(""), "c", &token)
+        .await
+        .assert_error(401, "invalid_token");
     // Visitors' tokens live hours, users' longer.
     let session = rotated
         .call(

@@ -743,15 +743,15 @@ pub(crate) async fn start_with_campaign(config: Config) -> Started {
     }
 }
 
-/// A connect ticket (`POST {base}/api/connect`) for the session `token` in
-/// `campaign`.
-pub(crate) async fn ticket(
+/// `POST {base}/api/connect` for the session `token` in `campaign`: the
+/// answer, whatever it is.
+pub(crate) async fn ask_ticket(
     client: &reqwest::Client,
     base: &str,
     campaign: &str,
     token: &str,
-) -> String {
-    let reply = read(
+) -> Reply {
+    read(
         client
             .post(format!("{base}/api/connect"))
             .bearer_auth(token)
@@ -760,7 +760,18 @@ pub(crate) async fn ticket(
             .await
             .expect("connect sent"),
     )
-    .await;
+    .await
+}
+
+/// A connect ticket (`POST {base}/api/connect`) for the session `token` in
+/// `campaign`.
+pub(crate) async fn ticket(
+    client: &reqwest::Client,
+    base: &str,
+    campaign: &str,
+    token: &str,
+) -> String {
+    let reply = ask_ticket(client, base, campaign, token).await;
     reply.assert_status(201)["ticket"]
         .as_str()
         .expect("ticket")

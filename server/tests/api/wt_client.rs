@@ -57,18 +57,11 @@ impl WtClient {
         if let Some(token) = token {
             // A ticket for it; a token the server refuses is sent as a ticket
             // as it is, for the handshake to refuse.
-            let client = reqwest::Client::new();
-            let asked = client
-                .post(format!("{base}/api/connect"))
-                .bearer_auth(token)
-                .json(&serde_json::json!({ "campaign": campaign }))
-                .send()
-                .await?;
-            let ticket = if asked.status() == 201 {
-                let body: serde_json::Value = asked.json().await?;
-                body["ticket"].as_str().unwrap_or_default().to_owned()
-            } else {
-                token.to_owned()
+            let asked =
+                crate::helpers::ask_ticket(&reqwest::Client::new(), base, campaign, token).await;
+            let ticket = match asked.body["ticket"].as_str() {
+                Some(ticket) if asked.status == 201 => ticket.to_owned(),
+                _ => token.to_owned(),
             };
             target.push_str(&format!("&ticket={ticket}"));
         }
