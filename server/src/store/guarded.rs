@@ -21,12 +21,15 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    Backend, CampaignCounts, MemoryEntry, NewOutbox, OutboxEntry, OutboxState, Page,
-    ReferralCredit, SharedStore, Store, StoreError,
+    CampaignCounts, CampaignStore, ErasureStore, MemoryStore, OutboxStore, Page, QuoteStore,
+    SharedStore, Store, StoreError, UserStore,
 };
 use crate::model::campaign::{Campaign, NewCampaign};
+use crate::model::erasure::{ErasureReport, ErasureSubject};
+use crate::model::outbox::{NewOutbox, OutboxEntry, OutboxState};
 use crate::model::quote::{Quote, QuoteStatus};
-use crate::model::user::User;
+use crate::model::translation::MemoryEntry;
+use crate::model::user::{ReferralCredit, User};
 
 /// How long calls fail at once after an outage was seen, before a probe.
 pub const OUTAGE_PAUSE: Duration = Duration::from_millis(500);
@@ -34,6 +37,8 @@ pub const OUTAGE_PAUSE: Duration = Duration::from_millis(500);
 /// A store whose outages are told apart and answered at once.
 pub struct Guarded {
     inner: SharedStore,
+    /// The embedded SQLite database: never "down", only busy.
+    embedded: bool,
     /// Until when calls fail without asking (an outage is on).
     down_until: Mutex<Option<Instant>>,
     /// When a call last succeeded: a pool timing out while others succeed
@@ -42,25 +47,22 @@ pub struct Guarded {
 }
 
 impl Guarded {
-    /// Wraps `inner`.
-    pub fn new(inner: SharedStore) -> Self {
+    /// Wraps `inner`; `embedded` when it is the embedded SQLite database.
+    pub fn new(inner: SharedStore, embedded: bool) -> Self {
         Self {
             inner,
+            embedded,
             down_until: Mutex::new(None),
             last_ok: Mutex::new(Instant::now()),
         }
-    }
-
-    fn embedded(&self) -> bool {
-        matches!(self.inner.backend(), Backend::Sqlite)
     }
 
     /// An error as the callers see it: an outage of the server database is
     /// `Unavailable` (a pool timing out means no connection can be made).
     fn classify(&self, error: StoreError) -> StoreError {
         match error {
-            StoreError::Busy(cause) if !self.embedded() => StoreError::Unavailable(cause),
-            StoreError::Database(cause) if !self.embedded() && is_outage(&cause) => {
+            StoreError::Busy(cause) if !self.embedded => StoreError::Unavailable(cause),
+            StoreError::Database(cause) if !self.embedded && is_outage(&cause) => {
                 StoreError::Unavailable(cause)
             }
             other => other,
@@ -90,7 +92,7 @@ impl Guarded {
     }
 
     fn is_outage_error(&self, error: &StoreError) -> bool {
-        if self.embedded() {
+        if self.embedded {
             return false;
         }
         match error {
@@ -148,17 +150,16 @@ pub fn is_outage(error: &sqlx::Error) -> bool {
 
 #[async_trait]
 impl Store for Guarded {
-    fn backend(&self) -> Backend {
-        self.inner.backend()
-    }
-
     async fn ping(&self) -> Result<(), StoreError> {
         // The probe: always asks the database, and its answer decides.
         let result = self.inner.ping().await;
         self.observe(&result);
         result.map_err(|e| self.classify(e))
     }
+}
 
+#[async_trait]
+impl CampaignStore for Guarded {
     async fn insert_campaign(&self, spec: &NewCampaign) -> Result<Campaign, StoreError> {
         self.guard(self.inner.insert_campaign(spec)).await
     }
@@ -191,7 +192,10 @@ impl Store for Guarded {
     async fn campaign_counts(&self, campaign_id: i64) -> Result<CampaignCounts, StoreError> {
         self.guard(self.inner.campaign_counts(campaign_id)).await
     }
+}
 
+#[async_trait]
+impl UserStore for Guarded {
     async fn user_by_referral_code(
         &self,
         campaign_id: i64,
@@ -224,7 +228,10 @@ impl Store for Guarded {
         self.guard(self.inner.record_referral(referrer, referred, outbox))
             .await
     }
+}
 
+#[async_trait]
+impl QuoteStore for Guarded {
     async fn insert_quote(
         &self,
         quote: &Quote,
@@ -257,7 +264,10 @@ impl Store for Guarded {
         self.guard(self.inner.set_quote_status(id, from, to, outbox))
             .await
     }
+}
 
+#[async_trait]
+impl OutboxStore for Guarded {
     async fn due_outbox(
         &self,
         now: DateTime<Utc>,
@@ -316,19 +326,10 @@ impl Store for Guarded {
         self.guard(self.inner.prune_outbox(before, untargeted_too))
             .await
     }
+}
 
-    async fn erase(
-        &self,
-        subject: &crate::model::erasure::ErasureSubject,
-        now: DateTime<Utc>,
-    ) -> Result<crate::model::erasure::ErasureReport, StoreError> {
-        self.guard(self.inner.erase(subject, now)).await
-    }
-
-    async fn prune_memory(&self, keep: u64) -> Result<u64, StoreError> {
-        self.guard(self.inner.prune_memory(keep)).await
-    }
-
+#[async_trait]
+impl MemoryStore for Guarded {
     async fn memory_lookup(
         &self,
         campaign_id: i64,
@@ -349,5 +350,20 @@ impl Store for Guarded {
 
     async fn memory_store(&self, entries: &[MemoryEntry]) -> Result<(), StoreError> {
         self.guard(self.inner.memory_store(entries)).await
+    }
+
+    async fn prune_memory(&self, keep: u64) -> Result<u64, StoreError> {
+        self.guard(self.inner.prune_memory(keep)).await
+    }
+}
+
+#[async_trait]
+impl ErasureStore for Guarded {
+    async fn erase(
+        &self,
+        subject: &ErasureSubject,
+        now: DateTime<Utc>,
+    ) -> Result<ErasureReport, StoreError> {
+        self.guard(self.inner.erase(subject, now)).await
     }
 }

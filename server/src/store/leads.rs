@@ -11,7 +11,8 @@
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{QuoteRow, StoreError};
+use super::StoreError;
+use super::rows::QuoteRow;
 use crate::model::outbox::NewOutbox;
 use crate::model::quote::Quote;
 use crate::tasks::Tasks;

@@ -1,14 +1,16 @@
 //! Storage: the only place SQL lives.
 //!
-//! [`Store`] is the one interface the rest of the server uses; [`SqliteStore`]
-//! (the embedded default) and [`PgStore`] (production) implement it against the
+//! [`Store`] is the one interface the rest of the server uses. One generic
+//! implementation (`sql/`) serves both databases: SQLite (`sqlite.rs`, the
+//! embedded default) and PostgreSQL (`postgres.rs`, production), against the
 //! same tables, created by the migrations under `migrations/sqlite` and
-//! `migrations/postgres`.
+//! `migrations/postgres`. [`guarded::Guarded`] wraps it to answer outages at once.
 
 pub mod guarded;
 mod leads;
 mod postgres;
-mod shared;
+mod rows;
+mod sql;
 mod sqlite;
 
 use std::sync::Arc;
@@ -16,28 +18,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::types::Json;
-
 use uuid::Uuid;
 
-use crate::model::campaign::{Campaign, CampaignConfig, CampaignStatus, NewCampaign};
+use crate::model::campaign::{Campaign, NewCampaign};
+use crate::model::erasure::{ErasureReport, ErasureSubject};
 use crate::model::outbox::{NewOutbox, OutboxEntry, OutboxState};
 use crate::model::quote::{Quote, QuoteStatus};
-use crate::model::translation::{MemoryEntry, MemoryOrigin};
+use crate::model::translation::MemoryEntry;
 use crate::model::user::{ReferralCredit, User};
 use crate::tasks::Tasks;
-
-pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
-
-/// Which database a store talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// Embedded SQLite file.
-    Sqlite,
-    /// PostgreSQL server.
-    Postgres,
-}
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -153,15 +142,21 @@ pub struct Page {
     pub offset: u32,
 }
 
-/// The one storage interface.
+/// The one storage interface: every part below, plus a health check.
+///
+/// The parts are separate traits so that each can be implemented (and read)
+/// on its own; a caller imports the part whose methods it calls.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Which database this is.
-    fn backend(&self) -> Backend;
-
+pub trait Store:
+    CampaignStore + UserStore + QuoteStore + OutboxStore + MemoryStore + ErasureStore
+{
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+}
 
+/// Campaigns, and which campaign files were applied.
+#[async_trait]
+pub trait CampaignStore: Send + Sync + 'static {
     /// Inserts a validated campaign; a taken slug is a `Conflict { field: "slug" }`.
     async fn insert_campaign(&self, spec: &NewCampaign) -> Result<Campaign, StoreError>;
 
@@ -185,7 +180,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Users, leads and referrals of a campaign.
     async fn campaign_counts(&self, campaign_id: i64) -> Result<CampaignCounts, StoreError>;
+}
 
+/// Registered users and their referrals.
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
     /// The user with this referral code in this campaign.
     async fn user_by_referral_code(
         &self,
@@ -216,7 +215,11 @@ pub trait Store: Send + Sync + 'static {
         referred: &User,
         outbox: &[NewOutbox],
     ) -> Result<ReferralCredit, StoreError>;
+}
 
+/// Quote requests (leads) and their status.
+#[async_trait]
+pub trait QuoteStore: Send + Sync + 'static {
     /// In one transaction: inserts `quote` and writes `outbox`, unless a quote with
     /// the same idempotency key exists in the campaign: then that one is returned
     /// (`Ok((existing, false))`) and nothing is written.
@@ -246,7 +249,11 @@ pub trait Store: Send + Sync + 'static {
         to: QuoteStatus,
         outbox: &[NewOutbox],
     ) -> Result<Option<Quote>, StoreError>;
+}
 
+/// The outbox: events waiting to leave the building, their delivery and retention.
+#[async_trait]
+pub trait OutboxStore: Send + Sync + 'static {
     /// Outbox entries due at `now`, oldest first; entries for the default receiver
     /// only when `with_default_target`.
     async fn due_outbox(
@@ -299,20 +306,11 @@ pub trait Store: Send + Sync + 'static {
         before: DateTime<Utc>,
         untargeted_too: bool,
     ) -> Result<u64, StoreError>;
+}
 
-    /// In one transaction: replaces what names `subject` in users, quotes and
-    /// undelivered outbox payloads (rows, counts and statuses stay), and
-    /// records the erasure in the erasure log (a hash of the subject only).
-    async fn erase(
-        &self,
-        subject: &crate::model::erasure::ErasureSubject,
-        now: DateTime<Utc>,
-    ) -> Result<crate::model::erasure::ErasureReport, StoreError>;
-
-    /// Evicts the least recently served machine translations beyond `keep`
-    /// of them (overrides are never evicted); returns how many went.
-    async fn prune_memory(&self, keep: u64) -> Result<u64, StoreError>;
-
+/// The translation memory.
+#[async_trait]
+pub trait MemoryStore: Send + Sync + 'static {
     /// Translation memory rows of these source hashes.
     async fn memory_lookup(
         &self,
@@ -326,6 +324,23 @@ pub trait Store: Send + Sync + 'static {
     /// Stores translations in one transaction. A machine translation never
     /// replaces a human override; an override replaces anything.
     async fn memory_store(&self, entries: &[MemoryEntry]) -> Result<(), StoreError>;
+
+    /// Evicts the least recently served machine translations beyond `keep`
+    /// of them (overrides are never evicted); returns how many went.
+    async fn prune_memory(&self, keep: u64) -> Result<u64, StoreError>;
+}
+
+/// Erasing a person on request.
+#[async_trait]
+pub trait ErasureStore: Send + Sync + 'static {
+    /// In one transaction: replaces what names `subject` in users, quotes and
+    /// undelivered outbox payloads (rows, counts and statuses stay), and
+    /// records the erasure in the erasure log (a hash of the subject only).
+    async fn erase(
+        &self,
+        subject: &ErasureSubject,
+        now: DateTime<Utc>,
+    ) -> Result<ErasureReport, StoreError>;
 }
 
 /// A shared store handle.
@@ -343,197 +358,11 @@ pub async fn connect(
     tasks: &Tasks,
     outbox_written: Arc<tokio::sync::Notify>,
 ) -> anyhow::Result<SharedStore> {
-    let inner: SharedStore = if database_url.starts_with("sqlite:") {
-        Arc::new(SqliteStore::connect(database_url, max_connections, tasks, outbox_written).await?)
+    let embedded = database_url.starts_with("sqlite:");
+    let inner: SharedStore = if embedded {
+        Arc::new(sqlite::connect(database_url, max_connections, tasks, outbox_written).await?)
     } else {
-        Arc::new(PgStore::connect(database_url, max_connections, tasks, outbox_written).await?)
+        Arc::new(postgres::connect(database_url, max_connections, tasks, outbox_written).await?)
     };
-    Ok(Arc::new(guarded::Guarded::new(inner)))
-}
-
-/// A campaign row as both databases return it.
-#[derive(sqlx::FromRow)]
-pub(crate) struct CampaignRow {
-    id: i64,
-    slug: String,
-    name: String,
-    status: String,
-    starts_at: Option<DateTime<Utc>>,
-    ends_at: Option<DateTime<Utc>>,
-    config: Json<CampaignConfig>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl TryFrom<CampaignRow> for Campaign {
-    type Error = StoreError;
-
-    fn try_from(row: CampaignRow) -> Result<Self, StoreError> {
-        let status = CampaignStatus::parse(&row.status)
-            .ok_or_else(|| StoreError::Corrupt(format!("campaign status {:?}", row.status)))?;
-        Ok(Campaign {
-            id: row.id,
-            slug: row.slug,
-            name: row.name,
-            status,
-            starts_at: row.starts_at,
-            ends_at: row.ends_at,
-            config: row.config.0,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        })
-    }
-}
-
-/// A user row as both databases return it.
-#[derive(sqlx::FromRow)]
-pub(crate) struct UserRow {
-    master_id: Uuid,
-    campaign_id: i64,
-    email: String,
-    display_name: String,
-    locale: Option<String>,
-    referral_code: String,
-    referred_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
-}
-
-impl From<UserRow> for User {
-    fn from(row: UserRow) -> Self {
-        Self {
-            master_id: row.master_id,
-            campaign_id: row.campaign_id,
-            email: row.email,
-            display_name: row.display_name,
-            locale: row.locale,
-            referral_code: row.referral_code,
-            referred_by: row.referred_by,
-            created_at: row.created_at,
-        }
-    }
-}
-
-/// A quote row as both databases return it.
-#[derive(sqlx::FromRow)]
-pub(crate) struct QuoteRow {
-    id: Uuid,
-    campaign_id: i64,
-    master_id: Option<Uuid>,
-    session_id: Option<Uuid>,
-    name: String,
-    email: String,
-    company: Option<String>,
-    phone: Option<String>,
-    message: String,
-    budget: Option<String>,
-    details: Json<serde_json::Map<String, serde_json::Value>>,
-    status: String,
-    idempotency_key: Option<String>,
-    request_fingerprint: Option<String>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl TryFrom<QuoteRow> for Quote {
-    type Error = StoreError;
-
-    fn try_from(row: QuoteRow) -> Result<Self, StoreError> {
-        let status = QuoteStatus::parse(&row.status)
-            .ok_or_else(|| StoreError::Corrupt(format!("quote status {:?}", row.status)))?;
-        Ok(Self {
-            id: row.id,
-            campaign_id: row.campaign_id,
-            master_id: row.master_id,
-            session_id: row.session_id,
-            name: row.name,
-            email: row.email,
-            company: row.company,
-            phone: row.phone,
-            message: row.message,
-            budget: row.budget,
-            details: row.details.0,
-            status,
-            idempotency_key: row.idempotency_key,
-            request_fingerprint: row.request_fingerprint,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        })
-    }
-}
-
-/// An outbox row (with its campaign's slug) as both databases return it.
-#[derive(sqlx::FromRow)]
-pub(crate) struct OutboxRow {
-    id: i64,
-    campaign_id: Option<i64>,
-    campaign_slug: Option<String>,
-    event_type: String,
-    target_url: Option<String>,
-    payload: Json<serde_json::Value>,
-    attempts: i32,
-    next_attempt_at: DateTime<Utc>,
-    delivered_at: Option<DateTime<Utc>>,
-    dead_at: Option<DateTime<Utc>>,
-    last_error: Option<String>,
-    created_at: DateTime<Utc>,
-}
-
-impl From<OutboxRow> for OutboxEntry {
-    fn from(row: OutboxRow) -> Self {
-        Self {
-            id: row.id,
-            campaign_id: row.campaign_id,
-            campaign_slug: row.campaign_slug,
-            event_type: row.event_type,
-            target_url: row.target_url,
-            payload: row.payload.0,
-            attempts: row.attempts,
-            next_attempt_at: row.next_attempt_at,
-            delivered_at: row.delivered_at,
-            dead_at: row.dead_at,
-            last_error: row.last_error,
-            created_at: row.created_at,
-        }
-    }
-}
-
-/// A translation memory row as both databases return it.
-#[derive(sqlx::FromRow)]
-pub(crate) struct MemoryRow {
-    campaign_id: i64,
-    source_lang: String,
-    target_lang: String,
-    context_key: String,
-    source_hash: String,
-    source_text: String,
-    translated_text: String,
-    origin: String,
-    /// When it was last served (marked at most hourly).
-    last_used_at: Option<DateTime<Utc>>,
-}
-
-impl MemoryRow {
-    /// Whether this row was not marked as served within `fresh`.
-    pub(crate) fn stale(&self, now: DateTime<Utc>, fresh: chrono::Duration) -> bool {
-        self.last_used_at.is_none_or(|at| at < now - fresh)
-    }
-}
-
-impl From<MemoryRow> for MemoryEntry {
-    fn from(row: MemoryRow) -> Self {
-        Self {
-            campaign_id: row.campaign_id,
-            source_lang: row.source_lang,
-            target_lang: row.target_lang,
-            context_key: row.context_key,
-            source_hash: row.source_hash,
-            source_text: row.source_text,
-            translated_text: row.translated_text,
-            origin: if row.origin == "override" {
-                MemoryOrigin::Override
-            } else {
-                MemoryOrigin::Machine
-            },
-        }
-    }
+    Ok(Arc::new(guarded::Guarded::new(inner, embedded)))
 }

@@ -1,80 +1,69 @@
 //! The PostgreSQL store (production).
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
-
-use super::Backend;
-use super::shared::{outbox_columns, quote_columns, shared_store_impl, user_columns};
+use sqlx::postgres::{PgPoolOptions, PgQueryResult};
 use sqlx::types::Json;
+use sqlx::{PgPool, Postgres};
+use tokio::sync::Notify;
 
+use super::StoreError;
 use super::leads::{LeadJob, LeadWriter, WriteLeads};
-use super::{QuoteRow, StoreError};
+use super::rows::QuoteRow;
+use super::sql::{Dialect, SqlStore};
 use crate::model::quote::Quote;
 use crate::tasks::Tasks;
-
-/// Store on a PostgreSQL database.
-#[derive(Debug, Clone)]
-pub struct PgStore {
-    pool: PgPool,
-    /// The same pool: PostgreSQL takes concurrent writers.
-    writer: PgPool,
-    /// The group commit of leads.
-    leads: LeadWriter,
-    /// Notified after a commit that wrote outbox rows.
-    outbox_written: std::sync::Arc<tokio::sync::Notify>,
-}
 
 /// Writes groups of leads, each group one statement.
 struct PgLeads(PgPool);
 
-impl PgStore {
-    /// Connects to and migrates the database at `url`.
-    pub async fn connect(
-        url: &str,
-        max_connections: u32,
-        tasks: &Tasks,
-        outbox_written: std::sync::Arc<tokio::sync::Notify>,
-    ) -> anyhow::Result<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            // A stopped server makes every acquire retry until this runs
-            // out: short, so that an outage is answered (503) within a second.
-            .acquire_timeout(Duration::from_secs(1))
-            .connect(url)
-            .await?;
-        sqlx::migrate!("../migrations/postgres").run(&pool).await?;
-        Ok(Self {
-            leads: LeadWriter::start(PgLeads(pool.clone()), tasks),
-            writer: pool.clone(),
-            pool,
-            outbox_written,
-        })
-    }
+/// Connects to and migrates the database at `url`; reads and writes share
+/// one pool (PostgreSQL takes concurrent writers).
+pub(super) async fn connect(
+    url: &str,
+    max_connections: u32,
+    tasks: &Tasks,
+    outbox_written: Arc<Notify>,
+) -> anyhow::Result<SqlStore<Postgres>> {
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        // A stopped server makes every acquire retry until this runs
+        // out: short, so that an outage is answered (503) within a second.
+        .acquire_timeout(Duration::from_secs(1))
+        .connect(url)
+        .await?;
+    sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+    let leads = LeadWriter::start(PgLeads(pool.clone()), tasks);
+    Ok(SqlStore::new(
+        pool.clone(),
+        pool,
+        leads,
+        outbox_written,
+        Arc::new(()),
+    ))
+}
 
+impl Dialect for Postgres {
     /// Locks the referrer's row so that its referrals are counted one at a time.
     const LOCK_USER: &'static str =
         "SELECT 1 FROM service_user_master WHERE master_id = $1 FOR UPDATE";
 
-    /// Translation memory rows of a list of hashes: the hashes are a JSON array, unrolled by `jsonb_array_elements_text`.
-    const MEMORY_LOOKUP: &'static str =
-        "SELECT campaign_id, source_lang, target_lang, context_key, source_hash,
-                source_text, translated_text, origin, last_used_at
-         FROM service_translation_memory
+    /// The hashes are a JSON array, unrolled by `jsonb_array_elements_text`.
+    const MEMORY_LOOKUP: &'static str = "SELECT * FROM service_translation_memory
          WHERE campaign_id = $1 AND source_lang = $2 AND target_lang = $3 AND context_key = $4
            AND source_hash IN (SELECT jsonb_array_elements_text($5))";
 
-    /// Marks translation memory rows served now (those not marked within the hour).
     const MEMORY_TOUCH: &'static str = "UPDATE service_translation_memory SET last_used_at = $6
          WHERE campaign_id = $1 AND source_lang = $2 AND target_lang = $3 AND context_key = $4
            AND source_hash IN (SELECT jsonb_array_elements_text($5))
            AND (last_used_at IS NULL OR last_used_at < $7)";
 
-    /// Begins a transaction that will write. A plain transaction: row locks
-    /// serialize what must be.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-        self.writer.begin().await
+    /// A plain transaction: row locks serialize what must be.
+    const BEGIN_WRITE: &'static str = "BEGIN";
+
+    fn rows_affected(done: &PgQueryResult) -> u64 {
+        done.rows_affected()
     }
 }
 
@@ -82,8 +71,7 @@ impl PgStore {
 /// round trip, atomic on its own): the leads' columns and the entries' rows
 /// arrive as arrays, unrolled by `UNNEST`. A lead whose idempotency key was
 /// used before is skipped, and so are its entries (they join the inserted rows).
-const INSERT_LEADS: &str = concat!(
-    "WITH quote AS (
+const INSERT_LEADS: &str = "WITH quote AS (
          INSERT INTO service_quote_main
              (id, campaign_id, master_id, session_id, name, email, company, phone,
               message, budget, details, status, idempotency_key, request_fingerprint,
@@ -96,9 +84,7 @@ const INSERT_LEADS: &str = concat!(
                    message, budget, details, status, idempotency_key, request_fingerprint,
                    created_at)
          ON CONFLICT (campaign_id, idempotency_key) DO NOTHING
-         RETURNING ",
-    quote_columns!(),
-    "
+         RETURNING *
      ), outbox AS (
          INSERT INTO service_event_outbox
              (campaign_id, event_type, target_url, payload, attempts, next_attempt_at,
@@ -110,10 +96,7 @@ const INSERT_LEADS: &str = concat!(
              AS e (quote_id, campaign_id, event_type, target_url, payload)
            ON e.quote_id = quote.id
      )
-     SELECT ",
-    quote_columns!(),
-    " FROM quote"
-);
+     SELECT * FROM quote";
 
 #[async_trait::async_trait]
 impl WriteLeads for PgLeads {
@@ -174,5 +157,3 @@ impl WriteLeads for PgLeads {
         Ok(jobs.iter().map(|job| by_id.remove(&job.quote.id)).collect())
     }
 }
-
-shared_store_impl!(PgStore, sqlx::Postgres, Backend::Postgres, {});

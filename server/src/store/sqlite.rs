@@ -11,130 +11,111 @@
 //! one BEGIN and one COMMIT per group, on the writer connection.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-
-use super::Backend;
-use super::leads::{LeadJob, LeadWriter, WriteLeads};
-use super::shared::{
-    bind_quote, outbox_columns, quote_columns, quote_insert, shared_store_impl, user_columns,
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
+    SqliteSynchronous,
 };
-use super::{QuoteRow, StoreError};
+use sqlx::types::Json;
+use sqlx::{Sqlite, SqlitePool};
+use tokio::sync::Notify;
+
+use super::StoreError;
+use super::leads::{LeadJob, LeadWriter, WriteLeads};
+use super::rows::QuoteRow;
+use super::sql::{Dialect, SqlStore, insert_outbox};
+use crate::model::quote::Quote;
 use crate::tasks::Tasks;
 
 /// How long a write waits for the writer connection before the request is
 /// answered `503 busy` (a queue this long means the disk cannot keep up).
 const WRITE_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Store on an SQLite database file.
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    /// Readers.
-    pool: SqlitePool,
-    /// The one writer connection (the same pool as `pool` for `:memory:`).
-    writer: SqlitePool,
-    /// The group commit of leads.
-    leads: LeadWriter,
-    /// Held while the store lives; the checkpoint task stops when it is gone.
-    _alive: std::sync::Arc<()>,
-    /// Notified after a commit that wrote outbox rows.
-    outbox_written: std::sync::Arc<tokio::sync::Notify>,
-}
-
 /// Writes groups of leads on the writer connection.
 struct SqliteLeads(SqlitePool);
 
-impl SqliteStore {
-    /// Opens (creating file and folder if missing) and migrates the database
-    /// at `url`: one writer connection and up to `max_connections` readers.
-    pub async fn connect(
-        url: &str,
-        max_connections: u32,
-        tasks: &Tasks,
-        outbox_written: std::sync::Arc<tokio::sync::Notify>,
-    ) -> anyhow::Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        if !in_memory
-            && let Some(parent) = options.get_filename().parent()
-            && !parent.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", parent.display()))?;
-        }
-        // The writer never checkpoints the WAL itself (a checkpoint in a commit
-        // holds up every write behind it); a task of its own does, every second.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(WRITE_QUEUE_TIMEOUT)
-            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
-            .await?;
-        sqlx::migrate!("../migrations/sqlite").run(&writer).await?;
-        // Every connection to `:memory:` is a database of its own: share the writer.
-        let pool = if in_memory {
-            writer.clone()
-        } else {
-            SqlitePoolOptions::new()
-                .max_connections(max_connections)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options.clone().read_only(true))
-                .await?
-        };
-        let alive = std::sync::Arc::new(());
-        if !in_memory {
-            let checkpointer = SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with(options)
-                .await?;
-            tasks.spawn(
-                "sqlite checkpoint",
-                checkpoint_wal(
-                    checkpointer,
-                    std::sync::Arc::downgrade(&alive),
-                    tasks.drained().clone(),
-                ),
-            );
-        }
-        let leads = LeadWriter::start(SqliteLeads(writer.clone()), tasks);
-        Ok(Self {
-            pool,
-            writer,
-            leads,
-            _alive: alive,
-            outbox_written,
-        })
+/// Opens (creating file and folder if missing) and migrates the database at
+/// `url`: one writer connection and up to `max_connections` readers.
+pub(super) async fn connect(
+    url: &str,
+    max_connections: u32,
+    tasks: &Tasks,
+    outbox_written: Arc<Notify>,
+) -> anyhow::Result<SqlStore<Sqlite>> {
+    let options = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5));
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    if !in_memory
+        && let Some(parent) = options.get_filename().parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", parent.display()))?;
     }
+    // The writer never checkpoints the WAL itself (a checkpoint in a commit
+    // holds up every write behind it); a task of its own does, every second.
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(WRITE_QUEUE_TIMEOUT)
+        .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
+        .await?;
+    sqlx::migrate!("../migrations/sqlite").run(&writer).await?;
+    // Every connection to `:memory:` is a database of its own: share the writer.
+    let pool = if in_memory {
+        writer.clone()
+    } else {
+        SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone().read_only(true))
+            .await?
+    };
+    let alive = std::sync::Arc::new(());
+    if !in_memory {
+        let checkpointer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        tasks.spawn(
+            "sqlite checkpoint",
+            checkpoint_wal(
+                checkpointer,
+                std::sync::Arc::downgrade(&alive),
+                tasks.drained().clone(),
+            ),
+        );
+    }
+    let leads = LeadWriter::start(SqliteLeads(writer.clone()), tasks);
+    Ok(SqlStore::new(pool, writer, leads, outbox_written, alive))
+}
 
+impl Dialect for Sqlite {
     /// Nothing to lock: the write transaction already excludes every other writer.
     const LOCK_USER: &'static str = "SELECT 1 FROM service_user_master WHERE master_id = $1";
 
-    /// Translation memory rows of a list of hashes: the hashes are a JSON array, unrolled by `json_each`.
-    const MEMORY_LOOKUP: &'static str =
-        "SELECT campaign_id, source_lang, target_lang, context_key, source_hash,
-                source_text, translated_text, origin, last_used_at
-         FROM service_translation_memory
+    /// The hashes are a JSON array, unrolled by `json_each`.
+    const MEMORY_LOOKUP: &'static str = "SELECT * FROM service_translation_memory
          WHERE campaign_id = $1 AND source_lang = $2 AND target_lang = $3 AND context_key = $4
            AND source_hash IN (SELECT value FROM json_each($5))";
 
-    /// Marks translation memory rows served now (those not marked within the hour).
     const MEMORY_TOUCH: &'static str = "UPDATE service_translation_memory SET last_used_at = $6
          WHERE campaign_id = $1 AND source_lang = $2 AND target_lang = $3 AND context_key = $4
            AND source_hash IN (SELECT value FROM json_each($5))
            AND (last_used_at IS NULL OR last_used_at < $7)";
 
-    /// Begins a transaction that will write, on the writer connection. It
-    /// takes SQLite's write lock up front (`BEGIN IMMEDIATE`, in case another
-    /// process writes too), so it never fails half-way on a lock upgrade, and
+    /// Takes SQLite's write lock up front (in case another process writes
+    /// too), so a transaction never fails half-way on a lock upgrade, and
     /// writers are serialized — which also serializes each referrer's count.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+
+    fn rows_affected(done: &SqliteQueryResult) -> u64 {
+        done.rows_affected()
     }
 }
 
@@ -174,18 +155,42 @@ async fn checkpoint_wal(
     }
 }
 
+/// Inserts a quote unless its idempotency key was used, returning its row.
+const INSERT_QUOTE: &str = "INSERT INTO service_quote_main
+         (id, campaign_id, master_id, session_id, name, email, company, phone,
+          message, budget, details, status, idempotency_key, request_fingerprint,
+          created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+     ON CONFLICT (campaign_id, idempotency_key) DO NOTHING
+     RETURNING *";
+
 #[async_trait::async_trait]
 impl WriteLeads for SqliteLeads {
     async fn write_leads(&self, jobs: &[LeadJob]) -> Result<Vec<Option<QuoteRow>>, StoreError> {
-        let mut tx = self.0.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.0.begin_with(Sqlite::BEGIN_WRITE).await?;
         let mut rows = Vec::with_capacity(jobs.len());
         for job in jobs {
-            let inserted: Option<QuoteRow> =
-                bind_quote!(sqlx::query_as(quote_insert!()), job.quote)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let quote: &Quote = &job.quote;
+            let inserted: Option<QuoteRow> = sqlx::query_as(INSERT_QUOTE)
+                .bind(quote.id)
+                .bind(quote.campaign_id)
+                .bind(quote.master_id)
+                .bind(quote.session_id)
+                .bind(&quote.name)
+                .bind(&quote.email)
+                .bind(&quote.company)
+                .bind(&quote.phone)
+                .bind(&quote.message)
+                .bind(&quote.budget)
+                .bind(Json(&quote.details))
+                .bind(quote.status.as_str())
+                .bind(&quote.idempotency_key)
+                .bind(&quote.request_fingerprint)
+                .bind(quote.created_at)
+                .fetch_optional(&mut *tx)
+                .await?;
             if inserted.is_some() {
-                SqliteStore::insert_outbox(&mut tx, &job.outbox, job.quote.created_at).await?;
+                insert_outbox(&mut tx, &job.outbox, quote.created_at).await?;
             }
             rows.push(inserted);
         }
@@ -193,5 +198,3 @@ impl WriteLeads for SqliteLeads {
         Ok(rows)
     }
 }
-
-shared_store_impl!(SqliteStore, sqlx::Sqlite, Backend::Sqlite, {});

@@ -1,0 +1,199 @@
+//! Rows as both databases return them, and how each becomes a model value.
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::model::campaign::{Campaign, CampaignConfig, CampaignStatus};
+use crate::model::outbox::OutboxEntry;
+use crate::model::quote::{Quote, QuoteStatus};
+use crate::model::translation::{MemoryEntry, MemoryOrigin};
+use crate::model::user::User;
+
+/// A campaign row as both databases return it.
+#[derive(sqlx::FromRow)]
+pub(super) struct CampaignRow {
+    id: i64,
+    slug: String,
+    name: String,
+    status: String,
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
+    config: Json<CampaignConfig>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<CampaignRow> for Campaign {
+    type Error = StoreError;
+
+    fn try_from(row: CampaignRow) -> Result<Self, StoreError> {
+        let status = CampaignStatus::parse(&row.status)
+            .ok_or_else(|| StoreError::Corrupt(format!("campaign status {:?}", row.status)))?;
+        Ok(Campaign {
+            id: row.id,
+            slug: row.slug,
+            name: row.name,
+            status,
+            starts_at: row.starts_at,
+            ends_at: row.ends_at,
+            config: row.config.0,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// A user row as both databases return it.
+#[derive(sqlx::FromRow)]
+pub(super) struct UserRow {
+    master_id: Uuid,
+    campaign_id: i64,
+    email: String,
+    display_name: String,
+    locale: Option<String>,
+    referral_code: String,
+    referred_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        Self {
+            master_id: row.master_id,
+            campaign_id: row.campaign_id,
+            email: row.email,
+            display_name: row.display_name,
+            locale: row.locale,
+            referral_code: row.referral_code,
+            referred_by: row.referred_by,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// A quote row as both databases return it.
+#[derive(sqlx::FromRow)]
+pub(super) struct QuoteRow {
+    pub(super) id: Uuid,
+    campaign_id: i64,
+    master_id: Option<Uuid>,
+    session_id: Option<Uuid>,
+    name: String,
+    email: String,
+    company: Option<String>,
+    phone: Option<String>,
+    message: String,
+    budget: Option<String>,
+    details: Json<serde_json::Map<String, serde_json::Value>>,
+    status: String,
+    idempotency_key: Option<String>,
+    request_fingerprint: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<QuoteRow> for Quote {
+    type Error = StoreError;
+
+    fn try_from(row: QuoteRow) -> Result<Self, StoreError> {
+        let status = QuoteStatus::parse(&row.status)
+            .ok_or_else(|| StoreError::Corrupt(format!("quote status {:?}", row.status)))?;
+        Ok(Self {
+            id: row.id,
+            campaign_id: row.campaign_id,
+            master_id: row.master_id,
+            session_id: row.session_id,
+            name: row.name,
+            email: row.email,
+            company: row.company,
+            phone: row.phone,
+            message: row.message,
+            budget: row.budget,
+            details: row.details.0,
+            status,
+            idempotency_key: row.idempotency_key,
+            request_fingerprint: row.request_fingerprint,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// An outbox row (with its campaign's slug) as both databases return it.
+#[derive(sqlx::FromRow)]
+pub(super) struct OutboxRow {
+    id: i64,
+    campaign_id: Option<i64>,
+    campaign_slug: Option<String>,
+    event_type: String,
+    target_url: Option<String>,
+    payload: Json<serde_json::Value>,
+    attempts: i32,
+    next_attempt_at: DateTime<Utc>,
+    delivered_at: Option<DateTime<Utc>>,
+    dead_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<OutboxRow> for OutboxEntry {
+    fn from(row: OutboxRow) -> Self {
+        Self {
+            id: row.id,
+            campaign_id: row.campaign_id,
+            campaign_slug: row.campaign_slug,
+            event_type: row.event_type,
+            target_url: row.target_url,
+            payload: row.payload.0,
+            attempts: row.attempts,
+            next_attempt_at: row.next_attempt_at,
+            delivered_at: row.delivered_at,
+            dead_at: row.dead_at,
+            last_error: row.last_error,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// A translation memory row as both databases return it.
+#[derive(sqlx::FromRow)]
+pub(super) struct MemoryRow {
+    campaign_id: i64,
+    source_lang: String,
+    target_lang: String,
+    context_key: String,
+    source_hash: String,
+    source_text: String,
+    translated_text: String,
+    origin: String,
+    /// When it was last served (marked at most hourly).
+    last_used_at: Option<DateTime<Utc>>,
+}
+
+impl MemoryRow {
+    /// Whether this row was not marked as served within `fresh`.
+    pub(super) fn stale(&self, now: DateTime<Utc>, fresh: chrono::Duration) -> bool {
+        self.last_used_at.is_none_or(|at| at < now - fresh)
+    }
+}
+
+impl From<MemoryRow> for MemoryEntry {
+    fn from(row: MemoryRow) -> Self {
+        Self {
+            campaign_id: row.campaign_id,
+            source_lang: row.source_lang,
+            target_lang: row.target_lang,
+            context_key: row.context_key,
+            source_hash: row.source_hash,
+            source_text: row.source_text,
+            translated_text: row.translated_text,
+            origin: if row.origin == "override" {
+                MemoryOrigin::Override
+            } else {
+                MemoryOrigin::Machine
+            },
+        }
+    }
+}

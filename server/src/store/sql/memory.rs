@@ -1,0 +1,120 @@
+//! The translation memory: lookups (marking rows served), stores and eviction.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{Executor, FromRow, IntoArguments};
+
+use super::{Dialect, Param, SqlStore};
+use crate::model::translation::MemoryEntry;
+use crate::store::rows::MemoryRow;
+use crate::store::{MemoryStore, StoreError};
+
+#[async_trait]
+impl<DB: Dialect> MemoryStore for SqlStore<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    i64: Param<DB>,
+    String: Param<DB>,
+    for<'a> &'a str: Param<DB>,
+    DateTime<Utc>: Param<DB>,
+    for<'a> Json<&'a [String]>: Param<DB>,
+    MemoryRow: for<'r> FromRow<'r, DB::Row>,
+    (i64,): for<'r> FromRow<'r, DB::Row>,
+{
+    async fn memory_lookup(
+        &self,
+        campaign_id: i64,
+        source_lang: &str,
+        target_lang: &str,
+        context_key: &str,
+        hashes: &[String],
+    ) -> Result<Vec<MemoryEntry>, StoreError> {
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<MemoryRow> = sqlx::query_as(DB::MEMORY_LOOKUP)
+            .bind(campaign_id)
+            .bind(source_lang)
+            .bind(target_lang)
+            .bind(context_key)
+            .bind(Json(hashes))
+            .fetch_all(&self.pool)
+            .await?;
+        // Served: marked for eviction order, at most hourly per row, so that
+        // serving is a write only now and then.
+        let now = Utc::now();
+        let hour = chrono::Duration::hours(1);
+        if rows.iter().any(|row| row.stale(now, hour)) {
+            let touched = sqlx::query(DB::MEMORY_TOUCH)
+                .bind(campaign_id)
+                .bind(source_lang)
+                .bind(target_lang)
+                .bind(context_key)
+                .bind(Json(hashes))
+                .bind(now)
+                .bind(now - hour)
+                .execute(&self.writer)
+                .await;
+            if let Err(e) = touched {
+                tracing::debug!(error = %e, "translation memory not marked as served");
+            }
+        }
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn memory_store(&self, entries: &[MemoryEntry]) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let mut tx = self.begin_write().await?;
+        for entry in entries {
+            sqlx::query(
+                "INSERT INTO service_translation_memory
+                     (campaign_id, source_lang, target_lang, context_key, source_hash,
+                      source_text, translated_text, origin, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+                 ON CONFLICT (campaign_id, source_lang, target_lang, context_key, source_hash)
+                 DO UPDATE SET translated_text = excluded.translated_text,
+                               source_text = excluded.source_text,
+                               origin = excluded.origin,
+                               updated_at = excluded.updated_at
+                 WHERE service_translation_memory.origin = 'machine'
+                    OR excluded.origin = 'override'",
+            )
+            .bind(entry.campaign_id)
+            .bind(&entry.source_lang)
+            .bind(&entry.target_lang)
+            .bind(&entry.context_key)
+            .bind(&entry.source_hash)
+            .bind(&entry.source_text)
+            .bind(&entry.translated_text)
+            .bind(entry.origin.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn prune_memory(&self, keep: u64) -> Result<u64, StoreError> {
+        let (machine,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM service_translation_memory WHERE origin = 'machine'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let excess = u64::try_from(machine).unwrap_or(0).saturating_sub(keep);
+        if excess == 0 {
+            return Ok(0);
+        }
+        let done = sqlx::query(
+            "DELETE FROM service_translation_memory WHERE id IN (
+                 SELECT id FROM service_translation_memory WHERE origin = 'machine'
+                 ORDER BY COALESCE(last_used_at, updated_at), id LIMIT $1)",
+        )
+        .bind(i64::try_from(excess).unwrap_or(i64::MAX))
+        .execute(&self.writer)
+        .await?;
+        Ok(DB::rows_affected(&done))
+    }
+}

@@ -1,0 +1,183 @@
+//! The outbox: entries due for delivery, their claims, attempts and retention.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{Executor, FromRow, IntoArguments};
+
+use super::{Dialect, Param, SqlStore};
+use crate::model::outbox::{OutboxEntry, OutboxState};
+use crate::store::rows::OutboxRow;
+use crate::store::{OutboxStore, Page, StoreError};
+
+/// Entries of the default receiver and of their own, due at `$1` (at most `$2`).
+const DUE_ANY_TARGET: &str = "SELECT o.*, c.slug AS campaign_slug
+     FROM service_event_outbox o
+     LEFT JOIN service_campaign_main c ON c.id = o.campaign_id
+     WHERE o.delivered_at IS NULL AND o.dead_at IS NULL
+       AND o.next_attempt_at <= $1
+     ORDER BY o.next_attempt_at, o.id LIMIT $2";
+
+/// Entries with a receiver of their own, due at `$1` (at most `$2`).
+const DUE_OWN_TARGET: &str = "SELECT o.*, c.slug AS campaign_slug
+     FROM service_event_outbox o
+     LEFT JOIN service_campaign_main c ON c.id = o.campaign_id
+     WHERE o.delivered_at IS NULL AND o.dead_at IS NULL
+       AND o.target_url IS NOT NULL
+       AND o.next_attempt_at <= $1
+     ORDER BY o.next_attempt_at, o.id LIMIT $2";
+
+#[async_trait]
+impl<DB: Dialect> OutboxStore for SqlStore<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    i64: Param<DB>,
+    i32: Param<DB>,
+    bool: Param<DB>,
+    for<'a> &'a str: Param<DB>,
+    DateTime<Utc>: Param<DB>,
+    Option<DateTime<Utc>>: Param<DB>,
+    Option<i64>: Param<DB>,
+    OutboxRow: for<'r> FromRow<'r, DB::Row>,
+{
+    async fn due_outbox(
+        &self,
+        now: DateTime<Utc>,
+        with_default_target: bool,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        // Two texts, so that each can use its partial index: without a
+        // default target, entries without their own wait unread.
+        let query = if with_default_target {
+            DUE_ANY_TARGET
+        } else {
+            DUE_OWN_TARGET
+        };
+        let rows: Vec<OutboxRow> = sqlx::query_as(query)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn claim_outbox(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE service_event_outbox SET next_attempt_at = $3
+             WHERE id = $1 AND next_attempt_at <= $2
+               AND delivered_at IS NULL AND dead_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(lease_until)
+        .execute(&self.writer)
+        .await?;
+        let claimed = DB::rows_affected(&done) == 1;
+        // A claim wakes the delivery worker once more: a full batch may have
+        // left more entries due.
+        self.outbox_committed(claimed);
+        Ok(claimed)
+    }
+
+    async fn outbox_delivered(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE service_event_outbox
+             SET delivered_at = $2, attempts = attempts + 1, last_error = NULL
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn outbox_failed(
+        &self,
+        id: i64,
+        attempts: i32,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE service_event_outbox
+             SET attempts = $2, last_error = $3,
+                 next_attempt_at = COALESCE($4, next_attempt_at),
+                 dead_at = CASE WHEN $4 IS NULL THEN $5 ELSE NULL END
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(attempts)
+        .bind(error)
+        .bind(retry_at)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_outbox(
+        &self,
+        state: OutboxState,
+        campaign_id: Option<i64>,
+        page: Page,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let rows: Vec<OutboxRow> = sqlx::query_as(
+            "SELECT o.*, c.slug AS campaign_slug
+             FROM service_event_outbox o
+             LEFT JOIN service_campaign_main c ON c.id = o.campaign_id
+             WHERE ($1 = 'all'
+                    OR ($1 = 'pending' AND o.delivered_at IS NULL AND o.dead_at IS NULL)
+                    OR ($1 = 'delivered' AND o.delivered_at IS NOT NULL)
+                    OR ($1 = 'dead' AND o.dead_at IS NOT NULL))
+               AND ($2 IS NULL OR o.campaign_id = $2)
+             ORDER BY o.id DESC LIMIT $3 OFFSET $4",
+        )
+        .bind(state.as_str())
+        .bind(campaign_id)
+        .bind(i64::from(page.limit))
+        .bind(i64::from(page.offset))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn redrive_outbox(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE service_event_outbox
+             SET dead_at = NULL, attempts = 0, next_attempt_at = $2
+             WHERE id = $1 AND delivered_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        let redriven = DB::rows_affected(&done) == 1;
+        self.outbox_committed(redriven);
+        Ok(redriven)
+    }
+
+    async fn prune_outbox(
+        &self,
+        before: DateTime<Utc>,
+        untargeted_too: bool,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM service_event_outbox
+             WHERE created_at < $1
+               AND (delivered_at IS NOT NULL
+                    OR ($2 AND dead_at IS NULL AND target_url IS NULL))",
+        )
+        .bind(before)
+        .bind(untargeted_too)
+        .execute(&self.writer)
+        .await?;
+        Ok(DB::rows_affected(&done))
+    }
+}

@@ -1,0 +1,166 @@
+//! Registered users and their referrals.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{Executor, FromRow, IntoArguments, Transaction};
+use uuid::Uuid;
+
+use super::{Dialect, Param, SqlStore, insert_outbox};
+use crate::model::outbox::NewOutbox;
+use crate::model::user::{ReferralCredit, User};
+use crate::store::rows::UserRow;
+use crate::store::{StoreError, UserStore};
+
+#[async_trait]
+impl<DB: Dialect> UserStore for SqlStore<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    i64: Param<DB>,
+    String: Param<DB>,
+    for<'a> &'a str: Param<DB>,
+    Uuid: Param<DB>,
+    DateTime<Utc>: Param<DB>,
+    Option<String>: Param<DB>,
+    Option<Uuid>: Param<DB>,
+    Option<i64>: Param<DB>,
+    for<'a> Json<&'a serde_json::Value>: Param<DB>,
+    UserRow: for<'r> FromRow<'r, DB::Row>,
+    (i64,): for<'r> FromRow<'r, DB::Row>,
+{
+    async fn user_by_referral_code(
+        &self,
+        campaign_id: i64,
+        code: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "SELECT * FROM service_user_master WHERE campaign_id = $1 AND referral_code = $2",
+        )
+        .bind(campaign_id)
+        .bind(code)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn user_by_id(&self, master_id: Uuid) -> Result<Option<User>, StoreError> {
+        let row: Option<UserRow> =
+            sqlx::query_as("SELECT * FROM service_user_master WHERE master_id = $1")
+                .bind(master_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn register_user(
+        &self,
+        user: &User,
+        referrer: Option<&User>,
+        outbox: &[NewOutbox],
+    ) -> Result<Option<ReferralCredit>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if let Some(referrer) = referrer {
+            sqlx::query(DB::LOCK_USER)
+                .bind(referrer.master_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO service_user_master
+                 (master_id, campaign_id, email, display_name, locale, referral_code,
+                  referred_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(user.master_id)
+        .bind(user.campaign_id)
+        .bind(&user.email)
+        .bind(&user.display_name)
+        .bind(&user.locale)
+        .bind(&user.referral_code)
+        .bind(user.referred_by)
+        .bind(user.created_at)
+        .execute(&mut *tx)
+        .await?;
+        let credit = match referrer {
+            Some(referrer) => {
+                Some(credit_referral(&mut tx, referrer, user, user.created_at).await?)
+            }
+            None => None,
+        };
+        insert_outbox(&mut tx, outbox, user.created_at).await?;
+        tx.commit().await?;
+        self.outbox_committed(!outbox.is_empty());
+        Ok(credit)
+    }
+
+    async fn record_referral(
+        &self,
+        referrer: &User,
+        referred: &User,
+        outbox: &[NewOutbox],
+    ) -> Result<ReferralCredit, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.begin_write().await?;
+        sqlx::query(DB::LOCK_USER)
+            .bind(referrer.master_id)
+            .execute(&mut *tx)
+            .await?;
+        let credit = credit_referral(&mut tx, referrer, referred, now).await?;
+        sqlx::query(
+            "UPDATE service_user_master SET referred_by = $2
+             WHERE master_id = $1 AND referred_by IS NULL",
+        )
+        .bind(referred.master_id)
+        .bind(referrer.master_id)
+        .execute(&mut *tx)
+        .await?;
+        insert_outbox(&mut tx, outbox, now).await?;
+        tx.commit().await?;
+        self.outbox_committed(!outbox.is_empty());
+        Ok(credit)
+    }
+}
+
+/// Inserts the referral row and returns the referrer's new count, in the
+/// caller's transaction, which holds the referrer's lock.
+async fn credit_referral<DB: Dialect>(
+    tx: &mut Transaction<'_, DB>,
+    referrer: &User,
+    referred: &User,
+    now: DateTime<Utc>,
+) -> Result<ReferralCredit, StoreError>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    i64: Param<DB>,
+    String: Param<DB>,
+    uuid::Uuid: Param<DB>,
+    DateTime<Utc>: Param<DB>,
+    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    sqlx::query(
+        "INSERT INTO service_referral_main
+             (campaign_id, referrer_id, referred_id, code, created_at)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(referrer.campaign_id)
+    .bind(referrer.master_id)
+    .bind(referred.master_id)
+    .bind(&referrer.referral_code)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    let (count,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM service_referral_main
+         WHERE campaign_id = $1 AND referrer_id = $2",
+    )
+    .bind(referrer.campaign_id)
+    .bind(referrer.master_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(ReferralCredit {
+        referrer: referrer.clone(),
+        count,
+    })
+}
