@@ -12,8 +12,10 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
@@ -114,7 +116,7 @@ impl RateLimiter {
     pub fn check_local(&self, key: &str, limit: u32, period: Duration) -> Result<(), Duration> {
         let limit = limit.max(1);
         let group = {
-            let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+            let mut groups = self.groups.lock();
             groups
                 .entry((limit, period))
                 .or_insert_with(|| Arc::new(DefaultKeyedRateLimiter::keyed(quota(limit, period))))
@@ -131,7 +133,7 @@ impl RateLimiter {
                     ?period,
                     "rate-limit keys overflowed; forgetting this group"
                 );
-                let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+                let mut groups = self.groups.lock();
                 groups.remove(&(limit, period));
             }
         }
@@ -140,13 +142,7 @@ impl RateLimiter {
 
     /// Forgets buckets that are full again (as good as new); run periodically.
     pub fn sweep(&self) {
-        let groups: Vec<Group> = self
-            .groups
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let groups: Vec<Group> = self.groups.lock().values().cloned().collect();
         for group in groups {
             group.retain_recent();
             group.shrink_to_fit();
@@ -155,7 +151,7 @@ impl RateLimiter {
 
     /// Keys tracked in memory.
     pub fn keys(&self) -> usize {
-        let groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        let groups = self.groups.lock();
         groups.values().map(|g| g.len()).sum()
     }
 }
@@ -173,7 +169,7 @@ impl Shared {
     /// Redis's verdict, or `None` when it did not give one in time.
     async fn check(&self, key: &str, limit: u32, period: Duration) -> Option<Result<(), Duration>> {
         {
-            let mut resting = self.resting_until.lock().unwrap_or_else(|p| p.into_inner());
+            let mut resting = self.resting_until.lock();
             match *resting {
                 Some(until) if Instant::now() < until => return None,
                 Some(_) => *resting = None,
@@ -205,8 +201,7 @@ impl Shared {
             why,
             "Redis rate limits unavailable; this instance's limits apply"
         );
-        *self.resting_until.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(Instant::now() + SHARED_BACKOFF);
+        *self.resting_until.lock() = Some(Instant::now() + SHARED_BACKOFF);
     }
 }
 
@@ -282,7 +277,7 @@ pub struct ConnectionSlot {
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open = self.open.lock();
         if let Some(count) = open.get_mut(&self.key) {
             *count -= 1;
             if *count == 0 {
@@ -295,7 +290,7 @@ impl Drop for ConnectionSlot {
 impl ConnectionLimiter {
     /// A slot for `key` unless it already holds `limit` of them.
     pub fn acquire(&self, key: &str, limit: u32) -> Option<ConnectionSlot> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open = self.open.lock();
         let count = open.entry(key.to_owned()).or_insert(0);
         if *count >= limit {
             return None;

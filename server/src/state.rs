@@ -3,7 +3,9 @@
 //! It sits below the transports and the handlers, and imports none of them.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use tokio::sync::Notify;
 
@@ -129,14 +131,11 @@ impl PublishedEndpoint {
 
     /// Base64 SHA-256 hashes of the development certificate (none in production).
     pub fn certificate_hashes(&self) -> Vec<String> {
-        self.hashes
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.hashes.read().clone()
     }
 
     /// Publishes the hashes of a new certificate.
     pub fn set_certificate_hashes(&self, hashes: Vec<String>) {
-        *self.hashes.write().unwrap_or_else(|p| p.into_inner()) = hashes;
+        *self.hashes.write() = hashes;
     }
 }

@@ -14,7 +14,9 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -45,14 +47,14 @@ struct Running {
 
 impl Running {
     fn new(name: &'static str, running: Arc<Mutex<BTreeMap<&'static str, usize>>>) -> Self {
-        *lock(&running).entry(name).or_insert(0) += 1;
+        *running.lock().entry(name).or_insert(0) += 1;
         Self { name, running }
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let mut running = lock(&self.running);
+        let mut running = self.running.lock();
         if let Some(count) = running.get_mut(self.name) {
             *count -= 1;
             if *count == 0 {
@@ -60,10 +62,6 @@ impl Drop for Running {
             }
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Tasks {
@@ -146,7 +144,8 @@ impl Tasks {
 
     /// The names of the tasks running now, with how many of each.
     pub fn running(&self) -> Vec<(&'static str, usize)> {
-        lock(&self.running)
+        self.running
+            .lock()
             .iter()
             .map(|(name, count)| (*name, *count))
             .collect()

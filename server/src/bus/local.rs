@@ -1,7 +1,9 @@
 //! The in-process bus: one instance, a bounded ring of recent events as history.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -43,16 +45,12 @@ impl LocalBus {
             start,
         }
     }
-
-    fn ring(&self) -> std::sync::MutexGuard<'_, Ring> {
-        self.ring.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 #[async_trait]
 impl EventBus for LocalBus {
     async fn publish(&self, campaign: &str, event: Event) -> anyhow::Result<EventId> {
-        let mut ring = self.ring();
+        let mut ring = self.ring.lock();
         let id = EventId::new(self.start.ms, ring.next_seq);
         ring.next_seq += 1;
         let envelope = Arc::new(Envelope {
@@ -78,12 +76,12 @@ impl EventBus for LocalBus {
     }
 
     async fn head(&self) -> anyhow::Result<EventId> {
-        let ring = self.ring();
+        let ring = self.ring.lock();
         Ok(ring.entries.back().map_or(ring.floor, |e| e.id))
     }
 
     async fn since(&self, campaign: &str, after: EventId, limit: usize) -> anyhow::Result<Since> {
-        let ring = self.ring();
+        let ring = self.ring.lock();
         let head = ring.entries.back().map_or(ring.floor, |e| e.id);
         if after < ring.floor || after > head {
             return Ok(Since::Gap);

@@ -14,7 +14,9 @@ mod redis;
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -234,7 +236,7 @@ impl Hub {
 
     /// A receiver of the campaign's deliveries from now on.
     pub fn subscribe(&self, campaign: &str) -> broadcast::Receiver<Arc<Envelope>> {
-        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        let mut channels = self.channels.lock();
         channels
             .entry(campaign.to_owned())
             .or_insert_with(|| broadcast::channel(self.capacity).0)
@@ -245,7 +247,7 @@ impl Hub {
     /// that it missed events it cannot get back: its stream sends `reset`
     /// with a fresh snapshot.
     pub fn reset(&self, campaign: Option<&str>) {
-        let channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        let channels = self.channels.lock();
         for (slug, sender) in channels.iter() {
             if campaign.is_none_or(|c| c == slug) {
                 let _ = sender.send(Arc::new(Envelope {
@@ -263,7 +265,7 @@ impl Hub {
     pub fn deliver(&self, envelope: Arc<Envelope>) {
         let lag = Utc::now() - envelope.published_at;
         self.lag.observe(lag.to_std().unwrap_or_default());
-        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        let mut channels = self.channels.lock();
         if let Some(sender) = channels.get(&envelope.campaign) {
             let campaign = envelope.campaign.clone();
             if sender.send(envelope).is_err() {

@@ -22,8 +22,10 @@
 //! wait on Redis either: while it is away a resuming client gets `reset`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -193,19 +195,15 @@ impl RedisBus {
             .bounds()
             .await?
             .map_or_else(EventId::default, |b| b.last);
-        bus.lock().last = bus.start;
+        bus.delivery.lock().last = bus.start;
         Ok(bus)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Delivery> {
-        self.delivery.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Delivers an own event here now, under an id just after the last
     /// stream entry delivered; `n` (when queued for Redis) is skipped by the
     /// reader later. `None` when the reader delivered it first.
     fn deliver_locally(&self, campaign: &str, event: Event, n: Option<u64>) -> Option<EventId> {
-        let mut delivery = self.lock();
+        let mut delivery = self.delivery.lock();
         if let Some(n) = n {
             match delivery.own.get_mut(&n) {
                 Some(local) => *local = true,
@@ -320,12 +318,7 @@ impl RedisBus {
                     }
                 }
             }
-            let owed: Vec<String> = self
-                .overflowed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .drain()
-                .collect();
+            let owed: Vec<String> = self.overflowed.lock().drain().collect();
             for campaign in owed {
                 let marker = Outgoing {
                     campaign,
@@ -338,10 +331,7 @@ impl RedisBus {
                 };
                 if let Err(e) = self.xadd(std::slice::from_ref(&marker)).await {
                     tracing::warn!(error = format!("{e:#}"), "gap marker not written");
-                    self.overflowed
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(marker.campaign);
+                    self.overflowed.lock().insert(marker.campaign);
                 }
             }
         }
@@ -424,7 +414,7 @@ impl RedisBus {
     /// already, or a gap marker (another instance's events of a campaign
     /// never reached the stream: its streams here get `reset`).
     fn deliver_entry(&self, envelope: Envelope, origin: Option<(String, u64)>) {
-        let mut delivery = self.lock();
+        let mut delivery = self.delivery.lock();
         delivery.last = envelope.id;
         delivery.sub = 0;
         let own_n = origin
@@ -522,15 +512,12 @@ impl EventBus for RedisBus {
             n,
             sent: Some(sent),
         };
-        self.lock().own.insert(n, false);
+        self.delivery.lock().own.insert(n, false);
         if self.queue.try_send(out).is_err() {
             // The queue is full (Redis away for long): here only, and the
             // other instances' streams of this campaign will get `reset`.
-            self.lock().own.remove(&n);
-            self.overflowed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(campaign.to_owned());
+            self.delivery.lock().own.remove(&n);
+            self.overflowed.lock().insert(campaign.to_owned());
             return self
                 .deliver_locally(campaign, event, None)
                 .context("delivered locally");
@@ -551,7 +538,7 @@ impl EventBus for RedisBus {
     async fn head(&self) -> anyhow::Result<EventId> {
         // What this instance delivered last: a new subscriber gets every
         // event delivered after it, whatever Redis is doing.
-        let delivery = self.lock();
+        let delivery = self.delivery.lock();
         Ok(EventId {
             sub: delivery.sub,
             ..delivery.last
@@ -580,7 +567,7 @@ impl EventBus for RedisBus {
             "event bus reader",
             self.clone().read_loop(tasks.shutdown().clone()),
         );
-        let queued = self.queued.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let queued = self.queued.lock().take();
         if let Some(queued) = queued {
             tasks.spawn(
                 "event bus sender",
@@ -621,7 +608,7 @@ impl RedisBus {
             return Ok(Since::Gap);
         }
         let delivered_here = {
-            let delivery = self.lock();
+            let delivery = self.delivery.lock();
             delivery.local_set.clone()
         };
         Ok(Since::Events(

@@ -5,8 +5,8 @@
 //! While the database is down, a campaign loaded within [`STALE_LIMIT`] is
 //! still served.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::model::campaign::{Campaign, CampaignStatus, is_valid_slug};
@@ -51,7 +51,7 @@ impl CampaignCache {
         if !is_valid_slug(slug) {
             return Ok(None);
         }
-        if let Some((at, campaign)) = self.lock().get(slug)
+        if let Some((at, campaign)) = self.loaded.lock().get(slug)
             && at.elapsed() < CAMPAIGN_TTL
         {
             return Ok(Some(campaign.clone()));
@@ -60,7 +60,7 @@ impl CampaignCache {
             Ok(found) => found,
             // The database is down: what was loaded lately still serves
             // (pages stay up, events and cursors go on), for a bounded time.
-            Err(StoreError::Unavailable(cause)) => match self.lock().get(slug) {
+            Err(StoreError::Unavailable(cause)) => match self.loaded.lock().get(slug) {
                 Some((at, campaign)) if at.elapsed() < STALE_LIMIT => {
                     return Ok(Some(campaign.clone()));
                 }
@@ -68,7 +68,7 @@ impl CampaignCache {
             },
             Err(other) => return Err(other),
         };
-        let mut loaded = self.lock();
+        let mut loaded = self.loaded.lock();
         match &found {
             Some(campaign) => {
                 loaded.insert(slug.to_owned(), (Instant::now(), campaign.clone()));
@@ -87,7 +87,7 @@ impl CampaignCache {
         &self,
         store: &dyn Store,
     ) -> Result<std::sync::Arc<Vec<String>>, StoreError> {
-        if let Some((at, origins)) = &*self.origins.lock().unwrap_or_else(|e| e.into_inner())
+        if let Some((at, origins)) = &*self.origins.lock()
             && at.elapsed() < CAMPAIGN_TTL
         {
             return Ok(origins.clone());
@@ -102,7 +102,7 @@ impl CampaignCache {
                 Ok(page) => page,
                 // The database is down: the origins known last still hold.
                 Err(StoreError::Unavailable(cause)) => {
-                    return match &*self.origins.lock().unwrap_or_else(|e| e.into_inner()) {
+                    return match &*self.origins.lock() {
                         Some((_, known)) => Ok(known.clone()),
                         None => Err(StoreError::Unavailable(cause)),
                     };
@@ -121,19 +121,13 @@ impl CampaignCache {
         origins.sort();
         origins.dedup();
         let origins = std::sync::Arc::new(origins);
-        *self.origins.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((Instant::now(), origins.clone()));
+        *self.origins.lock() = Some((Instant::now(), origins.clone()));
         Ok(origins)
     }
 
     /// Forgets `slug`, after this instance changed it.
     pub fn forget(&self, slug: &str) {
-        self.lock().remove(slug);
-        *self.origins.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Campaign)>> {
-        // The map is always consistent: a panic elsewhere cannot poison its meaning.
-        self.loaded.lock().unwrap_or_else(|e| e.into_inner())
+        self.loaded.lock().remove(slug);
+        *self.origins.lock() = None;
     }
 }

@@ -18,7 +18,9 @@ pub mod relay;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -327,8 +329,8 @@ pub struct Room {
 const MEMBER_BUFFER: usize = 16;
 
 impl Room {
-    fn lock(&self) -> std::sync::MutexGuard<'_, RoomState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, RoomState> {
+        self.state.lock()
     }
 
     /// Applies member `id`'s uplink.
@@ -555,8 +557,8 @@ impl CursorHub {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomKey, Arc<Room>>> {
-        self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<RoomKey, Arc<Room>>> {
+        self.rooms.lock()
     }
 
     /// Adds a member for `session` to the room, creating (and starting) it if needed.
@@ -638,7 +640,6 @@ impl CursorHub {
         let key = (member.room.key.clone(), session);
         self.fallbacks
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .insert(key.clone(), (Arc::downgrade(&member.room), member.id));
         FallbackRegistration {
             fallbacks: self.fallbacks.clone(),
@@ -658,7 +659,6 @@ impl CursorHub {
         let (room, id) = self
             .fallbacks
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .get(&(room.clone(), session))
             .cloned()?;
         Some(room.upgrade()?.apply(id, uplink))
@@ -679,7 +679,7 @@ pub struct FallbackRegistration {
 
 impl Drop for FallbackRegistration {
     fn drop(&mut self) {
-        let mut fallbacks = self.fallbacks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut fallbacks = self.fallbacks.lock();
         // Only if a newer stream of the same session did not take over.
         if fallbacks
             .get(&self.key)

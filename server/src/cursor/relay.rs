@@ -46,7 +46,7 @@ pub struct CursorRelay {
     /// This instance's id in the stream.
     pub instance: Uuid,
     outgoing: mpsc::Sender<Outgoing>,
-    queue: std::sync::Mutex<Option<mpsc::Receiver<Outgoing>>>,
+    queue: parking_lot::Mutex<Option<mpsc::Receiver<Outgoing>>>,
 }
 
 fn room_field(room: &RoomKey) -> String {
@@ -63,7 +63,7 @@ impl CursorRelay {
             key: format!("{prefix}:cursors"),
             instance: Uuid::now_v7(),
             outgoing,
-            queue: std::sync::Mutex::new(Some(queue)),
+            queue: parking_lot::Mutex::new(Some(queue)),
         }
     }
 
@@ -75,7 +75,7 @@ impl CursorRelay {
     /// Starts publishing and following, until `shutdown`.
     pub fn start(self: Arc<Self>, hub: Arc<CursorHub>, tasks: &Tasks) {
         let shutdown = tasks.shutdown().clone();
-        let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let queue = self.queue.lock().take();
         if let Some(queue) = queue {
             tasks.spawn(
                 "cursor relay publisher",

@@ -13,7 +13,9 @@
 //! another is re-added by that instance's next refresh.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -92,13 +94,9 @@ impl Presence {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CampaignPresence>> {
-        self.campaigns.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Counts `session` as present in `campaign` until the guard is dropped.
     pub fn join(self: &Arc<Self>, campaign: &str, session: Uuid) -> PresenceGuard {
-        let mut campaigns = self.lock();
+        let mut campaigns = self.campaigns.lock();
         let entry = campaigns.entry(campaign.to_owned()).or_default();
         let connections = entry.sessions.entry(session).or_insert(0);
         *connections += 1;
@@ -114,7 +112,7 @@ impl Presence {
     }
 
     fn leave(&self, campaign: &str, session: Uuid) {
-        let mut campaigns = self.lock();
+        let mut campaigns = self.campaigns.lock();
         let Some(entry) = campaigns.get_mut(campaign) else {
             return;
         };
@@ -143,7 +141,8 @@ impl Presence {
 
     /// The campaign's count, as it changes.
     pub fn watch(&self, campaign: &str) -> watch::Receiver<u64> {
-        self.lock()
+        self.campaigns
+            .lock()
             .entry(campaign.to_owned())
             .or_default()
             .total()
@@ -158,6 +157,7 @@ impl Presence {
     pub async fn active(&self, campaign: &str) -> anyhow::Result<u64> {
         let Some(shared) = &self.shared else {
             return Ok(self
+                .campaigns
                 .lock()
                 .get(campaign)
                 .map_or(0, |c| c.sessions.len() as u64));
@@ -181,7 +181,7 @@ impl Presence {
             return Ok(());
         };
         let work: Vec<(String, Vec<Uuid>, Vec<Uuid>)> = {
-            let mut campaigns = self.lock();
+            let mut campaigns = self.campaigns.lock();
             campaigns.retain(|_, c| {
                 !c.sessions.is_empty()
                     || !c.departed.is_empty()
@@ -231,7 +231,7 @@ impl Presence {
             let (total,): (u64,) = tokio::time::timeout(SYNC_DEADLINE, pipe.query_async(&mut conn))
                 .await
                 .map_err(|_| anyhow::anyhow!("Redis did not answer within {SYNC_DEADLINE:?}"))??;
-            if let Some(entry) = self.lock().get_mut(&campaign) {
+            if let Some(entry) = self.campaigns.lock().get_mut(&campaign) {
                 entry
                     .total()
                     .send_if_modified(|t| std::mem::replace(t, total) != total);
@@ -242,7 +242,7 @@ impl Presence {
 
     /// Shows each campaign's count of this instance's visitors.
     fn show_local_counts(&self) {
-        for entry in self.lock().values_mut() {
+        for entry in self.campaigns.lock().values_mut() {
             let count = entry.sessions.len() as u64;
             entry
                 .total()

@@ -13,7 +13,7 @@
 //! The embedded SQLite database cannot be "down"; a locked one stays
 //! [`StoreError::Busy`] (503 `busy`).
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -72,9 +72,9 @@ impl Guarded {
     /// Notes what a call says about the database's health.
     fn observe<T>(&self, result: &Result<T, StoreError>) {
         if result.is_ok() {
-            *self.last_ok.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+            *self.last_ok.lock() = Instant::now();
         }
-        let mut down = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        let mut down = self.down_until.lock();
         match result {
             Ok(_) => {
                 if down.take().is_some() {
@@ -97,13 +97,7 @@ impl Guarded {
         }
         match error {
             // No connection in time: an outage unless other calls succeed.
-            StoreError::Busy(_) => {
-                self.last_ok
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .elapsed()
-                    > Duration::from_secs(1)
-            }
+            StoreError::Busy(_) => self.last_ok.lock().elapsed() > Duration::from_secs(1),
             StoreError::Unavailable(_) => true,
             StoreError::Database(cause) => is_outage(cause),
             _ => false,
@@ -115,7 +109,7 @@ impl Guarded {
         call: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         {
-            let mut down = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+            let mut down = self.down_until.lock();
             if let Some(until) = *down {
                 if Instant::now() < until {
                     return Err(StoreError::Unavailable(sqlx::Error::PoolClosed));

@@ -3,8 +3,8 @@
 //! may pass (timeouts, connection errors, 5xx), and a circuit breaker so that
 //! a LibreTranslate that is down costs milliseconds, not seconds, per request.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -75,11 +75,7 @@ impl Admitted<'_> {
 impl Drop for Admitted<'_> {
     fn drop(&mut self) {
         if self.trial && !self.recorded {
-            let mut breaker = self
-                .client
-                .breaker
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut breaker = self.client.breaker.lock();
             if matches!(*breaker, Breaker::HalfOpen) {
                 *breaker = Breaker::Open {
                     until: Instant::now(),
@@ -138,7 +134,7 @@ impl LibreTranslate {
     /// Whether the breaker lets a call through now (a half-open breaker lets
     /// one: the trial). The call's outcome goes through the returned guard.
     fn admit(&self) -> Result<Admitted<'_>, MachineError> {
-        let mut breaker = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
+        let mut breaker = self.breaker.lock();
         let trial = match *breaker {
             Breaker::Closed { .. } => false,
             Breaker::Open { until } if Instant::now() >= until => {
@@ -155,7 +151,7 @@ impl LibreTranslate {
     }
 
     fn record(&self, ok: bool) {
-        let mut breaker = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
+        let mut breaker = self.breaker.lock();
         *breaker = match (&*breaker, ok) {
             (_, true) => Breaker::Closed { failures: 0 },
             (Breaker::Closed { failures }, false)
@@ -177,7 +173,7 @@ impl LibreTranslate {
     /// Whether the breaker is open now.
     pub fn is_open(&self) -> bool {
         matches!(
-            *self.breaker.lock().unwrap_or_else(|p| p.into_inner()),
+            *self.breaker.lock(),
             Breaker::Open { until } if Instant::now() < until
         )
     }
@@ -185,7 +181,7 @@ impl LibreTranslate {
     /// The LibreTranslate code for a locale: itself when the instance knows it,
     /// else its primary language (`pt-BR` → `pt`).
     pub fn code_for(&self, locale: &str) -> String {
-        let languages = self.languages.lock().unwrap_or_else(|p| p.into_inner());
+        let languages = self.languages.lock();
         if languages.is_empty() || languages.contains_key(locale) {
             return locale.to_owned();
         }
@@ -194,7 +190,7 @@ impl LibreTranslate {
 
     /// Whether the instance translates `source` into `target` (true when unknown).
     pub fn supports(&self, source: &str, target: &str) -> bool {
-        let languages = self.languages.lock().unwrap_or_else(|p| p.into_inner());
+        let languages = self.languages.lock();
         if languages.is_empty() {
             return true;
         }
@@ -226,8 +222,7 @@ impl LibreTranslate {
             .await
             .map_err(|e| MachineError::Failed(format!("/languages: {e}")))?;
         let count = list.len();
-        *self.languages.lock().unwrap_or_else(|p| p.into_inner()) =
-            list.into_iter().map(|l| (l.code, l.targets)).collect();
+        *self.languages.lock() = list.into_iter().map(|l| (l.code, l.targets)).collect();
         Ok(count)
     }
 
@@ -363,7 +358,7 @@ mod tests {
             open_for: Duration::from_millis(10),
         })
         .expect("client");
-        *client.breaker.lock().expect("lock") = Breaker::Open {
+        *client.breaker.lock() = Breaker::Open {
             until: Instant::now(),
         };
         let texts = vec!["Hello".to_owned()];

@@ -12,7 +12,9 @@
 pub mod libretranslate;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -144,7 +146,7 @@ struct FlightGuard<'a> {
 
 impl Drop for FlightGuard<'_> {
     fn drop(&mut self) {
-        let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+        let mut flights = self.flights.lock();
         for key in &self.keys {
             flights.remove(key);
         }
@@ -292,7 +294,7 @@ impl Translator {
             keys: Vec::new(),
         };
         {
-            let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+            let mut flights = self.flights.lock();
             for (hash, text) in missing {
                 let key = key_of(&hash);
                 match flights.get(&key) {

@@ -17,8 +17,10 @@
 //! and key from PEM files and publishes no hash.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -145,7 +147,7 @@ impl WebTransportServer {
         let CertificateSource::Development(policy) = &self.source else {
             return Ok(false);
         };
-        let expires = *self.expires.lock().unwrap_or_else(|p| p.into_inner());
+        let expires = *self.expires.lock();
         let due =
             expires.saturating_duration_since(std::time::Instant::now()) <= policy.renew_before;
         if !due {
@@ -156,8 +158,7 @@ impl WebTransportServer {
         self.endpoint
             .reload_config(server_config(self.addr, identity), false)
             .context("cannot install the new certificate")?;
-        *self.expires.lock().unwrap_or_else(|p| p.into_inner()) =
-            std::time::Instant::now() + policy.validity;
+        *self.expires.lock() = std::time::Instant::now() + policy.validity;
         self.published.set_certificate_hashes(hashes);
         tracing::info!("development WebTransport certificate renewed");
         Ok(true)

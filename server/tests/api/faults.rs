@@ -114,7 +114,7 @@ async fn a_trusted_proxy_is_not_held_to_one_address_cap() {
 struct CuttableProxy {
     addr: std::net::SocketAddr,
     open: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    connections: std::sync::Arc<parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
     _accept: tokio::task::JoinHandle<()>,
 }
 
@@ -126,7 +126,7 @@ impl CuttableProxy {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let connections = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let connections = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
         let (flag, held) = (open.clone(), connections.clone());
         let accept = tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
@@ -138,7 +138,7 @@ impl CuttableProxy {
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
                     }
                 });
-                held.lock().expect("lock").push(task);
+                held.lock().push(task);
             }
         });
         Self {
@@ -152,7 +152,7 @@ impl CuttableProxy {
     /// Drops every connection and refuses new ones.
     fn cut(&self) {
         self.open.store(false, std::sync::atomic::Ordering::SeqCst);
-        for task in self.connections.lock().expect("lock").drain(..) {
+        for task in self.connections.lock().drain(..) {
             task.abort();
         }
     }

@@ -6,8 +6,10 @@
 //! prefixes with `fr:`, and tokens like `[[0]]` pass through, as with a real engine.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use salvo::conn::tcp::TcpAcceptor;
@@ -58,7 +60,7 @@ impl Handler for Translate {
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
-        let mode = self.0.mode.lock().expect("lock").unwrap_or(Mode::Normal);
+        let mode = self.0.mode.lock().unwrap_or(Mode::Normal);
         let body: Value = req.parse_json().await.unwrap_or(Value::Null);
         let (status, answer) = match mode {
             Mode::Failing => (500, json!({"error": "Internal error"})),
@@ -143,7 +145,7 @@ impl FakeLibreTranslate {
     }
 
     pub(crate) fn set_mode(&self, mode: Mode) {
-        *self.shared.mode.lock().expect("lock") = Some(mode);
+        *self.shared.mode.lock() = Some(mode);
     }
 
     pub(crate) fn set_delay(&self, delay: Duration) {

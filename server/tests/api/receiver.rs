@@ -3,7 +3,9 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use salvo::conn::tcp::TcpAcceptor;
 use salvo::http::StatusCode;
@@ -55,14 +57,8 @@ impl Handler for Record {
         _ctrl: &mut FlowCtrl,
     ) {
         let body = req.payload().await.map(|b| b.to_vec()).unwrap_or_default();
-        let status = self
-            .0
-            .script
-            .lock()
-            .expect("lock")
-            .pop_front()
-            .unwrap_or(200);
-        self.0.received.lock().expect("lock").push(Received {
+        let status = self.0.script.lock().pop_front().unwrap_or(200);
+        self.0.received.lock().push(Received {
             path: req.uri().path().to_owned(),
             headers: req.headers().clone(),
             body,
@@ -83,7 +79,7 @@ impl Receiver {
     /// Starts a receiver that answers `script` in order, then 200.
     pub(crate) async fn start(script: &[u16]) -> Self {
         let shared = Arc::new(Shared::default());
-        shared.script.lock().expect("lock").extend(script);
+        shared.script.lock().extend(script);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -101,7 +97,7 @@ impl Receiver {
 
     /// Everything received so far.
     pub(crate) fn received(&self) -> Vec<Received> {
-        self.shared.received.lock().expect("lock").clone()
+        self.shared.received.lock().clone()
     }
 
     /// Waits until `done` holds for what was received (at most 10 s).
