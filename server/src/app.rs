@@ -16,6 +16,7 @@ use crate::bus::{EventBus, LocalBus, RedisBus};
 use crate::campaign::cache::CampaignCache;
 use crate::config::Config;
 use crate::cursor::CursorHub;
+use crate::cursor::fallback::FallbackMembers;
 use crate::cursor::relay::CursorRelay;
 use crate::limit::{ConnectionLimiter, RateLimiter};
 use crate::outbox::{OutboxWorker, WebhookSettings};
@@ -144,6 +145,7 @@ impl App {
                 connections: ConnectionLimiter::default(),
                 max_connections,
                 cursors: Arc::new(CursorHub::new(tasks.clone(), cursor_relay)),
+                cursor_fallback: FallbackMembers::default(),
                 webtransport: webtransport.published(),
                 translator,
                 counters: Arc::default(),

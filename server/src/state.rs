@@ -13,6 +13,7 @@ use crate::bus::EventBus;
 use crate::campaign::cache::CampaignCache;
 use crate::config::Config;
 use crate::cursor::CursorHub;
+use crate::cursor::fallback::FallbackMembers;
 use crate::limit::{ConnectionLimiter, RateLimiter};
 use crate::presence::Presence;
 use crate::session::SessionKeys;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub max_connections: u32,
     /// Cursor rooms.
     pub cursors: Arc<CursorHub>,
+    /// The SSE fallback's cursor members, which `POST …/cursor` feeds.
+    pub cursor_fallback: FallbackMembers,
     /// Where browsers reach the cursor channel.
     pub webtransport: Arc<PublishedEndpoint>,
     /// Translation memory and LibreTranslate.

@@ -85,8 +85,9 @@ async fn uplink(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
             y: json.y,
         }
     };
-    match state.cursors.apply_fallback(&room, session.sub, sample) {
-        None => Err(ApiError::Conflict {
+    match state.cursor_fallback.apply(&room, session.sub, sample) {
+        // No stream open, or it closed just now.
+        None | Some(UplinkOutcome::Departed) => Err(ApiError::Conflict {
             code: "no_cursor_stream",
             message: "open the event stream with ?cursors=1 and this page first".into(),
             field: None,

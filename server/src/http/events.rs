@@ -36,7 +36,8 @@ use uuid::Uuid;
 
 use super::{ApiError, bearer_token, client_address, is_admin_token, request_origin, state};
 use crate::bus::{Audience, Envelope, EventId, Since};
-use crate::cursor::{CursorMember, FallbackRegistration, RoomKey, RoomSettings};
+use crate::cursor::fallback::FallbackRegistration;
+use crate::cursor::{CursorMember, RoomKey, RoomSettings};
 use crate::limit::ConnectionSlot;
 use crate::presence::PresenceGuard;
 use crate::state::AppState;
@@ -265,7 +266,7 @@ impl EventStream {
         let heartbeat_every = state.config.sse_heartbeat;
         let cursors = cursors.map(|(key, settings)| {
             let member = state.cursors.join(key, settings, visitor);
-            let registration = state.cursors.register_fallback(&member, visitor);
+            let registration = state.cursor_fallback.register(&member, visitor);
             (member, registration)
         });
         let mut connection = Self {

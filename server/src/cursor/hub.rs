@@ -1,0 +1,100 @@
+//! Every room of this instance, by page: where members join, where other
+//! instances' changes arrive, and where an empty room goes away.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use uuid::Uuid;
+
+use super::member::CursorMember;
+use super::relay::CursorRelay;
+use super::room::Room;
+use super::{CursorCounters, RoomKey, RoomSettings};
+use crate::tasks::Tasks;
+
+/// Every room of this instance.
+pub struct CursorHub {
+    rooms: Mutex<HashMap<RoomKey, Arc<Room>>>,
+    relay: Option<Arc<CursorRelay>>,
+    /// What the cursor channel did.
+    pub counters: Arc<CursorCounters>,
+    tasks: Tasks,
+}
+
+impl CursorHub {
+    /// A hub whose room tasks run in `tasks` (until shutdown); with `relay`,
+    /// rooms span instances.
+    pub fn new(tasks: Tasks, relay: Option<Arc<CursorRelay>>) -> Self {
+        Self {
+            rooms: Mutex::new(HashMap::new()),
+            relay,
+            counters: Arc::new(CursorCounters::default()),
+            tasks,
+        }
+    }
+
+    /// Adds a member for `session` to the room, creating (and starting) it if needed.
+    pub fn join(
+        self: &Arc<Self>,
+        key: RoomKey,
+        settings: RoomSettings,
+        session: Uuid,
+    ) -> CursorMember {
+        let mut rooms = self.rooms.lock();
+        let room = rooms
+            .entry(key.clone())
+            .or_insert_with(|| {
+                let room = Arc::new(Room::new(
+                    key,
+                    settings,
+                    self.relay.clone(),
+                    self.counters.clone(),
+                ));
+                self.tasks.spawn(
+                    "cursor room",
+                    room.clone()
+                        .run(Arc::downgrade(self), self.tasks.shutdown().clone()),
+                );
+                room
+            })
+            .clone();
+        let frames = room.frames.subscribe();
+        // Joined while the hub is locked: the room cannot go away in between.
+        let id = room.join(session);
+        drop(rooms);
+        CursorMember { room, id, frames }
+    }
+
+    /// Starts the relay between instances (when there is one).
+    pub fn start(self: &Arc<Self>) {
+        if let Some(relay) = &self.relay {
+            relay.clone().start(self.clone(), &self.tasks);
+        }
+    }
+
+    /// Merges another instance's changes into the room, if this instance has it.
+    pub fn merge_remote(&self, key: &RoomKey, origin: Uuid, frame: &protocol::Frame) {
+        let room = self.rooms.lock().get(key).cloned();
+        if let Some(room) = room {
+            room.merge_remote(origin, frame);
+        }
+    }
+
+    /// Removes `room` if it has no local members; true when it did.
+    pub(super) fn remove_if_empty(&self, room: &Arc<Room>) -> bool {
+        let mut rooms = self.rooms.lock();
+        if room.state.lock().has_local_members() {
+            return false;
+        }
+        if rooms.get(&room.key).is_some_and(|r| Arc::ptr_eq(r, room)) {
+            rooms.remove(&room.key);
+        }
+        true
+    }
+
+    /// Rooms alive now.
+    pub fn room_count(&self) -> usize {
+        self.rooms.lock().len()
+    }
+}

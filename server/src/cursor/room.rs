@@ -1,0 +1,160 @@
+//! One page's room: what happens when a member moves, leaves, or another
+//! instance reports its members. The room's task (`tick.rs`) turns
+//! that into one frame per tick.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use protocol::{PointerKind, Uplink};
+use tokio::sync::{Notify, broadcast};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::member::Member;
+use super::relay::CursorRelay;
+use super::state::RoomState;
+use super::{CursorCounters, RoomKey, RoomSettings, TickFrames, UplinkOutcome};
+
+/// Frames a member may fall behind before it skips ahead.
+const MEMBER_BUFFER: usize = 16;
+
+/// One page's room.
+pub(super) struct Room {
+    pub(super) key: RoomKey,
+    pub(super) settings: RoomSettings,
+    pub(super) relay: Option<Arc<CursorRelay>>,
+    pub(super) state: Mutex<RoomState>,
+    pub(super) frames: broadcast::Sender<Arc<TickFrames>>,
+    /// A local member moved, joined or left: the parked task ticks again.
+    pub(super) wake: Notify,
+    /// Other instances' changes arrived: send them now, not at the next tick.
+    pub(super) flush: Notify,
+    pub(super) counters: Arc<CursorCounters>,
+}
+
+impl Room {
+    /// An empty room.
+    pub(super) fn new(
+        key: RoomKey,
+        settings: RoomSettings,
+        relay: Option<Arc<CursorRelay>>,
+        counters: Arc<CursorCounters>,
+    ) -> Self {
+        Self {
+            key,
+            settings,
+            relay,
+            state: Mutex::new(RoomState::default()),
+            frames: broadcast::channel(MEMBER_BUFFER).0,
+            wake: Notify::new(),
+            flush: Notify::new(),
+            counters,
+        }
+    }
+
+    /// Adds a local member of `session`; returns its id.
+    pub(super) fn join(&self, session: Uuid) -> u32 {
+        let id = self.state.lock().join(session, Instant::now());
+        self.wake.notify_one();
+        id
+    }
+
+    /// Removes local member `id`.
+    pub(super) fn leave(&self, id: u32) {
+        self.state.lock().leave(id);
+        self.wake.notify_one();
+    }
+
+    /// Applies member `id`'s uplink.
+    pub(super) fn apply(&self, id: u32, uplink: Uplink) -> UplinkOutcome {
+        let counters = &self.counters;
+        let mut state = self.state.lock();
+        let Some(member) = state.members.get_mut(&id) else {
+            return UplinkOutcome::Departed;
+        };
+        match member.admit(uplink.seq, self.settings.uplinks_per_second, Instant::now()) {
+            UplinkOutcome::Accepted => {}
+            UplinkOutcome::RateLimited => {
+                counters.dropped_rate.fetch_add(1, Ordering::Relaxed);
+                return UplinkOutcome::RateLimited;
+            }
+            UplinkOutcome::Stale => {
+                counters.dropped_stale.fetch_add(1, Ordering::Relaxed);
+                return UplinkOutcome::Stale;
+            }
+            other => return other,
+        }
+        if uplink.kind == PointerKind::Leave {
+            if member.shown {
+                member.shown = false;
+                member.dirty = false;
+                member.relay_dirty = false;
+                state.removed.push(id);
+                state.relay_removed.push(id);
+            }
+        } else {
+            member.show(uplink.x, uplink.y, uplink.kind);
+            member.relay_dirty = true;
+            // A member who left and came back in one tick is not "removed".
+            state.removed.retain(|r| *r != id);
+            state.relay_removed.retain(|r| *r != id);
+        }
+        drop(state);
+        counters.uplinks.fetch_add(1, Ordering::Relaxed);
+        self.wake.notify_one();
+        UplinkOutcome::Accepted
+    }
+
+    /// Merges another instance's changes (its ids) into this room.
+    pub(super) fn merge_remote(&self, origin: Uuid, frame: &protocol::Frame) {
+        let now = Instant::now();
+        let mut state = self.state.lock();
+        let previous = state.remote_presence.insert(origin, (frame.presence, now));
+        if previous.map(|(count, _)| count) != Some(frame.presence) {
+            state.presence_changed = true;
+        }
+        for cursor in &frame.cursors {
+            let local = match state.remote_ids.get(&(origin, cursor.id)) {
+                Some(local) => *local,
+                None => {
+                    let local = state.allocate_id();
+                    state.remote_ids.insert((origin, cursor.id), local);
+                    local
+                }
+            };
+            let member = state
+                .members
+                .entry(local)
+                .or_insert_with(|| Member::new(Some(origin), Uuid::nil(), now));
+            member.show(cursor.x, cursor.y, cursor.kind);
+            member.last_active = now;
+        }
+        for remote_id in &frame.removed {
+            if let Some(local) = state.remote_ids.remove(&(origin, *remote_id)) {
+                state.remove_member(local);
+            }
+        }
+        drop(state);
+        // Sent at once rather than at this room's next tick: the change already
+        // waited for the other instance's tick, and one tick + Redis is the budget.
+        self.flush.notify_one();
+    }
+
+    /// The room as it is now (the most recently active cursors, up to the cap).
+    pub(super) fn snapshot(&self) -> Vec<Bytes> {
+        let state = self.state.lock();
+        let cursors = state.recent(self.settings.interest_cap, |_| true);
+        protocol::split_frame(
+            state.tick,
+            state.presence(),
+            &cursors,
+            &[],
+            protocol::MAX_DATAGRAM,
+        )
+        .into_iter()
+        .map(Bytes::from)
+        .collect()
+    }
+}

@@ -1,0 +1,130 @@
+//! A room's task: one frame per tick of what changed, sent to every member,
+//! and this instance's changes queued for the others; parked while nothing
+//! changes, gone when the room is empty.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::TickFrames;
+use super::hub::CursorHub;
+use super::relay::{HEARTBEAT, Outgoing};
+use super::room::Room;
+use super::state::RoomState;
+
+impl Room {
+    /// Runs the room's ticks until it is empty or `shutdown`.
+    /// Regular ticks relay and build frames; other instances' changes are
+    /// sent as they arrive ([`Room::merge_remote`]).
+    pub(super) async fn run(self: Arc<Self>, hub: Weak<CursorHub>, shutdown: CancellationToken) {
+        let mut interval = tokio::time::interval(self.settings.tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            let regular = tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = interval.tick() => true,
+                () = self.flush.notified() => false,
+            };
+            if self.send_frame(regular) || !regular {
+                continue;
+            }
+            // Nothing changed: leave if empty, else sleep until something does.
+            if let Some(hub) = hub.upgrade()
+                && hub.remove_if_empty(&self)
+            {
+                return;
+            }
+            // With other instances, a room with local visitors still wakes for
+            // its heartbeat and to notice silent instances.
+            let heartbeat = if self.relay.is_some() {
+                HEARTBEAT
+            } else {
+                Duration::MAX / 4
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.wake.notified() => interval.reset(),
+                () = self.flush.notified() => {
+                    interval.reset();
+                    self.flush.notify_one(); // handled at the top of the loop, at once
+                }
+                () = tokio::time::sleep(heartbeat) => interval.reset(),
+            }
+        }
+    }
+
+    /// Builds and sends a frame of what changed; on a regular tick (`relay`)
+    /// also queues this instance's changes for the others. A frame sent early
+    /// for other instances' changes does not relay: relaying from it would
+    /// make two instances set each other off as fast as Redis answers.
+    /// `false` when there was nothing to send.
+    fn send_frame(&self, relay: bool) -> bool {
+        let started = std::time::Instant::now();
+        let (tick, presence, cursors, removed) = {
+            let mut state = self.state.lock();
+            if relay && self.relay.is_some() {
+                state.expire_remote(Instant::now());
+                self.publish_local(&mut state);
+            }
+            let cursors =
+                state.take_changed(self.settings.interest_cap, |m| m.dirty, |m| m.dirty = false);
+            if cursors.is_empty() && state.removed.is_empty() && !state.presence_changed {
+                return false;
+            }
+            state.tick = state.tick.wrapping_add(1);
+            state.presence_changed = false;
+            let removed = std::mem::take(&mut state.removed);
+            (state.tick, state.presence(), cursors, removed)
+        };
+        let datagrams =
+            protocol::split_frame(tick, presence, &cursors, &removed, protocol::MAX_DATAGRAM)
+                .into_iter()
+                .map(Bytes::from)
+                .collect();
+        let _ = self.frames.send(Arc::new(TickFrames { tick, datagrams }));
+        self.counters.frames.fetch_add(1, Ordering::Relaxed);
+        self.counters.tick.observe(started.elapsed());
+        true
+    }
+
+    /// Queues this tick's local changes for the other instances (and, when
+    /// still, a heartbeat of the local count every [`HEARTBEAT`]).
+    fn publish_local(&self, state: &mut RoomState) {
+        let Some(relay) = &self.relay else {
+            return;
+        };
+        // Only local members are ever marked relay-dirty (remote ones come from the relay).
+        let cursors = state.take_changed(
+            self.settings.interest_cap,
+            |m| m.origin.is_none() && m.relay_dirty,
+            |m| m.relay_dirty = false,
+        );
+        let now = Instant::now();
+        let heartbeat_due = state.has_local_members()
+            && state
+                .last_relay
+                .is_none_or(|at| now.duration_since(at) >= HEARTBEAT);
+        if cursors.is_empty() && state.relay_removed.is_empty() && !heartbeat_due {
+            return;
+        }
+        let removed = std::mem::take(&mut state.relay_removed);
+        let frames = protocol::split_frame(
+            state.tick,
+            state.local_presence(),
+            &cursors,
+            &removed,
+            protocol::MAX_DATAGRAM,
+        );
+        state.last_relay = Some(now);
+        if !relay.send(Outgoing {
+            room: self.key.clone(),
+            frames,
+        }) {
+            tracing::warn!(room = ?self.key, "cursor relay queue full: changes dropped");
+        }
+    }
+}
