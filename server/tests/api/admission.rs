@@ -7,13 +7,12 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::db_tests;
-use crate::helpers::{As, Db, TestApp, poll_until, read, scrape_metrics, spawn_app};
-use crate::wt_client::WtClient;
+use crate::support::{As, Db, TestApp, poll_until, read, scrape_metrics, spawn_app};
 
 /// The status and error code of each channel that answers with a body, for
 /// `token` on campaign `slug`: event stream, fallback uplink, connect info.
 async fn refusals(app: &TestApp, slug: &str, token: &str) -> Vec<(&'static str, u16, Value)> {
-    let stream = crate::helpers::SseClient::send(
+    let stream = crate::support::SseClient::send(
         app.client
             .get(app.url(&format!("/api/campaign/{slug}/events")))
             .bearer_auth(token),
@@ -71,7 +70,7 @@ async fn refused_handshakes(app: &TestApp, status: u16) -> f64 {
 /// Connects over WebTransport and expects the handshake refused with `status`.
 async fn assert_handshake_refused(app: &TestApp, slug: &str, token: &str, status: u16, case: &str) {
     let before = refused_handshakes(app, status).await;
-    let connected = WtClient::connect(&app.url(""), slug, "/", Some(token)).await;
+    let connected = app.wt_on(slug, "/", Some(token)).await;
     assert!(connected.is_err(), "{case}: the handshake is refused");
     let after = poll_until(|| refused_handshakes(app, status), |count| *count > before).await;
     assert_eq!(after, before + 1.0, "{case}: refused with {status}");
@@ -145,7 +144,8 @@ async fn the_same_failure_is_refused_alike_on_every_live_channel(db: Db) {
         "a second event stream"
     );
     assert!(second.error["message"].is_string());
-    let _session = WtClient::connect(&app.url(""), "c", "/", Some(&valid))
+    let _session = app
+        .wt(&valid)
         .await
         .expect("the first cursor session is admitted");
     let info = app

@@ -1,6 +1,6 @@
 //! The `ovasabi-edge` binary as a newcomer runs it.
 
-use crate::helpers::{RunningBinary, binary_command};
+use crate::support::{RunningBinary, binary_command};
 
 #[test]
 fn bad_config_exits_non_zero_with_a_one_line_reason() {
@@ -64,7 +64,7 @@ async fn secrets_can_come_from_files() {
         ("DATABASE_URL", &db),
         (
             "REDIS_URL",
-            &crate::helpers::redis_url().unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
+            &crate::support::redis_url().unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
         ),
         (
             "OVASABI_REDIS_PREFIX",
@@ -144,7 +144,7 @@ async fn sigterm_finishes_what_is_in_flight_and_tells_clients() {
         .await
         .expect("stream");
     let _first = stream.chunk().await.expect("reads");
-    let cursor = crate::wt_client::WtClient::connect(&base, "ovasabi-website", "/", Some(&token))
+    let cursor = crate::support::wt::WtClient::connect(&base, "ovasabi-website", "/", Some(&token))
         .await
         .expect("cursor session");
     // A quote in flight: its head and half its body sent.

@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::db_tests;
-use crate::helpers::{As, Db, spawn_app};
+use crate::support::{As, Db, spawn_app};
 
 async fn create_returns_the_stored_campaign_with_defaults(db: Db) {
     let app = spawn_app(db).await;
@@ -84,7 +84,7 @@ async fn create_needs_the_admin_token(db: Db) {
         .send()
         .await
         .expect("sent");
-    crate::helpers::read(wrong)
+    crate::support::read(wrong)
         .await
         .assert_error(401, "unauthorized");
     assert!(app.stored_campaigns().await.is_empty(), "nothing written");

@@ -6,7 +6,7 @@ use server::campaign::files::{ApplyOutcome, apply_dir};
 use server::{App, Config};
 
 use crate::db_tests;
-use crate::helpers::{As, Db, fresh_database, spawn_app_with};
+use crate::support::{As, Db, fresh_database, spawn_app_with};
 
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).expect("write campaign file");

@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{As, Db, TestApp, scrape_metrics, spawn_app, spawn_app_with};
-use crate::wt_client::{WtClient, client_endpoint, shows};
+use crate::support::wt::{client_endpoint, shows};
+use crate::support::{As, Db, TestApp, scrape_metrics, spawn_app, spawn_app_with};
 use base64::Engine;
 use protocol::{PointerKind, Uplink, VERSION, decode_frame, encode_uplink};
 use reqwest::Method;
@@ -28,12 +28,8 @@ async fn two_sessions_see_each_other_move_and_leave() {
     cursor_campaign(&app, "c", json!({})).await;
     let (_, ada_token) = app.visitor("c").await;
     let (_, grace_token) = app.visitor("c").await;
-    let mut ada = WtClient::connect(&app.url(""), "c", "/", Some(&ada_token))
-        .await
-        .expect("ada connects");
-    let mut grace = WtClient::connect(&app.url(""), "c", "/", Some(&grace_token))
-        .await
-        .expect("grace connects");
+    let mut ada = app.wt(&ada_token).await.expect("ada connects");
+    let mut grace = app.wt(&grace_token).await.expect("grace connects");
     grace.wait_for("both present", |f| f.presence == 2).await;
 
     ada.send(PointerKind::Move, 1000, 2000);
@@ -81,37 +77,15 @@ async fn sessions_without_a_valid_token_are_refused() {
     cursor_campaign(&app, "c", json!({})).await;
     cursor_campaign(&app, "other", json!({})).await;
     let (_, other_token) = app.visitor("other").await;
-    assert!(
-        WtClient::connect(&app.url(""), "c", "/", None)
-            .await
-            .is_err(),
-        "no token"
-    );
-    assert!(
-        WtClient::connect(&app.url(""), "c", "/", Some("forged.token.here"))
-            .await
-            .is_err(),
-        "forged"
-    );
-    assert!(
-        WtClient::connect(&app.url(""), "c", "/", Some(&other_token))
-            .await
-            .is_err(),
-        "another campaign's"
-    );
+    assert!(app.wt_on("c", "/", None).await.is_err(), "no token");
+    assert!(app.wt("forged.token.here").await.is_err(), "forged");
+    assert!(app.wt(&other_token).await.is_err(), "another campaign's");
     let (_, token) = app.visitor("c").await;
     assert!(
-        WtClient::connect(&app.url(""), "nope", "/", Some(&token))
-            .await
-            .is_err(),
+        app.wt_on("nope", "/", Some(&token)).await.is_err(),
         "unknown campaign"
     );
-    assert!(
-        WtClient::connect(&app.url(""), "c", "/", Some(&token))
-            .await
-            .is_ok(),
-        "a valid one"
-    );
+    assert!(app.wt(&token).await.is_ok(), "a valid one");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,12 +94,8 @@ async fn malformed_and_oversized_datagrams_do_no_harm() {
     cursor_campaign(&app, "c", json!({})).await;
     let (_, a) = app.visitor("c").await;
     let (_, b) = app.visitor("c").await;
-    let mut sender = WtClient::connect(&app.url(""), "c", "/", Some(&a))
-        .await
-        .expect("connects");
-    let watcher = WtClient::connect(&app.url(""), "c", "/", Some(&b))
-        .await
-        .expect("connects");
+    let mut sender = app.wt(&a).await.expect("connects");
+    let watcher = app.wt(&b).await.expect("connects");
     for junk in [
         vec![],
         vec![2, 1, 0, 0, 0],
@@ -168,9 +138,7 @@ async fn the_interest_cap_holds_with_200_sessions() {
             .expect("connects");
         movers.push(connection);
     }
-    let watcher = WtClient::connect(&app.url(""), "c", "/", Some(&token))
-        .await
-        .expect("connects");
+    let watcher = app.wt(&token).await.expect("connects");
     for (i, mover) in movers.iter().enumerate() {
         let bytes = encode_uplink(&Uplink {
             version: VERSION,
@@ -216,7 +184,8 @@ async fn fallback_and_webtransport_visitors_see_each_other() {
             None,
         )
         .await;
-    let mut wt = WtClient::connect(&app.url(""), "c", "/pricing", Some(&modern))
+    let mut wt = app
+        .wt_on("c", "/pricing", Some(&modern))
         .await
         .expect("connects");
 
@@ -292,7 +261,7 @@ async fn the_fallback_uplink_refuses_what_it_cannot_use() {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        async move { crate::helpers::read(request.send().await.expect("sent")).await }
+        async move { crate::support::read(request.send().await.expect("sent")).await }
     };
     let sample = json!({"seq": 1, "kind": "move", "x": 1, "y": 1});
     post(sample.clone(), None)
@@ -377,12 +346,7 @@ async fn the_development_certificate_is_published_and_renewed_in_place() {
             .is_err(),
         "the old hash no longer matches"
     );
-    assert!(
-        WtClient::connect(&app.url(""), "c", "/", Some(&token))
-            .await
-            .is_ok(),
-        "without a restart"
-    );
+    assert!(app.wt(&token).await.is_ok(), "without a restart");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -392,12 +356,8 @@ async fn metrics_show_connections_and_cursor_traffic() {
     let (_, a) = app.visitor("c").await;
     let (_, b) = app.visitor("c").await;
     let _stream = app.events("c", "", None).await;
-    let mut sender = WtClient::connect(&app.url(""), "c", "/", Some(&a))
-        .await
-        .expect("connects");
-    let watcher = WtClient::connect(&app.url(""), "c", "/", Some(&b))
-        .await
-        .expect("connects");
+    let mut sender = app.wt(&a).await.expect("connects");
+    let watcher = app.wt(&b).await.expect("connects");
     sender.connection.send_datagram(vec![9u8; 3]).expect("sent");
     sender.send(PointerKind::Move, 10, 20);
     watcher

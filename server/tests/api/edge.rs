@@ -9,8 +9,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::db_tests;
-use crate::helpers::{As, Db, SseClient, TestApp, read, spawn_app, spawn_app_with};
-use crate::receiver::Receiver;
+use crate::support::fake_receiver::Receiver;
+use crate::support::{As, Db, SseClient, TestApp, read, spawn_app, spawn_app_with};
 
 const SITE: &str = "https://www.example.com";
 const EVIL: &str = "https://evil.example";
@@ -248,7 +248,7 @@ async fn connect_tickets_are_short_lived_and_bound(db: Db) {
         )
         .await;
     anonymous.assert_error(401, "unauthorized");
-    crate::helpers::ask_ticket(&app.client, &app.url(""), "d", &token)
+    crate::support::ask_ticket(&app.client, &app.url(""), "d", &token)
         .await
         .assert_error(401, "invalid_token");
 }
@@ -379,7 +379,7 @@ async fn a_rotated_secret_keeps_old_tokens_valid() {
     }
     let after = spawn_app_with(Db::Sqlite, |c| c.session_secret.value = NEW.into()).await;
     after.open_campaign("c", json!({})).await;
-    crate::helpers::ask_ticket(&after.client, &after.url(""), "c", &token)
+    crate::support::ask_ticket(&after.client, &after.url(""), "c", &token)
         .await
         .assert_error(401, "invalid_token");
     // Visitors' tokens live hours, users' longer.
@@ -431,7 +431,7 @@ fn webhook_targets_are_checked_at_config() {
 
 /// The first delivery error of `app`'s outbox (waiting up to 10 s for one).
 async fn first_error(app: &TestApp) -> String {
-    let entries = crate::helpers::poll_until(
+    let entries = crate::support::poll_until(
         || app.outbox(),
         |entries| entries.iter().any(|e| e.last_error.is_some()),
     )
@@ -537,7 +537,7 @@ async fn joins_until_refused(apps: &[&TestApp], tries: usize) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_hold_across_instances_and_fall_back_without_redis() {
-    let Some(redis) = crate::helpers::redis_url() else {
+    let Some(redis) = crate::support::redis_url() else {
         return;
     };
     let prefix = format!("ovasabi-test-{}", uuid::Uuid::now_v7().simple());

@@ -7,7 +7,7 @@ use serde_json::json;
 use server::bus::Event;
 
 use crate::db_tests;
-use crate::helpers::{As, Db, poll_until, spawn_app, spawn_app_with};
+use crate::support::{As, Db, poll_until, spawn_app, spawn_app_with};
 
 async fn the_first_message_is_a_snapshot_then_events_in_order(db: Db) {
     let app = spawn_app(db).await;

@@ -6,7 +6,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{Db, TestApp, spawn_app_with};
+use crate::support::{Db, TestApp, spawn_app_with};
 
 /// Reads what the server answers on `socket` until it closes (at most 10 s).
 async fn answer(socket: &mut TcpStream) -> String {
@@ -70,7 +70,7 @@ async fn one_address_cannot_hold_every_connection() {
     assert!(text.contains("\"code\":\"rate_limited\""), "{text}");
     // Once they go, the address is served again.
     drop(silent);
-    let served = crate::helpers::poll_until(
+    let served = crate::support::poll_until(
         || async {
             reqwest::Client::new()
                 .get(app.url("/healthz"))
@@ -83,7 +83,7 @@ async fn one_address_cannot_hold_every_connection() {
     )
     .await;
     assert_eq!(served, 200);
-    let metrics = crate::helpers::scrape_metrics(&reqwest::Client::new(), &app.url("")).await;
+    let metrics = crate::support::scrape_metrics(&reqwest::Client::new(), &app.url("")).await;
     assert!(
         metrics["ovasabi_connections_refused_total{transport=\"http\"}"] >= 1.0,
         "{metrics:?}"
@@ -167,7 +167,7 @@ async fn a_postgres_outage_fails_fast_keeps_pages_up_and_recovers() {
     let Some(postgres) = Db::postgres() else {
         return;
     };
-    let db = crate::helpers::fresh_database(&postgres).await;
+    let db = crate::support::fresh_database(&postgres).await;
     let mut url = url::Url::parse(&db.url).expect("url");
     let target = format!(
         "{}:{}",
@@ -184,12 +184,12 @@ async fn a_postgres_outage_fails_fast_keeps_pages_up_and_recovers() {
     url.set_host(Some("127.0.0.1")).expect("host");
     let mut config = server::Config::for_database(url.to_string());
     config.outbox_worker = false;
-    let crate::helpers::Started {
+    let crate::support::Started {
         base,
         state,
         shutdown,
         ..
-    } = crate::helpers::start_with_campaign(config).await;
+    } = crate::support::start_with_campaign(config).await;
     let client = reqwest::Client::new();
     let quote =
         json!({"campaign": "c", "name": "Ada", "email": "ada@example.com", "message": "Hi"});
@@ -207,7 +207,7 @@ async fn a_postgres_outage_fails_fast_keeps_pages_up_and_recovers() {
     proxy.cut();
     for attempt in 0..3 {
         let started = Instant::now();
-        let reply = crate::helpers::read(
+        let reply = crate::support::read(
             client
                 .post(format!("{base}/api/quote"))
                 .header("idempotency-key", "outage-1")
@@ -248,7 +248,7 @@ async fn a_postgres_outage_fails_fast_keeps_pages_up_and_recovers() {
 
     // Back, without a restart: the retry (same idempotency key) is stored once.
     proxy.restore();
-    let stored = crate::helpers::poll_until(
+    let stored = crate::support::poll_until(
         || async {
             client
                 .post(format!("{base}/api/quote"))
@@ -338,7 +338,7 @@ impl Drop for OwnRedis {
 /// The `user.joined` names a stream shows: until `expected` came (within
 /// `wait`), then for half a second more, to catch any shown twice.
 async fn joined_names(
-    stream: &mut crate::helpers::SseClient,
+    stream: &mut crate::support::SseClient,
     expected: usize,
     wait: Duration,
 ) -> Vec<String> {
@@ -366,7 +366,7 @@ async fn joined_names(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_keeps_forms_fast_and_streams_whole() {
-    if crate::helpers::redis_url().is_none() {
+    if crate::support::redis_url().is_none() {
         return; // redis-server is there whenever the shared Redis is
     }
     let mut redis = OwnRedis::start().await;
@@ -406,7 +406,7 @@ async fn a_redis_outage_keeps_forms_fast_and_streams_whole() {
         ["Ada"]
     );
     // The instance says it is degraded, and still opens streams.
-    let ready = a.get("/readyz", crate::helpers::As::Anonymous).await;
+    let ready = a.get("/readyz", crate::support::As::Anonymous).await;
     assert_eq!(ready.assert_status(200)["status"], "degraded");
     let mut late = a.events("c", "", None).await;
     assert_eq!(late.status, 200);
@@ -434,7 +434,7 @@ async fn a_redis_outage_keeps_forms_fast_and_streams_whole() {
         ["Grace"]
     );
     // Presence merged again: two visitors on A, one on B.
-    let active = crate::helpers::poll_until(
+    let active = crate::support::poll_until(
         || async { b.metrics("c").await["active"].as_u64() },
         |active| *active == Some(3),
     )
@@ -492,7 +492,7 @@ async fn old_outbox_entries_are_pruned_dead_ones_kept(db: Db) {
 /// longer name them; counts stay; the erasure is recorded; bad requests are
 /// refused.
 async fn a_person_can_be_erased(db: Db) {
-    use crate::helpers::As;
+    use crate::support::As;
     let app = spawn_app_with(db, |c| c.outbox_worker = false).await;
     app.open_campaign("c", json!({})).await;
     let (_, ada_code, _) = app.joined("c", "ada@example.com", "Ada", None).await;
@@ -717,7 +717,7 @@ async fn silent_quic_connections_are_capped_and_dropped() {
         silent_quic(&target).await.is_ok(),
         "served again once they are gone"
     );
-    let metrics = crate::helpers::scrape_metrics(&reqwest::Client::new(), &app.url("")).await;
+    let metrics = crate::support::scrape_metrics(&reqwest::Client::new(), &app.url("")).await;
     assert!(
         metrics["ovasabi_connections_refused_total{transport=\"quic\"}"] >= 2.0,
         "refused at the cap and dropped at the deadline: {metrics:?}"
@@ -756,15 +756,9 @@ async fn clients_that_never_read_cost_bounded_memory() {
     let (_, token) = app.visitor("cur").await;
     let mut deaf_sessions = Vec::new();
     for _ in 0..20 {
-        deaf_sessions.push(
-            crate::wt_client::WtClient::connect(&app.url(""), "cur", "/", Some(&token))
-                .await
-                .expect("session"),
-        );
+        deaf_sessions.push(app.wt_on("cur", "/", Some(&token)).await.expect("session"));
     }
-    let mut mover = crate::wt_client::WtClient::connect(&app.url(""), "cur", "/", Some(&token))
-        .await
-        .expect("mover");
+    let mut mover = app.wt_on("cur", "/", Some(&token)).await.expect("mover");
     let before = resident_bytes();
     // 20 000 events of 1 KB and 20 000 cursor moves later…
     let padding = "x".repeat(1000);

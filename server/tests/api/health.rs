@@ -1,7 +1,7 @@
 //! `/healthz` and `/readyz`.
 
 use crate::db_tests;
-use crate::helpers::{As, Db, redis_url, spawn_app, spawn_app_with};
+use crate::support::{As, Db, redis_url, spawn_app, spawn_app_with};
 
 async fn healthz_and_readyz_answer(db: Db) {
     let app = spawn_app(db).await;
@@ -26,7 +26,7 @@ async fn readyz_checks_redis_when_configured() {
 #[tokio::test]
 async fn an_unreachable_redis_stops_the_start_with_a_clear_reason() {
     // Nothing listens on port 1 of loopback.
-    let db = crate::helpers::fresh_database(&Db::Sqlite).await;
+    let db = crate::support::fresh_database(&Db::Sqlite).await;
     let mut config = server::Config::for_database(db.url.clone());
     config.redis_url = Some("redis://127.0.0.1:1".into());
     let err = match server::App::build(config).await {

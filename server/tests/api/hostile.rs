@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::db_tests;
-use crate::helpers::{As, Db, TestApp, spawn_app};
+use crate::support::{As, Db, TestApp, spawn_app};
 
 /// What the tables hold, as far as the API and the store can count it.
 async fn snapshot(app: &TestApp) -> Value {

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::db_tests;
-use crate::helpers::{As, Db, spawn_app};
+use crate::support::{As, Db, spawn_app};
 
 async fn join_returns_id_code_and_a_working_token(db: Db) {
     let app = spawn_app(db).await;

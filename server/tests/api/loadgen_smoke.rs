@@ -7,7 +7,7 @@ use std::time::Duration;
 use loadgen::target::{bench_campaign, user_tokens};
 use loadgen::{cursors, forms, sse};
 
-use crate::helpers::{Db, spawn_app};
+use crate::support::{Db, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cursor_scenario_runs_and_measures() {

@@ -1,7 +1,7 @@
 //! HTTP integration tests: each test starts the real app on port 0 with a fresh
-//! database, and most run twice, on SQLite and on PostgreSQL (see `helpers`).
+//! database, and most run twice, on SQLite and on PostgreSQL (see `support`).
 
-mod helpers;
+mod support;
 
 mod admission;
 mod binary;
@@ -14,14 +14,11 @@ mod faults;
 mod health;
 mod hostile;
 mod join;
-mod libretranslate;
 mod loadgen_smoke;
 mod proxy;
 mod quote;
-mod receiver;
 mod referral;
 mod scale_out;
 mod shutdown;
 mod translate;
 mod webhooks;
-mod wt_client;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{Db, SseClient, TestApp, spawn_app_with};
+use crate::support::{Db, SseClient, TestApp, spawn_app_with};
 
 /// A running nginx, stopped on drop.
 struct Nginx {
@@ -193,7 +193,7 @@ async fn visitors_behind_the_proxy_are_themselves(keepalive: bool) {
         .await;
         assert_eq!(stream.status, 200, "visitor {n}: {}", stream.error);
         streams.push(stream);
-        let joined = crate::helpers::read(
+        let joined = crate::support::read(
             client
                 .post(format!("{base}/api/user/register"))
                 .json(&json!({"campaign": "c", "email": format!("v{n}@example.com"), "name": format!("V{n}")}))
@@ -214,7 +214,7 @@ async fn visitors_behind_the_proxy_are_themselves(keepalive: bool) {
         (second.status.as_u16(), &second.error["code"]),
         (429, &json!("rate_limited"))
     );
-    let join = crate::helpers::read(
+    let join = crate::support::read(
         again
             .post(format!("{base}/api/user/register"))
             .json(&json!({"campaign": "c", "email": "another@example.com", "name": "Again"}))

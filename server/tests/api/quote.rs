@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use server::bus::Audience;
 
 use crate::db_tests;
-use crate::helpers::{As, Db, spawn_app};
+use crate::support::{As, Db, spawn_app};
 
 fn lead(campaign: &str) -> Value {
     json!({

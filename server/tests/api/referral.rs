@@ -5,7 +5,7 @@ use serde_json::json;
 use server::session::SessionKind;
 
 use crate::db_tests;
-use crate::helpers::{Db, spawn_app};
+use crate::support::{Db, spawn_app};
 
 async fn a_referral_counts_and_names_the_referrer(db: Db) {
     let app = spawn_app(db).await;

@@ -11,8 +11,8 @@ use server::bus::{Event, EventBus, EventId, RedisBus, Since};
 
 use protocol::PointerKind;
 
-use crate::helpers::{Db, RunningBinary, SseClient, fresh_database, redis_url, scrape_metrics};
-use crate::wt_client::{WtClient, shows};
+use crate::support::wt::{WtClient, shows};
+use crate::support::{Db, RunningBinary, SseClient, fresh_database, redis_url, scrape_metrics};
 
 fn unique_prefix() -> String {
     format!("ovasabi-test-{}", uuid::Uuid::now_v7().simple())

@@ -8,8 +8,8 @@ use serde_json::json;
 use server::App;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{Db, fresh_database, read, redis_url};
-use crate::wt_client::WtClient;
+use crate::support::wt::WtClient;
+use crate::support::{Db, fresh_database, read, redis_url};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_background_task_has_stopped_when_run_returns() {
@@ -28,7 +28,7 @@ async fn every_background_task_has_stopped_when_run_returns() {
     let running = tokio::spawn(app.run(shutdown.clone()));
 
     let client = reqwest::Client::new();
-    let mut body = crate::helpers::open_campaign_body("c");
+    let mut body = crate::support::open_campaign_body("c");
     body["config"]["cursor"] = json!({"sessions_per_ip": 10});
     let created = client
         .post(format!("{base}/api/campaign"))
@@ -57,7 +57,7 @@ async fn every_background_task_has_stopped_when_run_returns() {
     assert_eq!(quote.status(), 201);
     // A live event stream (on the lean path: a connection of its own), a
     // cursor session and its room.
-    let ticket = crate::helpers::ticket(&client, &base, "c", &token).await;
+    let ticket = crate::support::ticket(&client, &base, "c", &token).await;
     let mut stream = reqwest::Client::new()
         .get(format!(
             "{base}/api/campaign/c/events?cursors=1&ticket={ticket}"
@@ -130,12 +130,12 @@ async fn draining_says_not_ready_serves_on_then_ends_streams_with_a_retry_hint()
     let db = fresh_database(&Db::Sqlite).await;
     let mut config = server::Config::for_database(db.url.clone());
     config.shutdown_drain = Duration::from_secs(1);
-    let crate::helpers::Started {
+    let crate::support::Started {
         base,
         shutdown,
         running,
         ..
-    } = crate::helpers::start_with_campaign(config).await;
+    } = crate::support::start_with_campaign(config).await;
     let client = reqwest::Client::new();
     let mut stream = client
         .get(format!("{base}/api/campaign/c/events"))

@@ -8,8 +8,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::db_tests;
-use crate::helpers::{As, Db, TestApp, spawn_app, spawn_app_with};
-use crate::libretranslate::{FakeLibreTranslate, Mode};
+use crate::support::fake_libretranslate::{FakeLibreTranslate, Mode};
+use crate::support::{As, Db, TestApp, spawn_app, spawn_app_with};
 
 async fn app_with(db: Db, fake: &FakeLibreTranslate) -> TestApp {
     let url = fake.url();
@@ -28,12 +28,12 @@ async fn app_with(db: Db, fake: &FakeLibreTranslate) -> TestApp {
     app
 }
 
-async fn translate(app: &TestApp, body: Value) -> crate::helpers::Reply {
+async fn translate(app: &TestApp, body: Value) -> crate::support::Reply {
     app.call(Method::POST, "/api/translate", As::Anonymous, Some(body))
         .await
 }
 
-fn texts_of(reply: &crate::helpers::Reply) -> Vec<(String, String)> {
+fn texts_of(reply: &crate::support::Reply) -> Vec<(String, String)> {
     reply.body["translations"]
         .as_array()
         .expect("translations")

@@ -7,8 +7,8 @@ use serde_json::json;
 use server::outbox::signature;
 
 use crate::db_tests;
-use crate::helpers::{As, Db, poll_until, spawn_app_with};
-use crate::receiver::{Received, Receiver};
+use crate::support::fake_receiver::{Received, Receiver};
+use crate::support::{As, Db, poll_until, spawn_app_with};
 
 fn delivered(received: &[Received], event: &str) -> Vec<Received> {
     received

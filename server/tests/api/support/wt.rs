@@ -58,7 +58,7 @@ impl WtClient {
             // A ticket for it; a token the server refuses is sent as a ticket
             // as it is, for the handshake to refuse.
             let asked =
-                crate::helpers::ask_ticket(&reqwest::Client::new(), base, campaign, token).await;
+                crate::support::ask_ticket(&reqwest::Client::new(), base, campaign, token).await;
             let ticket = match asked.body["ticket"].as_str() {
                 Some(ticket) if asked.status == 201 => ticket.to_owned(),
                 _ => token.to_owned(),

@@ -1,0 +1,87 @@
+//! The `ovasabi-edge` binary, started as an operator would.
+
+/// The `ovasabi-edge` binary, running.
+pub(crate) struct RunningBinary {
+    child: std::process::Child,
+    /// `http://127.0.0.1:port`.
+    pub(crate) base: String,
+}
+
+impl RunningBinary {
+    /// Starts the binary with exactly `env` (plus `PATH`) from the repository
+    /// root, and waits for its listening line.
+    pub(crate) async fn start(env: &[(&str, &str)]) -> Self {
+        use std::io::BufRead;
+        let mut child = binary_command(env)
+            .current_dir(repo_root())
+            .stdout(std::process::Stdio::piped())
+            .stderr(if std::env::var_os("TEST_LOG").is_some() {
+                std::process::Stdio::inherit()
+            } else {
+                std::process::Stdio::null()
+            })
+            .spawn()
+            .expect("binary starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let first_line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            std::io::BufReader::new(stdout)
+                .read_line(&mut line)
+                .map(|_| line)
+        })
+        .await
+        .expect("join")
+        .expect("reads the listening line");
+        let base = first_line
+            .trim()
+            .strip_prefix("ovasabi-edge listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
+            .to_owned();
+        Self { child, base }
+    }
+
+    /// Sends `signal` (`TERM`, `KILL`) and waits for the exit.
+    pub(crate) async fn stop(mut self, signal: &str) -> std::process::ExitStatus {
+        let sent = std::process::Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let mut child = std::mem::replace(&mut self.child, dummy_child());
+        tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .expect("join")
+            .expect("wait")
+    }
+}
+
+fn dummy_child() -> std::process::Child {
+    std::process::Command::new("true")
+        .spawn()
+        .expect("true runs")
+}
+
+impl Drop for RunningBinary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The repository root (where `campaigns/` lives).
+pub(crate) fn repo_root() -> &'static std::path::Path {
+    std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// The binary with only `env` (and `PATH`): nothing inherited leaks in.
+pub(crate) fn binary_command(env: &[(&str, &str)]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ovasabi-edge"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .envs(env.iter().copied());
+    cmd
+}

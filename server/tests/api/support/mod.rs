@@ -1,0 +1,55 @@
+//! The test harness: the app under test ([`app`]), its databases ([`db`]),
+//! clients as browsers speak to it ([`sse`], [`wt`]), the binary ([`binary`]),
+//! and stand-ins for the services it talks to ([`fake_libretranslate`],
+//! [`fake_receiver`]).
+
+pub(crate) mod app;
+pub(crate) mod binary;
+pub(crate) mod db;
+pub(crate) mod fake_libretranslate;
+pub(crate) mod fake_receiver;
+pub(crate) mod sse;
+pub(crate) mod wt;
+
+pub(crate) use app::*;
+pub(crate) use binary::*;
+pub(crate) use db::*;
+pub(crate) use sse::*;
+
+/// The server's `/metrics` at `base`, as sample name (with labels) → value.
+pub(crate) async fn scrape_metrics(
+    client: &reqwest::Client,
+    base: &str,
+) -> std::collections::HashMap<String, f64> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((name.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Reads with `read` until `done` holds for what it returns, or 10 s pass;
+/// returns the last reading (the caller asserts on it).
+pub(crate) async fn poll_until<T, Fut: std::future::Future<Output = T>>(
+    mut read: impl FnMut() -> Fut,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let value = read().await;
+        if done(&value) || tokio::time::Instant::now() > deadline {
+            return value;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
