@@ -1,6 +1,6 @@
-//! Form load: quote requests at a fixed concurrency, each with a unique email.
+//! Form load: leads (`POST /api/quote`) at a fixed concurrency, each with a unique email.
 //!
-//! A campaign limits quotes per minute per client address; to send more than
+//! A campaign limits leads per minute per client address; to send more than
 //! that in a run, the load can come from several loopback addresses
 //! (127.0.0.1, 127.0.0.2, …; Linux routes all of 127/8 to the loopback).
 

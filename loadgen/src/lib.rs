@@ -7,7 +7,7 @@
 //!   benchmark campaign with limits that let the load through.
 //! - [`cursors`]: WebTransport cursor sessions moving at a rate; move→seen latency.
 //! - [`sse`]: idle event-stream subscribers; publish→receive latency of broadcasts.
-//! - [`forms`]: quote requests at a concurrency; request latency and throughput.
+//! - [`forms`]: leads at a concurrency; request latency and throughput.
 
 pub mod cursors;
 pub mod forms;

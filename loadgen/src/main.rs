@@ -85,7 +85,7 @@ enum Scenario {
         #[arg(long)]
         publish_base: Option<String>,
     },
-    /// Quote requests at a concurrency.
+    /// Leads (`POST /api/quote`) at a concurrency.
     Forms {
         #[command(flatten)]
         common: Common,

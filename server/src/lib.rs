@@ -9,13 +9,13 @@
 //! - `app`: builds state and listeners, serves until shutdown.
 //! - `state`: the shared application state every handler and worker sees.
 //! - `model`: the domain's data (campaigns and their configuration, users,
-//!   quotes, outbox entries, translation memory rows): types and their rules.
+//!   leads, outbox entries, translation memory rows): types and their rules.
 //! - `campaign`: loaded campaigns (cached) and campaign files.
 //! - `client`: who is calling: the client address (through trusted proxies)
 //!   and its rate-limit key.
 //! - `origin`: web origins, compared and matched against allowed lists.
 //! - `error`: the one API error type and its JSON body.
-//! - `forms`: the form services (join, referral, quote): their rules, whole.
+//! - `forms`: the form services (join, referral, lead): their rules, whole.
 //! - `session`: signed session tokens (users and anonymous visitors).
 //! - `bus`: the live event bus, in process or over Redis Streams.
 //! - `presence`: live visitors per campaign, across instances.

@@ -1,12 +1,12 @@
 //! The campaign's forms as services: joining ([`join`]), entering a friend's
-//! code ([`referral`]) and requesting a quote ([`quote`]). Each holds the
+//! code ([`referral`]) and sending a lead ([`lead`]). Each holds the
 //! rules of its form and does the whole of it — campaign open, session,
 //! rate limit, validation, the write with its outbox entries, the live event —
 //! so that a handler only parses, calls one function and renders. Testable
 //! without HTTP; errors are the API's own ([`ApiError`]).
 
 pub mod join;
-pub mod quote;
+pub mod lead;
 pub mod referral;
 
 use crate::bus::Event;

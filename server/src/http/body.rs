@@ -281,7 +281,7 @@ mod tests {
         /// panic, never anything else.
         #[test]
         fn any_body_is_parsed_or_refused(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1024)) {
-            match parse_json::<crate::forms::quote::QuoteRequest>(&bytes) {
+            match parse_json::<crate::forms::lead::LeadRequest>(&bytes) {
                 Ok(_) => {}
                 Err(ApiError::BadRequest { .. } | ApiError::Unprocessable { .. }) => {}
                 Err(other) => proptest::prop_assert!(false, "{other:?}"),

@@ -43,7 +43,7 @@ pub struct CampaignMetrics {
     pub active: u64,
     /// Registered users.
     pub users: i64,
-    /// Quote requests.
+    /// Leads.
     pub leads: i64,
     /// Referrals.
     pub referrals: i64,

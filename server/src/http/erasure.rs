@@ -1,5 +1,5 @@
 //! `POST /api/erasure` (admin): erases a person's data — by email (in one
-//! campaign, or in all) or by user id — from users, quotes and undelivered
+//! campaign, or in all) or by user id — from users, leads and undelivered
 //! outbox payloads. Counts, referrals and statuses stay; the erasure is
 //! recorded (without the person) in the erasure log.
 
@@ -65,7 +65,7 @@ async fn erase(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
     let report = state.store.erase(&subject, chrono::Utc::now()).await?;
     tracing::info!(
         users = report.users,
-        quotes = report.quotes,
+        leads = report.leads,
         outbox_entries = report.outbox_entries,
         "personal data erased"
     );

@@ -10,10 +10,10 @@ pub mod erasure;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod lead;
 pub mod lean;
 pub mod metrics;
 pub mod outbox;
-pub mod quote;
 pub mod referral;
 pub mod session;
 pub mod translate;
@@ -44,7 +44,7 @@ pub fn service(state: Arc<AppState>) -> Service {
         .push(campaign::router())
         .push(session::router())
         .push(user::router())
-        .push(quote::router())
+        .push(lead::router())
         .push(referral::router())
         .push(outbox::router())
         .push(translate::router())

@@ -39,8 +39,10 @@ impl ErasureSubject {
 pub struct ErasureReport {
     /// Users whose email, name and locale were replaced.
     pub users: u64,
-    /// Quotes whose contact details and message were replaced.
-    pub quotes: u64,
+    /// Leads whose contact details and message were replaced.
+    /// (Named `quotes` in the answer, as it always was.)
+    #[serde(rename = "quotes")]
+    pub leads: u64,
     /// Undelivered outbox entries whose payload was scrubbed.
     pub outbox_entries: u64,
 }

@@ -4,8 +4,8 @@
 
 pub mod campaign;
 pub mod erasure;
+pub mod lead;
 pub mod outbox;
-pub mod quote;
 pub mod text;
 pub mod translation;
 pub mod user;

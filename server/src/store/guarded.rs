@@ -21,13 +21,13 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    CampaignCounts, CampaignStore, ErasureStore, MemoryStore, OutboxStore, Page, QuoteStore,
+    CampaignCounts, CampaignStore, ErasureStore, LeadStore, MemoryStore, OutboxStore, Page,
     SharedStore, Store, StoreError, UserStore,
 };
 use crate::model::campaign::{Campaign, NewCampaign};
 use crate::model::erasure::{ErasureReport, ErasureSubject};
+use crate::model::lead::{Lead, LeadStatus};
 use crate::model::outbox::{NewOutbox, OutboxEntry, OutboxState};
-use crate::model::quote::{Quote, QuoteStatus};
 use crate::model::translation::MemoryEntry;
 use crate::model::user::{ReferralCredit, User};
 
@@ -225,37 +225,37 @@ impl UserStore for Guarded {
 }
 
 #[async_trait]
-impl QuoteStore for Guarded {
-    async fn insert_quote(
+impl LeadStore for Guarded {
+    async fn insert_lead(
         &self,
-        quote: &Quote,
+        lead: &Lead,
         outbox: &[NewOutbox],
-    ) -> Result<(Quote, bool), StoreError> {
-        self.guard(self.inner.insert_quote(quote, outbox)).await
+    ) -> Result<(Lead, bool), StoreError> {
+        self.guard(self.inner.insert_lead(lead, outbox)).await
     }
 
-    async fn quote_by_id(&self, id: Uuid) -> Result<Option<Quote>, StoreError> {
-        self.guard(self.inner.quote_by_id(id)).await
+    async fn lead_by_id(&self, id: Uuid) -> Result<Option<Lead>, StoreError> {
+        self.guard(self.inner.lead_by_id(id)).await
     }
 
-    async fn list_quotes(
+    async fn list_leads(
         &self,
         campaign_id: i64,
-        status: Option<QuoteStatus>,
+        status: Option<LeadStatus>,
         page: Page,
-    ) -> Result<Vec<Quote>, StoreError> {
-        self.guard(self.inner.list_quotes(campaign_id, status, page))
+    ) -> Result<Vec<Lead>, StoreError> {
+        self.guard(self.inner.list_leads(campaign_id, status, page))
             .await
     }
 
-    async fn set_quote_status(
+    async fn set_lead_status(
         &self,
         id: Uuid,
-        from: QuoteStatus,
-        to: QuoteStatus,
+        from: LeadStatus,
+        to: LeadStatus,
         outbox: &[NewOutbox],
-    ) -> Result<Option<Quote>, StoreError> {
-        self.guard(self.inner.set_quote_status(id, from, to, outbox))
+    ) -> Result<Option<Lead>, StoreError> {
+        self.guard(self.inner.set_lead_status(id, from, to, outbox))
             .await
     }
 }

@@ -7,7 +7,7 @@
 //! `migrations/postgres`. [`guarded::Guarded`] wraps it to answer outages at once.
 
 pub mod guarded;
-mod leads;
+mod lead_writer;
 mod postgres;
 mod rows;
 mod sql;
@@ -22,8 +22,8 @@ use uuid::Uuid;
 
 use crate::model::campaign::{Campaign, NewCampaign};
 use crate::model::erasure::{ErasureReport, ErasureSubject};
+use crate::model::lead::{Lead, LeadStatus};
 use crate::model::outbox::{NewOutbox, OutboxEntry, OutboxState};
-use crate::model::quote::{Quote, QuoteStatus};
 use crate::model::translation::MemoryEntry;
 use crate::model::user::{ReferralCredit, User};
 use crate::tasks::Tasks;
@@ -127,7 +127,7 @@ fn unique_violation_field(err: &sqlx::Error) -> Option<&'static str> {
 pub struct CampaignCounts {
     /// Registered users.
     pub users: i64,
-    /// Quote requests.
+    /// Leads.
     pub leads: i64,
     /// Referrals.
     pub referrals: i64,
@@ -148,7 +148,7 @@ pub struct Page {
 /// on its own; a caller imports the part whose methods it calls.
 #[async_trait]
 pub trait Store:
-    CampaignStore + UserStore + QuoteStore + OutboxStore + MemoryStore + ErasureStore
+    CampaignStore + UserStore + LeadStore + OutboxStore + MemoryStore + ErasureStore
 {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
@@ -217,38 +217,38 @@ pub trait UserStore: Send + Sync + 'static {
     ) -> Result<ReferralCredit, StoreError>;
 }
 
-/// Quote requests (leads) and their status.
+/// Leads and their status.
 #[async_trait]
-pub trait QuoteStore: Send + Sync + 'static {
-    /// In one transaction: inserts `quote` and writes `outbox`, unless a quote with
+pub trait LeadStore: Send + Sync + 'static {
+    /// In one transaction: inserts `lead` and writes `outbox`, unless a lead with
     /// the same idempotency key exists in the campaign: then that one is returned
     /// (`Ok((existing, false))`) and nothing is written.
-    async fn insert_quote(
+    async fn insert_lead(
         &self,
-        quote: &Quote,
+        lead: &Lead,
         outbox: &[NewOutbox],
-    ) -> Result<(Quote, bool), StoreError>;
+    ) -> Result<(Lead, bool), StoreError>;
 
-    /// The quote with this id.
-    async fn quote_by_id(&self, id: Uuid) -> Result<Option<Quote>, StoreError>;
+    /// The lead with this id.
+    async fn lead_by_id(&self, id: Uuid) -> Result<Option<Lead>, StoreError>;
 
-    /// A campaign's quotes, newest first, optionally of one status.
-    async fn list_quotes(
+    /// A campaign's leads, newest first, optionally of one status.
+    async fn list_leads(
         &self,
         campaign_id: i64,
-        status: Option<QuoteStatus>,
+        status: Option<LeadStatus>,
         page: Page,
-    ) -> Result<Vec<Quote>, StoreError>;
+    ) -> Result<Vec<Lead>, StoreError>;
 
-    /// In one transaction: moves quote `id` from `from` to `to` and writes `outbox`.
-    /// `None` when the quote was not (or no longer) in status `from`.
-    async fn set_quote_status(
+    /// In one transaction: moves lead `id` from `from` to `to` and writes `outbox`.
+    /// `None` when the lead was not (or no longer) in status `from`.
+    async fn set_lead_status(
         &self,
         id: Uuid,
-        from: QuoteStatus,
-        to: QuoteStatus,
+        from: LeadStatus,
+        to: LeadStatus,
         outbox: &[NewOutbox],
-    ) -> Result<Option<Quote>, StoreError>;
+    ) -> Result<Option<Lead>, StoreError>;
 }
 
 /// The outbox: events waiting to leave the building, their delivery and retention.
@@ -333,7 +333,7 @@ pub trait MemoryStore: Send + Sync + 'static {
 /// Erasing a person on request.
 #[async_trait]
 pub trait ErasureStore: Send + Sync + 'static {
-    /// In one transaction: replaces what names `subject` in users, quotes and
+    /// In one transaction: replaces what names `subject` in users, leads and
     /// undelivered outbox payloads (rows, counts and statuses stay), and
     /// records the erasure in the erasure log (a hash of the subject only).
     async fn erase(

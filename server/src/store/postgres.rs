@@ -9,10 +9,10 @@ use sqlx::{PgPool, Postgres};
 use tokio::sync::Notify;
 
 use super::StoreError;
-use super::leads::{LeadJob, LeadWriter, WriteLeads};
-use super::rows::QuoteRow;
+use super::lead_writer::{LeadJob, LeadWriter, WriteLeads};
+use super::rows::LeadRow;
 use super::sql::{Dialect, SqlStore};
-use crate::model::quote::Quote;
+use crate::model::lead::Lead;
 use crate::tasks::Tasks;
 
 /// Writes groups of leads, each group one statement.
@@ -100,9 +100,9 @@ const INSERT_LEADS: &str = "WITH quote AS (
 
 #[async_trait::async_trait]
 impl WriteLeads for PgLeads {
-    async fn write_leads(&self, jobs: &[LeadJob]) -> Result<Vec<Option<QuoteRow>>, StoreError> {
-        let quotes = jobs.iter().map(|j| &j.quote);
-        let column = |f: fn(&Quote) -> Option<&str>| quotes.clone().map(f).collect::<Vec<_>>();
+    async fn write_leads(&self, jobs: &[LeadJob]) -> Result<Vec<Option<LeadRow>>, StoreError> {
+        let leads = jobs.iter().map(|j| &j.lead);
+        let column = |f: fn(&Lead) -> Option<&str>| leads.clone().map(f).collect::<Vec<_>>();
         let entries: Vec<_> = jobs
             .iter()
             .flat_map(|job| {
@@ -110,26 +110,26 @@ impl WriteLeads for PgLeads {
                     message
                         .targets
                         .iter()
-                        .map(move |target| (job.quote.id, message, target.as_deref()))
+                        .map(move |target| (job.lead.id, message, target.as_deref()))
                 })
             })
             .collect();
-        let inserted: Vec<QuoteRow> = sqlx::query_as(INSERT_LEADS)
-            .bind(quotes.clone().map(|q| q.id).collect::<Vec<_>>())
-            .bind(quotes.clone().map(|q| q.campaign_id).collect::<Vec<_>>())
-            .bind(quotes.clone().map(|q| q.master_id).collect::<Vec<_>>())
-            .bind(quotes.clone().map(|q| q.session_id).collect::<Vec<_>>())
+        let inserted: Vec<LeadRow> = sqlx::query_as(INSERT_LEADS)
+            .bind(leads.clone().map(|q| q.id).collect::<Vec<_>>())
+            .bind(leads.clone().map(|q| q.campaign_id).collect::<Vec<_>>())
+            .bind(leads.clone().map(|q| q.master_id).collect::<Vec<_>>())
+            .bind(leads.clone().map(|q| q.session_id).collect::<Vec<_>>())
             .bind(column(|q| Some(q.name.as_str())))
             .bind(column(|q| Some(q.email.as_str())))
             .bind(column(|q| q.company.as_deref()))
             .bind(column(|q| q.phone.as_deref()))
             .bind(column(|q| Some(q.message.as_str())))
             .bind(column(|q| q.budget.as_deref()))
-            .bind(quotes.clone().map(|q| Json(&q.details)).collect::<Vec<_>>())
+            .bind(leads.clone().map(|q| Json(&q.details)).collect::<Vec<_>>())
             .bind(column(|q| Some(q.status.as_str())))
             .bind(column(|q| q.idempotency_key.as_deref()))
             .bind(column(|q| q.request_fingerprint.as_deref()))
-            .bind(quotes.clone().map(|q| q.created_at).collect::<Vec<_>>())
+            .bind(leads.clone().map(|q| q.created_at).collect::<Vec<_>>())
             .bind(entries.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
             .bind(
                 entries
@@ -154,6 +154,6 @@ impl WriteLeads for PgLeads {
             .await?;
         let mut by_id: std::collections::HashMap<_, _> =
             inserted.into_iter().map(|row| (row.id, row)).collect();
-        Ok(jobs.iter().map(|job| by_id.remove(&job.quote.id)).collect())
+        Ok(jobs.iter().map(|job| by_id.remove(&job.lead.id)).collect())
     }
 }

@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use super::StoreError;
 use crate::model::campaign::{Campaign, CampaignConfig, CampaignStatus};
+use crate::model::lead::{Lead, LeadStatus};
 use crate::model::outbox::OutboxEntry;
-use crate::model::quote::{Quote, QuoteStatus};
 use crate::model::translation::{MemoryEntry, MemoryOrigin};
 use crate::model::user::User;
 
@@ -73,9 +73,9 @@ impl From<UserRow> for User {
     }
 }
 
-/// A quote row as both databases return it.
+/// A lead row as both databases return it.
 #[derive(sqlx::FromRow)]
-pub(super) struct QuoteRow {
+pub(super) struct LeadRow {
     pub(super) id: Uuid,
     campaign_id: i64,
     master_id: Option<Uuid>,
@@ -94,12 +94,12 @@ pub(super) struct QuoteRow {
     updated_at: DateTime<Utc>,
 }
 
-impl TryFrom<QuoteRow> for Quote {
+impl TryFrom<LeadRow> for Lead {
     type Error = StoreError;
 
-    fn try_from(row: QuoteRow) -> Result<Self, StoreError> {
-        let status = QuoteStatus::parse(&row.status)
-            .ok_or_else(|| StoreError::Corrupt(format!("quote status {:?}", row.status)))?;
+    fn try_from(row: LeadRow) -> Result<Self, StoreError> {
+        let status = LeadStatus::parse(&row.status)
+            .ok_or_else(|| StoreError::Corrupt(format!("lead status {:?}", row.status)))?;
         Ok(Self {
             id: row.id,
             campaign_id: row.campaign_id,

@@ -7,7 +7,7 @@
 //! connection, which writers wait for in order; reads use the other
 //! connections and never wait for a writer (WAL).
 //!
-//! Leads are written in groups ([`super::leads`]): two statements each, plus
+//! Leads are written in groups ([`super::lead_writer`]): two statements each, plus
 //! one BEGIN and one COMMIT per group, on the writer connection.
 
 use std::str::FromStr;
@@ -23,10 +23,10 @@ use sqlx::{Sqlite, SqlitePool};
 use tokio::sync::Notify;
 
 use super::StoreError;
-use super::leads::{LeadJob, LeadWriter, WriteLeads};
-use super::rows::QuoteRow;
+use super::lead_writer::{LeadJob, LeadWriter, WriteLeads};
+use super::rows::LeadRow;
 use super::sql::{Dialect, SqlStore, insert_outbox};
-use crate::model::quote::Quote;
+use crate::model::lead::Lead;
 use crate::tasks::Tasks;
 
 /// How long a write waits for the writer connection before the request is
@@ -155,7 +155,7 @@ async fn checkpoint_wal(
     }
 }
 
-/// Inserts a quote unless its idempotency key was used, returning its row.
+/// Inserts a lead unless its idempotency key was used, returning its row.
 const INSERT_QUOTE: &str = "INSERT INTO service_quote_main
          (id, campaign_id, master_id, session_id, name, email, company, phone,
           message, budget, details, status, idempotency_key, request_fingerprint,
@@ -166,31 +166,31 @@ const INSERT_QUOTE: &str = "INSERT INTO service_quote_main
 
 #[async_trait::async_trait]
 impl WriteLeads for SqliteLeads {
-    async fn write_leads(&self, jobs: &[LeadJob]) -> Result<Vec<Option<QuoteRow>>, StoreError> {
+    async fn write_leads(&self, jobs: &[LeadJob]) -> Result<Vec<Option<LeadRow>>, StoreError> {
         let mut tx = self.0.begin_with(Sqlite::BEGIN_WRITE).await?;
         let mut rows = Vec::with_capacity(jobs.len());
         for job in jobs {
-            let quote: &Quote = &job.quote;
-            let inserted: Option<QuoteRow> = sqlx::query_as(INSERT_QUOTE)
-                .bind(quote.id)
-                .bind(quote.campaign_id)
-                .bind(quote.master_id)
-                .bind(quote.session_id)
-                .bind(&quote.name)
-                .bind(&quote.email)
-                .bind(&quote.company)
-                .bind(&quote.phone)
-                .bind(&quote.message)
-                .bind(&quote.budget)
-                .bind(Json(&quote.details))
-                .bind(quote.status.as_str())
-                .bind(&quote.idempotency_key)
-                .bind(&quote.request_fingerprint)
-                .bind(quote.created_at)
+            let lead: &Lead = &job.lead;
+            let inserted: Option<LeadRow> = sqlx::query_as(INSERT_QUOTE)
+                .bind(lead.id)
+                .bind(lead.campaign_id)
+                .bind(lead.master_id)
+                .bind(lead.session_id)
+                .bind(&lead.name)
+                .bind(&lead.email)
+                .bind(&lead.company)
+                .bind(&lead.phone)
+                .bind(&lead.message)
+                .bind(&lead.budget)
+                .bind(Json(&lead.details))
+                .bind(lead.status.as_str())
+                .bind(&lead.idempotency_key)
+                .bind(&lead.request_fingerprint)
+                .bind(lead.created_at)
                 .fetch_optional(&mut *tx)
                 .await?;
             if inserted.is_some() {
-                insert_outbox(&mut tx, &job.outbox, quote.created_at).await?;
+                insert_outbox(&mut tx, &job.outbox, lead.created_at).await?;
             }
             rows.push(inserted);
         }

@@ -147,7 +147,7 @@ async fn sigterm_finishes_what_is_in_flight_and_tells_clients() {
     let cursor = crate::support::wt::WtClient::connect(&base, "ovasabi-website", "/", Some(&token))
         .await
         .expect("cursor session");
-    // A quote in flight: its head and half its body sent.
+    // A lead in flight: its head and half its body sent.
     let body = br#"{"campaign":"ovasabi-website","name":"Ada","email":"ada@example.com","message":"Sent while the server stops"}"#;
     let address = base.trim_start_matches("http://").to_owned();
     let mut post = tokio::net::TcpStream::connect(&address)
@@ -203,9 +203,9 @@ async fn sigterm_finishes_what_is_in_flight_and_tells_clients() {
         "closed by the server: {closed:?}"
     );
 
-    // Nothing accepted is lost: the quote is there after a restart.
+    // Nothing accepted is lost: the lead is there after a restart.
     let again = RunningBinary::start(&env).await;
-    let quotes: serde_json::Value = reqwest::Client::new()
+    let leads: serde_json::Value = reqwest::Client::new()
         .get(format!("{}/api/quote?campaign=ovasabi-website", again.base))
         .bearer_auth("sigterm-test-admin-token")
         .send()
@@ -215,8 +215,8 @@ async fn sigterm_finishes_what_is_in_flight_and_tells_clients() {
         .await
         .expect("json");
     assert!(
-        quotes.to_string().contains("Sent while the server stops"),
-        "{quotes}"
+        leads.to_string().contains("Sent while the server stops"),
+        "{leads}"
     );
     again.stop("TERM").await;
 }

@@ -121,13 +121,12 @@ async fn only_allowed_origins_may_use_the_api(db: Db) {
     refused.assert_error(403, "origin_not_allowed");
     assert!(!refused.headers.contains_key("access-control-allow-origin"));
 
-    let quote =
-        json!({"campaign": "c", "name": "Ada", "email": "ada@example.com", "message": "Hi"});
+    let lead = json!({"campaign": "c", "name": "Ada", "email": "ada@example.com", "message": "Hi"});
     let post = |origin: &'static str| {
         app.client
             .post(app.url("/api/quote"))
             .header("origin", origin)
-            .json(&quote)
+            .json(&lead)
             .send()
     };
     let written = read(post(SITE).await.expect("sent")).await;

@@ -156,10 +156,9 @@ async fn a_lead_status_reaches_only_its_owner(db: Db) {
     let ticket = app.ticket("c", &token).await;
     let mut owner = app.events("c", &format!("?ticket={ticket}"), None).await;
     let mut other = app.events("c", "", None).await;
-    let quote =
-        json!({"campaign": "c", "name": "Ada", "email": "ada@example.com", "message": "Hi"});
+    let lead = json!({"campaign": "c", "name": "Ada", "email": "ada@example.com", "message": "Hi"});
     let id = app
-        .post_quote(&quote, None, Some(&token))
+        .submit_lead(&lead, None, Some(&token))
         .await
         .assert_status(201)["id"]
         .clone();

@@ -191,8 +191,7 @@ async fn a_postgres_outage_fails_fast_keeps_pages_up_and_recovers() {
         ..
     } = crate::support::start_with_campaign(config).await;
     let client = reqwest::Client::new();
-    let quote =
-        json!({"campaign": "c", "name": "Ada", "email": "ada@example.com", "message": "Hi"});
+    let lead = json!({"campaign": "c", "name": "Ada", "email": "ada@example.com", "message": "Hi"});
     // The campaign is loaded (and cached) before the outage.
     assert_eq!(
         client
@@ -211,7 +210,7 @@ async fn a_postgres_outage_fails_fast_keeps_pages_up_and_recovers() {
             client
                 .post(format!("{base}/api/quote"))
                 .header("idempotency-key", "outage-1")
-                .json(&quote)
+                .json(&lead)
                 .send()
                 .await
                 .expect("sent"),
@@ -253,7 +252,7 @@ async fn a_postgres_outage_fails_fast_keeps_pages_up_and_recovers() {
             client
                 .post(format!("{base}/api/quote"))
                 .header("idempotency-key", "outage-1")
-                .json(&quote)
+                .json(&lead)
                 .send()
                 .await
                 .map(|r| r.status().as_u16())
@@ -488,7 +487,7 @@ async fn old_outbox_entries_are_pruned_dead_ones_kept(db: Db) {
     assert_eq!(left[0].id, entries[1].id, "the dead one is kept");
 }
 
-/// An admin erases a person: users, quotes and pending outbox payloads no
+/// An admin erases a person: users, leads and pending outbox payloads no
 /// longer name them; counts stay; the erasure is recorded; bad requests are
 /// refused.
 async fn a_person_can_be_erased(db: Db) {
@@ -499,8 +498,8 @@ async fn a_person_can_be_erased(db: Db) {
     let (grace, _, _) = app
         .joined("c", "grace@example.com", "Grace", Some(&ada_code))
         .await;
-    let quote = json!({"campaign": "c", "name": "Ada L.", "email": "ada@example.com", "message": "Call me", "phone": "+44 20 1234"});
-    app.post_quote(&quote, None, None).await.assert_status(201);
+    let lead = json!({"campaign": "c", "name": "Ada L.", "email": "ada@example.com", "message": "Call me", "phone": "+44 20 1234"});
+    app.submit_lead(&lead, None, None).await.assert_status(201);
     let before = app.metrics("c").await;
 
     let erased = app
@@ -540,8 +539,8 @@ async fn a_person_can_be_erased(db: Db) {
             "{text}"
         );
     }
-    let quotes = app.get("/api/quote?campaign=c", As::Admin).await;
-    let text = quotes.body.to_string();
+    let leads = app.get("/api/quote?campaign=c", As::Admin).await;
+    let text = leads.body.to_string();
     assert!(
         !text.contains("ada@example.com") && !text.contains("+44"),
         "{text}"

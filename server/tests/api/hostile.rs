@@ -35,10 +35,10 @@ async fn snapshot(app: &TestApp) -> Value {
             c.referrals
         ]));
     }
-    let quotes: Vec<Value> = app
+    let leads: Vec<Value> = app
         .state
         .store
-        .list_quotes(
+        .list_leads(
             campaigns[0].id,
             None,
             server::store::Page {
@@ -51,7 +51,7 @@ async fn snapshot(app: &TestApp) -> Value {
         .into_iter()
         .map(|q| json!([q.id, q.status.as_str()]))
         .collect();
-    json!({"campaigns": counts, "quotes": quotes, "outbox": app.outbox().await.len()})
+    json!({"campaigns": counts, "quotes": leads, "outbox": app.outbox().await.len()})
 }
 
 /// Bodies that no endpoint may take.
@@ -94,14 +94,14 @@ async fn the_nasty_list_is_refused_everywhere_and_writes_nothing(db: Db) {
     app.open_campaign("c", json!({"cursor": {"enabled": true}}))
         .await;
     let (_, _, user) = app.joined("c", "ada@example.com", "Ada", None).await;
-    let quote = app
-        .post_quote(
+    let lead = app
+        .submit_lead(
             &json!({"campaign": "c", "name": "Ada", "email": "ada@example.com", "message": "Hi"}),
             None,
             None,
         )
         .await;
-    let quote_id = quote.assert_status(201)["id"]
+    let quote_id = lead.assert_status(201)["id"]
         .as_str()
         .expect("id")
         .to_owned();

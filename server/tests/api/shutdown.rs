@@ -48,13 +48,13 @@ async fn every_background_task_has_stopped_when_run_returns() {
     )
     .await;
     let token = session.body["token"].as_str().expect("token").to_owned();
-    let quote = client
+    let lead = client
         .post(format!("{base}/api/quote"))
         .json(&json!({"campaign": "c", "name": "Ada", "email": "ada@example.com", "message": "Hello"}))
         .send()
         .await
         .expect("sent");
-    assert_eq!(quote.status(), 201);
+    assert_eq!(lead.status(), 201);
     // A live event stream (on the lean path: a connection of its own), a
     // cursor session and its room.
     let ticket = crate::support::ticket(&client, &base, "c", &token).await;
@@ -102,7 +102,7 @@ async fn every_background_task_has_stopped_when_run_returns() {
     );
     let stored = state
         .store
-        .list_quotes(
+        .list_leads(
             state
                 .store
                 .campaign_by_slug("c")
@@ -157,13 +157,13 @@ async fn draining_says_not_ready_serves_on_then_ends_streams_with_a_retry_hint()
     assert_eq!(ready.status, 503, "{}", ready.body);
     assert_eq!(ready.body["status"], "draining");
     // Still serving while the balancer catches up.
-    let quote = client
+    let lead = client
         .post(format!("{base}/api/quote"))
         .json(&json!({"campaign": "c", "name": "Ada", "email": "ada@example.com", "message": "Hello"}))
         .send()
         .await
         .expect("sent");
-    assert_eq!(quote.status(), 201);
+    assert_eq!(lead.status(), 201);
     // Then the stream ends, telling the browser to come back soon.
     let mut rest = String::new();
     while let Ok(Some(chunk)) = tokio::time::timeout(Duration::from_secs(10), stream.chunk())

@@ -40,10 +40,10 @@ async fn a_visitor_journey_reaches_the_crm_once_despite_failures(db: Db) {
     let (_, _, token) = app
         .joined("c", "grace@example.com", "Grace", Some(&ada_code))
         .await;
-    let quote =
+    let lead =
         json!({"campaign": "c", "name": "Grace", "email": "grace@example.com", "message": "Hello"});
-    let first = app.post_quote(&quote, Some("k1"), Some(&token)).await;
-    let again = app.post_quote(&quote, Some("k1"), Some(&token)).await;
+    let first = app.submit_lead(&lead, Some("k1"), Some(&token)).await;
+    let again = app.submit_lead(&lead, Some("k1"), Some(&token)).await;
     assert_eq!(
         first.assert_status(201)["id"],
         again.assert_status(201)["id"]

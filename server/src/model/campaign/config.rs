@@ -59,8 +59,10 @@ impl Default for CampaignConfig {
 pub struct FormRules {
     /// The join (registration) form.
     pub join: JoinRules,
-    /// The quote / lead form.
-    pub quote: QuoteRules,
+    /// The lead form.
+    /// (Named `quote` in campaign files and the API, as it always was.)
+    #[serde(rename = "quote")]
+    pub lead: LeadRules,
 }
 
 /// Rules of the join form.
@@ -82,10 +84,10 @@ impl Default for JoinRules {
     }
 }
 
-/// Optional quote fields a campaign can make mandatory.
+/// Optional lead fields a campaign can make mandatory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum QuoteField {
+pub enum LeadField {
     /// The company name.
     Company,
     /// The phone number.
@@ -94,19 +96,19 @@ pub enum QuoteField {
     Budget,
 }
 
-/// Rules of the quote form. Name, email and message are always required.
+/// Rules of the lead form. Name, email and message are always required.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct QuoteRules {
+pub struct LeadRules {
     /// Optional fields this campaign requires as well.
-    pub required: Vec<QuoteField>,
+    pub required: Vec<LeadField>,
     /// Longest message accepted, in characters.
     pub max_message_chars: u32,
     /// Keys accepted in the free-form `details` object.
     pub details_keys: Vec<String>,
 }
 
-impl Default for QuoteRules {
+impl Default for LeadRules {
     fn default() -> Self {
         Self {
             required: Vec::new(),
@@ -124,7 +126,7 @@ impl Default for QuoteRules {
 pub struct RateLimits {
     /// Joins per minute from one address.
     pub joins_per_minute: u32,
-    /// Quote requests per minute from one address.
+    /// Leads per minute from one address.
     pub quotes_per_minute: u32,
     /// Referral attempts per minute from one user.
     pub referrals_per_minute: u32,
@@ -238,17 +240,17 @@ impl CampaignConfig {
         }
         let join = &self.forms.join;
         check_range("forms.join.max_name_chars", join.max_name_chars, 1, 200)?;
-        let quote = &self.forms.quote;
+        let lead = &self.forms.lead;
         check_range(
             "forms.quote.max_message_chars",
-            quote.max_message_chars,
+            lead.max_message_chars,
             1,
             20_000,
         )?;
-        if quote.details_keys.len() > 32 {
+        if lead.details_keys.len() > 32 {
             return Err(invalid("forms.quote.details_keys", "at most 32 keys"));
         }
-        for (i, key) in quote.details_keys.iter().enumerate() {
+        for (i, key) in lead.details_keys.iter().enumerate() {
             let ok = (1..=64).contains(&key.len())
                 && key
                     .bytes()

@@ -10,7 +10,7 @@ use super::{Dialect, Param, SqlStore};
 use crate::model::erasure::{ERASED, ErasureReport, ErasureSubject, concerns, erased_email, scrub};
 use crate::store::{ErasureStore, StoreError};
 
-/// The address an erased quote keeps (the column cannot be empty).
+/// The address an erased lead keeps (the column cannot be empty).
 const ERASED_EMAIL: &str = "erased@erased.invalid";
 
 #[async_trait]
@@ -93,7 +93,7 @@ where
             report.users += DB::rows_affected(&done);
         }
         let blank = Json(serde_json::json!({}));
-        // Quotes sent with one of the emails, and quotes of the users sent
+        // Leads sent with one of the emails, and leads of the users sent
         // with another.
         for email in &emails {
             let done = sqlx::query(
@@ -110,7 +110,7 @@ where
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            report.quotes += DB::rows_affected(&done);
+            report.leads += DB::rows_affected(&done);
         }
         for id in &ids {
             let done = sqlx::query(
@@ -126,7 +126,7 @@ where
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            report.quotes += DB::rows_affected(&done);
+            report.leads += DB::rows_affected(&done);
         }
         // Undelivered outbox payloads that are about the person.
         let pending: Vec<(i64, Json<serde_json::Value>)> = sqlx::query_as(
@@ -152,7 +152,7 @@ where
         )
         .bind(subject.hash())
         .bind(i64::try_from(report.users).unwrap_or(i64::MAX))
-        .bind(i64::try_from(report.quotes).unwrap_or(i64::MAX))
+        .bind(i64::try_from(report.leads).unwrap_or(i64::MAX))
         .bind(i64::try_from(report.outbox_entries).unwrap_or(i64::MAX))
         .bind(now)
         .execute(&mut *tx)

@@ -18,9 +18,9 @@
 
 mod campaigns;
 mod erasure;
+mod leads;
 mod memory;
 mod outbox;
-mod quotes;
 mod users;
 
 use std::sync::Arc;
@@ -30,9 +30,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Transaction, Type};
 use tokio::sync::Notify;
 
-use super::leads::LeadWriter;
+use super::lead_writer::LeadWriter;
 use super::{
-    CampaignStore, ErasureStore, MemoryStore, OutboxStore, QuoteStore, Store, StoreError, UserStore,
+    CampaignStore, ErasureStore, LeadStore, MemoryStore, OutboxStore, Store, StoreError, UserStore,
 };
 use crate::model::outbox::NewOutbox;
 
@@ -111,7 +111,7 @@ impl<DB: Dialect> SqlStore<DB> {
 #[async_trait]
 impl<DB: Dialect> Store for SqlStore<DB>
 where
-    Self: CampaignStore + UserStore + QuoteStore + OutboxStore + MemoryStore + ErasureStore,
+    Self: CampaignStore + UserStore + LeadStore + OutboxStore + MemoryStore + ErasureStore,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     DB::Arguments: IntoArguments<DB>,
 {

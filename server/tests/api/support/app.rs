@@ -292,7 +292,7 @@ impl TestApp {
     }
 
     /// `POST /api/quote` with an optional idempotency key and session token.
-    pub(crate) async fn post_quote(
+    pub(crate) async fn submit_lead(
         &self,
         body: &Value,
         key: Option<&str>,

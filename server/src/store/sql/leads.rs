@@ -1,4 +1,4 @@
-//! Quote requests (leads): written in groups by the lead writer, read and moved
+//! Leads: written in groups by the lead writer, read and moved
 //! through their statuses here.
 
 use async_trait::async_trait;
@@ -8,13 +8,13 @@ use sqlx::{Executor, FromRow, IntoArguments};
 use uuid::Uuid;
 
 use super::{Dialect, Param, SqlStore, insert_outbox};
+use crate::model::lead::{Lead, LeadStatus};
 use crate::model::outbox::NewOutbox;
-use crate::model::quote::{Quote, QuoteStatus};
-use crate::store::rows::QuoteRow;
-use crate::store::{Page, QuoteStore, StoreError};
+use crate::store::rows::LeadRow;
+use crate::store::{LeadStore, Page, StoreError};
 
 #[async_trait]
-impl<DB: Dialect> QuoteStore for SqlStore<DB>
+impl<DB: Dialect> LeadStore for SqlStore<DB>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     DB::Arguments: IntoArguments<DB>,
@@ -27,45 +27,44 @@ where
     Option<&'static str>: Param<DB>,
     Option<i64>: Param<DB>,
     for<'a> Json<&'a serde_json::Value>: Param<DB>,
-    QuoteRow: for<'r> FromRow<'r, DB::Row>,
+    LeadRow: for<'r> FromRow<'r, DB::Row>,
 {
-    async fn insert_quote(
+    async fn insert_lead(
         &self,
-        quote: &Quote,
+        lead: &Lead,
         outbox: &[NewOutbox],
-    ) -> Result<(Quote, bool), StoreError> {
-        if let Some(row) = self.leads.insert(quote, outbox).await? {
+    ) -> Result<(Lead, bool), StoreError> {
+        if let Some(row) = self.leads.insert(lead, outbox).await? {
             self.outbox_committed(!outbox.is_empty());
             return Ok((row.try_into()?, true));
         }
-        // The key was used before: that request's quote (committed, as the
+        // The key was used before: that request's lead (committed, as the
         // insert waited for any writer of the same key).
-        let existing: QuoteRow = sqlx::query_as(
+        let existing: LeadRow = sqlx::query_as(
             "SELECT * FROM service_quote_main WHERE campaign_id = $1 AND idempotency_key = $2",
         )
-        .bind(quote.campaign_id)
-        .bind(&quote.idempotency_key)
+        .bind(lead.campaign_id)
+        .bind(&lead.idempotency_key)
         .fetch_one(&self.writer)
         .await?;
         Ok((existing.try_into()?, false))
     }
 
-    async fn quote_by_id(&self, id: Uuid) -> Result<Option<Quote>, StoreError> {
-        let row: Option<QuoteRow> =
-            sqlx::query_as("SELECT * FROM service_quote_main WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
+    async fn lead_by_id(&self, id: Uuid) -> Result<Option<Lead>, StoreError> {
+        let row: Option<LeadRow> = sqlx::query_as("SELECT * FROM service_quote_main WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(TryInto::try_into).transpose()
     }
 
-    async fn list_quotes(
+    async fn list_leads(
         &self,
         campaign_id: i64,
-        status: Option<QuoteStatus>,
+        status: Option<LeadStatus>,
         page: Page,
-    ) -> Result<Vec<Quote>, StoreError> {
-        let rows: Vec<QuoteRow> = sqlx::query_as(
+    ) -> Result<Vec<Lead>, StoreError> {
+        let rows: Vec<LeadRow> = sqlx::query_as(
             "SELECT * FROM service_quote_main
              WHERE campaign_id = $1 AND ($2 IS NULL OR status = $2)
              ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4",
@@ -79,16 +78,16 @@ where
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
-    async fn set_quote_status(
+    async fn set_lead_status(
         &self,
         id: Uuid,
-        from: QuoteStatus,
-        to: QuoteStatus,
+        from: LeadStatus,
+        to: LeadStatus,
         outbox: &[NewOutbox],
-    ) -> Result<Option<Quote>, StoreError> {
+    ) -> Result<Option<Lead>, StoreError> {
         let now = Utc::now();
         let mut tx = self.begin_write().await?;
-        let row: Option<QuoteRow> = sqlx::query_as(
+        let row: Option<LeadRow> = sqlx::query_as(
             "UPDATE service_quote_main SET status = $3, updated_at = $4
              WHERE id = $1 AND status = $2
              RETURNING *",

@@ -1,6 +1,6 @@
-//! Quote requests (leads): `POST /api/quote` for visitors, with an optional
+//! Leads: `POST /api/quote` for visitors, with an optional
 //! `Idempotency-Key`; `GET /api/quote` and `PATCH /api/quote/{id}` for the
-//! campaign team. The rules are [`crate::forms::quote`]'s.
+//! campaign team. The rules are [`crate::forms::lead`]'s.
 
 use salvo::http::{HeaderValue, StatusCode};
 use salvo::prelude::*;
@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::{
     ApiError, bearer_token, campaign_query, client_ip, json_body, page, require_admin, state,
 };
-use crate::forms::quote::{QuoteRequest, Submission};
-use crate::model::quote::{Quote, QuoteReceipt, QuoteStatus};
+use crate::forms::lead::{LeadRequest, Submission};
+use crate::model::lead::{Lead, LeadReceipt, LeadStatus};
 
 /// Routes of this resource.
 pub fn router() -> Router {
@@ -25,23 +25,25 @@ pub fn router() -> Router {
 #[serde(deny_unknown_fields)]
 pub struct StatusChange {
     /// The new status.
-    pub status: QuoteStatus,
+    pub status: LeadStatus,
 }
 
 /// Body of `GET /api/quote`.
 #[derive(Debug, Serialize)]
-pub struct QuoteList {
-    /// The page of quotes, newest first.
-    pub quotes: Vec<Quote>,
+pub struct LeadList {
+    /// The page of leads, newest first.
+    /// (Named `quotes` in the answer, as it always was.)
+    #[serde(rename = "quotes")]
+    pub leads: Vec<Lead>,
 }
 
 #[handler]
 async fn submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
-    let form: QuoteRequest = json_body(req, &state.config).await?;
+    let form: LeadRequest = json_body(req, &state.config).await?;
     super::check_campaign_origin(req, &state, &form.campaign).await?;
     let client = client_ip(req, &state);
-    let submitted = crate::forms::quote::submit(
+    let submitted = crate::forms::lead::submit(
         &state,
         Submission {
             form,
@@ -59,9 +61,9 @@ async fn submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     res.status_code(StatusCode::CREATED);
-    res.render(Json(QuoteReceipt {
-        id: submitted.quote.id,
-        status: submitted.quote.status,
+    res.render(Json(LeadReceipt {
+        id: submitted.lead.id,
+        status: submitted.lead.status,
     }));
     Ok(())
 }
@@ -73,15 +75,15 @@ async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resul
     let campaign = campaign_query(req, &state).await?;
     let status = match req.query::<String>("status") {
         None => None,
-        Some(raw) => Some(QuoteStatus::parse(&raw).ok_or_else(|| {
+        Some(raw) => Some(LeadStatus::parse(&raw).ok_or_else(|| {
             ApiError::invalid_field("status", "must be new, in_review, contacted, won or lost")
         })?),
     };
-    let quotes = state
+    let leads = state
         .store
-        .list_quotes(campaign.id, status, page(req)?)
+        .list_leads(campaign.id, status, page(req)?)
         .await?;
-    res.render(Json(QuoteList { quotes }));
+    res.render(Json(LeadList { leads }));
     Ok(())
 }
 
@@ -95,7 +97,7 @@ async fn update_status(
     require_admin(req, &state)?;
     let change: StatusChange = json_body(req, &state.config).await?;
     let id = req.param::<String>("id").unwrap_or_default();
-    let updated = crate::forms::quote::set_status(&state, &id, change.status).await?;
+    let updated = crate::forms::lead::set_status(&state, &id, change.status).await?;
     res.render(Json(updated));
     Ok(())
 }

@@ -12,9 +12,9 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
-use super::rows::QuoteRow;
+use super::rows::LeadRow;
+use crate::model::lead::Lead;
 use crate::model::outbox::NewOutbox;
-use crate::model::quote::Quote;
 use crate::tasks::Tasks;
 use tokio_util::sync::CancellationToken;
 
@@ -24,10 +24,10 @@ pub(super) const MAX_LEAD_GROUP: usize = 64;
 /// A lead waiting to be written, and who waits for it.
 pub(super) struct LeadJob {
     /// The lead.
-    pub(super) quote: Quote,
+    pub(super) lead: Lead,
     /// Its outbox entries, written with it.
     pub(super) outbox: Vec<NewOutbox>,
-    reply: oneshot::Sender<Result<Option<QuoteRow>, StoreError>>,
+    reply: oneshot::Sender<Result<Option<LeadRow>, StoreError>>,
 }
 
 /// How a database writes a group of leads.
@@ -36,7 +36,7 @@ pub(super) trait WriteLeads: Send + Sync + 'static {
     /// Writes every lead of `jobs` with its outbox entries, atomically: all or
     /// nothing. One row per job, in order: `None` where the lead's idempotency
     /// key was used before (that lead wrote nothing).
-    async fn write_leads(&self, jobs: &[LeadJob]) -> Result<Vec<Option<QuoteRow>>, StoreError>;
+    async fn write_leads(&self, jobs: &[LeadJob]) -> Result<Vec<Option<LeadRow>>, StoreError>;
 }
 
 /// The door to a store's group-commit task.
@@ -62,12 +62,12 @@ impl LeadWriter {
     /// idempotency key was used before (nothing written).
     pub(super) async fn insert(
         &self,
-        quote: &Quote,
+        lead: &Lead,
         outbox: &[NewOutbox],
-    ) -> Result<Option<QuoteRow>, StoreError> {
+    ) -> Result<Option<LeadRow>, StoreError> {
         let (reply, answer) = oneshot::channel();
         let job = LeadJob {
-            quote: quote.clone(),
+            lead: lead.clone(),
             outbox: outbox.to_vec(),
             reply,
         };

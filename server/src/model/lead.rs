@@ -1,4 +1,5 @@
-//! Quote requests (leads, `service_quote_main`) and the life of their status.
+//! Leads (what a visitor sends with the quote form, stored in
+//! `service_quote_main`) and the life of their status.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -7,7 +8,7 @@ use uuid::Uuid;
 /// Where a lead is in the sales process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum QuoteStatus {
+pub enum LeadStatus {
     /// Just submitted.
     New,
     /// Someone is looking at it.
@@ -20,7 +21,7 @@ pub enum QuoteStatus {
     Lost,
 }
 
-impl QuoteStatus {
+impl LeadStatus {
     /// The stored and wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -56,9 +57,9 @@ impl QuoteStatus {
     }
 }
 
-/// A stored quote request.
+/// A stored lead.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Quote {
+pub struct Lead {
     /// Id (UUID v7).
     pub id: Uuid,
     /// Campaign.
@@ -82,7 +83,7 @@ pub struct Quote {
     /// Free-form details (keys allowed by the campaign).
     pub details: serde_json::Map<String, serde_json::Value>,
     /// Status.
-    pub status: QuoteStatus,
+    pub status: LeadStatus,
     /// The client's idempotency key.
     pub idempotency_key: Option<String>,
     /// Fingerprint of the request first sent with the key.
@@ -96,16 +97,16 @@ pub struct Quote {
 
 /// What a client may learn of a lead: id and status.
 #[derive(Debug, Clone, Serialize)]
-pub struct QuoteReceipt {
+pub struct LeadReceipt {
     /// Id.
     pub id: Uuid,
     /// Status.
-    pub status: QuoteStatus,
+    pub status: LeadStatus,
 }
 
 #[cfg(test)]
 mod tests {
-    use super::QuoteStatus::*;
+    use super::LeadStatus::*;
 
     #[test]
     fn transitions() {

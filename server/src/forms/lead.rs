@@ -1,4 +1,4 @@
-//! Quote requests (leads): the rules of a submission (the campaign's required
+//! Leads: the rules of a submission (the campaign's required
 //! fields and details, idempotency) and of a lead's status changes. Every
 //! status change reaches the submitter's session as `lead.status` and the CRM
 //! through the outbox.
@@ -16,9 +16,9 @@ use super::{
 use crate::bus::Event;
 use crate::error::ApiError;
 use crate::model::campaign::Campaign;
-use crate::model::campaign::config::{QuoteField, QuoteRules};
+use crate::model::campaign::config::{LeadField, LeadRules};
+use crate::model::lead::{Lead, LeadStatus};
 use crate::model::outbox::NewOutbox;
-use crate::model::quote::{Quote, QuoteStatus};
 use crate::session::{SessionKind, verify_session};
 use crate::state::AppState;
 
@@ -35,7 +35,7 @@ pub enum Budget {
 /// Body of `POST /api/quote`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct QuoteRequest {
+pub struct LeadRequest {
     /// Campaign slug.
     pub campaign: String,
     /// Contact name.
@@ -62,7 +62,7 @@ pub struct QuoteRequest {
 #[derive(Debug)]
 pub struct Submission<'a> {
     /// The form.
-    pub form: QuoteRequest,
+    pub form: LeadRequest,
     /// The session token sent, if any (`Authorization: Bearer`).
     pub token: Option<&'a str>,
     /// The `Idempotency-Key` header as sent, if any.
@@ -75,7 +75,7 @@ pub struct Submission<'a> {
 #[derive(Debug)]
 pub struct Submitted {
     /// The stored lead (the earlier one when the request was replayed).
-    pub quote: Quote,
+    pub lead: Lead,
     /// True when the same request was already stored under its idempotency key.
     pub replayed: bool,
 }
@@ -101,10 +101,10 @@ pub async fn submit(state: &AppState, submission: Submission<'_>) -> Result<Subm
     )
     .await?;
     let key = idempotency_key(submission.idempotency_key)?;
-    let valid = validate(body, &campaign.config.forms.quote)?;
+    let valid = validate(body, &campaign.config.forms.lead)?;
     let session_id = session.as_ref().map(|s| s.sub);
     let now = Utc::now();
-    let quote = Quote {
+    let lead = Lead {
         id: Uuid::now_v7(),
         campaign_id: campaign.id,
         master_id: session
@@ -120,26 +120,26 @@ pub async fn submit(state: &AppState, submission: Submission<'_>) -> Result<Subm
         message: valid.message,
         budget: valid.budget,
         details: valid.details,
-        status: QuoteStatus::New,
+        status: LeadStatus::New,
         idempotency_key: key,
         created_at: now,
         updated_at: now,
     };
-    let mut payload = serde_json::to_value(&quote).map_err(anyhow::Error::from)?;
+    let mut payload = serde_json::to_value(&lead).map_err(anyhow::Error::from)?;
     payload["campaign"] = json!(campaign.slug);
     let outbox = [NewOutbox::for_campaign(&campaign, "lead.created", payload)];
-    let (stored, created) = state.store.insert_quote(&quote, &outbox).await?;
+    let (stored, created) = state.store.insert_lead(&lead, &outbox).await?;
     if created {
-        tracing::info!(quote = %stored.id, campaign = %campaign.slug, "lead created");
+        tracing::info!(lead = %stored.id, campaign = %campaign.slug, "lead created");
         if let Some(event) = lead_summary(&campaign, &stored) {
             publish(state, &campaign, event).await;
         }
         return Ok(Submitted {
-            quote: stored,
+            lead: stored,
             replayed: false,
         });
     }
-    if stored.request_fingerprint != quote.request_fingerprint {
+    if stored.request_fingerprint != lead.request_fingerprint {
         return Err(ApiError::Conflict {
             code: "idempotency_key_reused",
             message: "this Idempotency-Key was already used for a different request".into(),
@@ -147,7 +147,7 @@ pub async fn submit(state: &AppState, submission: Submission<'_>) -> Result<Subm
         });
     }
     Ok(Submitted {
-        quote: stored,
+        lead: stored,
         replayed: true,
     })
 }
@@ -164,21 +164,17 @@ fn quote_not_found() -> ApiError {
 /// not allow (or that another change beat). The same status again changes
 /// nothing. The change is written with its outbox entry and published to the
 /// submitter's session as `lead.status`.
-pub async fn set_status(
-    state: &AppState,
-    id: &str,
-    status: QuoteStatus,
-) -> Result<Quote, ApiError> {
+pub async fn set_status(state: &AppState, id: &str, status: LeadStatus) -> Result<Lead, ApiError> {
     let id = Uuid::parse_str(id).map_err(|_| quote_not_found())?;
     let current = state
         .store
-        .quote_by_id(id)
+        .lead_by_id(id)
         .await?
         .ok_or_else(quote_not_found)?;
     if current.status == status {
         return Ok(current);
     }
-    let illegal = |from: QuoteStatus| ApiError::Conflict {
+    let illegal = |from: LeadStatus| ApiError::Conflict {
         code: "illegal_transition",
         message: format!(
             "a {} quote cannot become {}",
@@ -205,7 +201,7 @@ pub async fn set_status(
     )];
     let updated = state
         .store
-        .set_quote_status(id, current.status, status, &outbox)
+        .set_lead_status(id, current.status, status, &outbox)
         .await?
         .ok_or_else(|| illegal(current.status))?;
     if let Some(session) = updated.session_id {
@@ -231,7 +227,7 @@ const MAX_DETAIL_VALUE: usize = 1000;
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 /// The request's fields after every rule of the campaign was applied.
-struct ValidQuote {
+struct ValidLead {
     name: String,
     email: String,
     message: String,
@@ -241,7 +237,7 @@ struct ValidQuote {
     details: Map<String, Value>,
 }
 
-fn validate(body: QuoteRequest, rules: &QuoteRules) -> Result<ValidQuote, ApiError> {
+fn validate(body: LeadRequest, rules: &LeadRules) -> Result<ValidLead, ApiError> {
     let name = required_text("name", &body.name, MAX_NAME)?;
     let email = normalize_email("email", &body.email)?;
     let message = required_message("message", &body.message, rules.max_message_chars as usize)?;
@@ -263,9 +259,9 @@ fn validate(body: QuoteRequest, rules: &QuoteRules) -> Result<ValidQuote, ApiErr
     };
     for field in &rules.required {
         let (missing, name) = match field {
-            QuoteField::Company => (company.is_none(), "company"),
-            QuoteField::Phone => (phone.is_none(), "phone"),
-            QuoteField::Budget => (budget.is_none(), "budget"),
+            LeadField::Company => (company.is_none(), "company"),
+            LeadField::Phone => (phone.is_none(), "phone"),
+            LeadField::Budget => (budget.is_none(), "budget"),
         };
         if missing {
             return Err(ApiError::invalid_field(
@@ -300,7 +296,7 @@ fn validate(body: QuoteRequest, rules: &QuoteRules) -> Result<ValidQuote, ApiErr
             ));
         }
     }
-    Ok(ValidQuote {
+    Ok(ValidLead {
         name,
         email,
         message,
@@ -333,23 +329,23 @@ fn idempotency_key(header: Option<&[u8]>) -> Result<Option<String>, ApiError> {
 }
 
 /// What identifies a request for idempotency: its validated content and sender.
-fn fingerprint(quote: &ValidQuote, session: Option<Uuid>) -> String {
+fn fingerprint(lead: &ValidLead, session: Option<Uuid>) -> String {
     let canonical = json!({
-        "name": quote.name, "email": quote.email, "message": quote.message,
-        "company": quote.company, "phone": quote.phone, "budget": quote.budget,
-        "details": quote.details, "session": session,
+        "name": lead.name, "email": lead.email, "message": lead.message,
+        "company": lead.company, "phone": lead.phone, "budget": lead.budget,
+        "details": lead.details, "session": session,
     });
     let digest = Sha256::digest(canonical.to_string().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn lead_summary(campaign: &Campaign, quote: &Quote) -> Option<Event> {
+fn lead_summary(campaign: &Campaign, lead: &Lead) -> Option<Event> {
     campaign.config.events.public_leads.then(|| {
         Event::public(
             "lead.created",
             json!({
-                "service": quote.details.get("service").filter(|v| v.is_string()),
-                "created_at": quote.created_at,
+                "service": lead.details.get("service").filter(|v| v.is_string()),
+                "created_at": lead.created_at,
             }),
         )
     })

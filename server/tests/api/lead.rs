@@ -1,4 +1,4 @@
-//! Quote requests: submission, idempotency, field rules, the admin's status
+//! Leads: submission, idempotency, field rules, the admin's status
 //! changes, and `lead.status` reaching only the submitter.
 
 use reqwest::Method;
@@ -24,14 +24,14 @@ async fn a_lead_is_stored_delivered_and_announced_without_personal_data(db: Db) 
     let app = spawn_app(db).await;
     app.open_campaign("c", json!({})).await;
     let mut events = app.watch_events("c");
-    let reply = app.post_quote(&lead("c"), None, None).await;
+    let reply = app.submit_lead(&lead("c"), None, None).await;
     let body = reply.assert_status(201).clone();
     assert_eq!(body["status"], "new");
     let id: uuid::Uuid = body["id"].as_str().expect("id").parse().expect("uuid");
     let stored = app
         .state
         .store
-        .quote_by_id(id)
+        .lead_by_id(id)
         .await
         .expect("read")
         .expect("stored");
@@ -63,7 +63,7 @@ async fn private_campaigns_do_not_announce_leads(db: Db) {
     app.open_campaign("c", json!({"events": {"public_leads": false}}))
         .await;
     let mut events = app.watch_events("c");
-    app.post_quote(&lead("c"), None, None)
+    app.submit_lead(&lead("c"), None, None)
         .await
         .assert_status(201);
     assert!(events.of_kind("lead.created").await.is_empty());
@@ -72,8 +72,8 @@ async fn private_campaigns_do_not_announce_leads(db: Db) {
 async fn the_same_idempotency_key_returns_the_same_lead(db: Db) {
     let app = spawn_app(db).await;
     app.open_campaign("c", json!({})).await;
-    let first = app.post_quote(&lead("c"), Some("form-123"), None).await;
-    let second = app.post_quote(&lead("c"), Some("form-123"), None).await;
+    let first = app.submit_lead(&lead("c"), Some("form-123"), None).await;
+    let second = app.submit_lead(&lead("c"), Some("form-123"), None).await;
     assert_eq!(
         first.assert_status(201)["id"],
         second.assert_status(201)["id"]
@@ -84,9 +84,9 @@ async fn the_same_idempotency_key_returns_the_same_lead(db: Db) {
 
     let mut changed = lead("c");
     changed["message"] = json!("Something else entirely");
-    let reply = app.post_quote(&changed, Some("form-123"), None).await;
+    let reply = app.submit_lead(&changed, Some("form-123"), None).await;
     reply.assert_error(409, "idempotency_key_reused");
-    app.post_quote(&lead("c"), Some("form-456"), None)
+    app.submit_lead(&lead("c"), Some("form-456"), None)
         .await
         .assert_status(201);
     assert_eq!(app.metrics("c").await["leads"], 2);
@@ -97,7 +97,7 @@ async fn concurrent_duplicates_store_one_lead(db: Db) {
     app.open_campaign("c", json!({})).await;
     let body = lead("c");
     let replies = futures::future::join_all(
-        (0..10).map(|_| app.post_quote(&body, Some("double-click"), None)),
+        (0..10).map(|_| app.submit_lead(&body, Some("double-click"), None)),
     )
     .await;
     let ids: std::collections::HashSet<_> = replies
@@ -119,7 +119,7 @@ async fn a_burst_of_leads_is_stored_whole(db: Db) {
         let mut body = lead("c");
         body["message"] = json!(format!("lead {}", i % 20));
         let key = format!("burst-{}", i % 20);
-        async move { (i % 20, app.post_quote(&body, Some(&key), None).await) }
+        async move { (i % 20, app.submit_lead(&body, Some(&key), None).await) }
     });
     let replies = futures::future::join_all(sends).await;
     let mut ids = std::collections::HashMap::new();
@@ -141,7 +141,7 @@ async fn one_failing_lead_does_not_take_others_with_it(db: Db) {
     let app = spawn_app(db).await;
     app.open_campaign("c", json!({})).await;
     let campaign_id = app.campaign_id("c").await;
-    let quote = |i: i64, campaign_id: i64| server::model::quote::Quote {
+    let lead = |i: i64, campaign_id: i64| server::model::lead::Lead {
         id: uuid::Uuid::now_v7(),
         campaign_id,
         master_id: None,
@@ -153,7 +153,7 @@ async fn one_failing_lead_does_not_take_others_with_it(db: Db) {
         message: "hello".into(),
         budget: None,
         details: serde_json::Map::new(),
-        status: server::model::quote::QuoteStatus::New,
+        status: server::model::lead::LeadStatus::New,
         idempotency_key: None,
         request_fingerprint: None,
         created_at: chrono::Utc::now(),
@@ -170,8 +170,8 @@ async fn one_failing_lead_does_not_take_others_with_it(db: Db) {
     let store = &app.state.store;
     let results = futures::future::join_all((0..30).map(|i| {
         let target = if i == 7 { 999_999 } else { campaign_id };
-        let (q, o) = (quote(i, target), outbox(target));
-        async move { store.insert_quote(&q, &o).await.map(|(_, created)| created) }
+        let (q, o) = (lead(i, target), outbox(target));
+        async move { store.insert_lead(&q, &o).await.map(|(_, created)| created) }
     }))
     .await;
     for (i, result) in results.iter().enumerate() {
@@ -185,7 +185,7 @@ async fn one_failing_lead_does_not_take_others_with_it(db: Db) {
     assert_eq!(app.outbox().await.len(), 29);
 }
 
-async fn bad_quotes_are_refused_and_write_nothing(db: Db) {
+async fn bad_leads_are_refused_and_write_nothing(db: Db) {
     let app = spawn_app(db).await;
     app.open_campaign(
         "c",
@@ -206,7 +206,7 @@ async fn bad_quotes_are_refused_and_write_nothing(db: Db) {
         }
         body
     };
-    app.post_quote(&with(json!({})), None, None)
+    app.submit_lead(&with(json!({})), None, None)
         .await
         .assert_status(201);
     let before = app.metrics("c").await;
@@ -231,7 +231,7 @@ async fn bad_quotes_are_refused_and_write_nothing(db: Db) {
         (with(json!({"spam": 1})), "spam"),
     ];
     for (body, field) in cases {
-        let reply = app.post_quote(&body, None, None).await;
+        let reply = app.submit_lead(&body, None, None).await;
         assert_eq!(
             reply.assert_error(422, "invalid_field")["field"],
             field,
@@ -239,20 +239,20 @@ async fn bad_quotes_are_refused_and_write_nothing(db: Db) {
         );
     }
     let reply = app
-        .post_quote(&with(json!({})), Some("bad key with spaces"), None)
+        .submit_lead(&with(json!({})), Some("bad key with spaces"), None)
         .await;
     assert_eq!(
         reply.assert_error(422, "invalid_field")["field"],
         "Idempotency-Key"
     );
-    app.post_quote(&with(json!({"campaign": "nope"})), None, None)
+    app.submit_lead(&with(json!({"campaign": "nope"})), None, None)
         .await
         .assert_error(404, "campaign_not_found");
-    app.post_quote(&with(json!({})), None, Some("forged.token.value"))
+    app.submit_lead(&with(json!({})), None, Some("forged.token.value"))
         .await
         .assert_error(401, "invalid_token");
     let huge = with(json!({"message": "x".repeat(70_000)}));
-    app.post_quote(&huge, None, None)
+    app.submit_lead(&huge, None, None)
         .await
         .assert_error(413, "payload_too_large");
     assert_eq!(app.metrics("c").await, before, "nothing written");
@@ -277,8 +277,8 @@ async fn the_team_moves_a_lead_and_only_its_submitter_hears(db: Db) {
         .expect("id")
         .parse()
         .expect("uuid");
-    let quote = app.post_quote(&lead("c"), None, Some(token)).await;
-    let id = quote.assert_status(201)["id"]
+    let lead = app.submit_lead(&lead("c"), None, Some(token)).await;
+    let id = lead.assert_status(201)["id"]
         .as_str()
         .expect("id")
         .to_owned();
@@ -385,12 +385,12 @@ async fn the_team_moves_a_lead_and_only_its_submitter_hears(db: Db) {
         .assert_error(422, "invalid_field");
 }
 
-async fn closed_campaigns_take_no_quotes(db: Db) {
+async fn closed_campaigns_take_no_leads(db: Db) {
     let app = spawn_app(db).await;
     app.create_campaign(json!({"slug": "p", "name": "P", "status": "paused"}))
         .await
         .assert_status(201);
-    app.post_quote(&lead("p"), None, None)
+    app.submit_lead(&lead("p"), None, None)
         .await
         .assert_error(403, "campaign_closed");
     assert!(app.outbox().await.is_empty());
@@ -403,7 +403,7 @@ db_tests!(
     concurrent_duplicates_store_one_lead,
     a_burst_of_leads_is_stored_whole,
     one_failing_lead_does_not_take_others_with_it,
-    bad_quotes_are_refused_and_write_nothing,
+    bad_leads_are_refused_and_write_nothing,
     the_team_moves_a_lead_and_only_its_submitter_hears,
-    closed_campaigns_take_no_quotes,
+    closed_campaigns_take_no_leads,
 );
