@@ -246,6 +246,10 @@ impl From<StoreError> for ApiError {
                     message: "the database is busy; retry in a moment".into(),
                 }
             }
+            StoreError::Stopped => Self::Unavailable {
+                code: "unavailable",
+                message: "the server is shutting down; retry in a moment".into(),
+            },
             other => Self::Internal(other.into()),
         }
     }

@@ -21,13 +21,15 @@
 //! - `presence`: live visitors per campaign, across instances.
 //! - `outbox`: events that must leave the building, and their delivery.
 //! - `limit`: per-client rate limits.
-//! - `cursor`: cursor rooms, their tick and interest management.
+//! - `cursor`: cursor rooms (hub, room, tick task, members), their interest
+//!   management and the relay between instances.
 //! - `transport`: the live channels' admission and the WebTransport endpoint.
 //! - `translate`: translation memory, glossary and the LibreTranslate client.
 //! - `http`: the REST API, one module per resource, and the lean event-stream path.
-//! - `store`: the only place SQL lives; SQLite and PostgreSQL behind one trait.
+//! - `store`: the only place SQL lives; one generic implementation for SQLite
+//!   and PostgreSQL, the differences in a small `Dialect` trait.
 //! - `tasks`: every background task, named, tracked and awaited at shutdown.
-//! - `telemetry`: logging, counters and histograms.
+//! - `telemetry`: logs, and the counters, gauges and histograms `/metrics` shows.
 
 pub mod app;
 pub mod bus;

@@ -1,5 +1,7 @@
-//! Logging setup (`tracing` to stderr, filtered by `RUST_LOG`, default `info`)
-//! and the server's counters.
+//! What the server tells its operators: logs ([`init`]: `tracing` to
+//! stderr, filtered by `RUST_LOG`, default `info`) and what it counts
+//! ([`Counters`], [`Gauge`] for what is open now, [`Histogram`] for how long
+//! things take), which `GET /metrics` renders.
 
 use std::sync::atomic::AtomicU64;
 

@@ -11,7 +11,7 @@ use super::referral::{announce_milestone, referrer_by_code};
 use super::{normalize_email, open_campaign, publish, rate_limit, required_text};
 use crate::bus::Event;
 use crate::error::ApiError;
-use crate::model::campaign::config::is_locale_tag;
+use crate::model::campaign::settings::is_locale_tag;
 use crate::model::outbox::NewOutbox;
 use crate::model::user::{User, new_referral_code};
 use crate::session::SessionKind;

@@ -16,7 +16,7 @@ use super::{
 use crate::bus::Event;
 use crate::error::ApiError;
 use crate::model::campaign::Campaign;
-use crate::model::campaign::config::{LeadField, LeadRules};
+use crate::model::campaign::settings::{LeadField, LeadRules};
 use crate::model::lead::{Lead, LeadStatus};
 use crate::model::outbox::NewOutbox;
 use crate::session::{SessionKind, verify_session};

@@ -25,7 +25,7 @@ pub fn router() -> Router {
                 .push(Router::with_path("metrics").get(metrics))
                 .push(super::events::router())
                 .push(super::cursor::router())
-                .push(super::webtransport::campaign_router()),
+                .push(super::cursor_endpoint::campaign_router()),
         )
 }
 

@@ -6,6 +6,7 @@ pub mod campaign;
 pub mod connect;
 pub mod cors;
 pub mod cursor;
+pub mod cursor_endpoint;
 pub mod erasure;
 pub mod error;
 pub mod events;
@@ -19,7 +20,6 @@ pub mod session;
 pub mod translate;
 pub mod user;
 pub mod web;
-pub mod webtransport;
 
 use std::sync::Arc;
 
@@ -48,7 +48,7 @@ pub fn service(state: Arc<AppState>) -> Service {
         .push(referral::router())
         .push(outbox::router())
         .push(translate::router())
-        .push(webtransport::router());
+        .push(cursor_endpoint::router());
     Service::new(router)
         .hoop(body::DrainRefused)
         .hoop(cors::CrossOrigin(state))

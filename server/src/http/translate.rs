@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::campaign::visible_campaign_by_slug;
 use super::{ApiError, client_ip, json_body, rate_limit, require_admin, state};
 use crate::model::campaign::Campaign;
-use crate::model::campaign::config::is_locale_tag;
+use crate::model::campaign::settings::is_locale_tag;
 use crate::model::translation::{MemoryEntry, MemoryOrigin};
 use crate::translate::{MachineStatus, Translated, TranslationRequest, context_key, text_hash};
 

@@ -98,7 +98,7 @@ fn not_found() -> ApiError {
 /// The demo page's Content Security Policy: its own scripts and styles, the
 /// API on this origin, the WebTransport endpoint, nothing else.
 fn demo_policy(req: &Request, state: &AppState) -> String {
-    let webtransport = super::webtransport::endpoint_info(req, state).url;
+    let webtransport = super::cursor_endpoint::endpoint_info(req, state).url;
     let webtransport = url::Url::parse(&webtransport)
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default();

@@ -71,9 +71,11 @@ impl LeadWriter {
             outbox: outbox.to_vec(),
             reply,
         };
-        let stopped = || StoreError::Corrupt("the lead writer stopped".into());
-        self.waiting.send(job).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.waiting
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Stopped)?;
+        answer.await.map_err(|_| StoreError::Stopped)?
     }
 }
 

@@ -43,6 +43,10 @@ pub enum StoreError {
     /// A stored value could not be read back.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// The store's own task that does this write has stopped: the server is
+    /// shutting down.
+    #[error("the store is shutting down")]
+    Stopped,
     /// The database is locked by other writers beyond its wait, or no connection
     /// was free in time; retryable.
     #[error("database busy")]

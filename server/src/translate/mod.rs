@@ -135,8 +135,29 @@ pub struct TranslationOutcome {
     pub machine: MachineStatus,
 }
 
-type FlightKey = (i64, String, String, String, String);
-type Flight = watch::Receiver<Option<Option<String>>>;
+/// One text on its way to LibreTranslate: concurrent requests for the same
+/// text wait for the first one's answer instead of asking again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FlightKey {
+    campaign_id: i64,
+    source_lang: String,
+    target_lang: String,
+    context_key: String,
+    source_hash: String,
+}
+
+/// How a flight ended, as those waiting on it see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Landing {
+    /// Still on its way.
+    Pending,
+    /// Translated.
+    Translated(String),
+    /// LibreTranslate did not answer.
+    Failed,
+}
+
+type Flight = watch::Receiver<Landing>;
 
 /// Removes this request's flights when it ends, however it ends.
 struct FlightGuard<'a> {
@@ -278,14 +299,12 @@ impl Translator {
         if !machine.supports(&source, &target) {
             return (MachineStatus::Unsupported, None, Vec::new());
         }
-        let key_of = |hash: &str| -> FlightKey {
-            (
-                request.campaign_id,
-                request.source.clone(),
-                request.target.clone(),
-                request.context_key.clone(),
-                hash.to_owned(),
-            )
+        let key_of = |hash: &str| FlightKey {
+            campaign_id: request.campaign_id,
+            source_lang: request.source.clone(),
+            target_lang: request.target.clone(),
+            context_key: request.context_key.clone(),
+            source_hash: hash.to_owned(),
         };
         let mut mine = Vec::new();
         let mut waiting = Vec::new();
@@ -300,7 +319,7 @@ impl Translator {
                 match flights.get(&key) {
                     Some(flight) => waiting.push((hash, flight.clone())),
                     None => {
-                        let (sender, receiver) = watch::channel(None);
+                        let (sender, receiver) = watch::channel(Landing::Pending);
                         flights.insert(key.clone(), receiver);
                         guard.keys.push(key);
                         mine.push((hash, text, sender));
@@ -329,7 +348,7 @@ impl Translator {
                         .zip(result.texts.into_iter().zip(&protected))
                     {
                         let translated = unprotect(&translated, terms);
-                        let _ = sender.send(Some(Some(translated.clone())));
+                        let _ = sender.send(Landing::Translated(translated.clone()));
                         entries.push(MemoryEntry {
                             campaign_id: request.campaign_id,
                             source_lang: request.source.clone(),
@@ -359,28 +378,29 @@ impl Translator {
                     tracing::info!(error = %e, "machine translation unavailable");
                     status = MachineStatus::Unavailable;
                     for (_, _, sender) in mine {
-                        let _ = sender.send(Some(None));
+                        let _ = sender.send(Landing::Failed);
                     }
                 }
             }
         }
         drop(guard);
         for (hash, mut flight) in waiting {
-            let result = tokio::time::timeout(self.wait, flight.wait_for(Option::is_some)).await;
+            let landed = flight.wait_for(|landing| *landing != Landing::Pending);
+            let result = tokio::time::timeout(self.wait, landed).await;
             match result
                 .ok()
                 .and_then(Result::ok)
-                .and_then(|v| v.clone())
-                .flatten()
+                .map(|landing| landing.clone())
             {
-                Some(text) => found.push((
+                Some(Landing::Translated(text)) => found.push((
                     hash,
                     Translated {
                         text,
                         origin: Origin::Machine,
                     },
                 )),
-                None => status = MachineStatus::Unavailable,
+                // Failed, or no answer within the wait.
+                _ => status = MachineStatus::Unavailable,
             }
         }
         (status, detected, found)

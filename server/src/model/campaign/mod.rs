@@ -1,11 +1,11 @@
 //! Campaigns: what a campaign is and the rules its fields follow.
 
-pub mod config;
+pub mod settings;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use config::CampaignConfig;
+pub use settings::CampaignConfig;
 
 /// A field that failed validation, named as the client sent it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -123,12 +123,8 @@ impl Campaign {
         if let Some(status) = patch.status {
             next.status = status;
         }
-        if let Some(starts_at) = patch.starts_at {
-            next.starts_at = starts_at;
-        }
-        if let Some(ends_at) = patch.ends_at {
-            next.ends_at = ends_at;
-        }
+        next.starts_at = patch.starts_at.apply(next.starts_at);
+        next.ends_at = patch.ends_at.apply(next.ends_at);
         if let Some(config) = patch.config {
             next.config = config;
         }
@@ -230,23 +226,45 @@ pub struct CampaignPatch {
     #[serde(default)]
     pub status: Option<CampaignStatus>,
     /// New opening time (`null` clears it).
-    #[serde(default, deserialize_with = "present")]
-    pub starts_at: Option<Option<DateTime<Utc>>>,
+    #[serde(default)]
+    pub starts_at: DatePatch,
     /// New closing time (`null` clears it).
-    #[serde(default, deserialize_with = "present")]
-    pub ends_at: Option<Option<DateTime<Utc>>>,
+    #[serde(default)]
+    pub ends_at: DatePatch,
     /// New configuration, replacing the old one whole.
     #[serde(default)]
     pub config: Option<CampaignConfig>,
 }
 
-/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
-fn present<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(de).map(Some)
+/// What a patch does to a date: a field left out keeps it, `null` clears
+/// it, a date sets it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DatePatch {
+    /// Left out: unchanged.
+    #[default]
+    Keep,
+    /// `null`: no date.
+    Clear,
+    /// A new date.
+    Set(DateTime<Utc>),
+}
+
+impl DatePatch {
+    /// The date after the patch, from the one before.
+    pub fn apply(self, current: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        match self {
+            Self::Keep => current,
+            Self::Clear => None,
+            Self::Set(date) => Some(date),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DatePatch {
+    /// Called only for a field that is present (a missing one is the default).
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        Ok(Option::<DateTime<Utc>>::deserialize(de)?.map_or(Self::Clear, Self::Set))
+    }
 }
 
 #[cfg(test)]
@@ -267,8 +285,8 @@ mod tests {
     fn patch_tells_null_from_absent() {
         let patch: CampaignPatch =
             serde_json::from_str(r#"{"starts_at": null}"#).expect("patch parses");
-        assert_eq!(patch.starts_at, Some(None));
-        assert_eq!(patch.ends_at, None);
+        assert_eq!(patch.starts_at, DatePatch::Clear);
+        assert_eq!(patch.ends_at, DatePatch::Keep);
     }
 
     #[test]
