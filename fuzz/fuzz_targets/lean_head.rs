@@ -3,9 +3,9 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = server::http::lean::event_stream_request(
+    let _ = ovasabi_edge::http::lean::event_stream_request(
         data,
         Some([127, 0, 0, 1].into()),
-        server::client::ProxyTrust::NONE,
+        ovasabi_edge::client::ProxyTrust::NONE,
     );
 });

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use server::config::{CampaignsAction, Cli, Command, ReadError, SecretSource};
-use server::{App, campaign, store};
+use ovasabi_edge::config::{CampaignsAction, Cli, Command, ReadError, SecretSource};
+use ovasabi_edge::{App, campaign, store};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -20,8 +20,8 @@ async fn main() -> ExitCode {
         eprintln!("ovasabi-edge: refusing to start: {reason}");
         return ExitCode::from(2);
     }
-    server::telemetry::init();
-    let open_files = server::app::raise_open_file_limit();
+    ovasabi_edge::telemetry::init();
+    let open_files = ovasabi_edge::app::raise_open_file_limit();
     tracing::info!(open_files, "open-file limit");
     tracing::info!(?config, "configuration");
     let result = match command {
@@ -40,7 +40,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: server::Config) -> anyhow::Result<()> {
+async fn serve(config: ovasabi_edge::Config) -> anyhow::Result<()> {
     // Generated secrets are never printed: the admin token goes to a file
     // only its owner can read.
     if config.admin_token.source == SecretSource::Generated {
@@ -76,8 +76,8 @@ async fn serve(config: server::Config) -> anyhow::Result<()> {
     app.run(shutdown).await
 }
 
-async fn apply_campaigns(config: server::Config, force: bool) -> anyhow::Result<()> {
-    let tasks = server::tasks::Tasks::new();
+async fn apply_campaigns(config: ovasabi_edge::Config, force: bool) -> anyhow::Result<()> {
+    let tasks = ovasabi_edge::tasks::Tasks::new();
     let store = store::connect(
         config.database_url.as_str(),
         config.db_max_connections,

@@ -2,7 +2,7 @@
 // two pages in one campaign over WebTransport, over the SSE fallback, and mixed;
 // events reaching the right pages; presence; reconnection after a restart; and
 // the demo page served from another origin than the API's.
-// Needs the server binary (cargo build -p server; OVASABI_BIN to override).
+// Needs the server binary (cargo build -p ovasabi-edge; OVASABI_BIN to override).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';

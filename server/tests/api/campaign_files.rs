@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use server::campaign::files::{ApplyOutcome, apply_dir};
-use server::{App, Config};
+use ovasabi_edge::campaign::files::{ApplyOutcome, apply_dir};
+use ovasabi_edge::{App, Config};
 
 use crate::db_tests;
 use crate::support::{As, Db, fresh_database, spawn_app_with};

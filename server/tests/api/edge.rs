@@ -369,7 +369,7 @@ async fn a_rotated_secret_keeps_old_tokens_valid() {
 
     let rotated = spawn_app_with(Db::Sqlite, |c| {
         c.session_secret.value = NEW.into();
-        c.session_secret_previous = Some(server::config::Secret::configured(OLD));
+        c.session_secret_previous = Some(ovasabi_edge::config::Secret::configured(OLD));
     })
     .await;
     rotated.open_campaign("c", json!({})).await;
@@ -410,12 +410,14 @@ fn webhook_targets_are_checked_at_config() {
         "https://localhost/hook",
         "http://crm.example.com/hook",
     ] {
-        let err = server::Config::from_flags(["--webhook-url", url]).expect_err(url);
+        let err = ovasabi_edge::Config::from_flags(["--webhook-url", url]).expect_err(url);
         assert_eq!(err.name, "OVASABI_WEBHOOK_URL", "{url}: {err}");
     }
-    assert!(server::Config::from_flags(["--webhook-url", "https://crm.example.com/hook"]).is_ok());
     assert!(
-        server::Config::from_flags([
+        ovasabi_edge::Config::from_flags(["--webhook-url", "https://crm.example.com/hook"]).is_ok()
+    );
+    assert!(
+        ovasabi_edge::Config::from_flags([
             "--webhook-url",
             "http://127.0.0.1:9/hook",
             "--webhook-allow-http",
@@ -541,7 +543,7 @@ async fn limits_hold_across_instances_and_fall_back_without_redis() {
     };
     let prefix = format!("ovasabi-test-{}", uuid::Uuid::now_v7().simple());
     let shared = |redis: String, prefix: String| {
-        move |c: &mut server::Config| {
+        move |c: &mut ovasabi_edge::Config| {
             c.redis_url = Some(redis.as_str().into());
             c.redis_prefix = prefix;
         }

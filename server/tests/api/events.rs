@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use ovasabi_edge::bus::Event;
 use reqwest::Method;
 use serde_json::json;
-use server::bus::Event;
 
 use crate::db_tests;
 use crate::support::{As, Db, poll_until, spawn_app, spawn_app_with};
@@ -37,7 +37,7 @@ async fn the_first_message_is_a_snapshot_then_events_in_order(db: Db) {
             joined
                 .id
                 .expect("id")
-                .parse::<server::bus::EventId>()
+                .parse::<ovasabi_edge::bus::EventId>()
                 .expect("event id"),
         );
     }

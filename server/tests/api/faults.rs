@@ -15,7 +15,7 @@ async fn answer(socket: &mut TcpStream) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn app_with(tweak: impl FnOnce(&mut server::Config)) -> TestApp {
+async fn app_with(tweak: impl FnOnce(&mut ovasabi_edge::Config)) -> TestApp {
     let app = spawn_app_with(Db::Sqlite, tweak).await;
     app.open_campaign("c", json!({})).await;
     app
@@ -182,7 +182,7 @@ async fn a_postgres_outage_fails_fast_keeps_pages_up_and_recovers() {
     let proxy = CuttableProxy::start(target).await;
     url.set_port(Some(proxy.addr.port())).expect("port");
     url.set_host(Some("127.0.0.1")).expect("host");
-    let mut config = server::Config::for_database(url.to_string());
+    let mut config = ovasabi_edge::Config::for_database(url.to_string());
     config.outbox_worker = false;
     let crate::support::Started {
         base,
@@ -590,7 +590,7 @@ crate::db_tests!(
 /// The translation memory is bounded: past the limit, the least recently
 /// served machine translations go; overrides never do.
 async fn machine_translations_are_evicted_least_recently_used_first(db: Db) {
-    use server::model::translation::{MemoryEntry, MemoryOrigin};
+    use ovasabi_edge::model::translation::{MemoryEntry, MemoryOrigin};
     let app = spawn_app_with(db, |_| {}).await;
     app.open_campaign("c", json!({})).await;
     let campaign = app.campaign_id("c").await;
@@ -766,7 +766,7 @@ async fn clients_that_never_read_cost_bounded_memory() {
             .bus
             .publish(
                 "c",
-                server::bus::Event::public("flood", json!({ "i": i, "pad": padding })),
+                ovasabi_edge::bus::Event::public("flood", json!({ "i": i, "pad": padding })),
             )
             .await
             .expect("published");

@@ -27,9 +27,9 @@ async fn readyz_checks_redis_when_configured() {
 async fn an_unreachable_redis_stops_the_start_with_a_clear_reason() {
     // Nothing listens on port 1 of loopback.
     let db = crate::support::fresh_database(&Db::Sqlite).await;
-    let mut config = server::Config::for_database(db.url.clone());
+    let mut config = ovasabi_edge::Config::for_database(db.url.clone());
     config.redis_url = Some("redis://127.0.0.1:1".into());
-    let err = match server::App::build(config).await {
+    let err = match ovasabi_edge::App::build(config).await {
         Ok(_) => panic!("must not start without its Redis"),
         Err(e) => format!("{e:#}"),
     };

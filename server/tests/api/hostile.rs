@@ -13,7 +13,7 @@ async fn snapshot(app: &TestApp) -> Value {
     let campaigns = app
         .state
         .store
-        .list_campaigns(server::store::Page {
+        .list_campaigns(ovasabi_edge::store::Page {
             limit: 500,
             offset: 0,
         })
@@ -41,7 +41,7 @@ async fn snapshot(app: &TestApp) -> Value {
         .list_leads(
             campaigns[0].id,
             None,
-            server::store::Page {
+            ovasabi_edge::store::Page {
                 limit: 500,
                 offset: 0,
             },

@@ -1,9 +1,9 @@
 //! Leads: submission, idempotency, field rules, the admin's status
 //! changes, and `lead.status` reaching only the submitter.
 
+use ovasabi_edge::bus::Audience;
 use reqwest::Method;
 use serde_json::{Value, json};
-use server::bus::Audience;
 
 use crate::db_tests;
 use crate::support::{As, Db, spawn_app};
@@ -141,7 +141,7 @@ async fn one_failing_lead_does_not_take_others_with_it(db: Db) {
     let app = spawn_app(db).await;
     app.open_campaign("c", json!({})).await;
     let campaign_id = app.campaign_id("c").await;
-    let lead = |i: i64, campaign_id: i64| server::model::lead::Lead {
+    let lead = |i: i64, campaign_id: i64| ovasabi_edge::model::lead::Lead {
         id: uuid::Uuid::now_v7(),
         campaign_id,
         master_id: None,
@@ -153,14 +153,14 @@ async fn one_failing_lead_does_not_take_others_with_it(db: Db) {
         message: "hello".into(),
         budget: None,
         details: serde_json::Map::new(),
-        status: server::model::lead::LeadStatus::New,
+        status: ovasabi_edge::model::lead::LeadStatus::New,
         idempotency_key: None,
         request_fingerprint: None,
         created_at: chrono::Utc::now(),
         updated_at: chrono::Utc::now(),
     };
     let outbox = |campaign_id: i64| {
-        vec![server::model::outbox::NewOutbox {
+        vec![ovasabi_edge::model::outbox::NewOutbox {
             campaign_id: Some(campaign_id),
             event_type: "lead.created".into(),
             payload: json!({}),

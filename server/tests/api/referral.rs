@@ -1,8 +1,8 @@
 //! `POST /api/referral`: entering a friend's code, and milestones announced once.
 
 use chrono::{Duration, Utc};
+use ovasabi_edge::session::SessionKind;
 use serde_json::json;
-use server::session::SessionKind;
 
 use crate::db_tests;
 use crate::support::{Db, spawn_app};

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ovasabi_edge::bus::{Event, EventBus, EventId, RedisBus, Since};
 use serde_json::json;
-use server::bus::{Event, EventBus, EventId, RedisBus, Since};
 
 use protocol::PointerKind;
 
@@ -200,7 +200,7 @@ async fn the_redis_bus_replays_and_reports_trimmed_history() {
             .await
             .expect("connects"),
     );
-    let tasks = server::tasks::Tasks::new();
+    let tasks = ovasabi_edge::tasks::Tasks::new();
     bus.clone().start(&tasks);
 
     let empty = bus.head().await.expect("head");

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use ovasabi_edge::App;
 use serde_json::json;
-use server::App;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::wt::WtClient;
@@ -13,9 +13,9 @@ use crate::support::{Db, fresh_database, read, redis_url};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_background_task_has_stopped_when_run_returns() {
-    server::telemetry::init_for_tests();
+    ovasabi_edge::telemetry::init_for_tests();
     let db = fresh_database(&Db::Sqlite).await;
-    let mut config = server::Config::for_database(db.url.clone());
+    let mut config = ovasabi_edge::Config::for_database(db.url.clone());
     // With Redis, the bus reader, presence sync and cursor relays run too.
     config.redis_url = redis_url().map(Into::into);
     config.redis_prefix = format!("ovasabi-test-{}", uuid::Uuid::now_v7().simple());
@@ -111,7 +111,7 @@ async fn every_background_task_has_stopped_when_run_returns() {
                 .expect("campaign")
                 .id,
             None,
-            server::store::Page {
+            ovasabi_edge::store::Page {
                 limit: 10,
                 offset: 0,
             },
@@ -128,7 +128,7 @@ async fn every_background_task_has_stopped_when_run_returns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draining_says_not_ready_serves_on_then_ends_streams_with_a_retry_hint() {
     let db = fresh_database(&Db::Sqlite).await;
-    let mut config = server::Config::for_database(db.url.clone());
+    let mut config = ovasabi_edge::Config::for_database(db.url.clone());
     config.shutdown_drain = Duration::from_secs(1);
     let crate::support::Started {
         base,

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use ovasabi_edge::outbox::signature;
 use serde_json::json;
-use server::outbox::signature;
 
 use crate::db_tests;
 use crate::support::fake_receiver::{Received, Receiver};
@@ -19,7 +19,7 @@ fn delivered(received: &[Received], event: &str) -> Vec<Received> {
 }
 
 /// The test receivers listen on loopback over plain http: development's allowances.
-fn local_receivers(config: &mut server::Config) {
+fn local_receivers(config: &mut ovasabi_edge::Config) {
     config.webhook_allow_http = true;
     config.webhook_allow_private = true;
 }

@@ -5,9 +5,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use ovasabi_edge::{App, AppState, Config};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use server::{App, AppState, Config};
 use tokio_util::sync::CancellationToken;
 
 use super::db::{Db, TestDb, fresh_database};
@@ -23,7 +23,7 @@ pub(crate) struct TestApp {
     /// Its state (store included), for checks behind the API.
     pub(crate) state: Arc<AppState>,
     /// Its WebTransport endpoint.
-    pub(crate) webtransport: Arc<server::transport::webtransport::WebTransportServer>,
+    pub(crate) webtransport: Arc<ovasabi_edge::transport::webtransport::WebTransportServer>,
     /// HTTP client.
     pub(crate) client: reqwest::Client,
     /// Its database.
@@ -44,7 +44,7 @@ pub(crate) async fn spawn_app(db: Db) -> TestApp {
 
 /// Starts the app on a fresh database, after `tweak` has changed its config.
 pub(crate) async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Config)) -> TestApp {
-    server::telemetry::init_for_tests();
+    ovasabi_edge::telemetry::init_for_tests();
     let test_db = fresh_database(&db).await;
     let mut config = Config::for_database(test_db.url.clone());
     tweak(&mut config);
@@ -194,10 +194,10 @@ impl TestApp {
     }
 
     /// Every stored campaign, read behind the API.
-    pub(crate) async fn stored_campaigns(&self) -> Vec<server::model::campaign::Campaign> {
+    pub(crate) async fn stored_campaigns(&self) -> Vec<ovasabi_edge::model::campaign::Campaign> {
         self.state
             .store
-            .list_campaigns(server::store::Page {
+            .list_campaigns(ovasabi_edge::store::Page {
                 limit: 1000,
                 offset: 0,
             })
@@ -328,13 +328,13 @@ impl TestApp {
             .id
     }
 
-    pub(crate) async fn outbox(&self) -> Vec<server::model::outbox::OutboxEntry> {
+    pub(crate) async fn outbox(&self) -> Vec<ovasabi_edge::model::outbox::OutboxEntry> {
         self.state
             .store
             .list_outbox(
-                server::model::outbox::OutboxState::All,
+                ovasabi_edge::model::outbox::OutboxState::All,
                 None,
-                server::store::Page {
+                ovasabi_edge::store::Page {
                     limit: 1000,
                     offset: 0,
                 },
@@ -397,14 +397,14 @@ impl TestApp {
 }
 
 /// Events published on the app's bus.
-pub(crate) struct EventWatch(tokio::sync::broadcast::Receiver<Arc<server::bus::Envelope>>);
+pub(crate) struct EventWatch(tokio::sync::broadcast::Receiver<Arc<ovasabi_edge::bus::Envelope>>);
 
 impl EventWatch {
     /// Every event published until nothing new arrived for `quiet`.
     pub(crate) async fn drain(
         &mut self,
         quiet: std::time::Duration,
-    ) -> Vec<Arc<server::bus::Envelope>> {
+    ) -> Vec<Arc<ovasabi_edge::bus::Envelope>> {
         let mut seen = Vec::new();
         while let Ok(Ok(envelope)) = tokio::time::timeout(quiet, self.0.recv()).await {
             seen.push(envelope);
@@ -413,7 +413,7 @@ impl EventWatch {
     }
 
     /// The events of `kind` among those published until quiet for 300 ms.
-    pub(crate) async fn of_kind(&mut self, kind: &str) -> Vec<Arc<server::bus::Envelope>> {
+    pub(crate) async fn of_kind(&mut self, kind: &str) -> Vec<Arc<ovasabi_edge::bus::Envelope>> {
         self.drain(std::time::Duration::from_millis(300))
             .await
             .into_iter()
@@ -437,7 +437,7 @@ pub(crate) struct Started {
 
 /// Starts the app from `config` and creates campaign `c`.
 pub(crate) async fn start_with_campaign(config: Config) -> Started {
-    server::telemetry::init_for_tests();
+    ovasabi_edge::telemetry::init_for_tests();
     let admin = config.admin_token.value.clone();
     let app = App::build(config).await.expect("app builds");
     let base = format!("http://{}", app.http_addr());
