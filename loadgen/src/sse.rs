@@ -21,6 +21,7 @@ use crate::stats::{BucketSummary, Latencies, Summary, scrape_histogram};
 
 /// An event-stream run.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct SseLoad {
     /// Server the subscribers connect to.
     pub base: String,
@@ -28,9 +29,7 @@ pub struct SseLoad {
     pub publish_base: Option<String>,
     /// Campaign slug.
     pub campaign: String,
-    /// Subscribers.
     pub subscribers: usize,
-    /// Broadcasts.
     pub broadcasts: usize,
     /// Broadcasts per second.
     pub rate: f64,

@@ -41,10 +41,10 @@ pub enum Audience {
 
 /// An event to publish.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct Event {
     /// Its type, e.g. `user.joined`.
     pub kind: String,
-    /// Its data.
     pub data: Value,
     /// Who may see it.
     pub audience: Audience,
@@ -132,12 +132,12 @@ impl FromStr for EventId {
 
 /// A published event with its id.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct Envelope {
     /// Bus-assigned id.
     pub id: EventId,
     /// Campaign slug.
     pub campaign: String,
-    /// The event.
     pub event: Event,
     /// When it was published.
     pub published_at: DateTime<Utc>,

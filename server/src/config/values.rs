@@ -58,8 +58,8 @@ pub enum SecretSource {
 
 /// A secret value that is never printed.
 #[derive(Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct Secret {
-    /// The value.
     pub value: String,
     /// Where it came from.
     pub source: SecretSource,

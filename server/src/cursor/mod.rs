@@ -111,8 +111,8 @@ pub enum UplinkOutcome {
 
 /// The datagrams of one tick, encoded once and shared by every member.
 #[derive(Debug)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct TickFrames {
-    /// The tick.
     pub tick: u32,
     /// Datagrams, each at most [`protocol::MAX_DATAGRAM`] bytes.
     pub datagrams: Vec<Bytes>,

@@ -31,8 +31,8 @@ const MAX_LEN: usize = 10_000;
 const QUEUE: usize = 4096;
 
 /// A room's local changes of one tick.
+#[allow(missing_docs)] // fields named for what they hold
 pub struct Outgoing {
-    /// The room.
     pub room: RoomKey,
     /// Encoded frames (local ids, local visitor count).
     pub frames: Vec<Vec<u8>>,

@@ -25,10 +25,10 @@ use crate::state::AppState;
 /// A budget as sent: text ("10-20k EUR") or a number.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
+#[allow(missing_docs)] // variants named for what they are
 pub enum Budget {
     /// Free text.
     Text(String),
-    /// A number.
     Number(serde_json::Number),
 }
 
@@ -60,8 +60,8 @@ pub struct LeadRequest {
 
 /// A submission as the handler read it.
 #[derive(Debug)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct Submission<'a> {
-    /// The form.
     pub form: LeadRequest,
     /// The session token sent, if any (`Authorization: Bearer`).
     pub token: Option<&'a str>,

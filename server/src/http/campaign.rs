@@ -38,14 +38,13 @@ pub struct CampaignList {
 
 /// Body of `GET /api/campaign/{slug}/metrics`.
 #[derive(Debug, Serialize)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct CampaignMetrics {
     /// Visitors connected right now.
     pub active: u64,
     /// Registered users.
     pub users: i64,
-    /// Leads.
     pub leads: i64,
-    /// Referrals.
     pub referrals: i64,
 }
 

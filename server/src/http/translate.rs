@@ -28,8 +28,8 @@ pub const MAX_TOTAL_CHARS: usize = 20_000;
 /// Where a text is used.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct Context {
-    /// The page.
     pub page: Option<String>,
     /// The visitor's locale.
     pub locale: Option<String>,

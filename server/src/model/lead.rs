@@ -59,10 +59,10 @@ impl LeadStatus {
 
 /// A stored lead.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct Lead {
     /// Id (UUID v7).
     pub id: Uuid,
-    /// Campaign.
     pub campaign_id: i64,
     /// The registered user who sent it, if any.
     pub master_id: Option<Uuid>,
@@ -72,9 +72,7 @@ pub struct Lead {
     pub name: String,
     /// Contact email, lower-cased.
     pub email: String,
-    /// Company.
     pub company: Option<String>,
-    /// Phone.
     pub phone: Option<String>,
     /// What they want.
     pub message: String,
@@ -82,7 +80,6 @@ pub struct Lead {
     pub budget: Option<String>,
     /// Free-form details (keys allowed by the campaign).
     pub details: serde_json::Map<String, serde_json::Value>,
-    /// Status.
     pub status: LeadStatus,
     /// The client's idempotency key.
     pub idempotency_key: Option<String>,
@@ -97,10 +94,9 @@ pub struct Lead {
 
 /// What a client may learn of a lead: id and status.
 #[derive(Debug, Clone, Serialize)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct LeadReceipt {
-    /// Id.
     pub id: Uuid,
-    /// Status.
     pub status: LeadStatus,
 }
 

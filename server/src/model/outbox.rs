@@ -36,14 +36,12 @@ impl NewOutbox {
 
 /// A stored outbox entry.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct OutboxEntry {
     /// Id, also the delivery id receivers de-duplicate with.
     pub id: i64,
-    /// Campaign id.
     pub campaign_id: Option<i64>,
-    /// Campaign slug.
     pub campaign_slug: Option<String>,
-    /// Event type.
     pub event_type: String,
     /// Receiver (`None`: the default one).
     pub target_url: Option<String>,
@@ -65,10 +63,10 @@ pub struct OutboxEntry {
 
 /// Which entries to list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)] // variants named for what they are
 pub enum OutboxState {
     /// Not yet delivered nor given up.
     Pending,
-    /// Delivered.
     Delivered,
     /// Given up after the last attempt.
     Dead,

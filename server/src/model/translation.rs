@@ -21,8 +21,8 @@ impl MemoryOrigin {
 
 /// One translation memory row.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct MemoryEntry {
-    /// Campaign.
     pub campaign_id: i64,
     /// Source language (`auto` when detected).
     pub source_lang: String,
@@ -32,7 +32,6 @@ pub struct MemoryEntry {
     pub context_key: String,
     /// SHA-256 of the source text, hex.
     pub source_hash: String,
-    /// Source text.
     pub source_text: String,
     /// Translation.
     pub translated_text: String,

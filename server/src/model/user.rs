@@ -54,8 +54,8 @@ pub struct User {
 
 /// Credit given to a referrer: who, and their count after this referral.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct ReferralCredit {
-    /// The referrer.
     pub referrer: User,
     /// Their referral count, this one included.
     pub count: i64,

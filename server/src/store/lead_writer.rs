@@ -23,7 +23,6 @@ pub(super) const MAX_LEAD_GROUP: usize = 64;
 
 /// A lead waiting to be written, and who waits for it.
 pub(super) struct LeadJob {
-    /// The lead.
     pub(super) lead: Lead,
     /// Its outbox entries, written with it.
     pub(super) outbox: Vec<NewOutbox>,

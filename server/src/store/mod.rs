@@ -128,12 +128,11 @@ fn unique_violation_field(err: &sqlx::Error) -> Option<&'static str> {
 
 /// Row counts shown on a campaign's metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct CampaignCounts {
     /// Registered users.
     pub users: i64,
-    /// Leads.
     pub leads: i64,
-    /// Referrals.
     pub referrals: i64,
 }
 

@@ -98,8 +98,8 @@ pub fn unprotect(text: &str, terms: &[String]) -> String {
 
 /// A request to translate a page's texts.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct TranslationRequest {
-    /// Campaign id.
     pub campaign_id: i64,
     /// The campaign's glossary.
     pub glossary: Vec<String>,
@@ -151,7 +151,6 @@ struct FlightKey {
 enum Landing {
     /// Still on its way.
     Pending,
-    /// Translated.
     Translated(String),
     /// LibreTranslate did not answer.
     Failed,

@@ -61,8 +61,8 @@ impl Channel {
 
 /// The credential a visitor presents.
 #[derive(Debug, Clone, Copy)]
+#[allow(missing_docs)] // variants named for what they are
 pub enum Credential<'a> {
-    /// None.
     None,
     /// A session token, from an `Authorization` header (never a URL).
     Token(&'a str),

@@ -87,12 +87,12 @@ impl Default for JoinRules {
 /// Optional lead fields a campaign can make mandatory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(missing_docs)] // variants named for what they are
 pub enum LeadField {
     /// The company name.
     Company,
     /// The phone number.
     Phone,
-    /// The budget.
     Budget,
 }
 
