@@ -12,10 +12,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Args, FromArgMatches};
 
+mod cli;
 mod values;
+
+pub use cli::{CampaignsAction, Cli, Command, ReadError};
 
 pub use values::{
     CertificateSource, DevCertificatePolicy, HttpUrl, Secret, SecretSource, ServiceUrl,
@@ -34,47 +36,6 @@ pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 pub const MIN_SESSION_SECRET_LEN: usize = 32;
 /// Shortest webhook signing secret accepted.
 pub const MIN_WEBHOOK_SECRET_LEN: usize = 16;
-
-/// Command line of `ovasabi-edge`: a subcommand and the configuration.
-#[derive(Debug, Parser)]
-#[command(
-    name = "ovasabi-edge",
-    version,
-    about = "The real-time backend of a campaign website"
-)]
-pub struct Cli {
-    /// What to do (default: serve).
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    /// The configuration.
-    #[command(flatten)]
-    pub config: Config,
-}
-
-/// Subcommands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the server (the default).
-    Serve,
-    /// Campaign files.
-    Campaigns {
-        /// What to do with them.
-        #[command(subcommand)]
-        action: CampaignsAction,
-    },
-}
-
-/// Actions on campaign files.
-#[derive(Debug, Subcommand)]
-pub enum CampaignsAction {
-    /// Apply (create or update) every campaign file that changed since it was
-    /// last applied, then exit.
-    Apply {
-        /// Apply every file, changed or not (undoing changes made through the API).
-        #[arg(long)]
-        force: bool,
-    },
-}
 
 /// The validated configuration the app runs with: one field per setting.
 #[derive(Debug, Clone, Args)]
@@ -289,63 +250,6 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-impl Cli {
-    /// Reads the command line and environment. A bad setting is a
-    /// [`ConfigError`] naming it; `--help`, `--version` and usage mistakes are
-    /// clap's own errors, to be printed by it.
-    pub fn read() -> Result<Self, ReadError> {
-        let mut cli = Self::try_parse().map_err(|e| {
-            let mut command = Self::command();
-            command.build();
-            ReadError::from_clap(&command, e)
-        })?;
-        cli.config = cli.config.finish().map_err(ReadError::Invalid)?;
-        Ok(cli)
-    }
-}
-
-/// Why the command line could not be read.
-#[derive(Debug)]
-pub enum ReadError {
-    /// A setting has a value that cannot be used.
-    Invalid(ConfigError),
-    /// Help, version or a usage mistake: clap prints it and picks the exit code.
-    Clap(clap::Error),
-}
-
-impl ReadError {
-    fn from_clap(command: &clap::Command, error: clap::Error) -> Self {
-        if !matches!(
-            error.kind(),
-            ErrorKind::InvalidValue | ErrorKind::ValueValidation
-        ) {
-            return Self::Clap(error);
-        }
-        let Some(ContextValue::String(shown)) = error.get(ContextKind::InvalidArg) else {
-            return Self::Clap(error);
-        };
-        let arg = all_args(command).find(|a| a.to_string() == *shown);
-        let name = match arg.and_then(|a| a.get_env()) {
-            Some(env) => env.to_string_lossy().into_owned(),
-            None => shown.clone(),
-        };
-        let reason = match std::error::Error::source(&error) {
-            Some(source) => source.to_string(),
-            None => match error.get(ContextKind::InvalidValue) {
-                Some(ContextValue::String(value)) => format!("invalid value {value:?}"),
-                _ => "invalid value".to_owned(),
-            },
-        };
-        Self::Invalid(ConfigError { name, reason })
-    }
-}
-
-fn all_args(command: &clap::Command) -> impl Iterator<Item = &clap::Arg> {
-    command
-        .get_arguments()
-        .chain(command.get_subcommands().flat_map(|s| s.get_arguments()))
-}
-
 impl Config {
     /// Parses `args` (flags only, without the program name) with the defaults
     /// of production, ignoring the environment: how tests and embedders build
@@ -505,92 +409,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_are_valid_and_the_same_for_tests() {
-        let config = Config::from_flags(["--database-url", DEFAULT_DATABASE_URL])
-            .expect("defaults are valid");
-        assert_eq!(config.admin_token.source, SecretSource::Generated);
-        assert_eq!(config.admin_token.value.len(), 32);
-        assert_ne!(config.admin_token.value, config.session_secret.value);
-        let test = Config::for_database("sqlite::memory:");
-        assert_eq!(test.db_max_connections, config.db_max_connections);
-        assert_eq!(test.session_ttl, config.session_ttl);
-        assert_eq!(test.shutdown_timeout, config.shutdown_timeout);
-        assert_eq!(test.session_ttl, Duration::from_secs(720 * 3600));
-        assert_eq!(test.http_addr.port(), 0);
-        assert!(test.campaigns_dir.is_none());
-    }
-
-    #[test]
-    fn the_command_line_is_well_formed() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn bad_values_name_the_setting() {
-        let cases: &[(&[&str], &str)] = &[
-            (&["--http-addr", "nope"], "OVASABI_HTTP_ADDR"),
-            (&["--database-url", "mysql://x"], "DATABASE_URL"),
-            (&["--admin-token", "short"], "OVASABI_ADMIN_TOKEN"),
-            (&["--webhook-url", "ftp://crm"], "OVASABI_WEBHOOK_URL"),
-            (&["--max-body-bytes", "0"], "OVASABI_MAX_BODY_BYTES"),
-            (&["--redis-url", "http://nope"], "REDIS_URL"),
-            (&["--session-secret", "too-short"], "OVASABI_SESSION_SECRET"),
-            (
-                &["--webhook-max-attempts", "0"],
-                "OVASABI_WEBHOOK_MAX_ATTEMPTS",
-            ),
-            (&["--webhook-backoff-ms", "1"], "OVASABI_WEBHOOK_BACKOFF_MS"),
-            (&["--wt-public-url", "http://edge"], "OVASABI_WT_PUBLIC_URL"),
-            (&["--sse-heartbeat-secs", "0"], "OVASABI_SSE_HEARTBEAT_SECS"),
-            (&["--event-history", "0"], "OVASABI_EVENT_HISTORY"),
-            (&["--idle-timeout-secs", "10"], "OVASABI_IDLE_TIMEOUT_SECS"),
-            (&["--body-timeout-secs", "0"], "OVASABI_BODY_TIMEOUT_SECS"),
-            (
-                &["--handshake-timeout-secs", "0"],
-                "OVASABI_HANDSHAKE_TIMEOUT_SECS",
-            ),
-            (
-                &["--outbox-retention-days", "0"],
-                "OVASABI_OUTBOX_RETENTION_DAYS",
-            ),
-            (
-                &["--trusted-proxies", "10.0.0.0/33"],
-                "OVASABI_TRUSTED_PROXIES",
-            ),
-            (
-                &["--cors-origins", "https://x.example/path"],
-                "OVASABI_CORS_ORIGINS",
-            ),
-        ];
-        for (args, name) in cases {
-            let err = Config::from_flags(*args).expect_err("invalid");
-            assert_eq!(err.name, *name, "{args:?}: {err}");
-        }
-    }
-
-    #[test]
-    fn printed_config_hides_secrets() {
-        let mut config = Config::for_database("postgres://app:hunter2@db:5432/edge");
-        config.redis_url = Some("redis://:s3cret@cache:6379".into());
-        config.libretranslate_api_key = Some(Secret::configured("lt-key-123"));
-        config.webhook_url = Some(HttpUrl(
-            url::Url::parse("https://crm:pa55word@crm.example/hook").expect("url"),
-        ));
-        let printed = format!("{config:?}");
-        for hidden in ["hunter2", "s3cret", "lt-key-123", "pa55word"] {
-            assert!(!printed.contains(hidden), "{printed}");
-        }
-        for secret in [
-            &config.admin_token,
-            &config.session_secret,
-            &config.webhook_secret,
-        ] {
-            assert!(!printed.contains(&secret.value), "{printed}");
-        }
-        assert!(printed.contains("shutdown_timeout"), "{printed}");
-    }
-}
+mod tests;

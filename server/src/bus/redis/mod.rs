@@ -30,12 +30,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use chrono::{TimeZone, Utc};
+use chrono::Utc;
 use redis::aio::ConnectionManager;
-use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
+use redis::streams::StreamRangeReply;
 use tokio::sync::{broadcast, mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
 
+mod read;
+mod send;
+
+use self::read::{envelope_of, origin_of};
+use self::send::Outgoing;
 use super::{Audience, Envelope, Event, EventBus, EventId, Hub, Since};
 use crate::tasks::Tasks;
 use crate::telemetry::Histogram;
@@ -117,52 +121,6 @@ impl Delivery {
     }
 }
 
-/// An event on its way to Redis.
-struct Outgoing {
-    campaign: String,
-    kind: String,
-    data: String,
-    audience: String,
-    micros: i64,
-    n: u64,
-    sent: Option<oneshot::Sender<EventId>>,
-}
-
-fn envelope_of(entry: &StreamId) -> Option<Envelope> {
-    let id = entry.id.parse().ok()?;
-    let campaign: String = entry.get("c")?;
-    let kind: String = entry.get("k")?;
-    let data: String = entry.get("d")?;
-    let audience: String = entry.get("a")?;
-    // Publish time in microseconds ("u"); entries of older versions carry milliseconds ("t").
-    let published_at = match entry.get::<i64>("u") {
-        Some(micros) => Utc.timestamp_micros(micros).single()?,
-        None => Utc.timestamp_millis_opt(entry.get("t")?).single()?,
-    };
-    let audience = match audience.as_str() {
-        "*" => Audience::Everyone,
-        session => Audience::Session(session.parse().ok()?),
-    };
-    Some(Envelope {
-        id,
-        campaign,
-        event: Event {
-            kind,
-            data: serde_json::from_str(&data).ok()?,
-            audience,
-        },
-        published_at,
-        frame: Default::default(),
-    })
-}
-
-/// What `XINFO STREAM` says of where the stream starts and ends.
-struct StreamBounds {
-    first: Option<EventId>,
-    last: EventId,
-    trimmed: bool,
-}
-
 impl RedisBus {
     /// Connects to Redis; events go to the stream `<prefix>:events`, bounded to
     /// about `history` entries; subscribers buffer `buffer` events each.
@@ -225,273 +183,6 @@ impl RedisBus {
             frame: Default::default(),
         }));
         Some(id)
-    }
-
-    /// Appends outgoing events to the stream, in order, in one round trip.
-    async fn xadd(&self, batch: &[Outgoing]) -> anyhow::Result<Vec<EventId>> {
-        let mut conn = self.conn.clone();
-        let mut pipe = redis::pipe();
-        for out in batch {
-            pipe.cmd("XADD")
-                .arg(&self.key)
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(self.max_len)
-                .arg("*")
-                .arg("c")
-                .arg(&out.campaign)
-                .arg("k")
-                .arg(&out.kind)
-                .arg("d")
-                .arg(&out.data)
-                .arg("a")
-                .arg(&out.audience)
-                .arg("u")
-                .arg(out.micros)
-                .arg("o")
-                .arg(&self.instance)
-                .arg("n")
-                .arg(out.n);
-        }
-        let ids: Vec<String> =
-            tokio::time::timeout(Duration::from_secs(5), pipe.query_async(&mut conn))
-                .await
-                .context("XADD timed out")?
-                .context("XADD")?;
-        ids.iter()
-            .map(|id| {
-                id.parse()
-                    .map_err(|()| anyhow::anyhow!("Redis returned an odd stream id {id:?}"))
-            })
-            .collect()
-    }
-
-    /// Sends queued events to Redis in order, retrying each until it is taken
-    /// (jittered backoff), then the gap markers owed.
-    async fn send_loop(
-        self: Arc<Self>,
-        mut queued: mpsc::Receiver<Outgoing>,
-        shutdown: CancellationToken,
-    ) {
-        loop {
-            let first = tokio::select! {
-                () = shutdown.cancelled() => return,
-                out = queued.recv() => match out {
-                    Some(out) => out,
-                    None => return,
-                },
-            };
-            // Whatever else is waiting goes in the same round trip.
-            let mut batch = vec![first];
-            while batch.len() < SEND_BATCH {
-                match queued.try_recv() {
-                    Ok(out) => batch.push(out),
-                    Err(_) => break,
-                }
-            }
-            let mut failures = 0u32;
-            loop {
-                match self.xadd(&batch).await {
-                    Ok(ids) => {
-                        for (out, id) in batch.iter_mut().zip(ids) {
-                            if let Some(sent) = out.sent.take() {
-                                let _ = sent.send(id);
-                            }
-                        }
-                        if self.degraded.swap(false, Ordering::Relaxed) {
-                            tracing::info!("Redis takes events again");
-                        }
-                        break;
-                    }
-                    Err(e) => {
-                        if !self.degraded.swap(true, Ordering::Relaxed) {
-                            tracing::warn!(
-                                error = format!("{e:#}"),
-                                "Redis does not take events: delivering on this instance, queueing for Redis"
-                            );
-                        }
-                        failures += 1;
-                        tokio::select! {
-                            () = shutdown.cancelled() => return,
-                            () = tokio::time::sleep(backoff(failures)) => {}
-                        }
-                    }
-                }
-            }
-            let owed: Vec<String> = self.overflowed.lock().drain().collect();
-            for campaign in owed {
-                let marker = Outgoing {
-                    campaign,
-                    kind: GAP.to_owned(),
-                    data: "null".to_owned(),
-                    audience: "*".to_owned(),
-                    micros: Utc::now().timestamp_micros(),
-                    n: 0,
-                    sent: None,
-                };
-                if let Err(e) = self.xadd(std::slice::from_ref(&marker)).await {
-                    tracing::warn!(error = format!("{e:#}"), "gap marker not written");
-                    self.overflowed.lock().insert(marker.campaign);
-                }
-            }
-        }
-    }
-
-    async fn bounds(&self) -> anyhow::Result<Option<StreamBounds>> {
-        let mut conn = self.conn.clone();
-        let info: redis::RedisResult<HashMap<String, redis::Value>> = redis::cmd("XINFO")
-            .arg("STREAM")
-            .arg(&self.key)
-            .query_async(&mut conn)
-            .await;
-        let info = match info {
-            Ok(info) => info,
-            Err(e) if e.to_string().contains("no such key") => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let text = |name: &str| -> Option<String> {
-            info.get(name)
-                .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
-        };
-        let number = |name: &str| -> Option<u64> {
-            info.get(name)
-                .and_then(|v| redis::from_redis_value_ref::<u64>(v).ok())
-        };
-        let last = text("last-generated-id")
-            .and_then(|s| s.parse().ok())
-            .context("XINFO STREAM: last-generated-id")?;
-        let first = text("recorded-first-entry-id").and_then(|s| s.parse().ok());
-        let trimmed = number("entries-added") > number("length");
-        Ok(Some(StreamBounds {
-            first,
-            last,
-            trimmed,
-        }))
-    }
-
-    /// Follows the stream from its current end, delivering to local
-    /// subscribers; reconnects (and resumes where it was) after failures.
-    async fn read_loop(self: Arc<Self>, shutdown: CancellationToken) {
-        let mut position = self.start;
-        let mut failures = 0u32;
-        loop {
-            if let Err(e) = self
-                .read_impl(&mut position, &mut failures, &shutdown)
-                .await
-            {
-                if failures == 0 {
-                    tracing::warn!(
-                        error = format!("{e:#}"),
-                        "event stream reader failed; reconnecting"
-                    );
-                }
-                failures += 1;
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(backoff(failures)) => {}
-                }
-            }
-            if shutdown.is_cancelled() {
-                return;
-            }
-        }
-    }
-
-    /// After a reconnection: if the stream was trimmed past `position`, the
-    /// entries in between are gone: every stream here gets `reset`.
-    async fn check_continuity(&self, position: EventId) -> anyhow::Result<()> {
-        if let Some(bounds) = self.bounds().await?
-            && bounds.trimmed
-            && bounds.first.is_some_and(|first| first > position)
-        {
-            tracing::warn!(%position, "events were trimmed while the reader was away; resetting streams");
-            self.hub.reset(None);
-        }
-        Ok(())
-    }
-
-    /// Delivers one stream entry here, unless it is an own event delivered
-    /// already, or a gap marker (another instance's events of a campaign
-    /// never reached the stream: its streams here get `reset`).
-    fn deliver_entry(&self, envelope: Envelope, origin: Option<(String, u64)>) {
-        let mut delivery = self.delivery.lock();
-        delivery.last = envelope.id;
-        delivery.sub = 0;
-        let own_n = origin
-            .as_ref()
-            .filter(|(instance, _)| *instance == self.instance)
-            .map(|(_, n)| *n);
-        if envelope.event.kind == GAP {
-            if own_n.is_none() {
-                self.hub.reset(Some(&envelope.campaign));
-            }
-            return;
-        }
-        if let Some(n) = own_n {
-            // Own events reach the stream in `n` order (one sender); a copy
-            // written again after a failure that had in fact succeeded is
-            // not delivered twice.
-            if n <= delivery.last_own_n {
-                return;
-            }
-            delivery.last_own_n = n;
-            if delivery.own.remove(&n) == Some(true) {
-                return; // delivered here when it was published
-            }
-        }
-        self.hub.deliver(Arc::new(envelope));
-    }
-
-    async fn read_impl(
-        &self,
-        position: &mut EventId,
-        failures: &mut u32,
-        shutdown: &CancellationToken,
-    ) -> anyhow::Result<()> {
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(BLOCK + Duration::from_secs(5)));
-        let mut conn = self
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
-        if *failures > 0 {
-            self.check_continuity(*position).await?;
-            tracing::info!("event stream reader reconnected");
-            *failures = 0;
-        }
-        let mut from = *position;
-        loop {
-            let mut xread = redis::cmd("XREAD");
-            xread
-                .arg("COUNT")
-                .arg(READ_BATCH)
-                .arg("BLOCK")
-                .arg(BLOCK.as_millis() as u64)
-                .arg("STREAMS")
-                .arg(&self.key)
-                .arg(from.to_string());
-            let read = xread.query_async::<Option<StreamReadReply>>(&mut conn);
-            let reply = tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                reply = read => reply?,
-            };
-            for entry in reply.iter().flat_map(|r| &r.keys).flat_map(|k| &k.ids) {
-                match envelope_of(entry) {
-                    Some(envelope) => {
-                        from = envelope.id;
-                        self.deliver_entry(envelope, origin_of(entry));
-                    }
-                    None => {
-                        tracing::warn!(id = %entry.id, "unreadable event stream entry skipped");
-                        if let Ok(id) = entry.id.parse() {
-                            from = id;
-                        }
-                    }
-                }
-            }
-            *position = from;
-        }
     }
 }
 
@@ -625,11 +316,6 @@ impl RedisBus {
                 .collect(),
         ))
     }
-}
-
-/// The publishing instance and its sequence number of an entry, if recorded.
-fn origin_of(entry: &StreamId) -> Option<(String, u64)> {
-    Some((entry.get("o")?, entry.get("n")?))
 }
 
 /// A reconnection delay after `failures` failures in a row: from about

@@ -1,0 +1,141 @@
+//! The way to Redis: events queued in order and appended in batches
+//! (`XADD`), retried until Redis takes them, and the gap markers owed after
+//! the queue overflowed.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::{GAP, RedisBus, SEND_BATCH, backoff};
+use crate::bus::EventId;
+
+/// An event on its way to Redis.
+pub(super) struct Outgoing {
+    pub(super) campaign: String,
+    pub(super) kind: String,
+    pub(super) data: String,
+    pub(super) audience: String,
+    /// Publish time, Unix microseconds.
+    pub(super) micros: i64,
+    /// This instance's sequence number of the event.
+    pub(super) n: u64,
+    /// Told the entry's id once Redis took it.
+    pub(super) sent: Option<oneshot::Sender<EventId>>,
+}
+
+impl RedisBus {
+    /// Appends outgoing events to the stream, in order, in one round trip.
+    async fn xadd(&self, batch: &[Outgoing]) -> anyhow::Result<Vec<EventId>> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        for out in batch {
+            pipe.cmd("XADD")
+                .arg(&self.key)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(self.max_len)
+                .arg("*")
+                .arg("c")
+                .arg(&out.campaign)
+                .arg("k")
+                .arg(&out.kind)
+                .arg("d")
+                .arg(&out.data)
+                .arg("a")
+                .arg(&out.audience)
+                .arg("u")
+                .arg(out.micros)
+                .arg("o")
+                .arg(&self.instance)
+                .arg("n")
+                .arg(out.n);
+        }
+        let ids: Vec<String> =
+            tokio::time::timeout(Duration::from_secs(5), pipe.query_async(&mut conn))
+                .await
+                .context("XADD timed out")?
+                .context("XADD")?;
+        ids.iter()
+            .map(|id| {
+                id.parse()
+                    .map_err(|()| anyhow::anyhow!("Redis returned an odd stream id {id:?}"))
+            })
+            .collect()
+    }
+
+    /// Sends queued events to Redis in order, retrying each until it is taken
+    /// (jittered backoff), then the gap markers owed.
+    pub(super) async fn send_loop(
+        self: Arc<Self>,
+        mut queued: mpsc::Receiver<Outgoing>,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            let first = tokio::select! {
+                () = shutdown.cancelled() => return,
+                out = queued.recv() => match out {
+                    Some(out) => out,
+                    None => return,
+                },
+            };
+            // Whatever else is waiting goes in the same round trip.
+            let mut batch = vec![first];
+            while batch.len() < SEND_BATCH {
+                match queued.try_recv() {
+                    Ok(out) => batch.push(out),
+                    Err(_) => break,
+                }
+            }
+            let mut failures = 0u32;
+            loop {
+                match self.xadd(&batch).await {
+                    Ok(ids) => {
+                        for (out, id) in batch.iter_mut().zip(ids) {
+                            if let Some(sent) = out.sent.take() {
+                                let _ = sent.send(id);
+                            }
+                        }
+                        if self.degraded.swap(false, Ordering::Relaxed) {
+                            tracing::info!("Redis takes events again");
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        if !self.degraded.swap(true, Ordering::Relaxed) {
+                            tracing::warn!(
+                                error = format!("{e:#}"),
+                                "Redis does not take events: delivering on this instance, queueing for Redis"
+                            );
+                        }
+                        failures += 1;
+                        tokio::select! {
+                            () = shutdown.cancelled() => return,
+                            () = tokio::time::sleep(backoff(failures)) => {}
+                        }
+                    }
+                }
+            }
+            let owed: Vec<String> = self.overflowed.lock().drain().collect();
+            for campaign in owed {
+                let marker = Outgoing {
+                    campaign,
+                    kind: GAP.to_owned(),
+                    data: "null".to_owned(),
+                    audience: "*".to_owned(),
+                    micros: Utc::now().timestamp_micros(),
+                    n: 0,
+                    sent: None,
+                };
+                if let Err(e) = self.xadd(std::slice::from_ref(&marker)).await {
+                    tracing::warn!(error = format!("{e:#}"), "gap marker not written");
+                    self.overflowed.lock().insert(marker.campaign);
+                }
+            }
+        }
+    }
+}
