@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use ovasabi_edge::App;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 use crate::support::wt::WtClient;
 use crate::support::{Db, fresh_database, read, redis_url};
@@ -20,24 +18,15 @@ async fn every_background_task_has_stopped_when_run_returns() {
     config.redis_url = redis_url().map(Into::into);
     config.redis_prefix = format!("ovasabi-test-{}", uuid::Uuid::now_v7().simple());
     config.webhook_url = Some("http://127.0.0.1:9/hook".parse().expect("url"));
-    let admin = config.admin_token.value.clone();
-    let app = App::build(config).await.expect("app builds");
-    let base = format!("http://{}", app.http_addr());
-    let state = app.state();
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(app.run(shutdown.clone()));
-
-    let client = reqwest::Client::new();
     let mut body = crate::support::open_campaign_body("c");
     body["config"]["cursor"] = json!({"sessions_per_ip": 10});
-    let created = client
-        .post(format!("{base}/api/campaign"))
-        .bearer_auth(&admin)
-        .json(&body)
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(created.status(), 201);
+    let crate::support::Started {
+        base,
+        state,
+        shutdown,
+        running,
+    } = crate::support::start_with(config, body).await;
+    let client = reqwest::Client::new();
     let session = read(
         client
             .post(format!("{base}/api/session"))

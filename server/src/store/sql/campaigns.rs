@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{Executor, FromRow, IntoArguments};
+use sqlx::{Executor, FromRow};
 
 use super::{Dialect, Param, SqlStore};
 use crate::model::campaign::{Campaign, CampaignConfig, NewCampaign};
@@ -14,7 +14,6 @@ use crate::store::{CampaignCounts, CampaignStore, Page, StoreError};
 impl<DB: Dialect> CampaignStore for SqlStore<DB>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
     i64: Param<DB>,
     String: Param<DB>,
     for<'a> &'a str: Param<DB>,

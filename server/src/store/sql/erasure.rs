@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{Executor, FromRow, IntoArguments};
+use sqlx::{Executor, FromRow};
 use uuid::Uuid;
 
 use super::{Dialect, Param, SqlStore};
@@ -17,7 +17,6 @@ const ERASED_EMAIL: &str = "erased@erased.invalid";
 impl<DB: Dialect> ErasureStore for SqlStore<DB>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
     i64: Param<DB>,
     String: Param<DB>,
     for<'a> &'a str: Param<DB>,

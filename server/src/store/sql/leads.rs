@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{Executor, FromRow, IntoArguments};
+use sqlx::{Executor, FromRow};
 use uuid::Uuid;
 
 use super::{Dialect, Param, SqlStore, insert_outbox};
@@ -17,7 +17,6 @@ use crate::store::{LeadStore, Page, StoreError};
 impl<DB: Dialect> LeadStore for SqlStore<DB>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
     i64: Param<DB>,
     String: Param<DB>,
     for<'a> &'a str: Param<DB>,

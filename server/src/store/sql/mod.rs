@@ -37,7 +37,9 @@ use super::{
 use crate::model::outbox::NewOutbox;
 
 /// What differs between the two databases, as far as the shared queries go.
-pub(crate) trait Dialect: Database {
+/// (Its arguments bound, `IntoArguments`, is what every query needs to run;
+/// stated here once, it holds wherever `DB: Dialect` does.)
+pub(crate) trait Dialect: Database<Arguments: IntoArguments<Self>> {
     /// Locks a user row (`$1` = `master_id`) until the transaction ends.
     const LOCK_USER: &'static str;
     /// Translation memory rows of a campaign, languages and context (`$1`–`$4`)
@@ -113,7 +115,6 @@ impl<DB: Dialect> Store for SqlStore<DB>
 where
     Self: CampaignStore + UserStore + LeadStore + OutboxStore + MemoryStore + ErasureStore,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
 {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
@@ -137,7 +138,6 @@ pub(super) async fn insert_outbox<DB: Dialect>(
 ) -> Result<(), StoreError>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
     String: Param<DB>,
     DateTime<Utc>: Param<DB>,
     Option<i64>: Param<DB>,

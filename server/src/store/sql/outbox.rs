@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Executor, FromRow, IntoArguments};
+use sqlx::{Executor, FromRow};
 
 use super::{Dialect, Param, SqlStore};
 use crate::model::outbox::{OutboxEntry, OutboxState};
@@ -30,7 +30,6 @@ const DUE_OWN_TARGET: &str = "SELECT o.*, c.slug AS campaign_slug
 impl<DB: Dialect> OutboxStore for SqlStore<DB>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
     i64: Param<DB>,
     i32: Param<DB>,
     bool: Param<DB>,

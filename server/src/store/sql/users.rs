@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{Executor, FromRow, IntoArguments, Transaction};
+use sqlx::{Executor, FromRow, Transaction};
 use uuid::Uuid;
 
 use super::{Dialect, Param, SqlStore, insert_outbox};
@@ -16,7 +16,6 @@ use crate::store::{StoreError, UserStore};
 impl<DB: Dialect> UserStore for SqlStore<DB>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
     i64: Param<DB>,
     String: Param<DB>,
     for<'a> &'a str: Param<DB>,
@@ -132,7 +131,6 @@ async fn credit_referral<DB: Dialect>(
 ) -> Result<ReferralCredit, StoreError>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
     i64: Param<DB>,
     String: Param<DB>,
     uuid::Uuid: Param<DB>,

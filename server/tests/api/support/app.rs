@@ -435,8 +435,14 @@ pub(crate) struct Started {
     pub(crate) running: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-/// Starts the app from `config` and creates campaign `c`.
+/// Starts the app from `config` and creates campaign `c`, open to submissions.
 pub(crate) async fn start_with_campaign(config: Config) -> Started {
+    start_with(config, open_campaign_body("c")).await
+}
+
+/// Starts the app from `config` and creates the campaign `campaign` (a
+/// `POST /api/campaign` body) through the API.
+pub(crate) async fn start_with(config: Config, campaign: Value) -> Started {
     ovasabi_edge::telemetry::init_for_tests();
     let admin = config.admin_token.value.clone();
     let app = App::build(config).await.expect("app builds");
@@ -447,7 +453,7 @@ pub(crate) async fn start_with_campaign(config: Config) -> Started {
     let created = reqwest::Client::new()
         .post(format!("{base}/api/campaign"))
         .bearer_auth(&admin)
-        .json(&open_campaign_body("c"))
+        .json(&campaign)
         .send()
         .await
         .expect("sent");
