@@ -7,7 +7,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use uuid::Uuid;
 
-use super::member::CursorMember;
+use super::handle::CursorMember;
 use super::relay::CursorRelay;
 use super::room::Room;
 use super::{CursorCounters, RoomKey, RoomSettings};

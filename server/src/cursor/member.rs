@@ -1,18 +1,12 @@
-//! A member of a room: its pointer, its uplink rate and sequence, and the
-//! handle ([`CursorMember`]) a connection holds while it is in the room.
+//! A member of a room: its pointer, and its uplink rate and sequence.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::Bytes;
-use protocol::{Cursor, PointerKind, Uplink};
-use tokio::sync::broadcast;
+use protocol::{Cursor, PointerKind};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::room::Room;
-use super::{CursorCounters, RoomKey, TickFrames, UplinkOutcome};
+use super::UplinkOutcome;
 
 /// One pointer in a room, local or relayed from another instance.
 pub(super) struct Member {
@@ -94,112 +88,6 @@ impl Member {
             kind: self.kind,
             x: self.x,
             y: self.y,
-        }
-    }
-}
-
-/// One connection's place in a room; leaving the room when dropped.
-pub struct CursorMember {
-    pub(super) room: Arc<Room>,
-    pub(super) id: u32,
-    pub(super) frames: broadcast::Receiver<Arc<TickFrames>>,
-}
-
-/// Reaches a member by its room and id without keeping either alive: what
-/// the fallback transport holds to feed posted uplinks to a stream's member.
-#[derive(Clone)]
-pub struct MemberHandle {
-    room: std::sync::Weak<Room>,
-    id: u32,
-}
-
-impl MemberHandle {
-    /// The member's id in its room.
-    pub fn id(&self) -> u32 {
-        self.id
-    }
-
-    /// Applies an uplink to the member; `None` when its room is gone.
-    pub fn apply(&self, uplink: Uplink) -> Option<UplinkOutcome> {
-        Some(self.room.upgrade()?.apply(self.id, uplink))
-    }
-}
-
-impl Drop for CursorMember {
-    fn drop(&mut self) {
-        self.room.leave(self.id);
-    }
-}
-
-impl CursorMember {
-    /// This member's id in the room.
-    pub fn id(&self) -> u32 {
-        self.id
-    }
-
-    /// The room.
-    pub fn room(&self) -> &RoomKey {
-        &self.room.key
-    }
-
-    /// The room's counters.
-    pub fn counters(&self) -> &CursorCounters {
-        &self.room.counters
-    }
-
-    /// A handle that reaches this member while it is in the room.
-    pub fn handle(&self) -> MemberHandle {
-        MemberHandle {
-            room: Arc::downgrade(&self.room),
-            id: self.id,
-        }
-    }
-
-    /// Applies one uplink datagram from this member.
-    pub fn uplink(&self, bytes: &[u8]) -> UplinkOutcome {
-        match protocol::decode_uplink(bytes) {
-            Ok(uplink) => self.apply(uplink),
-            Err(_) => {
-                self.room
-                    .counters
-                    .dropped_malformed
-                    .fetch_add(1, Ordering::Relaxed);
-                UplinkOutcome::Malformed
-            }
-        }
-    }
-
-    /// Applies one decoded uplink.
-    pub fn apply(&self, uplink: Uplink) -> UplinkOutcome {
-        self.room.apply(self.id, uplink)
-    }
-
-    /// The room as it is now (the most recently active cursors, up to the cap),
-    /// for a member who just joined.
-    pub fn snapshot(&self) -> Vec<Bytes> {
-        self.room.snapshot()
-    }
-
-    /// The next tick's datagrams. `Ok(None)` when the member fell behind and
-    /// skipped ahead; `Err` when the room closed.
-    pub async fn next(&mut self) -> Result<Option<Arc<TickFrames>>, broadcast::error::RecvError> {
-        let counters = &self.room.counters;
-        match self.frames.recv().await {
-            Ok(frames) => {
-                counters
-                    .datagrams_out
-                    .fetch_add(frames.datagrams.len() as u64, Ordering::Relaxed);
-                let bytes: usize = frames.datagrams.iter().map(Bytes::len).sum();
-                counters
-                    .bytes_out
-                    .fetch_add(bytes as u64, Ordering::Relaxed);
-                Ok(Some(frames))
-            }
-            Err(broadcast::error::RecvError::Lagged(_)) => {
-                counters.lagged.fetch_add(1, Ordering::Relaxed);
-                Ok(None)
-            }
-            Err(closed) => Err(closed),
         }
     }
 }

@@ -16,14 +16,15 @@
 //!
 //! The parts: [`hub`] (the rooms of this instance), `room` (what an uplink,
 //! a leave or another instance's frame does to a room), `tick` (the room's
-//! task), `state` (a room's members and what changed), [`member`] (one
-//! pointer, its rate and sequence, and the handle a connection holds),
+//! task), `state` (a room's members and what changed), `member` (one
+//! pointer, its rate and sequence), [`handle`] (what a connection holds),
 //! [`fallback`] (the SSE fallback's members), [`counters`] and [`relay`].
 
 pub mod counters;
 pub mod fallback;
+pub mod handle;
 pub mod hub;
-pub mod member;
+mod member;
 pub mod relay;
 mod room;
 mod state;
@@ -36,8 +37,8 @@ use bytes::Bytes;
 use crate::model::campaign::Campaign;
 
 pub use counters::CursorCounters;
+pub use handle::{CursorMember, MemberHandle};
 pub use hub::CursorHub;
-pub use member::{CursorMember, MemberHandle};
 
 /// A room: one page of one campaign.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
