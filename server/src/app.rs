@@ -48,6 +48,7 @@ impl App {
             config.db_max_connections,
             &tasks,
             outbox_wake.clone(),
+            config.migrations(),
         )
         .await
         .context("cannot open the database (DATABASE_URL)")?;

@@ -26,6 +26,7 @@ async fn main() -> ExitCode {
     tracing::info!(?config, "configuration");
     let result = match command {
         Command::Serve => serve(config).await,
+        Command::Migrate => migrate(&config).await,
         Command::Campaigns {
             action: CampaignsAction::Apply { force },
         } => apply_campaigns(config, force).await,
@@ -83,6 +84,7 @@ async fn apply_campaigns(config: ovasabi_edge::Config, force: bool) -> anyhow::R
         config.db_max_connections,
         &tasks,
         std::sync::Arc::default(),
+        config.migrations(),
     )
     .await?;
     let policy = config.webhook_policy();
@@ -91,6 +93,17 @@ async fn apply_campaigns(config: ovasabi_edge::Config, force: bool) -> anyhow::R
     tasks.stop(config.shutdown_timeout).await;
     for (slug, outcome) in applied? {
         println!("{slug}: {outcome:?}");
+    }
+    Ok(())
+}
+
+async fn migrate(config: &ovasabi_edge::Config) -> anyhow::Result<()> {
+    let applied = store::migrate(config.database_url.as_str()).await?;
+    if applied.is_empty() {
+        println!("the database is up to date");
+    }
+    for migration in applied {
+        println!("applied {migration}");
     }
     Ok(())
 }

@@ -27,6 +27,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default).
     Serve,
+    /// Apply the migrations the database lacks (creating an SQLite file if
+    /// missing), print them, and exit: a pre-deploy step.
+    Migrate,
     /// Campaign files.
     Campaigns {
         /// What to do with them.

@@ -62,6 +62,11 @@ pub struct Config {
     /// `sqlite:PATH` (default, embedded) or `postgres://…`.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, value_parser = database_url())]
     pub database_url: ServiceUrl,
+    /// Apply the migrations the database lacks when starting (`false`: refuse
+    /// to start against a database that lacks one, and alter nothing; run
+    /// `ovasabi-edge migrate` first, e.g. as a pre-deploy job).
+    #[arg(long, env = "OVASABI_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub migrate: bool,
     /// Most pooled database connections.
     #[arg(long, env = "OVASABI_DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_max_connections: u32,
@@ -330,6 +335,15 @@ impl Config {
                 })?;
         }
         Ok(self)
+    }
+
+    /// What a start does with migrations the database lacks.
+    pub fn migrations(&self) -> crate::store::Migrations {
+        if self.migrate {
+            crate::store::Migrations::Apply
+        } else {
+            crate::store::Migrations::Require
+        }
     }
 
     /// Which peers may name the client in a forwarding header.

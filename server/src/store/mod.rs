@@ -8,6 +8,7 @@
 
 pub mod guarded;
 mod lead_writer;
+mod migrations;
 mod postgres;
 mod rows;
 mod sql;
@@ -27,6 +28,8 @@ use crate::model::outbox::{NewOutbox, OutboxEntry, OutboxState};
 use crate::model::translation::MemoryEntry;
 use crate::model::user::{ReferralCredit, User};
 use crate::tasks::Tasks;
+
+pub use migrations::Migrations;
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -349,7 +352,8 @@ pub trait ErasureStore: Send + Sync + 'static {
 /// A shared store handle.
 pub type SharedStore = Arc<dyn Store>;
 
-/// Connects to `database_url` (`sqlite:…` or `postgres://…`) and runs the migrations.
+/// Connects to `database_url` (`sqlite:…` or `postgres://…`), migrated as
+/// `migrations` says.
 ///
 /// The store's own tasks (the lead writer; SQLite's WAL checkpoints) run in
 /// `tasks`: they finish what they were handed once `tasks` is drained.
@@ -360,12 +364,46 @@ pub async fn connect(
     max_connections: u32,
     tasks: &Tasks,
     outbox_written: Arc<tokio::sync::Notify>,
+    migrations: Migrations,
 ) -> anyhow::Result<SharedStore> {
-    let embedded = database_url.starts_with("sqlite:");
+    let embedded = is_embedded(database_url);
     let inner: SharedStore = if embedded {
-        Arc::new(sqlite::connect(database_url, max_connections, tasks, outbox_written).await?)
+        Arc::new(
+            sqlite::connect(
+                database_url,
+                max_connections,
+                tasks,
+                outbox_written,
+                migrations,
+            )
+            .await?,
+        )
     } else {
-        Arc::new(postgres::connect(database_url, max_connections, tasks, outbox_written).await?)
+        Arc::new(
+            postgres::connect(
+                database_url,
+                max_connections,
+                tasks,
+                outbox_written,
+                migrations,
+            )
+            .await?,
+        )
     };
     Ok(Arc::new(guarded::Guarded::new(inner, embedded)))
+}
+
+/// Applies the migrations `database_url` lacks (creating an SQLite file and
+/// its folder if missing) and returns them (`version description`); the
+/// step `ovasabi-edge migrate` runs.
+pub async fn migrate(database_url: &str) -> anyhow::Result<Vec<String>> {
+    if is_embedded(database_url) {
+        sqlite::migrate(database_url).await
+    } else {
+        postgres::migrate(database_url).await
+    }
+}
+
+fn is_embedded(database_url: &str) -> bool {
+    database_url.starts_with("sqlite:")
 }

@@ -10,6 +10,7 @@ use tokio::sync::Notify;
 
 use super::StoreError;
 use super::lead_writer::{LeadJob, LeadWriter, WriteLeads};
+use super::migrations::{Migrations, prepare, tolerant};
 use super::rows::LeadRow;
 use super::sql::{Dialect, SqlStore};
 use crate::model::lead::Lead;
@@ -18,13 +19,27 @@ use crate::tasks::Tasks;
 /// Writes groups of leads, each group one statement.
 struct PgLeads(PgPool);
 
-/// Connects to and migrates the database at `url`; reads and writes share
-/// one pool (PostgreSQL takes concurrent writers).
+/// The migrations of the PostgreSQL schema.
+fn migrator() -> sqlx::migrate::Migrator {
+    tolerant(sqlx::migrate!("../migrations/postgres"))
+}
+
+/// Migrates the database at `url`; returns the migrations applied now.
+pub(super) async fn migrate(url: &str) -> anyhow::Result<Vec<String>> {
+    let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
+    let applied = prepare(&migrator(), &mut *pool.acquire().await?, Migrations::Apply).await;
+    pool.close().await;
+    applied
+}
+
+/// Connects to the database at `url`, migrated as `migrations` says; reads
+/// and writes share one pool (PostgreSQL takes concurrent writers).
 pub(super) async fn connect(
     url: &str,
     max_connections: u32,
     tasks: &Tasks,
     outbox_written: Arc<Notify>,
+    migrations: Migrations,
 ) -> anyhow::Result<SqlStore<Postgres>> {
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
@@ -33,7 +48,10 @@ pub(super) async fn connect(
         .acquire_timeout(Duration::from_secs(1))
         .connect(url)
         .await?;
-    sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+    let applied = prepare(&migrator(), &mut *pool.acquire().await?, migrations).await?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "database migrated");
+    }
     let leads = LeadWriter::start(PgLeads(pool.clone()), tasks);
     Ok(SqlStore::new(
         pool.clone(),

@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 
 use super::StoreError;
 use super::lead_writer::{LeadJob, LeadWriter, WriteLeads};
+use super::migrations::{Migrations, prepare, tolerant};
 use super::rows::LeadRow;
 use super::sql::{Dialect, SqlStore, insert_outbox};
 use crate::model::lead::Lead;
@@ -36,36 +37,74 @@ const WRITE_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Writes groups of leads on the writer connection.
 struct SqliteLeads(SqlitePool);
 
-/// Opens (creating file and folder if missing) and migrates the database at
-/// `url`: one writer connection and up to `max_connections` readers.
-pub(super) async fn connect(
-    url: &str,
-    max_connections: u32,
-    tasks: &Tasks,
-    outbox_written: Arc<Notify>,
-) -> anyhow::Result<SqlStore<Sqlite>> {
+/// The options of the database at `url`, and whether it lives in memory;
+/// with `create`, a missing file (and its folder) is created.
+fn options(url: &str, create: bool) -> anyhow::Result<(SqliteConnectOptions, bool)> {
     let options = SqliteConnectOptions::from_str(url)?
-        .create_if_missing(true)
+        .create_if_missing(create)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5));
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    if !in_memory
+    if create
+        && !in_memory
         && let Some(parent) = options.get_filename().parent()
         && !parent.as_os_str().is_empty()
     {
         std::fs::create_dir_all(parent)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", parent.display()))?;
     }
+    Ok((options, in_memory))
+}
+
+/// The migrations of the SQLite schema.
+fn migrator() -> sqlx::migrate::Migrator {
+    tolerant(sqlx::migrate!("../migrations/sqlite"))
+}
+
+/// Creates (with its folder) and migrates the database at `url`; returns
+/// the migrations applied now.
+pub(super) async fn migrate(url: &str) -> anyhow::Result<Vec<String>> {
+    let (options, _) = options(url, true)?;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?;
+    let applied = prepare(&migrator(), &mut *pool.acquire().await?, Migrations::Apply).await;
+    pool.close().await;
+    applied
+}
+
+/// Opens the database at `url`, migrated as `migrations` says (creating file
+/// and folder if missing, unless only checking): one writer connection and
+/// up to `max_connections` readers.
+pub(super) async fn connect(
+    url: &str,
+    max_connections: u32,
+    tasks: &Tasks,
+    outbox_written: Arc<Notify>,
+    migrations: Migrations,
+) -> anyhow::Result<SqlStore<Sqlite>> {
+    let (options, in_memory) = options(url, migrations == Migrations::Apply)?;
     // The writer never checkpoints the WAL itself (a checkpoint in a commit
     // holds up every write behind it); a task of its own does, every second.
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
         .acquire_timeout(WRITE_QUEUE_TIMEOUT)
         .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
-        .await?;
-    sqlx::migrate!("../migrations/sqlite").run(&writer).await?;
+        .await
+        .map_err(|e| match migrations {
+            Migrations::Require => anyhow::anyhow!(
+                "cannot open the database (OVASABI_MIGRATE=false does not create it; \
+                 run `ovasabi-edge migrate` first): {e}"
+            ),
+            Migrations::Apply => e.into(),
+        })?;
+    let applied = prepare(&migrator(), &mut *writer.acquire().await?, migrations).await?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "database migrated");
+    }
     // Every connection to `:memory:` is a database of its own: share the writer.
     let pool = if in_memory {
         writer.clone()

@@ -16,6 +16,7 @@ mod hostile;
 mod join;
 mod lead;
 mod loadgen_smoke;
+mod migrations;
 mod proxy;
 mod referral;
 mod scale_out;
