@@ -48,7 +48,7 @@ impl App {
             config.db_max_connections,
             &tasks,
             outbox_wake.clone(),
-            config.migrations(),
+            store::Migrations::applied_if(config.migrate),
         )
         .await
         .context("cannot open the database (DATABASE_URL)")?;

@@ -20,7 +20,7 @@ async fn main() -> ExitCode {
         eprintln!("ovasabi-edge: refusing to start: {reason}");
         return ExitCode::from(2);
     }
-    ovasabi_edge::telemetry::init();
+    ovasabi_edge::telemetry::init(config.log_format);
     let open_files = ovasabi_edge::app::raise_open_file_limit();
     tracing::info!(open_files, "open-file limit");
     tracing::info!(?config, "configuration");
@@ -84,7 +84,7 @@ async fn apply_campaigns(config: ovasabi_edge::Config, force: bool) -> anyhow::R
         config.db_max_connections,
         &tasks,
         std::sync::Arc::default(),
-        config.migrations(),
+        store::Migrations::applied_if(config.migrate),
     )
     .await?;
     let policy = config.webhook_policy();

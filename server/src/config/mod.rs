@@ -62,6 +62,10 @@ pub struct Config {
     /// `sqlite:PATH` (default, embedded) or `postgres://…`.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, value_parser = database_url())]
     pub database_url: ServiceUrl,
+    /// How log lines are written: `text` (for people) or `json` (one object
+    /// a line, for log pipelines).
+    #[arg(long, env = "OVASABI_LOG_FORMAT", default_value = "text")]
+    pub log_format: crate::telemetry::LogFormat,
     /// Apply the migrations the database lacks when starting (`false`: refuse
     /// to start against a database that lacks one, and alter nothing; run
     /// `ovasabi-edge migrate` first, e.g. as a pre-deploy job).
@@ -335,15 +339,6 @@ impl Config {
                 })?;
         }
         Ok(self)
-    }
-
-    /// What a start does with migrations the database lacks.
-    pub fn migrations(&self) -> crate::store::Migrations {
-        if self.migrate {
-            crate::store::Migrations::Apply
-        } else {
-            crate::store::Migrations::Require
-        }
     }
 
     /// Which peers may name the client in a forwarding header.

@@ -76,6 +76,8 @@ pub struct StreamRequest {
     pub page: Option<String>,
     /// The client's address ([`crate::client::client_address`]).
     pub client: Option<std::net::IpAddr>,
+    /// The request id ([`super::access::request_id`]).
+    pub request_id: String,
 }
 
 impl StreamRequest {
@@ -116,6 +118,7 @@ impl StreamRequest {
             cursors: param("cursors").is_some_and(|v| v == "1" || v == "true"),
             page: param("page"),
             client,
+            request_id: super::access::request_id(headers),
         }
     }
 }

@@ -30,8 +30,10 @@ use salvo::prelude::Response;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::ApiError;
+use super::access;
 #[cfg(test)]
 use super::events::StreamCredential;
 use super::events::{StreamRequest, open_stream};
@@ -162,7 +164,7 @@ async fn route(
             };
             let _ = tokio::time::timeout(
                 Duration::from_secs(1),
-                stream.write_all(&error_response(&error)),
+                stream.write_all(&error_response(&error, None)),
             )
             .await;
             return;
@@ -260,13 +262,32 @@ pub fn event_stream_request(
     Some(StreamRequest::new(slug, &map, &query, client))
 }
 
-/// Answers the event stream on `stream` until either side ends it.
+/// The route template of the event stream, as the access log names it.
+const EVENTS_ROUTE: &str = "/api/campaign/{slug}/events";
+
+/// Answers the event stream on `stream` until either side ends it, inside
+/// the request's span.
 async fn serve(
+    stream: Socket,
+    state: Arc<AppState>,
+    request: StreamRequest,
+    slots: Vec<ConnectionSlot>,
+) {
+    let span = access::request_span(&request.request_id, "GET", EVENTS_ROUTE);
+    serve_stream(stream, state, request, slots)
+        .instrument(span)
+        .await;
+}
+
+async fn serve_stream(
     mut stream: Socket,
     state: Arc<AppState>,
     request: StreamRequest,
     _slots: Vec<ConnectionSlot>,
 ) {
+    let started = std::time::Instant::now();
+    let client = request.client;
+    let request_id = request.request_id.clone();
     let write_stall = state.config.idle_timeout;
     // Admitted from another origin: it is allowed, and may read the stream.
     let cross_origin = request
@@ -279,12 +300,14 @@ async fn serve(
     let mut events = match Box::pin(open_stream(state, request)).await {
         Ok(events) => events,
         Err(error) => {
-            let _ = Box::pin(stream.write_all(&error_response(&error))).await;
+            access::log_access(error.status().as_u16(), started, client);
+            let _ = Box::pin(stream.write_all(&error_response(&error, Some(&request_id)))).await;
             let _ = stream.shutdown().await;
             return;
         }
     };
-    let head = response_head(cross_origin.as_deref());
+    access::log_access(200, started, client);
+    let head = response_head(cross_origin.as_deref(), &request_id);
     if stream.write_all(&head).await.is_err() {
         return;
     }
@@ -313,11 +336,12 @@ async fn serve(
 
 /// The head of an event stream's response; with the CORS headers that let
 /// a page on `origin` (admitted) read it.
-fn response_head(origin: Option<&str>) -> Vec<u8> {
+fn response_head(origin: Option<&str>, request_id: &str) -> Vec<u8> {
     let mut head =
         b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\
                      x-accel-buffering: no\r\nvary: origin\r\nconnection: close\r\n"
             .to_vec();
+    push_request_id(&mut head, request_id);
     if let Some(origin) = origin.filter(|o| HeaderValue::from_str(o).is_ok()) {
         head.extend_from_slice(b"access-control-allow-origin: ");
         head.extend_from_slice(origin.as_bytes());
@@ -329,7 +353,7 @@ fn response_head(origin: Option<&str>) -> Vec<u8> {
 
 /// An error as a whole HTTP/1.1 response that closes the connection, rendered
 /// by [`ApiError::render`] like every other error.
-fn error_response(error: &ApiError) -> Vec<u8> {
+fn error_response(error: &ApiError, request_id: Option<&str>) -> Vec<u8> {
     let mut response = Response::new();
     error.render(&mut response);
     let body = match response.take_body() {
@@ -352,9 +376,21 @@ fn error_response(error: &ApiError) -> Vec<u8> {
             out.extend_from_slice(b"\r\n");
         }
     }
+    if let Some(id) = request_id {
+        push_request_id(&mut out, id);
+    }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(&body);
     out
+}
+
+/// Adds the `x-request-id` header line (the id is header-safe: see
+/// [`access::request_id`]).
+fn push_request_id(head: &mut Vec<u8>, request_id: &str) {
+    head.extend_from_slice(access::REQUEST_ID.as_bytes());
+    head.extend_from_slice(b": ");
+    head.extend_from_slice(request_id.as_bytes());
+    head.extend_from_slice(b"\r\n");
 }
 
 /// A socket with the bytes already read from it put back in front.
@@ -480,9 +516,12 @@ mod tests {
 
     #[test]
     fn errors_are_whole_json_responses() {
-        let text = String::from_utf8(error_response(&ApiError::TooManyRequests {
-            retry_after_secs: 5,
-        }))
+        let text = String::from_utf8(error_response(
+            &ApiError::TooManyRequests {
+                retry_after_secs: 5,
+            },
+            Some("req-1"),
+        ))
         .expect("utf-8");
         let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
         assert!(
@@ -490,6 +529,7 @@ mod tests {
             "{head}"
         );
         assert!(head.contains("retry-after: 5"), "{head}");
+        assert!(head.lines().any(|l| l == "x-request-id: req-1"), "{head}");
         assert!(head.contains("connection: close"), "{head}");
         assert!(
             head.contains(&format!("content-length: {}", body.len())),

@@ -1,6 +1,7 @@
 //! The HTTP API: one module per resource, each exposing a `router()`, composed
 //! by [`service`]. Handlers reach the [`AppState`] through Salvo's depot.
 
+pub mod access;
 pub mod body;
 pub mod campaign;
 pub mod connect;
@@ -50,6 +51,7 @@ pub fn service(state: Arc<AppState>) -> Service {
         .push(translate::router())
         .push(cursor_endpoint::router());
     Service::new(router)
+        .hoop(access::AccessLog(state.clone()))
         .hoop(body::DrainRefused)
         .hoop(cors::CrossOrigin(state))
         .catcher(Catcher::new(error::json_catcher))

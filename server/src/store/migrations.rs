@@ -18,6 +18,13 @@ pub enum Migrations {
     Require,
 }
 
+impl Migrations {
+    /// `Apply` when the setting (`OVASABI_MIGRATE`) says so, else `Require`.
+    pub fn applied_if(apply: bool) -> Self {
+        if apply { Self::Apply } else { Self::Require }
+    }
+}
+
 /// `migrator`, made to use a database migrated by a newer version as it is.
 pub(super) fn tolerant(mut migrator: Migrator) -> Migrator {
     migrator.set_ignore_missing(true);

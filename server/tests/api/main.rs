@@ -16,6 +16,7 @@ mod hostile;
 mod join;
 mod lead;
 mod loadgen_smoke;
+mod logs;
 mod migrations;
 mod proxy;
 mod referral;

@@ -11,15 +11,24 @@ impl RunningBinary {
     /// Starts the binary with exactly `env` (plus `PATH`) from the repository
     /// root, and waits for its listening line.
     pub(crate) async fn start(env: &[(&str, &str)]) -> Self {
+        let logs = if std::env::var_os("TEST_LOG").is_some() {
+            std::process::Stdio::inherit()
+        } else {
+            std::process::Stdio::null()
+        };
+        Self::start_logging_to(env, logs).await
+    }
+
+    /// Like [`RunningBinary::start`], with its logs (stderr) going to `logs`.
+    pub(crate) async fn start_logging_to(
+        env: &[(&str, &str)],
+        logs: impl Into<std::process::Stdio>,
+    ) -> Self {
         use std::io::BufRead;
         let mut child = binary_command(env)
             .current_dir(repo_root())
             .stdout(std::process::Stdio::piped())
-            .stderr(if std::env::var_os("TEST_LOG").is_some() {
-                std::process::Stdio::inherit()
-            } else {
-                std::process::Stdio::null()
-            })
+            .stderr(logs)
             .spawn()
             .expect("binary starts");
         let stdout = child.stdout.take().expect("stdout");
