@@ -76,6 +76,25 @@ async fn a_visitor_journey_reaches_the_crm_once_despite_failures(db: Db) {
         .expect("number");
     assert_eq!(header, signature("crm-shared-secret", t, &lead.body));
     assert_ne!(header, signature("another secret", t, &lead.body));
+    // And off the shelf: the Standard Webhooks library verifies it.
+    assert_eq!(lead.header("webhook-id"), body["id"].to_string());
+    assert!(verified_by_standard_webhooks(
+        "crm-shared-secret",
+        lead,
+        &lead.body
+    ));
+    assert!(!verified_by_standard_webhooks(
+        "another secret",
+        lead,
+        &lead.body
+    ));
+    let mut tampered = lead.body.clone();
+    tampered.extend_from_slice(b" ");
+    assert!(!verified_by_standard_webhooks(
+        "crm-shared-secret",
+        lead,
+        &tampered
+    ));
 
     // The two failures were real attempts, retried.
     let failures = received.iter().filter(|r| r.answered >= 500).count();
@@ -215,3 +234,46 @@ db_tests!(
     a_dead_entry_is_visible_and_can_be_redriven,
     without_a_receiver_entries_wait,
 );
+
+/// Whether the reference Standard Webhooks library (Python's
+/// `standardwebhooks`, from PyPI) accepts `body` with `request`'s
+/// `webhook-*` headers, for the secret `secret` (given to it, as it expects,
+/// as `whsec_` and the secret's base64).
+fn verified_by_standard_webhooks(secret: &str, request: &Received, body: &[u8]) -> bool {
+    use base64::Engine;
+    const VERIFY: &str = r#"
+import json, sys
+from standardwebhooks.webhooks import Webhook
+secret, headers = sys.argv[1], json.loads(sys.argv[2])
+try:
+    Webhook(secret).verify(sys.stdin.buffer.read(), headers)
+except Exception as e:
+    print(e, file=sys.stderr)
+    sys.exit(1)
+"#;
+    let library = std::process::Command::new("python3")
+        .args(["-c", "import standardwebhooks"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        library,
+        "the standardwebhooks Python package is installed (python3 -m pip install standardwebhooks)"
+    );
+    let headers = serde_json::json!({
+        "webhook-id": request.header("webhook-id"),
+        "webhook-timestamp": request.header("webhook-timestamp"),
+        "webhook-signature": request.header("webhook-signature"),
+    });
+    let key = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(secret)
+    );
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", VERIFY, &key, &headers.to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 runs");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), body).expect("written");
+    child.wait().expect("python3 ends").success()
+}
