@@ -78,23 +78,15 @@ async fn a_visitor_journey_reaches_the_crm_once_despite_failures(db: Db) {
     assert_ne!(header, signature("another secret", t, &lead.body));
     // And off the shelf: the Standard Webhooks library verifies it.
     assert_eq!(lead.header("webhook-id"), body["id"].to_string());
-    assert!(verified_by_standard_webhooks(
-        "crm-shared-secret",
-        lead,
-        &lead.body
-    ));
-    assert!(!verified_by_standard_webhooks(
-        "another secret",
-        lead,
-        &lead.body
-    ));
-    let mut tampered = lead.body.clone();
-    tampered.extend_from_slice(b" ");
-    assert!(!verified_by_standard_webhooks(
-        "crm-shared-secret",
-        lead,
-        &tampered
-    ));
+    if standard_webhooks_library() {
+        let verifies =
+            |secret: &str, body: &[u8]| verified_by_standard_webhooks(secret, lead, body);
+        assert!(verifies("crm-shared-secret", &lead.body));
+        assert!(!verifies("another secret", &lead.body));
+        let mut tampered = lead.body.clone();
+        tampered.extend_from_slice(b" ");
+        assert!(!verifies("crm-shared-secret", &tampered));
+    }
 
     // The two failures were real attempts, retried.
     let failures = received.iter().filter(|r| r.answered >= 500).count();
@@ -235,6 +227,23 @@ db_tests!(
     without_a_receiver_entries_wait,
 );
 
+/// Whether Python's `standardwebhooks` is installed; without it the check is
+/// skipped, with a notice (a failure under `OVASABI_REQUIRE_ALL`, as in CI).
+fn standard_webhooks_library() -> bool {
+    let installed = std::process::Command::new("python3")
+        .args(["-c", "import standardwebhooks"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        assert!(
+            std::env::var_os("OVASABI_REQUIRE_ALL").is_none(),
+            "the standardwebhooks Python package is installed (python3 -m pip install standardwebhooks)"
+        );
+        println!("skipped: the Standard Webhooks check (python3 -m pip install standardwebhooks)");
+    }
+    installed
+}
+
 /// Whether the reference Standard Webhooks library (Python's
 /// `standardwebhooks`, from PyPI) accepts `body` with `request`'s
 /// `webhook-*` headers, for the secret `secret` (given to it, as it expects,
@@ -251,14 +260,6 @@ except Exception as e:
     print(e, file=sys.stderr)
     sys.exit(1)
 "#;
-    let library = std::process::Command::new("python3")
-        .args(["-c", "import standardwebhooks"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        library,
-        "the standardwebhooks Python package is installed (python3 -m pip install standardwebhooks)"
-    );
     let headers = serde_json::json!({
         "webhook-id": request.header("webhook-id"),
         "webhook-timestamp": request.header("webhook-timestamp"),
