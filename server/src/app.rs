@@ -25,6 +25,7 @@ use crate::session::SessionKeys;
 use crate::state::AppState;
 use crate::store;
 use crate::tasks::Tasks;
+use crate::telemetry::metrics::{self, Counters, Registered};
 use crate::translate::{LibreTranslate, LibreTranslateSettings, Translator};
 use crate::transport::webtransport::WebTransportServer;
 use crate::{campaign, http};
@@ -35,6 +36,7 @@ pub struct App {
     webtransport: Arc<WebTransportServer>,
     http_listener: tokio::net::TcpListener,
     http_addr: SocketAddr,
+    metrics_listener: Option<(tokio::net::TcpListener, SocketAddr)>,
 }
 
 impl App {
@@ -98,6 +100,16 @@ impl App {
                 format!("cannot listen on {} (OVASABI_HTTP_ADDR)", config.http_addr)
             })?;
         let http_addr = http_listener.local_addr()?;
+        let metrics_listener = match config.metrics_addr {
+            None => None,
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (OVASABI_METRICS_ADDR)"))?;
+                let bound = listener.local_addr()?;
+                Some((listener, bound))
+            }
+        };
         let webtransport =
             Arc::new(WebTransportServer::bind(config.wt_addr, config.wt_certificate()).await?);
         let machine = config
@@ -123,7 +135,13 @@ impl App {
             set => set,
         };
         tracing::info!(max_connections, "connection cap");
-        let translator = Translator::new(store.clone(), machine, config.translate_timeout);
+        let counters = Arc::new(Counters::default());
+        let translator = Translator::new(
+            store.clone(),
+            machine,
+            config.translate_timeout,
+            counters.clone(),
+        );
         let mut sessions = SessionKeys::new(
             config.session_secret.value.as_bytes(),
             config.session_ttl,
@@ -132,6 +150,13 @@ impl App {
         if let Some(previous) = &config.session_secret_previous {
             sessions = sessions.with_previous(previous.value.as_bytes());
         }
+        let cursors = Arc::new(CursorHub::new(tasks.clone(), cursor_relay));
+        let metrics = prometheus::Registry::new();
+        counters.register(&metrics);
+        cursors.counters.register(&metrics);
+        limiter.register(&metrics);
+        metrics::register(&metrics, bus.delivery_lag().clone());
+        metrics::register_process(&metrics);
         Ok(Self {
             state: Arc::new(AppState {
                 config,
@@ -145,11 +170,12 @@ impl App {
                 cursor_sessions: ConnectionLimiter::default(),
                 connections: ConnectionLimiter::default(),
                 max_connections,
-                cursors: Arc::new(CursorHub::new(tasks.clone(), cursor_relay)),
+                cursors,
                 cursor_fallback: FallbackMembers::default(),
                 webtransport: webtransport.published(),
                 translator,
-                counters: Arc::default(),
+                counters,
+                metrics,
                 campaigns: CampaignCache::default(),
                 tasks,
                 outbox_wake,
@@ -157,12 +183,18 @@ impl App {
             webtransport,
             http_listener,
             http_addr,
+            metrics_listener,
         })
     }
 
     /// The address the HTTP listener is bound to (the real port when 0 was asked).
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The address of the separate metrics listener (`OVASABI_METRICS_ADDR`), if any.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(_, addr)| *addr)
     }
 
     /// The UDP address of the WebTransport endpoint (the real port when 0 was asked).
@@ -196,6 +228,7 @@ impl App {
                 timeout: config.webhook_timeout,
             },
             self.state.outbox_wake.clone(),
+            self.state.counters.clone(),
         )
     }
 
@@ -291,6 +324,25 @@ impl App {
             app_shutdown.cancel();
             handle.stop_graceful(grace);
         });
+        if let Some((listener, addr)) = self.metrics_listener {
+            let service = http::metrics::admin_service(state.clone());
+            let stop = tasks.drained().clone();
+            tracing::info!(%addr, "serving metrics");
+            tasks.spawn("metrics listener", async move {
+                let acceptor = match TcpAcceptor::try_from(listener) {
+                    Ok(acceptor) => acceptor,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "metrics listener not started");
+                        return;
+                    }
+                };
+                let server = Server::new(acceptor);
+                tokio::select! {
+                    () = server.serve(service) => {}
+                    () = stop.cancelled() => {}
+                }
+            });
+        }
         tracing::info!(addr = %self.http_addr, "serving HTTP");
         tracing::info!(addr = %self.webtransport.local_addr(), "serving WebTransport (UDP)");
         server.serve(http::service(state.clone())).await;

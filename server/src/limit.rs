@@ -13,13 +13,16 @@
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
+
+use crate::telemetry::metrics::{
+    IntCounter, IntCounterVec, Registered, Registry, counter, counter_vec, register,
+};
 
 /// Most keys one group of buckets (one limit and period) tracks.
 pub const MAX_KEYS: usize = 200_000;
@@ -54,7 +57,9 @@ pub struct RateLimiter {
     clock: DefaultClock,
     shared: Option<Shared>,
     /// Checks the local buckets decided because Redis did not answer.
-    pub fallbacks: AtomicU64,
+    pub fallbacks: IntCounter,
+    /// Requests refused, by kind (what the key names first: `join`, `lead`, …).
+    pub refused: IntCounterVec,
 }
 
 struct Shared {
@@ -70,8 +75,23 @@ impl Default for RateLimiter {
             groups: Mutex::default(),
             clock: DefaultClock::default(),
             shared: None,
-            fallbacks: AtomicU64::new(0),
+            fallbacks: counter(
+                "ovasabi_rate_limit_fallbacks_total",
+                "Rate-limit checks this instance decided alone because Redis did not answer in time.",
+            ),
+            refused: counter_vec(
+                "ovasabi_rate_limited_total",
+                "Requests refused by a rate limit, by kind.",
+                &["kind"],
+            ),
         }
+    }
+}
+
+impl Registered for RateLimiter {
+    fn register(&self, registry: &Registry) {
+        register(registry, self.fallbacks.clone());
+        register(registry, self.refused.clone());
     }
 }
 
@@ -101,15 +121,21 @@ impl RateLimiter {
     /// Counts one hit on `key`: `Err(retry_after)` once more than `limit`
     /// hits came within `period` (refilled evenly).
     pub async fn check(&self, key: &str, limit: u32, period: Duration) -> Result<(), Duration> {
-        if let Some(shared) = &self.shared {
-            match shared.check(key, limit, period).await {
-                Some(verdict) => return verdict,
-                None => {
-                    self.fallbacks.fetch_add(1, Ordering::Relaxed);
-                }
+        let shared = match &self.shared {
+            Some(shared) => shared.check(key, limit, period).await,
+            None => None,
+        };
+        let verdict = shared.unwrap_or_else(|| {
+            if self.shared.is_some() {
+                self.fallbacks.inc();
             }
+            self.check_local(key, limit, period)
+        });
+        if verdict.is_err() {
+            let kind = key.split(':').next().unwrap_or(key);
+            self.refused.with_label_values(&[kind]).inc();
         }
-        self.check_local(key, limit, period)
+        verdict
     }
 
     /// [`check`](Self::check) against this instance's buckets only.

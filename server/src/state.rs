@@ -60,6 +60,8 @@ pub struct AppState {
     pub translator: Translator,
     /// What the server did.
     pub counters: Arc<Counters>,
+    /// Every metric of this instance, which `/metrics` renders.
+    pub metrics: prometheus::Registry,
     /// Every background task, and the shutdown signal they watch.
     pub tasks: Tasks,
     /// Notified by the store after every commit that wrote outbox entries;

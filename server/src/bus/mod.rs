@@ -230,7 +230,10 @@ impl Hub {
         Self {
             channels: Mutex::new(HashMap::new()),
             capacity: capacity.max(1),
-            lag: Histogram::default(),
+            lag: crate::telemetry::metrics::histogram(
+                "ovasabi_bus_lag_seconds",
+                "Time from an event's publishing (on any instance) to its delivery to this instance's streams.",
+            ),
         }
     }
 
@@ -264,7 +267,8 @@ impl Hub {
     /// Hands `envelope` to the campaign's subscribers; drops channels nobody holds.
     pub fn deliver(&self, envelope: Arc<Envelope>) {
         let lag = Utc::now() - envelope.published_at;
-        self.lag.observe(lag.to_std().unwrap_or_default());
+        self.lag
+            .observe(lag.to_std().unwrap_or_default().as_secs_f64());
         let mut channels = self.channels.lock();
         if let Some(sender) = channels.get(&envelope.campaign) {
             let campaign = envelope.campaign.clone();

@@ -43,6 +43,10 @@ pub struct Config {
     /// HTTP listen address (REST and SSE).
     #[arg(long, env = "OVASABI_HTTP_ADDR", default_value = "127.0.0.1:8080", value_parser = socket_addr())]
     pub http_addr: SocketAddr,
+    /// Serve `GET /metrics` on this address only (an admin port, not public);
+    /// unset: on the HTTP address.
+    #[arg(long, env = "OVASABI_METRICS_ADDR", value_parser = socket_addr())]
+    pub metrics_addr: Option<SocketAddr>,
     /// WebTransport (QUIC, UDP) listen address.
     #[arg(long, env = "OVASABI_WT_ADDR", default_value = "127.0.0.1:4433", value_parser = socket_addr())]
     pub wt_addr: SocketAddr,

@@ -2,7 +2,6 @@
 //! what reaches a member without keeping it in ([`MemberHandle`]).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use protocol::Uplink;
@@ -73,10 +72,7 @@ impl CursorMember {
         match protocol::decode_uplink(bytes) {
             Ok(uplink) => self.apply(uplink),
             Err(_) => {
-                self.room
-                    .counters
-                    .dropped_malformed
-                    .fetch_add(1, Ordering::Relaxed);
+                self.room.counters.dropped_malformed.inc();
                 UplinkOutcome::Malformed
             }
         }
@@ -99,17 +95,13 @@ impl CursorMember {
         let counters = &self.room.counters;
         match self.frames.recv().await {
             Ok(frames) => {
-                counters
-                    .datagrams_out
-                    .fetch_add(frames.datagrams.len() as u64, Ordering::Relaxed);
+                counters.datagrams_out.inc_by(frames.datagrams.len() as u64);
                 let bytes: usize = frames.datagrams.iter().map(Bytes::len).sum();
-                counters
-                    .bytes_out
-                    .fetch_add(bytes as u64, Ordering::Relaxed);
+                counters.bytes_out.inc_by(bytes as u64);
                 Ok(Some(frames))
             }
             Err(broadcast::error::RecvError::Lagged(_)) => {
-                counters.lagged.fetch_add(1, Ordering::Relaxed);
+                counters.lagged.inc();
                 Ok(None)
             }
             Err(closed) => Err(closed),

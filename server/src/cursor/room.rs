@@ -3,7 +3,6 @@
 //! that into one frame per tick.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -77,11 +76,11 @@ impl Room {
         match member.admit(uplink.seq, self.settings.uplinks_per_second, Instant::now()) {
             UplinkOutcome::Accepted => {}
             UplinkOutcome::RateLimited => {
-                counters.dropped_rate.fetch_add(1, Ordering::Relaxed);
+                counters.dropped_rate.inc();
                 return UplinkOutcome::RateLimited;
             }
             UplinkOutcome::Stale => {
-                counters.dropped_stale.fetch_add(1, Ordering::Relaxed);
+                counters.dropped_stale.inc();
                 return UplinkOutcome::Stale;
             }
             other => return other,
@@ -102,7 +101,7 @@ impl Room {
             state.relay_removed.retain(|r| *r != id);
         }
         drop(state);
-        counters.uplinks.fetch_add(1, Ordering::Relaxed);
+        counters.uplinks.inc();
         self.wake.notify_one();
         UplinkOutcome::Accepted
     }

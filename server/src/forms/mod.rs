@@ -57,6 +57,7 @@ pub async fn rate_limit(
 /// succeeded, so a bus failure is logged, not answered.
 pub async fn publish(state: &AppState, campaign: &Campaign, event: Event) {
     let kind = event.kind.clone();
+    state.counters.events_published.inc();
     if let Err(e) = state.bus.publish(&campaign.slug, event).await {
         tracing::warn!(error = format!("{e:#}"), %kind, "could not publish event");
     }

@@ -7,7 +7,9 @@
 //! line of the request is inside (with the method and the route template).
 //! The access line (`target: access`) adds the status, the duration until
 //! the response head, and the client's address; never a body, a query, a
-//! token or anything a visitor typed.
+//! token or anything a visitor typed. The same request is counted in the
+//! metrics (`ovasabi_http_requests_total`, `…_duration_seconds`) under its
+//! route template, never its path (which would be a series per id).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -45,10 +47,26 @@ pub fn request_span(id: &str, method: &str, route: &str) -> tracing::Span {
     tracing::info_span!("request", id, method, route)
 }
 
-/// Logs the access line of a request answered `status`, begun at `started`
-/// (inside the request's span).
-pub fn log_access(status: u16, started: Instant, client: Option<IpAddr>) {
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+/// Counts a request of `route` and `method` answered `status`, begun at
+/// `started`, and logs its access line (inside the request's span).
+pub fn record(
+    state: &AppState,
+    (route, method): (&str, &str),
+    status: u16,
+    started: Instant,
+    client: Option<IpAddr>,
+) {
+    let seconds = started.elapsed().as_secs_f64();
+    let counters = &state.counters;
+    counters
+        .http_requests
+        .with_label_values(&[route, method, &status.to_string()])
+        .inc();
+    counters
+        .http_duration
+        .with_label_values(&[route, method])
+        .observe(seconds);
+    let duration_ms = seconds * 1000.0;
     match client {
         Some(client) => tracing::info!(target: "access", status, duration_ms, %client, "request"),
         None => tracing::info!(target: "access", status, duration_ms, "request"),
@@ -79,12 +97,13 @@ impl Handler for AccessLog {
             "" => UNMATCHED.to_owned(),
             path => format!("/{path}"),
         };
-        let span = request_span(&id, req.method().as_str(), &route);
+        let method = req.method().as_str().to_owned();
+        let span = request_span(&id, &method, &route);
         ctrl.call_next(req, depot, res)
             .instrument(span.clone())
             .await;
         let status = res.status_code.map_or(200, |s| s.as_u16());
         let client = super::client_address(req, &self.0);
-        span.in_scope(|| log_access(status, started, client));
+        span.in_scope(|| record(&self.0, (&route, &method), status, started, client));
     }
 }

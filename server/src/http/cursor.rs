@@ -68,11 +68,7 @@ async fn uplink(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     let bytes = super::read_body(req, limit, state.config.body_timeout).await?;
     let sample = if binary {
         protocol::decode_uplink(&bytes).map_err(|e| {
-            state
-                .cursors
-                .counters
-                .dropped_malformed
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            state.cursors.counters.dropped_malformed.inc();
             ApiError::invalid_field("body", format!("not a cursor uplink: {e}"))
         })?
     } else {

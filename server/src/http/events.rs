@@ -287,7 +287,7 @@ impl EventStream {
             cursors,
             _presence: guard,
             _slot: slot,
-            _open: crate::telemetry::Gauge::hold(state.counters.clone(), |c| &c.sse_open),
+            _open: crate::telemetry::Gauge::hold(&state.counters.sse_open),
             state,
         };
         let replayed = match resume {
@@ -356,10 +356,7 @@ impl EventStream {
     fn accept(&mut self, envelope: &Envelope) -> Option<Bytes> {
         if envelope.event.kind == crate::bus::RESET {
             // The bus lost events on their way here (Redis was away too long).
-            self.state
-                .counters
-                .sse_resets
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.state.counters.sse_resets.inc();
             return Some(self.presence_frame("reset"));
         }
         if envelope.id <= self.position {
@@ -375,10 +372,8 @@ impl EventStream {
             let counters = &self.state.counters;
             counters
                 .sse_delivery
-                .observe(lag.to_std().unwrap_or_default());
-            counters
-                .sse_events_out
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                .observe(lag.to_std().unwrap_or_default().as_secs_f64());
+            counters.sse_events_out.inc();
             envelope.sse_frame()
         })
     }
@@ -413,7 +408,7 @@ impl EventStream {
                     }
                     Err(broadcast::error::RecvError::Lagged(skipped)) => {
                         tracing::debug!(campaign = %self.campaign, skipped, "slow event stream skipped ahead");
-                        self.state.counters.sse_resets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        self.state.counters.sse_resets.inc();
                         return Some(self.presence_frame("reset"));
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,

@@ -149,10 +149,7 @@ async fn route(
         None => Vec::new(),
         Some(Ok(slots)) => slots,
         Some(Err(refusal)) => {
-            state
-                .counters
-                .http_connections_refused
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            state.counters.http_connections_refused.inc();
             let error = match refusal {
                 ConnectionRefusal::PerAddress => ApiError::TooManyRequests {
                     retry_after_secs: 5,
@@ -297,16 +294,22 @@ async fn serve_stream(
         .filter(|_| !request.origin.same_origin);
     // What runs once (opening, refusing) is boxed, so that this task, kept for
     // the stream's life, holds no room for it.
-    let mut events = match Box::pin(open_stream(state, request)).await {
+    let mut events = match Box::pin(open_stream(state.clone(), request)).await {
         Ok(events) => events,
         Err(error) => {
-            access::log_access(error.status().as_u16(), started, client);
+            access::record(
+                &state,
+                (EVENTS_ROUTE, "GET"),
+                error.status().as_u16(),
+                started,
+                client,
+            );
             let _ = Box::pin(stream.write_all(&error_response(&error, Some(&request_id)))).await;
             let _ = stream.shutdown().await;
             return;
         }
     };
-    access::log_access(200, started, client);
+    access::record(&state, (EVENTS_ROUTE, "GET"), 200, started, client);
     let head = response_head(cross_origin.as_deref(), &request_id);
     if stream.write_all(&head).await.is_err() {
         return;

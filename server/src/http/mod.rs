@@ -58,7 +58,7 @@ pub fn service(state: Arc<AppState>) -> Service {
 }
 
 /// Puts the shared state into every request's depot.
-struct InjectState(Arc<AppState>);
+pub(crate) struct InjectState(pub(crate) Arc<AppState>);
 
 #[async_trait]
 impl Handler for InjectState {

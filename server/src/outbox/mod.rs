@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 use crate::model::outbox::OutboxEntry;
 use crate::store::SharedStore;
 use crate::tasks::Tasks;
+use crate::telemetry::Counters;
 
 /// How deliveries are made.
 #[derive(Clone)]
@@ -185,6 +186,7 @@ pub struct OutboxWorker {
     http: reqwest::Client,
     settings: Arc<WebhookSettings>,
     wake: Arc<Notify>,
+    counters: Arc<Counters>,
 }
 
 enum Outcome {
@@ -194,11 +196,13 @@ enum Outcome {
 }
 
 impl OutboxWorker {
-    /// A worker on `store`; `wake` is notified when new entries are written.
+    /// A worker on `store`; `wake` is notified when new entries are written;
+    /// attempts are counted in `counters`.
     pub fn new(
         store: SharedStore,
         settings: WebhookSettings,
         wake: Arc<Notify>,
+        counters: Arc<Counters>,
     ) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
@@ -212,6 +216,7 @@ impl OutboxWorker {
             http,
             settings: Arc::new(settings),
             wake,
+            counters,
         })
     }
 
@@ -228,7 +233,17 @@ impl OutboxWorker {
                 if !self.store.claim_outbox(entry.id, now, now + lease).await? {
                     return Ok(None); // another worker has it
                 }
-                self.deliver(entry).await.map(Some)
+                let outcome = self.deliver(entry).await?;
+                let label = match outcome {
+                    Outcome::Delivered => "delivered",
+                    Outcome::Retrying => "retrying",
+                    Outcome::Dead => "dead",
+                };
+                self.counters
+                    .webhook_attempts
+                    .with_label_values(&[label])
+                    .inc();
+                Ok(Some(outcome))
             })
             .buffer_unordered(CONCURRENCY)
             .collect()
@@ -293,7 +308,12 @@ impl OutboxWorker {
             .await;
         let error = match result {
             Ok(response) if response.status().is_success() => {
-                self.store.outbox_delivered(entry.id, Utc::now()).await?;
+                let delivered_at = Utc::now();
+                self.store.outbox_delivered(entry.id, delivered_at).await?;
+                let waited = (delivered_at - entry.created_at)
+                    .to_std()
+                    .unwrap_or_default();
+                self.counters.webhook_delivery.observe(waited.as_secs_f64());
                 tracing::debug!(id = entry.id, event = %entry.event_type, "webhook delivered");
                 return Ok(Outcome::Delivered);
             }

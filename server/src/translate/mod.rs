@@ -25,6 +25,7 @@ pub use libretranslate::{LibreTranslate, LibreTranslateSettings, MachineError};
 
 use crate::model::translation::{MemoryEntry, MemoryOrigin};
 use crate::store::{SharedStore, StoreError};
+use crate::telemetry::Counters;
 
 /// Where a translation came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -179,20 +180,24 @@ pub struct Translator {
     machine: Option<Arc<LibreTranslate>>,
     flights: Mutex<HashMap<FlightKey, Flight>>,
     wait: Duration,
+    counters: Arc<Counters>,
 }
 
 impl Translator {
-    /// A translator on `store`, with LibreTranslate when configured.
+    /// A translator on `store`, with LibreTranslate when configured; what it
+    /// does is counted in `counters`.
     pub fn new(
         store: SharedStore,
         machine: Option<Arc<LibreTranslate>>,
         timeout: Duration,
+        counters: Arc<Counters>,
     ) -> Self {
         Self {
             store,
             machine,
             flights: Mutex::new(HashMap::new()),
             wait: timeout * 3 + Duration::from_secs(1),
+            counters,
         }
     }
 
@@ -250,6 +255,12 @@ impl Translator {
                 missing.push((hash.clone(), text.clone()));
             }
         }
+        let memory = &self.counters.translation_memory;
+        let misses = missing.len() as u64;
+        memory
+            .with_label_values(&["hit"])
+            .inc_by((hashes.len() as u64).saturating_sub(misses));
+        memory.with_label_values(&["miss"]).inc_by(misses);
         let mut machine_status = MachineStatus::Ok;
         let mut detected_source = None;
         if !missing.is_empty() {
@@ -335,10 +346,15 @@ impl Translator {
                 .map(|(_, text, _)| protect(text, &request.glossary))
                 .collect();
             let batch: Vec<String> = protected.iter().map(|(p, _)| p.clone()).collect();
-            match machine
+            let answer = machine
                 .translate(&batch, &source, &target, &request.format)
-                .await
-            {
+                .await;
+            let outcome = if answer.is_ok() { "ok" } else { "failed" };
+            self.counters
+                .translation_machine
+                .with_label_values(&[outcome])
+                .inc();
+            match answer {
                 Ok(result) => {
                     detected = result.detected;
                     let mut entries = Vec::new();

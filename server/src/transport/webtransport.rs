@@ -18,7 +18,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use parking_lot::Mutex;
 use std::time::Duration;
@@ -193,10 +192,7 @@ impl WebTransportServer {
                 let slots = match state.admit_connection(remote.ip()) {
                     Ok(slots) => slots,
                     Err(_) => {
-                        state
-                            .counters
-                            .quic_connections_refused
-                            .fetch_add(1, Ordering::Relaxed);
+                        state.counters.quic_connections_refused.inc();
                         incoming.refuse();
                         continue;
                     }
@@ -244,10 +240,7 @@ async fn serve_session_impl(
     let request = match tokio::time::timeout(deadline, incoming).await {
         Ok(request) => request?,
         Err(_) => {
-            state
-                .counters
-                .quic_connections_refused
-                .fetch_add(1, Ordering::Relaxed);
+            state.counters.quic_connections_refused.inc();
             anyhow::bail!("no session request within {deadline:?}");
         }
     };
@@ -308,7 +301,7 @@ async fn serve_session_impl(
                 request.forbidden().await;
                 &state.counters.webtransport_refused_403
             };
-            refused.fetch_add(1, Ordering::Relaxed);
+            refused.inc();
             anyhow::bail!("refused ({status}): {refusal}");
         }
     };
@@ -318,7 +311,7 @@ async fn serve_session_impl(
         .context("a cursor session is admitted with a session")?;
     let key = RoomKey::new(&campaign.slug, query("page").as_deref());
     let connection = request.accept().await?;
-    let _open = crate::telemetry::Gauge::hold(state.counters.clone(), |c| &c.webtransport_open);
+    let _open = crate::telemetry::Gauge::hold(&state.counters.webtransport_open);
     let _presence = state.presence.join(&campaign.slug, session.sub);
     let mut member = state
         .cursors

@@ -61,14 +61,7 @@ async fn two_sessions_see_each_other_move_and_leave() {
         .wait_for("Ada gone", |f| f.removed.contains(&ada_id))
         .await;
     assert_eq!(frame.presence, 1, "exact presence");
-    assert!(
-        app.state
-            .cursors
-            .counters
-            .frames
-            .load(std::sync::atomic::Ordering::Relaxed)
-            > 0
-    );
+    assert!(app.state.cursors.counters.frames.get() > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,12 +102,7 @@ async fn malformed_and_oversized_datagrams_do_no_harm() {
     watcher
         .wait_for("the valid move", |f| shows(f, 777, 888).is_some())
         .await;
-    let dropped = app
-        .state
-        .cursors
-        .counters
-        .dropped_malformed
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let dropped = app.state.cursors.counters.dropped_malformed.get();
     assert_eq!(dropped, 5, "each bad datagram dropped and counted");
 }
 

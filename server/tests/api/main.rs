@@ -17,6 +17,7 @@ mod join;
 mod lead;
 mod loadgen_smoke;
 mod logs;
+mod metrics;
 mod migrations;
 mod proxy;
 mod referral;

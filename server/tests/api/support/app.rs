@@ -24,6 +24,8 @@ pub(crate) struct TestApp {
     pub(crate) state: Arc<AppState>,
     /// Its WebTransport endpoint.
     pub(crate) webtransport: Arc<ovasabi_edge::transport::webtransport::WebTransportServer>,
+    /// Its separate metrics address, when `metrics_addr` is set.
+    pub(crate) metrics_addr: Option<SocketAddr>,
     /// HTTP client.
     pub(crate) client: reqwest::Client,
     /// Its database.
@@ -53,10 +55,12 @@ pub(crate) async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Config)) -> T
     let addr = app.http_addr();
     let state = app.state();
     let webtransport = app.webtransport();
+    let metrics_addr = app.metrics_addr();
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run(shutdown.clone()));
     TestApp {
         addr,
+        metrics_addr,
         admin_token,
         state,
         webtransport,
