@@ -27,9 +27,7 @@ async fn main() -> ExitCode {
     let result = match command {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(&config).await,
-        Command::Campaigns {
-            action: CampaignsAction::Apply { force },
-        } => apply_campaigns(config, force).await,
+        Command::Campaigns { action } => campaigns(config, action).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -75,6 +73,46 @@ async fn serve(config: ovasabi_edge::Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
     app.run(shutdown).await
+}
+
+async fn campaigns(config: ovasabi_edge::Config, action: CampaignsAction) -> anyhow::Result<()> {
+    use ovasabi_edge::campaign::scaffold;
+    let dir = config
+        .campaigns_dir
+        .clone()
+        .unwrap_or_else(|| "campaigns".into());
+    match action {
+        CampaignsAction::Apply { force } => apply_campaigns(config, force).await,
+        CampaignsAction::New { slug, name, docs } => {
+            let made = scaffold::new_campaign(&dir, &docs, &slug, name.as_deref())?;
+            println!("wrote {}", made.file.display());
+            println!("wrote {}", made.doc.display());
+            println!(
+                "next: edit the file, `ovasabi-edge campaigns docs`, `ovasabi-edge campaigns check`, \
+                 then `ovasabi-edge campaigns apply` (or a restart) puts it live"
+            );
+            Ok(())
+        }
+        CampaignsAction::Docs { docs } => {
+            for path in scaffold::write_docs(&dir, &docs)? {
+                println!("wrote {}", path.display());
+            }
+            Ok(())
+        }
+        CampaignsAction::Check { docs } => {
+            let problems = scaffold::check(&dir, &docs);
+            for problem in &problems {
+                eprintln!("{problem}");
+            }
+            anyhow::ensure!(
+                problems.is_empty(),
+                "{} problem(s) in the campaign files",
+                problems.len()
+            );
+            println!("campaign files and documents are valid and up to date");
+            Ok(())
+        }
+    }
 }
 
 async fn apply_campaigns(config: ovasabi_edge::Config, force: bool) -> anyhow::Result<()> {

@@ -70,7 +70,7 @@ fn invalid(path: &Path, reason: impl Into<String>) -> CampaignFileError {
 }
 
 /// Splits `NNN_name.toml` into its number and name.
-fn parse_file_name(path: &Path) -> Result<(u32, String), CampaignFileError> {
+pub(crate) fn parse_file_name(path: &Path) -> Result<(u32, String), CampaignFileError> {
     let stem = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -93,6 +93,22 @@ fn parse_file_name(path: &Path) -> Result<(u32, String), CampaignFileError> {
     Ok((number, name.replace('_', "-")))
 }
 
+/// Reads a campaign from the text of a campaign file; without a `slug` in
+/// it, `default_slug` (none: a missing slug is an error). The reason is for a
+/// person, naming the field at fault.
+pub fn parse_campaign(text: &str, default_slug: Option<&str>) -> Result<NewCampaign, String> {
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| e.message().to_owned())?;
+    if let Some(slug) = default_slug {
+        table
+            .entry("slug")
+            .or_insert_with(|| toml::Value::String(slug.to_owned()));
+    }
+    let spec: NewCampaign = serde_path_to_error::deserialize(table)
+        .map_err(|e| format!("{}: {}", e.path(), e.inner().message()))?;
+    spec.validate().map_err(|e| e.to_string())?;
+    Ok(spec)
+}
+
 /// Reads and validates one campaign file.
 pub fn read_file(path: &Path) -> Result<CampaignFile, CampaignFileError> {
     let (number, derived_slug) = parse_file_name(path)?;
@@ -100,13 +116,8 @@ pub fn read_file(path: &Path) -> Result<CampaignFile, CampaignFileError> {
         path: path.to_owned(),
         source,
     })?;
-    let mut table: toml::Table = toml::from_str(&text).map_err(|e| invalid(path, e.message()))?;
-    table
-        .entry("slug")
-        .or_insert_with(|| toml::Value::String(derived_slug));
-    let spec: NewCampaign = serde_path_to_error::deserialize(table)
-        .map_err(|e| invalid(path, format!("{}: {}", e.path(), e.inner().message())))?;
-    spec.validate().map_err(|e| invalid(path, e.to_string()))?;
+    let spec =
+        parse_campaign(&text, Some(&derived_slug)).map_err(|reason| invalid(path, reason))?;
     let hash = {
         use sha2::Digest;
         sha2::Sha256::digest(text.as_bytes())

@@ -1,6 +1,10 @@
 //! Campaigns as the server serves them: recently loaded ones kept in memory
-//! ([`cache`]) and campaigns kept as numbered files (`campaigns/NNN_slug.toml`,
-//! [`files`]). What a campaign is lives in [`crate::model::campaign`].
+//! ([`cache`]), campaigns kept as numbered files (`campaigns/NNN_slug.toml`,
+//! [`files`]), what a campaign's front end talks to ([`catalogue`]) and the
+//! commands that launch one and document it ([`scaffold`]). What a campaign
+//! is lives in [`crate::model::campaign`].
 
 pub mod cache;
+pub mod catalogue;
 pub mod files;
+pub mod scaffold;

@@ -2,6 +2,8 @@
 //! a bad value is reported under the environment variable that names it.
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
+use std::path::PathBuf;
+
 use clap::{CommandFactory, Parser, Subcommand};
 
 use super::{Config, ConfigError};
@@ -41,6 +43,31 @@ pub enum Command {
 /// Actions on campaign files.
 #[derive(Debug, Subcommand)]
 pub enum CampaignsAction {
+    /// Write the next numbered campaign file (a draft) for SLUG and its
+    /// document, then exit.
+    New {
+        /// The campaign's slug (lower-case letters, digits, dashes).
+        slug: String,
+        /// Its name (default: from the slug).
+        #[arg(long)]
+        name: Option<String>,
+        /// Folder of the campaign documents.
+        #[arg(long, default_value = "docs/campaign")]
+        docs: PathBuf,
+    },
+    /// Write the document of every campaign file again (after editing one).
+    Docs {
+        /// Folder of the campaign documents.
+        #[arg(long, default_value = "docs/campaign")]
+        docs: PathBuf,
+    },
+    /// Validate every campaign file and fail (exit 1) on a document out of
+    /// date with its file.
+    Check {
+        /// Folder of the campaign documents.
+        #[arg(long, default_value = "docs/campaign")]
+        docs: PathBuf,
+    },
     /// Apply (create or update) every campaign file that changed since it was
     /// last applied, then exit.
     Apply {

@@ -9,7 +9,8 @@ use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::Serialize;
 
-use super::{ApiError, is_admin, json_body, page, require_admin, state};
+use super::{ApiError, is_admin, json_body, page, read_body, require_admin, state};
+use crate::campaign::files::ApplyOutcome;
 use crate::model::campaign::{Campaign, CampaignPatch, NewCampaign};
 use crate::state::AppState;
 
@@ -18,6 +19,7 @@ pub fn router() -> Router {
     Router::with_path("api/campaign")
         .get(list)
         .post(create)
+        .push(Router::with_path("apply").post(apply_file))
         .push(
             Router::with_path("{slug}")
                 .get(show)
@@ -114,6 +116,57 @@ async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     state.campaigns.forget(&stored.slug);
     tracing::info!(slug = %stored.slug, "campaign updated");
     res.render(Json(stored));
+    Ok(())
+}
+
+/// Answer of `POST /api/campaign/apply`.
+#[derive(Debug, Serialize)]
+struct Applied {
+    slug: String,
+    /// `created`, `updated` or `unchanged`.
+    outcome: &'static str,
+}
+
+/// Applies a campaign file (its TOML text, with its `slug`) to this
+/// deployment, as `ovasabi-edge campaigns apply` does from the folder.
+#[handler]
+async fn apply_file(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let state = state(depot)?;
+    require_admin(req, &state)?;
+    let is_toml = req
+        .headers()
+        .get(salvo::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            let essence = v.trim().to_ascii_lowercase();
+            essence == "application/toml" || essence == "text/plain"
+        });
+    if !is_toml {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let body = read_body(req, state.config.max_body_bytes, state.config.body_timeout).await?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::invalid_field("body", "a campaign file is UTF-8 text"))?;
+    let spec = crate::campaign::files::parse_campaign(text, None)
+        .map_err(|reason| ApiError::invalid_field("body", reason))?;
+    spec.config
+        .check_webhook_targets(&state.config.webhook_policy())?;
+    let outcome = crate::campaign::files::apply(state.store.as_ref(), &spec).await?;
+    state.campaigns.forget(&spec.slug);
+    tracing::info!(slug = %spec.slug, ?outcome, "campaign file applied through the API");
+    res.render(Json(Applied {
+        slug: spec.slug,
+        outcome: match outcome {
+            ApplyOutcome::Created => "created",
+            ApplyOutcome::Updated => "updated",
+            ApplyOutcome::Unchanged | ApplyOutcome::Kept => "unchanged",
+        },
+    }));
     Ok(())
 }
 

@@ -7,6 +7,7 @@ mod admission;
 mod binary;
 mod campaign;
 mod campaign_files;
+mod campaign_launch;
 mod cursors;
 mod edge;
 mod events;
