@@ -49,6 +49,22 @@ pub struct WebTransportServer {
     source: CertificateSource,
     expires: Mutex<std::time::Instant>,
     published: Arc<PublishedEndpoint>,
+    /// SHA-256 of the certificate and key files last loaded (`Files` only).
+    files_hash: Mutex<Option<String>>,
+    /// SHA-256 of the files last found unloadable (warned about once).
+    failed_hash: Mutex<Option<String>>,
+}
+
+/// How often certificate files are looked at for a change.
+const CERT_FILES_CHECK: Duration = Duration::from_secs(2);
+
+/// SHA-256 of the certificate and key files' bytes, as they are now.
+async fn hash_files(cert: &std::path::Path, key: &std::path::Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(tokio::fs::read(cert).await?);
+    hasher.update(tokio::fs::read(key).await?);
+    Ok(B64.encode(hasher.finalize()))
 }
 
 /// Outgoing datagram bytes a session may queue (quinn's default is 1 MiB).
@@ -119,6 +135,10 @@ impl WebTransportServer {
                 (identity, Vec::new(), Duration::MAX / 4)
             }
         };
+        let files_hash = match &source {
+            CertificateSource::Files { cert, key } => hash_files(cert, key).await.ok(),
+            CertificateSource::Development(_) => None,
+        };
         let endpoint = Endpoint::server(server_config(addr, identity))
             .with_context(|| format!("cannot listen on UDP {addr} (OVASABI_WT_ADDR)"))?;
         let addr = endpoint.local_addr()?;
@@ -128,7 +148,44 @@ impl WebTransportServer {
             source,
             expires: Mutex::new(std::time::Instant::now() + lifetime),
             published: Arc::new(PublishedEndpoint::new(addr, hashes)),
+            files_hash: Mutex::new(files_hash),
+            failed_hash: Mutex::new(None),
         })
+    }
+
+    /// Loads the certificate files again when they changed since last
+    /// loaded (a renewed certificate, a rotated secret); true when it did.
+    /// A pair that does not load (say, the key written after the
+    /// certificate) leaves the current one serving, and is tried again.
+    pub async fn reload_files_if_changed(&self) -> anyhow::Result<bool> {
+        let CertificateSource::Files { cert, key } = &self.source else {
+            return Ok(false);
+        };
+        let hash = hash_files(cert, key)
+            .await
+            .with_context(|| format!("cannot read {} and {}", cert.display(), key.display()))?;
+        if self.files_hash.lock().as_deref() == Some(hash.as_str())
+            || self.failed_hash.lock().as_deref() == Some(hash.as_str())
+        {
+            return Ok(false);
+        }
+        let identity = match Identity::load_pemfiles(cert, key).await {
+            Ok(identity) => identity,
+            Err(e) => {
+                *self.failed_hash.lock() = Some(hash);
+                return Err(anyhow::Error::from(e).context(format!(
+                    "cannot load {} and {}",
+                    cert.display(),
+                    key.display()
+                )));
+            }
+        };
+        self.endpoint
+            .reload_config(server_config(self.addr, identity), false)
+            .context("cannot install the new certificate")?;
+        *self.files_hash.lock() = Some(hash);
+        tracing::info!(cert = %cert.display(), "WebTransport certificate reloaded");
+        Ok(true)
     }
 
     /// The UDP address it listens on.
@@ -163,6 +220,40 @@ impl WebTransportServer {
         Ok(true)
     }
 
+    /// Reloads the certificate files when they change (looked at every
+    /// [`CERT_FILES_CHECK`], and at once on SIGHUP), until `shutdown`.
+    async fn watch_files(&self, shutdown: tokio_util::sync::CancellationToken) {
+        #[cfg(unix)]
+        let mut hangup =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let mut every = tokio::time::interval(CERT_FILES_CHECK);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            #[cfg(unix)]
+            let hangup_received = async {
+                match hangup.as_mut() {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let hangup_received = std::future::pending::<()>();
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = every.tick() => {}
+                () = hangup_received => {}
+            }
+            if let Err(e) = self.reload_files_if_changed().await {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "certificate files not reloaded; the current certificate still serves"
+                );
+            }
+        }
+    }
+
     /// Accepts sessions (`webtransport accept`, each one a `cursor session`)
     /// and renews the development certificate (`certificate renewal`), until
     /// shutdown.
@@ -177,6 +268,13 @@ impl WebTransportServer {
                         tracing::error!(error = format!("{e:#}"), "certificate renewal failed");
                     }
                 }
+            });
+        }
+        if let CertificateSource::Files { .. } = self.source {
+            let server = self.clone();
+            let shutdown = tasks.shutdown().clone();
+            tasks.spawn("certificate reload", async move {
+                server.watch_files(shutdown).await;
             });
         }
         let shutdown = tasks.shutdown().clone();

@@ -8,6 +8,7 @@ mod binary;
 mod campaign;
 mod campaign_files;
 mod campaign_launch;
+mod certificates;
 mod cursors;
 mod edge;
 mod events;
