@@ -21,12 +21,15 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     ovasabi_edge::telemetry::init(config.log_format);
-    let open_files = ovasabi_edge::app::raise_open_file_limit();
-    tracing::info!(open_files, "open-file limit");
-    tracing::info!(?config, "configuration");
+    if let Command::Serve = command {
+        let open_files = ovasabi_edge::app::raise_open_file_limit();
+        tracing::info!(open_files, "open-file limit");
+        tracing::info!(?config, "configuration");
+    }
     let result = match command {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(&config).await,
+        Command::Health => health(&config).await,
         Command::Campaigns { action } => campaigns(config, action).await,
     };
     match result {
@@ -132,6 +135,26 @@ async fn apply_campaigns(config: ovasabi_edge::Config, force: bool) -> anyhow::R
     for (slug, outcome) in applied? {
         println!("{slug}: {outcome:?}");
     }
+    Ok(())
+}
+
+async fn health(config: &ovasabi_edge::Config) -> anyhow::Result<()> {
+    let mut addr = config.http_addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let answer = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()?
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        answer.status().is_success(),
+        "/healthz answered {}",
+        answer.status()
+    );
+    println!("up");
     Ok(())
 }
 

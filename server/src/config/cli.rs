@@ -29,6 +29,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default).
     Serve,
+    /// Ask this configuration's running server whether it is up
+    /// (`GET /healthz` on OVASABI_HTTP_ADDR): exit 0 when it is, 1 when not.
+    /// For container health checks, where no HTTP client is installed.
+    Health,
     /// Apply the migrations the database lacks (creating an SQLite file if
     /// missing), print them, and exit: a pre-deploy step.
     Migrate,

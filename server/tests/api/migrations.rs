@@ -123,7 +123,17 @@ async fn migrate_is_a_step_of_its_own() {
         .await
         .expect("answers");
     assert_eq!(health.status(), 200);
+    // The container's health check asks the same, with the same settings.
+    let addr = running.base.trim_start_matches("http://").to_owned();
+    let health_check = || {
+        binary_command(&[("OVASABI_HTTP_ADDR", &addr)])
+            .arg("health")
+            .output()
+            .expect("binary runs")
+    };
+    assert!(health_check().status.success());
     assert!(running.stop("TERM").await.success());
+    assert!(!health_check().status.success(), "down once stopped");
 
     // ...and refuses, naming the step, where there is nothing yet.
     let empty = format!("sqlite://{}", dir.path().join("none/edge.db").display());

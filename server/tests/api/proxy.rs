@@ -5,7 +5,8 @@
 //! from 25 loopback addresses (127.0.0.2…); the server trusts only the proxy.
 //!
 //! nginx is started by the test itself (`nginx -p <temp dir>`), on a port of
-//! its own; `.ci/run` installs the package.
+//! its own, with the location settings of the deployment's own proxy
+//! (`deploy/nginx/proxy-location.conf`); `.ci/run` installs the package.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -105,16 +106,16 @@ http {{
         location / {{
             proxy_pass http://edge;
             {upstream_protocol}
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_buffering off;
-            proxy_read_timeout 1h;
+            include {shared};
         }}
     }}
 }}
 "#,
         pool = if keepalive { "keepalive 32;" } else { "" },
+        // What deploy/nginx/nginx.conf (compose) includes too.
+        shared = crate::support::repo_root()
+            .join("deploy/nginx/proxy-location.conf")
+            .display(),
         cert = cert.display(),
         key = key.display(),
     );
@@ -235,4 +236,79 @@ async fn through_nginx_speaking_http_1_0() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_nginx_with_keepalive() {
     visitors_behind_the_proxy_are_themselves(true).await;
+}
+
+/// The deployment's proxy configuration (`deploy/nginx/nginx.conf`, used by
+/// `compose.yaml`) is one nginx accepts: its TLS server and the UDP pass-through
+/// for WebTransport, with the instances' names and the mounted paths
+/// replaced by local ones.
+#[test]
+fn the_deployment_proxy_configuration_is_valid() {
+    let Some(binary) = nginx_binary() else {
+        assert!(
+            std::env::var_os("OVASABI_REQUIRE_ALL").is_none(),
+            "nginx is installed (apt-get install nginx libnginx-mod-stream)"
+        );
+        println!("skipped: nginx is not installed");
+        return;
+    };
+    let root = crate::support::repo_root();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = (dir.path().join("edge.crt"), dir.path().join("edge.key"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=edge"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(made.success());
+    let deployed =
+        std::fs::read_to_string(root.join("deploy/nginx/nginx.conf")).expect("the deployment's");
+    let temp = dir.path().display();
+    // Debian builds the stream module as a module of its own.
+    let stream_module = Path::new("/usr/lib/nginx/modules/ngx_stream_module.so");
+    let load = if stream_module.exists() {
+        format!("load_module {};\n", stream_module.display())
+    } else {
+        String::new()
+    };
+    let local = format!("{load}pid {temp}/nginx.pid;\nerror_log {temp}/error.log;\n")
+        + &deployed
+            .replace("/etc/nginx/certs", &temp.to_string())
+            .replace(
+                "/etc/nginx/proxy-location.conf",
+                &root
+                    .join("deploy/nginx/proxy-location.conf")
+                    .display()
+                    .to_string(),
+            )
+            .replace("edge1:", "127.0.0.1:")
+            .replace("edge2:", "127.0.0.2:")
+            .replace("listen 443", "listen 127.0.0.1:18443");
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(&conf, local).expect("written");
+    let checked = Command::new(binary)
+        .args(["-t", "-p"])
+        .arg(dir.path())
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .expect("nginx runs");
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
 }
