@@ -9,7 +9,8 @@
 //! the response head, and the client's address; never a body, a query, a
 //! token or anything a visitor typed. The same request is counted in the
 //! metrics (`ovasabi_http_requests_total`, `…_duration_seconds`) under its
-//! route template, never its path (which would be a series per id).
+//! route template, never its path (which would be a series per id), and
+//! under a standard method or `OTHER`.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -73,6 +74,15 @@ pub fn record(
     }
 }
 
+/// The method as logs and metrics name it: the standard ones as they are,
+/// any other `OTHER` (a client must not create a series per made-up method).
+fn method_label(method: &str) -> &str {
+    match method {
+        "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+        _ => "OTHER",
+    }
+}
+
 /// The service hoop: request id, span and access line of every request
 /// Salvo serves (the lean event-stream path does the same itself).
 pub struct AccessLog(pub Arc<AppState>);
@@ -97,7 +107,7 @@ impl Handler for AccessLog {
             "" => UNMATCHED.to_owned(),
             path => format!("/{path}"),
         };
-        let method = req.method().as_str().to_owned();
+        let method = method_label(req.method().as_str()).to_owned();
         let span = request_span(&id, &method, &route);
         ctrl.call_next(req, depot, res)
             .instrument(span.clone())
@@ -105,5 +115,31 @@ impl Handler for AccessLog {
         let status = res.status_code.map_or(200, |s| s.as_u16());
         let client = super::client_address(req, &self.0);
         span.in_scope(|| record(&self.0, (&route, &method), status, started, client));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        assert_eq!(method_label("PATCH"), "PATCH");
+        assert_eq!(method_label("BREW"), "OTHER");
+        assert_eq!(method_label("get"), "OTHER");
+    }
+
+    #[test]
+    fn implausible_request_ids_are_replaced() {
+        let mut headers = HeaderMap::new();
+        headers.insert(REQUEST_ID, HeaderValue::from_static("abc-123.x"));
+        assert_eq!(request_id(&headers), "abc-123.x");
+        headers.insert(REQUEST_ID, HeaderValue::from_static("has space"));
+        let made = request_id(&headers);
+        assert_ne!(made, "has space");
+        assert_eq!(made.len(), 32, "a new UUID v7, simple form");
+        let long = "a".repeat(129);
+        headers.insert(REQUEST_ID, HeaderValue::from_str(&long).expect("header"));
+        assert_ne!(request_id(&headers), long);
     }
 }
