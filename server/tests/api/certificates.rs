@@ -3,37 +3,13 @@
 //! restart.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use wtransport::tls::Sha256Digest;
 use wtransport::{ClientConfig, Endpoint, Identity};
 
-use crate::support::{Db, ticket};
-
-/// A self-signed P-256 certificate and key for `name`, written as PEM files.
-fn make_certificate(cert: &Path, key: &Path, name: &str) {
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", &format!("/CN={name}")])
-        .arg("-keyout")
-        .arg(key)
-        .arg("-out")
-        .arg(cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl runs");
-    assert!(made.success(), "self-signed certificate");
-}
+use crate::support::{Db, self_signed_certificate, ticket};
 
 /// The SHA-256 of the certificate in `cert`.
 async fn hash_of(cert: &Path, key: &Path) -> Vec<u8> {
@@ -48,7 +24,7 @@ async fn hash_of(cert: &Path, key: &Path) -> Vec<u8> {
 async fn replaced_certificate_files_are_served_without_a_restart() {
     let dir = tempfile::tempdir().expect("dir");
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    make_certificate(&cert, &key, "first.example");
+    self_signed_certificate(&cert, &key, "first.example");
     let first = hash_of(&cert, &key).await;
     let (cert_path, key_path) = (cert.clone(), key.clone());
     let app = crate::support::spawn_app_with(Db::Sqlite, |c| {
@@ -95,7 +71,7 @@ async fn replaced_certificate_files_are_served_without_a_restart() {
 
     // Renewed on disk (a new key too), as cert-manager or certbot would.
     let (next_cert, next_key) = (dir.path().join("next.pem"), dir.path().join("next.key"));
-    make_certificate(&next_cert, &next_key, "second.example");
+    self_signed_certificate(&next_cert, &next_key, "second.example");
     let second = hash_of(&next_cert, &next_key).await;
     assert!(
         serves(first.clone()).await,

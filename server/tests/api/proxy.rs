@@ -50,29 +50,7 @@ fn start_nginx(upstream: std::net::SocketAddr, keepalive: bool) -> Nginx {
     let binary = nginx_binary().expect("nginx is installed (apt-get install nginx)");
     let dir = tempfile::tempdir().expect("temp dir");
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl runs");
-    assert!(made.success(), "self-signed certificate");
+    crate::support::self_signed_certificate(&cert, &key, "localhost");
     let port = free_port();
     let upstream_protocol = if keepalive {
         "proxy_http_version 1.1;\n            proxy_set_header Connection \"\";"
@@ -255,25 +233,7 @@ fn the_deployment_proxy_configuration_is_valid() {
     let root = crate::support::repo_root();
     let dir = tempfile::tempdir().expect("temp dir");
     let (cert, key) = (dir.path().join("edge.crt"), dir.path().join("edge.key"));
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=edge"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl runs");
-    assert!(made.success());
+    crate::support::self_signed_certificate(&cert, &key, "edge");
     let deployed =
         std::fs::read_to_string(root.join("deploy/nginx/nginx.conf")).expect("the deployment's");
     let temp = dir.path().display();

@@ -53,3 +53,27 @@ pub(crate) async fn poll_until<T, Fut: std::future::Future<Output = T>>(
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// Writes a self-signed ECDSA P-256 certificate for `name`, valid a day (as
+/// browsers pin for WebTransport), and its key, as PEM files (`openssl`).
+pub(crate) fn self_signed_certificate(cert: &std::path::Path, key: &std::path::Path, name: &str) {
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", &format!("/CN={name}")])
+        .arg("-keyout")
+        .arg(key)
+        .arg("-out")
+        .arg(cert)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(made.success(), "self-signed certificate");
+}
