@@ -35,17 +35,27 @@ async fn metrics(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> 
             message: "metrics are served on the metrics address (OVASABI_METRICS_ADDR)".into(),
         });
     }
-    render(&state, res);
+    render(&state, res).await;
     Ok(())
 }
 
 #[handler]
 async fn scrape(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
-    render(&*state(depot)?, res);
+    render(&*state(depot)?, res).await;
     Ok(())
 }
 
-fn render(state: &AppState, res: &mut Response) {
+/// How long a scrape waits for the outbox counts before leaving them as
+/// they were (a database outage must not stall the scrape).
+const OUTBOX_COUNT_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+async fn render(state: &AppState, res: &mut Response) {
+    let counts = tokio::time::timeout(OUTBOX_COUNT_WAIT, state.store.outbox_counts()).await;
+    if let Ok(Ok(counts)) = counts {
+        let entries = &state.counters.outbox_entries;
+        entries.with_label_values(&["pending"]).set(counts.pending);
+        entries.with_label_values(&["dead"]).set(counts.dead);
+    }
     // What is read rather than counted is read now.
     state
         .cursors

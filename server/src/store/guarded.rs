@@ -21,8 +21,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    CampaignCounts, CampaignStore, ErasureStore, LeadStore, MemoryStore, OutboxStore, Page,
-    SharedStore, Store, StoreError, UserStore,
+    CampaignCounts, CampaignStore, ErasureStore, LeadStore, MemoryStore, OutboxCounts, OutboxStore,
+    Page, SharedStore, Store, StoreError, UserStore,
 };
 use crate::model::campaign::{Campaign, NewCampaign};
 use crate::model::erasure::{ErasureReport, ErasureSubject};
@@ -319,6 +319,10 @@ impl OutboxStore for Guarded {
     ) -> Result<u64, StoreError> {
         self.guard(self.inner.prune_outbox(before, untargeted_too))
             .await
+    }
+
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        self.guard(self.inner.outbox_counts()).await
     }
 }
 

@@ -139,6 +139,15 @@ pub struct CampaignCounts {
     pub referrals: i64,
 }
 
+/// How many outbox entries wait, and how many were given up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxCounts {
+    /// Not delivered yet, still tried.
+    pub pending: i64,
+    /// Failed for the last time; waiting for a re-drive.
+    pub dead: i64,
+}
+
 /// Paging of a list.
 #[derive(Debug, Clone, Copy)]
 pub struct Page {
@@ -302,6 +311,9 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Puts a dead (or pending) entry back in line with fresh attempts. False when
     /// there is no such undelivered entry.
     async fn redrive_outbox(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Entries waiting for delivery (pending) and given up on (dead), now.
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
 
     /// Deletes outbox entries created before `before` that need nothing more:
     /// delivered ones, and — when `untargeted_too` (no default receiver is

@@ -110,6 +110,8 @@ pub struct Counters {
     pub translation_machine: IntCounterVec,
     /// 1 while LibreTranslate's circuit breaker is open (set when scraped).
     pub translation_breaker_open: IntGauge,
+    /// Outbox entries by state, `pending` or `dead` (read when scraped).
+    pub outbox_entries: IntGaugeVec,
     connections: IntGaugeVec,
     refused: IntCounterVec,
     webtransport_refused: IntCounterVec,
@@ -188,6 +190,11 @@ impl Default for Counters {
                 "ovasabi_translation_breaker_open",
                 "1 while LibreTranslate's circuit breaker is open (calls are not made), else 0.",
             ),
+            outbox_entries: gauge_vec(
+                "ovasabi_outbox_entries",
+                "Outbox entries not delivered, by state: pending (still tried) or dead (given up on, waiting for a re-drive).",
+                &["state"],
+            ),
             connections,
             refused,
             webtransport_refused,
@@ -211,6 +218,7 @@ impl Registered for Counters {
         register(registry, self.translation_memory.clone());
         register(registry, self.translation_machine.clone());
         register(registry, self.translation_breaker_open.clone());
+        register(registry, self.outbox_entries.clone());
     }
 }
 

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::db_tests;
 use crate::support::fake_receiver::{Received, Receiver};
-use crate::support::{As, Db, poll_until, spawn_app_with};
+use crate::support::{As, Db, poll_until, scrape_metrics, spawn_app_with};
 
 fn delivered(received: &[Received], event: &str) -> Vec<Received> {
     received
@@ -146,6 +146,18 @@ async fn a_dead_entry_is_visible_and_can_be_redriven(db: Db) {
     );
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(crm.received().len(), 3, "no attempt after the last one");
+    // Operators see it too: the dead entry, and the attempts by outcome.
+    let metrics = scrape_metrics(&app.client, &app.url("")).await;
+    assert_eq!(metrics[r#"ovasabi_outbox_entries{state="dead"}"#], 1.0);
+    assert_eq!(metrics[r#"ovasabi_outbox_entries{state="pending"}"#], 0.0);
+    assert_eq!(
+        metrics[r#"ovasabi_webhook_attempts_total{outcome="dead"}"#],
+        1.0
+    );
+    assert_eq!(
+        metrics[r#"ovasabi_webhook_attempts_total{outcome="retrying"}"#],
+        2.0
+    );
 
     app.get("/api/outbox", As::Anonymous)
         .await

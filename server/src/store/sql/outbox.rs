@@ -7,7 +7,7 @@ use sqlx::{Executor, FromRow};
 use super::{Dialect, Param, SqlStore};
 use crate::model::outbox::{OutboxEntry, OutboxState};
 use crate::store::rows::OutboxRow;
-use crate::store::{OutboxStore, Page, StoreError};
+use crate::store::{OutboxCounts, OutboxStore, Page, StoreError};
 
 /// Entries of the default receiver and of their own, due at `$1` (at most `$2`).
 const DUE_ANY_TARGET: &str = "SELECT o.*, c.slug AS campaign_slug
@@ -38,7 +38,20 @@ where
     Option<DateTime<Utc>>: Param<DB>,
     Option<i64>: Param<DB>,
     OutboxRow: for<'r> FromRow<'r, DB::Row>,
+    (i64, i64): for<'r> FromRow<'r, DB::Row>,
 {
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        // Undelivered entries only: few, however large the outbox grew.
+        let (pending, dead): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*) FILTER (WHERE dead_at IS NULL),
+                    COUNT(*) FILTER (WHERE dead_at IS NOT NULL)
+             FROM service_event_outbox WHERE delivered_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(OutboxCounts { pending, dead })
+    }
+
     async fn due_outbox(
         &self,
         now: DateTime<Utc>,
