@@ -1,7 +1,8 @@
 // Real Chromium (Debian's, driven by playwright-core) against the real server:
 // two pages in one campaign over WebTransport, over the SSE fallback, and mixed;
 // events reaching the right pages; presence; reconnection after a restart; and
-// the demo page served from another origin than the API's.
+// the demo page served from another origin than the API's; and the API
+// description's viewer at /api/docs.
 // Needs the server binary (cargo build -p ovasabi-edge; OVASABI_BIN to override).
 
 import { after, before, test } from 'node:test';
@@ -331,4 +332,30 @@ test('a page on an allowed origin uses the API, events and WebTransport on anoth
     allowed.close();
     foreign.close();
   }
+});
+
+test('the API description renders in the browser, from the server alone', { timeout: 60_000 }, async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  /** @type {string[]} */
+  const foreign = [];
+  page.on('request', (request) => {
+    if (!request.url().startsWith(server.base)) foreign.push(request.url());
+  });
+  /** @type {string[]} */
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(String(error)));
+  await page.goto(`${server.base}/api/docs`);
+  await page.waitForSelector('details summary');
+  const summaries = await page.$$eval('summary', (nodes) => nodes.map((n) => n.textContent));
+  assert.ok(summaries.some((s) => s.includes('/api/quote') && s.includes('Send a lead')), summaries.join('\n'));
+  assert.ok(summaries.some((s) => s.includes('/api/campaign/{slug}/events')));
+  // An operation opens to its body schema and its answers.
+  await page.click('summary:has-text("/api/user/register")');
+  const opened = await page.textContent('details[open]');
+  assert.ok(opened?.includes('"email"') && opened.includes('422'), opened ?? '');
+  assert.ok(await page.textContent('body').then((t) => t?.includes('lead.status')), 'the live events');
+  assert.deepEqual(foreign, [], 'no CDN: every request goes to the server');
+  assert.deepEqual(errors, []);
+  await context.close();
 });

@@ -15,6 +15,7 @@ pub mod health;
 pub mod lead;
 pub mod lean;
 pub mod metrics;
+pub mod openapi;
 pub mod outbox;
 pub mod referral;
 pub mod session;
@@ -35,7 +36,16 @@ use crate::state::AppState;
 
 /// The whole HTTP service for `state`.
 pub fn service(state: Arc<AppState>) -> Service {
-    let router = web::index()
+    Service::new(router(state.clone()))
+        .hoop(access::AccessLog(state.clone()))
+        .hoop(body::DrainRefused)
+        .hoop(cors::CrossOrigin(state))
+        .catcher(Catcher::new(error::json_catcher))
+}
+
+/// Every route of the HTTP API, with the shared state put in each request's depot.
+pub fn router(state: Arc<AppState>) -> Router {
+    web::index()
         .hoop(InjectState(state.clone()))
         .push(web::router())
         .push(connect::router())
@@ -49,12 +59,46 @@ pub fn service(state: Arc<AppState>) -> Service {
         .push(referral::router())
         .push(outbox::router())
         .push(translate::router())
-        .push(cursor_endpoint::router());
-    Service::new(router)
-        .hoop(access::AccessLog(state.clone()))
-        .hoop(body::DrainRefused)
-        .hoop(cors::CrossOrigin(state))
-        .catcher(Catcher::new(error::json_catcher))
+        .push(cursor_endpoint::router())
+        .push(openapi::router())
+}
+
+/// Every route of `router` as `(method, path template)`, e.g.
+/// `("PATCH", "/api/quote/{id}")`: what the API description must cover.
+pub fn routes(router: &Router) -> Vec<(String, String)> {
+    fn walk(router: &Router, prefix: &str, out: &mut Vec<(String, String)>) {
+        use salvo::routing::FilterInfo;
+        let mut path = prefix.to_owned();
+        let mut method = None;
+        for filter in router.filters() {
+            match filter.info() {
+                FilterInfo::Path(segment) => {
+                    let segment = segment.trim_matches('/');
+                    if !segment.is_empty() {
+                        path = format!("{}/{segment}", path.trim_end_matches('/'));
+                    }
+                }
+                FilterInfo::Method(m) => method = Some(m.as_str().to_owned()),
+                _ => {}
+            }
+        }
+        if let Some(method) = method {
+            let path = if path.is_empty() {
+                "/".to_owned()
+            } else {
+                path.clone()
+            };
+            out.push((method, path));
+        }
+        for child in router.routers() {
+            walk(child, &path, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(router, "", &mut out);
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Puts the shared state into every request's depot.

@@ -21,6 +21,7 @@ mod loadgen_smoke;
 mod logs;
 mod metrics;
 mod migrations;
+mod openapi;
 mod proxy;
 mod referral;
 mod scale_out;
