@@ -137,6 +137,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             });
         }
     };
+    // Every body is an object (serde would read a struct from an array too).
+    if !document.is_object() {
+        return Err(ApiError::Unprocessable {
+            code: "invalid_field",
+            message: "the body must be a JSON object".into(),
+            field: Some("body".into()),
+        });
+    }
     // A NUL is refused wherever it is, the same way on every database (it
     // cannot be stored in PostgreSQL text, and no field has a use for it).
     if let Some(path) = nul_path(&document, String::new()) {

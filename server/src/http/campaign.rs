@@ -19,12 +19,12 @@ pub fn router() -> Router {
     Router::with_path("api/campaign")
         .get(list)
         .post(create)
-        .push(Router::with_path("apply").post(apply_file))
         .push(
             Router::with_path("{slug}")
                 .get(show)
                 .patch(update)
                 .push(Router::with_path("metrics").get(metrics))
+                .push(Router::with_path("file").put(apply_file))
                 .push(super::events::router())
                 .push(super::cursor::router())
                 .push(super::cursor_endpoint::campaign_router()),
@@ -119,7 +119,7 @@ async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     Ok(())
 }
 
-/// Answer of `POST /api/campaign/apply`.
+/// Answer of `PUT /api/campaign/{slug}/file`.
 #[derive(Debug, Serialize)]
 struct Applied {
     slug: String,
@@ -127,8 +127,9 @@ struct Applied {
     outcome: &'static str,
 }
 
-/// Applies a campaign file (its TOML text, with its `slug`) to this
-/// deployment, as `ovasabi-edge campaigns apply` does from the folder.
+/// Applies a campaign file (its TOML text; its `slug`, if it names one, must
+/// be the path's) to this deployment, as `ovasabi-edge campaigns apply` does
+/// from the folder.
 #[handler]
 async fn apply_file(
     req: &mut Request,
@@ -152,8 +153,15 @@ async fn apply_file(
     let body = read_body(req, state.config.max_body_bytes, state.config.body_timeout).await?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::invalid_field("body", "a campaign file is UTF-8 text"))?;
-    let spec = crate::campaign::files::parse_campaign(text, None)
+    let slug = req.param::<String>("slug").unwrap_or_default();
+    let spec = crate::campaign::files::parse_campaign(text, Some(&slug))
         .map_err(|reason| ApiError::invalid_field("body", reason))?;
+    if spec.slug != slug {
+        return Err(ApiError::invalid_field(
+            "slug",
+            format!("the file is campaign {:?}, not {slug:?}", spec.slug),
+        ));
+    }
     spec.config
         .check_webhook_targets(&state.config.webhook_policy())?;
     let outcome = crate::campaign::files::apply(state.store.as_ref(), &spec).await?;

@@ -25,6 +25,13 @@ pub struct ReferralResponse {
 #[handler]
 async fn refer(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
+    // A referral is credited to a session: without one, nothing else is looked at.
+    if bearer_token(req.headers()).is_none() {
+        return Err(ApiError::Unauthorized {
+            code: "unauthorized",
+            message: "a referral needs the session token (Authorization: Bearer)".into(),
+        });
+    }
     let body: ReferralRequest = json_body(req, &state.config).await?;
     super::check_campaign_origin(req, &state, &body.campaign).await?;
     let credit = crate::forms::referral::refer(&state, body, bearer_token(req.headers())).await?;

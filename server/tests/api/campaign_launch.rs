@@ -116,7 +116,7 @@ async fn a_campaign_file_applies_through_the_admin_api(db: Db) {
     let post = |body: &str, content_type: &str, admin: bool| {
         let mut request = app
             .client
-            .post(app.url("/api/campaign/apply"))
+            .put(app.url("/api/campaign/autumn/file"))
             .header("content-type", content_type)
             .body(body.to_owned());
         if admin {
@@ -145,9 +145,14 @@ async fn a_campaign_file_applies_through_the_admin_api(db: Db) {
     crate::support::read(post(file, "application/json", true).await.expect("sent"))
         .await
         .assert_error(415, "unsupported_media_type");
+    // A file of another campaign than the path's is refused.
+    let other = file.replace("slug = \"autumn\"", "slug = \"winter\"");
+    crate::support::read(post(&other, "application/toml", true).await.expect("sent"))
+        .await
+        .assert_error(422, "invalid_field");
     let bad = crate::support::read(
         post(
-            "slug = \"x\"\nname = \"X\"\nstatus = \"sideways\"\n",
+            "name = \"X\"\nstatus = \"sideways\"\n",
             "application/toml",
             true,
         )
