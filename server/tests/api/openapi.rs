@@ -76,3 +76,19 @@ async fn the_document_and_its_viewer_are_served() {
         assert_eq!(answer.headers()["content-type"], content_type, "{path}");
     }
 }
+
+/// The campaign documents (`campaigns docs`) and this description speak of
+/// the same endpoints: every one a campaign document lists is described.
+#[test]
+fn the_campaign_catalogue_is_in_the_description() {
+    let doc = document();
+    for endpoint in ovasabi_edge::campaign::catalogue::ENDPOINTS {
+        let operation = &doc["paths"][endpoint.path][endpoint.method.to_lowercase()];
+        assert!(
+            operation.is_object(),
+            "{} {} is in the catalogue but not in the description",
+            endpoint.method,
+            endpoint.path
+        );
+    }
+}
