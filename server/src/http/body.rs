@@ -21,24 +21,27 @@ pub async fn json_body<T: DeserializeOwned>(
     let limit = config.max_body_bytes;
     // Required: a form on another site can post a "simple" request (no
     // preflight) only without a JSON content type.
-    let is_json = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            let essence = v
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase();
-            essence == "application/json" || essence.ends_with("+json")
-        });
+    let is_json = media_type(req)
+        .is_some_and(|essence| essence == "application/json" || essence.ends_with("+json"));
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
     let bytes = read_body(req, limit, config.body_timeout).await?;
     parse_json(&bytes)
+}
+
+/// The request's media type: its `Content-Type` without parameters, in
+/// lower case (`application/json` for `Application/JSON; charset=utf-8`).
+pub fn media_type(req: &Request) -> Option<String> {
+    let value = req.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(
+        value
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase(),
+    )
 }
 
 /// The body, within `limit` bytes and the body timeout: over the limit 413,

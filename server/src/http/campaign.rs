@@ -9,6 +9,7 @@ use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::Serialize;
 
+use super::body::media_type;
 use super::{ApiError, is_admin, json_body, page, read_body, require_admin, state};
 use crate::campaign::files::ApplyOutcome;
 use crate::model::campaign::{Campaign, CampaignPatch, NewCampaign};
@@ -138,15 +139,8 @@ async fn apply_file(
 ) -> Result<(), ApiError> {
     let state = state(depot)?;
     require_admin(req, &state)?;
-    let is_toml = req
-        .headers()
-        .get(salvo::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            let essence = v.trim().to_ascii_lowercase();
-            essence == "application/toml" || essence == "text/plain"
-        });
+    let is_toml = media_type(req)
+        .is_some_and(|essence| essence == "application/toml" || essence == "text/plain");
     if !is_toml {
         return Err(ApiError::UnsupportedMediaType);
     }

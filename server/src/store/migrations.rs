@@ -34,27 +34,9 @@ pub(super) fn tolerant(mut migrator: Migrator) -> Migrator {
 /// The table sqlx records applied migrations in.
 const TABLE: &str = "_sqlx_migrations";
 
-/// The migrations of `migrator` that `conn`'s database has not applied;
-/// all of them when it was never migrated.
-async fn pending<'m, C: Migrate>(migrator: &'m Migrator, conn: &mut C) -> Vec<&'m Migration> {
-    // A database never migrated has no table to list: everything is pending.
-    let applied = conn
-        .list_applied_migrations(TABLE)
-        .await
-        .unwrap_or_default();
-    migrator
-        .iter()
-        .filter(|m| !m.migration_type.is_down_migration())
-        .filter(|m| !applied.iter().any(|a| a.version == m.version))
-        .collect()
-}
-
-fn names(migrations: &[&Migration]) -> String {
-    migrations
-        .iter()
-        .map(|m| format!("{:04} {}", m.version, m.description))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// A migration as people name it: `0006 memory last used`.
+fn label(migration: &Migration) -> String {
+    format!("{:04} {}", migration.version, migration.description)
 }
 
 /// Brings `conn`'s database to `migrator`'s schema as `policy` says; returns
@@ -64,35 +46,43 @@ pub(super) async fn prepare<C: Migrate>(
     conn: &mut C,
     policy: Migrations,
 ) -> anyhow::Result<Vec<String>> {
-    let pending = pending(migrator, conn).await;
+    // A database never migrated has no table to list: nothing is applied.
+    let applied = conn
+        .list_applied_migrations(TABLE)
+        .await
+        .unwrap_or_default();
+    let pending: Vec<&Migration> = migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .filter(|m| !applied.iter().any(|a| a.version == m.version))
+        .collect();
     match policy {
         Migrations::Require if !pending.is_empty() => anyhow::bail!(
             "the database is not migrated (OVASABI_MIGRATE=false): it lacks {}; \
              run `ovasabi-edge migrate` first",
-            names(&pending)
+            pending
+                .iter()
+                .map(|m| label(m))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Migrations::Require => {
             // Applied, but also unchanged since? (An edited migration is a
             // mistake to stop at, as a start that applies them would.)
-            let applied = conn.list_applied_migrations(TABLE).await?;
             for migration in migrator.iter() {
                 if let Some(done) = applied.iter().find(|a| a.version == migration.version)
                     && done.checksum != migration.checksum
                 {
                     anyhow::bail!(
-                        "migration {:04} {} was changed after it was applied",
-                        migration.version,
-                        migration.description
+                        "migration {} was changed after it was applied",
+                        label(migration)
                     );
                 }
             }
             Ok(Vec::new())
         }
         Migrations::Apply => {
-            let applied: Vec<String> = pending
-                .iter()
-                .map(|m| format!("{:04} {}", m.version, m.description))
-                .collect();
+            let applied: Vec<String> = pending.iter().map(|m| label(m)).collect();
             migrator.run_direct(None, conn, false).await?;
             Ok(applied)
         }

@@ -33,15 +33,7 @@ async fn replaced_certificate_files_are_served_without_a_restart() {
     })
     .await;
     app.open_campaign("c", json!({})).await;
-    let session = app
-        .call(
-            reqwest::Method::POST,
-            "/api/session",
-            crate::support::As::Anonymous,
-            Some(json!({"campaign": "c"})),
-        )
-        .await;
-    let token = session.body["token"].as_str().expect("token").to_owned();
+    let (_, token) = app.visitor("c").await;
     let (app, token) = (&app, &token);
     // Whether the endpoint serves the certificate of `hash` (a client that
     // pins it connects; one that pins another does not).

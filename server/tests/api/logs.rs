@@ -131,15 +131,7 @@ async fn a_journey_logs_json_with_request_ids_and_nothing_private() {
     .await
     .expect("sent");
     assert_eq!(refused.status(), 422);
-    let ticket: Value = post("/api/connect", json!({"campaign": "logs"}))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
-    let ticket = ticket["ticket"].as_str().expect("ticket").to_owned();
+    let ticket = crate::support::ticket(&http, &base, "logs", &token).await;
     let stream = http
         .get(format!("{base}/api/campaign/logs/events?ticket={ticket}"))
         .header("x-request-id", "stream-7")
