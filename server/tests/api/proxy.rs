@@ -153,8 +153,7 @@ async fn app_behind_proxy(db: Db) -> TestApp {
 /// (one per address is the campaign's cap), join, and have their limits to
 /// themselves; a forged header from a visitor changes nothing.
 async fn visitors_behind_the_proxy_are_themselves(keepalive: bool) {
-    if nginx_binary().is_none() && std::env::var_os("OVASABI_REQUIRE_ALL").is_none() {
-        println!("skipped: nginx is not installed");
+    if !crate::support::tool_present(nginx_binary().is_some(), "nginx", "apt-get install nginx") {
         return;
     }
     let app = app_behind_proxy(Db::Sqlite).await;
@@ -222,14 +221,15 @@ async fn through_nginx_with_keepalive() {
 /// replaced by local ones.
 #[test]
 fn the_deployment_proxy_configuration_is_valid() {
-    let Some(binary) = nginx_binary() else {
-        assert!(
-            std::env::var_os("OVASABI_REQUIRE_ALL").is_none(),
-            "nginx is installed (apt-get install nginx libnginx-mod-stream)"
-        );
-        println!("skipped: nginx is not installed");
+    let binary = nginx_binary();
+    if !crate::support::tool_present(
+        binary.is_some(),
+        "nginx",
+        "apt-get install nginx libnginx-mod-stream",
+    ) {
         return;
-    };
+    }
+    let binary = binary.expect("present");
     let root = crate::support::repo_root();
     let dir = tempfile::tempdir().expect("temp dir");
     let (cert, key) = (dir.path().join("edge.crt"), dir.path().join("edge.key"));

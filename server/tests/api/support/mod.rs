@@ -77,3 +77,17 @@ pub(crate) fn self_signed_certificate(cert: &std::path::Path, key: &std::path::P
         .expect("openssl runs");
     assert!(made.success(), "self-signed certificate");
 }
+
+/// Whether a tool a check needs is there (`present`). When it is not, the
+/// check is skipped with a notice, and under `OVASABI_REQUIRE_ALL` (CI) the
+/// test fails, naming how to install it.
+pub(crate) fn tool_present(present: bool, what: &str, install: &str) -> bool {
+    if !present {
+        assert!(
+            std::env::var_os("OVASABI_REQUIRE_ALL").is_none(),
+            "{what} is installed ({install})"
+        );
+        println!("skipped: {what} ({install})");
+    }
+    present
+}
