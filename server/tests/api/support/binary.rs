@@ -85,7 +85,10 @@ pub(crate) fn repo_root() -> &'static std::path::Path {
 /// The binary with only `env` (and `PATH`): nothing inherited leaks in.
 pub(crate) fn binary_command(env: &[(&str, &str)]) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ovasabi-edge"));
-    cmd.env_clear()
+    // From the repository root, as an operator runs it: what a run writes
+    // (data/, a generated admin token) lands where .gitignore keeps it out.
+    cmd.current_dir(repo_root())
+        .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env(
             "RUST_LOG",
