@@ -177,6 +177,7 @@ impl App {
                 counters,
                 metrics,
                 campaigns: CampaignCache::default(),
+                leaderboard_changes: Default::default(),
                 tasks,
                 outbox_wake,
             }),
@@ -244,6 +245,7 @@ impl App {
         state.bus.clone().start(&tasks);
         state.presence.clone().start(&tasks);
         state.cursors.start();
+        crate::live::start(&state);
         if let Some(machine) = state.translator.machine().cloned() {
             tasks.periodic(
                 "libretranslate languages",

@@ -8,14 +8,18 @@
 //! - `config`: flags and environment, validated once.
 //! - `app`: builds state and listeners, serves until shutdown.
 //! - `state`: the shared application state every handler and worker sees.
-//! - `model`: the domain's data (campaigns and their configuration, users,
-//!   leads, outbox entries, translation memory rows): types and their rules.
+//! - `model`: the domain's data (campaigns and their configuration and event
+//!   types, users, leads, attribution and consent, outbox entries,
+//!   translation memory rows, reports): types and their rules.
 //! - `campaign`: loaded campaigns (cached) and campaign files.
 //! - `client`: who is calling: the client address (through trusted proxies)
 //!   and its rate-limit key.
 //! - `origin`: web origins, compared and matched against allowed lists.
 //! - `error`: the one API error type and its JSON body.
-//! - `forms`: the form services (join, referral, lead): their rules, whole.
+//! - `forms`: the form services (join, referral, lead; a visitor's own
+//!   profile): their rules, whole.
+//! - `live`: a campaign's own event types, and the live events the server
+//!   derives (leaderboard, campaign status), announced once per cluster.
 //! - `session`: signed session tokens (users and anonymous visitors).
 //! - `bus`: the live event bus, in process or over Redis Streams.
 //! - `presence`: live visitors per campaign, across instances.
@@ -41,6 +45,7 @@ pub mod error;
 pub mod forms;
 pub mod http;
 pub mod limit;
+pub mod live;
 pub mod model;
 pub mod origin;
 pub mod outbox;

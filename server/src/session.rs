@@ -127,6 +127,27 @@ impl SessionKeys {
         })
     }
 
+    /// `payload` signed for `purpose`, as URL-safe text: what a client
+    /// holds and hands back unchanged (a list cursor). Not encrypted.
+    pub fn seal(&self, purpose: &[u8], payload: &[u8]) -> String {
+        let body = B64.encode(payload);
+        let signature = self.sign(purpose, body.as_bytes());
+        format!("{body}.{signature}")
+    }
+
+    /// The payload of what [`seal`](Self::seal) made for `purpose`; `None`
+    /// when it was changed, made for another purpose or not ours.
+    pub fn unseal(&self, purpose: &[u8], sealed: &str) -> Option<Vec<u8>> {
+        if sealed.len() > 4096 {
+            return None;
+        }
+        let (body, signature) = sealed.split_once('.')?;
+        let signature = B64.decode(signature).ok()?;
+        self.signed(purpose, body.as_bytes(), &signature)
+            .then(|| B64.decode(body).ok())
+            .flatten()
+    }
+
     /// A token for `sub` in campaign `cid`, and when it expires.
     pub fn issue(
         &self,
@@ -271,15 +292,7 @@ pub fn verify_session(
     token: &str,
     campaign: &Campaign,
 ) -> Result<SessionClaims, ApiError> {
-    let claims = keys
-        .verify(token, chrono::Utc::now())
-        .map_err(|e| ApiError::Unauthorized {
-            code: match e {
-                TokenError::Invalid => "invalid_token",
-                TokenError::Expired => "token_expired",
-            },
-            message: e.to_string(),
-        })?;
+    let claims = verify_token(keys, token)?;
     if claims.cid != campaign.id {
         return Err(ApiError::Unauthorized {
             code: "invalid_token",
@@ -287,6 +300,19 @@ pub fn verify_session(
         });
     }
     Ok(claims)
+}
+
+/// Checks a session token of any campaign: not ours is 401
+/// `invalid_token`, expired 401 `token_expired`.
+pub fn verify_token(keys: &SessionKeys, token: &str) -> Result<SessionClaims, ApiError> {
+    keys.verify(token, chrono::Utc::now())
+        .map_err(|e| ApiError::Unauthorized {
+            code: match e {
+                TokenError::Invalid => "invalid_token",
+                TokenError::Expired => "token_expired",
+            },
+            message: e.to_string(),
+        })
 }
 
 /// Checks a connect ticket for `campaign`: not ours or of another campaign

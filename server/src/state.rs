@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 
 use crate::bus::EventBus;
 use crate::campaign::cache::CampaignCache;
+use crate::campaign::changes::LeaderboardChanges;
 use crate::config::Config;
 use crate::cursor::CursorHub;
 use crate::cursor::fallback::FallbackMembers;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub store: SharedStore,
     /// Campaigns recently loaded from the database.
     pub campaigns: CampaignCache,
+    /// Campaigns whose leaderboard this instance may have changed.
+    pub leaderboard_changes: LeaderboardChanges,
     /// Redis, when scaling out.
     pub redis: Option<redis::Client>,
     /// The event bus.

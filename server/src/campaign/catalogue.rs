@@ -69,6 +69,36 @@ pub const ENDPOINTS: &[Endpoint] = &[
         what: "send a lead: `{campaign, name, email, message, company?, phone?, budget?, details?}`",
     },
     Endpoint {
+        method: "GET",
+        path: "/api/me",
+        who: "session token",
+        what: "the caller's own standing: profile, referral code and count, next milestone, own quotes (a visitor: the session's quotes)",
+    },
+    Endpoint {
+        method: "PATCH",
+        path: "/api/me",
+        who: "user token",
+        what: "`{display_name?, locale?}`: change one's profile",
+    },
+    Endpoint {
+        method: "GET",
+        path: "/api/campaign/{slug}/leaderboard",
+        who: "anyone (when `config.leaderboard.enabled`)",
+        what: "`?limit=`: top referrers `{top: [{display_name, count}]}`",
+    },
+    Endpoint {
+        method: "GET",
+        path: "/api/campaign/{slug}/event-types",
+        who: "anyone",
+        what: "the live event catalogue: built-in types and the campaign's own (`config.event_types`)",
+    },
+    Endpoint {
+        method: "POST",
+        path: "/api/campaign/{slug}/events",
+        who: "admin (back office)",
+        what: "`{type, data, recipient?}`: publish one of the campaign's own event types",
+    },
+    Endpoint {
         method: "POST",
         path: "/api/translate",
         who: "anyone",
@@ -83,14 +113,32 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "GET",
         path: "/api/campaign/{slug}/metrics",
-        who: "anyone",
-        what: "`{active, users, leads, referrals}`",
+        who: "anyone (admin: every figure and `series`)",
+        what: "the figures of `config.public_metrics` (`{active}` by default); the admin gets `{active, users, leads, referrals, series}`",
+    },
+    Endpoint {
+        method: "GET",
+        path: "/api/campaign/{slug}/participants",
+        who: "admin",
+        what: "who joined: filters, `sort`, cursor pages; `?format=csv` exports them all",
+    },
+    Endpoint {
+        method: "GET",
+        path: "/api/campaign/{slug}/referrals",
+        who: "admin",
+        what: "credited referrals, cursor pages; `?format=csv` exports them all",
+    },
+    Endpoint {
+        method: "GET",
+        path: "/api/campaign/{slug}/funnel",
+        who: "admin",
+        what: "visitors → joins → leads per source (`?since=&until=`)",
     },
     Endpoint {
         method: "GET",
         path: "/api/quote",
         who: "admin",
-        what: "the campaign's leads (`?campaign=`), newest first",
+        what: "the campaign's leads (`?campaign=`), newest first; `?format=csv` exports them all, with attribution and consent",
     },
 ];
 
@@ -132,6 +180,18 @@ pub const EVENT_TYPES: &[EventType] = &[
         data: "`{service, created_at}` (nothing personal)",
         who: "everyone",
         sent: |config| config.events.public_leads,
+    },
+    EventType {
+        name: "leaderboard",
+        data: "`{seq, top: [{display_name, count}]}` when the top N changed (at most once a second)",
+        who: "everyone",
+        sent: |config| config.leaderboard.enabled,
+    },
+    EventType {
+        name: "campaign.status",
+        data: "`{status, open, starts_at, ends_at}` when the campaign opens or closes",
+        who: "everyone",
+        sent: |_| true,
     },
     EventType {
         name: "lead.status",

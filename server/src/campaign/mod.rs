@@ -6,5 +6,6 @@
 
 pub mod cache;
 pub mod catalogue;
+pub mod changes;
 pub mod files;
 pub mod scaffold;

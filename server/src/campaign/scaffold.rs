@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::catalogue::{ENDPOINTS, EVENT_TYPES};
 use super::files::{CampaignFile, read_dir, read_file};
+use crate::model::campaign::event_types::EventAudience;
 use crate::model::campaign::is_valid_slug;
 
 /// Where a campaign file's document lives: `docs/NNN_name.md` for `NNN_name.toml`.
@@ -69,6 +70,35 @@ pub fn campaign_doc(file: &CampaignFile) -> String {
     );
     for event in EVENT_TYPES.iter().filter(|e| (e.sent)(&spec.config)) {
         let _ = writeln!(doc, "| `{}` | {} | {} |", event.name, event.data, event.who);
+    }
+    for (name, decl) in &spec.config.event_types {
+        let fields: Vec<String> = decl
+            .fields
+            .iter()
+            .map(|(field, rule)| {
+                let kind = serde_json::to_value(rule.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let required = if rule.required { "" } else { "?" };
+                format!("{field}{required}: {kind}")
+            })
+            .collect();
+        let who = match decl.audience {
+            EventAudience::Public => "everyone",
+            EventAudience::Private => "the session it is sent to",
+        };
+        let webhook = if decl.webhook { "; also a webhook" } else { "" };
+        let what = if decl.description.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", decl.description)
+        };
+        let _ = writeln!(
+            doc,
+            "| `{name}` | `{{{}}}`{what} (the campaign's own, sent by its back office{webhook}) | {who} |",
+            fields.join(", ")
+        );
     }
     let _ = writeln!(
         doc,

@@ -8,13 +8,14 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::referral::{announce_milestone, referrer_by_code};
-use super::{normalize_email, open_campaign, publish, rate_limit, required_text};
+use super::{
+    consent, normalize_email, open_campaign, optional_locale, publish, rate_limit, required_text,
+};
 use crate::bus::Event;
 use crate::error::ApiError;
-use crate::model::campaign::settings::is_locale_tag;
 use crate::model::outbox::NewOutbox;
 use crate::model::user::{User, new_referral_code};
-use crate::session::SessionKind;
+use crate::session::{SessionKind, verify_session};
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -34,6 +35,9 @@ pub struct JoinRequest {
     /// A friend's referral code.
     #[serde(default)]
     pub referral_code: Option<String>,
+    /// The version of the consent text agreed to, when the campaign asks.
+    #[serde(default)]
+    pub consent: Option<String>,
 }
 
 /// Someone who joined.
@@ -53,8 +57,21 @@ const CODE_ATTEMPTS: usize = 4;
 /// 404 `unknown_code` for a referral code not of this campaign, 409
 /// `email_taken`. The user, the referral and their outbox entries are one
 /// transaction; `user.joined` (and a crossed `referral.milestone`) follow.
-pub async fn join(state: &AppState, body: JoinRequest, client: &str) -> Result<Joined, ApiError> {
+///
+/// `token`, a visitor session's, links the user to that session's first
+/// touch (attribution); a bad one is 401, as on every form.
+pub async fn join(
+    state: &AppState,
+    body: JoinRequest,
+    token: Option<&str>,
+    client: &str,
+) -> Result<Joined, ApiError> {
     let campaign = open_campaign(state, &body.campaign).await?;
+    let visitor_id = token
+        .map(|token| verify_session(&state.sessions, token, &campaign))
+        .transpose()?
+        .filter(|session| session.kind == SessionKind::Visitor)
+        .map(|session| session.sub);
     let rules = &campaign.config.forms.join;
     rate_limit(
         state,
@@ -66,22 +83,7 @@ pub async fn join(state: &AppState, body: JoinRequest, client: &str) -> Result<J
     .await?;
     let email = normalize_email("email", &body.email)?;
     let display_name = required_text("name", &body.name, rules.max_name_chars as usize)?;
-    let locale = body
-        .locale
-        .as_deref()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            if is_locale_tag(l) && l.len() <= 35 {
-                Ok(l.to_owned())
-            } else {
-                Err(ApiError::invalid_field(
-                    "locale",
-                    "must be a locale tag such as \"en\" or \"pt-BR\"",
-                ))
-            }
-        })
-        .transpose()?;
+    let locale = optional_locale(body.locale.as_deref())?;
     let referrer = match body
         .referral_code
         .as_deref()
@@ -99,6 +101,11 @@ pub async fn join(state: &AppState, body: JoinRequest, client: &str) -> Result<J
     };
 
     let created_at = Utc::now();
+    let consent = consent(
+        rules.consent.as_deref(),
+        body.consent.as_deref(),
+        created_at,
+    )?;
     let mut attempt = 0;
     let (user, credit) = loop {
         attempt += 1;
@@ -111,6 +118,8 @@ pub async fn join(state: &AppState, body: JoinRequest, client: &str) -> Result<J
             referral_code: new_referral_code(),
             referred_by: referrer.as_ref().map(|r| r.master_id),
             created_at,
+            visitor_id,
+            consent: consent.clone(),
         };
         let mut outbox = vec![NewOutbox::for_campaign(
             &campaign,
@@ -123,6 +132,7 @@ pub async fn join(state: &AppState, body: JoinRequest, client: &str) -> Result<J
                 "referral_code": user.referral_code,
                 "referred_by": user.referred_by,
                 "created_at": user.created_at,
+                "consent": user.consent,
             }),
         )];
         if let Some(referrer) = &referrer {

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{
-    normalize_email, open_campaign, optional_text, publish, rate_limit, required_message,
+    consent, normalize_email, open_campaign, optional_text, publish, rate_limit, required_message,
     required_text,
 };
 use crate::bus::Event;
@@ -56,6 +56,9 @@ pub struct LeadRequest {
     /// Free-form details; keys allowed by the campaign.
     #[serde(default)]
     pub details: Option<Map<String, Value>>,
+    /// The version of the consent text agreed to, when the campaign asks.
+    #[serde(default)]
+    pub consent: Option<String>,
 }
 
 /// A submission as the handler read it.
@@ -101,9 +104,25 @@ pub async fn submit(state: &AppState, submission: Submission<'_>) -> Result<Subm
     )
     .await?;
     let key = idempotency_key(submission.idempotency_key)?;
+    let now = Utc::now();
+    let consent = consent(
+        campaign.config.forms.lead.consent.as_deref(),
+        body.consent.as_deref(),
+        now,
+    )?;
     let valid = validate(body, &campaign.config.forms.lead)?;
     let session_id = session.as_ref().map(|s| s.sub);
-    let now = Utc::now();
+    // The visitor session the lead comes from: a visitor's own, or the one
+    // a user joined from.
+    let visitor_id = match &session {
+        Some(s) if s.kind == SessionKind::Visitor => Some(s.sub),
+        Some(s) => state
+            .store
+            .user_by_id(s.sub)
+            .await?
+            .and_then(|user| user.visitor_id),
+        None => None,
+    };
     let lead = Lead {
         id: Uuid::now_v7(),
         campaign_id: campaign.id,
@@ -124,6 +143,8 @@ pub async fn submit(state: &AppState, submission: Submission<'_>) -> Result<Subm
         idempotency_key: key,
         created_at: now,
         updated_at: now,
+        visitor_id,
+        consent,
     };
     let mut payload = serde_json::to_value(&lead).map_err(anyhow::Error::from)?;
     payload["campaign"] = json!(campaign.slug);

@@ -7,10 +7,12 @@
 
 pub mod join;
 pub mod lead;
+pub mod profile;
 pub mod referral;
 
 use crate::bus::Event;
 use crate::error::ApiError;
+use crate::model::attribution::Consent;
 use crate::model::campaign::{Campaign, CampaignStatus, ValidationError};
 use crate::state::AppState;
 
@@ -60,6 +62,53 @@ pub async fn publish(state: &AppState, campaign: &Campaign, event: Event) {
     state.counters.events_published.inc();
     if let Err(e) = state.bus.publish(&campaign.slug, event).await {
         tracing::warn!(error = format!("{e:#}"), %kind, "could not publish event");
+    }
+}
+
+/// The consent a form carries, held against what the campaign asks
+/// (`required`: the current version of its text): 422 `consent_required`
+/// when it asks and none (or another version) was given, 422 `invalid_field`
+/// when it asks for none. Given consent is stamped `now`.
+pub fn consent(
+    required: Option<&str>,
+    given: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Consent>, ApiError> {
+    let given = given.map(str::trim).filter(|g| !g.is_empty());
+    match (required, given) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(ApiError::invalid_field(
+            "consent",
+            "this campaign asks for no consent on this form",
+        )),
+        (Some(version), Some(given)) if given == version => Ok(Some(Consent {
+            version: version.to_owned(),
+            at: now,
+        })),
+        (Some(version), _) => Err(ApiError::Unprocessable {
+            code: "consent_required",
+            message: format!(
+                "this form needs consent to version {version:?} of the campaign's terms: send \"consent\": {version:?}"
+            ),
+            field: Some("consent".into()),
+        }),
+    }
+}
+
+/// A `locale` as sent: blank means none, else a locale tag ("en", "pt-BR")
+/// of at most 35 bytes; 422 naming `locale` otherwise.
+pub fn optional_locale(raw: Option<&str>) -> Result<Option<String>, ApiError> {
+    match raw.map(str::trim).filter(|l| !l.is_empty()) {
+        None => Ok(None),
+        Some(locale)
+            if crate::model::campaign::settings::is_locale_tag(locale) && locale.len() <= 35 =>
+        {
+            Ok(Some(locale.to_owned()))
+        }
+        Some(_) => Err(ApiError::invalid_field(
+            "locale",
+            "must be a locale tag such as \"en\" or \"pt-BR\"",
+        )),
     }
 }
 

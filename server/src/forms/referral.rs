@@ -48,7 +48,13 @@ pub async fn referrer_by_code(
 /// Publishes `referral.milestone` when `credit.count` is one of the campaign's
 /// milestones. Each count is returned by exactly one committed referral, so each
 /// milestone is announced once.
+///
+/// The campaign's leaderboard is marked as changed too (announced by
+/// `crate::live`, at most once a second).
 pub async fn announce_milestone(state: &AppState, campaign: &Campaign, credit: &ReferralCredit) {
+    if campaign.config.leaderboard.enabled {
+        state.leaderboard_changes.touch(campaign.id);
+    }
     let reached = u32::try_from(credit.count)
         .ok()
         .filter(|count| campaign.config.milestones.contains(count));
@@ -111,15 +117,7 @@ pub async fn refer(
             field: Some("code".into()),
         });
     }
-    let referred =
-        state
-            .store
-            .user_by_id(session.sub)
-            .await?
-            .ok_or_else(|| ApiError::Unauthorized {
-                code: "invalid_token",
-                message: "the session's user does not exist".into(),
-            })?;
+    let referred = super::profile::session_user(state, session.sub).await?;
     let already = || ApiError::Conflict {
         code: "already_referred",
         message: "you were already referred in this campaign".into(),

@@ -12,8 +12,11 @@ use serde::Serialize;
 use super::body::media_type;
 use super::{ApiError, is_admin, json_body, page, read_body, require_admin, state};
 use crate::campaign::files::ApplyOutcome;
+use crate::model::campaign::settings::MetricField;
 use crate::model::campaign::{Campaign, CampaignPatch, NewCampaign};
+use crate::model::report::HourCounts;
 use crate::state::AppState;
+use crate::store::CampaignCounts;
 
 /// Routes of this resource.
 pub fn router() -> Router {
@@ -27,6 +30,8 @@ pub fn router() -> Router {
                 .push(Router::with_path("metrics").get(metrics))
                 .push(Router::with_path("file").put(apply_file))
                 .push(super::events::router())
+                .push(super::live::router())
+                .push(super::reports::router())
                 .push(super::cursor::router())
                 .push(super::cursor_endpoint::campaign_router()),
         )
@@ -39,17 +44,29 @@ pub struct CampaignList {
     pub campaigns: Vec<Campaign>,
 }
 
-/// Body of `GET /api/campaign/{slug}/metrics`.
+/// Body of `GET /api/campaign/{slug}/metrics`: the figures the campaign
+/// shows to anyone (`config.public_metrics`), or all of them to the admin,
+/// with counts per hour of the campaign's life.
 #[derive(Debug, Serialize)]
 #[allow(missing_docs)] // fields named for what they hold
 pub struct CampaignMetrics {
     /// Visitors connected right now.
-    pub active: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<u64>,
     /// Registered users.
-    pub users: i64,
-    pub leads: i64,
-    pub referrals: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leads: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referrals: Option<i64>,
+    /// Joins, leads and referrals per hour (admin only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<Vec<HourCounts>>,
 }
+
+/// Most hours of counts `series` holds: the last 90 days of a longer campaign.
+const MAX_SERIES_HOURS: i64 = 90 * 24;
 
 /// Loads the campaign named by the path, as the caller may see it.
 pub async fn visible_campaign(req: &Request, state: &AppState) -> Result<Campaign, ApiError> {
@@ -175,14 +192,62 @@ async fn apply_file(
 #[handler]
 async fn metrics(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
+    let admin = is_admin(req, &state);
     let campaign = visible_campaign(req, &state).await?;
-    let counts = state.store.campaign_counts(campaign.id).await?;
-    let active = state.presence.active(&campaign.slug).await?;
+    let shown = |field: MetricField| admin || campaign.config.public_metrics.contains(&field);
+    let counted =
+        shown(MetricField::Users) || shown(MetricField::Leads) || shown(MetricField::Referrals);
+    let counts = if counted {
+        state.store.campaign_counts(campaign.id).await?
+    } else {
+        CampaignCounts::default()
+    };
+    let active = if shown(MetricField::Active) {
+        Some(state.presence.active(&campaign.slug).await?)
+    } else {
+        None
+    };
+    let series = if admin {
+        Some(hourly_series(&state, &campaign).await?)
+    } else {
+        None
+    };
     res.render(Json(CampaignMetrics {
         active,
-        users: counts.users,
-        leads: counts.leads,
-        referrals: counts.referrals,
+        users: shown(MetricField::Users).then_some(counts.users),
+        leads: shown(MetricField::Leads).then_some(counts.leads),
+        referrals: shown(MetricField::Referrals).then_some(counts.referrals),
+        series,
     }));
     Ok(())
+}
+
+/// Joins, leads and referrals per hour from the campaign's start (or
+/// creation) to now (or its end), every hour listed, the last
+/// [`MAX_SERIES_HOURS`] at most.
+async fn hourly_series(state: &AppState, campaign: &Campaign) -> Result<Vec<HourCounts>, ApiError> {
+    use chrono::{DurationRound, TimeDelta, Utc};
+    let hour = TimeDelta::hours(1);
+    let now = Utc::now();
+    let end = campaign.ends_at.map_or(now, |end| end.min(now));
+    let start = campaign
+        .starts_at
+        .map_or(campaign.created_at, |s| s.min(campaign.created_at))
+        .max(end - hour * MAX_SERIES_HOURS as i32);
+    let first = start.duration_trunc(hour).unwrap_or(start);
+    let counted = state.store.hourly(campaign.id, first, end).await?;
+    let mut counted = counted.into_iter().peekable();
+    let mut series = Vec::new();
+    let mut at = first;
+    while at < end {
+        match counted.next_if(|c| c.hour == at) {
+            Some(counts) => series.push(counts),
+            None => series.push(HourCounts {
+                hour: at,
+                ..HourCounts::default()
+            }),
+        }
+        at += hour;
+    }
+    Ok(series)
 }

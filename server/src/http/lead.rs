@@ -1,6 +1,7 @@
 //! Leads: `POST /api/quote` for visitors, with an optional
-//! `Idempotency-Key`; `GET /api/quote` and `PATCH /api/quote/{id}` for the
-//! campaign team. The rules are [`crate::forms::lead`]'s.
+//! `Idempotency-Key`; `GET /api/quote` (JSON pages, or the whole list as CSV
+//! with `?format=csv` / `Accept: text/csv`) and `PATCH /api/quote/{id}` for
+//! the campaign team. The rules are [`crate::forms::lead`]'s.
 
 use salvo::http::{HeaderValue, StatusCode};
 use salvo::prelude::*;
@@ -79,10 +80,12 @@ async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resul
             ApiError::invalid_field("status", "must be new, in_review, contacted, won or lost")
         })?),
     };
-    let leads = state
-        .store
-        .list_leads(campaign.id, status, page(req)?)
-        .await?;
+    let page = page(req)?;
+    if super::reports::wants_csv(req)? {
+        let export = super::reports::leads_export(&state, &campaign.slug, campaign.id, status);
+        return super::reports::stream_csv(res, export, None).await;
+    }
+    let leads = state.store.list_leads(campaign.id, status, page).await?;
     res.render(Json(LeadList { leads }));
     Ok(())
 }

@@ -14,10 +14,13 @@ pub mod events;
 pub mod health;
 pub mod lead;
 pub mod lean;
+pub mod live;
+pub mod me;
 pub mod metrics;
 pub mod openapi;
 pub mod outbox;
 pub mod referral;
+pub mod reports;
 pub mod session;
 pub mod translate;
 pub mod user;
@@ -55,6 +58,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .push(campaign::router())
         .push(session::router())
         .push(user::router())
+        .push(me::router())
         .push(lead::router())
         .push(referral::router())
         .push(outbox::router())

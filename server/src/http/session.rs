@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{ApiError, client_ip, json_body, open_campaign, rate_limit, state};
+use crate::model::attribution::{Attribution, VisitorSession};
 use crate::session::SessionKind;
 
 /// Routes of this resource.
@@ -21,6 +22,28 @@ pub fn router() -> Router {
 pub struct SessionRequest {
     /// Campaign slug.
     pub campaign: String,
+    /// The page the visitor landed on (`location.href`); UTM parameters
+    /// not sent are read from its query string.
+    #[serde(default)]
+    pub landing_page: Option<String>,
+    /// The page that linked to it (`document.referrer`).
+    #[serde(default)]
+    pub referrer: Option<String>,
+    #[serde(default)]
+    #[allow(missing_docs)] // the UTM parameters of the visit
+    pub utm_source: Option<String>,
+    #[serde(default)]
+    #[allow(missing_docs)]
+    pub utm_medium: Option<String>,
+    #[serde(default)]
+    #[allow(missing_docs)]
+    pub utm_campaign: Option<String>,
+    #[serde(default)]
+    #[allow(missing_docs)]
+    pub utm_term: Option<String>,
+    #[serde(default)]
+    #[allow(missing_docs)]
+    pub utm_content: Option<String>,
 }
 
 /// A new session.
@@ -51,11 +74,36 @@ async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
         SESSIONS_PER_MINUTE,
     )
     .await?;
+    let attribution = Attribution {
+        utm_source: body.utm_source,
+        utm_medium: body.utm_medium,
+        utm_campaign: body.utm_campaign,
+        utm_term: body.utm_term,
+        utm_content: body.utm_content,
+        referrer: body.referrer,
+        landing_page: body.landing_page,
+    }
+    .checked()?;
     let session_id = Uuid::now_v7();
+    let now = Utc::now();
+    // The first touch is analytics: a database that cannot take it now costs
+    // that session's attribution, never the visitor's page.
+    let recorded = state
+        .store
+        .record_visitor_session(&VisitorSession {
+            session_id,
+            campaign_id: campaign.id,
+            attribution,
+            created_at: now,
+        })
+        .await;
+    if let Err(e) = recorded {
+        tracing::warn!(error = %e, campaign = %campaign.slug, "visitor session not recorded: no attribution for it");
+    }
     let (token, expires_at) =
         state
             .sessions
-            .issue(session_id, campaign.id, SessionKind::Visitor, Utc::now());
+            .issue(session_id, campaign.id, SessionKind::Visitor, now);
     res.status_code(StatusCode::CREATED);
     res.render(Json(SessionResponse {
         session_id,

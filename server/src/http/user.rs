@@ -5,7 +5,7 @@ use salvo::prelude::*;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{ApiError, client_ip, json_body, state};
+use super::{ApiError, bearer_token, client_ip, json_body, state};
 use crate::forms::join::JoinRequest;
 
 /// Routes of this resource.
@@ -35,7 +35,13 @@ async fn register(
     let state = state(depot)?;
     let body: JoinRequest = json_body(req, &state.config).await?;
     super::check_campaign_origin(req, &state, &body.campaign).await?;
-    let joined = crate::forms::join::join(&state, body, &client_ip(req, &state)).await?;
+    let joined = crate::forms::join::join(
+        &state,
+        body,
+        bearer_token(req.headers()),
+        &client_ip(req, &state),
+    )
+    .await?;
     res.status_code(StatusCode::CREATED);
     res.render(Json(JoinResponse {
         master_id: joined.user.master_id,

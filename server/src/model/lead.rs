@@ -90,6 +90,10 @@ pub struct Lead {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// The visitor session it came from (the user's, for a user's lead).
+    pub visitor_id: Option<Uuid>,
+    /// The consent given with it, if the campaign asked for it.
+    pub consent: Option<crate::model::attribution::Consent>,
 }
 
 /// What a client may learn of a lead: id and status.

@@ -50,6 +50,10 @@ pub struct User {
     pub referred_by: Option<Uuid>,
     /// When the user joined.
     pub created_at: DateTime<Utc>,
+    /// The visitor session the user joined from (its first touch is theirs).
+    pub visitor_id: Option<Uuid>,
+    /// The consent given when joining, if the campaign asked for it.
+    pub consent: Option<crate::model::attribution::Consent>,
 }
 
 /// Credit given to a referrer: who, and their count after this referral.

@@ -22,12 +22,17 @@ use uuid::Uuid;
 
 use super::{
     CampaignCounts, CampaignStore, ErasureStore, LeadStore, MemoryStore, OutboxCounts, OutboxStore,
-    Page, SharedStore, Store, StoreError, UserStore,
+    Page, ReportStore, SharedStore, Store, StoreError, UserStore,
 };
+use crate::model::attribution::{Attribution, VisitorSession};
 use crate::model::campaign::{Campaign, NewCampaign};
 use crate::model::erasure::{ErasureReport, ErasureSubject};
 use crate::model::lead::{Lead, LeadStatus};
 use crate::model::outbox::{NewOutbox, OutboxEntry, OutboxState};
+use crate::model::report::{
+    FunnelRow, HourCounts, Participant, ParticipantFilter, ParticipantSort, Position, Referral,
+    ReferralFilter, Standing,
+};
 use crate::model::translation::MemoryEntry;
 use crate::model::user::{ReferralCredit, User};
 
@@ -186,6 +191,24 @@ impl CampaignStore for Guarded {
     async fn campaign_counts(&self, campaign_id: i64) -> Result<CampaignCounts, StoreError> {
         self.guard(self.inner.campaign_counts(campaign_id)).await
     }
+
+    async fn live_state(&self, campaign_id: i64, kind: &str) -> Result<Option<String>, StoreError> {
+        self.guard(self.inner.live_state(campaign_id, kind)).await
+    }
+
+    async fn swap_live_state(
+        &self,
+        campaign_id: i64,
+        kind: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> Result<bool, StoreError> {
+        self.guard(
+            self.inner
+                .swap_live_state(campaign_id, kind, expected, value),
+        )
+        .await
+    }
 }
 
 #[async_trait]
@@ -222,6 +245,91 @@ impl UserStore for Guarded {
         self.guard(self.inner.record_referral(referrer, referred, outbox))
             .await
     }
+
+    async fn record_visitor_session(&self, session: &VisitorSession) -> Result<(), StoreError> {
+        self.guard(self.inner.record_visitor_session(session)).await
+    }
+
+    async fn update_profile(
+        &self,
+        master_id: Uuid,
+        display_name: &str,
+        locale: Option<&str>,
+    ) -> Result<Option<User>, StoreError> {
+        self.guard(self.inner.update_profile(master_id, display_name, locale))
+            .await
+    }
+
+    async fn referral_count(&self, user: &User) -> Result<i64, StoreError> {
+        self.guard(self.inner.referral_count(user)).await
+    }
+}
+
+#[async_trait]
+impl ReportStore for Guarded {
+    async fn participants(
+        &self,
+        campaign_id: i64,
+        filter: &ParticipantFilter,
+        sort: ParticipantSort,
+        after: Option<&Position>,
+        limit: u32,
+    ) -> Result<Vec<Participant>, StoreError> {
+        self.guard(
+            self.inner
+                .participants(campaign_id, filter, sort, after, limit),
+        )
+        .await
+    }
+
+    async fn referrals(
+        &self,
+        campaign_id: i64,
+        filter: &ReferralFilter,
+        after: Option<&Position>,
+        limit: u32,
+    ) -> Result<Vec<Referral>, StoreError> {
+        self.guard(self.inner.referrals(campaign_id, filter, after, limit))
+            .await
+    }
+
+    async fn leads_with_attribution(
+        &self,
+        campaign_id: i64,
+        status: Option<LeadStatus>,
+        after: Option<&Position>,
+        limit: u32,
+    ) -> Result<Vec<(Lead, Attribution)>, StoreError> {
+        self.guard(
+            self.inner
+                .leads_with_attribution(campaign_id, status, after, limit),
+        )
+        .await
+    }
+
+    async fn leaderboard(&self, campaign_id: i64, limit: u32) -> Result<Vec<Standing>, StoreError> {
+        self.guard(self.inner.leaderboard(campaign_id, limit)).await
+    }
+
+    async fn funnel(
+        &self,
+        campaign_id: i64,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<FunnelRow>, StoreError> {
+        self.guard(self.inner.funnel(campaign_id, since, until))
+            .await
+    }
+
+    async fn hourly(
+        &self,
+        campaign_id: i64,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<HourCounts>, StoreError> {
+        self.guard(self.inner.hourly(campaign_id, since, until))
+            .await
+    }
 }
 
 #[async_trait]
@@ -236,6 +344,15 @@ impl LeadStore for Guarded {
 
     async fn lead_by_id(&self, id: Uuid) -> Result<Option<Lead>, StoreError> {
         self.guard(self.inner.lead_by_id(id)).await
+    }
+
+    async fn leads_of_session(
+        &self,
+        session_id: Uuid,
+        limit: u32,
+    ) -> Result<Vec<Lead>, StoreError> {
+        self.guard(self.inner.leads_of_session(session_id, limit))
+            .await
     }
 
     async fn list_leads(
@@ -262,6 +379,10 @@ impl LeadStore for Guarded {
 
 #[async_trait]
 impl OutboxStore for Guarded {
+    async fn insert_outbox(&self, outbox: &[NewOutbox]) -> Result<(), StoreError> {
+        self.guard(self.inner.insert_outbox(outbox)).await
+    }
+
     async fn due_outbox(
         &self,
         now: DateTime<Utc>,

@@ -21,10 +21,15 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::model::attribution::{Attribution, VisitorSession};
 use crate::model::campaign::{Campaign, NewCampaign};
 use crate::model::erasure::{ErasureReport, ErasureSubject};
 use crate::model::lead::{Lead, LeadStatus};
 use crate::model::outbox::{NewOutbox, OutboxEntry, OutboxState};
+use crate::model::report::{
+    FunnelRow, HourCounts, Participant, ParticipantFilter, ParticipantSort, Position, Referral,
+    ReferralFilter, Standing,
+};
 use crate::model::translation::MemoryEntry;
 use crate::model::user::{ReferralCredit, User};
 use crate::tasks::Tasks;
@@ -163,7 +168,7 @@ pub struct Page {
 /// on its own; a caller imports the part whose methods it calls.
 #[async_trait]
 pub trait Store:
-    CampaignStore + UserStore + LeadStore + OutboxStore + MemoryStore + ErasureStore
+    CampaignStore + UserStore + LeadStore + OutboxStore + MemoryStore + ErasureStore + ReportStore
 {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
@@ -195,6 +200,21 @@ pub trait CampaignStore: Send + Sync + 'static {
 
     /// Users, leads and referrals of a campaign.
     async fn campaign_counts(&self, campaign_id: i64) -> Result<CampaignCounts, StoreError>;
+
+    /// The last announced value of a campaign's derived live state `kind`
+    /// (`leaderboard`, `status`).
+    async fn live_state(&self, campaign_id: i64, kind: &str) -> Result<Option<String>, StoreError>;
+
+    /// Sets live state `kind` to `value` if it still is `expected` (`None`:
+    /// not set yet); true when this call made the change. Every instance
+    /// swaps before it announces, so each change is announced once.
+    async fn swap_live_state(
+        &self,
+        campaign_id: i64,
+        kind: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Registered users and their referrals.
@@ -219,6 +239,20 @@ pub trait UserStore: Send + Sync + 'static {
         referrer: Option<&User>,
         outbox: &[NewOutbox],
     ) -> Result<Option<ReferralCredit>, StoreError>;
+
+    /// Records a visitor session's first touch.
+    async fn record_visitor_session(&self, session: &VisitorSession) -> Result<(), StoreError>;
+
+    /// Changes a user's display name and locale; `None` when there is no such user.
+    async fn update_profile(
+        &self,
+        master_id: Uuid,
+        display_name: &str,
+        locale: Option<&str>,
+    ) -> Result<Option<User>, StoreError>;
+
+    /// How many referrals are credited to the user.
+    async fn referral_count(&self, user: &User) -> Result<i64, StoreError>;
 
     /// In one transaction: records that `referrer` referred `referred` (once per
     /// referred user: else `Conflict { field: "referred" }`), sets `referred_by`,
@@ -247,6 +281,10 @@ pub trait LeadStore: Send + Sync + 'static {
     /// The lead with this id.
     async fn lead_by_id(&self, id: Uuid) -> Result<Option<Lead>, StoreError>;
 
+    /// The leads a session (a user's `master_id` or a visitor id) sent, newest first.
+    async fn leads_of_session(&self, session_id: Uuid, limit: u32)
+    -> Result<Vec<Lead>, StoreError>;
+
     /// A campaign's leads, newest first, optionally of one status.
     async fn list_leads(
         &self,
@@ -269,6 +307,10 @@ pub trait LeadStore: Send + Sync + 'static {
 /// The outbox: events waiting to leave the building, their delivery and retention.
 #[async_trait]
 pub trait OutboxStore: Send + Sync + 'static {
+    /// In one transaction: writes `outbox` on its own (an event that leaves
+    /// the building with no row of its own, such as a campaign's custom event).
+    async fn insert_outbox(&self, outbox: &[NewOutbox]) -> Result<(), StoreError>;
+
     /// Outbox entries due at `now`, oldest first; entries for the default receiver
     /// only when `with_default_target`.
     async fn due_outbox(
@@ -346,6 +388,62 @@ pub trait MemoryStore: Send + Sync + 'static {
     /// Evicts the least recently served machine translations beyond `keep`
     /// of them (overrides are never evicted); returns how many went.
     async fn prune_memory(&self, keep: u64) -> Result<u64, StoreError>;
+}
+
+/// What the campaign team reads back: lists in keyset pages (each starts
+/// after the [`Position`] the previous ended at, so concurrent inserts never
+/// shift a page), the leaderboard, the funnel and hourly counts.
+#[async_trait]
+pub trait ReportStore: Send + Sync + 'static {
+    /// A page of a campaign's participants, after `after`.
+    async fn participants(
+        &self,
+        campaign_id: i64,
+        filter: &ParticipantFilter,
+        sort: ParticipantSort,
+        after: Option<&Position>,
+        limit: u32,
+    ) -> Result<Vec<Participant>, StoreError>;
+
+    /// A page of a campaign's referrals, oldest first, after `after`.
+    async fn referrals(
+        &self,
+        campaign_id: i64,
+        filter: &ReferralFilter,
+        after: Option<&Position>,
+        limit: u32,
+    ) -> Result<Vec<Referral>, StoreError>;
+
+    /// A page of a campaign's leads, oldest first, after `after`, with the
+    /// first touch of the session each came from.
+    async fn leads_with_attribution(
+        &self,
+        campaign_id: i64,
+        status: Option<LeadStatus>,
+        after: Option<&Position>,
+        limit: u32,
+    ) -> Result<Vec<(Lead, Attribution)>, StoreError>;
+
+    /// The top `limit` referrers: most referrals first; of equal counts, who
+    /// reached it first.
+    async fn leaderboard(&self, campaign_id: i64, limit: u32) -> Result<Vec<Standing>, StoreError>;
+
+    /// Visitors, joins and leads per source, made in `since..until`.
+    async fn funnel(
+        &self,
+        campaign_id: i64,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<FunnelRow>, StoreError>;
+
+    /// Joins, leads and referrals per hour (UTC) made in `since..until`;
+    /// hours with none are left out.
+    async fn hourly(
+        &self,
+        campaign_id: i64,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<HourCounts>, StoreError>;
 }
 
 /// Erasing a person on request.

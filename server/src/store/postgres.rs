@@ -80,6 +80,10 @@ impl Dialect for Postgres {
     /// A plain transaction: row locks serialize what must be.
     const BEGIN_WRITE: &'static str = "BEGIN";
 
+    fn hour_of(column: &str) -> String {
+        format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24')")
+    }
+
     fn rows_affected(done: &PgQueryResult) -> u64 {
         done.rows_affected()
     }
@@ -93,14 +97,15 @@ const INSERT_LEADS: &str = "WITH quote AS (
          INSERT INTO service_quote_main
              (id, campaign_id, master_id, session_id, name, email, company, phone,
               message, budget, details, status, idempotency_key, request_fingerprint,
-              created_at, updated_at)
+              created_at, visitor_id, consent_version, consent_at, updated_at)
          SELECT l.*, l.created_at FROM UNNEST(
              $1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::text[], $6::text[],
              $7::text[], $8::text[], $9::text[], $10::text[], $11::jsonb[], $12::text[],
-             $13::text[], $14::text[], $15::timestamptz[])
+             $13::text[], $14::text[], $15::timestamptz[], $21::uuid[], $22::text[],
+             $23::timestamptz[])
              AS l (id, campaign_id, master_id, session_id, name, email, company, phone,
                    message, budget, details, status, idempotency_key, request_fingerprint,
-                   created_at)
+                   created_at, visitor_id, consent_version, consent_at)
          ON CONFLICT (campaign_id, idempotency_key) DO NOTHING
          RETURNING *
      ), outbox AS (
@@ -166,6 +171,14 @@ impl WriteLeads for PgLeads {
                 entries
                     .iter()
                     .map(|(_, m, _)| Json(&m.payload))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(leads.clone().map(|q| q.visitor_id).collect::<Vec<_>>())
+            .bind(column(|q| q.consent.as_ref().map(|c| c.version.as_str())))
+            .bind(
+                leads
+                    .clone()
+                    .map(|q| q.consent.as_ref().map(|c| c.at))
                     .collect::<Vec<_>>(),
             )
             .fetch_all(&self.0)

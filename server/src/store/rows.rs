@@ -5,9 +5,11 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::StoreError;
+use crate::model::attribution::{Attribution, Consent};
 use crate::model::campaign::{Campaign, CampaignConfig, CampaignStatus};
 use crate::model::lead::{Lead, LeadStatus};
 use crate::model::outbox::OutboxEntry;
+use crate::model::report::Participant;
 use crate::model::translation::{MemoryEntry, MemoryOrigin};
 use crate::model::user::User;
 
@@ -56,6 +58,9 @@ pub(super) struct UserRow {
     referral_code: String,
     referred_by: Option<Uuid>,
     created_at: DateTime<Utc>,
+    visitor_id: Option<Uuid>,
+    consent_version: Option<String>,
+    consent_at: Option<DateTime<Utc>>,
 }
 
 impl From<UserRow> for User {
@@ -69,6 +74,8 @@ impl From<UserRow> for User {
             referral_code: row.referral_code,
             referred_by: row.referred_by,
             created_at: row.created_at,
+            visitor_id: row.visitor_id,
+            consent: consent(row.consent_version, row.consent_at),
         }
     }
 }
@@ -92,6 +99,9 @@ pub(super) struct LeadRow {
     request_fingerprint: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    visitor_id: Option<Uuid>,
+    consent_version: Option<String>,
+    consent_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<LeadRow> for Lead {
@@ -117,7 +127,81 @@ impl TryFrom<LeadRow> for Lead {
             request_fingerprint: row.request_fingerprint,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            visitor_id: row.visitor_id,
+            consent: consent(row.consent_version, row.consent_at),
         })
+    }
+}
+
+/// Consent as stored: a version and a time, both or neither.
+fn consent(version: Option<String>, at: Option<DateTime<Utc>>) -> Option<Consent> {
+    Some(Consent {
+        version: version?,
+        at: at?,
+    })
+}
+
+/// The first-touch columns of a visitor session, as a join reads them
+/// (all absent when there is no session).
+#[derive(sqlx::FromRow)]
+pub(super) struct AttributionRow {
+    utm_source: Option<String>,
+    utm_medium: Option<String>,
+    utm_campaign: Option<String>,
+    utm_term: Option<String>,
+    utm_content: Option<String>,
+    referrer: Option<String>,
+    landing_page: Option<String>,
+}
+
+impl From<AttributionRow> for Attribution {
+    fn from(row: AttributionRow) -> Self {
+        Self {
+            utm_source: row.utm_source,
+            utm_medium: row.utm_medium,
+            utm_campaign: row.utm_campaign,
+            utm_term: row.utm_term,
+            utm_content: row.utm_content,
+            referrer: row.referrer,
+            landing_page: row.landing_page,
+        }
+    }
+}
+
+/// A user with their referral count and first touch.
+#[derive(sqlx::FromRow)]
+pub(super) struct ParticipantRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    referral_count: i64,
+    #[sqlx(flatten)]
+    attribution: AttributionRow,
+}
+
+impl From<ParticipantRow> for Participant {
+    fn from(row: ParticipantRow) -> Self {
+        Self {
+            user: row.user.into(),
+            referral_count: row.referral_count,
+            attribution: row.attribution.into(),
+        }
+    }
+}
+
+/// A lead with the first touch of its session.
+#[derive(sqlx::FromRow)]
+pub(super) struct LeadAttributionRow {
+    #[sqlx(flatten)]
+    lead: LeadRow,
+    #[sqlx(flatten)]
+    attribution: AttributionRow,
+}
+
+impl TryFrom<LeadAttributionRow> for (Lead, Attribution) {
+    type Error = StoreError;
+
+    fn try_from(row: LeadAttributionRow) -> Result<Self, StoreError> {
+        Ok((row.lead.try_into()?, row.attribution.into()))
     }
 }
 

@@ -153,6 +153,11 @@ impl Dialect for Sqlite {
     /// writers are serialized — which also serializes each referrer's count.
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
 
+    /// Timestamps are RFC 3339 text: the hour is their first 13 characters.
+    fn hour_of(column: &str) -> String {
+        format!("substr({column}, 1, 13)")
+    }
+
     fn rows_affected(done: &SqliteQueryResult) -> u64 {
         done.rows_affected()
     }
@@ -198,8 +203,8 @@ async fn checkpoint_wal(
 const INSERT_QUOTE: &str = "INSERT INTO service_quote_main
          (id, campaign_id, master_id, session_id, name, email, company, phone,
           message, budget, details, status, idempotency_key, request_fingerprint,
-          created_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+          created_at, updated_at, visitor_id, consent_version, consent_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18)
      ON CONFLICT (campaign_id, idempotency_key) DO NOTHING
      RETURNING *";
 
@@ -226,6 +231,9 @@ impl WriteLeads for SqliteLeads {
                 .bind(&lead.idempotency_key)
                 .bind(&lead.request_fingerprint)
                 .bind(lead.created_at)
+                .bind(lead.visitor_id)
+                .bind(lead.consent.as_ref().map(|c| c.version.as_str()))
+                .bind(lead.consent.as_ref().map(|c| c.at))
                 .fetch_optional(&mut *tx)
                 .await?;
             if inserted.is_some() {

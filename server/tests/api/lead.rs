@@ -158,6 +158,8 @@ async fn one_failing_lead_does_not_take_others_with_it(db: Db) {
         request_fingerprint: None,
         created_at: chrono::Utc::now(),
         updated_at: chrono::Utc::now(),
+        visitor_id: None,
+        consent: None,
     };
     let outbox = |campaign_id: i64| {
         vec![ovasabi_edge::model::outbox::NewOutbox {

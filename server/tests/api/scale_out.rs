@@ -191,6 +191,116 @@ async fn cursors_cross_instances_and_vanish_with_a_killed_one() {
     drop(a);
 }
 
+/// What the server derives — the leaderboard, milestones, a campaign's
+/// status — is announced once per change, however many instances saw it:
+/// one page counts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn derived_events_are_announced_once_per_cluster() {
+    let (Some(redis), Some(postgres)) = (redis_url(), Db::postgres()) else {
+        return;
+    };
+    let db = fresh_database(&postgres).await;
+    let (a, b) = two_instances(&redis, &db.url, &unique_prefix()).await;
+    let client = reqwest::Client::new();
+    let admin = "admin-token-shared-by-both";
+    let campaign_url = format!("{}/api/campaign/ovasabi-website", a.base);
+    let current: serde_json::Value = client
+        .get(&campaign_url)
+        .bearer_auth(admin)
+        .send()
+        .await
+        .expect("campaign")
+        .json()
+        .await
+        .expect("json");
+    let mut config = current["config"].clone();
+    config["leaderboard"] = json!({"enabled": true, "size": 3});
+    config["rate_limits"]["joins_per_minute"] = json!(1000);
+    let patched = client
+        .patch(&campaign_url)
+        .bearer_auth(admin)
+        .json(&json!({"config": config}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(patched.status(), 200);
+    // Both instances' campaign caches (1 s) now know.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    let mut page = SseClient::open(
+        &client,
+        &format!("{}/api/campaign/ovasabi-website/events", b.base),
+        None,
+    )
+    .await;
+    assert_eq!(page.next().await.event, "presence");
+    let join = |base: String, i: usize, code: Option<String>| {
+        let client = client.clone();
+        async move {
+            let mut body = json!({"campaign": "ovasabi-website", "email": format!("u{i}@example.com"), "name": format!("U{i}")});
+            if let Some(code) = code {
+                body["referral_code"] = json!(code);
+            }
+            let reply = client
+                .post(format!("{base}/api/user/register"))
+                .json(&body)
+                .send()
+                .await
+                .expect("join");
+            assert_eq!(reply.status(), 201);
+            reply.json::<serde_json::Value>().await.expect("json")
+        }
+    };
+    let ada = join(a.base.clone(), 0, None).await;
+    let code = ada["referral_code"].as_str().expect("code").to_owned();
+    for i in 1..=6 {
+        let base = if i % 2 == 0 { &a.base } else { &b.base };
+        join(base.clone(), i, Some(code.clone())).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // The team pauses the campaign on A.
+    let paused = client
+        .patch(&campaign_url)
+        .bearer_auth(admin)
+        .json(&json!({"status": "paused"}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(paused.status(), 200);
+
+    let mut boards = Vec::new();
+    let mut milestones = Vec::new();
+    let mut statuses = Vec::new();
+    while let Some(event) = page.next_within(Duration::from_secs(3)).await {
+        match event.event.as_str() {
+            "leaderboard" => boards.push(event.json()),
+            "referral.milestone" => milestones.push(event.json()),
+            "campaign.status" => statuses.push(event.json()),
+            _ => {}
+        }
+    }
+    let seqs: Vec<u64> = boards
+        .iter()
+        .map(|b| b["seq"].as_u64().expect("seq"))
+        .collect();
+    let mut unique = seqs.clone();
+    unique.dedup();
+    assert_eq!(seqs, unique, "each change announced once: {boards:?}");
+    assert!(!boards.is_empty());
+    assert_eq!(
+        boards.last().expect("a board")["top"],
+        json!([{"display_name": "U0", "count": 6}])
+    );
+    assert_eq!(
+        milestones,
+        vec![json!({"user": "U0", "count": 1, "milestone": 1})],
+        "milestone 1 once"
+    );
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    assert_eq!(statuses[0]["status"], "paused");
+    assert_eq!(statuses[0]["open"], false);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_redis_bus_replays_and_reports_trimmed_history() {
     let Some(redis) = redis_url() else { return };

@@ -1,5 +1,6 @@
 //! Campaigns: what a campaign is and the rules its fields follow.
 
+pub mod event_types;
 pub mod settings;
 
 use chrono::{DateTime, Utc};

@@ -4,9 +4,12 @@
 //! file must not be silently ignored), and [`CampaignConfig::validate`] checks
 //! every bound so that no zero or missing setting can mean "unlimited".
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::ValidationError;
+use super::event_types::EventTypeDecl;
 
 /// Milestones announced when a referrer's count reaches them, by default.
 pub const DEFAULT_MILESTONES: [u32; 6] = [1, 10, 50, 100, 500, 1000];
@@ -35,6 +38,46 @@ pub struct CampaignConfig {
     /// allowed to call the API, open its event stream and cursor channel from
     /// a browser, besides the server-wide `OVASABI_CORS_ORIGINS`.
     pub origins: Vec<String>,
+    /// The campaign's own live event types, by name.
+    pub event_types: BTreeMap<String, EventTypeDecl>,
+    /// The referral leaderboard (opt-in).
+    pub leaderboard: LeaderboardSettings,
+    /// What `GET /api/campaign/{slug}/metrics` shows to anyone (the admin sees all).
+    pub public_metrics: Vec<MetricField>,
+}
+
+/// A figure of a campaign's metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricField {
+    /// Visitors connected now.
+    Active,
+    /// Users who joined.
+    Users,
+    /// Leads sent.
+    Leads,
+    /// Referrals credited.
+    Referrals,
+}
+
+/// The referral leaderboard: top referrers by display name and count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LeaderboardSettings {
+    /// Whether the campaign shows one (`GET …/leaderboard`, the `leaderboard` event).
+    pub enabled: bool,
+    /// How many referrers the `leaderboard` event carries (the top N whose
+    /// change it announces).
+    pub size: u32,
+}
+
+impl Default for LeaderboardSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            size: 10,
+        }
+    }
 }
 
 impl Default for CampaignConfig {
@@ -49,6 +92,9 @@ impl Default for CampaignConfig {
             glossary: Vec::new(),
             webhooks: Vec::new(),
             origins: Vec::new(),
+            event_types: BTreeMap::new(),
+            leaderboard: LeaderboardSettings::default(),
+            public_metrics: vec![MetricField::Active],
         }
     }
 }
@@ -73,6 +119,10 @@ pub struct JoinRules {
     pub max_name_chars: u32,
     /// Whether a referral code may be given at join.
     pub referrals: bool,
+    /// The version of the consent text a visitor must agree to when joining
+    /// (sent back as `consent`); none asked when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent: Option<String>,
 }
 
 impl Default for JoinRules {
@@ -80,6 +130,7 @@ impl Default for JoinRules {
         Self {
             max_name_chars: 80,
             referrals: true,
+            consent: None,
         }
     }
 }
@@ -106,6 +157,10 @@ pub struct LeadRules {
     pub max_message_chars: u32,
     /// Keys accepted in the free-form `details` object.
     pub details_keys: Vec<String>,
+    /// The version of the consent text a visitor must agree to when sending
+    /// a lead (sent back as `consent`); none asked when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent: Option<String>,
 }
 
 impl Default for LeadRules {
@@ -116,6 +171,7 @@ impl Default for LeadRules {
             details_keys: ["service", "timeline", "source", "page"]
                 .map(String::from)
                 .to_vec(),
+            consent: None,
         }
     }
 }
@@ -212,6 +268,14 @@ pub fn is_locale_tag(tag: &str) -> bool {
         && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
+/// A consent text version as a campaign names it: `2026-11`, `v3`, `terms.1`.
+pub fn is_consent_version(version: &str) -> bool {
+    (1..=64).contains(&version.len())
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 impl CampaignConfig {
     /// Checks every bound; the error names the offending field (`config.cursor.tick_hz`).
     pub fn validate(&self) -> Result<(), ValidationError> {
@@ -262,6 +326,26 @@ impl CampaignConfig {
                 ));
             }
         }
+        for (field, consent) in [
+            ("forms.join.consent", &join.consent),
+            ("forms.quote.consent", &lead.consent),
+        ] {
+            if let Some(version) = consent
+                && !is_consent_version(version)
+            {
+                return Err(invalid(
+                    field,
+                    "must be 1-64 letters, digits, '.', '_' or '-' (the version of the consent text)",
+                ));
+            }
+        }
+        check_range("leaderboard.size", self.leaderboard.size, 1, 100)?;
+        for (i, field) in self.public_metrics.iter().enumerate() {
+            if self.public_metrics[..i].contains(field) {
+                return Err(invalid(&format!("public_metrics[{i}]"), "is listed twice"));
+            }
+        }
+        super::event_types::validate(&self.event_types)?;
         let limits = &self.rate_limits;
         check_range(
             "rate_limits.joins_per_minute",

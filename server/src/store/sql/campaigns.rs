@@ -130,4 +130,52 @@ where
             referrals,
         })
     }
+
+    async fn live_state(&self, campaign_id: i64, kind: &str) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT value FROM service_campaign_live_state WHERE campaign_id = $1 AND kind = $2",
+        )
+        .bind(campaign_id)
+        .bind(kind)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(value,)| value))
+    }
+
+    async fn swap_live_state(
+        &self,
+        campaign_id: i64,
+        kind: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> Result<bool, StoreError> {
+        let done =
+            match expected {
+                None => sqlx::query(
+                    "INSERT INTO service_campaign_live_state (campaign_id, kind, value, updated_at)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (campaign_id, kind) DO NOTHING",
+                )
+                .bind(campaign_id)
+                .bind(kind)
+                .bind(value)
+                .bind(Utc::now())
+                .execute(&self.writer)
+                .await?,
+                Some(expected) => {
+                    sqlx::query(
+                        "UPDATE service_campaign_live_state SET value = $3, updated_at = $4
+                     WHERE campaign_id = $1 AND kind = $2 AND value = $5",
+                    )
+                    .bind(campaign_id)
+                    .bind(kind)
+                    .bind(value)
+                    .bind(Utc::now())
+                    .bind(expected)
+                    .execute(&self.writer)
+                    .await?
+                }
+            };
+        Ok(DB::rows_affected(&done) == 1)
+    }
 }

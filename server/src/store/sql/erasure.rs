@@ -81,7 +81,8 @@ where
         let mut report = ErasureReport::default();
         for id in &ids {
             let done = sqlx::query(
-                "UPDATE service_user_master SET email = $2, display_name = $3, locale = NULL
+                "UPDATE service_user_master SET email = $2, display_name = $3, locale = NULL,
+                     consent_version = NULL, consent_at = NULL
                  WHERE master_id = $1",
             )
             .bind(id)
@@ -98,7 +99,8 @@ where
             let done = sqlx::query(
                 "UPDATE service_quote_main
                  SET name = $3, email = $4, company = NULL, phone = NULL, message = $3,
-                     budget = NULL, details = $5, updated_at = $6
+                     budget = NULL, details = $5, updated_at = $6,
+                     consent_version = NULL, consent_at = NULL
                  WHERE email = $1 AND ($2 IS NULL OR campaign_id = $2)",
             )
             .bind(email)
@@ -115,7 +117,8 @@ where
             let done = sqlx::query(
                 "UPDATE service_quote_main
                  SET name = $2, email = $3, company = NULL, phone = NULL, message = $2,
-                     budget = NULL, details = $4, updated_at = $5
+                     budget = NULL, details = $4, updated_at = $5,
+                     consent_version = NULL, consent_at = NULL
                  WHERE master_id = $1 AND email <> $3",
             )
             .bind(id)
@@ -126,6 +129,19 @@ where
             .execute(&mut *tx)
             .await?;
             report.leads += DB::rows_affected(&done);
+        }
+        // The first touch of the sessions they came from: the pages' URLs
+        // may name them (a query string); the source stays, for the counts.
+        for id in &ids {
+            sqlx::query(
+                "UPDATE service_visitor_session SET referrer = NULL, landing_page = NULL,
+                     utm_term = NULL, utm_content = NULL
+                 WHERE session_id IN (SELECT visitor_id FROM service_user_master
+                                      WHERE master_id = $1)",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         }
         // Undelivered outbox payloads that are about the person.
         let pending: Vec<(i64, Json<serde_json::Value>)> = sqlx::query_as(

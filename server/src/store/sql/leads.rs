@@ -57,6 +57,22 @@ where
         row.map(TryInto::try_into).transpose()
     }
 
+    async fn leads_of_session(
+        &self,
+        session_id: Uuid,
+        limit: u32,
+    ) -> Result<Vec<Lead>, StoreError> {
+        let rows: Vec<LeadRow> = sqlx::query_as(
+            "SELECT * FROM service_quote_main WHERE session_id = $1
+             ORDER BY created_at DESC, id DESC LIMIT $2",
+        )
+        .bind(session_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
     async fn list_leads(
         &self,
         campaign_id: i64,

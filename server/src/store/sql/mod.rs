@@ -21,6 +21,7 @@ mod erasure;
 mod leads;
 mod memory;
 mod outbox;
+mod reports;
 mod users;
 
 use std::sync::Arc;
@@ -32,7 +33,8 @@ use tokio::sync::Notify;
 
 use super::lead_writer::LeadWriter;
 use super::{
-    CampaignStore, ErasureStore, LeadStore, MemoryStore, OutboxStore, Store, StoreError, UserStore,
+    CampaignStore, ErasureStore, LeadStore, MemoryStore, OutboxStore, ReportStore, Store,
+    StoreError, UserStore,
 };
 use crate::model::outbox::NewOutbox;
 
@@ -50,6 +52,10 @@ pub(crate) trait Dialect: Database<Arguments: IntoArguments<Self>> {
     const MEMORY_TOUCH: &'static str;
     /// The statement that begins a transaction that will write.
     const BEGIN_WRITE: &'static str;
+
+    /// An SQL expression naming the hour (UTC) of timestamp `column` as
+    /// text: `2026-11-25T14`.
+    fn hour_of(column: &str) -> String;
 
     /// How many rows a statement changed.
     fn rows_affected(done: &Self::QueryResult) -> u64;
@@ -113,7 +119,13 @@ impl<DB: Dialect> SqlStore<DB> {
 #[async_trait]
 impl<DB: Dialect> Store for SqlStore<DB>
 where
-    Self: CampaignStore + UserStore + LeadStore + OutboxStore + MemoryStore + ErasureStore,
+    Self: CampaignStore
+        + UserStore
+        + LeadStore
+        + OutboxStore
+        + MemoryStore
+        + ErasureStore
+        + ReportStore,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
     async fn ping(&self) -> Result<(), StoreError> {

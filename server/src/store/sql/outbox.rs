@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{Executor, FromRow};
 
-use super::{Dialect, Param, SqlStore};
-use crate::model::outbox::{OutboxEntry, OutboxState};
+use super::{Dialect, Param, SqlStore, insert_outbox};
+use crate::model::outbox::{NewOutbox, OutboxEntry, OutboxState};
 use crate::store::rows::OutboxRow;
 use crate::store::{OutboxCounts, OutboxStore, Page, StoreError};
 
@@ -37,9 +37,20 @@ where
     DateTime<Utc>: Param<DB>,
     Option<DateTime<Utc>>: Param<DB>,
     Option<i64>: Param<DB>,
+    String: Param<DB>,
+    Option<String>: Param<DB>,
+    for<'a> sqlx::types::Json<&'a serde_json::Value>: Param<DB>,
     OutboxRow: for<'r> FromRow<'r, DB::Row>,
     (i64, i64): for<'r> FromRow<'r, DB::Row>,
 {
+    async fn insert_outbox(&self, outbox: &[NewOutbox]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        insert_outbox(&mut tx, outbox, Utc::now()).await?;
+        tx.commit().await?;
+        self.outbox_committed(!outbox.is_empty());
+        Ok(())
+    }
+
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
         // Undelivered entries only: few, however large the outbox grew.
         let (pending, dead): (i64, i64) = sqlx::query_as(

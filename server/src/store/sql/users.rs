@@ -7,6 +7,7 @@ use sqlx::{Executor, FromRow, Transaction};
 use uuid::Uuid;
 
 use super::{Dialect, Param, SqlStore, insert_outbox};
+use crate::model::attribution::VisitorSession;
 use crate::model::outbox::NewOutbox;
 use crate::model::user::{ReferralCredit, User};
 use crate::store::rows::UserRow;
@@ -24,6 +25,7 @@ where
     Option<String>: Param<DB>,
     Option<Uuid>: Param<DB>,
     Option<i64>: Param<DB>,
+    Option<DateTime<Utc>>: Param<DB>,
     for<'a> Json<&'a serde_json::Value>: Param<DB>,
     UserRow: for<'r> FromRow<'r, DB::Row>,
     (i64,): for<'r> FromRow<'r, DB::Row>,
@@ -68,8 +70,8 @@ where
         sqlx::query(
             "INSERT INTO service_user_master
                  (master_id, campaign_id, email, display_name, locale, referral_code,
-                  referred_by, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                  referred_by, created_at, visitor_id, consent_version, consent_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(user.master_id)
         .bind(user.campaign_id)
@@ -79,6 +81,9 @@ where
         .bind(&user.referral_code)
         .bind(user.referred_by)
         .bind(user.created_at)
+        .bind(user.visitor_id)
+        .bind(user.consent.as_ref().map(|c| c.version.clone()))
+        .bind(user.consent.as_ref().map(|c| c.at))
         .execute(&mut *tx)
         .await?;
         let credit = match referrer {
@@ -91,6 +96,60 @@ where
         tx.commit().await?;
         self.outbox_committed(!outbox.is_empty());
         Ok(credit)
+    }
+
+    async fn record_visitor_session(&self, session: &VisitorSession) -> Result<(), StoreError> {
+        let first = &session.attribution;
+        sqlx::query(
+            "INSERT INTO service_visitor_session
+                 (session_id, campaign_id, source, utm_source, utm_medium, utm_campaign,
+                  utm_term, utm_content, referrer, landing_page, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (session_id) DO NOTHING",
+        )
+        .bind(session.session_id)
+        .bind(session.campaign_id)
+        .bind(first.source())
+        .bind(&first.utm_source)
+        .bind(&first.utm_medium)
+        .bind(&first.utm_campaign)
+        .bind(&first.utm_term)
+        .bind(&first.utm_content)
+        .bind(&first.referrer)
+        .bind(&first.landing_page)
+        .bind(session.created_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_profile(
+        &self,
+        master_id: Uuid,
+        display_name: &str,
+        locale: Option<&str>,
+    ) -> Result<Option<User>, StoreError> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "UPDATE service_user_master SET display_name = $2, locale = $3
+             WHERE master_id = $1 RETURNING *",
+        )
+        .bind(master_id)
+        .bind(display_name)
+        .bind(locale.map(str::to_owned))
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn referral_count(&self, user: &User) -> Result<i64, StoreError> {
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM service_referral_main WHERE campaign_id = $1 AND referrer_id = $2",
+        )
+        .bind(user.campaign_id)
+        .bind(user.master_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count)
     }
 
     async fn record_referral(

@@ -147,6 +147,57 @@ impl TestApp {
         read(request.send().await.expect("request sent")).await
     }
 
+    /// Sends a request with a session token and an optional JSON body.
+    pub(crate) async fn call_as(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
+    /// `GET path` as admin, answered as CSV: its rows by column name
+    /// (parsed with the `csv` crate, as a spreadsheet would read them).
+    pub(crate) async fn csv(&self, path: &str) -> Vec<std::collections::HashMap<String, String>> {
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(&self.admin_token)
+            .header("accept", "text/csv")
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), 200, "{path}");
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .expect("content type")
+            .to_owned();
+        assert!(content_type.starts_with("text/csv"), "{content_type}");
+        let text = response.text().await.expect("body read");
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let header = reader.headers().expect("a header row").clone();
+        reader
+            .records()
+            .map(|record| {
+                let record = record.expect("a CSV record");
+                header
+                    .iter()
+                    .zip(record.iter())
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect()
+            })
+            .collect()
+    }
+
     /// Sends raw bytes with a content type.
     pub(crate) async fn call_raw(
         &self,
@@ -312,12 +363,16 @@ impl TestApp {
         read(request.send().await.expect("sent")).await
     }
 
-    /// `GET /api/campaign/{slug}/metrics` as admin.
+    /// The counts of `GET /api/campaign/{slug}/metrics` as admin (its
+    /// `series` left out).
     pub(crate) async fn metrics(&self, slug: &str) -> Value {
-        self.get(&format!("/api/campaign/{slug}/metrics"), As::Admin)
+        let mut counts = self
+            .get(&format!("/api/campaign/{slug}/metrics"), As::Admin)
             .await
             .assert_status(200)
-            .clone()
+            .clone();
+        counts.as_object_mut().expect("an object").remove("series");
+        counts
     }
 
     /// Every outbox entry, read behind the API.

@@ -1,0 +1,204 @@
+//! A visitor's own standing (`GET /api/me`) and profile (`PATCH /api/me`):
+//! a user sees their profile, referral code and count, next milestone and
+//! the leads they sent with their status; an anonymous visitor sees the
+//! leads of their session. Nobody sees anyone else's.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{optional_locale, required_text};
+use crate::error::ApiError;
+use crate::model::campaign::Campaign;
+use crate::model::lead::LeadStatus;
+use crate::model::user::User;
+use crate::session::{SessionClaims, SessionKind, verify_token};
+use crate::state::AppState;
+
+/// Most of a session's own leads shown.
+pub const MAX_OWN_LEADS: u32 = 50;
+
+/// A lead as its sender sees it.
+#[derive(Debug, Serialize)]
+#[allow(missing_docs)] // fields named for what they hold
+pub struct OwnLead {
+    pub quote_id: Uuid,
+    pub status: LeadStatus,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What `GET /api/me` answers.
+#[derive(Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[allow(missing_docs)] // fields named for what they hold
+pub enum Me {
+    /// A user who joined.
+    User {
+        campaign: String,
+        master_id: Uuid,
+        display_name: String,
+        email: String,
+        locale: Option<String>,
+        referral_code: String,
+        referral_count: i64,
+        /// The next milestone of the campaign above the count, if any.
+        next_milestone: Option<u32>,
+        joined_at: chrono::DateTime<chrono::Utc>,
+        quotes: Vec<OwnLead>,
+    },
+    /// An anonymous visitor.
+    Visitor {
+        campaign: String,
+        session_id: Uuid,
+        quotes: Vec<OwnLead>,
+    },
+}
+
+/// Body of `PATCH /api/me`: what a user may change of their profile.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfilePatch {
+    /// A new display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// A new locale; `null` clears it.
+    #[serde(default, with = "double_option")]
+    pub locale: Option<Option<String>>,
+}
+
+/// `Option<Option<T>>` that tells a missing field from `null`.
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub(super) fn deserialize<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        Option::<T>::deserialize(deserializer).map(Some)
+    }
+}
+
+fn unauthorized() -> ApiError {
+    ApiError::Unauthorized {
+        code: "unauthorized",
+        message: "this endpoint needs a session token (Authorization: Bearer …)".into(),
+    }
+}
+
+/// Who is calling: a session and its campaign.
+#[derive(Debug)]
+pub struct Caller {
+    claims: SessionClaims,
+    campaign: Campaign,
+}
+
+/// The session of `token` and its campaign: 401 without one, for a bad one,
+/// or for one whose campaign is gone.
+pub async fn caller(state: &AppState, token: Option<&str>) -> Result<Caller, ApiError> {
+    let token = token.ok_or_else(unauthorized)?;
+    let claims = verify_token(&state.sessions, token)?;
+    let campaign = state
+        .store
+        .campaign_by_id(claims.cid)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized {
+            code: "invalid_token",
+            message: "the session's campaign does not exist".into(),
+        })?;
+    Ok(Caller { claims, campaign })
+}
+
+/// The user a user session names: 401 `invalid_token` when they are gone.
+pub async fn session_user(state: &AppState, master_id: Uuid) -> Result<User, ApiError> {
+    state
+        .store
+        .user_by_id(master_id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized {
+            code: "invalid_token",
+            message: "the session's user does not exist".into(),
+        })
+}
+
+/// The caller's own standing.
+pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
+    let Caller { claims, campaign } = caller;
+    let campaign = campaign.clone();
+    let quotes = state
+        .store
+        .leads_of_session(claims.sub, MAX_OWN_LEADS)
+        .await?
+        .into_iter()
+        .map(|lead| OwnLead {
+            quote_id: lead.id,
+            status: lead.status,
+            created_at: lead.created_at,
+        })
+        .collect();
+    if claims.kind == SessionKind::Visitor {
+        return Ok(Me::Visitor {
+            campaign: campaign.slug,
+            session_id: claims.sub,
+            quotes,
+        });
+    }
+    let user = session_user(state, claims.sub).await?;
+    let referral_count = state.store.referral_count(&user).await?;
+    let next_milestone = campaign
+        .config
+        .milestones
+        .iter()
+        .copied()
+        .find(|m| i64::from(*m) > referral_count);
+    Ok(Me::User {
+        campaign: campaign.slug,
+        master_id: user.master_id,
+        display_name: user.display_name,
+        email: user.email,
+        locale: user.locale,
+        referral_code: user.referral_code,
+        referral_count,
+        next_milestone,
+        joined_at: user.created_at,
+        quotes,
+    })
+}
+
+/// Changes the caller's display name or locale: 403 `join_first` for an
+/// anonymous visitor, 422 naming a field that breaks the join form's rules.
+/// A renamed referrer's place on the leaderboard follows.
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    patch: ProfilePatch,
+) -> Result<Me, ApiError> {
+    let Caller { claims, campaign } = caller;
+    if claims.kind != SessionKind::User {
+        return Err(ApiError::Forbidden {
+            code: "join_first",
+            message: "only users who joined have a profile".into(),
+        });
+    }
+    let user = session_user(state, claims.sub).await?;
+    let display_name = match &patch.display_name {
+        Some(name) => required_text(
+            "display_name",
+            name,
+            campaign.config.forms.join.max_name_chars as usize,
+        )?,
+        None => user.display_name.clone(),
+    };
+    let locale = match patch.locale {
+        None => user.locale.clone(),
+        Some(None) => None,
+        Some(Some(locale)) => optional_locale(Some(&locale))?,
+    };
+    state
+        .store
+        .update_profile(user.master_id, &display_name, locale.as_deref())
+        .await?;
+    if display_name != user.display_name && campaign.config.leaderboard.enabled {
+        state.leaderboard_changes.touch(campaign.id);
+    }
+    me(state, caller).await
+}

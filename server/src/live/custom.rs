@@ -1,0 +1,95 @@
+//! A campaign's own event types, published by its back office: `POST
+//! /api/campaign/{slug}/events` (admin) names a declared type and its data;
+//! the data is held against the declaration, written to the outbox first
+//! when the type says `webhook = true`, then published on the bus — so it
+//! reaches every instance, replays after a reconnect and resets like the
+//! built-in events.
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::bus::{Event, EventId};
+use crate::error::ApiError;
+use crate::model::campaign::Campaign;
+use crate::model::campaign::event_types::EventAudience;
+use crate::model::outbox::NewOutbox;
+use crate::state::AppState;
+
+/// Body of `POST /api/campaign/{slug}/events`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomEvent {
+    /// A type the campaign declares in `config.event_types`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Its data: the declared fields.
+    #[serde(default)]
+    pub data: Map<String, Value>,
+    /// The session that receives a private event (a user's `master_id` or a
+    /// visitor's `session_id`); refused for a public one.
+    #[serde(default)]
+    pub recipient: Option<Uuid>,
+}
+
+/// Publishes `event` for `campaign`: 422 `unknown_event_type` for a type the
+/// campaign does not declare, 422 naming the field (`data.<name>`,
+/// `recipient`) that breaks the declaration. Nothing is written or published
+/// unless all of it holds. Returns the event's id.
+pub async fn publish(
+    state: &AppState,
+    campaign: &Campaign,
+    event: CustomEvent,
+) -> Result<EventId, ApiError> {
+    let decl = campaign
+        .config
+        .event_types
+        .get(&event.kind)
+        .ok_or_else(|| ApiError::Unprocessable {
+            code: "unknown_event_type",
+            message: format!(
+                "campaign {:?} declares no event type {:?} (see GET /api/campaign/{}/event-types)",
+                campaign.slug, event.kind, campaign.slug
+            ),
+            field: Some("type".into()),
+        })?;
+    decl.check(&event.data)?;
+    let audience = match (decl.audience, event.recipient) {
+        (EventAudience::Public, None) => None,
+        (EventAudience::Private, Some(recipient)) => Some(recipient),
+        (EventAudience::Public, Some(_)) => {
+            return Err(ApiError::invalid_field(
+                "recipient",
+                "this event type is public: it goes to every visitor, not to one",
+            ));
+        }
+        (EventAudience::Private, None) => {
+            return Err(ApiError::invalid_field(
+                "recipient",
+                "this event type is private: name the session that receives it",
+            ));
+        }
+    };
+    let data = Value::Object(event.data);
+    if decl.webhook {
+        let outbox = NewOutbox::for_campaign(
+            campaign,
+            &event.kind,
+            json!({"campaign": campaign.slug, "data": data, "recipient": audience}),
+        );
+        state.store.insert_outbox(&[outbox]).await?;
+    }
+    let event = match audience {
+        None => Event::public(&event.kind, data),
+        Some(session) => Event::private(&event.kind, data, session),
+    };
+    let kind = event.kind.clone();
+    state.counters.events_published.inc();
+    let id = state
+        .bus
+        .publish(&campaign.slug, event)
+        .await
+        .map_err(|e| ApiError::Internal(e.context(format!("publishing {kind}"))))?;
+    tracing::info!(campaign = %campaign.slug, %kind, %id, "custom event published");
+    Ok(id)
+}

@@ -1,0 +1,35 @@
+//! Live events the server derives or a campaign's back office sends, beside
+//! the ones the forms publish: the referral `leaderboard` ([`leaderboard`]),
+//! `campaign.status` when a campaign opens or closes ([`lifecycle`]), and
+//! the campaign's own declared event types ([`custom`]).
+//!
+//! A derived event is announced once per change however many instances run:
+//! an instance announces only after it swapped the stored last-announced
+//! value (`CampaignStore::swap_live_state`), which one instance wins.
+
+pub mod custom;
+pub mod leaderboard;
+pub mod lifecycle;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::state::AppState;
+
+/// How often derived live state is looked at (and so the most a
+/// `leaderboard` or `campaign.status` event is announced per campaign).
+pub const ANNOUNCE_EVERY: Duration = Duration::from_secs(1);
+
+/// Starts the task that announces derived live events.
+pub fn start(state: &Arc<AppState>) {
+    let announcing = state.clone();
+    state
+        .tasks
+        .periodic("live announcements", ANNOUNCE_EVERY, None, move || {
+            let state = announcing.clone();
+            async move {
+                leaderboard::announce_changed(&state).await;
+                lifecycle::announce_changed(&state).await;
+            }
+        });
+}

@@ -1,0 +1,318 @@
+//! What the campaign team reads back: participants, referrals and leads in
+//! keyset pages, the leaderboard, the funnel per source, counts per hour.
+//!
+//! A few texts here are put together at run time, always from the fixed
+//! pieces in this file (a sort order, a table name, the dialect's hour
+//! expression), never from input: every value is a bound parameter
+//! (`AssertSqlSafe` says so to sqlx).
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use sqlx::{AssertSqlSafe, Executor, FromRow};
+use uuid::Uuid;
+
+use super::{Dialect, Param, SqlStore};
+use crate::model::attribution::{Attribution, UNKNOWN};
+use crate::model::lead::{Lead, LeadStatus};
+use crate::model::report::{
+    FunnelRow, HourCounts, Participant, ParticipantFilter, ParticipantSort, Position, Referral,
+    ReferralFilter, Standing,
+};
+use crate::store::rows::{LeadAttributionRow, ParticipantRow};
+use crate::store::{ReportStore, StoreError};
+
+/// The first-touch columns of the visitor session `s`.
+const SESSION_COLUMNS: &str = "s.utm_source, s.utm_medium, s.utm_campaign, s.utm_term, \
+     s.utm_content, s.referrer, s.landing_page";
+
+/// Participants with their referral count and first touch; filtered by
+/// `$2`–`$5`, after the position `$6`–`$8`, at most `$9`.
+fn participants_sql(sort: ParticipantSort) -> String {
+    let (after, order) = match sort {
+        ParticipantSort::JoinedAsc => (
+            "(p.created_at, p.master_id) > ($7, $8)",
+            "p.created_at, p.master_id",
+        ),
+        ParticipantSort::JoinedDesc => (
+            "(p.created_at, p.master_id) < ($7, $8)",
+            "p.created_at DESC, p.master_id DESC",
+        ),
+        ParticipantSort::ReferralsDesc => (
+            "(p.referral_count < $6 OR (p.referral_count = $6 AND (p.created_at, p.master_id) > ($7, $8)))",
+            "p.referral_count DESC, p.created_at, p.master_id",
+        ),
+    };
+    format!(
+        "SELECT * FROM (
+             SELECT u.*, COALESCE(r.n, 0) AS referral_count, {SESSION_COLUMNS}
+             FROM service_user_master u
+             LEFT JOIN (SELECT referrer_id, COUNT(*) AS n FROM service_referral_main
+                        WHERE campaign_id = $1 GROUP BY referrer_id) r
+                    ON r.referrer_id = u.master_id
+             LEFT JOIN service_visitor_session s ON s.session_id = u.visitor_id
+             WHERE u.campaign_id = $1
+         ) p
+         WHERE ($2 IS NULL OR p.created_at >= $2)
+           AND ($3 IS NULL OR p.created_at < $3)
+           AND ($4 IS NULL OR (p.referral_count > 0) = $4)
+           AND ($5 IS NULL OR p.email LIKE $5 ESCAPE '\\' OR LOWER(p.display_name) LIKE $5 ESCAPE '\\')
+           AND ($7 IS NULL OR {after})
+         ORDER BY {order}
+         LIMIT $9"
+    )
+}
+
+/// `prefix%` for `LIKE`, its wildcards escaped.
+fn like_prefix(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+fn uuid_position(after: Option<&Position>) -> Result<Option<Uuid>, StoreError> {
+    after
+        .map(|p| Uuid::parse_str(&p.id).map_err(|_| StoreError::Corrupt("position id".into())))
+        .transpose()
+}
+
+#[async_trait]
+impl<DB: Dialect> ReportStore for SqlStore<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    i64: Param<DB>,
+    for<'a> &'a str: Param<DB>,
+    Option<i64>: Param<DB>,
+    Option<bool>: Param<DB>,
+    Option<String>: Param<DB>,
+    Option<&'static str>: Param<DB>,
+    Option<Uuid>: Param<DB>,
+    DateTime<Utc>: Param<DB>,
+    Option<DateTime<Utc>>: Param<DB>,
+    ParticipantRow: for<'r> FromRow<'r, DB::Row>,
+    LeadAttributionRow: for<'r> FromRow<'r, DB::Row>,
+    Referral: for<'r> FromRow<'r, DB::Row>,
+    Standing: for<'r> FromRow<'r, DB::Row>,
+    (String, i64): for<'r> FromRow<'r, DB::Row>,
+{
+    async fn participants(
+        &self,
+        campaign_id: i64,
+        filter: &ParticipantFilter,
+        sort: ParticipantSort,
+        after: Option<&Position>,
+        limit: u32,
+    ) -> Result<Vec<Participant>, StoreError> {
+        let rows: Vec<ParticipantRow> = sqlx::query_as(AssertSqlSafe(participants_sql(sort)))
+            .bind(campaign_id)
+            .bind(filter.joined_since)
+            .bind(filter.joined_until)
+            .bind(filter.has_referrals)
+            .bind(filter.search.as_deref().map(like_prefix))
+            .bind(after.and_then(|p| p.count))
+            .bind(after.map(|p| p.at))
+            .bind(uuid_position(after)?)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn referrals(
+        &self,
+        campaign_id: i64,
+        filter: &ReferralFilter,
+        after: Option<&Position>,
+        limit: u32,
+    ) -> Result<Vec<Referral>, StoreError> {
+        let after_id = after
+            .map(|p| {
+                p.id.parse::<i64>()
+                    .map_err(|_| StoreError::Corrupt("position id".into()))
+            })
+            .transpose()?;
+        let rows: Vec<Referral> = sqlx::query_as(
+            "SELECT r.id, r.code, r.created_at,
+                    a.master_id AS referrer_id, a.display_name AS referrer_name,
+                    a.email AS referrer_email,
+                    b.master_id AS referred_id, b.display_name AS referred_name,
+                    b.email AS referred_email
+             FROM service_referral_main r
+             JOIN service_user_master a ON a.master_id = r.referrer_id
+             JOIN service_user_master b ON b.master_id = r.referred_id
+             WHERE r.campaign_id = $1
+               AND ($2 IS NULL OR r.created_at >= $2)
+               AND ($3 IS NULL OR r.created_at < $3)
+               AND ($4 IS NULL OR r.referrer_id = $4)
+               AND ($5 IS NULL OR (r.created_at, r.id) > ($5, $6))
+             ORDER BY r.created_at, r.id
+             LIMIT $7",
+        )
+        .bind(campaign_id)
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(filter.referrer)
+        .bind(after.map(|p| p.at))
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    async fn leads_with_attribution(
+        &self,
+        campaign_id: i64,
+        status: Option<LeadStatus>,
+        after: Option<&Position>,
+        limit: u32,
+    ) -> Result<Vec<(Lead, Attribution)>, StoreError> {
+        let rows: Vec<LeadAttributionRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT q.*, {SESSION_COLUMNS}
+             FROM service_quote_main q
+             LEFT JOIN service_visitor_session s ON s.session_id = q.visitor_id
+             WHERE q.campaign_id = $1
+               AND ($2 IS NULL OR q.status = $2)
+               AND ($3 IS NULL OR (q.created_at, q.id) > ($3, $4))
+             ORDER BY q.created_at, q.id
+             LIMIT $5"
+        )))
+        .bind(campaign_id)
+        .bind(status.map(LeadStatus::as_str))
+        .bind(after.map(|p| p.at))
+        .bind(uuid_position(after)?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn leaderboard(&self, campaign_id: i64, limit: u32) -> Result<Vec<Standing>, StoreError> {
+        let rows: Vec<Standing> = sqlx::query_as(
+            "SELECT u.display_name, COUNT(*) AS count
+             FROM service_referral_main r
+             JOIN service_user_master u ON u.master_id = r.referrer_id
+             WHERE r.campaign_id = $1
+             GROUP BY u.master_id, u.display_name
+             ORDER BY COUNT(*) DESC, MAX(r.created_at), u.master_id
+             LIMIT $2",
+        )
+        .bind(campaign_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    async fn funnel(
+        &self,
+        campaign_id: i64,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<FunnelRow>, StoreError> {
+        let of = |table: &str, alias: &str| {
+            format!(
+                "SELECT COALESCE(s.source, $4) AS source, COUNT(*) AS n
+                 FROM {table} {alias}
+                 LEFT JOIN service_visitor_session s ON s.session_id = {alias}.visitor_id
+                 WHERE {alias}.campaign_id = $1 AND {alias}.created_at >= $2
+                   AND {alias}.created_at < $3
+                 GROUP BY COALESCE(s.source, $4)"
+            )
+        };
+        let queries = [
+            "SELECT COALESCE(source, $4) AS source, COUNT(*) AS n FROM service_visitor_session
+             WHERE campaign_id = $1 AND created_at >= $2 AND created_at < $3
+             GROUP BY COALESCE(source, $4)"
+                .to_owned(),
+            of("service_user_master", "u"),
+            of("service_quote_main", "q"),
+        ];
+        let mut counts = Vec::with_capacity(queries.len());
+        for sql in &queries {
+            let list: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(sql.as_str()))
+                .bind(campaign_id)
+                .bind(since)
+                .bind(until)
+                .bind(UNKNOWN)
+                .fetch_all(&self.pool)
+                .await?;
+            counts.push(list);
+        }
+        let [visitors, joins, leads]: [Vec<(String, i64)>; 3] = counts
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("funnel".into()))?;
+        let mut rows: BTreeMap<String, FunnelRow> = BTreeMap::new();
+        let mut add = |list: Vec<(String, i64)>, field: fn(&mut FunnelRow) -> &mut i64| {
+            for (source, n) in list {
+                let row = rows.entry(source.clone()).or_insert_with(|| FunnelRow {
+                    source,
+                    ..FunnelRow::default()
+                });
+                *field(row) += n;
+            }
+        };
+        add(visitors, |r| &mut r.visitors);
+        add(joins, |r| &mut r.joins);
+        add(leads, |r| &mut r.leads);
+        let mut rows: Vec<FunnelRow> = rows.into_values().collect();
+        rows.sort_by(|a, b| b.visitors.cmp(&a.visitors).then(a.source.cmp(&b.source)));
+        Ok(rows)
+    }
+
+    async fn hourly(
+        &self,
+        campaign_id: i64,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<HourCounts>, StoreError> {
+        let mut hours: BTreeMap<DateTime<Utc>, HourCounts> = BTreeMap::new();
+        for (table, field) in [
+            (
+                "service_user_master",
+                (|h: &mut HourCounts| &mut h.joins) as fn(&mut HourCounts) -> &mut i64,
+            ),
+            ("service_quote_main", |h| &mut h.leads),
+            ("service_referral_main", |h| &mut h.referrals),
+        ] {
+            let sql = format!(
+                "SELECT {hour} AS hour, COUNT(*) AS n FROM {table}
+                 WHERE campaign_id = $1 AND created_at >= $2 AND created_at < $3
+                 GROUP BY {hour}",
+                hour = DB::hour_of("created_at"),
+            );
+            let counts: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(sql))
+                .bind(campaign_id)
+                .bind(since)
+                .bind(until)
+                .fetch_all(&self.pool)
+                .await?;
+            for (hour, n) in counts {
+                let at = parse_hour(&hour)?;
+                let entry = hours.entry(at).or_insert_with(|| HourCounts {
+                    hour: at,
+                    ..HourCounts::default()
+                });
+                *field(entry) += n;
+            }
+        }
+        Ok(hours.into_values().collect())
+    }
+}
+
+/// An hour as [`Dialect::hour_of`] names it: `2026-11-25T14`.
+fn parse_hour(hour: &str) -> Result<DateTime<Utc>, StoreError> {
+    NaiveDateTime::parse_from_str(
+        &format!("{}:00:00", hour.replace(' ', "T")),
+        "%Y-%m-%dT%H:%M:%S",
+    )
+    .map(|naive| naive.and_utc())
+    .map_err(|_| StoreError::Corrupt(format!("hour {hour:?}")))
+}
