@@ -210,6 +210,90 @@ test('a quote status reaches only the page that sent it', { timeout: 60_000 }, a
   await other.context().close();
 });
 
+test('a campaign file\'s own event and leaderboard show live; a missed event is replayed', { timeout: 60_000 }, async () => {
+  const slug = `browser-${process.pid}-${++campaigns}`;
+  const file = [
+    `slug = "${slug}"`,
+    'name = "Custom events"',
+    'status = "active"',
+    '[config.leaderboard]',
+    'enabled = true',
+    '[config.event_types."announcement"]',
+    '[config.event_types."announcement".fields]',
+    'title = { type = "string", required = true, max_chars = 60 }',
+  ].join('\n');
+  const applied = await fetch(`${server.base}/api/campaign/${slug}/file`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/toml' },
+    body: file,
+  });
+  assert.equal(applied.status, 200, await applied.text());
+  /** @param {string} title */
+  const announce = async (title) => {
+    const sent = await fetch(`${server.base}/api/campaign/${slug}/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'announcement', data: { title } }),
+    });
+    const text = await sent.text();
+    assert.equal(sent.status, 202, text);
+    return JSON.parse(text).id;
+  };
+  const page = await openPage(server.base, slug, 'sse');
+  try {
+    // The demo page shows the campaign's own event in its feed...
+    await page.waitForFunction(() => document.body.dataset.liveState === 'connected', null, { timeout: 10_000 });
+    await announce('Launch day');
+    await page.locator('#feed li', { hasText: 'announcement — title: Launch day' }).waitFor({ timeout: 10_000 });
+    // ...and its leaderboard, updated live after a referral.
+    const ada = await (await fetch(`${server.base}/api/user/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ campaign: slug, email: 'ada@example.com', name: 'Ada' }),
+    })).json();
+    await fetch(`${server.base}/api/user/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ campaign: slug, email: 'b@example.com', name: 'B', referral_code: ada.referral_code }),
+    });
+    await page.locator('#leaderboard li', { hasText: 'Ada — 1' }).waitFor({ timeout: 10_000 });
+
+    // The client package in the browser: `on('<name>')` receives the data;
+    // a client that comes back with the id it last saw gets what it missed.
+    /** @param {string} slug @param {string | null} lastId @param {string} into */
+    const listen = (slug, lastId, into) => page.evaluate(async ([slug, lastId, into]) => {
+      const { Live } = await import('/client/ovasabi.js');
+      const live = new Live({ campaign: /** @type {string} */ (slug), transport: 'sse' });
+      const scope = /** @type {any} */ (globalThis);
+      scope[/** @type {string} */ (into)] = { live, titles: [] };
+      live.on('announcement', (data) => scope[/** @type {string} */ (into)].titles.push(data.title));
+      live.lastEventId = lastId;
+      await live.start();
+    }, [slug, lastId, into]);
+    /** @param {string} into @param {string} title */
+    const heard = (into, title) => page.waitForFunction(
+      ([into, title]) => /** @type {any} */ (globalThis)[into]?.titles.includes(title),
+      [into, title],
+      { timeout: 10_000 },
+    );
+    await listen(slug, null, 'first');
+    await page.waitForFunction(() => /** @type {any} */ (globalThis).first.live.state === 'connected', null, { timeout: 10_000 });
+    await announce('Second');
+    await heard('first', 'Second');
+    const lastId = await page.evaluate(() => {
+      const { live } = /** @type {any} */ (globalThis).first;
+      live.close();
+      return /** @type {string} */ (live.lastEventId);
+    });
+    await announce('Missed while away');
+    await listen(slug, lastId, 'back');
+    await heard('back', 'Missed while away');
+    assert.deepEqual(await page.evaluate(() => /** @type {any} */ (globalThis).back.titles), ['Missed while away']);
+  } finally {
+    await page.context().close();
+  }
+});
+
 test('presence goes up and down as pages open and close', { timeout: 60_000 }, async () => {
   const campaign = await newCampaign(server.base);
   const a = await openPage(server.base, campaign, 'auto');

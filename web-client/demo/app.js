@@ -79,10 +79,44 @@ live.on('event', ({ type, data }) => {
       feed(`Your quote is now: ${String(data.status).replace('_', ' ')}`);
       say('quote-result', `Status: ${String(data.status).replace('_', ' ')}`);
       break;
-    default:
-      feed(type);
+    case 'campaign.status':
+      feed(data.open ? 'The campaign is open' : 'The campaign is closed for now');
+      break;
+    case 'leaderboard':
+      break;
+    default: {
+      // One of the campaign's own event types: its name and data.
+      const fields = Object.entries(data ?? {}).map(([k, v]) => `${k}: ${v}`);
+      feed(fields.length ? `${type} — ${fields.join(', ')}` : type);
+    }
   }
 });
+
+// The referral leaderboard, when the campaign shows one: loaded once, then
+// replaced by every `leaderboard` event (an older one, by `seq`, is ignored).
+let boardSeq = 0;
+/** @param {{ display_name: string, count: number }[]} top */
+function showBoard(top) {
+  $('leaderboard-box').hidden = false;
+  $('leaderboard').replaceChildren(
+    ...top.map(({ display_name, count }) => {
+      const item = document.createElement('li');
+      item.textContent = `${display_name} — ${count}`;
+      return item;
+    }),
+  );
+}
+live.on('leaderboard', ({ seq, top }) => {
+  if (seq <= boardSeq) return;
+  boardSeq = seq;
+  showBoard(top);
+});
+fetch(`${baseUrl ?? ''}/api/campaign/${encodeURIComponent(campaign)}/leaderboard`)
+  .then((r) => (r.ok ? r.json() : null))
+  .then((board) => {
+    if (board && boardSeq === 0) showBoard(board.top);
+  })
+  .catch(() => {});
 
 // Everyone's cursors.
 const layer = $('cursors');
@@ -140,7 +174,7 @@ $('join-form').addEventListener('submit', async (e) => {
       name: field(form, 'name'),
       locale: document.documentElement.lang,
       ...(code ? { referralCode: code } : {}),
-    }, { baseUrl });
+    }, { baseUrl, token: live.token });
     userToken = joined.token;
     say('join-result', `Welcome, ${joined.display_name}! Your referral code: ${joined.referral_code}`);
   } catch (error) {

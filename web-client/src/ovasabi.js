@@ -4,7 +4,8 @@
 //   import { connect } from '/client/ovasabi.js';
 //   const live = await connect({ campaign: 'ovasabi-website', page: '/' });
 //   live.on('presence', ({ active }) => ...);
-//   live.on('event', ({ type, id, data }) => ...);
+//   live.on('event', ({ type, id, data }) => ...);   // every campaign event
+//   live.on('onboarding.completed', (data) => ...);   // one type, built-in or the campaign's own
 //   live.on('cursors', (cursors) => ...);   // Map id -> {x, y, kind, opacity} in page pixels
 //   live.moveCursor(x, y); live.tap(x, y); live.close();
 
@@ -14,8 +15,12 @@ import { CursorField, Throttle, backoff } from './motion.js';
 export { decodeFrame, encodeUplink, quantize, dequantize } from './protocol.js';
 export { CursorField, Throttle, backoff } from './motion.js';
 
-/** The event types this client listens for (more can be named with `events`). */
-export const EVENT_TYPES = ['user.joined', 'referral.milestone', 'lead.created', 'lead.status'];
+/**
+ * The built-in event types this client listens for. A campaign's own types
+ * (its `event_types`) are read from the server when connecting; more can be
+ * named with `events`.
+ */
+export const EVENT_TYPES = ['user.joined', 'referral.milestone', 'lead.created', 'lead.status', 'leaderboard', 'campaign.status'];
 /** How long a WebTransport handshake may take before falling back to SSE. */
 export const WEBTRANSPORT_TIMEOUT_MS = 3000;
 
@@ -86,26 +91,48 @@ export function connectTicket(campaign, options) {
 }
 
 /**
- * An anonymous visitor session for a campaign.
+ * An anonymous visitor session for a campaign. Its first touch (the page's
+ * URL, with its UTM parameters, and the referrer) is sent along, so that the
+ * joins and leads of the session are attributed to where the visitor came from.
  * @param {string} campaign
- * @param {{ baseUrl?: string }} [options]
+ * @param {{ baseUrl?: string, landingPage?: string, referrer?: string }} [options]
  * @returns {Promise<{ session_id: string, token: string, expires_at: string }>}
  */
 export function createSession(campaign, options = {}) {
-  return api(base(options.baseUrl), '/api/session', { body: { campaign } });
+  /** @type {Record<string, string>} */
+  const body = { campaign };
+  const web = (/** @type {string | undefined} */ url) => (url && /^https?:\/\//.test(url) ? url : undefined);
+  const landing = web(options.landingPage ?? globalThis.location?.href);
+  const referrer = web(options.referrer ?? globalThis.document?.referrer);
+  if (landing) body.landing_page = landing;
+  if (referrer) body.referrer = referrer;
+  return api(base(options.baseUrl), '/api/session', { body });
 }
 
 /**
- * Joins the campaign.
- * @param {{ campaign: string, email: string, name: string, locale?: string, referralCode?: string }} fields
- * @param {{ baseUrl?: string }} [options]
+ * Joins the campaign. With the visitor session's `token`, the join is
+ * attributed to that session's first touch; `consent` is the version of the
+ * consent text agreed to, when the campaign asks for one.
+ * @param {{ campaign: string, email: string, name: string, locale?: string, referralCode?: string, consent?: string }} fields
+ * @param {{ baseUrl?: string, token?: string }} [options]
  * @returns {Promise<{ master_id: string, display_name: string, referral_code: string, token: string }>}
  */
 export function join(fields, options = {}) {
   const { referralCode, ...rest } = fields;
   return api(base(options.baseUrl), '/api/user/register', {
     body: referralCode ? { ...rest, referral_code: referralCode } : rest,
+    token: options.token,
   });
+}
+
+/**
+ * The caller's own standing: a user's profile, referral code and count, next
+ * milestone and quotes; a visitor's quotes.
+ * @param {{ baseUrl?: string, token: string }} options
+ * @returns {Promise<any>}
+ */
+export function me(options) {
+  return api(base(options.baseUrl), '/api/me', { token: options.token });
 }
 
 /**
@@ -253,10 +280,12 @@ export class Live {
   }
 
   /**
-   * Listens for 'presence', 'event', 'cursors', 'reset' or 'status'.
-   * @template {keyof LiveEvents} K
+   * Listens for 'presence', 'event', 'cursors', 'reset' or 'status', or for
+   * one event type by its name ('user.joined', 'leaderboard', or one of the
+   * campaign's own), whose listener receives the event's data.
+   * @template {string} K
    * @param {K} type
-   * @param {(payload: LiveEvents[K]) => void} listener
+   * @param {(payload: K extends keyof LiveEvents ? LiveEvents[K] : any) => void} listener
    * @returns {() => void} stops listening
    */
   on(type, listener) {
@@ -292,6 +321,14 @@ export class Live {
       }
     } catch {
       // The defaults serve.
+    }
+    try {
+      const catalogue = await api(this.baseUrl, `/api/campaign/${encodeURIComponent(this.campaign)}/event-types`);
+      for (const type of catalogue?.event_types ?? []) {
+        if (!type.built_in && !this.eventTypes.includes(type.name)) this.eventTypes.push(type.name);
+      }
+    } catch {
+      // The built-in types serve.
     }
     let webtransport = false;
     if (this.preference !== 'sse' && typeof globalThis.WebTransport === 'function') {
@@ -426,7 +463,9 @@ export class Live {
     for (const type of this.eventTypes) {
       source.addEventListener(type, (e) => {
         track(e);
-        this.emit('event', { type, id: e.lastEventId, data: JSON.parse(e.data) });
+        const data = JSON.parse(e.data);
+        this.emit('event', { type, id: e.lastEventId, data });
+        this.emit(type, data);
       });
     }
     source.addEventListener('cursors', (e) => this.applyFrameBytes(fromBase64(e.data)));
