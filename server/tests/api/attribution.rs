@@ -150,6 +150,33 @@ async fn first_touch_follows_joins_and_leads_into_the_funnel_and_exports(db: Db)
         "https://www.google.com/search?q=ovasabi"
     );
     assert_eq!(by("grace@example.com")["utm_source"], "");
+
+    // Erasing Grace removes the URLs of her visit (they may name her); the
+    // funnel still counts it.
+    app.call(
+        Method::POST,
+        "/api/erasure",
+        As::Admin,
+        Some(json!({"email": "grace@example.com"})),
+    )
+    .await
+    .assert_status(200);
+    let quotes = app.csv("/api/quote?campaign=c").await;
+    let erased = quotes
+        .iter()
+        .find(|q| q["email"] != "ada@example.com")
+        .expect("her lead stays");
+    assert_eq!(erased["referrer"], "");
+    assert_eq!(erased["landing_page"], "");
+    let funnel = app.get("/api/campaign/c/funnel", As::Admin).await;
+    assert_eq!(funnel.assert_status(200)["total"]["leads"], 2);
+    assert!(
+        funnel.body["sources"]
+            .as_array()
+            .expect("sources")
+            .iter()
+            .any(|r| r["source"] == "www.google.com" && r["leads"] == 1)
+    );
 }
 
 async fn a_bad_first_touch_is_refused_and_makes_no_session(db: Db) {

@@ -94,8 +94,19 @@ where
         }
         let blank = Json(serde_json::json!({}));
         // Leads sent with one of the emails, and leads of the users sent
-        // with another.
+        // with another; first the first touch of the sessions they came
+        // from (whose URLs may name the person; the source stays, for counts).
         for email in &emails {
+            sqlx::query(
+                "UPDATE service_visitor_session SET referrer = NULL, landing_page = NULL,
+                     utm_term = NULL, utm_content = NULL
+                 WHERE session_id IN (SELECT visitor_id FROM service_quote_main
+                                      WHERE email = $1 AND ($2 IS NULL OR campaign_id = $2))",
+            )
+            .bind(email)
+            .bind(campaign)
+            .execute(&mut *tx)
+            .await?;
             let done = sqlx::query(
                 "UPDATE service_quote_main
                  SET name = $3, email = $4, company = NULL, phone = NULL, message = $3,
@@ -130,8 +141,7 @@ where
             .await?;
             report.leads += DB::rows_affected(&done);
         }
-        // The first touch of the sessions they came from: the pages' URLs
-        // may name them (a query string); the source stays, for the counts.
+        // The first touch of the sessions the users joined from, likewise.
         for id in &ids {
             sqlx::query(
                 "UPDATE service_visitor_session SET referrer = NULL, landing_page = NULL,
