@@ -28,37 +28,51 @@ const SESSION_COLUMNS: &str = "s.utm_source, s.utm_medium, s.utm_campaign, s.utm
      s.utm_content, s.referrer, s.landing_page";
 
 /// Participants with their referral count and first touch; filtered by
-/// `$2`–`$5`, after the position `$6`–`$8`, at most `$9`.
-fn participants_sql(sort: ParticipantSort) -> String {
-    let (after, order) = match sort {
+/// `$2`–`$5`, after the position `$6`–`$8` when `after` (the clause is left
+/// out of a first page, so that a page is an index range scan of the
+/// campaign's users by join time, not a scan from the start), at most `$9`.
+/// A count is read per listed user from the referrals' index, never
+/// aggregated over the campaign. (Sorted by count, every page sorts all the
+/// campaign's users.)
+fn participants_sql(sort: ParticipantSort, after: bool) -> String {
+    let (inner_after, outer_after, order) = match sort {
         ParticipantSort::JoinedAsc => (
-            "(p.created_at, p.master_id) > ($7, $8)",
+            "AND (u.created_at, u.master_id) > ($7, $8)",
+            "",
             "p.created_at, p.master_id",
         ),
         ParticipantSort::JoinedDesc => (
-            "(p.created_at, p.master_id) < ($7, $8)",
+            "AND (u.created_at, u.master_id) < ($7, $8)",
+            "",
             "p.created_at DESC, p.master_id DESC",
         ),
         ParticipantSort::ReferralsDesc => (
-            "(p.referral_count < $6 OR (p.referral_count = $6 AND (p.created_at, p.master_id) > ($7, $8)))",
+            "",
+            "AND (p.referral_count < $6 OR (p.referral_count = $6 AND (p.created_at, p.master_id) > ($7, $8)))",
             "p.referral_count DESC, p.created_at, p.master_id",
         ),
     };
+    let (inner_after, outer_after) = if after {
+        (inner_after, outer_after)
+    } else {
+        ("", "")
+    };
     format!(
         "SELECT * FROM (
-             SELECT u.*, COALESCE(r.n, 0) AS referral_count, {SESSION_COLUMNS}
+             SELECT u.*, {SESSION_COLUMNS},
+                    (SELECT COUNT(*) FROM service_referral_main r
+                     WHERE r.campaign_id = u.campaign_id AND r.referrer_id = u.master_id)
+                        AS referral_count
              FROM service_user_master u
-             LEFT JOIN (SELECT referrer_id, COUNT(*) AS n FROM service_referral_main
-                        WHERE campaign_id = $1 GROUP BY referrer_id) r
-                    ON r.referrer_id = u.master_id
              LEFT JOIN service_visitor_session s ON s.session_id = u.visitor_id
              WHERE u.campaign_id = $1
+               AND ($2 IS NULL OR u.created_at >= $2)
+               AND ($3 IS NULL OR u.created_at < $3)
+               AND ($5 IS NULL OR u.email LIKE $5 ESCAPE '\\' OR LOWER(u.display_name) LIKE $5 ESCAPE '\\')
+               {inner_after}
          ) p
-         WHERE ($2 IS NULL OR p.created_at >= $2)
-           AND ($3 IS NULL OR p.created_at < $3)
-           AND ($4 IS NULL OR (p.referral_count > 0) = $4)
-           AND ($5 IS NULL OR p.email LIKE $5 ESCAPE '\\' OR LOWER(p.display_name) LIKE $5 ESCAPE '\\')
-           AND ($7 IS NULL OR {after})
+         WHERE ($4 IS NULL OR (p.referral_count > 0) = $4)
+           {outer_after}
          ORDER BY {order}
          LIMIT $9"
     )
@@ -110,18 +124,19 @@ where
         after: Option<&Position>,
         limit: u32,
     ) -> Result<Vec<Participant>, StoreError> {
-        let rows: Vec<ParticipantRow> = sqlx::query_as(AssertSqlSafe(participants_sql(sort)))
-            .bind(campaign_id)
-            .bind(filter.joined_since)
-            .bind(filter.joined_until)
-            .bind(filter.has_referrals)
-            .bind(filter.search.as_deref().map(like_prefix))
-            .bind(after.and_then(|p| p.count))
-            .bind(after.map(|p| p.at))
-            .bind(uuid_position(after)?)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<ParticipantRow> =
+            sqlx::query_as(AssertSqlSafe(participants_sql(sort, after.is_some())))
+                .bind(campaign_id)
+                .bind(filter.joined_since)
+                .bind(filter.joined_until)
+                .bind(filter.has_referrals)
+                .bind(filter.search.as_deref().map(like_prefix))
+                .bind(after.and_then(|p| p.count))
+                .bind(after.map(|p| p.at))
+                .bind(uuid_position(after)?)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -138,7 +153,12 @@ where
                     .map_err(|_| StoreError::Corrupt("position id".into()))
             })
             .transpose()?;
-        let rows: Vec<Referral> = sqlx::query_as(
+        let after_clause = if after.is_some() {
+            "AND (r.created_at, r.id) > ($5, $6)"
+        } else {
+            ""
+        };
+        let rows: Vec<Referral> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT r.id, r.code, r.created_at,
                     a.master_id AS referrer_id, a.display_name AS referrer_name,
                     a.email AS referrer_email,
@@ -151,10 +171,10 @@ where
                AND ($2 IS NULL OR r.created_at >= $2)
                AND ($3 IS NULL OR r.created_at < $3)
                AND ($4 IS NULL OR r.referrer_id = $4)
-               AND ($5 IS NULL OR (r.created_at, r.id) > ($5, $6))
+               {after_clause}
              ORDER BY r.created_at, r.id
-             LIMIT $7",
-        )
+             LIMIT $7"
+        )))
         .bind(campaign_id)
         .bind(filter.since)
         .bind(filter.until)
@@ -174,13 +194,18 @@ where
         after: Option<&Position>,
         limit: u32,
     ) -> Result<Vec<(Lead, Attribution)>, StoreError> {
+        let after_clause = if after.is_some() {
+            "AND (q.created_at, q.id) > ($3, $4)"
+        } else {
+            ""
+        };
         let rows: Vec<LeadAttributionRow> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT q.*, {SESSION_COLUMNS}
              FROM service_quote_main q
              LEFT JOIN service_visitor_session s ON s.session_id = q.visitor_id
              WHERE q.campaign_id = $1
                AND ($2 IS NULL OR q.status = $2)
-               AND ($3 IS NULL OR (q.created_at, q.id) > ($3, $4))
+               {after_clause}
              ORDER BY q.created_at, q.id
              LIMIT $5"
         )))
