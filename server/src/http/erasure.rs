@@ -63,6 +63,19 @@ async fn erase(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
         }
     };
     let report = state.store.erase(&subject, chrono::Utc::now()).await?;
+    if report.users > 0 {
+        // An erased referrer's name leaves the leaderboards too.
+        let campaigns = state
+            .store
+            .list_campaigns(crate::store::Page {
+                limit: super::MAX_PAGE,
+                offset: 0,
+            })
+            .await?;
+        for campaign in campaigns.iter().filter(|c| c.config.leaderboard.enabled) {
+            state.leaderboard_changes.touch(campaign.id);
+        }
+    }
     tracing::info!(
         users = report.users,
         leads = report.leads,
