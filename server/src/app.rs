@@ -37,6 +37,7 @@ pub struct App {
     http_listener: tokio::net::TcpListener,
     http_addr: SocketAddr,
     metrics_listener: Option<(tokio::net::TcpListener, SocketAddr)>,
+    grpc_listener: Option<(tokio::net::TcpListener, SocketAddr)>,
 }
 
 impl App {
@@ -100,16 +101,8 @@ impl App {
                 format!("cannot listen on {} (OVASABI_HTTP_ADDR)", config.http_addr)
             })?;
         let http_addr = http_listener.local_addr()?;
-        let metrics_listener = match config.metrics_addr {
-            None => None,
-            Some(addr) => {
-                let listener = tokio::net::TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("cannot listen on {addr} (OVASABI_METRICS_ADDR)"))?;
-                let bound = listener.local_addr()?;
-                Some((listener, bound))
-            }
-        };
+        let grpc_listener = bind_optional(config.grpc_addr, "OVASABI_GRPC_ADDR").await?;
+        let metrics_listener = bind_optional(config.metrics_addr, "OVASABI_METRICS_ADDR").await?;
         let webtransport =
             Arc::new(WebTransportServer::bind(config.wt_addr, config.wt_certificate()).await?);
         let machine = config
@@ -185,6 +178,7 @@ impl App {
             http_listener,
             http_addr,
             metrics_listener,
+            grpc_listener,
         })
     }
 
@@ -196,6 +190,11 @@ impl App {
     /// The address of the separate metrics listener (`OVASABI_METRICS_ADDR`), if any.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_listener.as_ref().map(|(_, addr)| *addr)
+    }
+
+    /// The address of the back-office gRPC listener (`OVASABI_GRPC_ADDR`), if any.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc_listener.as_ref().map(|(_, addr)| *addr)
     }
 
     /// The UDP address of the WebTransport endpoint (the real port when 0 was asked).
@@ -246,6 +245,12 @@ impl App {
         state.presence.clone().start(&tasks);
         state.cursors.start();
         crate::live::start(&state);
+        if let Some((listener, addr)) = self.grpc_listener {
+            tracing::info!(%addr, "serving the back-office gRPC API");
+            crate::grpc::start(&state, listener)?;
+        } else {
+            crate::grpc::feed::start_numbering(&state);
+        }
         if let Some(machine) = state.translator.machine().cloned() {
             tasks.periodic(
                 "libretranslate languages",
@@ -391,4 +396,20 @@ async fn refresh_languages(machine: Arc<LibreTranslate>) {
         Ok(count) => tracing::info!(count, "LibreTranslate languages refreshed"),
         Err(e) => tracing::warn!(error = %e, "cannot list LibreTranslate languages"),
     }
+}
+
+/// A listener of its own on `addr`, when one is configured (by `variable`),
+/// with the address it is bound to.
+async fn bind_optional(
+    addr: Option<SocketAddr>,
+    variable: &str,
+) -> anyhow::Result<Option<(tokio::net::TcpListener, SocketAddr)>> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} ({variable})"))?;
+    let bound = listener.local_addr()?;
+    Ok(Some((listener, bound)))
 }

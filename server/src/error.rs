@@ -148,7 +148,8 @@ impl ApiError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    /// The stable error code.
+    pub fn code(&self) -> &'static str {
         match self {
             Self::BadRequest { code, .. }
             | Self::Unauthorized { code, .. }
@@ -165,7 +166,8 @@ impl ApiError {
         }
     }
 
-    fn field(&self) -> Option<&str> {
+    /// The request field concerned, if one is.
+    pub fn field(&self) -> Option<&str> {
         match self {
             Self::Conflict { field, .. } | Self::Unprocessable { field, .. } => field.as_deref(),
             _ => None,

@@ -30,6 +30,7 @@
 //! - `transport`: the live channels' admission and the WebTransport endpoint.
 //! - `translate`: translation memory, glossary and the LibreTranslate client.
 //! - `http`: the REST API, one module per resource, and the lean event-stream path.
+//! - `grpc`: the back-office gRPC API (leads feed, quotes, campaigns, events).
 //! - `store`: the only place SQL lives; one generic implementation for SQLite
 //!   and PostgreSQL, the differences in a small `Dialect` trait.
 //! - `tasks`: every background task, named, tracked and awaited at shutdown.
@@ -43,6 +44,7 @@ pub mod config;
 pub mod cursor;
 pub mod error;
 pub mod forms;
+pub mod grpc;
 pub mod http;
 pub mod limit;
 pub mod live;

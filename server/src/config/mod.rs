@@ -47,6 +47,21 @@ pub struct Config {
     /// unset: on the HTTP address.
     #[arg(long, env = "OVASABI_METRICS_ADDR", value_parser = socket_addr())]
     pub metrics_addr: Option<SocketAddr>,
+    /// The back-office gRPC API's listen address (`proto/ovasabi/edge/v1`);
+    /// unset: no gRPC listener.
+    #[arg(long, env = "OVASABI_GRPC_ADDR", value_parser = socket_addr())]
+    pub grpc_addr: Option<SocketAddr>,
+    /// PEM certificate chain of the gRPC listener: TLS on it (unset: plain
+    /// HTTP/2, for a private network or behind a TLS-terminating proxy).
+    #[arg(long, env = "OVASABI_GRPC_CERT", requires = "grpc_key")]
+    pub grpc_cert: Option<PathBuf>,
+    /// PEM private key of the gRPC listener.
+    #[arg(long, env = "OVASABI_GRPC_KEY", requires = "grpc_cert")]
+    pub grpc_key: Option<PathBuf>,
+    /// A token back-office services present on the gRPC API instead of the
+    /// admin token (16+ characters); unset: the admin token only.
+    #[arg(long, env = "OVASABI_SERVICE_TOKEN", hide_env_values = true, value_parser = secret(MIN_ADMIN_TOKEN_LEN))]
+    pub service_token: Option<Secret>,
     /// WebTransport (QUIC, UDP) listen address.
     #[arg(long, env = "OVASABI_WT_ADDR", default_value = "127.0.0.1:4433", value_parser = socket_addr())]
     pub wt_addr: SocketAddr,

@@ -5,6 +5,7 @@
 //! so that a handler only parses, calls one function and renders. Testable
 //! without HTTP; errors are the API's own ([`ApiError`]).
 
+pub mod campaigns;
 pub mod join;
 pub mod lead;
 pub mod profile;

@@ -93,12 +93,7 @@ async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     let state = state(depot)?;
     require_admin(req, &state)?;
     let spec: NewCampaign = json_body(req, &state.config).await?;
-    spec.validate()?;
-    spec.config
-        .check_webhook_targets(&state.config.webhook_policy())?;
-    let campaign = state.store.insert_campaign(&spec).await?;
-    state.campaigns.forget(&campaign.slug);
-    tracing::info!(slug = %campaign.slug, id = campaign.id, "campaign created");
+    let campaign = crate::forms::campaigns::create(&state, spec).await?;
     res.status_code(StatusCode::CREATED);
     res.render(Json(campaign));
     Ok(())
@@ -126,13 +121,8 @@ async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     let state = state(depot)?;
     require_admin(req, &state)?;
     let patch: CampaignPatch = json_body(req, &state.config).await?;
-    let current = visible_campaign(req, &state).await?;
-    let next = current.patched(patch)?;
-    next.config
-        .check_webhook_targets(&state.config.webhook_policy())?;
-    let stored = state.store.update_campaign(&next).await?;
-    state.campaigns.forget(&stored.slug);
-    tracing::info!(slug = %stored.slug, "campaign updated");
+    let slug = req.param::<String>("slug").unwrap_or_default();
+    let stored = crate::forms::campaigns::update(&state, &slug, patch).await?;
     res.render(Json(stored));
     Ok(())
 }

@@ -21,8 +21,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    CampaignCounts, CampaignStore, ErasureStore, LeadStore, MemoryStore, OutboxCounts, OutboxStore,
-    Page, ReportStore, SharedStore, Store, StoreError, UserStore,
+    CampaignCounts, CampaignStore, ErasureStore, FeedStore, LeadStore, MemoryStore, OutboxCounts,
+    OutboxStore, Page, ReportStore, SharedStore, Store, StoreError, UserStore,
 };
 use crate::model::attribution::{Attribution, VisitorSession};
 use crate::model::campaign::{Campaign, NewCampaign};
@@ -262,6 +262,35 @@ impl UserStore for Guarded {
 
     async fn referral_count(&self, user: &User) -> Result<i64, StoreError> {
         self.guard(self.inner.referral_count(user)).await
+    }
+}
+
+#[async_trait]
+impl FeedStore for Guarded {
+    async fn sequence_feed(&self, limit: u32) -> Result<u64, StoreError> {
+        self.guard(self.inner.sequence_feed(limit)).await
+    }
+
+    async fn feed_after(
+        &self,
+        after: u64,
+        campaign_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(u64, OutboxEntry)>, StoreError> {
+        self.guard(self.inner.feed_after(after, campaign_id, limit))
+            .await
+    }
+
+    async fn feed_bounds(&self) -> Result<(u64, u64), StoreError> {
+        self.guard(self.inner.feed_bounds()).await
+    }
+
+    async fn consumer_position(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        self.guard(self.inner.consumer_position(name)).await
+    }
+
+    async fn ack_feed(&self, name: &str, position: u64) -> Result<u64, StoreError> {
+        self.guard(self.inner.ack_feed(name, position)).await
     }
 }
 

@@ -168,7 +168,14 @@ pub struct Page {
 /// on its own; a caller imports the part whose methods it calls.
 #[async_trait]
 pub trait Store:
-    CampaignStore + UserStore + LeadStore + OutboxStore + MemoryStore + ErasureStore + ReportStore
+    CampaignStore
+    + UserStore
+    + LeadStore
+    + OutboxStore
+    + MemoryStore
+    + ErasureStore
+    + ReportStore
+    + FeedStore
 {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
@@ -360,7 +367,9 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Deletes outbox entries created before `before` that need nothing more:
     /// delivered ones, and — when `untargeted_too` (no default receiver is
     /// configured) — pending ones waiting for the default receiver. Dead
-    /// entries stay until handled. Returns how many went.
+    /// entries stay until handled, and so do the feed's records until they
+    /// are numbered and every named consumer acknowledged them (the last
+    /// position removed is kept). Returns how many went.
     async fn prune_outbox(
         &self,
         before: DateTime<Utc>,
@@ -444,6 +453,36 @@ pub trait ReportStore: Send + Sync + 'static {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<HourCounts>, StoreError>;
+}
+
+/// The back-office feed: the outbox records of the default receiver (one per
+/// event), numbered in commit order, and its named consumers' positions.
+#[async_trait]
+pub trait FeedStore: Send + Sync + 'static {
+    /// Numbers up to `limit` committed records that have no position yet, in
+    /// one transaction under the feed's lock (so a position is never given
+    /// to a row that commits later than one numbered after it); how many.
+    async fn sequence_feed(&self, limit: u32) -> Result<u64, StoreError>;
+
+    /// Up to `limit` numbered records after `after`, of `campaign_id` when
+    /// given, in position order.
+    async fn feed_after(
+        &self,
+        after: u64,
+        campaign_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(u64, OutboxEntry)>, StoreError>;
+
+    /// The last position retention removed (0: none yet) and the last one
+    /// given.
+    async fn feed_bounds(&self) -> Result<(u64, u64), StoreError>;
+
+    /// A named consumer's acknowledged position.
+    async fn consumer_position(&self, name: &str) -> Result<Option<u64>, StoreError>;
+
+    /// Stores `position` for consumer `name` unless it had a later one;
+    /// returns its position now.
+    async fn ack_feed(&self, name: &str, position: u64) -> Result<u64, StoreError>;
 }
 
 /// Erasing a person on request.

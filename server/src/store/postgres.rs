@@ -77,6 +77,9 @@ impl Dialect for Postgres {
            AND source_hash IN (SELECT jsonb_array_elements_text($5))
            AND (last_used_at IS NULL OR last_used_at < $7)";
 
+    const LOCK_FEED: &'static str =
+        "SELECT last_position FROM service_feed_state WHERE id = 1 FOR UPDATE";
+
     /// A plain transaction: row locks serialize what must be.
     const BEGIN_WRITE: &'static str = "BEGIN";
 

@@ -241,6 +241,14 @@ impl From<OutboxRow> for OutboxEntry {
     }
 }
 
+/// An outbox row with its place in the feed.
+#[derive(sqlx::FromRow)]
+pub(super) struct FeedRow {
+    pub(super) feed_position: i64,
+    #[sqlx(flatten)]
+    pub(super) entry: OutboxRow,
+}
+
 /// A translation memory row as both databases return it.
 #[derive(sqlx::FromRow)]
 pub(super) struct MemoryRow {

@@ -151,6 +151,9 @@ impl Dialect for Sqlite {
     /// Takes SQLite's write lock up front (in case another process writes
     /// too), so a transaction never fails half-way on a lock upgrade, and
     /// writers are serialized — which also serializes each referrer's count.
+    /// `BEGIN IMMEDIATE` already serializes every writer.
+    const LOCK_FEED: &'static str = "SELECT last_position FROM service_feed_state WHERE id = 1";
+
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
 
     /// Timestamps are RFC 3339 text: the hour is their first 13 characters.

@@ -15,6 +15,7 @@ mod custom_events;
 mod edge;
 mod events;
 mod faults;
+mod grpc;
 mod health;
 mod hostile;
 mod join;

@@ -18,6 +18,7 @@
 
 mod campaigns;
 mod erasure;
+mod feed;
 mod leads;
 mod memory;
 mod outbox;
@@ -33,8 +34,8 @@ use tokio::sync::Notify;
 
 use super::lead_writer::LeadWriter;
 use super::{
-    CampaignStore, ErasureStore, LeadStore, MemoryStore, OutboxStore, ReportStore, Store,
-    StoreError, UserStore,
+    CampaignStore, ErasureStore, FeedStore, LeadStore, MemoryStore, OutboxStore, ReportStore,
+    Store, StoreError, UserStore,
 };
 use crate::model::outbox::NewOutbox;
 
@@ -50,6 +51,9 @@ pub(crate) trait Dialect: Database<Arguments: IntoArguments<Self>> {
     /// Marks the rows [`MEMORY_LOOKUP`](Self::MEMORY_LOOKUP) reads as served
     /// at `$6`, unless marked since `$7`.
     const MEMORY_TOUCH: &'static str;
+    /// Locks the feed's state row until the transaction ends (the feed's
+    /// numbering and pruning take turns under it).
+    const LOCK_FEED: &'static str;
     /// The statement that begins a transaction that will write.
     const BEGIN_WRITE: &'static str;
 
@@ -125,7 +129,8 @@ where
         + OutboxStore
         + MemoryStore
         + ErasureStore
-        + ReportStore,
+        + ReportStore
+        + FeedStore,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
     async fn ping(&self) -> Result<(), StoreError> {

@@ -2,12 +2,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Executor, FromRow};
+use sqlx::{AssertSqlSafe, Executor, FromRow};
 
 use super::{Dialect, Param, SqlStore, insert_outbox};
 use crate::model::outbox::{NewOutbox, OutboxEntry, OutboxState};
 use crate::store::rows::OutboxRow;
-use crate::store::{OutboxCounts, OutboxStore, Page, StoreError};
+use crate::store::{FeedStore, OutboxCounts, OutboxStore, Page, StoreError};
 
 /// Entries of the default receiver and of their own, due at `$1` (at most `$2`).
 const DUE_ANY_TARGET: &str = "SELECT o.*, c.slug AS campaign_slug
@@ -42,6 +42,8 @@ where
     for<'a> sqlx::types::Json<&'a serde_json::Value>: Param<DB>,
     OutboxRow: for<'r> FromRow<'r, DB::Row>,
     (i64, i64): for<'r> FromRow<'r, DB::Row>,
+    (i64,): for<'r> FromRow<'r, DB::Row>,
+    Self: crate::store::FeedStore,
 {
     async fn insert_outbox(&self, outbox: &[NewOutbox]) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
@@ -191,16 +193,46 @@ where
         before: DateTime<Utc>,
         untargeted_too: bool,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM service_event_outbox
-             WHERE created_at < $1
+        // What may go: done with, and — a record of the feed — numbered and
+        // acknowledged by every named consumer ($3; -1: there are none).
+        const PRUNABLE: &str = "created_at < $1
                AND (delivered_at IS NOT NULL
-                    OR ($2 AND dead_at IS NULL AND target_url IS NULL))",
-        )
+                    OR ($2 AND dead_at IS NULL AND target_url IS NULL))
+               AND (target_url IS NOT NULL
+                    OR (feed_position IS NOT NULL AND ($3 < 0 OR feed_position <= $3)))";
+        // Every committed record numbered first: an unnumbered one is never
+        // removed, and would otherwise wait for the numbering task.
+        while self.sequence_feed(1000).await? > 0 {}
+        let mut tx = self.begin_write().await?;
+        sqlx::query(DB::LOCK_FEED).execute(&mut *tx).await?;
+        let (slowest,): (i64,) =
+            sqlx::query_as("SELECT COALESCE(MIN(position), -1) FROM service_feed_consumer")
+                .fetch_one(&mut *tx)
+                .await?;
+        let (last_removed,): (i64,) = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT COALESCE(MAX(feed_position), 0) FROM service_event_outbox WHERE {PRUNABLE}"
+        )))
         .bind(before)
         .bind(untargeted_too)
-        .execute(&self.writer)
+        .bind(slowest)
+        .fetch_one(&mut *tx)
         .await?;
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM service_event_outbox WHERE {PRUNABLE}"
+        )))
+        .bind(before)
+        .bind(untargeted_too)
+        .bind(slowest)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE service_feed_state SET pruned_through = $1
+             WHERE id = 1 AND pruned_through < $1",
+        )
+        .bind(last_removed)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(DB::rows_affected(&done))
     }
 }

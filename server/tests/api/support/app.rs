@@ -26,6 +26,8 @@ pub(crate) struct TestApp {
     pub(crate) webtransport: Arc<ovasabi_edge::transport::webtransport::WebTransportServer>,
     /// Its separate metrics address, when `metrics_addr` is set.
     pub(crate) metrics_addr: Option<SocketAddr>,
+    /// Its back-office gRPC address, when `grpc_addr` is set.
+    pub(crate) grpc_addr: Option<SocketAddr>,
     /// HTTP client.
     pub(crate) client: reqwest::Client,
     /// Its database.
@@ -56,11 +58,13 @@ pub(crate) async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Config)) -> T
     let state = app.state();
     let webtransport = app.webtransport();
     let metrics_addr = app.metrics_addr();
+    let grpc_addr = app.grpc_addr();
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run(shutdown.clone()));
     TestApp {
         addr,
         metrics_addr,
+        grpc_addr,
         admin_token,
         state,
         webtransport,

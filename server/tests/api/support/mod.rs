@@ -57,6 +57,27 @@ pub(crate) async fn poll_until<T, Fut: std::future::Future<Output = T>>(
 /// Writes a self-signed ECDSA P-256 certificate for `name`, valid a day (as
 /// browsers pin for WebTransport), and its key, as PEM files (`openssl`).
 pub(crate) fn self_signed_certificate(cert: &std::path::Path, key: &std::path::Path, name: &str) {
+    openssl_certificate(cert, key, name, &[]);
+}
+
+/// The same, as an end-entity certificate for DNS name `name` (not a CA:
+/// rustls clients refuse a CA certificate as a server's own).
+pub(crate) fn end_entity_certificate(cert: &std::path::Path, key: &std::path::Path, name: &str) {
+    let san = format!("subjectAltName=DNS:{name}");
+    openssl_certificate(
+        cert,
+        key,
+        name,
+        &[
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            &san,
+        ],
+    );
+}
+
+fn openssl_certificate(cert: &std::path::Path, key: &std::path::Path, name: &str, extra: &[&str]) {
     let made = std::process::Command::new("openssl")
         .args([
             "req",
@@ -67,6 +88,7 @@ pub(crate) fn self_signed_certificate(cert: &std::path::Path, key: &std::path::P
             "ec_paramgen_curve:P-256",
         ])
         .args(["-nodes", "-days", "1", "-subj", &format!("/CN={name}")])
+        .args(extra)
         .arg("-keyout")
         .arg(key)
         .arg("-out")
