@@ -489,7 +489,8 @@ pub trait FeedStore: Send + Sync + 'static {
 #[async_trait]
 pub trait ErasureStore: Send + Sync + 'static {
     /// In one transaction: replaces what names `subject` in users, leads and
-    /// undelivered outbox payloads (rows, counts and statuses stay), and
+    /// outbox payloads — delivered ones too, which the back-office feed
+    /// serves until retention — (rows, counts and statuses stay), and
     /// records the erasure in the erasure log (a hash of the subject only).
     async fn erase(
         &self,

@@ -260,6 +260,37 @@ async fn retention_keeps_what_consumers_need_and_says_what_it_removed(db: Db) {
     assert_eq!(code_of(&refused), "position_pruned");
 }
 
+/// An erased person leaves the feed too, even from records already
+/// delivered to the webhook receiver.
+async fn an_erased_person_leaves_the_feed(db: Db) {
+    let app = app(db).await;
+    app.open_campaign("c", json!({})).await;
+    app.submit_lead(&lead("ada@example.com"), None, None)
+        .await
+        .assert_status(201);
+    let entry = app.outbox().await.remove(0);
+    app.state
+        .store
+        .outbox_delivered(entry.id, chrono::Utc::now())
+        .await
+        .expect("delivered");
+    app.call(
+        reqwest::Method::POST,
+        "/api/erasure",
+        As::Admin,
+        Some(json!({"email": "ada@example.com"})),
+    )
+    .await
+    .assert_status(200);
+    let mut stream = follow(&app, proto::FollowRequest::default()).await;
+    let record = next(&mut stream).await;
+    assert!(
+        !record.payload_json.contains("ada@example.com"),
+        "{}",
+        record.payload_json
+    );
+}
+
 async fn quotes_campaigns_and_events_follow_the_rest_rules(db: Db) {
     let app = app(db).await;
     let channel = channel(&app).await;
@@ -689,6 +720,7 @@ db_tests!(
     a_record_that_commits_late_is_not_skipped,
     a_consumer_resumes_across_a_restart,
     retention_keeps_what_consumers_need_and_says_what_it_removed,
+    an_erased_person_leaves_the_feed,
     quotes_campaigns_and_events_follow_the_rest_rules,
     calls_need_a_token_and_health_and_reflection_answer,
 );

@@ -153,12 +153,13 @@ where
             .execute(&mut *tx)
             .await?;
         }
-        // Undelivered outbox payloads that are about the person.
-        let pending: Vec<(i64, Json<serde_json::Value>)> = sqlx::query_as(
-            "SELECT id, payload FROM service_event_outbox WHERE delivered_at IS NULL",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
+        // Outbox payloads that are about the person: undelivered ones, and
+        // delivered ones too, which the back-office feed still serves until
+        // retention removes them.
+        let pending: Vec<(i64, Json<serde_json::Value>)> =
+            sqlx::query_as("SELECT id, payload FROM service_event_outbox")
+                .fetch_all(&mut *tx)
+                .await?;
         for (id, Json(mut payload)) in pending {
             if !concerns(&payload, &emails, &ids) {
                 continue;
