@@ -75,13 +75,13 @@ impl tonic::service::Interceptor for Authorize {
             .metadata()
             .get("authorization")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim());
+            .and_then(crate::http::bearer);
         let state = &self.0;
-        let service = state.config.service_token.as_ref().is_some_and(|secret| {
-            bearer.is_some_and(|t| constant_time_eq(t.as_bytes(), secret.value.as_bytes()))
-        });
+        let service = state
+            .config
+            .service_token
+            .as_ref()
+            .is_some_and(|secret| crate::http::token_matches(bearer, &secret.value));
         if service || crate::http::is_admin_token(state, bearer) {
             Ok(request)
         } else {
@@ -92,10 +92,6 @@ impl tonic::service::Interceptor for Authorize {
             }))
         }
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Serves the API on `listener` until the app drains; the feed's numbering

@@ -131,7 +131,12 @@ pub fn state(depot: &Depot) -> Result<Arc<AppState>, ApiError> {
 
 /// The bearer token of `headers`, if any.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    bearer(headers.get(header::AUTHORIZATION)?.to_str().ok()?)
+}
+
+/// The token of an `Authorization` value (`Bearer <token>`; an HTTP header
+/// or gRPC metadata), if it is one.
+pub fn bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -144,6 +149,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Whether `bearer` is `secret`, compared in constant time.
+pub fn token_matches(bearer: Option<&str>, secret: &str) -> bool {
+    bearer.is_some_and(|t| constant_time_eq(t.as_bytes(), secret.as_bytes()))
+}
+
 /// Whether the request carries the admin bearer token.
 pub fn is_admin(req: &Request, state: &AppState) -> bool {
     is_admin_token(state, bearer_token(req.headers()))
@@ -151,8 +161,7 @@ pub fn is_admin(req: &Request, state: &AppState) -> bool {
 
 /// Whether `bearer` is the admin token.
 pub fn is_admin_token(state: &AppState, bearer: Option<&str>) -> bool {
-    bearer
-        .is_some_and(|t| constant_time_eq(t.as_bytes(), state.config.admin_token.value.as_bytes()))
+    token_matches(bearer, &state.config.admin_token.value)
 }
 
 /// 401 unless the request carries the admin bearer token.
