@@ -60,10 +60,19 @@ pub async fn rate_limit(
 /// succeeded, so a bus failure is logged, not answered.
 pub async fn publish(state: &AppState, campaign: &Campaign, event: Event) {
     let kind = event.kind.clone();
-    state.counters.events_published.inc();
-    if let Err(e) = state.bus.publish(&campaign.slug, event).await {
+    if let Err(e) = publish_event(state, campaign, event).await {
         tracing::warn!(error = format!("{e:#}"), %kind, "could not publish event");
     }
+}
+
+/// Publishes a live event, counted; its id, or why the bus refused it.
+pub async fn publish_event(
+    state: &AppState,
+    campaign: &Campaign,
+    event: Event,
+) -> anyhow::Result<crate::bus::EventId> {
+    state.counters.events_published.inc();
+    state.bus.publish(&campaign.slug, event).await
 }
 
 /// The consent a form carries, held against what the campaign asks

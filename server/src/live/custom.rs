@@ -84,10 +84,7 @@ pub async fn publish(
         Some(session) => Event::private(&event.kind, data, session),
     };
     let kind = event.kind.clone();
-    state.counters.events_published.inc();
-    let id = state
-        .bus
-        .publish(&campaign.slug, event)
+    let id = crate::forms::publish_event(state, campaign, event)
         .await
         .map_err(|e| ApiError::Internal(e.context(format!("publishing {kind}"))))?;
     tracing::info!(campaign = %campaign.slug, %kind, %id, "custom event published");
