@@ -121,6 +121,14 @@ impl ApiError {
         }
     }
 
+    /// A 401 for a call that needs a session token and came without one.
+    pub fn session_required() -> Self {
+        Self::Unauthorized {
+            code: "unauthorized",
+            message: "this endpoint needs a session token (Authorization: Bearer …)".into(),
+        }
+    }
+
     /// A 422 for a field breaking a rule.
     pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Unprocessable {

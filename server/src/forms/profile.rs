@@ -78,13 +78,6 @@ mod double_option {
     }
 }
 
-fn unauthorized() -> ApiError {
-    ApiError::Unauthorized {
-        code: "unauthorized",
-        message: "this endpoint needs a session token (Authorization: Bearer …)".into(),
-    }
-}
-
 /// Who is calling: a session and its campaign.
 #[derive(Debug)]
 pub struct Caller {
@@ -95,7 +88,7 @@ pub struct Caller {
 /// The session of `token` and its campaign: 401 without one, for a bad one,
 /// or for one whose campaign is gone.
 pub async fn caller(state: &AppState, token: Option<&str>) -> Result<Caller, ApiError> {
-    let token = token.ok_or_else(unauthorized)?;
+    let token = token.ok_or_else(ApiError::session_required)?;
     let claims = verify_token(&state.sessions, token)?;
     let campaign = state
         .store
@@ -123,7 +116,6 @@ pub async fn session_user(state: &AppState, master_id: Uuid) -> Result<User, Api
 /// The caller's own standing.
 pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
     let Caller { claims, campaign } = caller;
-    let campaign = campaign.clone();
     let quotes = state
         .store
         .leads_of_session(claims.sub, MAX_OWN_LEADS)
@@ -137,7 +129,7 @@ pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
         .collect();
     if claims.kind == SessionKind::Visitor {
         return Ok(Me::Visitor {
-            campaign: campaign.slug,
+            campaign: campaign.slug.clone(),
             session_id: claims.sub,
             quotes,
         });
@@ -151,7 +143,7 @@ pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
         .copied()
         .find(|m| i64::from(*m) > referral_count);
     Ok(Me::User {
-        campaign: campaign.slug,
+        campaign: campaign.slug.clone(),
         master_id: user.master_id,
         display_name: user.display_name,
         email: user.email,

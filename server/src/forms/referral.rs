@@ -85,10 +85,7 @@ pub async fn refer(
     let session = token
         .map(|token| verify_session(&state.sessions, token, &campaign))
         .transpose()?
-        .ok_or_else(|| ApiError::Unauthorized {
-            code: "unauthorized",
-            message: "this endpoint needs a session token (Authorization: Bearer …)".into(),
-        })?;
+        .ok_or_else(ApiError::session_required)?;
     if session.kind != SessionKind::User {
         return Err(ApiError::Forbidden {
             code: "join_first",
