@@ -75,14 +75,7 @@ fn campaign_status(raw: &str) -> Result<CampaignStatus, Status> {
 }
 
 fn date(field: &str, raw: &str) -> Result<DateTime<Utc>, Status> {
-    DateTime::parse_from_rfc3339(raw)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            invalid(
-                field,
-                "must be an RFC 3339 time such as 2026-12-01T00:00:00Z",
-            )
-        })
+    crate::http::reports::rfc3339(field, raw).map_err(status)
 }
 
 fn config(raw: &str) -> Result<CampaignConfig, Status> {

@@ -59,17 +59,20 @@ pub fn wants_csv(req: &Request) -> Result<bool, ApiError> {
 /// An RFC 3339 time query parameter, if given; 422 naming it otherwise.
 pub fn query_time(req: &Request, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
     req.query::<String>(name)
-        .map(|raw| {
-            DateTime::parse_from_rfc3339(&raw)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| {
-                    ApiError::invalid_field(
-                        name,
-                        "must be an RFC 3339 time such as 2026-12-01T00:00:00Z",
-                    )
-                })
-        })
+        .map(|raw| rfc3339(name, &raw))
         .transpose()
+}
+
+/// `raw` as an RFC 3339 time; 422 naming `field` otherwise.
+pub fn rfc3339(field: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            ApiError::invalid_field(
+                field,
+                "must be an RFC 3339 time such as 2026-12-01T00:00:00Z",
+            )
+        })
 }
 
 fn query_bool(req: &Request, name: &str) -> Result<Option<bool>, ApiError> {
