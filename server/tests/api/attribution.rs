@@ -153,14 +153,9 @@ async fn first_touch_follows_joins_and_leads_into_the_funnel_and_exports(db: Db)
 
     // Erasing Grace removes the URLs of her visit (they may name her); the
     // funnel still counts it.
-    app.call(
-        Method::POST,
-        "/api/erasure",
-        As::Admin,
-        Some(json!({"email": "grace@example.com"})),
-    )
-    .await
-    .assert_status(200);
+    app.erase_email("grace@example.com")
+        .await
+        .assert_status(200);
     let quotes = app.csv("/api/quote?campaign=c").await;
     let erased = quotes
         .iter()
@@ -267,14 +262,7 @@ async fn consent_is_required_stored_exported_and_erased(db: Db) {
     assert_eq!(quotes[0]["consent_version"], "privacy-3");
 
     // Erasing the person removes their consent record with the rest.
-    app.call(
-        Method::POST,
-        "/api/erasure",
-        As::Admin,
-        Some(json!({"email": "ada@example.com"})),
-    )
-    .await
-    .assert_status(200);
+    app.erase_email("ada@example.com").await.assert_status(200);
     let participants = app.csv("/api/campaign/c/participants").await;
     assert_eq!(participants[0]["consent_version"], "");
     assert_eq!(participants[0]["consent_at"], "");

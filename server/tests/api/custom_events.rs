@@ -36,15 +36,7 @@ step = { type = "string", required = true }
 "#;
 
 async fn launch(app: &TestApp) {
-    let reply = app
-        .call_raw(
-            Method::PUT,
-            "/api/campaign/c/file",
-            As::Admin,
-            "application/toml",
-            CAMPAIGN_FILE,
-        )
-        .await;
+    let reply = app.apply_campaign_file("c", CAMPAIGN_FILE).await;
     assert_eq!(reply.assert_status(200)["outcome"], "created");
 }
 
@@ -254,15 +246,7 @@ async fn a_campaign_file_declaring_a_bad_event_type_is_refused(db: Db) {
             "date",
         ),
     ] {
-        let reply = app
-            .call_raw(
-                Method::PUT,
-                "/api/campaign/c/file",
-                As::Admin,
-                "application/toml",
-                file,
-            )
-            .await;
+        let reply = app.apply_campaign_file("c", file).await;
         assert_eq!(reply.status, 422, "{file}: {}", reply.body);
         assert!(
             reply.body.to_string().contains(field),

@@ -274,14 +274,7 @@ async fn an_erased_person_leaves_the_feed(db: Db) {
         .outbox_delivered(entry.id, chrono::Utc::now())
         .await
         .expect("delivered");
-    app.call(
-        reqwest::Method::POST,
-        "/api/erasure",
-        As::Admin,
-        Some(json!({"email": "ada@example.com"})),
-    )
-    .await
-    .assert_status(200);
+    app.erase_email("ada@example.com").await.assert_status(200);
     let mut stream = follow(&app, proto::FollowRequest::default()).await;
     let record = next(&mut stream).await;
     assert!(

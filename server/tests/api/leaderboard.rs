@@ -64,14 +64,7 @@ async fn the_leaderboard_ranks_referrers_and_announces_changes(db: Db) {
         .await
         .assert_error(422, "invalid_field");
     // An erased referrer's name leaves the board, announced live.
-    app.call(
-        reqwest::Method::POST,
-        "/api/erasure",
-        As::Admin,
-        Some(json!({"email": "ada@example.com"})),
-    )
-    .await
-    .assert_status(200);
+    app.erase_email("ada@example.com").await.assert_status(200);
     let after = page.next_of("leaderboard").await.json();
     assert_ne!(after["top"][0]["display_name"], "Ada", "{after}");
     assert_eq!(after["top"][0]["count"], 2);

@@ -222,6 +222,29 @@ impl TestApp {
         read(request.send().await.expect("request sent")).await
     }
 
+    /// `POST /api/erasure` of `email` (every campaign), as admin.
+    pub(crate) async fn erase_email(&self, email: &str) -> Reply {
+        self.call(
+            Method::POST,
+            "/api/erasure",
+            As::Admin,
+            Some(json!({"email": email})),
+        )
+        .await
+    }
+
+    /// `PUT /api/campaign/{slug}/file` with a campaign file's TOML, as admin.
+    pub(crate) async fn apply_campaign_file(&self, slug: &str, toml: &str) -> Reply {
+        self.call_raw(
+            Method::PUT,
+            &format!("/api/campaign/{slug}/file"),
+            As::Admin,
+            "application/toml",
+            toml.to_owned(),
+        )
+        .await
+    }
+
     /// `GET path`.
     pub(crate) async fn get(&self, path: &str, who: As) -> Reply {
         self.call(Method::GET, path, who, None).await
