@@ -1,28 +1,56 @@
 //! Wire types of the Ovasabi Edge cursor channel, shared by the server, the load
 //! generator and the tests. No I/O lives here.
 //!
-//! Two messages, both bincode 2 with `config::standard()` (little-endian
-//! varints), both starting with the version byte [`VERSION`]:
+//! Three messages, all bincode 2 with `config::standard()` (little-endian
+//! varints), each starting with its version byte:
 //!
-//! - [`Uplink`]: one pointer sample from a visitor (client → server).
+//! - [`Uplink`]: one pointer sample from a visitor (client → server), a datagram.
 //! - [`Frame`]: what changed in a room since the last tick (server → every
 //!   visitor), split by [`split_frame`] so that no datagram exceeds
 //!   [`MAX_DATAGRAM`] bytes.
+//! - [`Roster`] (protocol version 2): who the room's cursors are — the
+//!   receiver's own id, and each member's colour and name — sent over a
+//!   reliable channel (a WebTransport stream, or the event stream), never only
+//!   in a datagram that may be lost. Split by [`split_roster`].
+//!
+//! Datagrams keep version byte [`VERSION`] (1): a tick's frame is encoded once
+//! and serves members of both protocol versions alike. A session asks for
+//! version 2 ([`PROTOCOL_VERSION`]) when it connects and then also receives
+//! rosters; a version-1 session (an older client, the load generator) gets
+//! exactly what it always did.
 //!
 //! `README.md` beside this crate documents the byte layout; `vectors.json`
 //! holds golden vectors that the Rust and the JavaScript tests both check.
 //!
 //! # Layout
-//! - [`Uplink`], [`Frame`], [`Cursor`], [`PointerKind`]: the messages.
-//! - [`encode_uplink`], [`decode_uplink`], [`encode_frame`], [`decode_frame`]:
-//!   the codec; decoding never panics and allocates at most [`DECODE_LIMIT`].
-//! - [`split_frame`]: a tick's changes as datagrams under the size limit.
+//! - [`Uplink`], [`Frame`], [`Cursor`], [`PointerKind`], [`Roster`],
+//!   [`RosterMember`]: the messages.
+//! - [`encode_uplink`], [`decode_uplink`], [`encode_frame`], [`decode_frame`],
+//!   [`encode_roster`], [`decode_roster`]: the codec; decoding never panics and
+//!   allocates at most [`DECODE_LIMIT`] ([`ROSTER_DECODE_LIMIT`] for a roster).
+//! - [`split_frame`], [`split_roster`]: changes as messages under the size limit.
+//! - [`write_length`], [`read_length`]: the length prefix of a roster on a stream.
 //! - [`quantize`], [`dequantize`]: page coordinates to and from `u16`.
 
 use serde::{Deserialize, Serialize};
 
-/// Version tag: the first byte of every message.
+/// Version tag: the first byte of every datagram (uplinks and frames).
 pub const VERSION: u8 = 1;
+/// The protocol's version: 2 adds the [`Roster`] (datagrams are unchanged).
+pub const PROTOCOL_VERSION: u8 = 2;
+/// Version tag: the first byte of every roster.
+pub const ROSTER_VERSION: u8 = 2;
+/// Largest roster message (the server splits longer ones).
+pub const MAX_ROSTER: usize = 8192;
+/// Most bytes decoding one roster may allocate.
+pub const ROSTER_DECODE_LIMIT: usize = 32 * 1024;
+/// Most members one roster message lists.
+pub const MAX_ROSTER_MEMBERS: usize = 512;
+/// Most departed ids one roster message lists.
+pub const MAX_ROSTER_LEFT: usize = 1024;
+/// Longest name in a roster, in bytes of UTF-8 (the server shortens longer
+/// ones at a character boundary).
+pub const MAX_NAME_BYTES: usize = 96;
 /// Largest datagram the server sends.
 pub const MAX_DATAGRAM: usize = 1100;
 /// Largest uplink accepted (a real one is at most 13 bytes).
@@ -91,6 +119,38 @@ pub struct Frame {
     pub removed: Vec<u32>,
 }
 
+/// One member of a room as its peers see it (protocol version 2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterMember {
+    /// The member's cursor id in this room (the `id` of its [`Cursor`]s).
+    pub id: u32,
+    /// The member's colour: a hue in degrees (0–359), derived from its session.
+    pub hue: u16,
+    /// Display name, when the member joined and the campaign shows names.
+    pub name: Option<String>,
+}
+
+/// Who is in a room (protocol version 2), sent reliably: first a snapshot
+/// (with the receiver's own id), then what changed, at most once per tick.
+/// A roster with `self_id` starts a snapshot: it replaces everything the
+/// receiver knew (the messages after it, until the next such one, add to it);
+/// the server sends a new snapshot whenever a member skipped ahead.
+/// A receiver applies `left` before `joined`; a `joined` id already known
+/// replaces what was known of it (ids are reused after a member leaves).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Roster {
+    /// Always [`ROSTER_VERSION`].
+    pub version: u8,
+    /// The receiver's own cursor id: only in the first roster a member gets.
+    pub self_id: Option<u32>,
+    /// Members who joined (or whose identity changed).
+    #[serde(deserialize_with = "bounded::<_, _, MAX_ROSTER_MEMBERS>")]
+    pub joined: Vec<RosterMember>,
+    /// Ids of members who left.
+    #[serde(deserialize_with = "bounded::<_, _, MAX_ROSTER_LEFT>")]
+    pub left: Vec<u32>,
+}
+
 /// A list of at most `MAX` items, refused before allocating when it claims more.
 fn bounded<'de, D, T, const MAX: usize>(de: D) -> Result<Vec<T>, D::Error>
 where
@@ -131,20 +191,28 @@ pub enum DecodeError {
     /// Empty, too long, or not of our version.
     #[error("unsupported version or size")]
     Version,
+    /// A length prefix that says more than the largest message.
+    #[error("message too long")]
+    TooLong,
     /// Not a valid message of this version.
     #[error("malformed message")]
     Malformed,
 }
 
-fn config() -> impl bincode::config::Config {
-    bincode::config::standard().with_limit::<DECODE_LIMIT>()
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], max_len: usize) -> Result<T, DecodeError> {
+    decode_version::<T, DECODE_LIMIT>(bytes, max_len, VERSION)
 }
 
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], max_len: usize) -> Result<T, DecodeError> {
-    if bytes.len() > max_len || bytes.first() != Some(&VERSION) {
+fn decode_version<T: serde::de::DeserializeOwned, const LIMIT: usize>(
+    bytes: &[u8],
+    max_len: usize,
+    version: u8,
+) -> Result<T, DecodeError> {
+    if bytes.len() > max_len || bytes.first() != Some(&version) {
         return Err(DecodeError::Version);
     }
-    match bincode::serde::decode_from_slice::<T, _>(bytes, config()) {
+    let config = bincode::config::standard().with_limit::<LIMIT>();
+    match bincode::serde::decode_from_slice::<T, _>(bytes, config) {
         Ok((value, used)) if used == bytes.len() => Ok(value),
         _ => Err(DecodeError::Malformed),
     }
@@ -174,6 +242,138 @@ pub fn encode_frame(frame: &Frame) -> Vec<u8> {
 pub fn decode_frame(bytes: &[u8]) -> Result<Frame, DecodeError> {
     let frame: Frame = decode(bytes, MAX_DATAGRAM)?;
     Ok(frame)
+}
+
+/// Encodes a roster (one message: see [`split_roster`] for the size limit).
+pub fn encode_roster(roster: &Roster) -> Vec<u8> {
+    encode(roster)
+}
+
+/// Decodes a roster; never panics. Names longer than [`MAX_NAME_BYTES`] are
+/// refused.
+pub fn decode_roster(bytes: &[u8]) -> Result<Roster, DecodeError> {
+    let roster: Roster =
+        decode_version::<_, ROSTER_DECODE_LIMIT>(bytes, MAX_ROSTER, ROSTER_VERSION)?;
+    let long = |m: &RosterMember| m.name.as_ref().is_some_and(|n| n.len() > MAX_NAME_BYTES);
+    if roster.joined.iter().any(long) {
+        return Err(DecodeError::Malformed);
+    }
+    Ok(roster)
+}
+
+/// `name` shortened to at most [`MAX_NAME_BYTES`] at a character boundary.
+pub fn roster_name(name: &str) -> String {
+    let mut end = name.len().min(MAX_NAME_BYTES);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].to_owned()
+}
+
+/// Encoded size of one roster member.
+fn member_len(member: &RosterMember) -> usize {
+    varint_len(member.id.into())
+        + varint_len(member.hue.into())
+        + member
+            .name
+            .as_ref()
+            .map_or(1, |n| 1 + varint_len(n.len() as u64) + n.len())
+}
+
+/// A roster as messages of at most `max_bytes` (at least 256, names
+/// shortened to [`MAX_NAME_BYTES`]) and the per-message list caps: `self_id`
+/// in the first, `left` before `joined`, order kept. Nothing at all still
+/// makes one message when `self_id` is given; otherwise none.
+pub fn split_roster(
+    self_id: Option<u32>,
+    joined: &[RosterMember],
+    left: &[u32],
+    max_bytes: usize,
+) -> Vec<Vec<u8>> {
+    let max_bytes = max_bytes.max(256);
+    let mut messages = Vec::new();
+    let mut part = Roster {
+        version: ROSTER_VERSION,
+        self_id,
+        joined: Vec::new(),
+        left: Vec::new(),
+    };
+    // version, self_id (tag + varint), two list lengths (at most 3 bytes each).
+    let header = 1 + 1 + self_id.map_or(0, |id| varint_len(id.into())) + 3 + 3;
+    let mut size = header;
+    let mut flush = |part: &mut Roster, size: &mut usize| {
+        messages.push(encode_roster(part));
+        part.self_id = None;
+        part.joined.clear();
+        part.left.clear();
+        *size = 1 + 1 + 3 + 3;
+    };
+    for id in left {
+        let extra = varint_len((*id).into());
+        if size + extra > max_bytes || part.left.len() == MAX_ROSTER_LEFT {
+            flush(&mut part, &mut size);
+        }
+        part.left.push(*id);
+        size += extra;
+    }
+    for member in joined {
+        let member = RosterMember {
+            name: member.name.as_deref().map(roster_name),
+            ..member.clone()
+        };
+        let extra = member_len(&member);
+        if size + extra > max_bytes || part.joined.len() == MAX_ROSTER_MEMBERS {
+            flush(&mut part, &mut size);
+        }
+        size += extra;
+        part.joined.push(member);
+    }
+    if part.self_id.is_some() || !part.joined.is_empty() || !part.left.is_empty() {
+        flush(&mut part, &mut size);
+    }
+    messages
+}
+
+/// Appends the length prefix of a `len`-byte message on a stream: a bincode
+/// `standard()` varint, the same encoding as every integer of the protocol.
+pub fn write_length(out: &mut Vec<u8>, len: usize) {
+    let len = len as u64;
+    match len {
+        0..=250 => out.push(len as u8),
+        251..=0xFFFF => {
+            out.push(251);
+            out.extend_from_slice(&(len as u16).to_le_bytes());
+        }
+        _ => {
+            out.push(252);
+            out.extend_from_slice(&(len as u32).to_le_bytes());
+        }
+    }
+}
+
+/// Reads a length prefix at the start of `bytes`: `Ok(None)` when more bytes
+/// are needed, else the message length and the prefix's own length. A length
+/// over [`MAX_ROSTER`] is [`DecodeError::TooLong`].
+pub fn read_length(bytes: &[u8]) -> Result<Option<(usize, usize)>, DecodeError> {
+    let Some(&first) = bytes.first() else {
+        return Ok(None);
+    };
+    let (len, used) = match first {
+        0..=250 => (u64::from(first), 1),
+        251 => match bytes.get(1..3) {
+            Some(b) => (u64::from(u16::from_le_bytes([b[0], b[1]])), 3),
+            None => return Ok(None),
+        },
+        252 => match bytes.get(1..5) {
+            Some(b) => (u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])), 5),
+            None => return Ok(None),
+        },
+        _ => return Err(DecodeError::TooLong),
+    };
+    if len > MAX_ROSTER as u64 {
+        return Err(DecodeError::TooLong);
+    }
+    Ok(Some((len as usize, used)))
 }
 
 /// Bytes a bincode `standard()` varint takes.
@@ -361,6 +561,69 @@ mod tests {
             1,
             "presence-only"
         );
+    }
+
+    fn member(id: u32, name: Option<&str>) -> RosterMember {
+        RosterMember {
+            id,
+            hue: (id * 37 % 360) as u16,
+            name: name.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn rosters_round_trip_split_and_shorten_names() {
+        let roster = Roster {
+            version: ROSTER_VERSION,
+            self_id: Some(3),
+            joined: vec![member(1, Some("Ada")), member(300, None)],
+            left: vec![7],
+        };
+        let bytes = encode_roster(&roster);
+        assert_eq!(decode_roster(&bytes), Ok(roster.clone()));
+        assert_eq!(
+            split_roster(Some(3), &roster.joined, &[7], MAX_ROSTER),
+            vec![bytes]
+        );
+        assert!(split_roster(None, &[], &[], MAX_ROSTER).is_empty());
+        // 2 000 members with long names: several messages, each under the
+        // limit and the caps, self only in the first, everything kept.
+        let long = "é".repeat(100);
+        let joined: Vec<_> = (0..2000).map(|i| member(i, Some(&long))).collect();
+        let left: Vec<u32> = (5000..6500).collect();
+        let parts = split_roster(Some(9), &joined, &left, MAX_ROSTER);
+        assert!(parts.len() > 2);
+        let (mut seen_joined, mut seen_left) = (Vec::new(), Vec::new());
+        for (i, part) in parts.iter().enumerate() {
+            assert!(part.len() <= MAX_ROSTER, "{} bytes", part.len());
+            let roster = decode_roster(part).expect("each part decodes alone");
+            assert_eq!(roster.self_id, (i == 0).then_some(9));
+            seen_joined.extend(roster.joined);
+            seen_left.extend(roster.left);
+        }
+        assert_eq!(seen_left, left);
+        assert_eq!(seen_joined.len(), 2000);
+        let name = seen_joined[0].name.as_deref().expect("named");
+        assert!(name.len() <= MAX_NAME_BYTES && long.starts_with(name));
+        // A datagram is not a roster, nor a roster of another version.
+        assert_eq!(
+            decode_roster(&[VERSION, 0, 0, 0]),
+            Err(DecodeError::Version)
+        );
+    }
+
+    #[test]
+    fn length_prefixes() {
+        for len in [0usize, 250, 251, 8192] {
+            let mut out = Vec::new();
+            write_length(&mut out, len);
+            assert_eq!(read_length(&out), Ok(Some((len, out.len()))));
+            assert_eq!(read_length(&out[..out.len() - 1]), Ok(None));
+        }
+        let mut out = Vec::new();
+        write_length(&mut out, MAX_ROSTER + 1);
+        assert_eq!(read_length(&out), Err(DecodeError::TooLong));
+        assert_eq!(read_length(&[253, 0]), Err(DecodeError::TooLong));
     }
 
     #[test]

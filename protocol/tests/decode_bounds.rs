@@ -6,7 +6,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use proptest::prelude::*;
-use protocol::{DECODE_LIMIT, DecodeError, MAX_DATAGRAM, VERSION, decode_frame, decode_uplink};
+use protocol::{
+    DECODE_LIMIT, DecodeError, MAX_DATAGRAM, ROSTER_DECODE_LIMIT, ROSTER_VERSION, VERSION,
+    decode_frame, decode_roster, decode_uplink,
+};
 
 struct Counting;
 
@@ -87,6 +90,27 @@ fn a_full_datagram_of_cursors_decodes_within_the_limit() {
     assert!(allocated <= DECODE_LIMIT, "allocated {allocated} bytes");
 }
 
+#[test]
+fn rosters_claiming_huge_lists_or_names_allocate_nothing_big() {
+    for claimed in [1_000u64, 100_000, u32::MAX.into(), u64::MAX] {
+        // A member list, then a name, claiming more than the bytes hold.
+        let mut members = vec![ROSTER_VERSION, 0];
+        members.extend(varint(claimed));
+        members.extend([0u8; 16]);
+        let mut name = vec![ROSTER_VERSION, 0, 1, 1, 0, 1];
+        name.extend(varint(claimed));
+        name.extend([b'a'; 16]);
+        for bytes in [members, name] {
+            let (result, allocated) = allocated_by(|| decode_roster(&bytes));
+            assert_eq!(result, Err(DecodeError::Malformed), "claimed {claimed}");
+            assert!(
+                allocated <= ROSTER_DECODE_LIMIT,
+                "claimed {claimed}: allocated {allocated} bytes"
+            );
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(20_000))]
 
@@ -97,6 +121,8 @@ proptest! {
             let _ = decode_uplink(&bytes);
         });
         prop_assert!(allocated <= DECODE_LIMIT, "allocated {} bytes", allocated);
+        let (_, allocated) = allocated_by(|| decode_roster(&bytes));
+        prop_assert!(allocated <= ROSTER_DECODE_LIMIT, "allocated {} bytes", allocated);
     }
 
     #[test]
@@ -105,5 +131,7 @@ proptest! {
         bytes.extend(tail);
         let _ = decode_frame(&bytes);
         let _ = decode_uplink(&bytes);
+        bytes[0] = ROSTER_VERSION;
+        let _ = decode_roster(&bytes);
     }
 }

@@ -2,7 +2,10 @@
 //! bytes and decodes back; every invalid one is refused. The JavaScript client's
 //! tests read the same file.
 
-use protocol::{Frame, Uplink, decode_frame, decode_uplink, encode_frame, encode_uplink};
+use protocol::{
+    Frame, Roster, Uplink, decode_frame, decode_roster, decode_uplink, encode_frame, encode_roster,
+    encode_uplink,
+};
 use serde_json::Value;
 
 fn vectors() -> Value {
@@ -29,7 +32,7 @@ fn cases<'a>(vectors: &'a Value, kind: &str) -> &'a [Value] {
 #[test]
 fn uplinks_match_their_bytes() {
     let vectors = vectors();
-    assert_eq!(vectors["version"], protocol::VERSION);
+    assert_eq!(vectors["version"], protocol::PROTOCOL_VERSION);
     for case in cases(&vectors, "uplinks") {
         let message: Uplink = serde_json::from_value(case["message"].clone()).expect("message");
         let bytes = unhex(case["hex"].as_str().expect("hex"));
@@ -60,12 +63,29 @@ fn frames_match_their_bytes() {
 }
 
 #[test]
+fn rosters_match_their_bytes() {
+    let vectors = vectors();
+    for case in cases(&vectors, "rosters") {
+        let message: Roster = serde_json::from_value(case["message"].clone()).expect("message");
+        let bytes = unhex(case["hex"].as_str().expect("hex"));
+        assert_eq!(
+            hex(&encode_roster(&message)),
+            hex(&bytes),
+            "{}",
+            case["name"]
+        );
+        assert_eq!(decode_roster(&bytes), Ok(message), "{}", case["name"]);
+    }
+}
+
+#[test]
 fn invalid_messages_are_refused() {
     let vectors = vectors();
     for case in cases(&vectors, "invalid") {
         let bytes = unhex(case["hex"].as_str().expect("hex"));
         let refused = match case["kind"].as_str().expect("kind") {
             "uplink" => decode_uplink(&bytes).is_err(),
+            "roster" => decode_roster(&bytes).is_err(),
             _ => decode_frame(&bytes).is_err(),
         };
         assert!(refused, "{}", case["name"]);

@@ -206,6 +206,12 @@ pub const EVENT_TYPES: &[EventType] = &[
         sent: |config| config.cursor.enabled,
     },
     EventType {
+        name: "roster",
+        data: "who the cursors are (base64 of `protocol::Roster`: own id, colours, names), with `?cursors=1&v=2`",
+        who: "that connection",
+        sent: |config| config.cursor.enabled,
+    },
+    EventType {
         name: "reset",
         data: "`{active}`: a fresh snapshot after missed events",
         who: "that connection",

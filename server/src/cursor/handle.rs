@@ -83,6 +83,12 @@ impl CursorMember {
         self.room.apply(self.id, uplink)
     }
 
+    /// Who is in the room now, with this member's own id first (protocol
+    /// version 2): roster messages for a member who just joined.
+    pub fn roster_snapshot(&self) -> Vec<Bytes> {
+        self.room.roster_snapshot(self.id)
+    }
+
     /// The room as it is now (the most recently active cursors, up to the cap),
     /// for a member who just joined.
     pub fn snapshot(&self) -> Vec<Bytes> {

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::handle::CursorMember;
 use super::relay::CursorRelay;
 use super::room::Room;
-use super::{CursorCounters, RoomKey, RoomSettings};
+use super::{CursorCounters, Identity, RoomKey, RoomSettings};
 use crate::tasks::Tasks;
 
 /// Every room of this instance.
@@ -40,6 +40,7 @@ impl CursorHub {
         key: RoomKey,
         settings: RoomSettings,
         session: Uuid,
+        identity: Identity,
     ) -> CursorMember {
         let mut rooms = self.rooms.lock();
         let room = rooms
@@ -61,7 +62,7 @@ impl CursorHub {
             .clone();
         let frames = room.frames.subscribe();
         // Joined while the hub is locked: the room cannot go away in between.
-        let id = room.join(session);
+        let id = room.join(session, identity);
         drop(rooms);
         CursorMember { room, id, frames }
     }
@@ -78,6 +79,14 @@ impl CursorHub {
         let room = self.rooms.lock().get(key).cloned();
         if let Some(room) = room {
             room.merge_remote(origin, frame);
+        }
+    }
+
+    /// Merges another instance's roster into the room, if this instance has it.
+    pub fn merge_remote_roster(&self, key: &RoomKey, origin: Uuid, roster: &protocol::Roster) {
+        let room = self.rooms.lock().get(key).cloned();
+        if let Some(room) = room {
+            room.merge_remote_roster(origin, roster);
         }
     }
 

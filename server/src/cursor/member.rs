@@ -7,6 +7,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::UplinkOutcome;
+use super::identity::Identity;
 
 /// One pointer in a room, local or relayed from another instance.
 pub(super) struct Member {
@@ -14,6 +15,8 @@ pub(super) struct Member {
     pub(super) origin: Option<Uuid>,
     /// The visitor (nil for remote members).
     pub(super) session: Uuid,
+    /// Who the member is, as the room's rosters tell it.
+    pub(super) identity: Identity,
     pub(super) x: u16,
     pub(super) y: u16,
     pub(super) kind: PointerKind,
@@ -33,10 +36,16 @@ pub(super) struct Member {
 
 impl Member {
     /// A member not yet shown, of `session` (local) or of instance `origin` (remote).
-    pub(super) fn new(origin: Option<Uuid>, session: Uuid, now: Instant) -> Self {
+    pub(super) fn new(
+        origin: Option<Uuid>,
+        session: Uuid,
+        identity: Identity,
+        now: Instant,
+    ) -> Self {
         Self {
             origin,
             session,
+            identity,
             x: 0,
             y: 0,
             kind: PointerKind::Move,

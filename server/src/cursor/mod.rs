@@ -24,6 +24,7 @@ pub mod counters;
 pub mod fallback;
 pub mod handle;
 pub mod hub;
+pub mod identity;
 mod member;
 pub mod relay;
 mod room;
@@ -39,6 +40,7 @@ use crate::model::campaign::Campaign;
 pub use counters::CursorCounters;
 pub use handle::{CursorMember, MemberHandle};
 pub use hub::CursorHub;
+pub use identity::Identity;
 
 /// A room: one page of one campaign.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -117,6 +119,10 @@ pub struct TickFrames {
     pub tick: u32,
     /// Datagrams, each at most [`protocol::MAX_DATAGRAM`] bytes.
     pub datagrams: Vec<Bytes>,
+    /// Roster messages (protocol version 2) of who joined and left since the
+    /// last tick, each at most [`protocol::MAX_ROSTER`] bytes; for the
+    /// members who asked for them, over a reliable channel.
+    pub roster: Vec<Bytes>,
 }
 
 #[cfg(test)]
@@ -144,6 +150,11 @@ mod tests {
         }
     }
 
+    fn join(hub: &Arc<CursorHub>, settings: RoomSettings) -> CursorMember {
+        let session = Uuid::now_v7();
+        hub.join(key(), settings, session, Identity::of(session, None))
+    }
+
     fn mv(seq: u32, x: u16) -> Uplink {
         Uplink {
             version: VERSION,
@@ -157,10 +168,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn one_frame_per_tick_capped_most_recent_first() {
         let hub = Arc::new(CursorHub::new(Tasks::new(), None));
-        let mut watcher = hub.join(key(), settings(2), Uuid::now_v7());
-        let movers: Vec<_> = (0..4)
-            .map(|_| hub.join(key(), settings(2), Uuid::now_v7()))
-            .collect();
+        let mut watcher = join(&hub, settings(2));
+        let movers: Vec<_> = (0..4).map(|_| join(&hub, settings(2))).collect();
         // Let the first tick (presence only) pass, then move within one tick.
         let first = watcher.next().await.expect("open").expect("not lagged");
         assert!(
@@ -190,7 +199,7 @@ mod tests {
     #[tokio::test]
     async fn stale_rate_limited_and_leaving_members() {
         let hub = Arc::new(CursorHub::new(Tasks::new(), None));
-        let member = hub.join(key(), settings(8), Uuid::now_v7());
+        let member = join(&hub, settings(8));
         assert_eq!(member.apply(mv(5, 1)), UplinkOutcome::Accepted);
         assert_eq!(member.apply(mv(4, 1)), UplinkOutcome::Stale);
         assert_eq!(member.uplink(&[9, 9, 9]), UplinkOutcome::Malformed);
@@ -203,7 +212,7 @@ mod tests {
         // The window holds 60: seq 5, the stale 4 (it was received), and 58 more.
         assert_eq!(limited, 194 - 58, "60 per second");
         let id = member.id();
-        let mut watcher = hub.join(key(), settings(8), Uuid::now_v7());
+        let mut watcher = join(&hub, settings(8));
         drop(member);
         loop {
             let frames = watcher.next().await.expect("open").expect("not lagged");
@@ -224,10 +233,63 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn rosters_tell_members_who_is_here_reliably() {
+        let hub = Arc::new(CursorHub::new(Tasks::new(), None));
+        let mut first = join(&hub, settings(8));
+        let ada = Uuid::now_v7();
+        let second = hub.join(key(), settings(8), ada, Identity::of(ada, Some("Ada")));
+        // The newcomer's snapshot: its own id, and everyone.
+        let snapshot: Vec<_> = second
+            .roster_snapshot()
+            .iter()
+            .map(|m| protocol::decode_roster(m).expect("decodes"))
+            .collect();
+        assert_eq!(snapshot[0].self_id, Some(second.id()));
+        let named = snapshot[0]
+            .joined
+            .iter()
+            .find(|m| m.id == second.id())
+            .expect("lists itself");
+        assert_eq!(named.name.as_deref(), Some("Ada"));
+        assert_eq!(named.hue, identity::hue_of(ada));
+        assert!(snapshot[0].joined.iter().any(|m| m.id == first.id()));
+        // Members already in learn of the newcomer from a tick's roster.
+        let second_id = second.id();
+        let joined = loop {
+            let frames = first.next().await.expect("open").expect("not lagged");
+            let rosters: Vec<_> = frames
+                .roster
+                .iter()
+                .map(|m| protocol::decode_roster(m).expect("decodes"))
+                .collect();
+            if let Some(m) = rosters
+                .iter()
+                .flat_map(|r| &r.joined)
+                .find(|m| m.id == second_id)
+            {
+                break m.clone();
+            }
+        };
+        assert_eq!(joined.name.as_deref(), Some("Ada"));
+        drop(second);
+        loop {
+            let frames = first.next().await.expect("open").expect("not lagged");
+            let left = frames
+                .roster
+                .iter()
+                .map(|m| protocol::decode_roster(m).expect("decodes"))
+                .any(|r| r.left.contains(&second_id) && r.self_id.is_none());
+            if left {
+                break;
+            }
+        }
+    }
+
+    #[tokio::test]
     async fn a_departed_member_is_not_a_malformed_uplink() {
         let hub = Arc::new(CursorHub::new(Tasks::new(), None));
-        let _stays = hub.join(key(), settings(8), Uuid::now_v7());
-        let member = hub.join(key(), settings(8), Uuid::now_v7());
+        let _stays = join(&hub, settings(8));
+        let member = join(&hub, settings(8));
         let handle = member.handle();
         assert_eq!(handle.apply(mv(1, 1)), Some(UplinkOutcome::Accepted));
         drop(member);

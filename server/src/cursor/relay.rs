@@ -34,6 +34,8 @@ const QUEUE: usize = 4096;
 #[allow(missing_docs)] // fields named for what they hold
 pub struct Outgoing {
     pub room: RoomKey,
+    /// Encoded rosters of local members (local ids), published before the frames.
+    pub rosters: Vec<Vec<u8>>,
     /// Encoded frames (local ids, local visitor count).
     pub frames: Vec<Vec<u8>>,
 }
@@ -105,7 +107,9 @@ impl CursorRelay {
                 }
             }
             for outgoing in &batch {
-                for frame in &outgoing.frames {
+                let rosters = outgoing.rosters.iter().map(|r| ("m", r));
+                let frames = outgoing.frames.iter().map(|f| ("f", f));
+                for (field, message) in rosters.chain(frames) {
                     pipe.cmd("XADD")
                         .arg(&self.key)
                         .arg("MAXLEN")
@@ -116,8 +120,8 @@ impl CursorRelay {
                         .arg(&instance)
                         .arg("r")
                         .arg(room_field(&outgoing.room))
-                        .arg("f")
-                        .arg(frame.as_slice())
+                        .arg(field)
+                        .arg(message.as_slice())
                         .ignore();
                 }
             }
@@ -186,11 +190,9 @@ impl CursorRelay {
             };
             for entry in reply.iter().flat_map(|r| &r.keys).flat_map(|k| &k.ids) {
                 from.clone_from(&entry.id);
-                let (Some(origin), Some(room), Some(frame)) = (
-                    entry.get::<String>("i"),
-                    entry.get::<String>("r"),
-                    entry.get::<Vec<u8>>("f"),
-                ) else {
+                let (Some(origin), Some(room)) =
+                    (entry.get::<String>("i"), entry.get::<String>("r"))
+                else {
                     continue;
                 };
                 if origin == instance {
@@ -201,14 +203,19 @@ impl CursorRelay {
                 else {
                     continue;
                 };
-                let Ok(frame) = protocol::decode_frame(&frame) else {
-                    continue;
-                };
                 let key = RoomKey {
                     campaign: campaign.to_owned(),
                     page: page.to_owned(),
                 };
-                hub.merge_remote(&key, origin, &frame);
+                if let Some(frame) = entry.get::<Vec<u8>>("f") {
+                    if let Ok(frame) = protocol::decode_frame(&frame) {
+                        hub.merge_remote(&key, origin, &frame);
+                    }
+                } else if let Some(roster) = entry.get::<Vec<u8>>("m")
+                    && let Ok(roster) = protocol::decode_roster(&roster)
+                {
+                    hub.merge_remote_roster(&key, origin, &roster);
+                }
             }
             *position = Some(from.clone());
         }

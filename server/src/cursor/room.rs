@@ -11,7 +11,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::member::Member;
+use super::identity::Identity;
 use super::relay::CursorRelay;
 use super::state::RoomState;
 use super::{CursorCounters, RoomKey, RoomSettings, TickFrames, UplinkOutcome};
@@ -54,8 +54,8 @@ impl Room {
     }
 
     /// Adds a local member of `session`; returns its id.
-    pub(super) fn join(&self, session: Uuid) -> u32 {
-        let id = self.state.lock().join(session, Instant::now());
+    pub(super) fn join(&self, session: Uuid, identity: Identity) -> u32 {
+        let id = self.state.lock().join(session, identity, Instant::now());
         self.wake.notify_one();
         id
     }
@@ -115,18 +115,7 @@ impl Room {
             state.presence_changed = true;
         }
         for cursor in &frame.cursors {
-            let local = match state.remote_ids.get(&(origin, cursor.id)) {
-                Some(local) => *local,
-                None => {
-                    let local = state.allocate_id();
-                    state.remote_ids.insert((origin, cursor.id), local);
-                    local
-                }
-            };
-            let member = state
-                .members
-                .entry(local)
-                .or_insert_with(|| Member::new(Some(origin), Uuid::nil(), now));
+            let (_, member) = state.remote_member(origin, cursor.id, now);
             member.show(cursor.x, cursor.y, cursor.kind);
             member.last_active = now;
         }
@@ -139,6 +128,46 @@ impl Room {
         // Sent at once rather than at this room's next tick: the change already
         // waited for the other instance's tick, and one tick + Redis is the budget.
         self.flush.notify_one();
+    }
+
+    /// Merges another instance's roster (its ids) into this room: members
+    /// new here, or whose identity changed, go into this room's next roster.
+    pub(super) fn merge_remote_roster(&self, origin: Uuid, roster: &protocol::Roster) {
+        let now = Instant::now();
+        let mut state = self.state.lock();
+        let mut changed = false;
+        for entry in &roster.joined {
+            let identity = Identity {
+                hue: entry.hue,
+                name: entry.name.clone(),
+            };
+            let (local, member) = state.remote_member(origin, entry.id, now);
+            if member.identity != identity {
+                member.identity = identity;
+                state.note_joined(local);
+                changed = true;
+            }
+        }
+        for remote_id in &roster.left {
+            if let Some(local) = state.remote_ids.remove(&(origin, *remote_id)) {
+                state.remove_member(local);
+                changed = true;
+            }
+        }
+        drop(state);
+        if changed {
+            self.flush.notify_one();
+        }
+    }
+
+    /// The roster as it is now, with `self_id` first: what a member who just
+    /// joined is sent.
+    pub(super) fn roster_snapshot(&self, self_id: u32) -> Vec<Bytes> {
+        let roster = self.state.lock().roster(false);
+        protocol::split_roster(Some(self_id), &roster, &[], protocol::MAX_ROSTER)
+            .into_iter()
+            .map(Bytes::from)
+            .collect()
     }
 
     /// The room as it is now (the most recently active cursors, up to the cap).

@@ -8,6 +8,7 @@ use protocol::Cursor;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::identity::Identity;
 use super::member::Member;
 use super::relay::REMOTE_EXPIRY;
 
@@ -31,6 +32,12 @@ pub(super) struct RoomState {
     pub(super) remote_ids: HashMap<(Uuid, u32), u32>,
     /// Visitors on other instances, and when each last spoke.
     pub(super) remote_presence: HashMap<Uuid, (u32, Instant)>,
+    /// Members who joined (or whose identity changed) since the last roster.
+    roster_joined: Vec<u32>,
+    /// Members who left since the last roster.
+    roster_left: Vec<u32>,
+    /// Local members who joined since the last relay publish.
+    pub(super) relay_roster_joined: Vec<u32>,
 }
 
 impl RoomState {
@@ -53,12 +60,48 @@ impl RoomState {
     }
 
     /// Adds a local member of `session`; returns its id.
-    pub(super) fn join(&mut self, session: Uuid, now: Instant) -> u32 {
+    pub(super) fn join(&mut self, session: Uuid, identity: Identity, now: Instant) -> u32 {
         let id = self.allocate_id();
-        self.members.insert(id, Member::new(None, session, now));
+        self.members
+            .insert(id, Member::new(None, session, identity, now));
         *self.sessions.entry(session).or_insert(0) += 1;
         self.presence_changed = true;
+        self.note_joined(id);
+        self.relay_roster_joined.push(id);
         id
+    }
+
+    /// Member `id` joined or changed: the next roster lists it.
+    pub(super) fn note_joined(&mut self, id: u32) {
+        self.roster_left.retain(|l| *l != id);
+        self.roster_joined.retain(|j| *j != id);
+        self.roster_joined.push(id);
+    }
+
+    /// Whether a roster is due.
+    pub(super) fn roster_changed(&self) -> bool {
+        !self.roster_joined.is_empty() || !self.roster_left.is_empty()
+    }
+
+    /// Who joined and who left since the last roster.
+    pub(super) fn take_roster(&mut self) -> (Vec<protocol::RosterMember>, Vec<u32>) {
+        let joined = std::mem::take(&mut self.roster_joined)
+            .into_iter()
+            .filter_map(|id| Some(self.members.get(&id)?.identity.roster_member(id)))
+            .collect();
+        (joined, std::mem::take(&mut self.roster_left))
+    }
+
+    /// Every member, by id (`local_only`: those of this instance).
+    pub(super) fn roster(&self, local_only: bool) -> Vec<protocol::RosterMember> {
+        let mut all: Vec<_> = self
+            .members
+            .iter()
+            .filter(|(_, m)| !local_only || m.origin.is_none())
+            .map(|(id, m)| m.identity.roster_member(*id))
+            .collect();
+        all.sort_unstable_by_key(|m| m.id);
+        all
     }
 
     /// Removes local member `id`, announcing it here and to the other instances.
@@ -66,9 +109,9 @@ impl RoomState {
         let Some(member) = self.remove_member(id) else {
             return;
         };
-        if member.shown {
-            self.relay_removed.push(id);
-        }
+        // Every departure, shown or not: other instances know it from its roster.
+        self.relay_removed.push(id);
+        self.relay_roster_joined.retain(|j| *j != id);
         if let Some(count) = self.sessions.get_mut(&member.session) {
             *count -= 1;
             if *count == 0 {
@@ -84,6 +127,8 @@ impl RoomState {
         if member.shown {
             self.removed.push(id);
         }
+        self.roster_joined.retain(|j| *j != id);
+        self.roster_left.push(id);
         self.free_ids.push(Reverse(id));
         Some(member)
     }
@@ -110,6 +155,30 @@ impl RoomState {
             }
             self.presence_changed = true;
         }
+    }
+
+    /// The local id and member of instance `origin`'s member `remote_id`,
+    /// made (not shown, identity unknown until its roster) when new here.
+    pub(super) fn remote_member(
+        &mut self,
+        origin: Uuid,
+        remote_id: u32,
+        now: Instant,
+    ) -> (u32, &mut Member) {
+        let local = match self.remote_ids.get(&(origin, remote_id)) {
+            Some(local) => *local,
+            None => {
+                let local = self.allocate_id();
+                self.remote_ids.insert((origin, remote_id), local);
+                local
+            }
+        };
+        let member = self.members.entry(local).or_insert_with(|| {
+            // Until its roster arrives: a colour of its own, no name.
+            let stand_in = Uuid::from_u128(origin.as_u128() ^ u128::from(remote_id));
+            Member::new(Some(origin), Uuid::nil(), Identity::of(stand_in, None), now)
+        });
+        (local, member)
     }
 
     /// The lowest free id.

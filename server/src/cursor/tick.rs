@@ -63,7 +63,7 @@ impl Room {
     /// `false` when there was nothing to send.
     fn send_frame(&self, relay: bool) -> bool {
         let started = std::time::Instant::now();
-        let (tick, presence, cursors, removed) = {
+        let (tick, presence, cursors, removed, (joined, left)) = {
             let mut state = self.state.lock();
             if relay && self.relay.is_some() {
                 state.expire_remote(Instant::now());
@@ -71,20 +71,33 @@ impl Room {
             }
             let cursors =
                 state.take_changed(self.settings.interest_cap, |m| m.dirty, |m| m.dirty = false);
-            if cursors.is_empty() && state.removed.is_empty() && !state.presence_changed {
+            if cursors.is_empty()
+                && state.removed.is_empty()
+                && !state.presence_changed
+                && !state.roster_changed()
+            {
                 return false;
             }
             state.tick = state.tick.wrapping_add(1);
             state.presence_changed = false;
             let removed = std::mem::take(&mut state.removed);
-            (state.tick, state.presence(), cursors, removed)
+            let roster = state.take_roster();
+            (state.tick, state.presence(), cursors, removed, roster)
         };
         let datagrams =
             protocol::split_frame(tick, presence, &cursors, &removed, protocol::MAX_DATAGRAM)
                 .into_iter()
                 .map(Bytes::from)
                 .collect();
-        let _ = self.frames.send(Arc::new(TickFrames { tick, datagrams }));
+        let roster = protocol::split_roster(None, &joined, &left, protocol::MAX_ROSTER)
+            .into_iter()
+            .map(Bytes::from)
+            .collect();
+        let _ = self.frames.send(Arc::new(TickFrames {
+            tick,
+            datagrams,
+            roster,
+        }));
         self.counters.frames.inc();
         self.counters.tick.observe(started.elapsed().as_secs_f64());
         true
@@ -107,10 +120,27 @@ impl Room {
             && state
                 .last_relay
                 .is_none_or(|at| now.duration_since(at) >= HEARTBEAT);
-        if cursors.is_empty() && state.relay_removed.is_empty() && !heartbeat_due {
+        if cursors.is_empty()
+            && state.relay_removed.is_empty()
+            && state.relay_roster_joined.is_empty()
+            && !heartbeat_due
+        {
             return;
         }
         let removed = std::mem::take(&mut state.relay_removed);
+        // Who the local members are: those new since the last publish, and
+        // all of them with each heartbeat (an instance that started since
+        // learns them within one).
+        let joined_ids = std::mem::take(&mut state.relay_roster_joined);
+        let roster: Vec<_> = if heartbeat_due {
+            state.roster(true)
+        } else {
+            joined_ids
+                .iter()
+                .filter_map(|id| Some(state.members.get(id)?.identity.roster_member(*id)))
+                .collect()
+        };
+        let rosters = protocol::split_roster(None, &roster, &[], protocol::MAX_ROSTER);
         let frames = protocol::split_frame(
             state.tick,
             state.local_presence(),
@@ -121,6 +151,7 @@ impl Room {
         state.last_relay = Some(now);
         if !relay.send(Outgoing {
             room: self.key.clone(),
+            rosters,
             frames,
         }) {
             tracing::warn!(room = ?self.key, "cursor relay queue full: changes dropped");

@@ -37,11 +37,13 @@ use uuid::Uuid;
 use super::{ApiError, bearer_token, client_address, is_admin_token, request_origin, state};
 use crate::bus::{Audience, Envelope, EventId, Since};
 use crate::cursor::fallback::FallbackRegistration;
-use crate::cursor::{CursorMember, RoomKey, RoomSettings};
+use crate::cursor::{CursorMember, Identity, RoomKey, RoomSettings};
 use crate::limit::ConnectionSlot;
 use crate::presence::PresenceGuard;
 use crate::state::AppState;
-use crate::transport::admission::{AdmissionRequest, Channel, Credential, PageOrigin, admit};
+use crate::transport::admission::{
+    AdmissionRequest, Channel, Credential, PageOrigin, admit, member_identity,
+};
 
 /// Routes of this resource (under `api/campaign/{slug}`).
 pub fn router() -> Router {
@@ -74,6 +76,8 @@ pub struct StreamRequest {
     pub cursors: bool,
     /// `?page=`: the cursor room's page.
     pub page: Option<String>,
+    /// `?v=`: the cursor protocol version (2: rosters too, as `event: roster`).
+    pub version: u8,
     /// The client's address ([`crate::client::client_address`]).
     pub client: Option<std::net::IpAddr>,
     /// The request id ([`super::access::request_id`]).
@@ -117,6 +121,7 @@ impl StreamRequest {
             resume,
             cursors: param("cursors").is_some_and(|v| v == "1" || v == "true"),
             page: param("page"),
+            version: crate::transport::admission::protocol_version(param("v").as_deref()),
             client,
             request_id: super::access::request_id(headers),
         }
@@ -200,14 +205,30 @@ pub async fn open_stream(
     let slot = admission
         .slot
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("an event stream holds a slot")))?;
-    let cursors = (request.cursors && campaign.config.cursor.enabled).then(|| {
-        let key = RoomKey::new(&campaign.slug, request.page.as_deref());
-        (key, RoomSettings::from(&campaign))
-    });
+    let cursors = if request.cursors && campaign.config.cursor.enabled {
+        let identity = member_identity(&state, &campaign, admission.session.as_ref()).await;
+        Some(CursorRequest {
+            key: RoomKey::new(&campaign.slug, request.page.as_deref()),
+            settings: RoomSettings::from(&campaign),
+            identity,
+            roster: request.version >= 2,
+        })
+    } else {
+        None
+    };
     let session = admission.session.map(|claims| claims.sub);
     EventStream::open(state, campaign.slug, session, request.resume, slot, cursors)
         .await
         .map_err(ApiError::Internal)
+}
+
+/// The cursor room an event stream relays (`?cursors=1`).
+struct CursorRequest {
+    key: RoomKey,
+    settings: RoomSettings,
+    identity: Identity,
+    /// `?v=2`: rosters too.
+    roster: bool,
 }
 
 /// One client's event stream.
@@ -232,6 +253,8 @@ pub struct EventStream {
     closing: bool,
     /// The cursor room this stream relays (`?cursors=1`), fed by `POST …/cursor`.
     cursors: Option<(CursorMember, FallbackRegistration)>,
+    /// Whether the stream relays the room's rosters too (`?v=2`).
+    rosters: bool,
     _presence: PresenceGuard,
     _slot: ConnectionSlot,
     _open: crate::telemetry::Gauge,
@@ -258,7 +281,7 @@ impl EventStream {
         session: Option<Uuid>,
         resume: Option<Result<EventId, ()>>,
         slot: ConnectionSlot,
-        cursors: Option<(RoomKey, crate::cursor::RoomSettings)>,
+        cursors: Option<CursorRequest>,
     ) -> anyhow::Result<Self> {
         // Subscribe before reading history, so nothing falls in between.
         let events = state.bus.subscribe(&campaign);
@@ -267,8 +290,9 @@ impl EventStream {
         let mut presence = state.presence.watch(&campaign);
         presence.mark_unchanged();
         let heartbeat_every = state.config.sse_heartbeat;
-        let cursors = cursors.map(|(key, settings)| {
-            let member = state.cursors.join(key, settings, visitor);
+        let rosters = cursors.as_ref().is_some_and(|c| c.roster);
+        let cursors = cursors.map(|c| {
+            let member = state.cursors.join(c.key, c.settings, visitor, c.identity);
             let registration = state.cursor_fallback.register(&member, visitor);
             (member, registration)
         });
@@ -285,6 +309,7 @@ impl EventStream {
             shutdown: Box::pin(state.tasks.shutdown().clone().cancelled_owned()),
             closing: false,
             cursors,
+            rosters,
             _presence: guard,
             _slot: slot,
             _open: crate::telemetry::Gauge::hold(&state.counters.sse_open),
@@ -326,11 +351,23 @@ impl EventStream {
             }
         }
         let snapshot: Vec<Bytes> = match &connection.cursors {
-            Some((member, _)) => member
-                .snapshot()
-                .iter()
-                .map(|d| connection.cursor_frame(d))
-                .collect(),
+            Some((member, _)) => {
+                let roster = if connection.rosters {
+                    member.roster_snapshot()
+                } else {
+                    Vec::new()
+                };
+                roster
+                    .iter()
+                    .map(|m| connection.binary_frame("roster", m))
+                    .chain(
+                        member
+                            .snapshot()
+                            .iter()
+                            .map(|d| connection.binary_frame("cursors", d)),
+                    )
+                    .collect()
+            }
             None => Vec::new(),
         };
         connection.pending.extend(snapshot);
@@ -346,10 +383,12 @@ impl EventStream {
         frame(self.position, kind, &format!("{{\"active\":{active}}}"))
     }
 
-    fn cursor_frame(&self, datagram: &[u8]) -> Bytes {
+    /// A protocol message (a frame datagram, a roster) as an SSE frame of
+    /// its base64.
+    fn binary_frame(&self, kind: &str, message: &[u8]) -> Bytes {
         use base64::Engine;
-        let data = base64::engine::general_purpose::STANDARD.encode(datagram);
-        frame(self.position, "cursors", &data)
+        let data = base64::engine::general_purpose::STANDARD.encode(message);
+        frame(self.position, kind, &data)
     }
 
     /// The frame for `envelope` if this connection should see it; advances the position.
@@ -428,10 +467,28 @@ impl EventStream {
                 }
                 frames = next_frames(&mut self.cursors) => match frames {
                     Ok(Some(frames)) => {
-                        let text: Vec<u8> = frames.datagrams.iter().flat_map(|d| self.cursor_frame(d)).collect();
+                        let rosters = if self.rosters { &frames.roster[..] } else { &[] };
+                        let text: Vec<u8> = rosters
+                            .iter()
+                            .map(|m| self.binary_frame("roster", m))
+                            .chain(frames.datagrams.iter().map(|d| self.binary_frame("cursors", d)))
+                            .flat_map(|f| f.to_vec())
+                            .collect();
                         return Some(Bytes::from(text));
                     }
-                    Ok(None) => {}
+                    Ok(None) => {
+                        // Skipped ahead: rosters may have been lost with the
+                        // frames, so a whole one (which replaces what the
+                        // client knew) follows.
+                        if self.rosters && let Some((member, _)) = &self.cursors {
+                            let text: Vec<u8> = member
+                                .roster_snapshot()
+                                .iter()
+                                .flat_map(|m| self.binary_frame("roster", m).to_vec())
+                                .collect();
+                            return Some(Bytes::from(text));
+                        }
+                    }
                     Err(_) => self.cursors = None,
                 },
                 _ = self.heartbeat.tick() => return Some(Bytes::from_static(b": keep-alive\n\n")),

@@ -142,6 +142,48 @@ pub fn handshake_status(refusal: &Refusal) -> u16 {
     }
 }
 
+/// Who an admitted session is in its cursor room: its colour, and the
+/// display name of a joined user when the campaign shows names
+/// (`config.cursor.names`). A database that cannot answer leaves the name
+/// out: the live channels do not wait on it.
+pub async fn member_identity(
+    state: &AppState,
+    campaign: &Campaign,
+    session: Option<&SessionClaims>,
+) -> crate::cursor::Identity {
+    use crate::cursor::Identity;
+    use crate::session::SessionKind;
+    let Some(claims) = session else {
+        return Identity::of(uuid::Uuid::now_v7(), None);
+    };
+    if !campaign.config.cursor.names || claims.kind != SessionKind::User {
+        return Identity::of(claims.sub, None);
+    }
+    let lookup = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        state.store.user_by_id(claims.sub),
+    )
+    .await;
+    let name = match lookup {
+        Ok(Ok(Some(user))) if user.campaign_id == campaign.id => Some(user.display_name),
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "cursor identity without a name: the database did not answer");
+            None
+        }
+        Err(_) => None,
+    };
+    Identity::of(claims.sub, name.as_deref())
+}
+
+/// The protocol version a live channel asks for with `?v=` (1 when absent
+/// or unreadable; a version beyond ours gets ours).
+pub fn protocol_version(requested: Option<&str>) -> u8 {
+    requested
+        .and_then(|v| v.trim().parse::<u8>().ok())
+        .map_or(1, |v| v.clamp(1, protocol::PROTOCOL_VERSION))
+}
+
 /// Seconds a client over its connection cap is told to wait.
 const CAP_RETRY_AFTER_SECS: u64 = 5;
 

@@ -32,7 +32,8 @@ use wtransport::endpoint::endpoint_side::Server;
 use wtransport::{Endpoint, Identity, ServerConfig};
 
 use super::admission::{
-    AdmissionRequest, Channel, Credential, RequestOrigin, admit, handshake_status,
+    AdmissionRequest, Channel, Credential, RequestOrigin, admit, handshake_status, member_identity,
+    protocol_version,
 };
 use crate::config::CertificateSource;
 use crate::cursor::{RoomKey, RoomSettings};
@@ -315,6 +316,27 @@ impl WebTransportServer {
 }
 
 /// One browser session: logs how it ended.
+/// How long a roster write may wait for the client to read: a client that
+/// does not read its roster stream is not served.
+const ROSTER_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Writes roster messages on the session's roster stream, each after its
+/// length ([`protocol::write_length`]).
+async fn write_roster(
+    stream: &mut wtransport::SendStream,
+    messages: &[bytes::Bytes],
+) -> anyhow::Result<()> {
+    let mut out = Vec::with_capacity(messages.iter().map(|m| m.len() + 3).sum());
+    for message in messages {
+        protocol::write_length(&mut out, message.len());
+        out.extend_from_slice(message);
+    }
+    tokio::time::timeout(ROSTER_WRITE_TIMEOUT, stream.write_all(&out))
+        .await
+        .context("the client does not read its roster stream")??;
+    Ok(())
+}
+
 async fn serve_session(
     state: Arc<AppState>,
     incoming: IncomingSession,
@@ -408,13 +430,23 @@ async fn serve_session_impl(
         .session
         .context("a cursor session is admitted with a session")?;
     let key = RoomKey::new(&campaign.slug, query("page").as_deref());
+    let version = protocol_version(query("v").as_deref());
+    let identity = member_identity(&state, &campaign, Some(&session)).await;
     let connection = request.accept().await?;
     let _open = crate::telemetry::Gauge::hold(&state.counters.webtransport_open);
     let _presence = state.presence.join(&campaign.slug, session.sub);
     let mut member = state
         .cursors
-        .join(key, RoomSettings::from(&campaign), session.sub);
-    tracing::debug!(campaign = %campaign.slug, member = member.id(), "cursor session open");
+        .join(key, RoomSettings::from(&campaign), session.sub, identity);
+    tracing::debug!(campaign = %campaign.slug, member = member.id(), version, "cursor session open");
+    // Version 2: who is in the room, reliably, on a stream of the server's.
+    let mut roster = if version >= 2 {
+        let mut stream = connection.open_uni().await?.await?;
+        write_roster(&mut stream, &member.roster_snapshot()).await?;
+        Some(stream)
+    } else {
+        None
+    };
     for datagram in member.snapshot() {
         connection.send_datagram(datagram)?;
     }
@@ -433,8 +465,20 @@ async fn serve_session_impl(
                         // A full or closed send queue loses this tick only.
                         let _ = connection.send_datagram(datagram.clone());
                     }
+                    if let Some(stream) = &mut roster
+                        && !frames.roster.is_empty()
+                    {
+                        write_roster(stream, &frames.roster).await?;
+                    }
                 }
-                Ok(None) => tracing::debug!("cursor session lagged; skipped ahead"),
+                Ok(None) => {
+                    tracing::debug!("cursor session lagged; skipped ahead");
+                    // Rosters may have been skipped too: a whole one, which
+                    // replaces what the client knew.
+                    if let Some(stream) = &mut roster {
+                        write_roster(stream, &member.roster_snapshot()).await?;
+                    }
+                }
                 Err(_) => return Ok(()),
             },
         }

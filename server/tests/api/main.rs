@@ -18,6 +18,7 @@ mod faults;
 mod grpc;
 mod health;
 mod hostile;
+mod identity;
 mod join;
 mod lead;
 mod leaderboard;

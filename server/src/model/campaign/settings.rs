@@ -219,6 +219,10 @@ pub struct CursorSettings {
     pub interest_cap: u32,
     /// Concurrent cursor sessions from one address.
     pub sessions_per_ip: u32,
+    /// Whether a joined user's display name travels with their cursor to
+    /// the other visitors of the page (protocol version 2 rosters). Off by
+    /// default: every cursor still gets a colour of its own.
+    pub names: bool,
 }
 
 impl Default for CursorSettings {
@@ -228,6 +232,7 @@ impl Default for CursorSettings {
             tick_hz: 30,
             interest_cap: 64,
             sessions_per_ip: 20,
+            names: false,
         }
     }
 }

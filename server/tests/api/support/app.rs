@@ -133,6 +133,16 @@ impl TestApp {
         WtClient::connect(&self.url(""), campaign, page, token).await
     }
 
+    /// A protocol-version-2 WebTransport client (rosters too) on `campaign`'s `page`.
+    pub(crate) async fn wt_v2(
+        &self,
+        campaign: &str,
+        page: &str,
+        token: &str,
+    ) -> anyhow::Result<WtClient> {
+        WtClient::connect_version(&self.url(""), campaign, page, Some(token), 2).await
+    }
+
     /// Sends a request with an optional JSON body.
     pub(crate) async fn call(
         &self,

@@ -52,8 +52,22 @@ impl WtClient {
         page: &str,
         token: Option<&str>,
     ) -> anyhow::Result<Self> {
+        Self::connect_version(base, campaign, page, token, 1).await
+    }
+
+    /// [`Self::connect`] asking for protocol `version` (2: rosters too).
+    pub(crate) async fn connect_version(
+        base: &str,
+        campaign: &str,
+        page: &str,
+        token: Option<&str>,
+        version: u8,
+    ) -> anyhow::Result<Self> {
         let (endpoint, url) = client_endpoint(base).await;
         let mut target = format!("{url}/{campaign}?page={page}");
+        if version > 1 {
+            target.push_str(&format!("&v={version}"));
+        }
         if let Some(token) = token {
             // A ticket for it; a token the server refuses is sent as a ticket
             // as it is, for the handshake to refuse.
@@ -117,4 +131,64 @@ pub(crate) fn shows(frame: &Frame, x: u16, y: u16) -> Option<u32> {
         .iter()
         .find(|c| c.x == x && c.y == y)
         .map(|c| c.id)
+}
+
+/// The server's roster stream of a version-2 session.
+pub(crate) struct RosterStream {
+    stream: wtransport::RecvStream,
+    buffer: Vec<u8>,
+}
+
+impl WtClient {
+    /// The roster stream the server opens for a version-2 session (within `wait`).
+    pub(crate) async fn roster_stream(&self, wait: Duration) -> Option<RosterStream> {
+        let stream = tokio::time::timeout(wait, self.connection.accept_uni())
+            .await
+            .ok()?
+            .ok()?;
+        Some(RosterStream {
+            stream,
+            buffer: Vec::new(),
+        })
+    }
+}
+
+impl RosterStream {
+    /// The next roster message, within `wait`.
+    pub(crate) async fn next_within(&mut self, wait: Duration) -> Option<protocol::Roster> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some((len, used)) = protocol::read_length(&self.buffer).expect("a sane length")
+                && self.buffer.len() >= used + len
+            {
+                let message: Vec<u8> = self.buffer.drain(..used + len).skip(used).collect();
+                return Some(
+                    protocol::decode_roster(&message).expect("the server sends valid rosters"),
+                );
+            }
+            let mut chunk = [0u8; 4096];
+            let read = tokio::time::timeout_at(deadline, self.stream.read(&mut chunk))
+                .await
+                .ok()?
+                .ok()??;
+            self.buffer.extend_from_slice(&chunk[..read]);
+        }
+    }
+
+    /// Rosters until `done` holds for one (within 10 s).
+    pub(crate) async fn wait_for(
+        &mut self,
+        what: &str,
+        done: impl Fn(&protocol::Roster) -> bool,
+    ) -> protocol::Roster {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if let Some(roster) = self.next_within(Duration::from_millis(500)).await
+                && done(&roster)
+            {
+                return roster;
+            }
+        }
+        panic!("no roster with {what} within 10 s");
+    }
 }

@@ -1,0 +1,183 @@
+//! Who the cursors are (protocol version 2): each member learns its own
+//! cursor id and every member's colour and name over a reliable channel — the
+//! WebTransport session's roster stream, or `event: roster` on the SSE
+//! fallback — while version-1 sessions go on exactly as before.
+
+use std::time::Duration;
+
+use crate::support::wt::shows;
+use crate::support::{Db, TestApp, spawn_app};
+use base64::Engine;
+use protocol::{PointerKind, Roster, RosterMember, decode_roster};
+use serde_json::json;
+
+async fn named_campaign(app: &TestApp, slug: &str, names: bool) {
+    app.open_campaign(
+        slug,
+        json!({"cursor": {"sessions_per_ip": 100, "names": names}, "rate_limits": {"streams_per_ip": 100}}),
+    )
+    .await;
+}
+
+fn member(roster: &Roster, id: u32) -> Option<&RosterMember> {
+    roster.joined.iter().find(|m| m.id == id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webtransport_members_learn_their_id_and_each_others_names() {
+    let app = spawn_app(Db::Sqlite).await;
+    named_campaign(&app, "c", true).await;
+    let (_, _, ada_token) = app.joined("c", "ada@example.com", "Ada", None).await;
+    let (_, grace_token) = app.visitor("c").await;
+
+    let grace = app
+        .wt_v2("c", "/", &grace_token)
+        .await
+        .expect("grace connects");
+    let mut grace_rosters = grace
+        .roster_stream(Duration::from_secs(5))
+        .await
+        .expect("a roster stream");
+    let first = grace_rosters
+        .next_within(Duration::from_secs(5))
+        .await
+        .expect("a first roster");
+    let grace_id = first
+        .self_id
+        .expect("the first roster names the member itself");
+    let grace_self = member(&first, grace_id).expect("lists itself");
+    assert_eq!(
+        grace_self.name, None,
+        "a visitor who did not join has no name"
+    );
+    assert!(grace_self.hue < 360);
+
+    let mut ada = app.wt_v2("c", "/", &ada_token).await.expect("ada connects");
+    let mut ada_rosters = ada
+        .roster_stream(Duration::from_secs(5))
+        .await
+        .expect("a roster stream");
+    let ada_first = ada_rosters
+        .next_within(Duration::from_secs(5))
+        .await
+        .expect("a first roster");
+    let ada_id = ada_first.self_id.expect("own id");
+    assert_eq!(
+        member(&ada_first, ada_id).and_then(|m| m.name.as_deref()),
+        Some("Ada")
+    );
+    assert!(
+        member(&ada_first, grace_id).is_some(),
+        "the snapshot lists who was there"
+    );
+
+    // Grace learns of Ada, reliably, with her name; her moves carry that id.
+    let joined = grace_rosters
+        .wait_for("Ada joining", |r| member(r, ada_id).is_some())
+        .await;
+    assert_eq!(
+        member(&joined, ada_id).and_then(|m| m.name.as_deref()),
+        Some("Ada")
+    );
+    assert_eq!(
+        joined.self_id, None,
+        "only the first roster names the receiver"
+    );
+    ada.send(PointerKind::Move, 1234, 4321);
+    let (frame, _) = grace
+        .wait_for("Ada's move", |f| shows(f, 1234, 4321).is_some())
+        .await;
+    assert_eq!(shows(&frame, 1234, 4321), Some(ada_id));
+
+    // Ada leaves: Grace's roster says so.
+    drop(ada_rosters);
+    drop(ada);
+    grace_rosters
+        .wait_for("Ada leaving", |r| r.left.contains(&ada_id))
+        .await;
+
+    // A version-1 session gets no roster stream and its frames as before.
+    let mut old = app
+        .wt_on("c", "/", Some(&grace_token))
+        .await
+        .expect("v1 connects");
+    assert!(
+        old.roster_stream(Duration::from_millis(700))
+            .await
+            .is_none()
+    );
+    old.send(PointerKind::Move, 77, 88);
+    grace
+        .wait_for("the v1 move", |f| shows(f, 77, 88).is_some())
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_stay_off_unless_the_campaign_shows_them() {
+    let app = spawn_app(Db::Sqlite).await;
+    named_campaign(&app, "quiet", false).await;
+    let (_, _, ada_token) = app.joined("quiet", "ada@example.com", "Ada", None).await;
+    let ada = app.wt_v2("quiet", "/", &ada_token).await.expect("connects");
+    let mut rosters = ada
+        .roster_stream(Duration::from_secs(5))
+        .await
+        .expect("a roster stream");
+    let first = rosters
+        .next_within(Duration::from_secs(5))
+        .await
+        .expect("a roster");
+    let id = first.self_id.expect("own id");
+    let me = member(&first, id).expect("lists itself");
+    assert_eq!(me.name, None, "names are off");
+    assert!(me.hue < 360, "a colour all the same");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fallback_stream_carries_rosters_as_events() {
+    let app = spawn_app(Db::Sqlite).await;
+    named_campaign(&app, "c", true).await;
+    let (_, visitor) = app.visitor("c").await;
+    let (_, _, ada_token) = app.joined("c", "ada@example.com", "Ada", None).await;
+    let ticket = app.ticket("c", &visitor).await;
+    let mut stream = app
+        .events("c", &format!("?cursors=1&page=/&v=2&ticket={ticket}"), None)
+        .await;
+    let decode = |data: &str| {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .expect("base64");
+        decode_roster(&bytes).expect("a roster")
+    };
+    let first = decode(&stream.next_of("roster").await.data);
+    let own = first.self_id.expect("own id first");
+    assert!(member(&first, own).is_some());
+
+    let ada = app.wt_v2("c", "/", &ada_token).await.expect("ada connects");
+    let ada_id = ada
+        .roster_stream(Duration::from_secs(5))
+        .await
+        .expect("roster stream")
+        .next_within(Duration::from_secs(5))
+        .await
+        .and_then(|r| r.self_id)
+        .expect("ada's id");
+    loop {
+        let roster = decode(&stream.next_of("roster").await.data);
+        if let Some(m) = member(&roster, ada_id) {
+            assert_eq!(m.name.as_deref(), Some("Ada"));
+            break;
+        }
+    }
+
+    // Without `v=2`, a fallback stream has cursors and no rosters.
+    let ticket = app.ticket("c", &visitor).await;
+    let mut old = app
+        .events("c", &format!("?cursors=1&page=/&ticket={ticket}"), None)
+        .await;
+    let mut kinds = Vec::new();
+    while let Some(event) = old.next_within(Duration::from_millis(800)).await {
+        kinds.push(event.event);
+    }
+    assert!(kinds.iter().any(|k| k == "cursors"), "{kinds:?}");
+    assert!(!kinds.iter().any(|k| k == "roster"), "{kinds:?}");
+}
