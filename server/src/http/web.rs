@@ -1,6 +1,12 @@
-//! The browser client at `/client/…` and the demo campaign page at `/`,
-//! compiled into the binary from `web-client/` so that they are served
-//! whatever the working directory.
+//! The browser client at `/client/v{version}/…` and the demo campaign page
+//! at `/`, compiled into the binary from `web-client/` so that they are
+//! served whatever the working directory.
+//!
+//! The client is served at its package version's path with long-lived,
+//! immutable caching ([`CLIENT_VERSION`], from `web-client/package.json`);
+//! the unversioned `/client/{file}` redirects there (307, not cached), so a
+//! page that wants the newest client gets it and a page that pinned a
+//! version keeps it from every cache. Only the running version is served.
 //!
 //! The client's module scripts are public: any origin may load them with
 //! `<script type="module">` (CORS `*`, no credentials). The demo page can be
@@ -15,10 +21,15 @@ use salvo::prelude::*;
 use super::ApiError;
 use crate::state::AppState;
 
+/// The browser client's version (`web-client/package.json`): its path is
+/// `/client/v{CLIENT_VERSION}/`.
+pub const CLIENT_VERSION: &str = env!("OVASABI_CLIENT_VERSION");
+
 /// Routes of this resource.
 pub fn router() -> Router {
     Router::new()
-        .push(Router::with_path("client/{file}").get(asset))
+        .push(Router::with_path("client/{version}/{file}").get(versioned_client))
+        .push(Router::with_path("client/{file}").get(latest_client))
         .push(Router::with_path("demo/{file}").get(asset))
 }
 
@@ -45,6 +56,12 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../../web-client/src/motion.js"),
     ),
     (
+        // Imports `react`: for pages whose import map names it.
+        "client/react.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web-client/src/react.js"),
+    ),
+    (
         "demo/app.js",
         "text/javascript; charset=utf-8",
         include_str!("../../../web-client/demo/app.js"),
@@ -61,14 +78,34 @@ const FILES: &[(&str, &str, &str)] = &[
     ),
 ];
 
-fn serve(path: &str, res: &mut Response) -> Result<(), ApiError> {
+/// How a file may be cached.
+#[derive(Clone, Copy)]
+enum Caching {
+    /// Revalidated on every use (the demo, redirects to the current client).
+    Revalidate,
+    /// Never changes at its URL (a versioned client file).
+    Immutable,
+}
+
+fn serve(path: &str, caching: Caching, res: &mut Response) -> Result<(), ApiError> {
     let (_, content_type, content) = FILES
         .iter()
         .find(|(p, _, _)| *p == path)
         .ok_or_else(not_found)?;
+    common_headers(path, caching, res);
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res.body(*content);
+    Ok(())
+}
+
+fn common_headers(path: &str, caching: Caching, res: &mut Response) {
     let headers = res.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    let cache = match caching {
+        Caching::Revalidate => "no-cache",
+        Caching::Immutable => "public, max-age=31536000, immutable",
+    };
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     headers.insert(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
@@ -84,8 +121,55 @@ fn serve(path: &str, res: &mut Response) -> Result<(), ApiError> {
             HeaderValue::from_static("cross-origin"),
         );
     }
-    res.body(*content);
+}
+
+/// `GET /client/v{version}/{file}`: the client of this version, cached for good.
+#[handler]
+async fn versioned_client(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let version = req.param::<String>("version").unwrap_or_default();
+    let file = req.param::<String>("file").unwrap_or_default();
+    if version.strip_prefix('v') != Some(CLIENT_VERSION) {
+        return Err(ApiError::NotFound {
+            code: "not_found",
+            message: format!(
+                "this server serves client version {CLIENT_VERSION} only, at /client/v{CLIENT_VERSION}/"
+            ),
+        });
+    }
+    let state = super::state(depot)?;
+    let path = format!("client/{file}");
+    serve(&path, Caching::Immutable, res)?;
+    set_policy(req, &state, res);
     Ok(())
+}
+
+/// `GET /client/{file}`: a redirect to the current version's file.
+#[handler]
+async fn latest_client(req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
+    let file = req.param::<String>("file").unwrap_or_default();
+    let path = format!("client/{file}");
+    if !FILES.iter().any(|(p, _, _)| *p == path) {
+        return Err(not_found());
+    }
+    common_headers(&path, Caching::Revalidate, res);
+    let location = format!("/client/v{CLIENT_VERSION}/{file}");
+    let location = HeaderValue::from_str(&location).map_err(|e| ApiError::Internal(e.into()))?;
+    res.headers_mut().insert(header::LOCATION, location);
+    res.status_code(StatusCode::TEMPORARY_REDIRECT);
+    Ok(())
+}
+
+/// The demo's Content Security Policy on a response.
+fn set_policy(req: &Request, state: &AppState, res: &mut Response) {
+    let policy = demo_policy(req, state);
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        res.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
 }
 
 fn not_found() -> ApiError {
@@ -117,13 +201,9 @@ async fn asset(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
     if path.starts_with("demo/") && !state.config.demo {
         return Err(not_found());
     }
-    serve(&path, res)?;
-    if path.starts_with("client/") || path.ends_with(".html") {
-        let policy = demo_policy(req, &state);
-        if let Ok(value) = HeaderValue::from_str(&policy) {
-            res.headers_mut()
-                .insert(header::CONTENT_SECURITY_POLICY, value);
-        }
+    serve(&path, Caching::Revalidate, res)?;
+    if path.ends_with(".html") {
+        set_policy(req, &state, res);
     }
     Ok(())
 }
@@ -138,7 +218,7 @@ async fn demo_page(
     if !state.config.demo {
         return Err(not_found());
     }
-    serve("demo/index.html", res)?;
+    serve("demo/index.html", Caching::Revalidate, res)?;
     let policy = demo_policy(req, &state);
     let value = HeaderValue::from_str(&policy).map_err(|e| ApiError::Internal(e.into()))?;
     res.headers_mut()

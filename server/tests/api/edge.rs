@@ -312,6 +312,79 @@ db_tests!(
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_is_served_at_its_version_for_good() {
+    let app = spawn_app(Db::Sqlite).await;
+    let version = ovasabi_edge::http::web::CLIENT_VERSION;
+    let package: serde_json::Value =
+        serde_json::from_str(include_str!("../../../web-client/package.json"))
+            .expect("package.json");
+    assert_eq!(package["version"], version, "the package's own version");
+    let manual = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    // The unversioned URL redirects to the current version, and is not cached.
+    let latest = manual
+        .get(app.url("/client/ovasabi.js"))
+        .header("origin", "https://elsewhere.example")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(latest.status(), 307);
+    assert_eq!(
+        latest.headers()["location"],
+        format!("/client/v{version}/ovasabi.js").as_str()
+    );
+    assert_eq!(latest.headers()["cache-control"], "no-cache");
+    assert_eq!(latest.headers()["access-control-allow-origin"], "*");
+    // The versioned one is the module, immutable, loadable from anywhere.
+    for file in ["ovasabi.js", "protocol.js", "motion.js", "react.js"] {
+        let module = manual
+            .get(app.url(&format!("/client/v{version}/{file}")))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(module.status(), 200, "{file}");
+        let headers = module.headers().clone();
+        assert_eq!(
+            headers["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .expect("text")
+                .starts_with("text/javascript")
+        );
+        assert_eq!(headers["access-control-allow-origin"], "*");
+        let text = module.text().await.expect("body");
+        assert!(!text.is_empty());
+    }
+    let body = manual
+        .get(app.url(&format!("/client/v{version}/ovasabi.js")))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        body.contains(&format!("CLIENT_VERSION = '{version}'")),
+        "the module knows its version"
+    );
+    // Another version, or a file that is not the client's: 404 with a reason.
+    for path in [
+        "/client/v0.0.1/ovasabi.js".to_owned(),
+        format!("/client/{version}/ovasabi.js"),
+        format!("/client/v{version}/nope.js"),
+        "/client/nope.js".to_owned(),
+    ] {
+        let reply = read(manual.get(app.url(&path)).send().await.expect("sent")).await;
+        reply.assert_error(404, "not_found");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_page_has_security_headers_and_can_be_turned_off() {
     let app = spawn_app_with(Db::Sqlite, |c| {
         c.frame_ancestors = "https://www.example.com".into()
