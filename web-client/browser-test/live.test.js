@@ -7,71 +7,21 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { chromium } from 'playwright-core';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
-const BIN = process.env.OVASABI_BIN ?? join(ROOT, 'target/debug/ovasabi-edge');
-const ADMIN = 'browser-test-admin-token';
-const SECRET = 'browser-test-session-secret-of-32-chars';
-
-/**
- * Starts the server; resolves once it prints where it listens.
- * @param {{ db: string, http?: string, wt?: string }} options
- */
-function startServer({ db, http = '127.0.0.1:0', wt = '127.0.0.1:0' }) {
-  const child = spawn(BIN, [], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH,
-      DATABASE_URL: `sqlite://${db}`,
-      OVASABI_HTTP_ADDR: http,
-      OVASABI_WT_ADDR: wt,
-      OVASABI_ADMIN_TOKEN: ADMIN,
-      OVASABI_SESSION_SECRET: SECRET,
-      RUST_LOG: process.env.RUST_LOG ?? 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`server exited early (${code})`)));
-    const lines = createInterface({ input: /** @type {import('node:stream').Readable} */ (child.stdout) });
-    lines.once('line', async (line) => {
-      const base = line.replace('ovasabi-edge listening on ', '').trim();
-      const info = await (await fetch(`${base}/api/webtransport`)).json();
-      resolve({ child, base, http: new URL(base).host, wt: `127.0.0.1:${new URL(info.url).port}` });
-    });
-  });
-}
-
-/** @param {import('node:child_process').ChildProcess} child */
-function stopServer(child) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve(undefined);
-    child.removeAllListeners('exit');
-    child.once('exit', resolve);
-    child.kill('SIGTERM');
-  });
-}
+import { ADMIN, ROOT, freshSlug, joinOnPage, launchBrowser, newCampaign, openPage as open, startServer, stopServer } from './support.js';
 
 /** @type {import('playwright-core').Browser} */
 let browser;
-/** @type {{ child: import('node:child_process').ChildProcess, base: string }} */
+/** @type {import('./support.js').RunningServer} */
 let server;
-let campaigns = 0;
 
 before(async () => {
   server = await startServer({ db: join(mkdtempSync(join(tmpdir(), 'ovasabi-browser-')), 'edge.db') });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
@@ -79,34 +29,12 @@ after(async () => {
   if (server) await stopServer(server.child);
 });
 
-/** A fresh active campaign, so that tests do not see each other. @param {string} base */
-async function newCampaign(base) {
-  const slug = `browser-${process.pid}-${++campaigns}`;
-  const response = await fetch(`${base}/api/campaign`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({
-      slug,
-      name: `Browser test ${campaigns}`,
-      status: 'active',
-      config: { locales: ['en', 'fr'], rate_limits: { quotes_per_minute: 100, joins_per_minute: 100 } },
-    }),
-  });
-  assert.equal(response.status, 201, await response.text());
-  return slug;
-}
-
 /**
  * Opens the demo page and waits until its live channel is up.
  * @param {string} base @param {string} campaign @param {'auto' | 'webtransport' | 'sse'} transport
  */
-async function openPage(base, campaign, transport) {
-  const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
-  const page = await context.newPage();
-  page.on('pageerror', (e) => console.error('page error:', e));
-  await page.goto(`${base}/?campaign=${campaign}&transport=${transport}`);
-  await page.waitForFunction(() => document.getElementById('transport')?.textContent !== 'connecting…');
-  return page;
+function openPage(base, campaign, transport) {
+  return open(browser, base, campaign, transport);
 }
 
 /** @param {import('playwright-core').Page} page */
@@ -176,10 +104,7 @@ test('joining on one page shows up on the other', { timeout: 60_000 }, async () 
   const campaign = await newCampaign(server.base);
   const a = await openPage(server.base, campaign, 'auto');
   const b = await openPage(server.base, campaign, 'auto');
-  await a.getByLabel('Name').first().fill('Ada');
-  await a.getByLabel('Email').first().fill('ada@example.com');
-  await a.getByRole('button', { name: 'Join' }).click();
-  await a.locator('#join-result', { hasText: 'Your referral code' }).waitFor();
+  await joinOnPage(a, 'Ada', 'ada@example.com');
   await b.locator('#feed li', { hasText: 'Ada joined' }).waitFor({ timeout: 10_000 });
   await a.context().close();
   await b.context().close();
@@ -211,7 +136,7 @@ test('a quote status reaches only the page that sent it', { timeout: 60_000 }, a
 });
 
 test('a campaign file\'s own event and leaderboard show live; a missed event is replayed', { timeout: 60_000 }, async () => {
-  const slug = `browser-${process.pid}-${++campaigns}`;
+  const slug = freshSlug();
   const file = [
     `slug = "${slug}"`,
     'name = "Custom events"',
@@ -263,7 +188,8 @@ test('a campaign file\'s own event and leaderboard show live; a missed event is 
     /** @param {string} slug @param {string | null} lastId @param {string} into */
     const listen = (slug, lastId, into) => page.evaluate(async ([slug, lastId, into]) => {
       const { Live } = await import('/client/ovasabi.js');
-      const live = new Live({ campaign: /** @type {string} */ (slug), transport: 'sse' });
+      /** @type {import('../src/ovasabi.js').Live<{ announcement: { title: string } }>} */
+      const live = new Live({ campaign: /** @type {string} */ (slug), transport: 'sse', storage: null });
       const scope = /** @type {any} */ (globalThis);
       scope[/** @type {string} */ (into)] = { live, titles: [] };
       live.on('announcement', (data) => scope[/** @type {string} */ (into)].titles.push(data.title));
@@ -373,7 +299,7 @@ function startSite() {
 test('a page on an allowed origin uses the API, events and WebTransport on another', { timeout: 60_000 }, async () => {
   const allowed = await startSite();
   const foreign = await startSite();
-  const slug = `browser-${process.pid}-${++campaigns}`;
+  const slug = freshSlug();
   const created = await fetch(`${server.base}/api/campaign`, {
     method: 'POST',
     headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
@@ -387,10 +313,7 @@ test('a page on an allowed origin uses the API, events and WebTransport on anoth
     await page.goto(`${allowed.origin}/?campaign=${slug}&transport=webtransport&api=${encodeURIComponent(server.base)}`);
     await page.waitForFunction(() => document.getElementById('transport')?.textContent === 'WebTransport', null, { timeout: 15_000 });
     await countIs(page, 1);
-    await page.getByLabel('Name').first().fill('Ada');
-    await page.getByLabel('Email').first().fill('ada@example.com');
-    await page.getByRole('button', { name: 'Join' }).click();
-    await page.locator('#join-result', { hasText: 'Your referral code' }).waitFor();
+    await joinOnPage(page, 'Ada', 'ada@example.com');
     await page.locator('#feed li', { hasText: 'Ada joined' }).waitFor({ timeout: 10_000 });
 
     // The same page on an origin the campaign does not allow gets nothing.

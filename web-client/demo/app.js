@@ -1,5 +1,5 @@
-// The Ovasabi website campaign demo: live count, everyone's cursors, the
-// campaign's forms and a live feed, over whatever transport the browser has.
+// The Ovasabi website campaign demo: live count, everyone's named cursors,
+// the campaign's forms and a live feed, over whatever transport the browser has.
 // Query parameters: ?campaign=<slug>&transport=auto|webtransport|sse
 
 import { connect, join, requestQuote, enterReferral, translate, OvasabiError } from '/client/ovasabi.js';
@@ -48,17 +48,25 @@ function toast(text) {
   setTimeout(() => element.remove(), 5000);
 }
 
+/** The campaign's own event types this page shows. */
+/** @typedef {{ announcement: { title: string, url?: string }, 'onboarding.completed': { step: string } }} OwnEvents */
+/** @type {import('/client/ovasabi.js').Live<OwnEvents>} */
 const live = await connect({ campaign, page: location.pathname, transport: preference, baseUrl });
 // For people poking at the demo (and the browser tests).
 Object.assign(globalThis, { ovasabiLive: live });
 
-$('transport').textContent = live.transport === 'webtransport' ? 'WebTransport' : 'Server-Sent Events (fallback)';
-document.body.dataset.liveState = live.state ?? 'connecting';
-live.on('status', ({ transport, state }) => {
-  $('transport').textContent = transport === 'webtransport' ? 'WebTransport' : 'Server-Sent Events (fallback)';
+/** @param {'webtransport' | 'sse' | null} transport */
+const transportName = (transport) =>
+  transport === 'webtransport' ? 'WebTransport' : transport === 'sse' ? 'Server-Sent Events (fallback)' : 'connecting…';
+/** @param {import('/client/ovasabi.js').Status} status */
+function showStatus({ transport, state }) {
+  $('transport').textContent = transportName(transport);
   $('state').textContent = state === 'connected' ? '' : `(${state})`;
   document.body.dataset.liveState = state;
-});
+  document.body.dataset.transport = transport ?? '';
+}
+showStatus({ transport: live.transport, state: live.state ?? 'connecting' });
+live.on('status', showStatus);
 live.on('presence', ({ active }) => {
   $('active').textContent = String(active);
 });
@@ -118,39 +126,58 @@ fetch(`${baseUrl ?? ''}/api/campaign/${encodeURIComponent(campaign)}/leaderboard
   })
   .catch(() => {});
 
-// Everyone's cursors.
+// Everyone's cursors: an arrow in each visitor's colour, with their name once
+// they joined (when the campaign shows names).
 const layer = $('cursors');
-/** @type {Map<number, HTMLElement>} */
-const dots = new Map();
+const SVG = 'http://www.w3.org/2000/svg';
+/** @type {Map<number, { root: HTMLElement, label: HTMLElement }>} */
+const arrows = new Map();
+/** @param {number} id */
+function arrow(id) {
+  let shown = arrows.get(id);
+  if (shown) return shown;
+  const root = document.createElement('div');
+  root.className = 'remote-cursor';
+  root.dataset.id = String(id);
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('viewBox', '0 0 16 20');
+  svg.setAttribute('width', '16');
+  svg.setAttribute('height', '20');
+  const path = document.createElementNS(SVG, 'path');
+  path.setAttribute('d', 'M1 1 L1 16 L5 12 L8 19 L11 18 L8 11 L14 11 Z');
+  svg.append(path);
+  const label = document.createElement('span');
+  label.className = 'cursor-name';
+  root.append(svg, label);
+  layer.append(root);
+  shown = { root, label };
+  arrows.set(id, shown);
+  return shown;
+}
 live.on('cursors', (cursors) => {
   layer.style.height = `${document.documentElement.scrollHeight}px`;
   for (const [id, c] of cursors) {
-    let dot = dots.get(id);
-    if (!dot) {
-      dot = document.createElement('div');
-      dot.className = 'remote-cursor';
-      dot.dataset.id = String(id);
-      dot.style.setProperty('--hue', String((id * 137) % 360));
-      layer.append(dot);
-      dots.set(id, dot);
-    }
-    dot.style.transform = `translate(${c.x}px, ${c.y}px)`;
-    dot.style.opacity = String(c.opacity);
-    dot.classList.toggle('tap', c.kind === 'tap');
+    const { root, label } = arrow(id);
+    root.style.transform = `translate(${c.x}px, ${c.y}px)`;
+    root.style.opacity = String(c.opacity);
+    root.style.setProperty('--colour', c.colour);
+    root.classList.toggle('tap', c.kind === 'tap');
+    if (label.textContent !== (c.name ?? '')) label.textContent = c.name ?? '';
+    label.hidden = !c.name;
   }
-  for (const [id, dot] of dots) {
+  for (const [id, { root }] of arrows) {
     if (!cursors.has(id)) {
-      dot.remove();
-      dots.delete(id);
+      root.remove();
+      arrows.delete(id);
     }
   }
 });
-document.addEventListener('pointermove', (e) => live.moveCursor(e.pageX, e.pageY), { passive: true });
-document.addEventListener('pointerdown', (e) => live.tap(e.pageX, e.pageY), { passive: true });
-document.documentElement.addEventListener('pointerleave', () => live.leaveCursor());
-document.addEventListener('visibilitychange', () => {
-  if (document.visibilityState === 'hidden') live.leaveCursor();
+// Who else is on this page (named once they joined).
+live.on('others', (others) => {
+  const named = others.filter((o) => o.name).map((o) => o.name);
+  $('others').textContent = named.length ? `With you: ${named.join(', ')}` : '';
 });
+live.trackPointer();
 addEventListener('pagehide', () => live.close());
 
 // Forms.
@@ -176,6 +203,8 @@ $('join-form').addEventListener('submit', async (e) => {
       ...(code ? { referralCode: code } : {}),
     }, { baseUrl, token: live.token });
     userToken = joined.token;
+    // From now on this visitor's cursor carries their name.
+    live.setToken(joined.token);
     say('join-result', `Welcome, ${joined.display_name}! Your referral code: ${joined.referral_code}`);
   } catch (error) {
     say('join-result', explain(error), true);

@@ -81,6 +81,11 @@ export class CursorField {
     return shown;
   }
 
+  /** Forgets every cursor (their ids now name other visitors). */
+  clear() {
+    this.cursors.clear();
+  }
+
   /** Whether anything is still moving or fading at `now` (worth another frame). */
   /** @param {number} now */
   animating(now) {

@@ -1,9 +1,21 @@
 // The cursor channel's wire format (see protocol/README.md): bincode 2,
-// `config::standard()`, a version byte first. Encoding and decoding of uplinks
-// and frames, checked against protocol/vectors.json by test/protocol.test.js.
+// `config::standard()`, a version byte first. Encoding and decoding of uplinks,
+// frames and rosters, checked against protocol/vectors.json by
+// test/protocol.test.js.
 
-/** Version tag: the first byte of every message. */
+/** Version tag: the first byte of every datagram (uplinks and frames). */
 export const VERSION = 1;
+/** The protocol's version: 2 adds rosters (who the room's cursors are). */
+export const PROTOCOL_VERSION = 2;
+/** Version tag: the first byte of every roster. */
+export const ROSTER_VERSION = 2;
+/** Largest roster message. */
+export const MAX_ROSTER = 8192;
+/** Most members / departed ids one roster lists. */
+export const MAX_ROSTER_MEMBERS = 512;
+export const MAX_ROSTER_LEFT = 1024;
+/** Longest name in a roster, in bytes of UTF-8. */
+export const MAX_NAME_BYTES = 96;
 /** Largest uplink the server accepts. */
 export const MAX_UPLINK = 32;
 /** Largest frame datagram the server sends. */
@@ -16,6 +28,8 @@ export const MAX_FRAME_REMOVED = 512;
 /** @typedef {{ version: number, seq: number, kind: PointerKind, x: number, y: number }} Uplink */
 /** @typedef {{ id: number, kind: PointerKind, x: number, y: number }} Cursor */
 /** @typedef {{ version: number, tick: number, presence: number, cursors: Cursor[], removed: number[] }} Frame */
+/** @typedef {{ id: number, hue: number, name: string | null }} RosterMember */
+/** @typedef {{ version: number, self_id: number | null, joined: RosterMember[], left: number[] }} Roster */
 
 /** @type {PointerKind[]} */
 const KINDS = ['move', 'tap', 'leave'];
@@ -176,4 +190,144 @@ export function quantize(fraction) {
  */
 export function dequantize(value) {
   return value / 0xffff;
+}
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Encodes a roster (the server's job; here for tests and tools).
+ * @param {Roster} roster
+ * @returns {Uint8Array}
+ */
+export function encodeRoster(roster) {
+  /** @type {number[]} */
+  const out = [roster.version];
+  if (roster.self_id === null) {
+    out.push(0);
+  } else {
+    out.push(1);
+    writeVarint(out, roster.self_id);
+  }
+  writeVarint(out, roster.joined.length);
+  for (const m of roster.joined) {
+    writeVarint(out, m.id);
+    writeVarint(out, m.hue);
+    if (m.name === null) {
+      out.push(0);
+    } else {
+      const bytes = utf8.encode(m.name);
+      out.push(1);
+      writeVarint(out, bytes.length);
+      out.push(...bytes);
+    }
+  }
+  writeVarint(out, roster.left.length);
+  for (const id of roster.left) writeVarint(out, id);
+  return Uint8Array.from(out);
+}
+
+/**
+ * Decodes a roster; throws on anything that is not exactly one.
+ * @param {Uint8Array} bytes
+ * @returns {Roster}
+ */
+export function decodeRoster(bytes) {
+  if (bytes.length === 0 || bytes.length > MAX_ROSTER || bytes[0] !== ROSTER_VERSION) {
+    throw new RangeError('unsupported version or size');
+  }
+  const r = new Reader(bytes);
+  const version = r.byte();
+  const option = () => {
+    const tag = r.byte();
+    if (tag > 1) throw new RangeError('bad option tag');
+    return tag === 1;
+  };
+  const self_id = option() ? r.varint(0xffffffff) : null;
+  const count = r.varint(MAX_ROSTER_MEMBERS);
+  /** @type {RosterMember[]} */
+  const joined = [];
+  for (let i = 0; i < count; i++) {
+    const id = r.varint(0xffffffff);
+    const hue = r.varint(0xffff);
+    let name = null;
+    if (option()) {
+      const length = r.varint(MAX_NAME_BYTES);
+      if (r.at + length > bytes.length) throw new RangeError('truncated');
+      try {
+        name = utf8Decoder.decode(bytes.subarray(r.at, r.at + length));
+      } catch {
+        throw new RangeError('name is not UTF-8');
+      }
+      r.at += length;
+    }
+    joined.push({ id, hue, name });
+  }
+  const leftCount = r.varint(MAX_ROSTER_LEFT);
+  /** @type {number[]} */
+  const left = [];
+  for (let i = 0; i < leftCount; i++) left.push(r.varint(0xffffffff));
+  if (r.at !== bytes.length) throw new RangeError('trailing bytes');
+  return { version, self_id, joined, left };
+}
+
+/**
+ * Splits a stream of length-prefixed messages (the roster stream of a
+ * WebTransport session) into messages as its chunks arrive.
+ */
+export class MessageReader {
+  constructor() {
+    /** @type {Uint8Array} */
+    this.buffer = new Uint8Array(0);
+  }
+
+  /**
+   * Adds a chunk; returns the messages it completed. Throws on a length
+   * beyond MAX_ROSTER (the stream is then unusable).
+   * @param {Uint8Array} chunk
+   * @returns {Uint8Array[]}
+   */
+  push(chunk) {
+    const joined = new Uint8Array(this.buffer.length + chunk.length);
+    joined.set(this.buffer);
+    joined.set(chunk, this.buffer.length);
+    /** @type {Uint8Array[]} */
+    const messages = [];
+    let at = 0;
+    for (;;) {
+      const prefix = readLength(joined.subarray(at));
+      if (!prefix) break;
+      const [length, used] = prefix;
+      if (at + used + length > joined.length) break;
+      messages.push(joined.slice(at + used, at + used + length));
+      at += used + length;
+    }
+    this.buffer = joined.slice(at);
+    return messages;
+  }
+}
+
+/**
+ * Reads a message length prefix (a varint); null when more bytes are needed.
+ * @param {Uint8Array} bytes
+ * @returns {[number, number] | null} the length and the prefix's own size
+ */
+export function readLength(bytes) {
+  if (bytes.length === 0) return null;
+  const first = bytes[0];
+  let length;
+  let used;
+  if (first <= 250) {
+    [length, used] = [first, 1];
+  } else if (first === 251) {
+    if (bytes.length < 3) return null;
+    [length, used] = [bytes[1] | (bytes[2] << 8), 3];
+  } else if (first === 252) {
+    if (bytes.length < 5) return null;
+    [length, used] = [(bytes[1] | (bytes[2] << 8) | (bytes[3] << 16)) + bytes[4] * 0x1000000, 5];
+  } else {
+    throw new RangeError('message too long');
+  }
+  if (length > MAX_ROSTER) throw new RangeError('message too long');
+  return [length, used];
 }

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 
 import {
-  VERSION, decodeFrame, decodeUplink, encodeFrame, encodeUplink, quantize, dequantize,
+  PROTOCOL_VERSION, ROSTER_VERSION, VERSION, MessageReader, decodeFrame, decodeRoster, decodeUplink,
+  encodeFrame, encodeRoster, encodeUplink, quantize, dequantize,
 } from '../src/protocol.js';
 
 const vectors = JSON.parse(readFileSync(new URL('../../protocol/vectors.json', import.meta.url), 'utf8'));
@@ -12,7 +13,7 @@ const hex = (/** @type {Uint8Array} */ bytes) => Buffer.from(bytes).toString('he
 const unhex = (/** @type {string} */ text) => new Uint8Array(Buffer.from(text, 'hex'));
 
 test('the vectors are of this version', () => {
-  assert.equal(vectors.version, VERSION);
+  assert.equal(vectors.version, PROTOCOL_VERSION);
 });
 
 for (const c of vectors.uplinks) {
@@ -29,9 +30,44 @@ for (const c of vectors.frames) {
   });
 }
 
+for (const c of vectors.rosters) {
+  test(`roster: ${c.name}`, () => {
+    assert.equal(hex(encodeRoster(c.message)), c.hex);
+    assert.deepEqual(decodeRoster(unhex(c.hex)), c.message);
+  });
+}
+
+test('a roster stream splits into its messages however its chunks fall', () => {
+  const messages = vectors.rosters.map((/** @type {{ hex: string }} */ c) => unhex(c.hex));
+  const big = encodeRoster({
+    version: ROSTER_VERSION,
+    self_id: null,
+    joined: Array.from({ length: 60 }, (_, i) => ({ id: i, hue: i, name: 'x'.repeat(10) })),
+    left: [],
+  });
+  messages.push(big); // longer than 250 bytes: a three-byte length prefix
+  /** @type {number[]} */
+  const stream = [];
+  for (const m of messages) {
+    if (m.length <= 250) stream.push(m.length);
+    else stream.push(251, m.length & 0xff, m.length >>> 8);
+    stream.push(...m);
+  }
+  for (const size of [1, 2, 7, 1000]) {
+    const reader = new MessageReader();
+    /** @type {string[]} */
+    const out = [];
+    for (let at = 0; at < stream.length; at += size) {
+      out.push(...reader.push(Uint8Array.from(stream.slice(at, at + size))).map(hex));
+    }
+    assert.deepEqual(out, messages.map(hex), `chunks of ${size}`);
+  }
+  assert.throws(() => new MessageReader().push(Uint8Array.from([252, 0, 0, 1, 0])), RangeError);
+});
+
 for (const c of vectors.invalid) {
   test(`refused: ${c.name}`, () => {
-    const decode = c.kind === 'uplink' ? decodeUplink : decodeFrame;
+    const decode = { uplink: decodeUplink, roster: decodeRoster, frame: decodeFrame }[/** @type {'uplink' | 'roster' | 'frame'} */ (c.kind)];
     assert.throws(() => decode(unhex(c.hex)), RangeError);
   });
 }
