@@ -51,6 +51,9 @@ pub const MAX_ROSTER_LEFT: usize = 1024;
 /// Longest name in a roster, in bytes of UTF-8 (the server shortens longer
 /// ones at a character boundary).
 pub const MAX_NAME_BYTES: usize = 96;
+/// Longest page in a roster, in bytes of UTF-8 (a room's page is at most 200
+/// characters).
+pub const MAX_PAGE_BYTES: usize = 800;
 /// Largest datagram the server sends.
 pub const MAX_DATAGRAM: usize = 1100;
 /// Largest uplink accepted (a real one is at most 13 bytes).
@@ -128,6 +131,9 @@ pub struct RosterMember {
     pub hue: u16,
     /// Display name, when the member joined and the campaign shows names.
     pub name: Option<String>,
+    /// The page the member is on, in a campaign's presence roster when the
+    /// campaign shows pages (`None` in a page's own room).
+    pub page: Option<String>,
 }
 
 /// Who is in a room (protocol version 2), sent reliably: first a snapshot
@@ -254,7 +260,10 @@ pub fn encode_roster(roster: &Roster) -> Vec<u8> {
 pub fn decode_roster(bytes: &[u8]) -> Result<Roster, DecodeError> {
     let roster: Roster =
         decode_version::<_, ROSTER_DECODE_LIMIT>(bytes, MAX_ROSTER, ROSTER_VERSION)?;
-    let long = |m: &RosterMember| m.name.as_ref().is_some_and(|n| n.len() > MAX_NAME_BYTES);
+    let long = |m: &RosterMember| {
+        m.name.as_ref().is_some_and(|n| n.len() > MAX_NAME_BYTES)
+            || m.page.as_ref().is_some_and(|p| p.len() > MAX_PAGE_BYTES)
+    };
     if roster.joined.iter().any(long) {
         return Err(DecodeError::Malformed);
     }
@@ -263,25 +272,32 @@ pub fn decode_roster(bytes: &[u8]) -> Result<Roster, DecodeError> {
 
 /// `name` shortened to at most [`MAX_NAME_BYTES`] at a character boundary.
 pub fn roster_name(name: &str) -> String {
-    let mut end = name.len().min(MAX_NAME_BYTES);
-    while !name.is_char_boundary(end) {
+    shorten(name, MAX_NAME_BYTES)
+}
+
+/// `text` shortened to at most `max` bytes at a character boundary.
+fn shorten(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
         end -= 1;
     }
-    name[..end].to_owned()
+    text[..end].to_owned()
 }
 
 /// Encoded size of one roster member.
 fn member_len(member: &RosterMember) -> usize {
+    let text = |t: &Option<String>| {
+        t.as_ref()
+            .map_or(1, |t| 1 + varint_len(t.len() as u64) + t.len())
+    };
     varint_len(member.id.into())
         + varint_len(member.hue.into())
-        + member
-            .name
-            .as_ref()
-            .map_or(1, |n| 1 + varint_len(n.len() as u64) + n.len())
+        + text(&member.name)
+        + text(&member.page)
 }
 
-/// A roster as messages of at most `max_bytes` (at least 256, names
-/// shortened to [`MAX_NAME_BYTES`]) and the per-message list caps: `self_id`
+/// A roster as messages of at most `max_bytes` (at least 2 048, names
+/// shortened to [`MAX_NAME_BYTES`], pages to [`MAX_PAGE_BYTES`]) and the per-message list caps: `self_id`
 /// in the first, `left` before `joined`, order kept. Nothing at all still
 /// makes one message when `self_id` is given; otherwise none.
 pub fn split_roster(
@@ -290,7 +306,7 @@ pub fn split_roster(
     left: &[u32],
     max_bytes: usize,
 ) -> Vec<Vec<u8>> {
-    let max_bytes = max_bytes.max(256);
+    let max_bytes = max_bytes.max(2048);
     let mut messages = Vec::new();
     let mut part = Roster {
         version: ROSTER_VERSION,
@@ -319,6 +335,7 @@ pub fn split_roster(
     for member in joined {
         let member = RosterMember {
             name: member.name.as_deref().map(roster_name),
+            page: member.page.as_deref().map(|p| shorten(p, MAX_PAGE_BYTES)),
             ..member.clone()
         };
         let extra = member_len(&member);
@@ -568,6 +585,7 @@ mod tests {
             id,
             hue: (id * 37 % 360) as u16,
             name: name.map(str::to_owned),
+            page: (id % 2 == 0).then(|| format!("/page/{id}")),
         }
     }
 

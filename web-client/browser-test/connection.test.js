@@ -179,7 +179,7 @@ test('a reload keeps the visitor, and the status of a lead sent before it arrive
 });
 
 test('a joined visitor\'s cursor carries their name to the other page', { timeout: 60_000 }, async () => {
-  const campaign = await newCampaign(server.base, { cursor: { names: true } });
+  const campaign = await newCampaign(server.base, { cursor: { names: true }, presence: { members: true, pages: true } });
   const ada = await openPage(browser, server.base, campaign, 'auto');
   const grace = await openPage(browser, server.base, campaign, 'sse');
   await joinOnPage(ada, 'Ada', 'ada@example.com');
@@ -192,6 +192,9 @@ test('a joined visitor\'s cursor carries their name to the other page', { timeou
   const colour = await arrow.evaluate((el) => getComputedStyle(el).color);
   assert.match(colour, /^rgb/, 'drawn in the member\'s colour');
   await grace.locator('#others', { hasText: 'Ada' }).waitFor({ timeout: 10_000 });
+  // With the campaign's presence on, a visitor on another page is listed with it.
+  const visitors = await grace.evaluate(() => /** @type {any} */ (globalThis).ovasabiLive.visitors);
+  assert.ok(visitors.some((/** @type {{ name: string | null }} */ v) => v.name === 'Ada'), JSON.stringify(visitors));
   // The arrow is Ada's own: her page does not draw herself.
   assert.equal(await ada.locator('.remote-cursor .cursor-name', { hasText: 'Ada' }).count(), 0);
   await ada.context().close();

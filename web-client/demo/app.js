@@ -172,11 +172,16 @@ live.on('cursors', (cursors) => {
     }
   }
 });
-// Who else is on this page (named once they joined).
-live.on('others', (others) => {
-  const named = others.filter((o) => o.name).map((o) => o.name);
+// Who else is here: named once they joined, with the page they are on when
+// the campaign shows it.
+function showWhoIsHere() {
+  const named = live.visitors.length
+    ? live.visitors.filter((v) => v.name).map((v) => (v.page && v.page !== location.pathname ? `${v.name} (${v.page})` : v.name))
+    : live.others.filter((o) => o.name).map((o) => o.name);
   $('others').textContent = named.length ? `With you: ${named.join(', ')}` : '';
-});
+}
+live.on('others', showWhoIsHere);
+live.on('visitors', showWhoIsHere);
 live.trackPointer();
 addEventListener('pagehide', () => live.close());
 

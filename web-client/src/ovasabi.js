@@ -80,6 +80,16 @@ export const SESSION_ATTEMPTS = 5;
  */
 
 /**
+ * Someone connected to the campaign (when the campaign shows who is here).
+ * @typedef {object} Visitor
+ * @property {number} id their id in the campaign's presence roster (not a cursor id)
+ * @property {string | null} name display name, when they joined and the campaign shows names
+ * @property {number} hue
+ * @property {string} colour
+ * @property {string | null} page the page they are on, when the campaign shows pages
+ */
+
+/**
  * @typedef {object} Status
  * @property {'webtransport' | 'sse' | null} transport the cursor channel in use (null: still deciding)
  * @property {'connecting' | 'connected' | 'reconnecting'} state
@@ -95,6 +105,9 @@ export const SESSION_ATTEMPTS = 5;
  *   others: Member[],
  *   'member.joined': Member,
  *   'member.left': Member,
+ *   visitors: Visitor[],
+ *   'visitor.joined': Visitor,
+ *   'visitor.left': Visitor,
  *   token: { token: string },
  * }} ClientEvents
  */
@@ -124,6 +137,7 @@ export const SESSION_ATTEMPTS = 5;
  * @property {Storage | null | 'session' | 'local'} [storage] where the session token is kept across reloads; default 'session' (sessionStorage); null keeps nothing
  * @property {number} [webTransportTimeoutMs] handshake timeout; default WEBTRANSPORT_TIMEOUT_MS
  * @property {number} [webTransportRetryMs] first retry delay after a fallback; default WEBTRANSPORT_RETRY_MS
+ * @property {boolean} [members] ask who is connected to the campaign (`visitors`), when the campaign shows it; default true
  */
 
 // ---------------------------------------------------------------------------
@@ -388,6 +402,7 @@ export class Live {
     this.token = options.token ?? '';
     this.webTransportTimeoutMs = options.webTransportTimeoutMs ?? WEBTRANSPORT_TIMEOUT_MS;
     this.webTransportRetryMs = options.webTransportRetryMs ?? WEBTRANSPORT_RETRY_MS;
+    this.members = options.members ?? true;
     /** @type {string[]} */
     this.eventTypes = [...EVENT_TYPES, ...(options.events ?? [])];
     /** @type {'webtransport' | 'sse' | null} the cursor channel in use; null while deciding */
@@ -402,14 +417,14 @@ export class Live {
     this.seq = 0;
     /** @type {Sample | null} the last sample, re-sent when a channel (re)opens */
     this.lastSample = null;
-    /** @type {number | null} this visitor's own cursor id, as the server said */
-    this.selfId = null;
-    /** @type {Map<number, { hue: number, name: string | null }>} who the room's cursors are */
-    this.roster = new Map();
+    /** Who the page room's cursors are (and this visitor's own cursor id). */
+    this.room = new RosterBook();
+    /** Who is connected to the campaign, on which page (`members` events). */
+    this.campaignRoster = new RosterBook();
     /** @type {Map<number, ShownCursor>} the cursors as last drawn */
     this.shown = new Map();
-    /** @type {{ active: number, self: Member | null, others: Member[] }} presence as it is now (for late readers, e.g. React) */
-    this.presence = { active: 0, self: null, others: [] };
+    /** @type {{ active: number, self: Member | null, others: Member[], visitors: Visitor[] }} presence as it is now (for late readers, e.g. React) */
+    this.presence = { active: 0, self: null, others: [], visitors: [] };
     /** @type {string | null} */
     this.lastEventId = null;
     /** @type {EventSource | null} */
@@ -619,11 +634,12 @@ export class Live {
       return;
     }
     if (this.closed || this.eventGeneration !== attempt) return;
-    const params = new URLSearchParams({ ticket });
+    const params = new URLSearchParams({ ticket, page: this.page });
+    // Who is on the campaign (if it shows that), and this visitor with them.
+    if (this.members) params.set('members', '1');
     const cursors = this.transport === 'sse';
     if (cursors) {
       params.set('cursors', '1');
-      params.set('page', this.page);
       params.set('v', String(PROTOCOL_VERSION));
     }
     if (this.lastEventId) params.set('last_event_id', this.lastEventId);
@@ -654,6 +670,7 @@ export class Live {
       source.addEventListener('cursors', (e) => this.applyFrameBytes(fromBase64(e.data)));
       source.addEventListener('roster', (e) => this.applyRosterBytes(fromBase64(e.data)));
     }
+    source.addEventListener('members', (e) => this.applyMembersBytes(fromBase64(e.data)));
     source.onopen = () => {
       this.eventAttempts = 0;
       this.eventsOpen = true;
@@ -834,47 +851,31 @@ export class Live {
 
   // -- cursors ------------------------------------------------------------------
 
-  /** @param {Uint8Array} bytes */
+  /** The page room's roster (who the cursors are). @param {Uint8Array} bytes */
   applyRosterBytes(bytes) {
-    let roster;
-    try {
-      roster = decodeRoster(bytes);
-    } catch {
-      return;
-    }
-    /** @type {Member[]} */
-    const joined = [];
-    /** @type {Member[]} */
-    const left = [];
-    if (roster.self_id !== null) {
-      // A whole roster: it replaces what was known.
-      if (roster.self_id !== this.selfId) this.field.clear();
-      this.selfId = roster.self_id;
-      const known = new Map(this.roster);
-      this.roster.clear();
-      for (const m of roster.joined) known.delete(m.id);
-      for (const [id] of known) if (id !== this.selfId) left.push(this.member(id, known.get(id)));
-    }
-    for (const id of roster.left) {
-      const was = this.roster.get(id);
-      if (was && this.roster.delete(id) && id !== this.selfId) left.push(this.member(id, was));
-    }
-    for (const m of roster.joined) {
-      const isNew = !this.roster.has(m.id);
-      this.roster.set(m.id, { hue: m.hue, name: m.name });
-      if (isNew && m.id !== this.selfId) joined.push(this.member(m.id));
-    }
-    for (const m of left) this.emit('member.left', m);
-    for (const m of joined) this.emit('member.joined', m);
+    const change = this.room.applyBytes(bytes);
+    if (!change) return;
+    if (change.selfChanged) this.field.clear(); // the ids now name other visitors
+    for (const [id, was] of change.left) this.emit('member.left', this.member(id, was));
+    for (const id of change.joined) this.emit('member.joined', this.member(id));
+    this.updatePresence();
+  }
+
+  /** The campaign's presence roster (who is on which page). @param {Uint8Array} bytes */
+  applyMembersBytes(bytes) {
+    const change = this.campaignRoster.applyBytes(bytes);
+    if (!change) return;
+    for (const [id, was] of change.left) this.emit('visitor.left', visitorOf(id, was));
+    for (const id of change.joined) this.emit('visitor.joined', visitorOf(id, this.campaignRoster.members.get(id)));
     this.updatePresence();
   }
 
   /**
    * @param {number} id
-   * @param {{ hue: number, name: string | null }} [known]
+   * @param {RosterEntry} [known]
    * @returns {Member}
    */
-  member(id, known = this.roster.get(id)) {
+  member(id, known = this.room.members.get(id)) {
     const hue = known?.hue ?? (id * 137) % 360;
     return { id, name: known?.name ?? null, hue, colour: colourOf(hue), cursor: this.shown.get(id) ?? null };
   }
@@ -882,10 +883,24 @@ export class Live {
   updatePresence() {
     /** @type {Member[]} */
     const others = [];
-    for (const id of this.roster.keys()) if (id !== this.selfId) others.push(this.member(id));
-    const self = this.selfId === null ? null : this.member(this.selfId);
-    this.presence = { active: this.presence.active, self, others };
+    for (const id of this.room.members.keys()) if (id !== this.room.selfId) others.push(this.member(id));
+    const self = this.room.selfId === null ? null : this.member(this.room.selfId);
+    /** @type {Visitor[]} */
+    const visitors = [];
+    for (const [id, entry] of this.campaignRoster.members) if (id !== this.campaignRoster.selfId) visitors.push(visitorOf(id, entry));
+    this.presence = { active: this.presence.active, self, others, visitors };
     this.emit('others', others);
+    this.emit('visitors', visitors);
+  }
+
+  /** This visitor's own cursor id in the page's room (null until the server said). */
+  get selfId() {
+    return this.room.selfId;
+  }
+
+  /** Everyone else connected to the campaign, with the page they are on (when the campaign shows who is here). */
+  get visitors() {
+    return this.presence.visitors;
   }
 
   /** Other visitors of this page, with their cursors. */
@@ -934,7 +949,7 @@ export class Live {
       /** @type {Map<number, ShownCursor>} */
       const shown = new Map();
       for (const [id, c] of this.field.frame(now)) {
-        const who = this.roster.get(id);
+        const who = this.room.members.get(id);
         const hue = who?.hue ?? (id * 137) % 360;
         shown.set(id, { id, x: c.x * width, y: c.y * height, kind: c.kind, opacity: c.opacity, name: who?.name ?? null, colour: colourOf(hue) });
       }
@@ -1073,3 +1088,80 @@ export class Live {
 }
 
 /** @typedef {{ kind: 'move' | 'tap' | 'leave', x: number, y: number }} Sample */
+/** @typedef {{ hue: number, name: string | null, page: string | null }} RosterEntry */
+
+/**
+ * @param {number} id
+ * @param {RosterEntry | undefined} entry
+ * @returns {Visitor}
+ */
+function visitorOf(id, entry) {
+  const hue = entry?.hue ?? (id * 137) % 360;
+  return { id, name: entry?.name ?? null, hue, colour: colourOf(hue), page: entry?.page ?? null };
+}
+
+/**
+ * What a receiver knows of a roster (protocol version 2): who is in, by id,
+ * and its own id. A roster with a `self_id` replaces it all.
+ */
+export class RosterBook {
+  constructor() {
+    /** @type {number | null} */
+    this.selfId = null;
+    /** @type {Map<number, RosterEntry>} */
+    this.members = new Map();
+  }
+
+  /**
+   * Applies one roster message; null when it does not decode.
+   * @param {Uint8Array} bytes
+   * @returns {{ joined: number[], left: [number, RosterEntry][], selfChanged: boolean } | null}
+   */
+  applyBytes(bytes) {
+    let roster;
+    try {
+      roster = decodeRoster(bytes);
+    } catch {
+      return null;
+    }
+    return this.apply(roster);
+  }
+
+  /**
+   * @param {import('./protocol.js').Roster} roster
+   * @returns {{ joined: number[], left: [number, RosterEntry][], selfChanged: boolean }}
+   */
+  apply(roster) {
+    /** @type {[number, RosterEntry][]} */
+    const left = [];
+    /** @type {number[]} */
+    const joined = [];
+    let selfChanged = false;
+    /** @type {Map<number, RosterEntry>} */
+    let before = new Map();
+    if (roster.self_id !== null) {
+      // A whole roster: it replaces what was known.
+      selfChanged = roster.self_id !== this.selfId;
+      this.selfId = roster.self_id;
+      before = new Map(this.members);
+      this.members.clear();
+    }
+    for (const id of roster.left) {
+      const was = this.members.get(id) ?? before.get(id);
+      before.delete(id);
+      this.members.delete(id);
+      if (was && id !== this.selfId) left.push([id, was]);
+    }
+    for (const m of roster.joined) {
+      const isNew = !this.members.has(m.id) && !before.has(m.id);
+      before.delete(m.id);
+      this.members.set(m.id, { hue: m.hue, name: m.name, page: m.page });
+      if (isNew && m.id !== this.selfId) joined.push(m.id);
+    }
+    // Those the new snapshot no longer lists have left. (A snapshot longer
+    // than one message lists the rest in the next ones: they come back as
+    // joined.)
+    for (const [id, was] of before) if (id !== this.selfId) left.push([id, was]);
+    return { joined, left, selfChanged };
+  }
+}

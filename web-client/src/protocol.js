@@ -16,6 +16,8 @@ export const MAX_ROSTER_MEMBERS = 512;
 export const MAX_ROSTER_LEFT = 1024;
 /** Longest name in a roster, in bytes of UTF-8. */
 export const MAX_NAME_BYTES = 96;
+/** Longest page in a roster, in bytes of UTF-8. */
+export const MAX_PAGE_BYTES = 800;
 /** Largest uplink the server accepts. */
 export const MAX_UPLINK = 32;
 /** Largest frame datagram the server sends. */
@@ -28,7 +30,7 @@ export const MAX_FRAME_REMOVED = 512;
 /** @typedef {{ version: number, seq: number, kind: PointerKind, x: number, y: number }} Uplink */
 /** @typedef {{ id: number, kind: PointerKind, x: number, y: number }} Cursor */
 /** @typedef {{ version: number, tick: number, presence: number, cursors: Cursor[], removed: number[] }} Frame */
-/** @typedef {{ id: number, hue: number, name: string | null }} RosterMember */
+/** @typedef {{ id: number, hue: number, name: string | null, page: string | null }} RosterMember */
 /** @typedef {{ version: number, self_id: number | null, joined: RosterMember[], left: number[] }} Roster */
 
 /** @type {PointerKind[]} */
@@ -213,13 +215,15 @@ export function encodeRoster(roster) {
   for (const m of roster.joined) {
     writeVarint(out, m.id);
     writeVarint(out, m.hue);
-    if (m.name === null) {
-      out.push(0);
-    } else {
-      const bytes = utf8.encode(m.name);
-      out.push(1);
-      writeVarint(out, bytes.length);
-      out.push(...bytes);
+    for (const text of [m.name, m.page]) {
+      if (text === null) {
+        out.push(0);
+      } else {
+        const bytes = utf8.encode(text);
+        out.push(1);
+        writeVarint(out, bytes.length);
+        out.push(...bytes);
+      }
     }
   }
   writeVarint(out, roster.left.length);
@@ -250,18 +254,22 @@ export function decodeRoster(bytes) {
   for (let i = 0; i < count; i++) {
     const id = r.varint(0xffffffff);
     const hue = r.varint(0xffff);
-    let name = null;
-    if (option()) {
-      const length = r.varint(MAX_NAME_BYTES);
+    const text = (/** @type {number} */ max) => {
+      if (!option()) return null;
+      const length = r.varint(max);
       if (r.at + length > bytes.length) throw new RangeError('truncated');
+      let value;
       try {
-        name = utf8Decoder.decode(bytes.subarray(r.at, r.at + length));
+        value = utf8Decoder.decode(bytes.subarray(r.at, r.at + length));
       } catch {
-        throw new RangeError('name is not UTF-8');
+        throw new RangeError('text is not UTF-8');
       }
       r.at += length;
-    }
-    joined.push({ id, hue, name });
+      return value;
+    };
+    const name = text(MAX_NAME_BYTES);
+    const page = text(MAX_PAGE_BYTES);
+    joined.push({ id, hue, name, page });
   }
   const leftCount = r.varint(MAX_ROSTER_LEFT);
   /** @type {number[]} */

@@ -34,7 +34,12 @@ import { connect } from './ovasabi.js';
 const IDLE = { live: null, status: { transport: null, state: 'connecting' }, error: null };
 const Context = createContext(IDLE);
 const NO_CURSORS = /** @type {ShownCursor[]} */ ([]);
-const NO_PRESENCE = { active: 0, self: /** @type {Member | null} */ (null), others: /** @type {Member[]} */ ([]) };
+const NO_PRESENCE = {
+  active: 0,
+  self: /** @type {Member | null} */ (null),
+  others: /** @type {Member[]} */ ([]),
+  visitors: /** @type {import('./ovasabi.js').Visitor[]} */ ([]),
+};
 
 /**
  * Owns one live connection for its children; closes it when unmounted or
@@ -105,12 +110,14 @@ function useLiveValue(live, events, read, idle) {
 
 /**
  * Who is here: `active` (distinct visitors on the campaign), `others` (the
- * other visitors of this page, with name and colour) and `self`.
- * @returns {{ active: number, self: Member | null, others: Member[] }}
+ * other visitors of this page, with name and colour), `self`, and
+ * `visitors` (everyone on the campaign, with their page, when the campaign
+ * shows who is here).
+ * @returns {{ active: number, self: Member | null, others: Member[], visitors: import('./ovasabi.js').Visitor[] }}
  */
 export function usePresence() {
   const { live } = useContext(Context);
-  return useLiveValue(live, ['presence', 'others'], (l) => l.presence, NO_PRESENCE);
+  return useLiveValue(live, ['presence', 'others', 'visitors'], (l) => l.presence, NO_PRESENCE);
 }
 
 /**

@@ -21,6 +21,7 @@ export async function plain() {
     return null;
   });
   const others: Member[] = live.others;
+  live.on('visitors', (visitors) => visitors.map((v) => `${v.name ?? '?'} on ${v.page ?? '?'}`));
   const stop: () => void = live.trackPointer();
   stop();
 
@@ -38,14 +39,14 @@ export async function plain() {
 }
 
 export function Page() {
-  const { active, others } = usePresence();
+  const { active, others, visitors } = usePresence();
   const cursors = useCursors();
   useEvent('referral.milestone', (e) => console.log(e.user, e.count));
   // @ts-expect-error a milestone's count is a number
   useEvent('referral.milestone', (e) => e.count.toUpperCase());
   return (
     <div>
-      <p>{active} here; {others.map((o) => o.name ?? 'someone').join(', ')}</p>
+      <p>{active} here; {others.map((o) => o.name ?? 'someone').join(', ')}; {visitors.length} on the site</p>
       {cursors.map((c) => (
         <span key={c.id} style={{ left: c.x, top: c.y, color: c.colour }}>{c.name}</span>
       ))}

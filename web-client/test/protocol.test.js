@@ -42,7 +42,7 @@ test('a roster stream splits into its messages however its chunks fall', () => {
   const big = encodeRoster({
     version: ROSTER_VERSION,
     self_id: null,
-    joined: Array.from({ length: 60 }, (_, i) => ({ id: i, hue: i, name: 'x'.repeat(10) })),
+    joined: Array.from({ length: 60 }, (_, i) => ({ id: i, hue: i, name: 'x'.repeat(10), page: null })),
     left: [],
   });
   messages.push(big); // longer than 250 bytes: a three-byte length prefix

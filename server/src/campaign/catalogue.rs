@@ -212,6 +212,12 @@ pub const EVENT_TYPES: &[EventType] = &[
         sent: |config| config.cursor.enabled,
     },
     EventType {
+        name: "members",
+        data: "who is connected to the campaign (base64 of `protocol::Roster`: own id, colours, names, pages), with `?members=1`",
+        who: "that connection",
+        sent: |config| config.presence.members,
+    },
+    EventType {
         name: "reset",
         data: "`{active}`: a fresh snapshot after missed events",
         who: "that connection",

@@ -12,6 +12,9 @@ pub struct Identity {
     pub hue: u16,
     /// Display name (at most [`protocol::MAX_NAME_BYTES`] bytes), if shown.
     pub name: Option<String>,
+    /// The page the member is on, in a campaign's presence room when the
+    /// campaign shows pages.
+    pub page: Option<String>,
 }
 
 impl Identity {
@@ -23,7 +26,13 @@ impl Identity {
                 .map(str::trim)
                 .filter(|n| !n.is_empty())
                 .map(protocol::roster_name),
+            page: None,
         }
+    }
+
+    /// The same identity, on `page`.
+    pub fn on_page(self, page: Option<String>) -> Self {
+        Self { page, ..self }
     }
 
     /// The roster entry of member `id`.
@@ -32,6 +41,7 @@ impl Identity {
             id,
             hue: self.hue,
             name: self.name.clone(),
+            page: self.page.clone(),
         }
     }
 }

@@ -59,6 +59,17 @@ impl RoomKey {
             page: normalize_page(page),
         }
     }
+
+    /// The campaign's presence room: every visitor whose event stream asked
+    /// who is connected (`?members=1`), wherever they are. No pointer moves
+    /// in it; its rosters are the campaign's joins and leaves. Its page, the
+    /// empty string, is no page's (a page starts with `/`).
+    pub fn presence(campaign: &str) -> Self {
+        Self {
+            campaign: campaign.to_owned(),
+            page: String::new(),
+        }
+    }
 }
 
 /// A page path as a room name: starts with `/`, at most 200 characters, no
@@ -76,6 +87,9 @@ pub fn normalize_page(page: Option<&str>) -> String {
     }
 }
 
+/// Members a page room's first roster lists at most.
+pub const MAX_ROSTER_SNAPSHOT: usize = 2000;
+
 /// How a room runs (from the campaign's `cursor` and `rate_limits` settings).
 #[derive(Debug, Clone, Copy)]
 pub struct RoomSettings {
@@ -85,6 +99,28 @@ pub struct RoomSettings {
     pub interest_cap: usize,
     /// Most uplinks per member per second.
     pub uplinks_per_second: u32,
+    /// Most members the roster a newcomer gets lists (itself and the most
+    /// recently active others); the rest are known as they change.
+    pub roster_cap: usize,
+}
+
+/// Members of a campaign's presence room a newcomer is told about at once.
+pub const PRESENCE_SNAPSHOT: usize = 200;
+/// How often a campaign's presence room sends who joined and left (as often
+/// as the count changes, at most).
+pub const PRESENCE_TICK: Duration = Duration::from_millis(250);
+
+impl RoomSettings {
+    /// The settings of a campaign's presence room: joins and leaves four
+    /// times a second at most, no pointers, a capped first roster.
+    pub fn presence() -> Self {
+        Self {
+            tick: PRESENCE_TICK,
+            interest_cap: 0,
+            uplinks_per_second: 0,
+            roster_cap: PRESENCE_SNAPSHOT,
+        }
+    }
 }
 
 impl From<&Campaign> for RoomSettings {
@@ -93,6 +129,7 @@ impl From<&Campaign> for RoomSettings {
             tick: Duration::from_secs_f64(1.0 / f64::from(campaign.config.cursor.tick_hz.max(1))),
             interest_cap: campaign.config.cursor.interest_cap as usize,
             uplinks_per_second: campaign.config.rate_limits.cursor_per_second,
+            roster_cap: MAX_ROSTER_SNAPSHOT,
         }
     }
 }
@@ -140,6 +177,7 @@ mod tests {
             tick: Duration::from_millis(10),
             interest_cap: cap,
             uplinks_per_second: 60,
+            roster_cap: MAX_ROSTER_SNAPSHOT,
         }
     }
 

@@ -140,6 +140,7 @@ impl Room {
             let identity = Identity {
                 hue: entry.hue,
                 name: entry.name.clone(),
+                page: entry.page.clone(),
             };
             let (local, member) = state.remote_member(origin, entry.id, now);
             if member.identity != identity {
@@ -163,7 +164,10 @@ impl Room {
     /// The roster as it is now, with `self_id` first: what a member who just
     /// joined is sent.
     pub(super) fn roster_snapshot(&self, self_id: u32) -> Vec<Bytes> {
-        let roster = self.state.lock().roster(false);
+        let roster = self
+            .state
+            .lock()
+            .roster_snapshot(self_id, self.settings.roster_cap);
         protocol::split_roster(Some(self_id), &roster, &[], protocol::MAX_ROSTER)
             .into_iter()
             .map(Bytes::from)

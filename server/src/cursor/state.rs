@@ -92,6 +92,22 @@ impl RoomState {
         (joined, std::mem::take(&mut self.roster_left))
     }
 
+    /// `self_id` and at most `cap - 1` others, the most recently active first.
+    pub(super) fn roster_snapshot(&self, self_id: u32, cap: usize) -> Vec<protocol::RosterMember> {
+        let mut others: Vec<(u32, Instant)> = self
+            .members
+            .iter()
+            .filter(|(id, _)| **id != self_id)
+            .map(|(id, m)| (*id, m.last_active))
+            .collect();
+        others.sort_unstable_by_key(|(id, at)| (Reverse(*at), *id));
+        others.truncate(cap.saturating_sub(1));
+        std::iter::once(self_id)
+            .chain(others.into_iter().map(|(id, _)| id))
+            .filter_map(|id| Some(self.members.get(&id)?.identity.roster_member(id)))
+            .collect()
+    }
+
     /// Every member, by id (`local_only`: those of this instance).
     pub(super) fn roster(&self, local_only: bool) -> Vec<protocol::RosterMember> {
         let mut all: Vec<_> = self

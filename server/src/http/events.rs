@@ -78,6 +78,9 @@ pub struct StreamRequest {
     pub page: Option<String>,
     /// `?v=`: the cursor protocol version (2: rosters too, as `event: roster`).
     pub version: u8,
+    /// `?members=1`: who is connected to the campaign too (`event: members`),
+    /// when the campaign's `presence.members` is on.
+    pub members: bool,
     /// The client's address ([`crate::client::client_address`]).
     pub client: Option<std::net::IpAddr>,
     /// The request id ([`super::access::request_id`]).
@@ -122,6 +125,7 @@ impl StreamRequest {
             cursors: param("cursors").is_some_and(|v| v == "1" || v == "true"),
             page: param("page"),
             version: crate::transport::admission::protocol_version(param("v").as_deref()),
+            members: param("members").is_some_and(|v| v == "1" || v == "true"),
             client,
             request_id: super::access::request_id(headers),
         }
@@ -216,10 +220,32 @@ pub async fn open_stream(
     } else {
         None
     };
+    let presence = &campaign.config.presence;
+    let members = if request.members && presence.members {
+        let identity = match &cursors {
+            Some(c) => c.identity.clone(),
+            None => member_identity(&state, &campaign, admission.session.as_ref()).await,
+        };
+        let page = presence
+            .pages
+            .then(|| crate::cursor::normalize_page(request.page.as_deref()));
+        Some(identity.on_page(page))
+    } else {
+        None
+    };
     let session = admission.session.map(|claims| claims.sub);
-    EventStream::open(state, campaign.slug, session, request.resume, slot, cursors)
+    let rooms = LiveRooms { cursors, members };
+    EventStream::open(state, campaign.slug, session, request.resume, slot, rooms)
         .await
         .map_err(ApiError::Internal)
+}
+
+/// The rooms an event stream is a member of besides its campaign's events.
+struct LiveRooms {
+    /// Its page's cursor room (`?cursors=1`).
+    cursors: Option<CursorRequest>,
+    /// The campaign's presence room (`?members=1`), as this visitor.
+    members: Option<Identity>,
 }
 
 /// The cursor room an event stream relays (`?cursors=1`).
@@ -255,17 +281,19 @@ pub struct EventStream {
     cursors: Option<(CursorMember, FallbackRegistration)>,
     /// Whether the stream relays the room's rosters too (`?v=2`).
     rosters: bool,
+    /// The campaign's presence room (`?members=1`): its rosters are `members` events.
+    members: Option<Box<CursorMember>>,
     _presence: PresenceGuard,
     _slot: ConnectionSlot,
     _open: crate::telemetry::Gauge,
 }
 
-/// The member's next frames, or never when the stream relays no cursors.
+/// The member's next frames, or never without a member.
 async fn next_frames(
-    cursors: &mut Option<(CursorMember, FallbackRegistration)>,
+    member: Option<&mut CursorMember>,
 ) -> Result<Option<Arc<crate::cursor::TickFrames>>, broadcast::error::RecvError> {
-    match cursors {
-        Some((member, _)) => member.next().await,
+    match member {
+        Some(member) => member.next().await,
         None => std::future::pending().await,
     }
 }
@@ -281,8 +309,9 @@ impl EventStream {
         session: Option<Uuid>,
         resume: Option<Result<EventId, ()>>,
         slot: ConnectionSlot,
-        cursors: Option<CursorRequest>,
+        rooms: LiveRooms,
     ) -> anyhow::Result<Self> {
+        let LiveRooms { cursors, members } = rooms;
         // Subscribe before reading history, so nothing falls in between.
         let events = state.bus.subscribe(&campaign);
         let visitor = session.unwrap_or_else(Uuid::now_v7);
@@ -295,6 +324,14 @@ impl EventStream {
             let member = state.cursors.join(c.key, c.settings, visitor, c.identity);
             let registration = state.cursor_fallback.register(&member, visitor);
             (member, registration)
+        });
+        let members = members.map(|identity| {
+            let key = RoomKey::presence(&campaign);
+            Box::new(
+                state
+                    .cursors
+                    .join(key, RoomSettings::presence(), visitor, identity),
+            )
         });
         let mut connection = Self {
             campaign,
@@ -310,6 +347,7 @@ impl EventStream {
             closing: false,
             cursors,
             rosters,
+            members,
             _presence: guard,
             _slot: slot,
             _open: crate::telemetry::Gauge::hold(&state.counters.sse_open),
@@ -371,6 +409,15 @@ impl EventStream {
             None => Vec::new(),
         };
         connection.pending.extend(snapshot);
+        let members: Vec<Bytes> = match &connection.members {
+            Some(member) => member
+                .roster_snapshot()
+                .iter()
+                .map(|m| connection.binary_frame("members", m))
+                .collect(),
+            None => Vec::new(),
+        };
+        connection.pending.extend(members);
         let retry = format!("retry: {}\n", connection.state.config.sse_retry.as_millis());
         connection.pending.push_front(Bytes::from(retry));
         Ok(connection)
@@ -381,6 +428,15 @@ impl EventStream {
         self.presence_due = None;
         let active = *self.presence.borrow_and_update();
         frame(self.position, kind, &format!("{{\"active\":{active}}}"))
+    }
+
+    /// Protocol messages as SSE frames of their base64, one after the other.
+    fn binary_frames(&self, kind: &str, messages: &[Bytes]) -> Bytes {
+        let text: Vec<u8> = messages
+            .iter()
+            .flat_map(|m| self.binary_frame(kind, m).to_vec())
+            .collect();
+        Bytes::from(text)
     }
 
     /// A protocol message (a frame datagram, a roster) as an SSE frame of
@@ -465,7 +521,21 @@ impl EventStream {
                 () = tokio::time::sleep_until(presence_due.unwrap_or_else(Instant::now)), if presence_due.is_some() => {
                     return Some(self.presence_frame("presence"));
                 }
-                frames = next_frames(&mut self.cursors) => match frames {
+                frames = next_frames(self.members.as_deref_mut()) => match frames {
+                    Ok(Some(frames)) => {
+                        if !frames.roster.is_empty() {
+                            return Some(self.binary_frames("members", &frames.roster));
+                        }
+                    }
+                    // Skipped ahead: a whole roster again, which replaces what the client knew.
+                    Ok(None) => {
+                        if let Some(member) = &self.members {
+                            return Some(self.binary_frames("members", &member.roster_snapshot()));
+                        }
+                    }
+                    Err(_) => self.members = None,
+                },
+                frames = next_frames(self.cursors.as_mut().map(|(member, _)| member)) => match frames {
                     Ok(Some(frames)) => {
                         let rosters = if self.rosters { &frames.roster[..] } else { &[] };
                         let text: Vec<u8> = rosters
@@ -481,12 +551,7 @@ impl EventStream {
                         // frames, so a whole one (which replaces what the
                         // client knew) follows.
                         if self.rosters && let Some((member, _)) = &self.cursors {
-                            let text: Vec<u8> = member
-                                .roster_snapshot()
-                                .iter()
-                                .flat_map(|m| self.binary_frame("roster", m).to_vec())
-                                .collect();
-                            return Some(Bytes::from(text));
+                            return Some(self.binary_frames("roster", &member.roster_snapshot()));
                         }
                     }
                     Err(_) => self.cursors = None,

@@ -181,3 +181,110 @@ async fn the_fallback_stream_carries_rosters_as_events() {
     assert!(kinds.iter().any(|k| k == "cursors"), "{kinds:?}");
     assert!(!kinds.iter().any(|k| k == "roster"), "{kinds:?}");
 }
+
+/// The `members` events of a stream, decoded, until `done` holds for one.
+async fn members_until(
+    stream: &mut crate::support::sse::SseClient,
+    what: &str,
+    done: impl Fn(&Roster) -> bool,
+) -> Roster {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let Some(event) = stream.next_within(Duration::from_millis(500)).await else {
+            continue;
+        };
+        if event.event != "members" {
+            continue;
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&event.data)
+            .expect("base64");
+        let roster = decode_roster(&bytes).expect("a roster");
+        if done(&roster) {
+            return roster;
+        }
+    }
+    panic!("no members event with {what} within 10 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_that_ask_learn_who_is_on_which_page() {
+    let app = spawn_app(Db::Sqlite).await;
+    app.open_campaign(
+        "c",
+        json!({"cursor": {"names": true}, "presence": {"members": true, "pages": true}}),
+    )
+    .await;
+    let (_, grace) = app.visitor("c").await;
+    let (_, _, ada) = app.joined("c", "ada@example.com", "Ada", None).await;
+    let ticket = app.ticket("c", &grace).await;
+    let mut home = app
+        .events("c", &format!("?members=1&page=/&ticket={ticket}"), None)
+        .await;
+    let first = members_until(&mut home, "a first roster", |r| r.self_id.is_some()).await;
+    let grace_id = first.self_id.expect("own id");
+    let me = member(&first, grace_id).expect("lists itself");
+    assert_eq!(me.page.as_deref(), Some("/"));
+    assert_eq!(me.name, None);
+
+    let ticket = app.ticket("c", &ada).await;
+    let pricing = app
+        .events(
+            "c",
+            &format!("?members=1&page=/pricing&ticket={ticket}"),
+            None,
+        )
+        .await;
+    let joined = members_until(&mut home, "Ada joining", |r| {
+        r.joined.iter().any(|m| m.name.as_deref() == Some("Ada"))
+    })
+    .await;
+    let ada_entry = joined
+        .joined
+        .iter()
+        .find(|m| m.name.as_deref() == Some("Ada"))
+        .expect("Ada");
+    assert_eq!(ada_entry.page.as_deref(), Some("/pricing"));
+    assert_eq!(joined.self_id, None);
+    let ada_id = ada_entry.id;
+    drop(pricing);
+    members_until(&mut home, "Ada leaving", |r| r.left.contains(&ada_id)).await;
+
+    // A stream that does not ask gets no members events.
+    let ticket = app.ticket("c", &grace).await;
+    let mut quiet = app.events("c", &format!("?ticket={ticket}"), None).await;
+    while let Some(event) = quiet.next_within(Duration::from_millis(600)).await {
+        assert_ne!(event.event, "members");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_and_pages_stay_off_unless_the_campaign_shows_them() {
+    let app = spawn_app(Db::Sqlite).await;
+    app.open_campaign("off", json!({})).await;
+    app.open_campaign("nopages", json!({"presence": {"members": true}}))
+        .await;
+    let (_, visitor) = app.visitor("off").await;
+    let ticket = app.ticket("off", &visitor).await;
+    let mut off = app
+        .events("off", &format!("?members=1&page=/&ticket={ticket}"), None)
+        .await;
+    while let Some(event) = off.next_within(Duration::from_millis(600)).await {
+        assert_ne!(
+            event.event, "members",
+            "the campaign does not show who is here"
+        );
+    }
+    let (_, visitor) = app.visitor("nopages").await;
+    let ticket = app.ticket("nopages", &visitor).await;
+    let mut nopages = app
+        .events(
+            "nopages",
+            &format!("?members=1&page=/secret&ticket={ticket}"),
+            None,
+        )
+        .await;
+    let first = members_until(&mut nopages, "a first roster", |r| r.self_id.is_some()).await;
+    let me = member(&first, first.self_id.expect("own id")).expect("itself");
+    assert_eq!(me.page, None, "pages are off");
+}

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use ovasabi_edge::bus::{Event, EventBus, EventId, RedisBus, Since};
 use serde_json::json;
 
@@ -188,6 +189,83 @@ async fn cursors_cross_instances_and_vanish_with_a_killed_one() {
     assert!(killed.elapsed() < Duration::from_secs(10));
     assert_eq!(frame.presence, 2);
     drop(linus);
+    drop(a);
+}
+
+/// Who is on the campaign's pages crosses instances: a visitor on A learns
+/// of a user who joined and is reading a page on B, by name and page, and
+/// that they are gone when B dies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn who_is_here_crosses_instances_by_name_and_page() {
+    let (Some(redis), Some(postgres)) = (redis_url(), Db::postgres()) else {
+        return;
+    };
+    let db = fresh_database(&postgres).await;
+    let (a, b) = two_instances(&redis, &db.url, &unique_prefix()).await;
+    let campaign = "ovasabi-website";
+    let client = reqwest::Client::new();
+    async fn members(client: &reqwest::Client, base: &str, page: &str, token: &str) -> SseClient {
+        let ticket = crate::support::ticket(client, base, "ovasabi-website", token).await;
+        let url = format!(
+            "{base}/api/campaign/ovasabi-website/events?members=1&page={page}&ticket={ticket}"
+        );
+        SseClient::open(client, &url, None).await
+    }
+    let visitor = visitor_token(&a.base).await;
+    let mut on_a = members(&client, &a.base, "/", &visitor).await;
+    let joined: serde_json::Value = client
+        .post(format!("{}/api/user/register", b.base))
+        .json(&json!({"campaign": campaign, "email": "ada@example.com", "name": "Ada"}))
+        .send()
+        .await
+        .expect("join")
+        .json()
+        .await
+        .expect("JSON");
+    let ada = joined["token"].as_str().expect("token").to_owned();
+    let on_b = members(&client, &b.base, "/pricing", &ada).await;
+    let decode = |data: &str| {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .expect("base64");
+        protocol::decode_roster(&bytes).expect("a roster")
+    };
+    let started = Instant::now();
+    let ada_id = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "Ada never appeared on A"
+        );
+        let roster = decode(&on_a.next_of("members").await.data);
+        if let Some(m) = roster
+            .joined
+            .iter()
+            .find(|m| m.name.as_deref() == Some("Ada"))
+        {
+            assert_eq!(m.page.as_deref(), Some("/pricing"));
+            break m.id;
+        }
+    };
+    eprintln!("a member on B known on A after {:?}", started.elapsed());
+    b.stop("KILL").await;
+    let killed = Instant::now();
+    loop {
+        assert!(
+            killed.elapsed() < Duration::from_secs(12),
+            "Ada never left on A"
+        );
+        if decode(&on_a.next_of("members").await.data)
+            .left
+            .contains(&ada_id)
+        {
+            break;
+        }
+    }
+    eprintln!(
+        "a member of a killed instance gone after {:?}",
+        killed.elapsed()
+    );
+    drop(on_b);
     drop(a);
 }
 

@@ -44,6 +44,20 @@ pub struct CampaignConfig {
     pub leaderboard: LeaderboardSettings,
     /// What `GET /api/campaign/{slug}/metrics` shows to anyone (the admin sees all).
     pub public_metrics: Vec<MetricField>,
+    /// Who is on the campaign's pages, beside the count (opt-in).
+    pub presence: PresenceSettings,
+}
+
+/// Who is on the campaign's pages: the `members` event of the event stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct PresenceSettings {
+    /// Whether event streams that ask (`?members=1`) are told who is
+    /// connected to the campaign: each visitor's colour, a joined user's
+    /// name when `cursor.names` is on, and the page below. Off by default.
+    pub members: bool,
+    /// Whether that includes the page each visitor is on. Off by default.
+    pub pages: bool,
 }
 
 /// A figure of a campaign's metrics.
@@ -95,6 +109,7 @@ impl Default for CampaignConfig {
             event_types: BTreeMap::new(),
             leaderboard: LeaderboardSettings::default(),
             public_metrics: vec![MetricField::Active],
+            presence: PresenceSettings::default(),
         }
     }
 }
