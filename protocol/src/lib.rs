@@ -585,7 +585,7 @@ mod tests {
             id,
             hue: (id * 37 % 360) as u16,
             name: name.map(str::to_owned),
-            page: (id % 2 == 0).then(|| format!("/page/{id}")),
+            page: id.is_multiple_of(2).then(|| format!("/page/{id}")),
         }
     }
 
