@@ -13,7 +13,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { ADMIN, joinOnPage, launchBrowser, newCampaign, openPage, startServer, stopServer } from './support.js';
+import { ADMIN, joinOnPage, launchBrowser, newCampaign, openPage, sendLeadOnPage, startServer, stopServer } from './support.js';
 
 /**
  * A UDP relay on loopback to `target`: swallows every datagram until
@@ -157,13 +157,7 @@ test('a reload keeps the visitor, and the status of a lead sent before it arrive
   const campaign = await newCampaign(server.base);
   const page = await openPage(browser, server.base, campaign, 'auto');
   const token = await page.evaluate(() => /** @type {any} */ (globalThis).ovasabiLive.token);
-  const form = page.locator('#quote-form');
-  await form.getByLabel('Name').fill('Grace');
-  await form.getByLabel('Email').fill('grace@example.com');
-  await form.getByLabel('What do you need?').fill('A live campaign site');
-  await form.getByRole('button', { name: 'Send' }).click();
-  await page.locator('#quote-result', { hasText: 'received' }).waitFor();
-  const id = await form.getAttribute('data-quote-id');
+  const id = await sendLeadOnPage(page);
 
   await page.reload();
   await page.waitForFunction(() => document.body.dataset.liveState === 'connected', null, { timeout: 15_000 });

@@ -8,11 +8,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { ADMIN, ROOT, freshSlug, joinOnPage, launchBrowser, newCampaign, openPage as open, startServer, stopServer } from './support.js';
+import { ADMIN, ROOT, freshSlug, joinOnPage, launchBrowser, newCampaign, openPage as open, sendLeadOnPage, startServer, startSite, stopServer } from './support.js';
 
 /** @type {import('playwright-core').Browser} */
 let browser;
@@ -114,13 +113,7 @@ test('a quote status reaches only the page that sent it', { timeout: 60_000 }, a
   const campaign = await newCampaign(server.base);
   const sender = await openPage(server.base, campaign, 'auto');
   const other = await openPage(server.base, campaign, 'auto');
-  const form = sender.locator('#quote-form');
-  await form.getByLabel('Name').fill('Grace');
-  await form.getByLabel('Email').fill('grace@example.com');
-  await form.getByLabel('What do you need?').fill('A live campaign site');
-  await form.getByRole('button', { name: 'Send' }).click();
-  await sender.locator('#quote-result', { hasText: 'received' }).waitFor();
-  const id = await form.getAttribute('data-quote-id');
+  const id = await sendLeadOnPage(sender);
   const patched = await fetch(`${server.base}/api/quote/${id}`, {
     method: 'PATCH',
     headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
@@ -269,36 +262,19 @@ test('pages reconnect and resume after the server restarts', { timeout: 90_000 }
 /**
  * Serves the demo page and the client's modules from a port of its own: a
  * campaign site on another origin than the API. Resolves with its origin.
- * @returns {Promise<{ origin: string, close: () => void }>}
  */
-function startSite() {
-  const types = { '.js': 'text/javascript', '.css': 'text/css', '.html': 'text/html' };
-  const site = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://site').pathname;
+function startDemoSite() {
+  return startSite((path) => {
     const file = path === '/'
       ? 'demo/index.html'
       : path.startsWith('/demo/') ? path.slice(1) : path.startsWith('/client/') ? `src/${path.slice('/client/'.length)}` : null;
-    try {
-      if (!file || file.includes('..')) throw new Error('not found');
-      const body = readFileSync(join(ROOT, 'web-client', file));
-      const ext = /** @type {'.js' | '.css' | '.html'} */ (file.slice(file.lastIndexOf('.')));
-      res.writeHead(200, { 'content-type': types[ext] ?? 'application/octet-stream' });
-      res.end(body);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  return new Promise((resolve) => {
-    site.listen(0, '127.0.0.1', () => {
-      const address = /** @type {import('node:net').AddressInfo} */ (site.address());
-      resolve({ origin: `http://127.0.0.1:${address.port}`, close: () => site.close() });
-    });
+    return file && join(ROOT, 'web-client', file);
   });
 }
 
 test('a page on an allowed origin uses the API, events and WebTransport on another', { timeout: 60_000 }, async () => {
-  const allowed = await startSite();
-  const foreign = await startSite();
+  const allowed = await startDemoSite();
+  const foreign = await startDemoSite();
   const slug = freshSlug();
   const created = await fetch(`${server.base}/api/campaign`, {
     method: 'POST',

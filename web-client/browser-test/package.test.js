@@ -8,11 +8,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { joinOnPage, launchBrowser, newCampaign, openPage, startServer, stopServer } from './support.js';
+import { joinOnPage, launchBrowser, newCampaign, openPage, startServer, startSite, stopServer } from './support.js';
 
 const CLIENT = new URL('..', import.meta.url).pathname;
 
@@ -47,34 +46,6 @@ function freshProject() {
   return { app, files: packed[0].files.map((/** @type {{ path: string }} */ f) => f.path) };
 }
 
-/**
- * Serves a folder from a port of its own: the campaign site's origin.
- * @param {string} dir
- * @returns {Promise<{ origin: string, close: () => void }>}
- */
-function serveFolder(dir) {
-  const types = { '.js': 'text/javascript', '.html': 'text/html' };
-  const site = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://site').pathname;
-    const file = path === '/' ? 'index.html' : path.slice(1);
-    try {
-      if (file.includes('/') || file.includes('..')) throw new Error('not here');
-      const body = readFileSync(join(dir, file));
-      const ext = /** @type {'.js' | '.html'} */ (file.slice(file.lastIndexOf('.')));
-      res.writeHead(200, { 'content-type': types[ext] ?? 'application/octet-stream' });
-      res.end(body);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  return new Promise((resolve) => {
-    site.listen(0, '127.0.0.1', () => {
-      const address = /** @type {import('node:net').AddressInfo} */ (site.address());
-      resolve({ origin: `http://127.0.0.1:${address.port}`, close: () => site.close() });
-    });
-  });
-}
-
 /** @type {import('playwright-core').Browser} */
 let browser;
 /** @type {import('./support.js').RunningServer} */
@@ -86,7 +57,10 @@ let project;
 
 before(async () => {
   project = freshProject();
-  site = await serveFolder(project.app);
+  site = await startSite((path) => {
+    const file = path === '/' ? 'index.html' : path.slice(1);
+    return file.includes('/') ? null : join(project.app, file);
+  });
   server = await startServer({
     db: join(mkdtempSync(join(tmpdir(), 'ovasabi-package-')), 'edge.db'),
     env: { OVASABI_CORS_ORIGINS: site.origin },

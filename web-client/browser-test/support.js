@@ -4,6 +4,8 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
@@ -127,4 +129,46 @@ export async function joinOnPage(page, name, email) {
   await page.getByLabel('Email').first().fill(email);
   await page.getByRole('button', { name: 'Join' }).click();
   await page.locator('#join-result', { hasText: 'Your referral code' }).waitFor();
+}
+
+/**
+ * Sends a lead through the demo's form as Grace; resolves with its id.
+ * @param {import('playwright-core').Page} page
+ */
+export async function sendLeadOnPage(page) {
+  const form = page.locator('#quote-form');
+  await form.getByLabel('Name').fill('Grace');
+  await form.getByLabel('Email').fill('grace@example.com');
+  await form.getByLabel('What do you need?').fill('A live campaign site');
+  await form.getByRole('button', { name: 'Send' }).click();
+  await page.locator('#quote-result', { hasText: 'received' }).waitFor();
+  return form.getAttribute('data-quote-id');
+}
+
+/**
+ * Serves files from a port of its own — a campaign site on another origin
+ * than the API. `fileOf` maps a request path to a file (null: 404).
+ * @param {(path: string) => string | null} fileOf
+ * @returns {Promise<{ origin: string, close: () => void }>}
+ */
+export function startSite(fileOf) {
+  const types = { '.js': 'text/javascript', '.css': 'text/css', '.html': 'text/html' };
+  const site = createServer((req, res) => {
+    const file = fileOf(new URL(req.url ?? '/', 'http://site').pathname);
+    try {
+      if (!file || file.includes('..')) throw new Error('not found');
+      const body = readFileSync(file);
+      const ext = /** @type {'.js' | '.css' | '.html'} */ (file.slice(file.lastIndexOf('.')));
+      res.writeHead(200, { 'content-type': types[ext] ?? 'application/octet-stream' });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve) => {
+    site.listen(0, '127.0.0.1', () => {
+      const address = /** @type {import('node:net').AddressInfo} */ (site.address());
+      resolve({ origin: `http://127.0.0.1:${address.port}`, close: () => site.close() });
+    });
+  });
 }

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use crate::support::wt::shows;
 use crate::support::{Db, TestApp, spawn_app};
-use base64::Engine;
-use protocol::{PointerKind, Roster, RosterMember, decode_roster};
+use protocol::{PointerKind, Roster, RosterMember};
 use serde_json::json;
 
 async fn named_campaign(app: &TestApp, slug: &str, names: bool) {
@@ -34,14 +33,7 @@ async fn webtransport_members_learn_their_id_and_each_others_names() {
         .wt_v2("c", "/", &grace_token)
         .await
         .expect("grace connects");
-    let mut grace_rosters = grace
-        .roster_stream(Duration::from_secs(5))
-        .await
-        .expect("a roster stream");
-    let first = grace_rosters
-        .next_within(Duration::from_secs(5))
-        .await
-        .expect("a first roster");
+    let (mut grace_rosters, first) = grace.first_roster().await;
     let grace_id = first
         .self_id
         .expect("the first roster names the member itself");
@@ -53,14 +45,7 @@ async fn webtransport_members_learn_their_id_and_each_others_names() {
     assert!(grace_self.hue < 360);
 
     let mut ada = app.wt_v2("c", "/", &ada_token).await.expect("ada connects");
-    let mut ada_rosters = ada
-        .roster_stream(Duration::from_secs(5))
-        .await
-        .expect("a roster stream");
-    let ada_first = ada_rosters
-        .next_within(Duration::from_secs(5))
-        .await
-        .expect("a first roster");
+    let (ada_rosters, ada_first) = ada.first_roster().await;
     let ada_id = ada_first.self_id.expect("own id");
     assert_eq!(
         member(&ada_first, ada_id).and_then(|m| m.name.as_deref()),
@@ -118,14 +103,7 @@ async fn names_stay_off_unless_the_campaign_shows_them() {
     named_campaign(&app, "quiet", false).await;
     let (_, _, ada_token) = app.joined("quiet", "ada@example.com", "Ada", None).await;
     let ada = app.wt_v2("quiet", "/", &ada_token).await.expect("connects");
-    let mut rosters = ada
-        .roster_stream(Duration::from_secs(5))
-        .await
-        .expect("a roster stream");
-    let first = rosters
-        .next_within(Duration::from_secs(5))
-        .await
-        .expect("a roster");
+    let (_, first) = ada.first_roster().await;
     let id = first.self_id.expect("own id");
     let me = member(&first, id).expect("lists itself");
     assert_eq!(me.name, None, "names are off");
@@ -142,27 +120,14 @@ async fn the_fallback_stream_carries_rosters_as_events() {
     let mut stream = app
         .events("c", &format!("?cursors=1&page=/&v=2&ticket={ticket}"), None)
         .await;
-    let decode = |data: &str| {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(data)
-            .expect("base64");
-        decode_roster(&bytes).expect("a roster")
-    };
-    let first = decode(&stream.next_of("roster").await.data);
+    let first = stream.next_of("roster").await.roster();
     let own = first.self_id.expect("own id first");
     assert!(member(&first, own).is_some());
 
     let ada = app.wt_v2("c", "/", &ada_token).await.expect("ada connects");
-    let ada_id = ada
-        .roster_stream(Duration::from_secs(5))
-        .await
-        .expect("roster stream")
-        .next_within(Duration::from_secs(5))
-        .await
-        .and_then(|r| r.self_id)
-        .expect("ada's id");
+    let ada_id = ada.first_roster().await.1.self_id.expect("ada's id");
     loop {
-        let roster = decode(&stream.next_of("roster").await.data);
+        let roster = stream.next_of("roster").await.roster();
         if let Some(m) = member(&roster, ada_id) {
             assert_eq!(m.name.as_deref(), Some("Ada"));
             break;
@@ -196,10 +161,7 @@ async fn members_until(
         if event.event != "members" {
             continue;
         }
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(&event.data)
-            .expect("base64");
-        let roster = decode_roster(&bytes).expect("a roster");
+        let roster = event.roster();
         if done(&roster) {
             return roster;
         }

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use ovasabi_edge::bus::{Event, EventBus, EventId, RedisBus, Since};
 use serde_json::json;
 
@@ -224,19 +223,13 @@ async fn who_is_here_crosses_instances_by_name_and_page() {
         .expect("JSON");
     let ada = joined["token"].as_str().expect("token").to_owned();
     let on_b = members(&client, &b.base, "/pricing", &ada).await;
-    let decode = |data: &str| {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(data)
-            .expect("base64");
-        protocol::decode_roster(&bytes).expect("a roster")
-    };
     let started = Instant::now();
     let ada_id = loop {
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "Ada never appeared on A"
         );
-        let roster = decode(&on_a.next_of("members").await.data);
+        let roster = on_a.next_of("members").await.roster();
         if let Some(m) = roster
             .joined
             .iter()
@@ -254,7 +247,10 @@ async fn who_is_here_crosses_instances_by_name_and_page() {
             killed.elapsed() < Duration::from_secs(12),
             "Ada never left on A"
         );
-        if decode(&on_a.next_of("members").await.data)
+        if on_a
+            .next_of("members")
+            .await
+            .roster()
             .left
             .contains(&ada_id)
         {

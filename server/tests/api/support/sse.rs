@@ -23,6 +23,15 @@ impl SseEvent {
     pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.data).unwrap_or_else(|e| panic!("data of {self:?} is JSON: {e}"))
     }
+
+    /// The data as a roster (`roster` and `members` events: base64 of one).
+    pub(crate) fn roster(&self) -> protocol::Roster {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&self.data)
+            .expect("base64");
+        protocol::decode_roster(&bytes).expect("a roster")
+    }
 }
 
 /// An event-stream client reading as a browser's EventSource would.

@@ -140,6 +140,19 @@ pub(crate) struct RosterStream {
 }
 
 impl WtClient {
+    /// The roster stream of a version-2 session and its first roster (within 5 s each).
+    pub(crate) async fn first_roster(&self) -> (RosterStream, protocol::Roster) {
+        let mut stream = self
+            .roster_stream(Duration::from_secs(5))
+            .await
+            .expect("a roster stream");
+        let first = stream
+            .next_within(Duration::from_secs(5))
+            .await
+            .expect("a first roster");
+        (stream, first)
+    }
+
     /// The roster stream the server opens for a version-2 session (within `wait`).
     pub(crate) async fn roster_stream(&self, wait: Duration) -> Option<RosterStream> {
         let stream = tokio::time::timeout(wait, self.connection.accept_uni())
