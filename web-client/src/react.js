@@ -12,7 +12,7 @@
 //   const cursors = useCursors();            // [{ id, x, y, name, colour, opacity, kind }]
 //   useEvent('referral.milestone', (e) => toast(`${e.user}: ${e.count}`));
 
-import { createContext, createElement, useContext, useEffect, useRef, useState, useSyncExternalStore } from 'react';
+import { createContext, createElement, useCallback, useContext, useEffect, useRef, useState, useSyncExternalStore } from 'react';
 
 import { connect } from './ovasabi.js';
 
@@ -100,11 +100,16 @@ export function useOvasabi() {
  * @returns {T}
  */
 function useLiveValue(live, events, read, idle) {
-  const subscribe = (/** @type {() => void} */ changed) => {
-    if (!live) return () => {};
-    const stops = events.map((name) => live.on(/** @type {any} */ (name), changed));
-    return () => stops.forEach((stop) => stop());
-  };
+  const names = events.join(' ');
+  // The same function while the connection is: React resubscribes when it changes.
+  const subscribe = useCallback(
+    (/** @type {() => void} */ changed) => {
+      if (!live) return () => {};
+      const stops = names.split(' ').map((name) => live.on(/** @type {any} */ (name), changed));
+      return () => stops.forEach((stop) => stop());
+    },
+    [live, names],
+  );
   return useSyncExternalStore(subscribe, () => (live ? read(live) : idle), () => idle);
 }
 

@@ -316,8 +316,8 @@ impl WebTransportServer {
 }
 
 /// One browser session: logs how it ended.
-/// How long a roster write may wait for the client to read: a client that
-/// does not read its roster stream is not served.
+/// How long opening the roster stream, or a roster write, may wait for the
+/// client: a client that does not take or read its roster stream is not served.
 const ROSTER_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Writes roster messages on the session's roster stream, each after its
@@ -441,7 +441,11 @@ async fn serve_session_impl(
     tracing::debug!(campaign = %campaign.slug, member = member.id(), version, "cursor session open");
     // Version 2: who is in the room, reliably, on a stream of the server's.
     let mut roster = if version >= 2 {
-        let mut stream = connection.open_uni().await?.await?;
+        // A client that takes no stream of ours is not served (not waited for).
+        let opening = async { anyhow::Ok(connection.open_uni().await?.await?) };
+        let mut stream = tokio::time::timeout(ROSTER_WRITE_TIMEOUT, opening)
+            .await
+            .context("the client takes no roster stream")??;
         write_roster(&mut stream, &member.roster_snapshot()).await?;
         Some(stream)
     } else {
