@@ -6,6 +6,13 @@
 //! read every datagram: latency, size and decodability are checked there.
 //! With several servers, session `i` uses server `i mod n`, so an observer
 //! tells a cursor moved on its own instance from one relayed from another.
+//!
+//! Sessions come from many loopback addresses (20 a address, each its own
+//! UDP socket, [`crate::target::loopback_source`]), so a server's per-address
+//! caps stay on. Only the first `moving` sessions move; the rest are present
+//! and idle (a real page: most visitors still). The report says whether the
+//! load generator itself kept up — its own CPU, and the share of moves sent
+//! on time — since a late or saturated load generator measures itself.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +45,8 @@ pub struct CursorLoad {
     pub duration: Duration,
     /// Sessions that read and measure.
     pub observers: usize,
+    /// Sessions that move (the first ones); the others stay idle.
+    pub moving: usize,
 }
 
 /// What a cursor run measured.
@@ -61,12 +70,46 @@ pub struct CursorReport {
     pub decode_errors: u64,
     /// Cursors the observers saw per second.
     pub cursors_seen_per_second: f64,
+    /// Sessions that moved (the others were present and idle).
+    pub moving: usize,
+    /// Whether the load generator kept up (see [`Pace`]).
+    pub pace: Pace,
 }
 
-async fn endpoint_for(
+/// How the load generator itself did: a run where it used most of its core,
+/// or sent moves late, measured itself as much as the server.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pace {
+    /// Its own CPU over the moving phase, in cores (pinned to one: at most 1).
+    pub cores: f64,
+    /// Moves sent within half a period of when they were due.
+    pub on_time_ratio: f64,
+    /// Whether the run counts as a server figure: under 0.9 core and at
+    /// least 99 % of moves on time.
+    pub valid: bool,
+}
+
+/// Most of its core the load generator may use in a run that counts.
+pub const MAX_LOADGEN_CORES: f64 = 0.9;
+/// Least share of moves on time in a run that counts.
+pub const MIN_ON_TIME: f64 = 0.99;
+
+impl Pace {
+    /// The verdict on `cores` and `on_time_ratio`.
+    pub fn judge(cores: f64, on_time_ratio: f64) -> Self {
+        Self {
+            cores,
+            on_time_ratio,
+            valid: cores <= MAX_LOADGEN_CORES && on_time_ratio >= MIN_ON_TIME,
+        }
+    }
+}
+
+/// The server's WebTransport URL and certificate hashes.
+async fn endpoint_info(
     http: &reqwest::Client,
     base: &str,
-) -> anyhow::Result<(Endpoint<Client>, String)> {
+) -> anyhow::Result<(String, Vec<Sha256Digest>)> {
     let info: serde_json::Value = http
         .get(format!("{base}/api/webtransport"))
         .send()
@@ -83,23 +126,28 @@ async fn endpoint_for(
         .filter_map(|bytes| <[u8; 32]>::try_from(bytes).ok())
         .map(Sha256Digest::new)
         .collect();
+    Ok((url, hashes))
+}
+
+/// A client endpoint (one UDP socket) on loopback address `source`, trusting `hashes`.
+fn client_endpoint(
+    source: std::net::IpAddr,
+    hashes: &[Sha256Digest],
+) -> anyhow::Result<Endpoint<Client>> {
+    let bind = ClientConfig::builder().with_bind_address(std::net::SocketAddr::new(source, 0));
     let config = if hashes.is_empty() {
-        ClientConfig::builder()
-            .with_bind_default()
-            .with_native_certs()
-            .build()
+        bind.with_native_certs().build()
     } else {
-        ClientConfig::builder()
-            .with_bind_default()
-            .with_server_certificate_hashes(hashes)
+        bind.with_server_certificate_hashes(hashes.to_vec())
             .build()
     };
-    Ok((Endpoint::client(config)?, url))
+    Ok(Endpoint::client(config)?)
 }
 
 #[derive(Default)]
 struct Counts {
     moves: AtomicU64,
+    late: AtomicU64,
     datagrams: AtomicU64,
     oversized: AtomicU64,
     decode_errors: AtomicU64,
@@ -109,17 +157,31 @@ struct Counts {
 /// Runs the load and reports.
 pub async fn run(load: CursorLoad) -> anyhow::Result<CursorReport> {
     let http = reqwest::Client::new();
-    let mut endpoints = Vec::new();
+    let mut servers_info = Vec::new();
     for base in &load.bases {
-        endpoints.push(endpoint_for(&http, base).await?);
+        servers_info.push(endpoint_info(&http, base).await?);
     }
-    // Each session's ticket is asked from its own loopback address, 20 per
-    // address: the server counts its cursor-session cap per ticket address.
+    // Each session comes from a loopback address of its own group of 20 —
+    // its ticket asked from there over HTTP, its QUIC packets sent from
+    // there — so the server's per-address caps count it as they would count
+    // a visitor: one UDP socket (one client endpoint) per address and server.
+    let per = crate::target::CLIENTS_PER_ADDRESS;
     let sources = crate::target::spread_clients(load.tokens.len())?;
+    let mut endpoints = Vec::new();
+    for group in 0..load.tokens.len().div_ceil(per) {
+        let source = crate::target::loopback_source(group * per);
+        let mut per_server = Vec::new();
+        for (_, hashes) in &servers_info {
+            per_server.push(client_endpoint(source, hashes)?);
+        }
+        endpoints.push(per_server);
+    }
     let connects = load.tokens.iter().enumerate().map(|(i, token)| {
-        let (endpoint, url) = &endpoints[i % endpoints.len()];
-        let base = &load.bases[i % load.bases.len()];
-        let http = &sources[i / crate::target::CLIENTS_PER_ADDRESS];
+        let server = i % load.bases.len();
+        let endpoint = &endpoints[i / per][server];
+        let url = &servers_info[server].0;
+        let base = &load.bases[server];
+        let http = &sources[i / per];
         let campaign = &load.campaign;
         async move {
             let ticket = crate::target::connect_ticket(http, base, campaign, token).await?;
@@ -135,8 +197,9 @@ pub async fn run(load: CursorLoad) -> anyhow::Result<CursorReport> {
         .enumerate()
         .filter_map(|(i, c)| Some((i, c.ok()?)))
         .collect();
-    let servers = endpoints.len();
+    let servers = load.bases.len();
 
+    let own_before = crate::stats::read_process(std::process::id())?;
     let start = Instant::now();
     let ms = move || (start.elapsed().as_millis() as u64 & 0xFFFF) as u16;
     let counts = Arc::new(Counts::default());
@@ -148,6 +211,7 @@ pub async fn run(load: CursorLoad) -> anyhow::Result<CursorReport> {
         let counts = counts.clone();
         let latencies = latencies.clone();
         let observer = index < load.observers;
+        let moves = index < load.moving;
         tasks.push(tokio::spawn(async move {
             let connection = Arc::new(connection);
             let reader = observer.then(|| {
@@ -190,8 +254,11 @@ pub async fn run(load: CursorLoad) -> anyhow::Result<CursorReport> {
             tokio::time::sleep(period.mul_f64((index % 97) as f64 / 97.0)).await;
             let mut ticker = tokio::time::interval(period);
             let mut seq = 0u32;
-            while Instant::now() < deadline {
-                ticker.tick().await;
+            while moves && Instant::now() < deadline {
+                let due = ticker.tick().await;
+                if due.elapsed() > period / 2 {
+                    counts.late.fetch_add(1, Ordering::Relaxed);
+                }
                 seq = seq.wrapping_add(1);
                 let uplink = Uplink {
                     version: VERSION,
@@ -203,6 +270,9 @@ pub async fn run(load: CursorLoad) -> anyhow::Result<CursorReport> {
                 if connection.send_datagram(encode_uplink(&uplink)).is_ok() {
                     counts.moves.fetch_add(1, Ordering::Relaxed);
                 }
+            }
+            if !moves {
+                tokio::time::sleep_until(deadline.into()).await;
             }
             if let Some(reader) = reader
                 && let Ok((local, cross)) = reader.await
@@ -218,16 +288,42 @@ pub async fn run(load: CursorLoad) -> anyhow::Result<CursorReport> {
         let _ = task.await;
     }
     let wall = start.elapsed().as_secs_f64();
+    let own = crate::stats::read_process(std::process::id())?;
+    let moves = counts.moves.load(Ordering::Relaxed);
+    let late = counts.late.load(Ordering::Relaxed);
+    let pace = Pace::judge(
+        (own.cpu_seconds - own_before.cpu_seconds) / wall.max(1e-9),
+        if moves == 0 {
+            1.0
+        } else {
+            1.0 - late as f64 / moves as f64
+        },
+    );
     let (mut latencies, mut cross) = std::mem::take(&mut *latencies.lock().await);
     Ok(CursorReport {
         sessions,
         connect_errors,
-        moves_sent: counts.moves.load(Ordering::Relaxed),
+        moves_sent: moves,
         latency: latencies.summary(),
         cross_latency: (servers > 1).then(|| cross.summary()),
         datagrams_received: counts.datagrams.load(Ordering::Relaxed),
         oversized: counts.oversized.load(Ordering::Relaxed),
         decode_errors: counts.decode_errors.load(Ordering::Relaxed),
         cursors_seen_per_second: counts.seen.load(Ordering::Relaxed) as f64 / wall,
+        moving: load.moving.min(sessions),
+        pace,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_counts_only_when_the_load_generator_kept_up() {
+        assert!(Pace::judge(0.5, 1.0).valid);
+        assert!(Pace::judge(0.9, 0.99).valid);
+        assert!(!Pace::judge(0.95, 1.0).valid, "its core was nearly full");
+        assert!(!Pace::judge(0.3, 0.98).valid, "it sent late");
+    }
 }

@@ -69,6 +69,10 @@ enum Scenario {
         /// Sessions that measure (all read nothing else).
         #[arg(long, default_value_t = 50)]
         observers: usize,
+        /// Sessions that move (the first ones); the others stay present and
+        /// idle. Default: all.
+        #[arg(long)]
+        moving: Option<usize>,
     },
     /// Idle SSE subscribers, then broadcasts.
     Sse {
@@ -163,6 +167,7 @@ async fn main() -> anyhow::Result<()> {
             hz,
             duration_secs,
             observers,
+            moving,
             ..
         } => {
             let tokens = user_tokens(&http, &common.base[0], &slug, sessions).await?;
@@ -175,9 +180,20 @@ async fn main() -> anyhow::Result<()> {
                 hz,
                 duration: Duration::from_secs(duration_secs),
                 observers,
+                moving: moving.unwrap_or(sessions),
             })
             .await?;
             let server = server_use(common.server_pid, before, measured_from)?;
+            if !report.pace.valid {
+                eprintln!(
+                    "NOT A SERVER FIGURE: the load generator used {:.2} core and sent {:.1} % of moves on time \
+                     (a run counts under {} core and from {} % on time)",
+                    report.pace.cores,
+                    report.pace.on_time_ratio * 100.0,
+                    cursors::MAX_LOADGEN_CORES,
+                    cursors::MIN_ON_TIME * 100.0
+                );
+            }
             print(common.json, "cursors", &report, server)?;
         }
         Scenario::Sse {

@@ -16,7 +16,8 @@ async fn the_cursor_scenario_runs_and_measures() {
     let slug = bench_campaign(&app.client, &base, &app.admin_token, 30, 64)
         .await
         .expect("campaign");
-    let tokens = user_tokens(&app.client, &base, &slug, 20)
+    // 45 sessions: three loopback addresses (20 a address), 15 of them moving.
+    let tokens = user_tokens(&app.client, &base, &slug, 45)
         .await
         .expect("tokens");
     let report = cursors::run(cursors::CursorLoad {
@@ -26,13 +27,23 @@ async fn the_cursor_scenario_runs_and_measures() {
         hz: 30,
         duration: Duration::from_secs(2),
         observers: 5,
+        moving: 15,
     })
     .await
     .expect("runs");
-    assert_eq!((report.sessions, report.connect_errors), (20, 0));
-    assert!(report.moves_sent > 20 * 30, "{report:?}");
+    assert_eq!((report.sessions, report.connect_errors), (45, 0));
+    assert_eq!(report.moving, 15);
+    assert!(report.moves_sent > 15 * 30, "{report:?}");
+    assert!(
+        report.moves_sent < 15 * 30 * 3,
+        "only the moving sessions move: {report:?}"
+    );
     assert!(report.latency.count > 0, "latency was measured: {report:?}");
     assert_eq!((report.oversized, report.decode_errors), (0, 0));
+    assert!(
+        report.pace.cores > 0.0 && report.pace.on_time_ratio > 0.0,
+        "the load generator reports its own pace: {report:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
