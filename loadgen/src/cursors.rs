@@ -138,8 +138,7 @@ fn client_endpoint(
     let config = if hashes.is_empty() {
         bind.with_native_certs().build()
     } else {
-        bind.with_server_certificate_hashes(hashes.to_vec())
-            .build()
+        bind.with_server_certificate_hashes(hashes.to_vec()).build()
     };
     Ok(Endpoint::client(config)?)
 }
