@@ -354,18 +354,7 @@ pub fn split_roster(
 /// Appends the length prefix of a `len`-byte message on a stream: a bincode
 /// `standard()` varint, the same encoding as every integer of the protocol.
 pub fn write_length(out: &mut Vec<u8>, len: usize) {
-    let len = len as u64;
-    match len {
-        0..=250 => out.push(len as u8),
-        251..=0xFFFF => {
-            out.push(251);
-            out.extend_from_slice(&(len as u16).to_le_bytes());
-        }
-        _ => {
-            out.push(252);
-            out.extend_from_slice(&(len as u32).to_le_bytes());
-        }
-    }
+    out.extend(encode(&u32::try_from(len).unwrap_or(u32::MAX)));
 }
 
 /// Reads a length prefix at the start of `bytes`: `Ok(None)` when more bytes

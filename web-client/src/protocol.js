@@ -321,21 +321,11 @@ export class MessageReader {
  * @returns {[number, number] | null} the length and the prefix's own size
  */
 export function readLength(bytes) {
-  if (bytes.length === 0) return null;
-  const first = bytes[0];
-  let length;
-  let used;
-  if (first <= 250) {
-    [length, used] = [first, 1];
-  } else if (first === 251) {
-    if (bytes.length < 3) return null;
-    [length, used] = [bytes[1] | (bytes[2] << 8), 3];
-  } else if (first === 252) {
-    if (bytes.length < 5) return null;
-    [length, used] = [(bytes[1] | (bytes[2] << 8) | (bytes[3] << 16)) + bytes[4] * 0x1000000, 5];
-  } else {
+  const r = new Reader(bytes);
+  try {
+    return [r.varint(MAX_ROSTER), r.at];
+  } catch (e) {
+    if (e instanceof RangeError && e.message === 'truncated') return null;
     throw new RangeError('message too long');
   }
-  if (length > MAX_ROSTER) throw new RangeError('message too long');
-  return [length, used];
 }

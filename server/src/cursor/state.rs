@@ -108,12 +108,12 @@ impl RoomState {
             .collect()
     }
 
-    /// Every member, by id (`local_only`: those of this instance).
-    pub(super) fn roster(&self, local_only: bool) -> Vec<protocol::RosterMember> {
+    /// This instance's members, by id.
+    pub(super) fn local_roster(&self) -> Vec<protocol::RosterMember> {
         let mut all: Vec<_> = self
             .members
             .iter()
-            .filter(|(_, m)| !local_only || m.origin.is_none())
+            .filter(|(_, m)| m.origin.is_none())
             .map(|(id, m)| m.identity.roster_member(*id))
             .collect();
         all.sort_unstable_by_key(|m| m.id);

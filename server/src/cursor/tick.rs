@@ -133,7 +133,7 @@ impl Room {
         // learns them within one).
         let joined_ids = std::mem::take(&mut state.relay_roster_joined);
         let roster: Vec<_> = if heartbeat_due {
-            state.roster(true)
+            state.local_roster()
         } else {
             joined_ids
                 .iter()
