@@ -47,6 +47,9 @@ pub struct CursorLoad {
     pub observers: usize,
     /// Sessions that move (the first ones); the others stay idle.
     pub moving: usize,
+    /// Send the sessions' QUIC packets here instead of to the servers'
+    /// WebTransport address (an [impaired link](crate::impair); one server).
+    pub udp_via: Option<std::net::SocketAddr>,
 }
 
 /// What a cursor run measured.
@@ -70,6 +73,10 @@ pub struct CursorReport {
     pub decode_errors: u64,
     /// Cursors the observers saw per second.
     pub cursors_seen_per_second: f64,
+    /// The share of other sessions' moves the observers saw. Moves can be
+    /// lost, or superseded by the same pointer's next move within one tick
+    /// (a frame carries a pointer's latest position).
+    pub seen_share: f64,
     /// Sessions that moved (the others were present and idle).
     pub moving: usize,
     /// Whether the load generator kept up (see [`Pace`]).
@@ -106,7 +113,7 @@ impl Pace {
 }
 
 /// The server's WebTransport URL and certificate hashes.
-async fn endpoint_info(
+pub(crate) async fn endpoint_info(
     http: &reqwest::Client,
     base: &str,
 ) -> anyhow::Result<(String, Vec<Sha256Digest>)> {
@@ -143,14 +150,151 @@ fn client_endpoint(
     Ok(Endpoint::client(config)?)
 }
 
+/// What a run counted, across its sessions.
 #[derive(Default)]
-struct Counts {
-    moves: AtomicU64,
-    late: AtomicU64,
-    datagrams: AtomicU64,
-    oversized: AtomicU64,
-    decode_errors: AtomicU64,
-    seen: AtomicU64,
+pub(crate) struct Counts {
+    pub(crate) moves: AtomicU64,
+    pub(crate) late: AtomicU64,
+    pub(crate) datagrams: AtomicU64,
+    pub(crate) oversized: AtomicU64,
+    pub(crate) decode_errors: AtomicU64,
+    pub(crate) seen: AtomicU64,
+}
+
+impl Counts {
+    /// The load generator's pace over a run of `wall` seconds that began
+    /// when its process had used `cpu_before` seconds.
+    pub(crate) fn pace(&self, cpu_before: f64, wall: f64) -> anyhow::Result<Pace> {
+        let own = crate::stats::read_process(std::process::id())?;
+        let moves = self.moves.load(Ordering::Relaxed);
+        let late = self.late.load(Ordering::Relaxed);
+        Ok(Pace::judge(
+            (own.cpu_seconds - cpu_before) / wall.max(1e-9),
+            if moves == 0 {
+                1.0
+            } else {
+                1.0 - late as f64 / moves as f64
+            },
+        ))
+    }
+
+    /// The report of a run of `sessions` over `wall` seconds.
+    pub(crate) fn report(
+        &self,
+        sessions: usize,
+        connect_errors: usize,
+        (moving, observers): (usize, usize),
+        latencies: (&mut Latencies, Option<&mut Latencies>),
+        wall: f64,
+        pace: Pace,
+    ) -> CursorReport {
+        CursorReport {
+            sessions,
+            connect_errors,
+            moves_sent: self.moves.load(Ordering::Relaxed),
+            latency: latencies.0.summary(),
+            cross_latency: latencies.1.map(Latencies::summary),
+            datagrams_received: self.datagrams.load(Ordering::Relaxed),
+            oversized: self.oversized.load(Ordering::Relaxed),
+            decode_errors: self.decode_errors.load(Ordering::Relaxed),
+            cursors_seen_per_second: self.seen.load(Ordering::Relaxed) as f64 / wall,
+            seen_share: {
+                // Each observer can see the moves of every mover but itself.
+                let moves = self.moves.load(Ordering::Relaxed) as f64;
+                let (movers, observers) = (moving.min(sessions), observers.min(sessions));
+                let own = observers.min(movers) as f64 * moves / movers.max(1) as f64;
+                let expected = observers as f64 * moves - own;
+                if expected > 0.0 {
+                    self.seen.load(Ordering::Relaxed) as f64 / expected
+                } else {
+                    0.0
+                }
+            },
+            moving: moving.min(sessions),
+            pace,
+        }
+    }
+}
+
+/// Moves session `index` every `period` until `deadline`, each uplink
+/// carrying its send time (`clock`, run milliseconds) in `x` and the index in
+/// `y`, handed to `send` (true when sent); counts moves and late ones.
+pub(crate) async fn move_until(
+    index: usize,
+    period: Duration,
+    deadline: Instant,
+    counts: &Counts,
+    clock: impl Fn() -> u16,
+    mut send: impl FnMut(Uplink) -> bool,
+) {
+    // Spread the sessions' phases over one period, evenly however few
+    // there are (a run's sessions all near one phase would all meet the
+    // server's tick alike, and runs would differ by where that fell).
+    tokio::time::sleep(period.mul_f64((index * 61 % 97) as f64 / 97.0)).await;
+    let mut ticker = tokio::time::interval(period);
+    let mut seq = 0u32;
+    while Instant::now() < deadline {
+        let due = ticker.tick().await;
+        if due.elapsed() > period / 2 {
+            counts.late.fetch_add(1, Ordering::Relaxed);
+        }
+        seq = seq.wrapping_add(1);
+        let uplink = Uplink {
+            version: VERSION,
+            seq,
+            kind: PointerKind::Move,
+            x: clock(),
+            y: index as u16,
+        };
+        if send(uplink) {
+            counts.moves.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// An observing session: which one it is, of how many servers.
+#[derive(Clone, Copy)]
+pub(crate) struct Observer {
+    /// The session's index (cursors carry it in `y`; its own are skipped).
+    pub(crate) index: usize,
+    /// Servers the sessions are spread over (session `i` is on `i mod servers`).
+    pub(crate) servers: usize,
+}
+
+impl Observer {
+    /// Records a frame received at `now` (run milliseconds): each other
+    /// session's cursor in it, by how long ago it moved, in `local` when it
+    /// moved on this session's instance, else in `cross`.
+    pub(crate) fn frame(
+        self,
+        datagram: &[u8],
+        now: u16,
+        counts: &Counts,
+        local: &mut Latencies,
+        cross: &mut Latencies,
+    ) {
+        counts.datagrams.fetch_add(1, Ordering::Relaxed);
+        if datagram.len() > 1200 {
+            counts.oversized.fetch_add(1, Ordering::Relaxed);
+        }
+        let Ok(frame) = decode_frame(datagram) else {
+            counts.decode_errors.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        for cursor in frame
+            .cursors
+            .iter()
+            .filter(|c| usize::from(c.y) != self.index)
+        {
+            counts.seen.fetch_add(1, Ordering::Relaxed);
+            let age = now.wrapping_sub(cursor.x);
+            let same = usize::from(cursor.y) % self.servers == self.index % self.servers;
+            let bucket = if same { &mut *local } else { &mut *cross };
+            if age < 10_000 {
+                bucket.record(Duration::from_millis(u64::from(age)));
+            }
+        }
+    }
 }
 
 /// Runs the load and reports.
@@ -158,7 +302,18 @@ pub async fn run(load: CursorLoad) -> anyhow::Result<CursorReport> {
     let http = reqwest::Client::new();
     let mut servers_info = Vec::new();
     for base in &load.bases {
-        servers_info.push(endpoint_info(&http, base).await?);
+        let (mut url, hashes) = endpoint_info(&http, base).await?;
+        if let Some(via) = load.udp_via {
+            let mut parsed = url::Url::parse(&url)?;
+            parsed
+                .set_ip_host(via.ip())
+                .map_err(|()| anyhow::anyhow!("cannot send to {via}"))?;
+            parsed
+                .set_port(Some(via.port()))
+                .map_err(|()| anyhow::anyhow!("cannot send to {via}"))?;
+            url = parsed.as_str().trim_end_matches('/').to_owned();
+        }
+        servers_info.push((url, hashes));
     }
     // Each session comes from a loopback address of its own group of 20 —
     // its ticket asked from there over HTTP, its QUIC packets sent from
@@ -222,55 +377,18 @@ pub async fn run(load: CursorLoad) -> anyhow::Result<CursorReport> {
                         tokio::time::timeout_at(deadline.into(), connection.receive_datagram())
                             .await
                     {
-                        let now = ms();
-                        counts.datagrams.fetch_add(1, Ordering::Relaxed);
-                        if datagram.len() > 1200 {
-                            counts.oversized.fetch_add(1, Ordering::Relaxed);
-                        }
-                        match decode_frame(&datagram) {
-                            Ok(frame) => {
-                                for cursor in
-                                    frame.cursors.iter().filter(|c| usize::from(c.y) != index)
-                                {
-                                    counts.seen.fetch_add(1, Ordering::Relaxed);
-                                    let age = now.wrapping_sub(cursor.x);
-                                    let same = usize::from(cursor.y) % servers == index % servers;
-                                    let bucket = if same { &mut local } else { &mut cross };
-                                    if age < 10_000 {
-                                        bucket.record(Duration::from_millis(u64::from(age)));
-                                    }
-                                }
-                            }
-                            Err(_) => {
-                                counts.decode_errors.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
+                        let seen = Observer { index, servers };
+                        seen.frame(&datagram, ms(), &counts, &mut local, &mut cross);
                     }
                     (local, cross)
                 })
             });
-            // Spread the sessions' phases over one period.
-            tokio::time::sleep(period.mul_f64((index % 97) as f64 / 97.0)).await;
-            let mut ticker = tokio::time::interval(period);
-            let mut seq = 0u32;
-            while moves && Instant::now() < deadline {
-                let due = ticker.tick().await;
-                if due.elapsed() > period / 2 {
-                    counts.late.fetch_add(1, Ordering::Relaxed);
-                }
-                seq = seq.wrapping_add(1);
-                let uplink = Uplink {
-                    version: VERSION,
-                    seq,
-                    kind: PointerKind::Move,
-                    x: ms(),
-                    y: index as u16,
-                };
-                if connection.send_datagram(encode_uplink(&uplink)).is_ok() {
-                    counts.moves.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            if !moves {
+            if moves {
+                move_until(index, period, deadline, &counts, ms, |uplink| {
+                    connection.send_datagram(encode_uplink(&uplink)).is_ok()
+                })
+                .await;
+            } else {
                 tokio::time::sleep_until(deadline.into()).await;
             }
             if let Some(reader) = reader
@@ -287,31 +405,16 @@ pub async fn run(load: CursorLoad) -> anyhow::Result<CursorReport> {
         let _ = task.await;
     }
     let wall = start.elapsed().as_secs_f64();
-    let own = crate::stats::read_process(std::process::id())?;
-    let moves = counts.moves.load(Ordering::Relaxed);
-    let late = counts.late.load(Ordering::Relaxed);
-    let pace = Pace::judge(
-        (own.cpu_seconds - own_before.cpu_seconds) / wall.max(1e-9),
-        if moves == 0 {
-            1.0
-        } else {
-            1.0 - late as f64 / moves as f64
-        },
-    );
+    let pace = counts.pace(own_before.cpu_seconds, wall)?;
     let (mut latencies, mut cross) = std::mem::take(&mut *latencies.lock().await);
-    Ok(CursorReport {
+    Ok(counts.report(
         sessions,
         connect_errors,
-        moves_sent: moves,
-        latency: latencies.summary(),
-        cross_latency: (servers > 1).then(|| cross.summary()),
-        datagrams_received: counts.datagrams.load(Ordering::Relaxed),
-        oversized: counts.oversized.load(Ordering::Relaxed),
-        decode_errors: counts.decode_errors.load(Ordering::Relaxed),
-        cursors_seen_per_second: counts.seen.load(Ordering::Relaxed) as f64 / wall,
-        moving: load.moving.min(sessions),
+        (load.moving, load.observers),
+        (&mut latencies, (servers > 1).then_some(&mut cross)),
+        wall,
         pace,
-    })
+    ))
 }
 
 #[cfg(test)]

@@ -8,9 +8,15 @@
 //! - [`cursors`]: WebTransport cursor sessions moving at a rate; move→seen latency.
 //! - [`sse`]: idle event-stream subscribers; publish→receive latency of broadcasts.
 //! - [`forms`]: leads at a concurrency; request latency and throughput.
+//! - [`fallback`]: cursor sessions over the SSE + POST fallback.
+//! - [`impair`]: UDP and TCP proxies that delay and lose traffic.
+//! - [`lossy`]: cursors over WebTransport and over the fallback on one impaired link.
 
 pub mod cursors;
+pub mod fallback;
 pub mod forms;
+pub mod impair;
+pub mod lossy;
 pub mod sse;
 pub mod stats;
 pub mod target;

@@ -4,6 +4,7 @@
 //! ovasabi-load cursors --sessions 1000 --hz 30 --duration-secs 20 --admin-token T --server-pid P
 //! ovasabi-load sse     --subscribers 10000 --broadcasts 100 --rate 100 --admin-token T --server-pid P
 //! ovasabi-load forms   --concurrency 64 --requests 20000 --admin-token T
+//! ovasabi-load lossy   --loss 0.01 --delay-ms 30 --jitter-ms 10 --admin-token T
 //! ```
 //! Each run makes its own campaign (with the admin token) unless `--campaign`
 //! names one, prints a summary, and with `--json` one JSON line.
@@ -14,7 +15,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use loadgen::stats::{ServerUse, read_process};
 use loadgen::target::{bench_campaign, check_loopback, raise_fd_limit, user_tokens};
-use loadgen::{cursors, forms, sse};
+use loadgen::{cursors, forms, impair, lossy, sse};
 
 #[derive(Parser)]
 #[command(
@@ -89,6 +90,33 @@ enum Scenario {
         #[arg(long)]
         publish_base: Option<String>,
     },
+    /// Cursors on a lossy link: WebTransport datagrams through a UDP proxy,
+    /// then the SSE fallback through a TCP proxy, both delaying and losing
+    /// traffic alike (see the `impair` module).
+    Lossy {
+        #[command(flatten)]
+        common: Common,
+        /// Probability that a datagram (or, for TCP, a chunk) is lost.
+        #[arg(long, default_value_t = 0.0)]
+        loss: f64,
+        /// One-way delay of the link.
+        #[arg(long, default_value_t = 30)]
+        delay_ms: u64,
+        /// The delay varies uniformly by up to this much either way.
+        #[arg(long, default_value_t = 10)]
+        jitter_ms: u64,
+        /// Seed of the losses and delays.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 20)]
+        sessions: usize,
+        #[arg(long, default_value_t = 30)]
+        hz: u32,
+        #[arg(long, default_value_t = 15)]
+        duration_secs: u64,
+        #[arg(long, default_value_t = 5)]
+        observers: usize,
+    },
     /// Leads (`POST /api/quote`) at a concurrency.
     Forms {
         #[command(flatten)]
@@ -149,6 +177,7 @@ async fn main() -> anyhow::Result<()> {
     let common = match &cli.scenario {
         Scenario::Cursors { common, .. }
         | Scenario::Sse { common, .. }
+        | Scenario::Lossy { common, .. }
         | Scenario::Forms { common, .. } => common.clone(),
     };
     for base in &common.base {
@@ -181,6 +210,7 @@ async fn main() -> anyhow::Result<()> {
                 duration: Duration::from_secs(duration_secs),
                 observers,
                 moving: moving.unwrap_or(sessions),
+                udp_via: None,
             })
             .await?;
             let server = server_use(common.server_pid, before, measured_from)?;
@@ -216,6 +246,39 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             let server = server_use(common.server_pid, before, measured_from)?;
             print(common.json, "sse", &report, server)?;
+        }
+        Scenario::Lossy {
+            loss,
+            delay_ms,
+            jitter_ms,
+            seed,
+            sessions,
+            hz,
+            duration_secs,
+            observers,
+            ..
+        } => {
+            let link = impair::Impairment {
+                loss,
+                delay: Duration::from_millis(delay_ms),
+                jitter: Duration::from_millis(jitter_ms),
+                seed,
+            };
+            let base = &common.base[0];
+            let report = lossy::run(lossy::LossyLoad {
+                http: &http,
+                base,
+                campaign: &slug,
+                link,
+                sessions,
+                hz,
+                duration: Duration::from_secs(duration_secs),
+                observers,
+            })
+            .await?;
+            measured_from = started;
+            let server = server_use(common.server_pid, before, measured_from)?;
+            print(common.json, "lossy", &report, server)?;
         }
         Scenario::Forms {
             concurrency,

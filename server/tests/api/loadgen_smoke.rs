@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use loadgen::target::{bench_campaign, user_tokens};
-use loadgen::{cursors, forms, sse};
+use loadgen::{cursors, forms, impair, lossy, sse};
 
 use crate::support::{Db, spawn_app};
 
@@ -28,6 +28,7 @@ async fn the_cursor_scenario_runs_and_measures() {
         duration: Duration::from_secs(2),
         observers: 5,
         moving: 15,
+        udp_via: None,
     })
     .await
     .expect("runs");
@@ -44,6 +45,50 @@ async fn the_cursor_scenario_runs_and_measures() {
         report.pace.cores > 0.0 && report.pace.on_time_ratio > 0.0,
         "the load generator reports its own pace: {report:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lossy_link_scenario_runs_both_transports_through_the_link() {
+    let app = spawn_app(Db::Sqlite).await;
+    let base = app.url("");
+    let slug = bench_campaign(&app.client, &base, &app.admin_token, 30, 64)
+        .await
+        .expect("campaign");
+    let report = lossy::run(lossy::LossyLoad {
+        http: &app.client,
+        base: &base,
+        campaign: &slug,
+        link: impair::Impairment {
+            loss: 0.05,
+            delay: Duration::from_millis(30),
+            jitter: Duration::from_millis(5),
+            seed: 3,
+        },
+        sessions: 6,
+        hz: 30,
+        duration: Duration::from_secs(2),
+        observers: 2,
+    })
+    .await
+    .expect("runs");
+    for (transport, run) in [("webtransport", &report.webtransport), ("sse", &report.sse)] {
+        assert_eq!(
+            (run.sessions, run.connect_errors),
+            (6, 0),
+            "{transport}: {run:?}"
+        );
+        assert!(run.latency.count > 0, "{transport} measured: {run:?}");
+        // Up and down through the link: never under twice its shortest
+        // delay (25 ms), less the clock's millisecond truncation.
+        assert!(
+            run.latency.p50_ms >= 45.0,
+            "{transport} did not go through the link: {run:?}"
+        );
+        assert!(
+            run.seen_share > 0.3 && run.seen_share <= 1.0,
+            "{transport}: {run:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
