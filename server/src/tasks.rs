@@ -101,10 +101,12 @@ impl Tasks {
         F: Future<Output = ()> + Send + 'static,
     {
         let running = Running::new(name, self.running.clone());
-        self.tracker.spawn(async move {
-            let _running = running;
-            task.await;
-        });
+        // Not `async move { let _running = running; task.await }`: an async
+        // block keeps a captured future and the one it awaits in separate
+        // slots, and every task would be twice its own size — at 10 000 idle
+        // event streams, 32 MiB for nothing.
+        self.tracker
+            .spawn(futures::FutureExt::map(task, move |()| drop(running)));
     }
 
     /// Runs `step` as the task `name`: now, then again `every` after each run

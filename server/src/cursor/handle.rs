@@ -8,13 +8,15 @@ use protocol::Uplink;
 use tokio::sync::broadcast;
 
 use super::room::Room;
-use super::{CursorCounters, RoomKey, TickFrames, UplinkOutcome};
+use super::{CursorCounters, DatagramSink, RoomKey, TickFrames, UplinkOutcome};
 
 /// One connection's place in a room; leaving the room when dropped.
 pub struct CursorMember {
     pub(super) room: Arc<Room>,
     pub(super) id: u32,
     pub(super) frames: broadcast::Receiver<Arc<TickFrames>>,
+    /// Whether the tick task sends this member's datagrams ([`Self::send_to`]).
+    pub(super) direct: bool,
 }
 
 /// Reaches a member by its room and id without keeping either alive: what
@@ -95,15 +97,28 @@ impl CursorMember {
         self.room.snapshot()
     }
 
-    /// The next tick's datagrams. `Ok(None)` when the member fell behind and
-    /// skipped ahead; `Err` when the room closed.
+    /// From now on the room's tick task hands this member's datagrams to
+    /// `sink` itself — no wake of the member's task per tick — and
+    /// [`Self::next`] returns only the ticks that carry a roster (whose
+    /// datagrams were sent already).
+    pub fn send_to(&mut self, sink: Arc<dyn DatagramSink>) {
+        self.frames = self.room.rosters.subscribe();
+        self.direct = true;
+        self.room.add_sink(self.id, sink);
+    }
+
+    /// The next tick's datagrams (with [`Self::send_to`]: the next tick with
+    /// a roster). `Ok(None)` when the member fell behind and skipped ahead;
+    /// `Err` when the room closed.
     pub async fn next(&mut self) -> Result<Option<Arc<TickFrames>>, broadcast::error::RecvError> {
         let counters = &self.room.counters;
         match self.frames.recv().await {
             Ok(frames) => {
-                counters.datagrams_out.inc_by(frames.datagrams.len() as u64);
-                let bytes: usize = frames.datagrams.iter().map(Bytes::len).sum();
-                counters.bytes_out.inc_by(bytes as u64);
+                if !self.direct {
+                    counters.datagrams_out.inc_by(frames.datagrams.len() as u64);
+                    let bytes: usize = frames.datagrams.iter().map(Bytes::len).sum();
+                    counters.bytes_out.inc_by(bytes as u64);
+                }
                 Ok(Some(frames))
             }
             Err(broadcast::error::RecvError::Lagged(_)) => {

@@ -64,7 +64,12 @@ impl CursorHub {
         // Joined while the hub is locked: the room cannot go away in between.
         let id = room.join(session, identity);
         drop(rooms);
-        CursorMember { room, id, frames }
+        CursorMember {
+            room,
+            id,
+            frames,
+            direct: false,
+        }
     }
 
     /// Starts the relay between instances (when there is one).

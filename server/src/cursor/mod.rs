@@ -149,6 +149,15 @@ pub enum UplinkOutcome {
     Departed,
 }
 
+/// Where a member's frames go straight from its room's tick task, without
+/// waking the member's own task (a WebTransport connection: queuing a
+/// datagram is a lock and a wake of its connection driver). A full or
+/// closed queue loses that frame only.
+pub trait DatagramSink: Send + Sync {
+    /// Queues one datagram.
+    fn send(&self, datagram: Bytes);
+}
+
 /// The datagrams of one tick, encoded once and shared by every member.
 #[derive(Debug)]
 #[allow(missing_docs)] // fields named for what they hold
@@ -321,6 +330,66 @@ mod tests {
                 break;
             }
         }
+    }
+
+    /// Datagrams a [`DatagramSink`] was handed.
+    #[derive(Default)]
+    struct Collected(parking_lot::Mutex<Vec<Bytes>>);
+
+    impl DatagramSink for Collected {
+        fn send(&self, datagram: Bytes) {
+            self.0.lock().push(datagram);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sink_gets_every_frame_from_the_tick_and_its_member_only_rosters() {
+        let hub = Arc::new(CursorHub::new(Tasks::new(), None));
+        let mut watcher = join(&hub, settings(8));
+        let sink = Arc::new(Collected::default());
+        watcher.send_to(sink.clone());
+        let mover = join(&hub, settings(8));
+        // The mover's arrival is a roster: the member's task is woken for it.
+        let frames = tokio::time::timeout(Duration::from_secs(2), watcher.next())
+            .await
+            .expect("a roster tick")
+            .expect("open")
+            .expect("not lagged");
+        assert!(!frames.roster.is_empty(), "woken only for rosters");
+        for seq in 1..=3 {
+            assert_eq!(mover.apply(mv(seq, seq as u16)), UplinkOutcome::Accepted);
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+        // Moves reach the sink without the member's task.
+        let mut seen = Vec::new();
+        for _ in 0..100 {
+            seen = sink
+                .0
+                .lock()
+                .iter()
+                .flat_map(|d| decode_frame(d).expect("decodes").cursors)
+                .map(|c| c.x)
+                .collect();
+            if seen.contains(&3) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            seen.contains(&3),
+            "the last move reached the sink: {seen:?}"
+        );
+        let no_roster = tokio::time::timeout(Duration::from_millis(100), watcher.next()).await;
+        assert!(
+            no_roster.is_err(),
+            "a tick without a roster does not wake the member"
+        );
+        // A member that leaves is no longer sent to.
+        drop(watcher);
+        let before = sink.0.lock().len();
+        assert_eq!(mover.apply(mv(9, 9)), UplinkOutcome::Accepted);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(sink.0.lock().len(), before, "sent to a member that left");
     }
 
     #[tokio::test]

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::identity::Identity;
 use super::relay::CursorRelay;
 use super::state::RoomState;
-use super::{CursorCounters, RoomKey, RoomSettings, TickFrames, UplinkOutcome};
+use super::{CursorCounters, DatagramSink, RoomKey, RoomSettings, TickFrames, UplinkOutcome};
 
 /// Frames a member may fall behind before it skips ahead.
 const MEMBER_BUFFER: usize = 16;
@@ -26,6 +26,11 @@ pub(super) struct Room {
     pub(super) relay: Option<Arc<CursorRelay>>,
     pub(super) state: Mutex<RoomState>,
     pub(super) frames: broadcast::Sender<Arc<TickFrames>>,
+    /// The ticks that carry a roster (what a member whose datagrams go to
+    /// a [`DatagramSink`] still waits for).
+    pub(super) rosters: broadcast::Sender<Arc<TickFrames>>,
+    /// Members whose datagrams the tick task queues itself, by id.
+    pub(super) sinks: Mutex<Vec<(u32, Arc<dyn DatagramSink>)>>,
     /// A local member moved, joined or left: the parked task ticks again.
     pub(super) wake: Notify,
     /// Other instances' changes arrived: send them now, not at the next tick.
@@ -47,6 +52,8 @@ impl Room {
             relay,
             state: Mutex::new(RoomState::default()),
             frames: broadcast::channel(MEMBER_BUFFER).0,
+            rosters: broadcast::channel(MEMBER_BUFFER).0,
+            sinks: Mutex::new(Vec::new()),
             wake: Notify::new(),
             flush: Notify::new(),
             counters,
@@ -62,8 +69,28 @@ impl Room {
 
     /// Removes local member `id`.
     pub(super) fn leave(&self, id: u32) {
+        self.sinks.lock().retain(|(member, _)| *member != id);
         self.state.lock().leave(id);
         self.wake.notify_one();
+    }
+
+    /// Sends member `id`'s frames to `sink` from now on.
+    pub(super) fn add_sink(&self, id: u32, sink: Arc<dyn DatagramSink>) {
+        self.sinks.lock().push((id, sink));
+    }
+
+    /// Hands a tick's datagrams to every sink; returns how many were queued
+    /// and their bytes.
+    pub(super) fn send_to_sinks(&self, datagrams: &[Bytes]) -> (u64, u64) {
+        let sinks = self.sinks.lock();
+        for (_, sink) in sinks.iter() {
+            for datagram in datagrams {
+                sink.send(datagram.clone());
+            }
+        }
+        let bytes: usize = datagrams.iter().map(Bytes::len).sum();
+        let members = sinks.len() as u64;
+        (members * datagrams.len() as u64, members * bytes as u64)
     }
 
     /// Applies member `id`'s uplink.

@@ -84,20 +84,27 @@ impl Room {
             let roster = state.take_roster();
             (state.tick, state.presence(), cursors, removed, roster)
         };
-        let datagrams =
+        let datagrams: Vec<Bytes> =
             protocol::split_frame(tick, presence, &cursors, &removed, protocol::MAX_DATAGRAM)
                 .into_iter()
                 .map(Bytes::from)
                 .collect();
-        let roster = protocol::split_roster(None, &joined, &left, protocol::MAX_ROSTER)
+        let roster: Vec<Bytes> = protocol::split_roster(None, &joined, &left, protocol::MAX_ROSTER)
             .into_iter()
             .map(Bytes::from)
             .collect();
-        let _ = self.frames.send(Arc::new(TickFrames {
+        let (sent, bytes) = self.send_to_sinks(&datagrams);
+        self.counters.datagrams_out.inc_by(sent);
+        self.counters.bytes_out.inc_by(bytes);
+        let frames = Arc::new(TickFrames {
             tick,
             datagrams,
             roster,
-        }));
+        });
+        if !frames.roster.is_empty() {
+            let _ = self.rosters.send(frames.clone());
+        }
+        let _ = self.frames.send(frames);
         self.counters.frames.inc();
         self.counters.tick.observe(started.elapsed().as_secs_f64());
         true

@@ -315,7 +315,6 @@ impl WebTransportServer {
     }
 }
 
-/// One browser session: logs how it ended.
 /// How long opening the roster stream, or a roster write, may wait for the
 /// client: a client that does not take or read its roster stream is not served.
 const ROSTER_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -337,6 +336,17 @@ async fn write_roster(
     Ok(())
 }
 
+/// A session's datagrams, queued by its room's tick task.
+struct SessionSink(Arc<wtransport::Connection>);
+
+impl crate::cursor::DatagramSink for SessionSink {
+    fn send(&self, datagram: bytes::Bytes) {
+        // A full or closed send queue loses this tick only.
+        let _ = self.0.send_datagram(datagram);
+    }
+}
+
+/// One browser session: logs how it ended.
 async fn serve_session(
     state: Arc<AppState>,
     incoming: IncomingSession,
@@ -432,7 +442,7 @@ async fn serve_session_impl(
     let key = RoomKey::new(&campaign.slug, query("page").as_deref());
     let version = protocol_version(query("v").as_deref());
     let identity = member_identity(&state, &campaign, Some(&session)).await;
-    let connection = request.accept().await?;
+    let connection = Arc::new(request.accept().await?);
     let _open = crate::telemetry::Gauge::hold(&state.counters.webtransport_open);
     let _presence = state.presence.join(&campaign.slug, session.sub);
     let mut member = state
@@ -454,6 +464,8 @@ async fn serve_session_impl(
     for datagram in member.snapshot() {
         connection.send_datagram(datagram)?;
     }
+    // Each tick's frame is queued by the room's task, not this one's.
+    member.send_to(Arc::new(SessionSink(connection.clone())));
     loop {
         tokio::select! {
             () = shutdown.cancelled() => {
@@ -463,12 +475,10 @@ async fn serve_session_impl(
             received = connection.receive_datagram() => {
                 member.uplink(&received?);
             }
+            // Only the ticks with a roster wake this task (their
+            // datagrams went to the sink).
             frames = member.next() => match frames {
                 Ok(Some(frames)) => {
-                    for datagram in &frames.datagrams {
-                        // A full or closed send queue loses this tick only.
-                        let _ = connection.send_datagram(datagram.clone());
-                    }
                     if let Some(stream) = &mut roster
                         && !frames.roster.is_empty()
                     {

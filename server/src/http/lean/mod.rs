@@ -36,7 +36,7 @@ use super::ApiError;
 use super::access;
 #[cfg(test)]
 use super::events::StreamCredential;
-use super::events::{StreamRequest, open_stream};
+use super::events::{EventStream, StreamRequest, open_stream};
 use crate::limit::ConnectionSlot;
 use crate::state::{AppState, ConnectionRefusal};
 
@@ -264,37 +264,57 @@ const EVENTS_ROUTE: &str = "/api/campaign/{slug}/events";
 
 /// Answers the event stream on `stream` until either side ends it, inside
 /// the request's span.
-async fn serve(
+///
+/// Two phases, so that the task kept for the stream's life holds only what
+/// its loop needs: opening (admission, replay, the response head) runs once,
+/// boxed and dropped when done; then [`relay`] holds the socket and the
+/// stream. (An `async fn` keeps its arguments for its whole life, so one
+/// that took the request and then looped would carry it to the end.)
+fn serve(
     stream: Socket,
     state: Arc<AppState>,
     request: StreamRequest,
     slots: Vec<ConnectionSlot>,
-) {
+) -> impl Future<Output = ()> + Send {
+    use futures::FutureExt;
     let span = access::request_span(&request.request_id, "GET", EVENTS_ROUTE);
-    serve_stream(stream, state, request, slots)
+    Box::pin(open(stream, state, request, slots))
+        .then(|opened| {
+            futures::future::OptionFuture::from(
+                opened.map(|o| relay(o.stream, o.events, o.write_stall, o._slots)),
+            )
+        })
+        .map(|_| ())
         .instrument(span)
-        .await;
 }
 
-async fn serve_stream(
+/// An opened event stream: what its loop holds.
+struct Opened {
+    stream: Socket,
+    events: EventStream,
+    /// How long a write may wait for a reader that stopped reading.
+    write_stall: Duration,
+    _slots: Vec<ConnectionSlot>,
+}
+
+/// Opens the stream and writes the response head; `None` when refused (the
+/// refusal answered) or the client left.
+async fn open(
     mut stream: Socket,
     state: Arc<AppState>,
     request: StreamRequest,
-    _slots: Vec<ConnectionSlot>,
-) {
+    slots: Vec<ConnectionSlot>,
+) -> Option<Opened> {
     let started = std::time::Instant::now();
     let client = request.client;
     let request_id = request.request_id.clone();
-    let write_stall = state.config.idle_timeout;
     // Admitted from another origin: it is allowed, and may read the stream.
     let cross_origin = request
         .origin
         .origin
         .clone()
         .filter(|_| !request.origin.same_origin);
-    // What runs once (opening, refusing) is boxed, so that this task, kept for
-    // the stream's life, holds no room for it.
-    let mut events = match Box::pin(open_stream(state.clone(), request)).await {
+    let events = match open_stream(state.clone(), request).await {
         Ok(events) => events,
         Err(error) => {
             access::record(
@@ -304,16 +324,32 @@ async fn serve_stream(
                 started,
                 client,
             );
-            let _ = Box::pin(stream.write_all(&error_response(&error, Some(&request_id)))).await;
+            let _ = stream
+                .write_all(&error_response(&error, Some(&request_id)))
+                .await;
             let _ = stream.shutdown().await;
-            return;
+            return None;
         }
     };
     access::record(&state, (EVENTS_ROUTE, "GET"), 200, started, client);
     let head = response_head(cross_origin.as_deref(), &request_id);
-    if stream.write_all(&head).await.is_err() {
-        return;
-    }
+    stream.write_all(&head).await.ok()?;
+    Some(Opened {
+        stream,
+        events,
+        write_stall: state.config.idle_timeout,
+        _slots: slots,
+    })
+}
+
+/// Writes the stream's frames until either side ends it. (Its parts as
+/// arguments, not an [`Opened`]: destructured here, they would be held twice.)
+async fn relay(
+    stream: Socket,
+    mut events: EventStream,
+    write_stall: Duration,
+    _slots: Vec<ConnectionSlot>,
+) {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut scratch = [0u8; 64];
     loop {
