@@ -30,11 +30,9 @@ use wtransport::{ClientConfig, Endpoint};
 
 use crate::stats::{Latencies, Summary};
 
-/// A cursor run.
+/// What the sessions of a cursor run do, whichever transport carries them.
 #[derive(Debug, Clone)]
-pub struct CursorLoad {
-    /// Servers to spread sessions over (round robin): two for cross-instance.
-    pub bases: Vec<String>,
+pub struct Sessions {
     /// Campaign slug.
     pub campaign: String,
     /// Session tokens, one per session.
@@ -47,6 +45,15 @@ pub struct CursorLoad {
     pub observers: usize,
     /// Sessions that move (the first ones); the others stay idle.
     pub moving: usize,
+}
+
+/// A cursor run over WebTransport.
+#[derive(Debug, Clone)]
+pub struct CursorLoad {
+    /// Servers to spread sessions over (round robin): two for cross-instance.
+    pub bases: Vec<String>,
+    /// The sessions.
+    pub sessions: Sessions,
     /// Send the sessions' QUIC packets here instead of to the servers'
     /// WebTransport address (an [impaired link](crate::impair); one server).
     pub udp_via: Option<std::net::SocketAddr>,
@@ -299,6 +306,7 @@ impl Observer {
 
 /// Runs the load and reports.
 pub async fn run(load: CursorLoad) -> anyhow::Result<CursorReport> {
+    let plan = &load.sessions;
     let http = reqwest::Client::new();
     let mut servers_info = Vec::new();
     for base in &load.bases {
@@ -320,9 +328,9 @@ pub async fn run(load: CursorLoad) -> anyhow::Result<CursorReport> {
     // there — so the server's per-address caps count it as they would count
     // a visitor: one UDP socket (one client endpoint) per address and server.
     let per = crate::target::CLIENTS_PER_ADDRESS;
-    let sources = crate::target::spread_clients(load.tokens.len())?;
+    let sources = crate::target::spread_clients(plan.tokens.len())?;
     let mut endpoints = Vec::new();
-    for group in 0..load.tokens.len().div_ceil(per) {
+    for group in 0..plan.tokens.len().div_ceil(per) {
         let source = crate::target::loopback_source(group * per);
         let mut per_server = Vec::new();
         for (_, hashes) in &servers_info {
@@ -330,13 +338,13 @@ pub async fn run(load: CursorLoad) -> anyhow::Result<CursorReport> {
         }
         endpoints.push(per_server);
     }
-    let connects = load.tokens.iter().enumerate().map(|(i, token)| {
+    let connects = plan.tokens.iter().enumerate().map(|(i, token)| {
         let server = i % load.bases.len();
         let endpoint = &endpoints[i / per][server];
         let url = &servers_info[server].0;
         let base = &load.bases[server];
         let http = &sources[i / per];
-        let campaign = &load.campaign;
+        let campaign = &plan.campaign;
         async move {
             let ticket = crate::target::connect_ticket(http, base, campaign, token).await?;
             let target = format!("{url}/{campaign}?page=/&ticket={ticket}");
@@ -358,14 +366,14 @@ pub async fn run(load: CursorLoad) -> anyhow::Result<CursorReport> {
     let ms = move || (start.elapsed().as_millis() as u64 & 0xFFFF) as u16;
     let counts = Arc::new(Counts::default());
     let latencies = Arc::new(Mutex::new((Latencies::default(), Latencies::default())));
-    let deadline = start + load.duration;
-    let period = Duration::from_secs_f64(1.0 / f64::from(load.hz.max(1)));
+    let deadline = start + plan.duration;
+    let period = Duration::from_secs_f64(1.0 / f64::from(plan.hz.max(1)));
     let mut tasks = Vec::new();
     for (index, connection) in connections {
         let counts = counts.clone();
         let latencies = latencies.clone();
-        let observer = index < load.observers;
-        let moves = index < load.moving;
+        let observer = index < plan.observers;
+        let moves = index < plan.moving;
         tasks.push(tokio::spawn(async move {
             let connection = Arc::new(connection);
             let reader = observer.then(|| {
@@ -410,7 +418,7 @@ pub async fn run(load: CursorLoad) -> anyhow::Result<CursorReport> {
     Ok(counts.report(
         sessions,
         connect_errors,
-        (load.moving, load.observers),
+        (plan.moving, plan.observers),
         (&mut latencies, (servers > 1).then_some(&mut cross)),
         wall,
         pace,

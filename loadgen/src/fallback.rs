@@ -17,7 +17,7 @@ use futures::StreamExt;
 use protocol::encode_uplink;
 use tokio::sync::Mutex;
 
-use crate::cursors::{Counts, CursorReport, Observer, move_until};
+use crate::cursors::{Counts, CursorReport, Observer, Sessions, move_until};
 use crate::stats::Latencies;
 
 /// Connections a browser opens to one host over HTTP/1.1.
@@ -37,18 +37,8 @@ fn session_client(index: usize) -> anyhow::Result<reqwest::Client> {
 pub struct FallbackLoad {
     /// The server, or a proxy in front of it.
     pub base: String,
-    /// Campaign slug.
-    pub campaign: String,
-    /// Session tokens, one per session.
-    pub tokens: Vec<String>,
-    /// Moves per second per session.
-    pub hz: u32,
-    /// How long to move.
-    pub duration: Duration,
-    /// Sessions that measure (all read their stream).
-    pub observers: usize,
-    /// Sessions that move (the first ones).
-    pub moving: usize,
+    /// The sessions.
+    pub sessions: Sessions,
 }
 
 /// The `data:` of each `event: cursors` in a chunk of an event stream,
@@ -70,17 +60,18 @@ fn cursor_frames(pending: &mut String, chunk: &[u8]) -> Vec<Vec<u8>> {
 
 /// Runs the load and reports.
 pub async fn run(load: FallbackLoad) -> anyhow::Result<CursorReport> {
+    let plan = &load.sessions;
     let counts = Arc::new(Counts::default());
     let latencies = Arc::new(Mutex::new(Latencies::default()));
     let opened = Arc::new(tokio::sync::Semaphore::new(0));
     let connect_errors = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (start_tx, start_rx) = tokio::sync::watch::channel(None::<Instant>);
     let mut tasks = Vec::new();
-    for (index, token) in load.tokens.iter().cloned().enumerate() {
+    for (index, token) in plan.tokens.iter().cloned().enumerate() {
         let http = session_client(index)?;
         // The connections left beside the event stream.
         let posts = Arc::new(tokio::sync::Semaphore::new(BROWSER_CONNECTIONS - 1));
-        let (base, campaign) = (load.base.clone(), load.campaign.clone());
+        let (base, campaign) = (load.base.clone(), plan.campaign.clone());
         let (counts, latencies, opened, connect_errors) = (
             counts.clone(),
             latencies.clone(),
@@ -88,10 +79,10 @@ pub async fn run(load: FallbackLoad) -> anyhow::Result<CursorReport> {
             connect_errors.clone(),
         );
         let mut start_rx = start_rx.clone();
-        let (observer, moves) = (index < load.observers, index < load.moving);
+        let (observer, moves) = (index < plan.observers, index < plan.moving);
         let (duration, period) = (
-            load.duration,
-            Duration::from_secs_f64(1.0 / f64::from(load.hz.max(1))),
+            plan.duration,
+            Duration::from_secs_f64(1.0 / f64::from(plan.hz.max(1))),
         );
         tasks.push(tokio::spawn(async move {
             let stream = async {
@@ -163,7 +154,7 @@ pub async fn run(load: FallbackLoad) -> anyhow::Result<CursorReport> {
         }));
     }
     // Every stream open (or failed) before anyone moves.
-    let _ = opened.acquire_many(load.tokens.len() as u32).await?;
+    let _ = opened.acquire_many(plan.tokens.len() as u32).await?;
     let own_before = crate::stats::read_process(std::process::id())?;
     let start = Instant::now();
     start_tx.send_replace(Some(start));
@@ -178,7 +169,7 @@ pub async fn run(load: FallbackLoad) -> anyhow::Result<CursorReport> {
     Ok(counts.report(
         sessions - failed,
         failed,
-        (load.moving, load.observers),
+        (plan.moving, plan.observers),
         (&mut latencies, None),
         wall,
         pace,

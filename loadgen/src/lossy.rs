@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::cursors::{self, CursorLoad, CursorReport};
+use crate::cursors::{self, CursorLoad, CursorReport, Sessions};
 use crate::fallback::{self, FallbackLoad};
 use crate::impair::{self, Impairment};
 use crate::target::user_tokens;
@@ -65,29 +65,28 @@ pub async fn run(load: LossyLoad<'_>) -> anyhow::Result<LossyReport> {
     let any: SocketAddr = "127.0.0.1:0".parse()?;
     let (wt_url, _) = cursors::endpoint_info(load.http, load.base).await?;
     let udp = impair::udp_proxy(any, socket_of(&wt_url)?, load.link).await?;
-    let tokens = user_tokens(load.http, load.base, load.campaign, load.sessions).await?;
+    // Each transport has sessions of its own, all moving.
+    let sessions = async || -> anyhow::Result<Sessions> {
+        Ok(Sessions {
+            campaign: load.campaign.to_owned(),
+            tokens: user_tokens(load.http, load.base, load.campaign, load.sessions).await?,
+            hz: load.hz,
+            duration: load.duration,
+            observers: load.observers,
+            moving: load.sessions,
+        })
+    };
     let webtransport = cursors::run(CursorLoad {
         bases: vec![load.base.to_owned()],
-        campaign: load.campaign.to_owned(),
-        tokens,
-        hz: load.hz,
-        duration: load.duration,
-        observers: load.observers,
-        moving: load.sessions,
+        sessions: sessions().await?,
         udp_via: Some(udp),
     })
     .await?;
 
     let tcp = impair::tcp_proxy(any, socket_of(load.base)?, load.link).await?;
-    let tokens = user_tokens(load.http, load.base, load.campaign, load.sessions).await?;
     let sse = fallback::run(FallbackLoad {
         base: format!("http://{tcp}"),
-        campaign: load.campaign.to_owned(),
-        tokens,
-        hz: load.hz,
-        duration: load.duration,
-        observers: load.observers,
-        moving: load.sessions,
+        sessions: sessions().await?,
     })
     .await?;
     Ok(LossyReport {

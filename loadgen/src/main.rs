@@ -204,12 +204,14 @@ async fn main() -> anyhow::Result<()> {
             let before = common.server_pid.map(read_process).transpose()?;
             let report = cursors::run(cursors::CursorLoad {
                 bases: common.base.clone(),
-                campaign: slug,
-                tokens,
-                hz,
-                duration: Duration::from_secs(duration_secs),
-                observers,
-                moving: moving.unwrap_or(sessions),
+                sessions: cursors::Sessions {
+                    campaign: slug,
+                    tokens,
+                    hz,
+                    duration: Duration::from_secs(duration_secs),
+                    observers,
+                    moving: moving.unwrap_or(sessions),
+                },
                 udp_via: None,
             })
             .await?;

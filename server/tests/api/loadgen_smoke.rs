@@ -22,12 +22,14 @@ async fn the_cursor_scenario_runs_and_measures() {
         .expect("tokens");
     let report = cursors::run(cursors::CursorLoad {
         bases: vec![base],
-        campaign: slug,
-        tokens,
-        hz: 30,
-        duration: Duration::from_secs(2),
-        observers: 5,
-        moving: 15,
+        sessions: cursors::Sessions {
+            campaign: slug,
+            tokens,
+            hz: 30,
+            duration: Duration::from_secs(2),
+            observers: 5,
+            moving: 15,
+        },
         udp_via: None,
     })
     .await
