@@ -449,6 +449,10 @@ async fn serve_session_impl(
         .cursors
         .join(key, RoomSettings::from(&campaign), session.sub, identity);
     tracing::debug!(campaign = %campaign.slug, member = member.id(), version, "cursor session open");
+    // Each tick's frame is queued by the room's task, not this one's. Before
+    // the roster snapshot below, so that no roster tick falls between it
+    // and the ones this task then waits for.
+    member.send_to(Arc::new(SessionSink(connection.clone())));
     // Version 2: who is in the room, reliably, on a stream of the server's.
     let mut roster = if version >= 2 {
         // A client that takes no stream of ours is not served (not waited for).
@@ -464,8 +468,6 @@ async fn serve_session_impl(
     for datagram in member.snapshot() {
         connection.send_datagram(datagram)?;
     }
-    // Each tick's frame is queued by the room's task, not this one's.
-    member.send_to(Arc::new(SessionSink(connection.clone())));
     loop {
         tokio::select! {
             () = shutdown.cancelled() => {

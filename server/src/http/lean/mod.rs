@@ -342,8 +342,7 @@ async fn open(
     })
 }
 
-/// Writes the stream's frames until either side ends it. (Its parts as
-/// arguments, not an [`Opened`]: destructured here, they would be held twice.)
+/// Writes the stream's frames until either side ends it.
 async fn relay(
     stream: Socket,
     mut events: EventStream,
