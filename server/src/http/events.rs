@@ -17,9 +17,12 @@
 //! gives up for good on any answer but 200, so once its ticket has expired a
 //! client reconnects itself, with a fresh ticket and `?last_event_id=`.
 //!
-//! A connection is a stream polled by the HTTP connection itself: nothing is
-//! queued for it but the campaign's shared, bounded buffer. A client that falls
-//! further behind than that buffer is skipped ahead with a `reset`.
+//! A connection is a stream polled by the HTTP connection itself, or, idle on
+//! the lean path, kept by its campaign's task of idle streams
+//! ([`super::lean::idle`]): nothing is queued for it but the campaign's shared,
+//! bounded buffer (and there, at most 64 shared frames its socket did not take
+//! yet). A client that falls further behind than that is skipped ahead with a
+//! `reset`.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -261,11 +264,9 @@ struct CursorRequest {
 pub struct EventStream {
     state: Arc<AppState>,
     campaign: String,
-    session: Option<Uuid>,
+    seen: Seen,
     events: broadcast::Receiver<Arc<Envelope>>,
     presence: watch::Receiver<u64>,
-    /// The id of the last event this connection was given (or skipped past).
-    position: EventId,
     /// Frames to send before anything live.
     pending: VecDeque<Bytes>,
     presence_due: Option<Instant>,
@@ -302,6 +303,91 @@ fn frame(id: EventId, kind: &str, data: &str) -> Bytes {
     Bytes::from(format!("id: {id}\nevent: {kind}\ndata: {data}\n\n"))
 }
 
+/// A `presence` (or `reset`) frame: the campaign's active visitors, with the
+/// id of the last event the connection was given.
+pub(super) fn presence_frame(position: EventId, kind: &str, active: u64) -> Bytes {
+    frame(position, kind, &format!("{{\"active\":{active}}}"))
+}
+
+/// The comment an idle stream is sent now and then, so that proxies and
+/// clients know it is alive.
+pub(super) const HEARTBEAT: &[u8] = b": keep-alive\n\n";
+
+/// Where one connection is in its campaign's events, and whose private
+/// events it may see.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Seen {
+    pub(super) session: Option<Uuid>,
+    /// The id of the last event this connection was given (or skipped past).
+    pub(super) position: EventId,
+}
+
+/// What a connection does with one envelope of its campaign.
+pub(super) enum Delivery {
+    /// The bus lost events: a `reset` with a fresh snapshot.
+    Reset,
+    /// Not for this connection, or already given.
+    Skip,
+    /// The event's frame.
+    Send(Bytes),
+}
+
+impl Seen {
+    /// What the connection does with `envelope`; advances the position.
+    pub(super) fn deliver(&mut self, envelope: &Envelope) -> Delivery {
+        if envelope.event.kind == crate::bus::RESET {
+            return Delivery::Reset; // the bus lost events on their way here (Redis was away too long)
+        }
+        if envelope.id <= self.position {
+            return Delivery::Skip; // already given (replayed before the live stream caught up)
+        }
+        self.position = envelope.id;
+        let visible = match envelope.event.audience {
+            Audience::Everyone => true,
+            Audience::Session(owner) => self.session == Some(owner),
+        };
+        if visible {
+            Delivery::Send(envelope.sse_frame())
+        } else {
+            Delivery::Skip
+        }
+    }
+}
+
+/// Counts an event handed to a connection, `elapsed` after it was published.
+pub(super) fn count_delivery(state: &AppState, elapsed: Duration) {
+    let counters = &state.counters;
+    counters.sse_delivery.observe(elapsed.as_secs_f64());
+    counters.sse_events_out.inc();
+}
+
+/// How long ago `envelope` was published (by this instance's clock).
+pub(super) fn since_published(envelope: &Envelope) -> Duration {
+    (chrono::Utc::now() - envelope.published_at)
+        .to_std()
+        .unwrap_or_default()
+}
+
+/// An event stream with nothing of its own left to send and no room to
+/// relay: what the campaign's shared task of idle streams takes over
+/// ([`super::lean`]).
+pub struct IdleStream {
+    pub(super) campaign: String,
+    pub(super) seen: Seen,
+    /// The stream's own subscription, read up to now when it is taken over,
+    /// so that nothing published in between is lost.
+    pub(super) events: broadcast::Receiver<Arc<Envelope>>,
+    pub(super) hold: StreamHold,
+}
+
+/// What a stream holds for as long as it lives: its visitor in the presence
+/// count, its connection slot, its place in the open-streams gauge.
+pub struct StreamHold(
+    #[allow(dead_code)] PresenceGuard,
+    #[allow(dead_code)] ConnectionSlot,
+    #[allow(dead_code)] crate::telemetry::Gauge,
+);
+
 impl EventStream {
     async fn open(
         state: Arc<AppState>,
@@ -335,10 +421,12 @@ impl EventStream {
         });
         let mut connection = Self {
             campaign,
-            session,
+            seen: Seen {
+                session,
+                position: EventId::default(),
+            },
             events,
             presence,
-            position: EventId::default(),
             pending: VecDeque::new(),
             presence_due: None,
             last_presence: Instant::now(),
@@ -357,7 +445,7 @@ impl EventStream {
             None => None,
             Some(Err(())) => Some(Since::Gap),
             Some(Ok(after)) => {
-                connection.position = after;
+                connection.seen.position = after;
                 Some(
                     connection
                         .state
@@ -369,12 +457,12 @@ impl EventStream {
         };
         match replayed {
             None => {
-                connection.position = connection.state.bus.head().await?;
+                connection.seen.position = connection.state.bus.head().await?;
                 let snapshot = connection.presence_frame("presence");
                 connection.pending.push_back(snapshot);
             }
             Some(Since::Gap) => {
-                connection.position = connection.state.bus.head().await?;
+                connection.seen.position = connection.state.bus.head().await?;
                 let reset = connection.presence_frame("reset");
                 connection.pending.push_back(reset);
             }
@@ -427,7 +515,7 @@ impl EventStream {
         self.last_presence = Instant::now();
         self.presence_due = None;
         let active = *self.presence.borrow_and_update();
-        frame(self.position, kind, &format!("{{\"active\":{active}}}"))
+        presence_frame(self.seen.position, kind, active)
     }
 
     /// Protocol messages as SSE frames of their base64, one after the other.
@@ -444,32 +532,45 @@ impl EventStream {
     fn binary_frame(&self, kind: &str, message: &[u8]) -> Bytes {
         use base64::Engine;
         let data = base64::engine::general_purpose::STANDARD.encode(message);
-        frame(self.position, kind, &data)
+        frame(self.seen.position, kind, &data)
     }
 
     /// The frame for `envelope` if this connection should see it; advances the position.
     fn accept(&mut self, envelope: &Envelope) -> Option<Bytes> {
-        if envelope.event.kind == crate::bus::RESET {
-            // The bus lost events on their way here (Redis was away too long).
-            self.state.counters.sse_resets.inc();
-            return Some(self.presence_frame("reset"));
+        match self.seen.deliver(envelope) {
+            Delivery::Reset => {
+                self.state.counters.sse_resets.inc();
+                Some(self.presence_frame("reset"))
+            }
+            Delivery::Skip => None,
+            Delivery::Send(frame) => {
+                count_delivery(&self.state, since_published(envelope));
+                Some(frame)
+            }
         }
-        if envelope.id <= self.position {
-            return None; // already given (replayed before the live stream caught up)
+    }
+
+    /// The frames to send before anything live (the opening: `retry`, the
+    /// snapshot, what was missed), all at once.
+    pub fn take_opening(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.pending).into()
+    }
+
+    /// The stream as the shared task of idle streams keeps it, unless it
+    /// relays a room (its frames are its own) or still has frames to send.
+    pub fn into_idle(self) -> Result<IdleStream, Box<Self>> {
+        if self.cursors.is_some()
+            || self.members.is_some()
+            || !self.pending.is_empty()
+            || self.closing
+        {
+            return Err(Box::new(self));
         }
-        self.position = envelope.id;
-        let visible = match envelope.event.audience {
-            Audience::Everyone => true,
-            Audience::Session(owner) => self.session == Some(owner),
-        };
-        visible.then(|| {
-            let lag = chrono::Utc::now() - envelope.published_at;
-            let counters = &self.state.counters;
-            counters
-                .sse_delivery
-                .observe(lag.to_std().unwrap_or_default().as_secs_f64());
-            counters.sse_events_out.inc();
-            envelope.sse_frame()
+        Ok(IdleStream {
+            campaign: self.campaign,
+            seen: self.seen,
+            events: self.events,
+            hold: StreamHold(self._presence, self._slot, self._open),
         })
     }
 
@@ -556,7 +657,7 @@ impl EventStream {
                     }
                     Err(_) => self.cursors = None,
                 },
-                _ = self.heartbeat.tick() => return Some(Bytes::from_static(b": keep-alive\n\n")),
+                _ = self.heartbeat.tick() => return Some(Bytes::from_static(HEARTBEAT)),
             }
         }
     }

@@ -277,6 +277,125 @@ async fn idle_streams_get_heartbeats_and_end_at_shutdown(db: Db) {
     );
 }
 
+/// Streams opening while events are published each get every event from
+/// their first on, in order, none twice: nothing falls between a stream's
+/// opening and the campaign's shared task of idle streams taking it over.
+async fn streams_opening_during_a_burst_miss_nothing(db: Db) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let app = spawn_app_with(db, |c| c.connections_per_ip = 1000).await;
+    app.open_campaign("c", json!({"rate_limits": {"streams_per_ip": 100}}))
+        .await;
+    let streams = 40;
+    let opened = Arc::new(AtomicUsize::new(0));
+    // Events as fast as they can go, until every stream is open and 200 more.
+    let publisher = {
+        let state = app.state.clone();
+        let opened = opened.clone();
+        tokio::spawn(async move {
+            let publish = |kind: &'static str, i: u64| {
+                let state = state.clone();
+                async move {
+                    state
+                        .bus
+                        .publish("c", Event::public(kind, json!({ "i": i })))
+                        .await
+                        .expect("publish");
+                }
+            };
+            let mut i = 0;
+            let mut after = 0;
+            while after < 200 {
+                publish("test.seq", i).await;
+                i += 1;
+                if opened.load(Ordering::SeqCst) == streams {
+                    after += 1;
+                }
+                tokio::task::yield_now().await;
+            }
+            publish("test.last", i).await;
+        })
+    };
+    let url = app.url("/api/campaign/c/events");
+    let readers: Vec<_> = (0..streams)
+        .map(|n| {
+            let (url, opened) = (url.clone(), opened.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(n as u64 * 3)).await;
+                // A connection of its own: the lean path serves it.
+                let client = reqwest::Client::new();
+                let mut stream = crate::support::SseClient::open(&client, &url, None).await;
+                assert_eq!(stream.status, 200, "{:?}", stream.error);
+                opened.fetch_add(1, Ordering::SeqCst);
+                let mut seen = Vec::new();
+                loop {
+                    let Some(event) = stream.next_within(Duration::from_secs(10)).await else {
+                        panic!("stream {n} stopped after {seen:?}");
+                    };
+                    let i = || event.json()["i"].as_u64().expect("i");
+                    match event.event.as_str() {
+                        "test.seq" => seen.push(i()),
+                        "test.last" => return (seen, i()),
+                        _ => {}
+                    }
+                }
+            })
+        })
+        .collect();
+    publisher.await.expect("published");
+    for (n, reader) in readers.into_iter().enumerate() {
+        let (seen, last) = reader.await.expect("reader");
+        let first = seen[0];
+        assert_eq!(
+            seen,
+            (first..last).collect::<Vec<_>>(),
+            "stream {n}: every event from its first on, in order, once"
+        );
+    }
+}
+
+/// A client that stops reading is let go once its socket has taken nothing
+/// for the write-stall time: its place, and its visitor, are released.
+async fn a_reader_that_stops_reading_is_let_go(db: Db) {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(db, |c| {
+        c.sse_heartbeat = Duration::from_millis(300);
+        c.idle_timeout = Duration::from_secs(2);
+    })
+    .await;
+    app.open_campaign("c", json!({})).await;
+    let mut deaf = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connects");
+    deaf.write_all(b"GET /api/campaign/c/events HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .expect("sent");
+    let open = poll_until(|| async { app.state.counters.sse_open.get() }, |n| *n == 1).await;
+    assert_eq!(open, 1, "the stream is open");
+    // Far more than the sockets' buffers hold, and never read.
+    let started = std::time::Instant::now();
+    let payload = "x".repeat(16 * 1024);
+    for i in 0..1000 {
+        app.state
+            .bus
+            .publish(
+                "c",
+                Event::public("test.big", json!({"i": i, "pad": payload})),
+            )
+            .await
+            .expect("publish");
+    }
+    let open = poll_until(|| async { app.state.counters.sse_open.get() }, |n| *n == 0).await;
+    assert_eq!(open, 0, "the deaf stream is let go");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "not before the stall time: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(app.metrics("c").await["active"], 0, "its visitor left");
+    drop(deaf);
+}
+
 /// Reads from `socket` into `seen` until it holds `wanted`; panics after 5 s.
 async fn read_until(socket: &mut tokio::net::TcpStream, seen: &mut String, wanted: &str) {
     use tokio::io::AsyncReadExt;
@@ -377,4 +496,6 @@ db_tests!(
     presence_counts_visitors_not_connections,
     a_slow_reader_is_skipped_ahead_not_buffered,
     idle_streams_get_heartbeats_and_end_at_shutdown,
+    streams_opening_during_a_burst_miss_nothing,
+    a_reader_that_stops_reading_is_let_go,
 );

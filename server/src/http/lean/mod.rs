@@ -13,6 +13,10 @@
 //! the socket, the body delimited by the connection's end. Every other
 //! connection — and any later request on a kept-alive one — goes to Salvo
 //! untouched, with the bytes already read put back in front.
+//!
+//! An opened stream with nothing of its own to relay (no cursor or members
+//! room) is then kept by its campaign's task of idle streams ([`idle`]);
+//! the others keep a task each.
 
 use std::io;
 use std::pin::Pin;
@@ -22,10 +26,11 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use salvo::conn::tcp::{TcpAcceptor, TcpCoupler};
-use salvo::conn::{Accepted, Acceptor, Holding, StraightStream};
-use salvo::fuse::ArcFusePolicy;
+use salvo::conn::{Accepted, Acceptor, ConnCtrl, Holding, StraightStream};
+use salvo::fuse::{ArcFusePolicy, FuseAction, FuseInfo, TransProto};
 use salvo::http::HeaderMap;
 use salvo::http::header::{HeaderName, HeaderValue};
+use salvo::http::uri::Scheme;
 use salvo::prelude::Response;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -40,6 +45,10 @@ use super::events::{EventStream, StreamRequest, open_stream};
 use crate::limit::ConnectionSlot;
 use crate::state::{AppState, ConnectionRefusal};
 
+pub mod idle;
+
+use idle::IdleStreams;
+
 /// Longest request head looked at; a longer one goes to Salvo as it is.
 const MAX_HEAD: usize = 8 * 1024;
 /// How long a new connection may take to send its first request head.
@@ -51,6 +60,19 @@ const HANDOVER_QUEUE: usize = 256;
 type Socket = StraightStream<TcpStream>;
 /// A connection for Salvo, and where it came from.
 type Handover = Accepted<TcpCoupler<Rewound>, Rewound>;
+
+/// A connection accepted, and what Salvo's fuse decided for it: the
+/// timeouts it gets if it goes to Salvo. (An event stream served here keeps
+/// the plain socket: it has timeouts of its own, and a kept idle stream
+/// leaves the runtime's reactor.)
+struct Incoming {
+    socket: TcpStream,
+    remote_addr: salvo::conn::SocketAddr,
+    local_addr: salvo::conn::SocketAddr,
+    fuse_config: Option<salvo::fuse::FuseConfig>,
+    conn_ctrl: ConnCtrl,
+    observer: Option<salvo::fuse::ArcConnObserver>,
+}
 
 /// Salvo's TCP acceptor, with event streams taken off on the way.
 pub struct LeanAcceptor {
@@ -98,51 +120,80 @@ impl Acceptor for LeanAcceptor {
 }
 
 /// Accepts connections and looks at each one in a task of its own, so that a
-/// slow client never holds up the next.
+/// slow client never holds up the next. (Accepted from the listener itself,
+/// as Salvo's acceptor does, with its fuse's decision, so that an event
+/// stream keeps the plain socket.)
 async fn accept_loop(
-    mut inner: TcpAcceptor,
+    inner: TcpAcceptor,
     fuse_policy: Option<ArcFusePolicy>,
     state: Arc<AppState>,
     handover: mpsc::Sender<Handover>,
 ) {
+    let idle = IdleStreams::new(state.clone());
+    let Some(local_addr) = inner.holdings().first().map(|h| h.local_addr.clone()) else {
+        return;
+    };
     loop {
         let accepted = tokio::select! {
             () = state.tasks.shutdown().cancelled() => return,
             () = handover.closed() => return,
-            accepted = inner.accept(fuse_policy.clone()) => accepted,
+            accepted = inner.inner().accept() => accepted,
         };
-        match accepted {
-            Ok(accepted) => {
-                state.tasks.spawn(
-                    "http connection head",
-                    route(accepted, state.clone(), handover.clone()),
-                );
-            }
+        let (socket, remote_addr) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of descriptors, most likely: let some close.
                 tracing::warn!(error = %e, "cannot accept an HTTP connection");
                 tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
             }
-        }
+        };
+        let conn_ctrl = ConnCtrl::new();
+        let (fuse_config, observer) = match &fuse_policy {
+            None => (None, None),
+            Some(policy) => {
+                let info = FuseInfo {
+                    trans_proto: TransProto::Tcp,
+                    remote_addr: remote_addr.into(),
+                    local_addr: local_addr.clone(),
+                };
+                match policy.decide(&info).await {
+                    FuseAction::Accept(config) => (Some(config), policy.observe(&info, &conn_ctrl)),
+                    FuseAction::Reject => continue,
+                }
+            }
+        };
+        let incoming = Incoming {
+            socket,
+            remote_addr: remote_addr.into(),
+            local_addr: local_addr.clone(),
+            fuse_config,
+            conn_ctrl,
+            observer,
+        };
+        state.tasks.spawn(
+            "http connection head",
+            route(incoming, state.clone(), handover.clone(), idle.clone()),
+        );
     }
 }
 
 /// Serves the connection here when it opens with an event stream, else hands
 /// it to Salvo.
 async fn route(
-    accepted: Accepted<TcpCoupler<Socket>, Socket>,
+    incoming: Incoming,
     state: Arc<AppState>,
     handover: mpsc::Sender<Handover>,
+    idle: Arc<IdleStreams>,
 ) {
-    let Accepted {
-        mut stream,
-        fuse_config,
-        conn_ctrl,
+    let Incoming {
+        socket: mut stream,
         remote_addr,
         local_addr,
-        http_scheme,
-        ..
-    } = accepted;
+        fuse_config,
+        conn_ctrl,
+        observer,
+    } = incoming;
     // Counted before anything is read: a peer cannot hold more than its share
     // of connections by never sending a request.
     let slots = match remote_addr.ip().map(|ip| state.admit_connection(ip)) {
@@ -180,9 +231,10 @@ async fn route(
         state
             .tasks
             .clone()
-            .spawn("event stream", serve(stream, state, request, slots));
+            .spawn("event stream", serve(stream, state, request, slots, idle));
         return;
     }
+    let stream = StraightStream::new(stream, fuse_config, conn_ctrl.clone(), observer);
     let _ = handover
         .send(Accepted {
             coupler: TcpCoupler::new(),
@@ -195,14 +247,14 @@ async fn route(
             conn_ctrl,
             remote_addr,
             local_addr,
-            http_scheme,
+            http_scheme: Scheme::HTTP,
         })
         .await;
 }
 
 /// Reads until the end of the first request head, or [`MAX_HEAD`] bytes, or
 /// the end of what the client sends.
-async fn read_head(stream: &mut Socket) -> io::Result<BytesMut> {
+async fn read_head(stream: &mut TcpStream) -> io::Result<BytesMut> {
     let mut head = BytesMut::with_capacity(1024);
     loop {
         if head.windows(4).any(|w| w == b"\r\n\r\n") || head.len() >= MAX_HEAD {
@@ -266,20 +318,32 @@ const EVENTS_ROUTE: &str = "/api/campaign/{slug}/events";
 /// the request's span.
 ///
 /// Two phases, so that the task kept for the stream's life holds only what
-/// its loop needs: opening (admission, replay, the response head) runs once,
-/// boxed and dropped when done; then [`relay`] holds the socket and the
-/// stream. (An `async fn` keeps its arguments for its whole life, so one
+/// its loop needs: opening (admission, replay, the response head and the
+/// opening frames) runs once, boxed and dropped when done; then the stream
+/// goes to its campaign's idle streams, or [`relay`] holds the socket and
+/// the stream. (An `async fn` keeps its arguments for its whole life, so one
 /// that took the request and then looped would carry it to the end.)
 fn serve(
-    stream: Socket,
+    stream: TcpStream,
     state: Arc<AppState>,
     request: StreamRequest,
     slots: Vec<ConnectionSlot>,
+    idle: Arc<IdleStreams>,
 ) -> impl Future<Output = ()> + Send {
     use futures::FutureExt;
     let span = access::request_span(&request.request_id, "GET", EVENTS_ROUTE);
     Box::pin(open(stream, state, request, slots))
-        .then(|opened| {
+        .then(move |opened| {
+            let opened = opened.and_then(|o| match o.events.into_idle() {
+                Ok(stream) => {
+                    idle.park(o.stream, stream, o._slots);
+                    None
+                }
+                Err(events) => Some(Opened {
+                    events: *events,
+                    ..o
+                }),
+            });
             futures::future::OptionFuture::from(
                 opened.map(|o| relay(o.stream, o.events, o.write_stall, o._slots)),
             )
@@ -290,7 +354,7 @@ fn serve(
 
 /// An opened event stream: what its loop holds.
 struct Opened {
-    stream: Socket,
+    stream: TcpStream,
     events: EventStream,
     /// How long a write may wait for a reader that stopped reading.
     write_stall: Duration,
@@ -300,7 +364,7 @@ struct Opened {
 /// Opens the stream and writes the response head; `None` when refused (the
 /// refusal answered) or the client left.
 async fn open(
-    mut stream: Socket,
+    mut stream: TcpStream,
     state: Arc<AppState>,
     request: StreamRequest,
     slots: Vec<ConnectionSlot>,
@@ -324,27 +388,37 @@ async fn open(
                 started,
                 client,
             );
-            let _ = stream
-                .write_all(&error_response(&error, Some(&request_id)))
-                .await;
-            let _ = stream.shutdown().await;
+            let refusal = error_response(&error, Some(&request_id));
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                stream.write_all(&refusal).await?;
+                stream.shutdown().await
+            })
+            .await;
             return None;
         }
     };
     access::record(&state, (EVENTS_ROUTE, "GET"), 200, started, client);
-    let head = response_head(cross_origin.as_deref(), &request_id);
-    stream.write_all(&head).await.ok()?;
+    let mut events = events;
+    let mut head = response_head(cross_origin.as_deref(), &request_id);
+    for frame in events.take_opening() {
+        head.extend_from_slice(&frame);
+    }
+    let write_stall = state.config.idle_timeout;
+    tokio::time::timeout(write_stall, stream.write_all(&head))
+        .await
+        .ok()?
+        .ok()?;
     Some(Opened {
         stream,
         events,
-        write_stall: state.config.idle_timeout,
+        write_stall,
         _slots: slots,
     })
 }
 
 /// Writes the stream's frames until either side ends it.
 async fn relay(
-    stream: Socket,
+    stream: TcpStream,
     mut events: EventStream,
     write_stall: Duration,
     _slots: Vec<ConnectionSlot>,
@@ -431,7 +505,8 @@ fn push_request_id(head: &mut Vec<u8>, request_id: &str) {
     head.extend_from_slice(b"\r\n");
 }
 
-/// A socket with the bytes already read from it put back in front.
+/// A socket with the bytes already read from it put back in front (and
+/// Salvo's timeouts).
 pub struct Rewound {
     read: Bytes,
     inner: Socket,
