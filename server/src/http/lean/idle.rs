@@ -575,7 +575,7 @@ impl Streams {
     /// more; its end, or an error, lets the stream go.
     fn read(&mut self, key: usize) -> Kept {
         let member = &mut self.members[key];
-        let mut scratch = [0u8; 64];
+        let mut scratch = [0u8; 4096];
         loop {
             match member.socket.read(&mut scratch) {
                 Ok(0) => return Kept::No,
