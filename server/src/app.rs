@@ -275,6 +275,17 @@ impl App {
                     Ok(pruned) => tracing::info!(pruned, "old outbox entries removed"),
                     Err(e) => tracing::warn!(error = %e, "outbox retention failed"),
                 }
+                let keep = chrono::Duration::from_std(state.config.visitor_sample_retention)
+                    .unwrap_or(chrono::Duration::days(90));
+                match state
+                    .store
+                    .prune_visitor_samples(chrono::Utc::now() - keep)
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, "old visitor samples removed"),
+                    Err(e) => tracing::warn!(error = %e, "visitor sample retention failed"),
+                }
                 match state
                     .store
                     .prune_memory(state.config.translation_memory_max)

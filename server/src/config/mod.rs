@@ -228,6 +228,14 @@ pub struct Config {
     /// Dead entries stay until handled.
     #[arg(long = "outbox-retention-days", env = "OVASABI_OUTBOX_RETENTION_DAYS", default_value = "7", value_parser = days(1, 3650))]
     pub outbox_retention: Duration,
+    /// Seconds between two samples of each campaign's visitors (the visitors
+    /// line of its hourly series).
+    #[arg(long = "visitor-sample-secs", env = "OVASABI_VISITOR_SAMPLE_SECS", default_value = "60", value_parser = seconds(1, 3600))]
+    pub visitor_sample_every: Duration,
+    /// Days visitor samples are kept (the hourly series shows the last 90 at
+    /// most).
+    #[arg(long = "visitor-sample-retention-days", env = "OVASABI_VISITOR_SAMPLE_RETENTION_DAYS", default_value = "90", value_parser = days(1, 3650))]
+    pub visitor_sample_retention: Duration,
     /// Machine translations kept in the translation memory; beyond, the least
     /// recently served are evicted (overrides are never evicted).
     #[arg(long, env = "OVASABI_TRANSLATION_MEMORY_MAX", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(100..=100_000_000))]

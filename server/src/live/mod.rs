@@ -1,7 +1,8 @@
 //! Live events the server derives or a campaign's back office sends, beside
 //! the ones the forms publish: the referral `leaderboard` ([`leaderboard`]),
 //! `campaign.status` when a campaign opens or closes ([`lifecycle`]), and
-//! the campaign's own declared event types ([`custom`]).
+//! the campaign's own declared event types ([`custom`]); and the samples of
+//! each campaign's visitors its hourly series shows ([`visitors`]).
 //!
 //! A derived event is announced once per change however many instances run:
 //! an instance announces only after it swapped the stored last-announced
@@ -10,6 +11,7 @@
 pub mod custom;
 pub mod leaderboard;
 pub mod lifecycle;
+pub mod visitors;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,8 +22,19 @@ use crate::state::AppState;
 /// `leaderboard` or `campaign.status` event is announced per campaign).
 pub const ANNOUNCE_EVERY: Duration = Duration::from_secs(1);
 
-/// Starts the task that announces derived live events.
+/// Starts the task that announces derived live events, and the one that
+/// samples visitors.
 pub fn start(state: &Arc<AppState>) {
+    let sampling = state.clone();
+    state.tasks.periodic(
+        "visitor samples",
+        state.config.visitor_sample_every,
+        None,
+        move || {
+            let state = sampling.clone();
+            async move { visitors::sample(&state).await }
+        },
+    );
     let announcing = state.clone();
     state
         .tasks

@@ -127,6 +127,9 @@ pub struct FunnelRow {
 pub struct HourCounts {
     /// The hour's start.
     pub hour: DateTime<Utc>,
+    /// The most visitors connected at once in the hour, as sampled each
+    /// minute (0 when nobody was, or before samples were taken).
+    pub visitors: i64,
     pub joins: i64,
     pub leads: i64,
     pub referrals: i64,

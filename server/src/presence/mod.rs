@@ -139,6 +139,12 @@ impl Presence {
         }
     }
 
+    /// Every campaign this instance has had a visitor of (or a watcher) since
+    /// it started.
+    pub fn campaigns(&self) -> Vec<String> {
+        self.campaigns.lock().keys().cloned().collect()
+    }
+
     /// The campaign's count, as it changes.
     pub fn watch(&self, campaign: &str) -> watch::Receiver<u64> {
         self.campaigns

@@ -359,6 +359,19 @@ impl ReportStore for Guarded {
         self.guard(self.inner.hourly(campaign_id, since, until))
             .await
     }
+
+    async fn record_visitors(
+        &self,
+        minute: DateTime<Utc>,
+        samples: &[(i64, i64)],
+    ) -> Result<(), StoreError> {
+        self.guard(self.inner.record_visitors(minute, samples))
+            .await
+    }
+
+    async fn prune_visitor_samples(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.guard(self.inner.prune_visitor_samples(before)).await
+    }
 }
 
 #[async_trait]

@@ -445,14 +445,26 @@ pub trait ReportStore: Send + Sync + 'static {
         until: DateTime<Utc>,
     ) -> Result<Vec<FunnelRow>, StoreError>;
 
-    /// Joins, leads and referrals per hour (UTC) made in `since..until`;
-    /// hours with none are left out.
+    /// Visitors (the peak of the minute samples), joins, leads and
+    /// referrals per hour (UTC) in `since..until`; hours with none are left out.
     async fn hourly(
         &self,
         campaign_id: i64,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<HourCounts>, StoreError>;
+
+    /// Records how many visitors each campaign (`(campaign_id, active)`) had
+    /// in `minute`: one row per campaign and minute, keeping the most of the
+    /// samples taken in it (every instance samples; with Redis they agree).
+    async fn record_visitors(
+        &self,
+        minute: DateTime<Utc>,
+        samples: &[(i64, i64)],
+    ) -> Result<(), StoreError>;
+
+    /// Removes the visitor samples of minutes before `before`; how many went.
+    async fn prune_visitor_samples(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// The back-office feed: the outbox records of the default receiver (one per

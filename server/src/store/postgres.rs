@@ -87,6 +87,10 @@ impl Dialect for Postgres {
         format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24')")
     }
 
+    fn greatest(a: &str, b: &str) -> String {
+        format!("GREATEST({a}, {b})")
+    }
+
     fn rows_affected(done: &PgQueryResult) -> u64 {
         done.rows_affected()
     }

@@ -161,6 +161,11 @@ impl Dialect for Sqlite {
         format!("substr({column}, 1, 13)")
     }
 
+    /// SQLite's `max` of two arguments is the scalar one.
+    fn greatest(a: &str, b: &str) -> String {
+        format!("max({a}, {b})")
+    }
+
     fn rows_affected(done: &SqliteQueryResult) -> u64 {
         done.rows_affected()
     }

@@ -1,12 +1,13 @@
 //! The referral leaderboard (opt-in), its `leaderboard` event after a
-//! referral (coalesced), and which campaign metrics the public sees.
+//! referral (coalesced), which campaign metrics the public sees, and the
+//! admin's hourly series (visitors sampled each minute).
 
 use std::time::Duration;
 
 use serde_json::json;
 
 use crate::db_tests;
-use crate::support::{As, Db, spawn_app};
+use crate::support::{As, Db, poll_until, spawn_app, spawn_app_with};
 
 async fn the_leaderboard_ranks_referrers_and_announces_changes(db: Db) {
     let app = spawn_app(db).await;
@@ -128,8 +129,76 @@ async fn metrics_show_the_public_only_what_the_campaign_chooses(db: Db) {
     assert_eq!(reply.status, 422, "{}", reply.body);
 }
 
+/// Visitors are sampled into the database, so the hourly series shows them
+/// for hours nobody was watching; an hour keeps its peak after they leave.
+async fn visitors_are_sampled_into_the_hourly_series(db: Db) {
+    let app = spawn_app_with(db, |c| c.visitor_sample_every = Duration::from_millis(100)).await;
+    app.open_campaign("c", json!({})).await;
+    let this_hour = || async {
+        let all = app.get("/api/campaign/c/metrics", As::Admin).await;
+        let series = all.assert_status(200)["series"].clone();
+        series
+            .as_array()
+            .and_then(|s| s.last().cloned())
+            .expect("this hour")
+    };
+    assert_eq!(this_hour().await["visitors"], 0, "nobody yet");
+    let mut visitors = Vec::new();
+    for _ in 0..3 {
+        // Three visitors, each on a connection of its own.
+        let client = reqwest::Client::new();
+        let url = app.url("/api/campaign/c/events");
+        visitors.push(crate::support::SseClient::open(&client, &url, None).await);
+    }
+    let hour = poll_until(this_hour, |h| h["visitors"] == 3).await;
+    assert_eq!(hour["visitors"], 3, "{hour}");
+    drop(visitors);
+    let mut watcher = app.events("c", "", None).await;
+    watcher.presence_reaches(1).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(this_hour().await["visitors"], 3, "the hour keeps its peak");
+
+    // Hours are the peak of their minutes; retention removes old minutes.
+    let store = app.state.store.as_ref();
+    let campaign = store
+        .campaign_by_slug("c")
+        .await
+        .expect("read")
+        .expect("campaign");
+    let hour = chrono::DateTime::parse_from_rfc3339("2026-01-05T10:00:00Z")
+        .expect("time")
+        .to_utc();
+    let minute = |m: i64| hour + chrono::TimeDelta::minutes(m);
+    for (at, active) in [(5, 5), (40, 8), (40, 6), (62, 2)] {
+        store
+            .record_visitors(minute(at), &[(campaign.id, active)])
+            .await
+            .expect("recorded");
+    }
+    let hours = |since, until| store.hourly(campaign.id, since, until);
+    let counted = hours(hour, minute(120)).await.expect("hourly");
+    let visitors: Vec<(i64, i64)> = counted
+        .iter()
+        .map(|h| ((h.hour - hour).num_hours(), h.visitors))
+        .collect();
+    assert_eq!(
+        visitors,
+        [(0, 8), (1, 2)],
+        "the greater sample of a minute, the peak of an hour"
+    );
+    let pruned = store
+        .prune_visitor_samples(minute(60))
+        .await
+        .expect("pruned");
+    assert_eq!(pruned, 2);
+    let counted = hours(hour, minute(120)).await.expect("hourly");
+    assert_eq!(counted.len(), 1);
+    assert_eq!(counted[0].visitors, 2);
+}
+
 db_tests!(
     the_leaderboard_ranks_referrers_and_announces_changes,
     the_leaderboard_is_opt_in,
     metrics_show_the_public_only_what_the_campaign_chooses,
+    visitors_are_sampled_into_the_hourly_series,
 );

@@ -61,6 +61,9 @@ pub(crate) trait Dialect: Database<Arguments: IntoArguments<Self>> {
     /// text: `2026-11-25T14`.
     fn hour_of(column: &str) -> String;
 
+    /// An SQL expression for the greater of two numbers.
+    fn greatest(a: &str, b: &str) -> String;
+
     /// How many rows a statement changed.
     fn rows_affected(done: &Self::QueryResult) -> u64;
 }

@@ -1,5 +1,6 @@
 //! What the campaign team reads back: participants, referrals and leads in
-//! keyset pages, the leaderboard, the funnel per source, counts per hour.
+//! keyset pages, the leaderboard, the funnel per source, counts per hour (and
+//! the minute samples of visitors those read).
 //!
 //! A few texts here are put together at run time, always from the fixed
 //! pieces in this file (a sort order, a table name, the dialect's hour
@@ -299,19 +300,28 @@ where
         until: DateTime<Utc>,
     ) -> Result<Vec<HourCounts>, StoreError> {
         let mut hours: BTreeMap<DateTime<Utc>, HourCounts> = BTreeMap::new();
-        for (table, field) in [
+        for (table, at, value, field) in [
             (
                 "service_user_master",
+                "created_at",
+                "COUNT(*)",
                 (|h: &mut HourCounts| &mut h.joins) as fn(&mut HourCounts) -> &mut i64,
             ),
-            ("service_quote_main", |h| &mut h.leads),
-            ("service_referral_main", |h| &mut h.referrals),
+            ("service_quote_main", "created_at", "COUNT(*)", |h| {
+                &mut h.leads
+            }),
+            ("service_referral_main", "created_at", "COUNT(*)", |h| {
+                &mut h.referrals
+            }),
+            ("service_visitor_sample", "minute", "MAX(active)", |h| {
+                &mut h.visitors
+            }),
         ] {
             let sql = format!(
-                "SELECT {hour} AS hour, COUNT(*) AS n FROM {table}
-                 WHERE campaign_id = $1 AND created_at >= $2 AND created_at < $3
+                "SELECT {hour} AS hour, {value} AS n FROM {table}
+                 WHERE campaign_id = $1 AND {at} >= $2 AND {at} < $3
                  GROUP BY {hour}",
-                hour = DB::hour_of("created_at"),
+                hour = DB::hour_of(at),
             );
             let counts: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(sql))
                 .bind(campaign_id)
@@ -329,6 +339,35 @@ where
             }
         }
         Ok(hours.into_values().collect())
+    }
+
+    async fn record_visitors(
+        &self,
+        minute: DateTime<Utc>,
+        samples: &[(i64, i64)],
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO service_visitor_sample (campaign_id, minute, active) VALUES ($1, $2, $3)
+             ON CONFLICT (campaign_id, minute) DO UPDATE SET active = {}",
+            DB::greatest("service_visitor_sample.active", "excluded.active")
+        );
+        for &(campaign_id, active) in samples {
+            sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(campaign_id)
+                .bind(minute)
+                .bind(active)
+                .execute(&self.writer)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn prune_visitor_samples(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM service_visitor_sample WHERE minute < $1")
+            .bind(before)
+            .execute(&self.writer)
+            .await?;
+        Ok(DB::rows_affected(&done))
     }
 }
 
