@@ -54,6 +54,12 @@ pub struct WebTransportServer {
     files_hash: Mutex<Option<String>>,
     /// SHA-256 of the files last found unloadable (warned about once).
     failed_hash: Mutex<Option<String>>,
+    /// Tells the accept loop to stop, before [`Self::close`] closes the endpoint.
+    stop_accepting: CancellationToken,
+    /// Held by the accept loop while it may wait in `accept`: wtransport's
+    /// `accept` panics if the endpoint is closed under it, so
+    /// [`Self::close`] takes it (the loop has stopped) before closing.
+    accepting: tokio::sync::Mutex<()>,
 }
 
 /// How often certificate files are looked at for a change.
@@ -151,6 +157,8 @@ impl WebTransportServer {
             published: Arc::new(PublishedEndpoint::new(addr, hashes)),
             files_hash: Mutex::new(files_hash),
             failed_hash: Mutex::new(None),
+            stop_accepting: CancellationToken::new(),
+            accepting: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -280,9 +288,12 @@ impl WebTransportServer {
         }
         let shutdown = tasks.shutdown().clone();
         tasks.clone().spawn("webtransport accept", async move {
+            let accepting = self.accepting.lock().await;
             loop {
                 let incoming = tokio::select! {
+                    biased;
                     () = shutdown.cancelled() => break,
+                    () = self.stop_accepting.cancelled() => break,
                     incoming = self.endpoint.accept() => incoming,
                 };
                 let remote = incoming.remote_address();
@@ -304,12 +315,15 @@ impl WebTransportServer {
                 );
             }
             self.endpoint.close(0u32.into(), b"shutting down");
+            drop(accepting);
         });
     }
 
     /// Closes every session and waits (at most `grace`) until browsers were told,
     /// so that they reconnect at once instead of waiting for a timeout.
     pub async fn close(&self, grace: Duration) {
+        self.stop_accepting.cancel();
+        let _stopped = self.accepting.lock().await;
         self.endpoint.close(0u32.into(), b"shutting down");
         let _ = tokio::time::timeout(grace, self.endpoint.wait_idle()).await;
     }
