@@ -284,9 +284,7 @@ pub struct EventStream {
     rosters: bool,
     /// The campaign's presence room (`?members=1`): its rosters are `members` events.
     members: Option<Box<CursorMember>>,
-    _presence: PresenceGuard,
-    _slot: ConnectionSlot,
-    _open: crate::telemetry::Gauge,
+    hold: StreamHold,
 }
 
 /// The member's next frames, or never without a member.
@@ -436,9 +434,11 @@ impl EventStream {
             cursors,
             rosters,
             members,
-            _presence: guard,
-            _slot: slot,
-            _open: crate::telemetry::Gauge::hold(&state.counters.sse_open),
+            hold: StreamHold(
+                guard,
+                slot,
+                crate::telemetry::Gauge::hold(&state.counters.sse_open),
+            ),
             state,
         };
         let replayed = match resume {
@@ -570,7 +570,7 @@ impl EventStream {
             campaign: self.campaign,
             seen: self.seen,
             events: self.events,
-            hold: StreamHold(self._presence, self._slot, self._open),
+            hold: self.hold,
         })
     }
 

@@ -153,6 +153,9 @@ struct Streams {
     /// The last presence frame made: its position, kind and count (every
     /// stream that saw the same events is at the same position).
     frame: Option<(EventId, &'static str, u64, Bytes)>,
+    /// Room for one stream's frames of a batch, kept between streams (one
+    /// allocation per pass, not one per stream).
+    frames: Vec<Bytes>,
 }
 
 /// Keeps the campaign's idle streams until each ends, or no stream is left
@@ -185,6 +188,7 @@ async fn run(
         registry,
         backlog_frames: BACKLOG_FRAMES.min(state.config.sse_buffer),
         frame: None,
+        frames: Vec::new(),
     };
     let every = state.config.sse_heartbeat;
     let mut heartbeat = tokio::time::interval_at(Instant::now() + every, every);
@@ -219,14 +223,14 @@ async fn run(
                     }
                     streams.events(&batch).await;
                     if lagged {
-                        streams.active = *presence.borrow_and_update();
-                        streams.reset_all(&campaign).await;
+                        let active = *presence.borrow_and_update();
+                        streams.reset_all(&campaign, active).await;
                         last_presence = Instant::now();
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    streams.active = *presence.borrow_and_update();
-                    streams.reset_all(&campaign).await;
+                    let active = *presence.borrow_and_update();
+                    streams.reset_all(&campaign, active).await;
                     last_presence = Instant::now();
                 }
                 Err(broadcast::error::RecvError::Closed) => {
@@ -404,7 +408,7 @@ impl Streams {
 
     /// Gives the stream at `key` what it should see of `batch`, in one write.
     fn deliver(&mut self, key: usize, batch: &[Arc<Envelope>], published: &Published) -> Kept {
-        let mut frames = Vec::with_capacity(batch.len());
+        let mut frames = std::mem::take(&mut self.frames);
         let since = published.taken.elapsed();
         for (envelope, lag) in batch.iter().zip(&published.lags) {
             let member = &mut self.members[key];
@@ -421,7 +425,10 @@ impl Streams {
                 }
             }
         }
-        self.write(key, &frames)
+        let kept = self.write(key, &frames);
+        frames.clear();
+        self.frames = frames;
+        kept
     }
 
     /// A presence frame of `kind` to every stream.
@@ -431,9 +438,10 @@ impl Streams {
     }
 
     /// This task fell behind the campaign's buffer: every stream is skipped
-    /// ahead with a `reset`.
-    async fn reset_all(&mut self, campaign: &str) {
+    /// ahead with a `reset` carrying `active`, the count now.
+    async fn reset_all(&mut self, campaign: &str, active: u64) {
         tracing::debug!(%campaign, "idle event streams skipped ahead");
+        self.active = active;
         self.state
             .counters
             .sse_resets
