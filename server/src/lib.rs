@@ -33,6 +33,8 @@
 //! - `grpc`: the back-office gRPC API (leads feed, quotes, campaigns, events).
 //! - `store`: the only place SQL lives; one generic implementation for SQLite
 //!   and PostgreSQL, the differences in a small `Dialect` trait.
+//! - `team`: who calls the admin API (named keys with roles and a campaign
+//!   scope, the admin token), what they may do, and the audit log.
 //! - `tasks`: every background task, named, tracked and awaited at shutdown.
 //! - `telemetry`: logs, and the counters, gauges and histograms `/metrics` shows.
 
@@ -56,6 +58,7 @@ pub mod session;
 pub mod state;
 pub mod store;
 pub mod tasks;
+pub mod team;
 pub mod telemetry;
 pub mod translate;
 pub mod transport;

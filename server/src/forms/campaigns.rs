@@ -3,25 +3,56 @@
 //! receivers held to the server's policy, the cache forgotten.
 
 use crate::error::ApiError;
-use crate::model::campaign::{Campaign, CampaignPatch, NewCampaign};
+use crate::model::campaign::{Campaign, CampaignPatch, DatePatch, NewCampaign};
+use crate::model::team::{AuditAction, Role};
 use crate::state::AppState;
+use crate::team::{Caller, campaign_summary, record};
 
-/// Creates a campaign: 422 naming a field that breaks a rule, 409
-/// `slug_taken`.
-pub async fn create(state: &AppState, spec: NewCampaign) -> Result<Campaign, ApiError> {
+/// Creates a campaign (an owner of every campaign): 422 naming a field that
+/// breaks a rule, 409 `slug_taken`. Written to the audit log.
+pub async fn create(
+    state: &AppState,
+    by: &Caller,
+    spec: NewCampaign,
+) -> Result<Campaign, ApiError> {
+    by.require_unscoped(Role::Owner)?;
     spec.validate()?;
     spec.config
         .check_webhook_targets(&state.config.webhook_policy())?;
     let campaign = state.store.insert_campaign(&spec).await?;
     state.campaigns.forget(&campaign.slug);
     tracing::info!(slug = %campaign.slug, id = campaign.id, "campaign created");
+    let change = by.change(
+        AuditAction::CampaignCreated,
+        Some(campaign.id),
+        campaign.slug.clone(),
+        None,
+        Some(campaign_summary(&campaign)),
+    );
+    record(state, change).await;
     Ok(campaign)
 }
 
-/// Applies `patch` to campaign `slug` (drafts included): 404 when there is
-/// none, 422 naming a field that breaks a rule.
+/// The role a patch needs: an editor may pause, resume and end a campaign;
+/// what it is (name, dates, configuration) is the owner's.
+fn role_for(patch: &CampaignPatch) -> Role {
+    let status_only = patch.name.is_none()
+        && patch.starts_at == DatePatch::Keep
+        && patch.ends_at == DatePatch::Keep
+        && patch.config.is_none();
+    if status_only {
+        Role::Editor
+    } else {
+        Role::Owner
+    }
+}
+
+/// Applies `patch` to campaign `slug` (drafts included) as `by` asks: 404
+/// when there is none, 403 when `by` may not ([`role_for`]), 422 naming a
+/// field that breaks a rule. A change is written to the audit log.
 pub async fn update(
     state: &AppState,
+    by: &Caller,
     slug: &str,
     patch: CampaignPatch,
 ) -> Result<Campaign, ApiError> {
@@ -30,11 +61,23 @@ pub async fn update(
         .visible(state.store.as_ref(), slug, true)
         .await?
         .ok_or_else(|| ApiError::campaign_not_found(slug))?;
+    by.require_in(role_for(&patch), current.id)?;
     let next = current.patched(patch)?;
     next.config
         .check_webhook_targets(&state.config.webhook_policy())?;
     let stored = state.store.update_campaign(&next).await?;
     state.campaigns.forget(&stored.slug);
     tracing::info!(slug = %stored.slug, "campaign updated");
+    let (before, after) = (campaign_summary(&current), campaign_summary(&stored));
+    if before != after {
+        let change = by.change(
+            AuditAction::CampaignUpdated,
+            Some(stored.id),
+            stored.slug.clone(),
+            Some(before),
+            Some(after),
+        );
+        record(state, change).await;
+    }
     Ok(stored)
 }

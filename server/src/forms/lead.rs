@@ -19,8 +19,10 @@ use crate::model::campaign::Campaign;
 use crate::model::campaign::settings::{LeadField, LeadRules};
 use crate::model::lead::{Lead, LeadStatus};
 use crate::model::outbox::NewOutbox;
+use crate::model::team::{AuditAction, Role};
 use crate::session::{SessionKind, verify_session};
 use crate::state::AppState;
+use crate::team::{Caller, record};
 
 /// A budget as sent: text ("10-20k EUR") or a number.
 #[derive(Debug, Deserialize)]
@@ -180,18 +182,25 @@ fn quote_not_found() -> ApiError {
     }
 }
 
-/// Moves lead `id` to `status` (the campaign team's action): 404 for an
-/// unknown lead, 409 `illegal_transition` for a move the life of a lead does
-/// not allow (or that another change beat). The same status again changes
-/// nothing. The change is written with its outbox entry and published to the
-/// submitter's session as `lead.status`.
-pub async fn set_status(state: &AppState, id: &str, status: LeadStatus) -> Result<Lead, ApiError> {
+/// Moves lead `id` to `status` (an editor's action, `by`): 404 for an
+/// unknown lead, 403 for a key that may not, 409 `illegal_transition` for a
+/// move the life of a lead does not allow (or that another change beat). The
+/// same status again changes nothing. The change is written with its outbox
+/// entry, published to the submitter's session as `lead.status`, and
+/// written to the audit log.
+pub async fn set_status(
+    state: &AppState,
+    by: &Caller,
+    id: &str,
+    status: LeadStatus,
+) -> Result<Lead, ApiError> {
     let id = Uuid::parse_str(id).map_err(|_| quote_not_found())?;
     let current = state
         .store
         .lead_by_id(id)
         .await?
         .ok_or_else(quote_not_found)?;
+    by.require_in(Role::Editor, current.campaign_id)?;
     if current.status == status {
         return Ok(current);
     }
@@ -225,6 +234,14 @@ pub async fn set_status(state: &AppState, id: &str, status: LeadStatus) -> Resul
         .set_lead_status(id, current.status, status, &outbox)
         .await?
         .ok_or_else(|| illegal(current.status))?;
+    let change = by.change(
+        AuditAction::LeadStatus,
+        Some(campaign.id),
+        updated.id.to_string(),
+        Some(json!({"status": current.status})),
+        Some(json!({"status": updated.status})),
+    );
+    record(state, change).await;
     if let Some(session) = updated.session_id {
         publish(
             state,

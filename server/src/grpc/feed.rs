@@ -18,6 +18,7 @@ use super::proto::{AckRequest, AckResponse, FollowRequest, Record};
 use super::{invalid, status};
 use crate::error::ApiError;
 use crate::model::outbox::OutboxEntry;
+use crate::model::team::Role;
 use crate::state::AppState;
 
 /// Records one page reads.
@@ -99,21 +100,23 @@ impl Leads for Feed {
         request: Request<FollowRequest>,
     ) -> Result<Response<Self::FollowStream>, Status> {
         let state = self.0.clone();
+        let by = super::caller(&state, &request, Role::Viewer).await?;
         let request = request.into_inner();
         let consumer = consumer_name(&request.consumer)?;
         let campaign_id = if request.campaign.is_empty() {
-            None
+            // A campaign's key follows its campaign.
+            by.scope_id()
         } else {
             let found = state
                 .campaigns
                 .by_slug(state.store.as_ref(), &request.campaign)
                 .await
                 .map_err(|e| status(e.into()))?;
-            Some(
-                found
-                    .ok_or_else(|| status(ApiError::campaign_not_found(&request.campaign)))?
-                    .id,
-            )
+            let id = found
+                .ok_or_else(|| status(ApiError::campaign_not_found(&request.campaign)))?
+                .id;
+            by.in_scope(id).map_err(status)?;
+            Some(id)
         };
         let stored = match (&consumer, request.after) {
             (Some(name), None) => state
@@ -189,6 +192,7 @@ impl Leads for Feed {
     }
 
     async fn ack(&self, request: Request<AckRequest>) -> Result<Response<AckResponse>, Status> {
+        super::caller(&self.0, &request, Role::Viewer).await?;
         let request = request.into_inner();
         let name = consumer_name(&request.consumer)?
             .ok_or_else(|| invalid("consumer", "name the consumer whose position this is"))?;

@@ -2,8 +2,9 @@
 //! listener (`OVASABI_GRPC_ADDR`): the leads feed ([`feed`]), quotes,
 //! campaigns and a campaign's own events ([`services`]), with gRPC health
 //! checking and server reflection. Every call of the API's services carries
-//! the admin token or the service token (`authorization: Bearer …`);
-//! health and reflection answer anyone. Errors are the REST API's, as gRPC
+//! a team key, the admin token or the service token (`authorization: Bearer
+//! …`), and is held to the key's role and campaign scope as REST is; health
+//! and reflection answer anyone. Errors are the REST API's, as gRPC
 //! status codes with the stable code in the `ovasabi-code` metadata entry.
 
 pub mod feed;
@@ -16,7 +17,9 @@ use tonic::metadata::MetadataValue;
 use tonic::{Code, Request, Status};
 
 use crate::error::ApiError;
+use crate::model::team::{KEY_PREFIX, Role};
 use crate::state::AppState;
+use crate::team::Caller;
 
 /// The generated messages, servers and clients of `ovasabi.edge.v1`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
@@ -65,33 +68,73 @@ pub(crate) fn invalid(field: &str, message: impl Into<String>) -> Status {
     status(ApiError::invalid_field(field, message))
 }
 
-/// Lets a call through when it carries the admin token or the service token.
+/// Lets a call through when it carries the service token, the admin token
+/// or what looks like a team key (which [`caller`] then looks up: an
+/// interceptor cannot wait for the database), and notes which in the call's
+/// extensions.
 #[derive(Clone)]
 pub struct Authorize(Arc<AppState>);
 
+/// A bearer that looks like a team key, for [`caller`] to look up.
+#[derive(Clone)]
+struct KeyBearer(String);
+
+fn unauthenticated() -> Status {
+    status(ApiError::Unauthorized {
+        code: "unauthorized",
+        message: "this API needs a team key, the admin token or the service token \
+                  (authorization: Bearer …)"
+            .into(),
+    })
+}
+
 impl tonic::service::Interceptor for Authorize {
-    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let bearer = request
             .metadata()
             .get("authorization")
             .and_then(|v| v.to_str().ok())
-            .and_then(crate::http::bearer);
+            .and_then(crate::http::bearer)
+            .map(str::to_owned);
         let state = &self.0;
         let service = state
             .config
             .service_token
             .as_ref()
-            .is_some_and(|secret| crate::http::token_matches(bearer, &secret.value));
-        if service || crate::http::is_admin_token(state, bearer) {
-            Ok(request)
+            .is_some_and(|secret| crate::http::token_matches(bearer.as_deref(), &secret.value));
+        if service {
+            request.extensions_mut().insert(Caller::service_token());
+        } else if crate::http::token_matches(bearer.as_deref(), &state.config.admin_token.value) {
+            request.extensions_mut().insert(Caller::admin_token());
+        } else if let Some(key) = bearer.filter(|b| b.starts_with(KEY_PREFIX)) {
+            request.extensions_mut().insert(KeyBearer(key));
         } else {
-            Err(status(ApiError::Unauthorized {
-                code: "unauthorized",
-                message: "this API needs the admin or service token (authorization: Bearer …)"
-                    .into(),
-            }))
+            return Err(unauthenticated());
         }
+        Ok(request)
     }
+}
+
+/// Who made the call [`Authorize`] let through, with at least `role`
+/// (a team key is looked up now: a revoked one is refused).
+pub async fn caller<T>(
+    state: &AppState,
+    request: &Request<T>,
+    role: Role,
+) -> Result<Caller, Status> {
+    let found = match (
+        request.extensions().get::<Caller>(),
+        request.extensions().get::<KeyBearer>(),
+    ) {
+        (Some(caller), _) => Some(caller.clone()),
+        (None, Some(KeyBearer(key))) => crate::team::caller(state, Some(key))
+            .await
+            .map_err(status)?,
+        (None, None) => None,
+    };
+    let caller = found.ok_or_else(unauthenticated)?;
+    caller.require(role).map_err(status)?;
+    Ok(caller)
 }
 
 /// Serves the API on `listener` until the app drains; the feed's numbering

@@ -15,14 +15,16 @@ use super::proto::{
     ListQuotesResponse, PublishRequest, PublishResponse, Quote, UpdateCampaignRequest,
     UpdateStatusRequest,
 };
-use super::{invalid, status};
+use super::{caller, invalid, status};
 use crate::error::ApiError;
 use crate::model::campaign::{
     Campaign, CampaignConfig, CampaignPatch, CampaignStatus, DatePatch, NewCampaign,
 };
 use crate::model::lead::{Lead, LeadStatus};
+use crate::model::team::Role;
 use crate::state::AppState;
 use crate::store::Page;
+use crate::team::Caller;
 
 /// The services over one state.
 #[derive(Clone)]
@@ -108,10 +110,13 @@ fn page(limit: u32, offset: u32) -> Result<Page, Status> {
 }
 
 impl Api {
-    async fn campaign_named(&self, slug: &str) -> Result<Campaign, Status> {
-        crate::http::campaign::visible_campaign_by_slug(&self.0, slug, true)
+    /// The campaign `slug` (drafts included) when `by` may see it.
+    async fn campaign_named(&self, by: &Caller, slug: &str) -> Result<Campaign, Status> {
+        let campaign = crate::http::campaign::visible_campaign_by_slug(&self.0, slug, true)
             .await
-            .map_err(status)
+            .map_err(status)?;
+        by.in_scope(campaign.id).map_err(status)?;
+        Ok(campaign)
     }
 }
 
@@ -125,8 +130,9 @@ impl Quotes for Api {
         &self,
         request: Request<ListQuotesRequest>,
     ) -> Result<Response<ListQuotesResponse>, Status> {
+        let by = caller(&self.0, &request, Role::Viewer).await?;
         let request = request.into_inner();
-        let campaign = self.campaign_named(&request.campaign).await?;
+        let campaign = self.campaign_named(&by, &request.campaign).await?;
         let status_filter = if request.status.is_empty() {
             None
         } else {
@@ -154,6 +160,7 @@ impl Quotes for Api {
                 message: "no such quote".into(),
             })
         };
+        let by = caller(&self.0, &request, Role::Viewer).await?;
         let id = uuid::Uuid::parse_str(&request.into_inner().id).map_err(|_| not_found())?;
         let lead = self
             .0
@@ -161,6 +168,7 @@ impl Quotes for Api {
             .lead_by_id(id)
             .await
             .map_err(store_error)?
+            .filter(|lead| by.sees(lead.campaign_id))
             .ok_or_else(not_found)?;
         Ok(Response::new(quote(lead)))
     }
@@ -169,9 +177,10 @@ impl Quotes for Api {
         &self,
         request: Request<UpdateStatusRequest>,
     ) -> Result<Response<Quote>, Status> {
+        let by = caller(&self.0, &request, Role::Editor).await?;
         let request = request.into_inner();
         let to = lead_status(&request.status)?;
-        let lead = crate::forms::lead::set_status(&self.0, &request.id, to)
+        let lead = crate::forms::lead::set_status(&self.0, &by, &request.id, to)
             .await
             .map_err(status)?;
         Ok(Response::new(quote(lead)))
@@ -184,7 +193,8 @@ impl Campaigns for Api {
         &self,
         request: Request<CampaignRequest>,
     ) -> Result<Response<CampaignMessage>, Status> {
-        let found = self.campaign_named(&request.into_inner().slug).await?;
+        let by = caller(&self.0, &request, Role::Viewer).await?;
+        let found = self.campaign_named(&by, &request.into_inner().slug).await?;
         Ok(Response::new(campaign(found)))
     }
 
@@ -192,13 +202,17 @@ impl Campaigns for Api {
         &self,
         request: Request<ListCampaignsRequest>,
     ) -> Result<Response<ListCampaignsResponse>, Status> {
+        let by = caller(&self.0, &request, Role::Viewer).await?;
         let request = request.into_inner();
         let campaigns = self
             .0
             .store
             .list_campaigns(page(request.limit, request.offset)?)
             .await
-            .map_err(store_error)?;
+            .map_err(store_error)?
+            .into_iter()
+            .filter(|c| by.sees(c.id))
+            .collect::<Vec<_>>();
         Ok(Response::new(ListCampaignsResponse {
             campaigns: campaigns.into_iter().map(campaign).collect(),
         }))
@@ -208,6 +222,7 @@ impl Campaigns for Api {
         &self,
         request: Request<CreateCampaignRequest>,
     ) -> Result<Response<CampaignMessage>, Status> {
+        let by = caller(&self.0, &request, Role::Owner).await?;
         let request = request.into_inner();
         let spec = NewCampaign {
             slug: request.slug,
@@ -229,7 +244,7 @@ impl Campaigns for Api {
                 .transpose()?,
             config: config(&request.config_json)?,
         };
-        let created = crate::forms::campaigns::create(&self.0, spec)
+        let created = crate::forms::campaigns::create(&self.0, &by, spec)
             .await
             .map_err(status)?;
         Ok(Response::new(campaign(created)))
@@ -239,6 +254,7 @@ impl Campaigns for Api {
         &self,
         request: Request<UpdateCampaignRequest>,
     ) -> Result<Response<CampaignMessage>, Status> {
+        let by = caller(&self.0, &request, Role::Editor).await?;
         let request = request.into_inner();
         let date_patch = |field: &str, raw: Option<String>| match raw.as_deref() {
             None => Ok(DatePatch::Keep),
@@ -252,7 +268,7 @@ impl Campaigns for Api {
             ends_at: date_patch("ends_at", request.ends_at)?,
             config: request.config_json.as_deref().map(config).transpose()?,
         };
-        let updated = crate::forms::campaigns::update(&self.0, &request.slug, patch)
+        let updated = crate::forms::campaigns::update(&self.0, &by, &request.slug, patch)
             .await
             .map_err(status)?;
         Ok(Response::new(campaign(updated)))
@@ -262,7 +278,8 @@ impl Campaigns for Api {
         &self,
         request: Request<CampaignRequest>,
     ) -> Result<Response<CampaignMetrics>, Status> {
-        let found = self.campaign_named(&request.into_inner().slug).await?;
+        let by = caller(&self.0, &request, Role::Viewer).await?;
+        let found = self.campaign_named(&by, &request.into_inner().slug).await?;
         let counts = self
             .0
             .store
@@ -290,8 +307,9 @@ impl Events for Api {
         &self,
         request: Request<PublishRequest>,
     ) -> Result<Response<PublishResponse>, Status> {
+        let by = caller(&self.0, &request, Role::Editor).await?;
         let request = request.into_inner();
-        let found = self.campaign_named(&request.campaign).await?;
+        let found = self.campaign_named(&by, &request.campaign).await?;
         let data = if request.data_json.trim().is_empty() {
             serde_json::Map::new()
         } else {

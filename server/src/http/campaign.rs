@@ -10,13 +10,15 @@ use salvo::prelude::*;
 use serde::Serialize;
 
 use super::body::media_type;
-use super::{ApiError, is_admin, json_body, page, read_body, require_admin, state};
+use super::{ApiError, json_body, page, read_body, sees_campaign, state, team};
 use crate::campaign::files::ApplyOutcome;
 use crate::model::campaign::settings::MetricField;
 use crate::model::campaign::{Campaign, CampaignPatch, NewCampaign};
 use crate::model::report::HourCounts;
+use crate::model::team::{AuditAction, Role};
 use crate::state::AppState;
 use crate::store::CampaignCounts;
+use crate::team::{Caller, campaign_summary};
 
 /// Routes of this resource.
 pub fn router() -> Router {
@@ -71,7 +73,22 @@ const MAX_SERIES_HOURS: i64 = 90 * 24;
 /// Loads the campaign named by the path, as the caller may see it.
 pub async fn visible_campaign(req: &Request, state: &AppState) -> Result<Campaign, ApiError> {
     let slug = req.param::<String>("slug").unwrap_or_default();
-    visible_campaign_by_slug(state, &slug, is_admin(req, state)).await
+    let team = sees_campaign(req, state, &slug).await?;
+    visible_campaign_by_slug(state, &slug, team).await
+}
+
+/// The campaign named by the path, for a team member with at least `role`
+/// who may see it: 401/403 otherwise, 404 when there is none.
+pub async fn team_campaign(
+    req: &Request,
+    state: &AppState,
+    role: Role,
+) -> Result<(Caller, Campaign), ApiError> {
+    let by = team(req, state, role).await?;
+    let slug = req.param::<String>("slug").unwrap_or_default();
+    let campaign = visible_campaign_by_slug(state, &slug, true).await?;
+    by.in_scope(campaign.id)?;
+    Ok((by, campaign))
 }
 
 /// The campaign `slug` as the caller may see it: drafts only for the admin,
@@ -91,9 +108,10 @@ pub async fn visible_campaign_by_slug(
 #[handler]
 async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
-    require_admin(req, &state)?;
+    let by = team(req, &state, Role::Owner).await?;
+    by.require_unscoped(Role::Owner)?;
     let spec: NewCampaign = json_body(req, &state.config).await?;
-    let campaign = crate::forms::campaigns::create(&state, spec).await?;
+    let campaign = crate::forms::campaigns::create(&state, &by, spec).await?;
     res.status_code(StatusCode::CREATED);
     res.render(Json(campaign));
     Ok(())
@@ -102,8 +120,16 @@ async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
 #[handler]
 async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
-    require_admin(req, &state)?;
-    let campaigns = state.store.list_campaigns(page(req)?).await?;
+    let by = team(req, &state, Role::Viewer).await?;
+    let page = page(req)?;
+    let campaigns = match by.scope_id() {
+        None => state.store.list_campaigns(page).await?,
+        // A campaign's key lists its campaign.
+        Some(id) if page.offset == 0 && page.limit > 0 => {
+            state.store.campaign_by_id(id).await?.into_iter().collect()
+        }
+        Some(_) => Vec::new(),
+    };
     res.render(Json(CampaignList { campaigns }));
     Ok(())
 }
@@ -119,10 +145,10 @@ async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resul
 #[handler]
 async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
-    require_admin(req, &state)?;
+    let by = team(req, &state, Role::Editor).await?;
     let patch: CampaignPatch = json_body(req, &state.config).await?;
     let slug = req.param::<String>("slug").unwrap_or_default();
-    let stored = crate::forms::campaigns::update(&state, &slug, patch).await?;
+    let stored = crate::forms::campaigns::update(&state, &by, &slug, patch).await?;
     res.render(Json(stored));
     Ok(())
 }
@@ -145,7 +171,7 @@ async fn apply_file(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let state = state(depot)?;
-    require_admin(req, &state)?;
+    let by = team(req, &state, Role::Owner).await?;
     let is_toml = media_type(req)
         .is_some_and(|essence| essence == "application/toml" || essence == "text/plain");
     if !is_toml {
@@ -165,8 +191,30 @@ async fn apply_file(
     }
     spec.config
         .check_webhook_targets(&state.config.webhook_policy())?;
+    let before = state.store.campaign_by_slug(&spec.slug).await?;
+    match &before {
+        Some(existing) => by.require_in(Role::Owner, existing.id)?,
+        None => by.require_unscoped(Role::Owner)?,
+    }
     let outcome = crate::campaign::files::apply(state.store.as_ref(), &spec).await?;
     state.campaigns.forget(&spec.slug);
+    if matches!(outcome, ApplyOutcome::Created | ApplyOutcome::Updated)
+        && let Some(after) = state.store.campaign_by_slug(&spec.slug).await?
+    {
+        let action = if before.is_some() {
+            AuditAction::CampaignUpdated
+        } else {
+            AuditAction::CampaignCreated
+        };
+        let change = by.change(
+            action,
+            Some(after.id),
+            after.slug.clone(),
+            before.as_ref().map(campaign_summary),
+            Some(campaign_summary(&after)),
+        );
+        crate::team::record(&state, change).await;
+    }
     tracing::info!(slug = %spec.slug, ?outcome, "campaign file applied through the API");
     res.render(Json(Applied {
         slug: spec.slug,
@@ -182,8 +230,9 @@ async fn apply_file(
 #[handler]
 async fn metrics(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
-    let admin = is_admin(req, &state);
-    let campaign = visible_campaign(req, &state).await?;
+    let slug = req.param::<String>("slug").unwrap_or_default();
+    let admin = sees_campaign(req, &state, &slug).await?;
+    let campaign = visible_campaign_by_slug(&state, &slug, admin).await?;
     let shown = |field: MetricField| admin || campaign.config.public_metrics.contains(&field);
     let counted =
         shown(MetricField::Users) || shown(MetricField::Leads) || shown(MetricField::Referrals);

@@ -9,7 +9,9 @@ use salvo::http::{StatusCode, header};
 use salvo::prelude::*;
 use serde::Deserialize;
 
-use super::{ApiError, bearer_token, client_address, is_admin, parse_json, request_origin, state};
+use super::{
+    ApiError, bearer_token, client_address, parse_json, request_origin, sees_campaign, state,
+};
 use crate::cursor::{RoomKey, UplinkOutcome};
 use crate::transport::admission::{AdmissionRequest, Channel, Credential, admit};
 
@@ -43,7 +45,7 @@ async fn uplink(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
         AdmissionRequest {
             slug: &slug,
             credential: bearer_token(req.headers()).map_or(Credential::None, Credential::Token),
-            admin: is_admin(req, &state),
+            admin: sees_campaign(req, &state, &slug).await?,
             client: client_address(req, &state),
             bind_ticket: true,
             origin: page.as_request(),

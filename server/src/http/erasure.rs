@@ -7,8 +7,9 @@ use salvo::prelude::*;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{ApiError, json_body, require_admin, state};
+use super::{ApiError, json_body, state, team};
 use crate::model::erasure::ErasureSubject;
+use crate::model::team::{AuditAction, Role};
 
 /// Routes of this resource.
 pub fn router() -> Router {
@@ -30,7 +31,8 @@ pub struct ErasureRequest {
 #[handler]
 async fn erase(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
-    require_admin(req, &state)?;
+    let by = team(req, &state, Role::Owner).await?;
+    by.require_unscoped(Role::Owner)?;
     let body: ErasureRequest = json_body(req, &state.config).await?;
     let subject = match (body.email, body.master_id, body.campaign) {
         (Some(email), None, campaign) => {
@@ -82,6 +84,20 @@ async fn erase(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
         outbox_entries = report.outbox_entries,
         "personal data erased"
     );
+    // Who asked and what it changed; whom, only as the hash the erasure
+    // log keeps (the audit log must not undo the erasure).
+    let campaign_id = match &subject {
+        ErasureSubject::Email { campaign_id, .. } => *campaign_id,
+        ErasureSubject::User(_) => None,
+    };
+    let change = by.change(
+        AuditAction::Erasure,
+        campaign_id,
+        subject.hash(),
+        None,
+        Some(serde_json::to_value(report).unwrap_or_default()),
+    );
+    crate::team::record(&state, change).await;
     res.render(Json(report));
     Ok(())
 }

@@ -37,7 +37,7 @@ use tokio::time::Instant;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 use uuid::Uuid;
 
-use super::{ApiError, bearer_token, client_address, is_admin_token, request_origin, state};
+use super::{ApiError, bearer_token, client_address, request_origin, state};
 use crate::bus::{Audience, Envelope, EventId, Since};
 use crate::cursor::fallback::FallbackRegistration;
 use crate::cursor::{CursorMember, Identity, RoomKey, RoomSettings};
@@ -201,7 +201,8 @@ pub async fn open_stream(
         AdmissionRequest {
             slug: &request.slug,
             credential: request.credential.as_credential(),
-            admin: is_admin_token(&state, request.bearer.as_deref()),
+            admin: crate::team::sees_campaign(&state, request.bearer.as_deref(), &request.slug)
+                .await?,
             client: request.client,
             bind_ticket: true,
             origin: request.origin.as_request(),

@@ -7,11 +7,10 @@ use salvo::http::{HeaderValue, StatusCode};
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    ApiError, bearer_token, campaign_query, client_ip, json_body, page, require_admin, state,
-};
+use super::{ApiError, bearer_token, campaign_query, client_ip, json_body, page, state, team};
 use crate::forms::lead::{LeadRequest, Submission};
 use crate::model::lead::{Lead, LeadReceipt, LeadStatus};
+use crate::model::team::Role;
 
 /// Routes of this resource.
 pub fn router() -> Router {
@@ -72,8 +71,9 @@ async fn submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
 #[handler]
 async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
-    require_admin(req, &state)?;
+    let by = team(req, &state, Role::Viewer).await?;
     let campaign = campaign_query(req, &state).await?;
+    by.in_scope(campaign.id)?;
     let status = match req.query::<String>("status") {
         None => None,
         Some(raw) => Some(LeadStatus::parse(&raw).ok_or_else(|| {
@@ -97,10 +97,10 @@ async fn update_status(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let state = state(depot)?;
-    require_admin(req, &state)?;
+    let by = team(req, &state, Role::Editor).await?;
     let change: StatusChange = json_body(req, &state.config).await?;
     let id = req.param::<String>("id").unwrap_or_default();
-    let updated = crate::forms::lead::set_status(&state, &id, change.status).await?;
+    let updated = crate::forms::lead::set_status(&state, &by, &id, change.status).await?;
     res.render(Json(updated));
     Ok(())
 }

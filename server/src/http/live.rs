@@ -9,10 +9,11 @@ use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde_json::json;
 
-use super::campaign::visible_campaign;
-use super::{ApiError, json_body, query_u32, require_admin, state};
+use super::campaign::{team_campaign, visible_campaign};
+use super::{ApiError, json_body, query_u32, state};
 use crate::campaign::catalogue::EVENT_TYPES;
 use crate::live::custom::CustomEvent;
+use crate::model::team::Role;
 
 /// Routes of this resource, under `api/campaign/{slug}`.
 pub fn router() -> Router {
@@ -54,9 +55,8 @@ async fn event_types(
 #[handler]
 async fn publish(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
-    require_admin(req, &state)?;
+    let (_, campaign) = team_campaign(req, &state, Role::Editor).await?;
     let event: CustomEvent = json_body(req, &state.config).await?;
-    let campaign = visible_campaign(req, &state).await?;
     let kind = event.kind.clone();
     let id = crate::live::custom::publish(&state, &campaign, event).await?;
     res.status_code(StatusCode::ACCEPTED);

@@ -22,6 +22,7 @@ pub mod outbox;
 pub mod referral;
 pub mod reports;
 pub mod session;
+pub mod team;
 pub mod translate;
 pub mod user;
 pub mod web;
@@ -35,7 +36,9 @@ use salvo::prelude::*;
 pub use self::body::{json_body, parse_json, read_body};
 pub use crate::error::ApiError;
 use crate::model::campaign::Campaign;
+use crate::model::team::Role;
 use crate::state::AppState;
+use crate::team::Caller;
 
 /// The whole HTTP service for `state`.
 pub fn service(state: Arc<AppState>) -> Service {
@@ -62,6 +65,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .push(lead::router())
         .push(referral::router())
         .push(outbox::router())
+        .push(team::router())
         .push(translate::router())
         .push(cursor_endpoint::router())
         .push(openapi::router())
@@ -144,36 +148,19 @@ pub fn bearer(value: &str) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Compares without stopping at the first differing byte.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+pub use crate::team::token_matches;
+
+/// The team member calling (a named key or the admin token) with a role of
+/// at least `role`: 401 without a live key, 403 with too small a role.
+/// Handlers check the campaign scope once they know the campaign.
+pub async fn team(req: &Request, state: &AppState, role: Role) -> Result<Caller, ApiError> {
+    crate::team::require(state, bearer_token(req.headers()), role).await
 }
 
-/// Whether `bearer` is `secret`, compared in constant time.
-pub fn token_matches(bearer: Option<&str>, secret: &str) -> bool {
-    bearer.is_some_and(|t| constant_time_eq(t.as_bytes(), secret.as_bytes()))
-}
-
-/// Whether the request carries the admin bearer token.
-pub fn is_admin(req: &Request, state: &AppState) -> bool {
-    is_admin_token(state, bearer_token(req.headers()))
-}
-
-/// Whether `bearer` is the admin token.
-pub fn is_admin_token(state: &AppState, bearer: Option<&str>) -> bool {
-    token_matches(bearer, &state.config.admin_token.value)
-}
-
-/// 401 unless the request carries the admin bearer token.
-pub fn require_admin(req: &Request, state: &AppState) -> Result<(), ApiError> {
-    if is_admin(req, state) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized {
-            code: "unauthorized",
-            message: "this endpoint needs the admin bearer token".into(),
-        })
-    }
+/// Whether the request carries a team key that may see the campaign `slug`
+/// (its drafts, its private events, its admin-only figures).
+pub async fn sees_campaign(req: &Request, state: &AppState, slug: &str) -> Result<bool, ApiError> {
+    crate::team::sees_campaign(state, bearer_token(req.headers()), slug).await
 }
 
 pub use crate::forms::{open_campaign, rate_limit};
@@ -277,8 +264,5 @@ mod tests {
         assert_eq!(bearer_token(&headers), Some("abc"));
         headers.insert(header::AUTHORIZATION, "Basic abc".parse().expect("header"));
         assert_eq!(bearer_token(&headers), None);
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 }

@@ -6,8 +6,9 @@ use chrono::Utc;
 use salvo::prelude::*;
 use serde::Serialize;
 
-use super::{ApiError, campaign_query, page, require_admin, state};
+use super::{ApiError, campaign_query, page, state, team};
 use crate::model::outbox::{OutboxEntry, OutboxState};
+use crate::model::team::{AuditAction, Role};
 
 /// Routes of this resource.
 pub fn router() -> Router {
@@ -26,7 +27,7 @@ pub struct OutboxList {
 #[handler]
 async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
-    require_admin(req, &state)?;
+    let by = team(req, &state, Role::Viewer).await?;
     let filter = match req.query::<String>("state") {
         None => OutboxState::All,
         Some(raw) => OutboxState::parse(&raw).ok_or_else(|| {
@@ -34,8 +35,13 @@ async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resul
         })?,
     };
     let campaign_id = match req.query::<String>("campaign") {
-        None => None,
-        Some(_) => Some(campaign_query(req, &state).await?.id),
+        // A campaign's key lists its campaign's entries.
+        None => by.scope_id(),
+        Some(_) => {
+            let campaign = campaign_query(req, &state).await?;
+            by.in_scope(campaign.id)?;
+            Some(campaign.id)
+        }
     };
     let entries = state
         .store
@@ -48,7 +54,7 @@ async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resul
 #[handler]
 async fn retry(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
-    require_admin(req, &state)?;
+    let by = team(req, &state, Role::Editor).await?;
     let not_found = || ApiError::NotFound {
         code: "outbox_entry_not_found",
         message: "no undelivered outbox entry with that id".into(),
@@ -57,10 +63,35 @@ async fn retry(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
         .param::<String>("id")
         .and_then(|raw| raw.parse::<i64>().ok())
         .ok_or_else(not_found)?;
+    let entry = state
+        .store
+        .outbox_entry(id)
+        .await?
+        .filter(|e| e.delivered_at.is_none())
+        .ok_or_else(not_found)?;
+    match entry.campaign_id {
+        Some(campaign) => by.in_scope(campaign)?,
+        None => by.require_unscoped(Role::Editor)?,
+    }
     if !state.store.redrive_outbox(id, Utc::now()).await? {
         return Err(not_found());
     }
     tracing::info!(id, "outbox entry re-driven");
+    let was = |e: &OutboxEntry| {
+        serde_json::json!({
+            "state": if e.dead_at.is_some() { "dead" } else { "pending" },
+            "attempts": e.attempts,
+            "last_error": e.last_error,
+        })
+    };
+    let change = by.change(
+        AuditAction::OutboxRetry,
+        entry.campaign_id,
+        id.to_string(),
+        Some(was(&entry)),
+        Some(serde_json::json!({"state": "pending", "attempts": 0})),
+    );
+    crate::team::record(&state, change).await;
     res.render(Json(serde_json::json!({"id": id, "state": "pending"})));
     Ok(())
 }

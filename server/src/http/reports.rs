@@ -14,13 +14,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::campaign::visible_campaign;
-use super::{ApiError, MAX_PAGE, query_u32, require_admin, state};
+use super::campaign::team_campaign;
+use super::{ApiError, MAX_PAGE, query_u32, state};
 use crate::model::attribution::Attribution;
 use crate::model::lead::{Lead, LeadStatus};
 use crate::model::report::{
     Participant, ParticipantFilter, ParticipantSort, Position, Referral, ReferralFilter,
 };
+use crate::model::team::Role;
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -129,7 +130,7 @@ fn cursor_query(req: &Request, state: &AppState, list: &str) -> Result<Option<Po
 
 /// A text cell that a spreadsheet would run as a formula (`=`, `+`, `-`,
 /// `@`, tab, carriage return first) gets a leading `'`, as OWASP advises.
-fn cell(text: &str) -> String {
+pub(crate) fn cell(text: &str) -> String {
     if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {
@@ -141,7 +142,7 @@ fn opt(text: &Option<String>) -> String {
     text.as_deref().map(cell).unwrap_or_default()
 }
 
-fn time(at: &DateTime<Utc>) -> String {
+pub(crate) fn time(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
@@ -323,8 +324,7 @@ async fn participants(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let state = state(depot)?;
-    require_admin(req, &state)?;
-    let campaign = visible_campaign(req, &state).await?;
+    let (_, campaign) = team_campaign(req, &state, Role::Viewer).await?;
     let sort = match req.query::<String>("sort") {
         None => ParticipantSort::JoinedAsc,
         Some(raw) => ParticipantSort::parse(&raw).ok_or_else(|| {
@@ -450,8 +450,7 @@ async fn referrals(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let state = state(depot)?;
-    require_admin(req, &state)?;
-    let campaign = visible_campaign(req, &state).await?;
+    let (_, campaign) = team_campaign(req, &state, Role::Viewer).await?;
     let referrer = req
         .query::<String>("referrer")
         .map(|raw| {
@@ -564,8 +563,7 @@ pub fn leads_export(
 #[handler]
 async fn funnel(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
-    require_admin(req, &state)?;
-    let campaign = visible_campaign(req, &state).await?;
+    let (_, campaign) = team_campaign(req, &state, Role::Viewer).await?;
     let since = query_time(req, "since")?.unwrap_or_else(|| {
         campaign
             .starts_at

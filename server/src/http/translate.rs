@@ -1,14 +1,17 @@
 //! `POST /api/translate`: a page's strings in one of the campaign's locales;
-//! `PUT /api/translate/override` (admin): a human translation that always wins.
+//! `PUT /api/translate/override` (an editor): a human translation that always
+//! wins; `GET /api/translate/memory` (the team): what the memory holds per
+//! locale, machine and human, with its age.
 
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::campaign::visible_campaign_by_slug;
-use super::{ApiError, client_ip, json_body, rate_limit, require_admin, state};
+use super::{ApiError, campaign_query, client_ip, json_body, page, rate_limit, state, team};
 use crate::model::campaign::Campaign;
 use crate::model::campaign::settings::is_locale_tag;
-use crate::model::translation::{MemoryEntry, MemoryOrigin};
+use crate::model::team::{AuditAction, Role};
+use crate::model::translation::{MemoryEntry, MemoryOrigin, MemoryRecord};
 use crate::translate::{MachineStatus, Translated, TranslationRequest, context_key, text_hash};
 
 /// Routes of this resource.
@@ -16,6 +19,7 @@ pub fn router() -> Router {
     Router::with_path("api/translate")
         .post(translate)
         .push(Router::with_path("override").put(set_override))
+        .push(Router::with_path("memory").get(memory))
 }
 
 /// Most texts in one request.
@@ -233,9 +237,10 @@ async fn set_override(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let state = state(depot)?;
-    require_admin(req, &state)?;
+    let by = team(req, &state, Role::Editor).await?;
     let body: OverrideBody = json_body(req, &state.config).await?;
     let campaign = visible_campaign_by_slug(&state, &body.campaign, true).await?;
+    by.in_scope(campaign.id)?;
     let (source, target) = languages(&campaign, body.source.as_deref(), &body.target)?;
     for (field, value) in [("text", &body.text), ("translation", &body.translation)] {
         if value.is_empty() || value.chars().count() > MAX_TEXT_CHARS {
@@ -255,15 +260,134 @@ async fn set_override(
         translated_text: body.translation,
         origin: MemoryOrigin::Override,
     };
+    let before = state
+        .store
+        .memory_lookup(
+            campaign.id,
+            &entry.source_lang,
+            &entry.target_lang,
+            &entry.context_key,
+            std::slice::from_ref(&entry.source_hash),
+        )
+        .await?
+        .into_iter()
+        .next();
     state
         .store
         .memory_store(std::slice::from_ref(&entry))
         .await?;
     tracing::info!(campaign = %campaign.slug, target = %entry.target_lang, "translation override set");
+    let shown = |e: &MemoryEntry| {
+        serde_json::json!({
+            "source": e.source_lang, "target": e.target_lang, "context": e.context_key,
+            "text": e.source_text, "translation": e.translated_text, "origin": e.origin.as_str(),
+        })
+    };
+    let change = by.change(
+        AuditAction::TranslationOverride,
+        Some(campaign.id),
+        format!(
+            "{}>{} {}",
+            entry.source_lang, entry.target_lang, entry.source_hash
+        ),
+        before.as_ref().map(shown),
+        Some(shown(&entry)),
+    );
+    crate::team::record(&state, change).await;
     res.render(Json(serde_json::json!({
         "text": entry.source_text,
         "translation": entry.translated_text,
         "origin": "override",
     })));
+    Ok(())
+}
+
+/// One row of `GET /api/translate/memory`: what an override of it sends
+/// (`source`, `target`, `text`, `format`, `context`), its translation, and
+/// where and when that came from.
+#[derive(Debug, Serialize)]
+struct MemoryListed {
+    source: String,
+    target: String,
+    /// `text` or `html`.
+    format: String,
+    /// The page and hint it was asked for; absent when none, or when the
+    /// context was too long to keep whole (only its hash is kept).
+    context: Option<serde_json::Value>,
+    /// The stored context key (`format|page|hint`).
+    context_key: String,
+    text: String,
+    translation: String,
+    /// `machine` or `override`.
+    origin: &'static str,
+    created_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+    last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<MemoryRecord> for MemoryListed {
+    fn from(record: MemoryRecord) -> Self {
+        let e = record.entry;
+        let mut parts = e.context_key.splitn(3, '|');
+        let format = parts.next().unwrap_or("text").to_owned();
+        let (page, hint) = (parts.next(), parts.next());
+        let context = match (page, hint) {
+            (Some(page), Some(hint)) if !(page.is_empty() && hint.is_empty()) => {
+                let some = |v: &str| (!v.is_empty()).then(|| v.to_owned());
+                Some(serde_json::json!({"page": some(page), "hint": some(hint)}))
+            }
+            _ => None,
+        };
+        Self {
+            source: e.source_lang,
+            target: e.target_lang,
+            format,
+            context,
+            context_key: e.context_key,
+            text: e.source_text,
+            translation: e.translated_text,
+            origin: e.origin.as_str(),
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+            last_used_at: record.last_used_at,
+        }
+    }
+}
+
+#[handler]
+async fn memory(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    let state = state(depot)?;
+    let by = team(req, &state, Role::Viewer).await?;
+    let campaign = campaign_query(req, &state).await?;
+    by.in_scope(campaign.id)?;
+    let target = req.query::<String>("target");
+    if let Some(target) = &target
+        && !campaign.config.locales.iter().any(|l| l == target)
+    {
+        return Err(ApiError::invalid_field(
+            "target",
+            format!(
+                "must be one of the campaign's locales: {}",
+                campaign.config.locales.join(", ")
+            ),
+        ));
+    }
+    let origin = match req.query::<String>("origin").as_deref() {
+        None => None,
+        Some("machine") => Some(MemoryOrigin::Machine),
+        Some("override") => Some(MemoryOrigin::Override),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "origin",
+                "must be machine or override",
+            ));
+        }
+    };
+    let rows = state
+        .store
+        .memory_list(campaign.id, target.as_deref(), origin, page(req)?)
+        .await?;
+    let entries: Vec<MemoryListed> = rows.into_iter().map(Into::into).collect();
+    res.render(Json(serde_json::json!({ "entries": entries })));
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod erasure;
 pub mod lead;
 pub mod outbox;
 pub mod report;
+pub mod team;
 pub mod text;
 pub mod translation;
 pub mod user;

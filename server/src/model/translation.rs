@@ -38,3 +38,16 @@ pub struct MemoryEntry {
     /// Machine or human.
     pub origin: MemoryOrigin,
 }
+
+/// A memory row with its age, as the campaign team reviews it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryRecord {
+    /// The row.
+    pub entry: MemoryEntry,
+    /// When it was first stored.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When its translation last changed.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// When it was last served (marked at most hourly).
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+}

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::{
     CampaignCounts, CampaignStore, ErasureStore, FeedStore, LeadStore, MemoryStore, OutboxCounts,
-    OutboxStore, Page, ReportStore, SharedStore, Store, StoreError, UserStore,
+    OutboxStore, Page, ReportStore, SharedStore, Store, StoreError, TeamStore, UserStore,
 };
 use crate::model::attribution::{Attribution, VisitorSession};
 use crate::model::campaign::{Campaign, NewCampaign};
@@ -33,7 +33,8 @@ use crate::model::report::{
     FunnelRow, HourCounts, Participant, ParticipantFilter, ParticipantSort, Position, Referral,
     ReferralFilter, Standing,
 };
-use crate::model::translation::MemoryEntry;
+use crate::model::team::{ApiKey, AuditEntry, NewAudit, NewKey};
+use crate::model::translation::{MemoryEntry, MemoryOrigin, MemoryRecord};
 use crate::model::user::{ReferralCredit, User};
 
 /// How long calls fail at once after an outage was seen, before a probe.
@@ -471,6 +472,10 @@ impl OutboxStore for Guarded {
             .await
     }
 
+    async fn outbox_entry(&self, id: i64) -> Result<Option<OutboxEntry>, StoreError> {
+        self.guard(self.inner.outbox_entry(id)).await
+    }
+
     async fn redrive_outbox(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
         self.guard(self.inner.redrive_outbox(id, now)).await
     }
@@ -513,6 +518,20 @@ impl MemoryStore for Guarded {
         self.guard(self.inner.memory_store(entries)).await
     }
 
+    async fn memory_list(
+        &self,
+        campaign_id: i64,
+        target_lang: Option<&str>,
+        origin: Option<MemoryOrigin>,
+        page: Page,
+    ) -> Result<Vec<MemoryRecord>, StoreError> {
+        self.guard(
+            self.inner
+                .memory_list(campaign_id, target_lang, origin, page),
+        )
+        .await
+    }
+
     async fn prune_memory(&self, keep: u64) -> Result<u64, StoreError> {
         self.guard(self.inner.prune_memory(keep)).await
     }
@@ -526,5 +545,42 @@ impl ErasureStore for Guarded {
         now: DateTime<Utc>,
     ) -> Result<ErasureReport, StoreError> {
         self.guard(self.inner.erase(subject, now)).await
+    }
+}
+
+#[async_trait]
+impl TeamStore for Guarded {
+    async fn insert_key(&self, key: &NewKey) -> Result<ApiKey, StoreError> {
+        self.guard(self.inner.insert_key(key)).await
+    }
+
+    async fn live_key(&self, token_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.guard(self.inner.live_key(token_hash)).await
+    }
+
+    async fn key_by_id(&self, id: i64) -> Result<Option<ApiKey>, StoreError> {
+        self.guard(self.inner.key_by_id(id)).await
+    }
+
+    async fn list_keys(&self, campaign_id: Option<i64>) -> Result<Vec<ApiKey>, StoreError> {
+        self.guard(self.inner.list_keys(campaign_id)).await
+    }
+
+    async fn revoke_key(&self, id: i64, at: DateTime<Utc>) -> Result<Option<ApiKey>, StoreError> {
+        self.guard(self.inner.revoke_key(id, at)).await
+    }
+
+    async fn record_audit(&self, entry: &NewAudit) -> Result<(), StoreError> {
+        self.guard(self.inner.record_audit(entry)).await
+    }
+
+    async fn audit_log(
+        &self,
+        campaign_id: Option<i64>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.guard(self.inner.audit_log(campaign_id, before, limit))
+            .await
     }
 }

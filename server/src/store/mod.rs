@@ -30,7 +30,8 @@ use crate::model::report::{
     FunnelRow, HourCounts, Participant, ParticipantFilter, ParticipantSort, Position, Referral,
     ReferralFilter, Standing,
 };
-use crate::model::translation::MemoryEntry;
+use crate::model::team::{ApiKey, AuditEntry, NewAudit, NewKey};
+use crate::model::translation::{MemoryEntry, MemoryOrigin, MemoryRecord};
 use crate::model::user::{ReferralCredit, User};
 use crate::tasks::Tasks;
 
@@ -113,6 +114,11 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str, &str)] = &[
         "idempotency_key",
     ),
     (
+        "service_api_key_live_name_idx",
+        "service_api_key.name",
+        "name",
+    ),
+    (
         "service_referral_main_referred_key",
         "service_referral_main.campaign_id, service_referral_main.referred_id",
         "referred",
@@ -176,6 +182,7 @@ pub trait Store:
     + ErasureStore
     + ReportStore
     + FeedStore
+    + TeamStore
 {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
@@ -357,6 +364,9 @@ pub trait OutboxStore: Send + Sync + 'static {
         page: Page,
     ) -> Result<Vec<OutboxEntry>, StoreError>;
 
+    /// The entry `id`.
+    async fn outbox_entry(&self, id: i64) -> Result<Option<OutboxEntry>, StoreError>;
+
     /// Puts a dead (or pending) entry back in line with fresh attempts. False when
     /// there is no such undelivered entry.
     async fn redrive_outbox(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
@@ -393,6 +403,16 @@ pub trait MemoryStore: Send + Sync + 'static {
     /// Stores translations in one transaction. A machine translation never
     /// replaces a human override; an override replaces anything.
     async fn memory_store(&self, entries: &[MemoryEntry]) -> Result<(), StoreError>;
+
+    /// A page of a campaign's memory, most recently changed first: of one
+    /// target language and origin when given.
+    async fn memory_list(
+        &self,
+        campaign_id: i64,
+        target_lang: Option<&str>,
+        origin: Option<MemoryOrigin>,
+        page: Page,
+    ) -> Result<Vec<MemoryRecord>, StoreError>;
 
     /// Evicts the least recently served machine translations beyond `keep`
     /// of them (overrides are never evicted); returns how many went.
@@ -509,6 +529,37 @@ pub trait ErasureStore: Send + Sync + 'static {
         subject: &ErasureSubject,
         now: DateTime<Utc>,
     ) -> Result<ErasureReport, StoreError>;
+}
+
+/// The campaign team's keys and the audit log of its changes.
+#[async_trait]
+pub trait TeamStore: Send + Sync + 'static {
+    /// Stores a new key; `Conflict { field: "name" }` when a live key has its name.
+    async fn insert_key(&self, key: &NewKey) -> Result<ApiKey, StoreError>;
+
+    /// The live (not revoked) key whose SHA-256 is `token_hash`.
+    async fn live_key(&self, token_hash: &str) -> Result<Option<ApiKey>, StoreError>;
+
+    /// The key `id`, revoked or not.
+    async fn key_by_id(&self, id: i64) -> Result<Option<ApiKey>, StoreError>;
+
+    /// Every key (of `campaign_id` only, when given), live first, newest first.
+    async fn list_keys(&self, campaign_id: Option<i64>) -> Result<Vec<ApiKey>, StoreError>;
+
+    /// Revokes the live key `id` at `at`; `None` when there is none.
+    async fn revoke_key(&self, id: i64, at: DateTime<Utc>) -> Result<Option<ApiKey>, StoreError>;
+
+    /// Appends an entry to the audit log.
+    async fn record_audit(&self, entry: &NewAudit) -> Result<(), StoreError>;
+
+    /// Up to `limit` entries, newest first, with ids below `before` when
+    /// given, of `campaign_id` only when given.
+    async fn audit_log(
+        &self,
+        campaign_id: Option<i64>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
 /// A shared store handle.

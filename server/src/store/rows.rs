@@ -10,7 +10,8 @@ use crate::model::campaign::{Campaign, CampaignConfig, CampaignStatus};
 use crate::model::lead::{Lead, LeadStatus};
 use crate::model::outbox::OutboxEntry;
 use crate::model::report::Participant;
-use crate::model::translation::{MemoryEntry, MemoryOrigin};
+use crate::model::team::{ApiKey, AuditEntry, Role};
+use crate::model::translation::{MemoryEntry, MemoryOrigin, MemoryRecord};
 use crate::model::user::User;
 
 /// A campaign row as both databases return it.
@@ -262,12 +263,25 @@ pub(super) struct MemoryRow {
     origin: String,
     /// When it was last served (marked at most hourly).
     last_used_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
 impl MemoryRow {
     /// Whether this row was not marked as served within `fresh`.
     pub(super) fn stale(&self, now: DateTime<Utc>, fresh: chrono::Duration) -> bool {
         self.last_used_at.is_none_or(|at| at < now - fresh)
+    }
+}
+
+impl From<MemoryRow> for MemoryRecord {
+    fn from(row: MemoryRow) -> Self {
+        Self {
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            last_used_at: row.last_used_at,
+            entry: row.into(),
+        }
     }
 }
 
@@ -286,6 +300,72 @@ impl From<MemoryRow> for MemoryEntry {
             } else {
                 MemoryOrigin::Machine
             },
+        }
+    }
+}
+
+/// A key row (with its campaign's slug) as both databases return it.
+#[derive(sqlx::FromRow)]
+pub(super) struct KeyRow {
+    id: i64,
+    name: String,
+    role: String,
+    campaign_id: Option<i64>,
+    campaign: Option<String>,
+    hint: String,
+    created_by: String,
+    created_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<KeyRow> for ApiKey {
+    type Error = StoreError;
+
+    fn try_from(row: KeyRow) -> Result<Self, StoreError> {
+        let role = Role::parse(&row.role)
+            .ok_or_else(|| StoreError::Corrupt(format!("key role {:?}", row.role)))?;
+        Ok(Self {
+            id: row.id,
+            name: row.name,
+            role,
+            campaign_id: row.campaign_id,
+            campaign: row.campaign,
+            hint: row.hint,
+            created_at: row.created_at,
+            created_by: row.created_by,
+            revoked_at: row.revoked_at,
+        })
+    }
+}
+
+/// An audit log row (with its campaign's slug) as both databases return it.
+#[derive(sqlx::FromRow)]
+pub(super) struct AuditRow {
+    id: i64,
+    at: DateTime<Utc>,
+    actor: String,
+    actor_key_id: Option<i64>,
+    action: String,
+    campaign_id: Option<i64>,
+    campaign: Option<String>,
+    target: String,
+    before: Option<Json<serde_json::Value>>,
+    after: Option<Json<serde_json::Value>>,
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(row: AuditRow) -> Self {
+        Self {
+            id: row.id,
+            at: row.at,
+            actor: row.actor,
+            actor_key_id: row.actor_key_id,
+            action: row.action,
+            campaign_id: row.campaign_id,
+            campaign: row.campaign,
+            target: row.target,
+            before: row.before.map(|j| j.0),
+            after: row.after.map(|j| j.0),
         }
     }
 }

@@ -708,7 +708,119 @@ async fn a_python_consumer_built_from_reflection_follows_and_resumes() {
     );
 }
 
+/// `message` with `token`.
+fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("metadata"),
+    );
+    request
+}
+
+/// Team keys reach gRPC with the same roles and scopes as REST: a viewer
+/// lists, only an editor moves a lead, a campaign's key sees its campaign,
+/// a revoked key is refused at once, and the change is in the audit log.
+async fn team_keys_hold_over_grpc(db: Db) {
+    let app = app(db).await;
+    app.open_campaign("c", json!({})).await;
+    app.open_campaign("d", json!({})).await;
+    let mut keys = Vec::new();
+    for (name, role, campaign) in [
+        ("viewer", "viewer", None),
+        ("editor", "editor", None),
+        ("d only", "owner", Some("d")),
+    ] {
+        let made = app
+            .call(
+                reqwest::Method::POST,
+                "/api/admin/keys",
+                As::Admin,
+                Some(json!({"name": name, "role": role, "campaign": campaign})),
+            )
+            .await;
+        let made = made.assert_status(201);
+        keys.push((
+            made["key"]["id"].as_i64().expect("id"),
+            made["token"].as_str().expect("token").to_owned(),
+        ));
+    }
+    let [(_, viewer), (_, editor), (scoped_id, scoped)] =
+        <[(i64, String); 3]>::try_from(keys).expect("three");
+    let id = app
+        .submit_lead(&lead("a@example.com"), None, None)
+        .await
+        .assert_status(201)["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let mut quotes = QuotesClient::new(channel(&app).await);
+    let listed = quotes
+        .list(with_token(
+            &viewer,
+            proto::ListQuotesRequest {
+                campaign: "c".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("a viewer lists")
+        .into_inner();
+    assert_eq!(listed.quotes.len(), 1);
+    let move_to = |token: &str| {
+        with_token(
+            token,
+            proto::UpdateStatusRequest {
+                id: id.clone(),
+                status: "in_review".into(),
+            },
+        )
+    };
+    let refused = quotes
+        .update_status(move_to(&viewer))
+        .await
+        .expect_err("a viewer");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert_eq!(code_of(&refused), "role_required");
+    let refused = quotes
+        .update_status(move_to(&scoped))
+        .await
+        .expect_err("another campaign");
+    assert_eq!(code_of(&refused), "campaign_out_of_scope");
+    let moved = quotes
+        .update_status(move_to(&editor))
+        .await
+        .expect("an editor moves it")
+        .into_inner();
+    assert_eq!(moved.status, "in_review");
+    let campaigns = CampaignsClient::new(channel(&app).await)
+        .list(with_token(&scoped, proto::ListCampaignsRequest::default()))
+        .await
+        .expect("listed")
+        .into_inner();
+    let slugs: Vec<String> = campaigns.campaigns.into_iter().map(|c| c.slug).collect();
+    assert_eq!(slugs, ["d"]);
+    app.call(
+        reqwest::Method::DELETE,
+        &format!("/api/admin/keys/{scoped_id}"),
+        As::Admin,
+        None,
+    )
+    .await
+    .assert_status(200);
+    let refused = CampaignsClient::new(channel(&app).await)
+        .list(with_token(&scoped, proto::ListCampaignsRequest::default()))
+        .await
+        .expect_err("revoked");
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    let log = app.get("/api/admin/audit?campaign=c", As::Admin).await;
+    let entry = log.assert_status(200)["entries"][0].clone();
+    assert_eq!(entry["action"], "lead.status");
+    assert_eq!(entry["actor"], "editor");
+}
+
 db_tests!(
+    team_keys_hold_over_grpc,
     the_feed_streams_resumes_and_follows_live,
     a_record_that_commits_late_is_not_skipped,
     a_consumer_resumes_across_a_restart,

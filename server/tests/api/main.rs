@@ -33,5 +33,6 @@ mod proxy;
 mod referral;
 mod scale_out;
 mod shutdown;
+mod team;
 mod translate;
 mod webhooks;

@@ -6,9 +6,9 @@ use sqlx::types::Json;
 use sqlx::{Executor, FromRow};
 
 use super::{Dialect, Param, SqlStore};
-use crate::model::translation::MemoryEntry;
+use crate::model::translation::{MemoryEntry, MemoryOrigin, MemoryRecord};
 use crate::store::rows::MemoryRow;
-use crate::store::{MemoryStore, StoreError};
+use crate::store::{MemoryStore, Page, StoreError};
 
 #[async_trait]
 impl<DB: Dialect> MemoryStore for SqlStore<DB>
@@ -17,6 +17,7 @@ where
     i64: Param<DB>,
     String: Param<DB>,
     for<'a> &'a str: Param<DB>,
+    Option<String>: Param<DB>,
     DateTime<Utc>: Param<DB>,
     for<'a> Json<&'a [String]>: Param<DB>,
     MemoryRow: for<'r> FromRow<'r, DB::Row>,
@@ -60,6 +61,30 @@ where
                 tracing::debug!(error = %e, "translation memory not marked as served");
             }
         }
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn memory_list(
+        &self,
+        campaign_id: i64,
+        target_lang: Option<&str>,
+        origin: Option<MemoryOrigin>,
+        page: Page,
+    ) -> Result<Vec<MemoryRecord>, StoreError> {
+        let rows: Vec<MemoryRow> = sqlx::query_as(
+            "SELECT * FROM service_translation_memory
+             WHERE campaign_id = $1
+               AND ($2 IS NULL OR target_lang = $2)
+               AND ($3 IS NULL OR origin = $3)
+             ORDER BY updated_at DESC, id DESC LIMIT $4 OFFSET $5",
+        )
+        .bind(campaign_id)
+        .bind(target_lang.map(str::to_owned))
+        .bind(origin.map(|o| o.as_str().to_owned()))
+        .bind(i64::from(page.limit))
+        .bind(i64::from(page.offset))
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 

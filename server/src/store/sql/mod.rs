@@ -23,6 +23,7 @@ mod leads;
 mod memory;
 mod outbox;
 mod reports;
+mod team;
 mod users;
 
 use std::sync::Arc;
@@ -35,7 +36,7 @@ use tokio::sync::Notify;
 use super::lead_writer::LeadWriter;
 use super::{
     CampaignStore, ErasureStore, FeedStore, LeadStore, MemoryStore, OutboxStore, ReportStore,
-    Store, StoreError, UserStore,
+    Store, StoreError, TeamStore, UserStore,
 };
 use crate::model::outbox::NewOutbox;
 
@@ -133,7 +134,8 @@ where
         + MemoryStore
         + ErasureStore
         + ReportStore
-        + FeedStore,
+        + FeedStore
+        + TeamStore,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
     async fn ping(&self) -> Result<(), StoreError> {

@@ -173,6 +173,19 @@ where
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
+    async fn outbox_entry(&self, id: i64) -> Result<Option<OutboxEntry>, StoreError> {
+        let row: Option<OutboxRow> = sqlx::query_as(
+            "SELECT o.*, c.slug AS campaign_slug
+             FROM service_event_outbox o
+             LEFT JOIN service_campaign_main c ON c.id = o.campaign_id
+             WHERE o.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Into::into))
+    }
+
     async fn redrive_outbox(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE service_event_outbox

@@ -1,0 +1,465 @@
+//! The campaign team: who is calling the admin API (a named key, the admin
+//! token or the service token), what their role and campaign scope let them
+//! do, the keys an owner makes and revokes, and the audit log every change
+//! is written to.
+//!
+//! REST and gRPC ask the same questions here: [`caller`] says who a bearer
+//! is, [`Caller::require`] / [`Caller::require_in`] whether they may.
+
+use chrono::Utc;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::model::campaign::Campaign;
+use crate::model::team::{
+    ApiKey, AuditAction, KEY_PREFIX, MAX_NAME_CHARS, NewAudit, NewKey, Role, SHOWN_CHARS, key_hash,
+};
+use crate::state::AppState;
+
+/// The name the configured admin token acts under.
+pub const ADMIN_TOKEN: &str = "admin token";
+
+/// The name the configured service token acts under (gRPC).
+pub const SERVICE_TOKEN: &str = "service token";
+
+/// Who is calling the admin API, and what they may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The key's name, or [`ADMIN_TOKEN`] / [`SERVICE_TOKEN`].
+    pub name: String,
+    /// The named key, if one.
+    pub key_id: Option<i64>,
+    /// What it may do.
+    pub role: Role,
+    /// The one campaign it may see (id, slug); all when `None`.
+    pub scope: Option<(i64, String)>,
+}
+
+impl Caller {
+    /// The configured admin token: an owner of everything, the team's
+    /// bootstrap (it makes the first keys).
+    pub fn admin_token() -> Self {
+        Self {
+            name: ADMIN_TOKEN.to_owned(),
+            key_id: None,
+            role: Role::Owner,
+            scope: None,
+        }
+    }
+
+    /// The configured service token (gRPC back-office systems): an owner of
+    /// everything, as it always was.
+    pub fn service_token() -> Self {
+        Self {
+            name: SERVICE_TOKEN.to_owned(),
+            ..Self::admin_token()
+        }
+    }
+
+    fn of_key(key: ApiKey) -> Self {
+        Self {
+            scope: key.campaign_id.zip(key.campaign),
+            name: key.name,
+            key_id: Some(key.id),
+            role: key.role,
+        }
+    }
+
+    /// The id of the one campaign this caller may see, if it is scoped.
+    pub fn scope_id(&self) -> Option<i64> {
+        self.scope.as_ref().map(|(id, _)| *id)
+    }
+
+    /// Whether this caller may see campaign `id`.
+    pub fn sees(&self, id: i64) -> bool {
+        self.scope_id().is_none_or(|scope| scope == id)
+    }
+
+    /// Whether this caller may see the campaign named `slug`.
+    pub fn sees_slug(&self, slug: &str) -> bool {
+        self.scope.as_ref().is_none_or(|(_, own)| own == slug)
+    }
+
+    /// 403 `role_required` unless this caller's role is at least `role`.
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden {
+                code: "role_required",
+                message: format!(
+                    "this needs {} key; {:?} is {} key",
+                    with_article(role),
+                    self.name,
+                    with_article(self.role)
+                ),
+            })
+        }
+    }
+
+    /// 403 unless this caller's role is at least `role` and it may see
+    /// campaign `campaign_id` (`campaign_out_of_scope`).
+    pub fn require_in(&self, role: Role, campaign_id: i64) -> Result<(), ApiError> {
+        self.require(role)?;
+        self.in_scope(campaign_id)
+    }
+
+    /// 403 `campaign_out_of_scope` unless this caller may see campaign
+    /// `campaign_id`.
+    pub fn in_scope(&self, campaign_id: i64) -> Result<(), ApiError> {
+        match &self.scope {
+            Some((id, slug)) if *id != campaign_id => Err(ApiError::Forbidden {
+                code: "campaign_out_of_scope",
+                message: format!("{:?} is a key of campaign {slug} only", self.name),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// 403 unless this caller's role is at least `role` and it sees every
+    /// campaign (what spans campaigns: creating one, erasing a person).
+    pub fn require_unscoped(&self, role: Role) -> Result<(), ApiError> {
+        self.require(role)?;
+        match &self.scope {
+            Some((_, slug)) => Err(ApiError::Forbidden {
+                code: "campaign_out_of_scope",
+                message: format!(
+                    "{:?} is a key of campaign {slug} only; this needs a key of every campaign",
+                    self.name
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// An audit entry of a change this caller made now.
+    pub fn change(
+        &self,
+        action: AuditAction,
+        campaign_id: Option<i64>,
+        target: impl Into<String>,
+        before: Option<Value>,
+        after: Option<Value>,
+    ) -> NewAudit {
+        NewAudit {
+            actor: self.name.clone(),
+            actor_key_id: self.key_id,
+            action,
+            campaign_id,
+            target: target.into(),
+            before,
+            after,
+            at: Utc::now(),
+        }
+    }
+}
+
+/// Compares without stopping at the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whether `bearer` is `secret`, compared in constant time.
+pub fn token_matches(bearer: Option<&str>, secret: &str) -> bool {
+    bearer.is_some_and(|t| constant_time_eq(t.as_bytes(), secret.as_bytes()))
+}
+
+/// "a viewer", "an editor", "an owner".
+fn with_article(role: Role) -> String {
+    match role {
+        Role::Viewer => "a viewer".to_owned(),
+        other => format!("an {}", other.as_str()),
+    }
+}
+
+/// Who `bearer` is: the admin token, or a live named key (looked up by its
+/// SHA-256; only texts that look like keys are looked up, so a visitor's
+/// session token never costs a query). `None` for anything else.
+pub async fn caller(state: &AppState, bearer: Option<&str>) -> Result<Option<Caller>, ApiError> {
+    let Some(bearer) = bearer else {
+        return Ok(None);
+    };
+    if token_matches(Some(bearer), &state.config.admin_token.value) {
+        return Ok(Some(Caller::admin_token()));
+    }
+    if !bearer.starts_with(KEY_PREFIX) {
+        return Ok(None);
+    }
+    let key = state.store.live_key(&key_hash(bearer)).await?;
+    Ok(key.map(Caller::of_key))
+}
+
+/// 401 `unauthorized` unless `bearer` is a team key (or the admin token)
+/// whose role is at least `role`.
+pub async fn require(
+    state: &AppState,
+    bearer: Option<&str>,
+    role: Role,
+) -> Result<Caller, ApiError> {
+    let caller = caller(state, bearer)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized {
+            code: "unauthorized",
+            message: "this endpoint needs a team key or the admin token \
+                  (Authorization: Bearer …)"
+                .into(),
+        })?;
+    caller.require(role)?;
+    Ok(caller)
+}
+
+/// Whether `bearer` is a team key (or the admin token) that may see the
+/// campaign named `slug` (and so its drafts and private events).
+pub async fn sees_campaign(
+    state: &AppState,
+    bearer: Option<&str>,
+    slug: &str,
+) -> Result<bool, ApiError> {
+    Ok(caller(state, bearer)
+        .await?
+        .is_some_and(|c| c.sees_slug(slug)))
+}
+
+/// Writes `entry` to the audit log. The change it records is already made
+/// (each change is its own transaction); should the log refuse the entry,
+/// the entry goes to the server's log instead, whole, at error level.
+pub async fn record(state: &AppState, entry: NewAudit) {
+    if let Err(e) = state.store.record_audit(&entry).await {
+        let before = entry.before.map(|v| v.to_string());
+        let after = entry.after.map(|v| v.to_string());
+        tracing::error!(
+            error = %e,
+            actor = %entry.actor,
+            action = entry.action.as_str(),
+            campaign_id = entry.campaign_id,
+            target = %entry.target,
+            before = before.as_deref().unwrap_or("null"),
+            after = after.as_deref().unwrap_or("null"),
+            "audit log entry not written"
+        );
+    }
+}
+
+/// What an owner asks for to make a key.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRequest {
+    /// Who will hold it.
+    pub name: String,
+    /// Its role.
+    pub role: String,
+    /// The campaign (slug) it is limited to; every campaign when absent.
+    #[serde(default)]
+    pub campaign: Option<String>,
+}
+
+/// A key just made: the key's text is in `token`, shown this once.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MadeKey {
+    /// The stored key.
+    pub key: ApiKey,
+    /// The whole key, to send as `Authorization: Bearer …`. Not stored; not
+    /// shown again.
+    pub token: String,
+}
+
+/// Makes a key as `by` asks: its name unique among live keys, its scope
+/// within `by`'s own (a campaign's owner makes keys of that campaign only).
+pub async fn create_key(
+    state: &AppState,
+    by: &Caller,
+    request: KeyRequest,
+) -> Result<MadeKey, ApiError> {
+    let name = request.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::invalid_field(
+            "name",
+            format!("must be 1-{MAX_NAME_CHARS} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::invalid_field(
+            "name",
+            "must not contain control characters",
+        ));
+    }
+    let role = Role::parse(&request.role)
+        .ok_or_else(|| ApiError::invalid_field("role", "must be viewer, editor or owner"))?;
+    let campaign = match request.campaign.as_deref() {
+        None => None,
+        Some(slug) => Some(
+            state
+                .campaigns
+                .by_slug(state.store.as_ref(), slug)
+                .await?
+                .ok_or_else(|| ApiError::campaign_not_found(slug))?,
+        ),
+    };
+    match &campaign {
+        Some(c) => by.require_in(Role::Owner, c.id)?,
+        None => by.require_unscoped(Role::Owner)?,
+    }
+    let secret: [u8; 32] = rand::random();
+    let token = format!(
+        "{KEY_PREFIX}{}",
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret)
+    );
+    let hint = format!("{}…", &token[..KEY_PREFIX.len() + SHOWN_CHARS]);
+    let key = state
+        .store
+        .insert_key(&NewKey {
+            name,
+            role,
+            campaign_id: campaign.as_ref().map(|c| c.id),
+            token_hash: key_hash(&token),
+            hint,
+            created_by: by.name.clone(),
+            created_at: Utc::now(),
+        })
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::Conflict { .. } => ApiError::Conflict {
+                code: "key_name_taken",
+                message: "a live key already has that name: revoke it first, or choose another"
+                    .into(),
+                field: Some("name".into()),
+            },
+            other => other.into(),
+        })?;
+    tracing::info!(key = key.id, name = %key.name, role = role.as_str(), by = %by.name, "team key made");
+    record(
+        state,
+        by.change(
+            AuditAction::KeyCreated,
+            key.campaign_id,
+            key.id.to_string(),
+            None,
+            Some(key_summary(&key)),
+        ),
+    )
+    .await;
+    Ok(MadeKey { key, token })
+}
+
+/// Revokes key `id` as `by` asks (an owner of the key's campaign, or of every
+/// campaign for an unscoped key); 404 `key_not_found` when there is no such
+/// live key.
+pub async fn revoke_key(state: &AppState, by: &Caller, id: i64) -> Result<ApiKey, ApiError> {
+    let not_found = || ApiError::NotFound {
+        code: "key_not_found",
+        message: "no live key with that id".into(),
+    };
+    let current = state
+        .store
+        .key_by_id(id)
+        .await?
+        .filter(|k| k.revoked_at.is_none())
+        .ok_or_else(not_found)?;
+    match current.campaign_id {
+        Some(campaign) => by.require_in(Role::Owner, campaign)?,
+        None => by.require_unscoped(Role::Owner)?,
+    }
+    let revoked = state
+        .store
+        .revoke_key(id, Utc::now())
+        .await?
+        .ok_or_else(not_found)?;
+    tracing::info!(key = id, name = %revoked.name, by = %by.name, "team key revoked");
+    record(
+        state,
+        by.change(
+            AuditAction::KeyRevoked,
+            revoked.campaign_id,
+            id.to_string(),
+            Some(key_summary(&current)),
+            Some(key_summary(&revoked)),
+        ),
+    )
+    .await;
+    Ok(revoked)
+}
+
+/// What the audit log keeps of a key (never its hash).
+fn key_summary(key: &ApiKey) -> Value {
+    serde_json::json!({
+        "name": key.name,
+        "role": key.role,
+        "campaign": key.campaign,
+        "hint": key.hint,
+        "revoked_at": key.revoked_at,
+    })
+}
+
+/// The keys `by` may see: every key, or those of its campaign.
+pub async fn keys(state: &AppState, by: &Caller) -> Result<Vec<ApiKey>, ApiError> {
+    by.require(Role::Owner)?;
+    Ok(state.store.list_keys(by.scope_id()).await?)
+}
+
+/// What the audit log keeps of a campaign: everything the team sets.
+pub fn campaign_summary(campaign: &Campaign) -> Value {
+    serde_json::json!({
+        "name": campaign.name,
+        "status": campaign.status,
+        "starts_at": campaign.starts_at,
+        "ends_at": campaign.ends_at,
+        "config": campaign.config,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scoped(role: Role) -> Caller {
+        Caller {
+            name: "Ada".into(),
+            key_id: Some(1),
+            role,
+            scope: Some((7, "spring".into())),
+        }
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!token_matches(None, "abc"));
+    }
+
+    #[test]
+    fn roles_and_scopes_decide() {
+        let viewer = scoped(Role::Viewer);
+        assert!(viewer.require(Role::Viewer).is_ok());
+        let refused = viewer
+            .require(Role::Editor)
+            .expect_err("a viewer cannot edit");
+        assert_eq!(refused.code(), "role_required");
+        assert!(refused.to_string().contains("an editor key"), "{refused}");
+        let refused = scoped(Role::Editor)
+            .require(Role::Owner)
+            .expect_err("owner");
+        assert_eq!(
+            refused.to_string(),
+            "this needs an owner key; \"Ada\" is an editor key"
+        );
+        let owner = scoped(Role::Owner);
+        assert!(owner.require_in(Role::Owner, 7).is_ok());
+        assert_eq!(
+            owner.require_in(Role::Viewer, 8).expect_err("scope").code(),
+            "campaign_out_of_scope"
+        );
+        assert_eq!(
+            owner
+                .require_unscoped(Role::Viewer)
+                .expect_err("scope")
+                .code(),
+            "campaign_out_of_scope"
+        );
+        assert!(owner.sees(7) && !owner.sees(8));
+        assert!(owner.sees_slug("spring") && !owner.sees_slug("autumn"));
+        let admin = Caller::admin_token();
+        assert!(admin.require_unscoped(Role::Owner).is_ok() && admin.sees(8));
+    }
+}
