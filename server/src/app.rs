@@ -218,6 +218,7 @@ impl App {
         let config = &self.state.config;
         OutboxWorker::new(
             self.state.store.clone(),
+            self.state.bus.clone(),
             WebhookSettings {
                 default_url: config.webhook_url.as_ref().map(|url| url.0.clone()),
                 secret: config.webhook_secret.value.clone(),

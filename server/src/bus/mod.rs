@@ -37,6 +37,9 @@ pub enum Audience {
     Everyone,
     /// Only this session (a user's `master_id` or a visitor id).
     Session(Uuid),
+    /// Only the campaign's team: streams opened with a key that may see the
+    /// campaign (never a visitor). Carries ids and states, never a person.
+    Team,
 }
 
 /// An event to publish.
@@ -57,6 +60,15 @@ impl Event {
             kind: kind.to_owned(),
             data,
             audience: Audience::Everyone,
+        }
+    }
+
+    /// An event for the campaign's team only.
+    pub fn team(kind: &str, data: Value) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            data,
+            audience: Audience::Team,
         }
     }
 

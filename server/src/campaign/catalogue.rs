@@ -95,7 +95,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "POST",
         path: "/api/campaign/{slug}/events",
-        who: "admin (back office)",
+        who: "an editor key (back office)",
         what: "`{type, data, recipient?}`: publish one of the campaign's own event types",
     },
     Endpoint {
@@ -107,37 +107,37 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         method: "GET",
         path: "/api/campaign/{slug}",
-        who: "anyone (drafts: admin)",
+        who: "anyone (drafts: its team)",
         what: "the campaign",
     },
     Endpoint {
         method: "GET",
         path: "/api/campaign/{slug}/metrics",
-        who: "anyone (admin: every figure and `series`)",
-        what: "the figures of `config.public_metrics` (`{active}` by default); the admin gets `{active, users, leads, referrals, series}`",
+        who: "anyone (its team: every figure and `series`)",
+        what: "the figures of `config.public_metrics` (`{active}` by default); its team gets `{active, users, leads, referrals, series}`",
     },
     Endpoint {
         method: "GET",
         path: "/api/campaign/{slug}/participants",
-        who: "admin",
+        who: "a viewer key",
         what: "who joined: filters, `sort`, cursor pages; `?format=csv` exports them all",
     },
     Endpoint {
         method: "GET",
         path: "/api/campaign/{slug}/referrals",
-        who: "admin",
+        who: "a viewer key",
         what: "credited referrals, cursor pages; `?format=csv` exports them all",
     },
     Endpoint {
         method: "GET",
         path: "/api/campaign/{slug}/funnel",
-        who: "admin",
+        who: "a viewer key",
         what: "visitors → joins → leads per source (`?since=&until=`)",
     },
     Endpoint {
         method: "GET",
         path: "/api/quote",
-        who: "admin",
+        who: "a viewer key",
         what: "the campaign's leads (`?campaign=`), newest first; `?format=csv` exports them all, with attribution and consent",
     },
 ];
@@ -197,6 +197,18 @@ pub const EVENT_TYPES: &[EventType] = &[
         name: "lead.status",
         data: "`{quote_id, status}`",
         who: "the session that sent the lead",
+        sent: |_| true,
+    },
+    EventType {
+        name: "team.lead",
+        data: "`{id, status, previous?, at}`: a lead came in or moved (ids and states only; details from `GET /api/quote`)",
+        who: "the campaign's team (a stream opened with a key that may see it)",
+        sent: |_| true,
+    },
+    EventType {
+        name: "team.delivery",
+        data: "`{id, event_type, target, state, attempts, last_error}`: an outbox entry was delivered, failed (`retrying`, `dead`) or put back in line (`pending`)",
+        who: "the campaign's team",
         sent: |_| true,
     },
     EventType {

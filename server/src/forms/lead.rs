@@ -157,6 +157,8 @@ pub async fn submit(state: &AppState, submission: Submission<'_>) -> Result<Subm
         if let Some(event) = lead_summary(&campaign, &stored) {
             publish(state, &campaign, event).await;
         }
+        let team = json!({"id": stored.id, "status": stored.status, "at": stored.created_at});
+        publish(state, &campaign, Event::team("team.lead", team)).await;
         return Ok(Submitted {
             lead: stored,
             replayed: false,
@@ -242,6 +244,11 @@ pub async fn set_status(
         Some(json!({"status": updated.status})),
     );
     record(state, change).await;
+    let team = json!({
+        "id": updated.id, "status": updated.status, "previous": current.status,
+        "at": updated.updated_at,
+    });
+    publish(state, &campaign, Event::team("team.lead", team)).await;
     if let Some(session) = updated.session_id {
         publish(
             state,

@@ -195,14 +195,22 @@ pub async fn open_stream(
                 .into(),
         });
     }
+    // A bearer of the campaign's team (a key, the admin token) opens its
+    // team stream; it is not a visitor's session token.
+    let team = crate::team::sees_campaign(&state, request.bearer.as_deref(), &request.slug).await?;
+    let credential = match &request.credential {
+        StreamCredential::Token(token) if team && request.bearer.as_ref() == Some(token) => {
+            Credential::None
+        }
+        other => other.as_credential(),
+    };
     let admission = admit(
         &state,
         Channel::Events,
         AdmissionRequest {
             slug: &request.slug,
-            credential: request.credential.as_credential(),
-            admin: crate::team::sees_campaign(&state, request.bearer.as_deref(), &request.slug)
-                .await?,
+            credential,
+            admin: team,
             client: request.client,
             bind_ticket: true,
             origin: request.origin.as_request(),
@@ -239,9 +247,18 @@ pub async fn open_stream(
     };
     let session = admission.session.map(|claims| claims.sub);
     let rooms = LiveRooms { cursors, members };
-    EventStream::open(state, campaign.slug, session, request.resume, slot, rooms)
+    let reader = Reader { session, team };
+    EventStream::open(state, campaign.slug, reader, request.resume, slot, rooms)
         .await
         .map_err(ApiError::Internal)
+}
+
+/// Who reads an event stream.
+struct Reader {
+    /// The visitor's session, if it named one.
+    session: Option<Uuid>,
+    /// The campaign's team (its team events; not counted as a visitor).
+    team: bool,
 }
 
 /// The rooms an event stream is a member of besides its campaign's events.
@@ -317,6 +334,8 @@ pub(super) const HEARTBEAT: &[u8] = b": keep-alive\n\n";
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Seen {
     pub(super) session: Option<Uuid>,
+    /// Opened by the campaign's team: its team events too.
+    pub(super) team: bool,
     /// The id of the last event this connection was given (or skipped past).
     pub(super) position: EventId,
 }
@@ -344,6 +363,7 @@ impl Seen {
         let visible = match envelope.event.audience {
             Audience::Everyone => true,
             Audience::Session(owner) => self.session == Some(owner),
+            Audience::Team => self.team,
         };
         if visible {
             Delivery::Send(envelope.sse_frame())
@@ -380,9 +400,10 @@ pub struct IdleStream {
 }
 
 /// What a stream holds for as long as it lives: its visitor in the presence
-/// count, its connection slot, its place in the open-streams gauge.
+/// count (none for the team's), its connection slot, its place in the
+/// open-streams gauge.
 pub struct StreamHold(
-    #[allow(dead_code)] PresenceGuard,
+    #[allow(dead_code)] Option<PresenceGuard>,
     #[allow(dead_code)] ConnectionSlot,
     #[allow(dead_code)] crate::telemetry::Gauge,
 );
@@ -391,16 +412,17 @@ impl EventStream {
     async fn open(
         state: Arc<AppState>,
         campaign: String,
-        session: Option<Uuid>,
+        reader: Reader,
         resume: Option<Result<EventId, ()>>,
         slot: ConnectionSlot,
         rooms: LiveRooms,
     ) -> anyhow::Result<Self> {
         let LiveRooms { cursors, members } = rooms;
+        let Reader { session, team } = reader;
         // Subscribe before reading history, so nothing falls in between.
         let events = state.bus.subscribe(&campaign);
         let visitor = session.unwrap_or_else(Uuid::now_v7);
-        let guard = state.presence.join(&campaign, visitor);
+        let guard = (!team).then(|| state.presence.join(&campaign, visitor));
         let mut presence = state.presence.watch(&campaign);
         presence.mark_unchanged();
         let heartbeat_every = state.config.sse_heartbeat;
@@ -422,6 +444,7 @@ impl EventStream {
             campaign,
             seen: Seen {
                 session,
+                team,
                 position: EventId::default(),
             },
             events,

@@ -1,6 +1,6 @@
 //! A campaign's live vocabulary over REST: `GET
 //! /api/campaign/{slug}/event-types` (the SSE event catalogue: built-in and
-//! the campaign's own), `POST /api/campaign/{slug}/events` (admin: publish
+//! the campaign's own), `POST /api/campaign/{slug}/events` (an editor: publish
 //! one of the campaign's own event types, [`crate::live::custom`]) and `GET
 //! /api/campaign/{slug}/leaderboard` (top referrers, when the campaign
 //! shows one).

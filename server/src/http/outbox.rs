@@ -7,6 +7,7 @@ use salvo::prelude::*;
 use serde::Serialize;
 
 use super::{ApiError, campaign_query, page, state, team};
+use crate::bus::Event;
 use crate::model::outbox::{OutboxEntry, OutboxState};
 use crate::model::team::{AuditAction, Role};
 
@@ -92,6 +93,19 @@ async fn retry(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
         Some(serde_json::json!({"state": "pending", "attempts": 0})),
     );
     crate::team::record(&state, change).await;
+    if let (Some(campaign), Some(slug)) = (entry.campaign_id, &entry.campaign_slug) {
+        let mut now = entry.clone();
+        (now.dead_at, now.attempts) = (None, 0);
+        let event = Event::team("team.delivery", crate::outbox::delivery_state(&now));
+        if let Err(e) = state.bus.publish(slug, event).await {
+            tracing::debug!(
+                error = format!("{e:#}"),
+                id,
+                campaign,
+                "team not told of a retry"
+            );
+        }
+    }
     res.render(Json(serde_json::json!({"id": id, "state": "pending"})));
     Ok(())
 }

@@ -19,6 +19,7 @@ use rand::Rng;
 use sha2::Sha256;
 use tokio::sync::Notify;
 
+use crate::bus::{Event, EventBus};
 use crate::model::outbox::OutboxEntry;
 use crate::store::SharedStore;
 use crate::tasks::Tasks;
@@ -161,6 +162,29 @@ pub fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
     half + half.mul_f64(rand::rng().random::<f64>())
 }
 
+/// Where an outbox entry stands, as the campaign's team hears it
+/// (`team.delivery`): `delivered`, `dead`, `retrying` (failed, to be tried
+/// again) or `pending` (not tried yet, or put back in line).
+pub fn delivery_state(entry: &OutboxEntry) -> serde_json::Value {
+    let state = if entry.delivered_at.is_some() {
+        "delivered"
+    } else if entry.dead_at.is_some() {
+        "dead"
+    } else if entry.attempts > 0 {
+        "retrying"
+    } else {
+        "pending"
+    };
+    serde_json::json!({
+        "id": entry.id,
+        "event_type": entry.event_type,
+        "target": entry.target_url,
+        "state": state,
+        "attempts": entry.attempts,
+        "last_error": entry.last_error,
+    })
+}
+
 /// What one pass of the worker did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DeliveryReport {
@@ -183,16 +207,21 @@ const POLL_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct OutboxWorker {
     store: SharedStore,
+    /// Where the campaign's team hears of each outcome (`team.delivery`).
+    bus: Arc<dyn EventBus>,
     http: reqwest::Client,
     settings: Arc<WebhookSettings>,
     wake: Arc<Notify>,
     counters: Arc<Counters>,
 }
 
+/// How an attempt ended (with the failure's text).
 enum Outcome {
+    /// Not attempted: no receiver (the entry stays due).
+    Skipped,
     Delivered,
-    Retrying,
-    Dead,
+    Retrying(String),
+    Dead(String),
 }
 
 impl OutboxWorker {
@@ -200,6 +229,7 @@ impl OutboxWorker {
     /// attempts are counted in `counters`.
     pub fn new(
         store: SharedStore,
+        bus: Arc<dyn EventBus>,
         settings: WebhookSettings,
         wake: Arc<Notify>,
         counters: Arc<Counters>,
@@ -213,6 +243,7 @@ impl OutboxWorker {
             .build()?;
         Ok(Self {
             store,
+            bus,
             http,
             settings: Arc::new(settings),
             wake,
@@ -233,11 +264,13 @@ impl OutboxWorker {
                 if !self.store.claim_outbox(entry.id, now, now + lease).await? {
                     return Ok(None); // another worker has it
                 }
+                let mut after = entry.clone();
                 let outcome = self.deliver(entry).await?;
+                self.tell_team(&mut after, &outcome).await;
                 let label = match outcome {
                     Outcome::Delivered => "delivered",
-                    Outcome::Retrying => "retrying",
-                    Outcome::Dead => "dead",
+                    Outcome::Retrying(_) | Outcome::Skipped => "retrying",
+                    Outcome::Dead(_) => "dead",
                 };
                 self.counters
                     .webhook_attempts
@@ -252,8 +285,8 @@ impl OutboxWorker {
         for outcome in outcomes {
             match outcome? {
                 Some(Outcome::Delivered) => report.delivered += 1,
-                Some(Outcome::Retrying) => report.retrying += 1,
-                Some(Outcome::Dead) => report.dead += 1,
+                Some(Outcome::Retrying(_) | Outcome::Skipped) => report.retrying += 1,
+                Some(Outcome::Dead(_)) => report.dead += 1,
                 None => {}
             }
         }
@@ -264,7 +297,8 @@ impl OutboxWorker {
         let target = match (&entry.target_url, &self.settings.default_url) {
             (Some(url), _) => url.clone(),
             (None, Some(url)) => url.to_string(),
-            (None, None) => return Ok(Outcome::Retrying), // not selected without one
+            // Not selected without one.
+            (None, None) => return Ok(Outcome::Skipped),
         };
         let attempt = entry.attempts + 1;
         let body = serde_json::to_vec(&serde_json::json!({
@@ -336,6 +370,33 @@ impl OutboxWorker {
         self.failed(&entry, attempt, &error).await
     }
 
+    /// Tells the campaign's team where `entry` stands after an attempt
+    /// that ended with `outcome` (`team.delivery`).
+    async fn tell_team(&self, entry: &mut OutboxEntry, outcome: &Outcome) {
+        let Some(campaign) = entry.campaign_slug.clone() else {
+            return;
+        };
+        let now = Utc::now();
+        entry.attempts += 1;
+        match outcome {
+            Outcome::Skipped => return,
+            Outcome::Delivered => entry.delivered_at = Some(now),
+            Outcome::Retrying(error) => entry.last_error = Some(error.clone()),
+            Outcome::Dead(error) => {
+                entry.last_error = Some(error.clone());
+                entry.dead_at = Some(now);
+            }
+        }
+        let event = Event::team("team.delivery", delivery_state(entry));
+        if let Err(e) = self.bus.publish(&campaign, event).await {
+            tracing::debug!(
+                error = format!("{e:#}"),
+                id = entry.id,
+                "team not told of a delivery"
+            );
+        }
+    }
+
     /// Records a failed attempt: retried later, or dead after the last one.
     async fn failed(
         &self,
@@ -360,7 +421,7 @@ impl OutboxWorker {
             .await?;
         if retry_at.is_some() {
             tracing::info!(id = entry.id, attempt, error, "webhook failed; will retry");
-            Ok(Outcome::Retrying)
+            Ok(Outcome::Retrying(error.to_owned()))
         } else {
             tracing::warn!(
                 id = entry.id,
@@ -368,7 +429,7 @@ impl OutboxWorker {
                 error,
                 "webhook failed for the last time"
             );
-            Ok(Outcome::Dead)
+            Ok(Outcome::Dead(error.to_owned()))
         }
     }
 

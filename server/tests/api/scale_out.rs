@@ -106,6 +106,28 @@ async fn two_instances_share_events_presence_and_history() {
     drop(resumed);
     on_b.presence_reaches(2).await;
 
+    // The team's events cross through Redis too, to the team only: a lead
+    // posted to A is on B's team stream (the admin token), with its id.
+    let mut team = SseClient::send(
+        client
+            .get(events(&b.base))
+            .bearer_auth("admin-token-shared-by-both"),
+    )
+    .await;
+    assert_eq!(team.status, 200, "{}", team.error);
+    let lead = client
+        .post(format!("{}/api/quote", a.base))
+        .json(&json!({"campaign": "ovasabi-website", "name": "Ada", "email": "ada@example.com", "message": "Hello"}))
+        .send()
+        .await
+        .expect("lead");
+    assert_eq!(lead.status(), 201);
+    let lead: serde_json::Value = lead.json().await.expect("receipt");
+    assert_eq!(team.next_of("team.lead").await.json()["id"], lead["id"]);
+    let public = on_b.next_of("lead.created").await;
+    assert!(!public.data.contains(lead["id"].as_str().expect("id")));
+    drop(team);
+
     // Killing A (its visitor still connected, so it cannot say goodbye) drops
     // that visitor from the count within 10 s: only the expiry removes it.
     let killed_at = Instant::now();

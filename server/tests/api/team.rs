@@ -6,7 +6,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::db_tests;
-use crate::support::{As, Db, TestApp, spawn_app};
+use crate::support::fake_receiver::Receiver;
+use crate::support::{As, Db, SseClient, TestApp, spawn_app, spawn_app_with};
 
 /// Makes a key as the admin token; returns `(id, token)`.
 async fn make_key(app: &TestApp, name: &str, role: &str, campaign: Option<&str>) -> (i64, String) {
@@ -558,7 +559,114 @@ async fn the_translation_memory_is_listed_per_locale(db: Db) {
         .assert_error(401, "unauthorized");
 }
 
+/// The team's stream: the campaign's event stream opened with a key. It
+/// carries `team.lead` (every lead, with its id, as it comes and moves) and
+/// `team.delivery` (each delivery's outcome), which no visitor receives; the
+/// team member is not counted as a visitor.
+async fn the_team_hears_leads_and_deliveries_live(db: Db) {
+    let crm = Receiver::start(&[500]).await;
+    let url = crm.url("/crm");
+    let app = spawn_app_with(db, |c| {
+        c.webhook_url = Some(url.parse().expect("url"));
+        c.webhook_allow_http = true;
+        c.webhook_allow_private = true;
+        c.webhook_max_attempts = 1;
+    })
+    .await;
+    app.open_campaign("c", json!({"events": {"public_leads": false}}))
+        .await;
+    let (_, key) = make_key(&app, "Ada", "viewer", Some("c")).await;
+    let stream = |token: Option<&str>| {
+        let mut request = app.client.get(app.url("/api/campaign/c/events"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        SseClient::send(request)
+    };
+    let mut team = stream(Some(&key)).await;
+    assert_eq!(team.status, 200, "{}", team.error);
+    let mut visitor = stream(None).await;
+    assert_eq!(
+        visitor.next_of("presence").await.json()["active"],
+        1,
+        "the team is no visitor"
+    );
+
+    let id = app
+        .submit_lead(&lead("c"), None, None)
+        .await
+        .assert_status(201)["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let came = team.next_of("team.lead").await.json();
+    assert_eq!(came["id"], id.as_str());
+    assert_eq!(came["status"], "new");
+    // The receiver fails once: the entry is dead (one attempt allowed).
+    let dead = team.next_of("team.delivery").await.json();
+    assert_eq!(dead["state"], "dead", "{dead}");
+    assert_eq!(dead["event_type"], "lead.created");
+    assert!(
+        dead["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("500")),
+        "{dead}"
+    );
+    let entry = dead["id"].as_i64().expect("entry id");
+    // Retried (the receiver now answers 200) and delivered, live.
+    app.call(
+        Method::POST,
+        &format!("/api/outbox/{entry}/retry"),
+        As::Admin,
+        None,
+    )
+    .await
+    .assert_status(200);
+    let pending = team.next_of("team.delivery").await.json();
+    assert_eq!(
+        (pending["id"].as_i64(), &pending["state"]),
+        (Some(entry), &json!("pending"))
+    );
+    let delivered = team.next_of("team.delivery").await.json();
+    assert_eq!(
+        (delivered["id"].as_i64(), &delivered["state"]),
+        (Some(entry), &json!("delivered"))
+    );
+    // A status change, with what it was.
+    app.call(
+        Method::PATCH,
+        &format!("/api/quote/{id}"),
+        As::Admin,
+        Some(json!({"status": "in_review"})),
+    )
+    .await
+    .assert_status(200);
+    let moved = team.next_of("team.lead").await.json();
+    assert_eq!(
+        (&moved["status"], &moved["previous"]),
+        (&json!("in_review"), &json!("new"))
+    );
+
+    // The visitor heard none of it.
+    while let Some(event) = visitor
+        .next_within(std::time::Duration::from_millis(300))
+        .await
+    {
+        assert!(
+            !event.event.starts_with("team."),
+            "a visitor got {}",
+            event.event
+        );
+    }
+    // A key of another campaign opens no team stream of this one.
+    app.open_campaign("d", json!({})).await;
+    let (_, other) = make_key(&app, "Grace", "viewer", Some("d")).await;
+    let refused = stream(Some(&other)).await;
+    assert_eq!(refused.status, 401, "{}", refused.error);
+}
+
 db_tests!(
+    the_team_hears_leads_and_deliveries_live,
     keys_are_made_shown_once_and_stored_hashed,
     roles_decide_what_a_key_may_do,
     a_campaign_key_sees_and_acts_on_its_campaign_only,

@@ -63,6 +63,10 @@ const HISTORY_DEADLINE: Duration = Duration::from_millis(500);
 const LOCAL_MEMORY: usize = 10_000;
 /// The kind of a gap marker: an instance's events of a campaign never
 /// reached the stream.
+/// The stream entries' audience field of a team event (`*` is everyone,
+/// a UUID one session).
+const TEAM: &str = "team";
+
 const GAP: &str = "\u{0}gap";
 
 /// The Redis Streams event bus.
@@ -198,6 +202,7 @@ impl EventBus for RedisBus {
             audience: match event.audience {
                 Audience::Everyone => "*".to_owned(),
                 Audience::Session(id) => id.to_string(),
+                Audience::Team => TEAM.to_owned(),
             },
             micros: Utc::now().timestamp_micros(),
             n,

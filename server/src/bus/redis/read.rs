@@ -27,6 +27,7 @@ pub(super) fn envelope_of(entry: &StreamId) -> Option<Envelope> {
     };
     let audience = match audience.as_str() {
         "*" => Audience::Everyone,
+        super::TEAM => Audience::Team,
         session => Audience::Session(session.parse().ok()?),
     };
     Some(Envelope {

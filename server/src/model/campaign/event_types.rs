@@ -33,6 +33,10 @@ pub const BUILT_IN_EVENTS: &[&str] = &[
     "open",
 ];
 
+/// What the names of the team's events (`team.lead`, `team.delivery`)
+/// begin with; no campaign type may.
+pub const TEAM_PREFIX: &str = "team.";
+
 /// Most event types one campaign declares.
 pub const MAX_EVENT_TYPES: usize = 32;
 /// Most fields one event type declares.
@@ -146,6 +150,12 @@ pub fn validate(types: &BTreeMap<String, EventTypeDecl>) -> Result<(), Validatio
         }
         if BUILT_IN_EVENTS.contains(&name.as_str()) {
             return Err(invalid(at, "is the name of a built-in event"));
+        }
+        if name.starts_with(TEAM_PREFIX) {
+            return Err(invalid(
+                at,
+                "team.… names are the server's events for the campaign's team",
+            ));
         }
         if decl.description.chars().count() > 500 {
             return Err(invalid(
@@ -316,7 +326,15 @@ mod tests {
         let mut types = BTreeMap::new();
         types.insert("onboarding.completed".to_owned(), decl());
         assert_eq!(validate(&types), Ok(()));
-        for bad in ["user.joined", "Onboarding", "a..b", "1st", ""] {
+        for bad in [
+            "user.joined",
+            "team.lead",
+            "team.anything",
+            "Onboarding",
+            "a..b",
+            "1st",
+            "",
+        ] {
             let mut types = BTreeMap::new();
             types.insert(bad.to_owned(), decl());
             assert!(validate(&types).is_err(), "{bad}");
