@@ -177,6 +177,10 @@ pub struct Config {
     /// Serve the demo page at `/` (turn off in production).
     #[arg(long, env = "OVASABI_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
     pub demo: bool,
+    /// Serve the campaign team's dashboard at `/admin` (it holds no secret:
+    /// every figure it shows needs a team key).
+    #[arg(long, env = "OVASABI_ADMIN_UI", default_value_t = true, action = clap::ArgAction::Set)]
+    pub admin_ui: bool,
     /// LibreTranslate base URL; unset serves translation memory only.
     #[arg(long, env = "LIBRETRANSLATE_URL", value_parser = http_url())]
     pub libretranslate_url: Option<HttpUrl>,

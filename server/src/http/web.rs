@@ -31,6 +31,11 @@ pub fn router() -> Router {
         .push(Router::with_path("client/{version}/{file}").get(versioned_client))
         .push(Router::with_path("client/{file}").get(latest_client))
         .push(Router::with_path("demo/{file}").get(asset))
+        .push(
+            Router::with_path("admin")
+                .get(admin_page)
+                .push(Router::with_path("{file}").get(admin_asset)),
+        )
 }
 
 /// The demo page, for `GET /`.
@@ -75,6 +80,42 @@ const FILES: &[(&str, &str, &str)] = &[
         "demo/index.html",
         "text/html; charset=utf-8",
         include_str!("../../../web-client/demo/index.html"),
+    ),
+    (
+        "admin/index.html",
+        "text/html; charset=utf-8",
+        include_str!("../../../web-client/admin/index.html"),
+    ),
+    (
+        "admin/app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web-client/admin/app.js"),
+    ),
+    (
+        "admin/api.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web-client/admin/api.js"),
+    ),
+    (
+        "admin/views.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web-client/admin/views.js"),
+    ),
+    (
+        "admin/admin.css",
+        "text/css; charset=utf-8",
+        include_str!("../../../web-client/admin/admin.css"),
+    ),
+    (
+        // uPlot (npm `uplot`, MIT), the dashboard's charts, as published.
+        "admin/uPlot.esm.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web-client/admin/vendor/uPlot.esm.js"),
+    ),
+    (
+        "admin/uPlot.min.css",
+        "text/css; charset=utf-8",
+        include_str!("../../../web-client/admin/vendor/uPlot.min.css"),
     ),
 ];
 
@@ -205,6 +246,50 @@ async fn asset(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
     if path.ends_with(".html") {
         set_policy(req, &state, res);
     }
+    Ok(())
+}
+
+/// The dashboard's Content Security Policy: its own scripts and styles, the
+/// API on this origin; never framed.
+const ADMIN_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
+fn admin_headers(res: &mut Response) {
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(ADMIN_POLICY),
+    );
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+}
+
+/// `GET /admin`: the campaign team's dashboard (`OVASABI_ADMIN_UI`).
+#[handler]
+async fn admin_page(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    let state = super::state(depot)?;
+    if !state.config.admin_ui {
+        return Err(not_found());
+    }
+    serve("admin/index.html", Caching::Revalidate, res)?;
+    admin_headers(res);
+    Ok(())
+}
+
+/// `GET /admin/{file}`: the dashboard's scripts and styles.
+#[handler]
+async fn admin_asset(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let state = super::state(depot)?;
+    if !state.config.admin_ui {
+        return Err(not_found());
+    }
+    let file = req.param::<String>("file").unwrap_or_default();
+    serve(&format!("admin/{file}"), Caching::Revalidate, res)?;
+    admin_headers(res);
     Ok(())
 }
 

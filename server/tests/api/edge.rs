@@ -431,6 +431,68 @@ async fn the_demo_page_has_security_headers_and_can_be_turned_off() {
     client.assert_status(200);
 }
 
+/// The team's dashboard: every file of it under a policy that allows its own
+/// scripts and styles and the API only, never framed; with
+/// `OVASABI_ADMIN_UI=false` it is not there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_has_security_headers_and_can_be_turned_off() {
+    let app = spawn_app(Db::Sqlite).await;
+    for (path, content_type) in [
+        ("/admin", "text/html; charset=utf-8"),
+        ("/admin/app.js", "text/javascript; charset=utf-8"),
+        ("/admin/views.js", "text/javascript; charset=utf-8"),
+        ("/admin/uPlot.esm.js", "text/javascript; charset=utf-8"),
+        ("/admin/admin.css", "text/css; charset=utf-8"),
+    ] {
+        let answer = app.client.get(app.url(path)).send().await.expect("sent");
+        assert_eq!(answer.status(), 200, "{path}");
+        let headers = answer.headers();
+        assert_eq!(headers["content-type"], content_type, "{path}");
+        let csp = headers["content-security-policy"].to_str().expect("text");
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+    }
+    let page = app
+        .client
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("body");
+    assert!(page.contains("Team key"), "the sign-in form");
+    read(
+        app.client
+            .get(app.url("/admin/nope.js"))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await
+    .assert_error(404, "not_found");
+
+    let off = spawn_app_with(Db::Sqlite, |c| c.admin_ui = false).await;
+    for path in ["/admin", "/admin/app.js"] {
+        let reply = read(off.client.get(off.url(path)).send().await.expect("sent")).await;
+        reply.assert_error(404, "not_found");
+    }
+    // The API it uses stays: the page is only a client of it.
+    off.get("/api/admin/whoami", As::Admin)
+        .await
+        .assert_status(200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_secret_keeps_old_tokens_valid() {
     const OLD: &str = "the-old-session-secret-of-32-chars!";
