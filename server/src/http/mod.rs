@@ -199,6 +199,22 @@ pub async fn campaign_query(req: &Request, state: &AppState) -> Result<Campaign,
     found.ok_or_else(|| ApiError::campaign_not_found(&slug))
 }
 
+/// The campaign a team list is of: the `campaign` query parameter's (404
+/// when unknown, 403 out of `by`'s scope), else `by`'s own campaign for a
+/// campaign's key, else every campaign (`None`).
+pub async fn campaign_filter(
+    req: &Request,
+    state: &AppState,
+    by: &Caller,
+) -> Result<Option<i64>, ApiError> {
+    if req.query::<String>("campaign").is_none() {
+        return Ok(by.scope_id());
+    }
+    let campaign = campaign_query(req, state).await?;
+    by.in_scope(campaign.id)?;
+    Ok(Some(campaign.id))
+}
+
 /// 403 `origin_not_allowed` when a browser page on another origin posts to
 /// campaign `slug` without that campaign (or the server) allowing its origin.
 /// The service hoop ([`cors`]) already refused origins no campaign allows; this

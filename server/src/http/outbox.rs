@@ -6,7 +6,7 @@ use chrono::Utc;
 use salvo::prelude::*;
 use serde::Serialize;
 
-use super::{ApiError, campaign_query, page, state, team};
+use super::{ApiError, campaign_filter, page, state, team};
 use crate::bus::Event;
 use crate::model::outbox::{OutboxEntry, OutboxState};
 use crate::model::team::{AuditAction, Role};
@@ -35,15 +35,7 @@ async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resul
             ApiError::invalid_field("state", "must be pending, delivered, dead or all")
         })?,
     };
-    let campaign_id = match req.query::<String>("campaign") {
-        // A campaign's key lists its campaign's entries.
-        None => by.scope_id(),
-        Some(_) => {
-            let campaign = campaign_query(req, &state).await?;
-            by.in_scope(campaign.id)?;
-            Some(campaign.id)
-        }
-    };
+    let campaign_id = campaign_filter(req, &state, &by).await?;
     let entries = state
         .store
         .list_outbox(filter, campaign_id, page(req)?)

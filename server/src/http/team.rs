@@ -9,7 +9,7 @@ use salvo::prelude::*;
 use serde::Serialize;
 
 use super::reports::{Export, stream_csv, wants_csv};
-use super::{ApiError, MAX_PAGE, campaign_query, json_body, query_u32, state, team};
+use super::{ApiError, MAX_PAGE, campaign_filter, json_body, query_u32, state, team};
 use crate::model::report::Position;
 use crate::model::team::{ApiKey, AuditEntry, Role};
 use crate::team::KeyRequest;
@@ -159,15 +159,7 @@ fn audit_position(e: &AuditEntry) -> Position {
 async fn audit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let by = team(req, &state, Role::Viewer).await?;
-    let campaign_id = match req.query::<String>("campaign") {
-        // A campaign's key reads its campaign's entries only.
-        None => by.scope_id(),
-        Some(_) => {
-            let campaign = campaign_query(req, &state).await?;
-            by.in_scope(campaign.id)?;
-            Some(campaign.id)
-        }
-    };
+    let campaign_id = campaign_filter(req, &state, &by).await?;
     let before = match req.query::<String>("before") {
         None => None,
         Some(raw) => Some(

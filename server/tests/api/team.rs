@@ -290,32 +290,20 @@ async fn a_campaign_key_sees_and_acts_on_its_campaign_only(db: Db) {
     app.call_as(Method::GET, "/api/campaign/draft", &key, None)
         .await
         .assert_error(404, "campaign_not_found");
-    // What spans campaigns needs a key of every campaign.
-    app.call_as(
-        Method::POST,
-        "/api/campaign",
-        &key,
-        Some(json!({"slug": "new", "name": "New"})),
-    )
-    .await
-    .assert_error(403, "campaign_out_of_scope");
-    app.call_as(
-        Method::POST,
-        "/api/erasure",
-        &key,
-        Some(json!({"email": "ada@example.com"})),
-    )
-    .await
-    .assert_error(403, "campaign_out_of_scope");
-    // It makes keys of its campaign only.
-    app.call_as(
-        Method::POST,
-        "/api/admin/keys",
-        &key,
-        Some(json!({"name": "everything", "role": "viewer"})),
-    )
-    .await
-    .assert_error(403, "campaign_out_of_scope");
+    // What spans campaigns needs a key of every campaign; it makes keys of
+    // its campaign only.
+    for (path, body) in [
+        ("/api/campaign", json!({"slug": "new", "name": "New"})),
+        ("/api/erasure", json!({"email": "ada@example.com"})),
+        (
+            "/api/admin/keys",
+            json!({"name": "everything", "role": "viewer"}),
+        ),
+    ] {
+        app.call_as(Method::POST, path, &key, Some(body))
+            .await
+            .assert_error(403, "campaign_out_of_scope");
+    }
     app.call_as(
         Method::POST,
         "/api/admin/keys",
