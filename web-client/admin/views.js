@@ -2,7 +2,7 @@
 // and acts through it; what the key's role may not do has no control.
 // Every text from the server is set as text (`h` never parses HTML).
 
-import { download, getJson, send } from './api.js';
+import { api, download, getJson, send } from './api.js';
 import uPlot from '/admin/uPlot.esm.js';
 
 /** @typedef {import('./app.js').Context} Context */
@@ -643,7 +643,7 @@ async function campaigns(main, ctx) {
     h(
       'p',
       { class: 'hint' },
-      'Read-only here. A campaign is configured in its campaign file (campaigns/NNN_<slug>.toml in the deployment), applied with ',
+      'Read-only here. A campaign is configured in its campaign file (campaigns/NNN_<slug>.toml in the deployment; its document names it), applied with ',
       h('code', null, 'ovasabi-edge campaigns apply'),
       ' or PUT /api/campaign/{slug}/file; ',
       h('code', null, 'ovasabi-edge campaigns docs'),
@@ -651,9 +651,25 @@ async function campaigns(main, ctx) {
       h('a', { href: '/api/docs' }, 'The API reference'),
       '.',
     ),
-    ...ctx.campaigns.map((c) =>
-      h('details', null, h('summary', null, `${c.name} (${c.slug})`), h('pre', null, JSON.stringify(c.config, null, 2))),
-    ),
+    ...ctx.campaigns.map((c) => {
+      const doc = h('div');
+      const show = async () => {
+        try {
+          const text = await (await api(`/api/campaign/${q(c.slug)}/document`)).text();
+          doc.replaceChildren(h('pre', { class: 'document', 'data-document': c.slug }, text));
+        } catch (e) {
+          ctx.fail(e);
+        }
+      };
+      return h(
+        'details',
+        null,
+        h('summary', null, `${c.name} (${c.slug})`),
+        h('pre', null, JSON.stringify(c.config, null, 2)),
+        h('button', { type: 'button', class: 'quiet', onclick: show, 'aria-label': `The document of ${c.name}` }, 'Its document: endpoints, events, file'),
+        doc,
+      );
+    }),
   );
 }
 

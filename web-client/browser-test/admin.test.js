@@ -292,6 +292,12 @@ test('an owner runs the team: a key made (shown once) and revoked, a campaign pa
   await page.getByRole('button', { name: `Pause Browser test ${campaign}` }).click();
   await page.locator('#message', { hasText: 'is now paused' }).waitFor();
   assert.equal((await asAdmin('GET', `/api/campaign/${campaign}`)).body.status, 'paused');
+  // Its configuration, read-only, and its document.
+  await page.locator('summary', { hasText: `(${campaign})` }).click();
+  await page.getByRole('button', { name: `The document of Browser test ${campaign}` }).click();
+  const doc = (await page.locator(`pre[data-document="${campaign}"]`).textContent()) ?? '';
+  assert.match(doc, /## Endpoints/);
+  assert.match(doc, /\| status \| `paused` \|/, 'the campaign as it stands');
 
   await page.getByRole('link', { name: 'Team' }).click();
   await page.getByLabel('Who holds it').fill('Linus (agency)');

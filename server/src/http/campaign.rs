@@ -31,6 +31,7 @@ pub fn router() -> Router {
                 .patch(update)
                 .push(Router::with_path("metrics").get(metrics))
                 .push(Router::with_path("file").put(apply_file))
+                .push(Router::with_path("document").get(document))
                 .push(super::events::router())
                 .push(super::live::router())
                 .push(super::reports::router())
@@ -224,6 +225,51 @@ async fn apply_file(
             ApplyOutcome::Unchanged | ApplyOutcome::Kept => "unchanged",
         },
     }));
+    Ok(())
+}
+
+/// `GET /api/campaign/{slug}/document`: the campaign's document (Markdown)
+/// as `ovasabi-edge campaigns docs` writes it for its campaign file — its
+/// endpoints, live events and configuration — made from the campaign as it
+/// stands now (a change made through the API included), naming its file in
+/// the server's campaign folder when it has one.
+#[handler]
+async fn document(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    use crate::campaign::files::CampaignFile;
+    let state = state(depot)?;
+    let (_, campaign) = team_campaign(req, &state, Role::Viewer).await?;
+    let spec = NewCampaign {
+        slug: campaign.slug.clone(),
+        name: campaign.name.clone(),
+        status: campaign.status,
+        starts_at: campaign.starts_at,
+        ends_at: campaign.ends_at,
+        config: campaign.config.clone(),
+    };
+    let from_folder = state
+        .config
+        .campaigns_dir
+        .as_deref()
+        .and_then(|dir| crate::campaign::files::read_dir(dir).ok())
+        .and_then(|files| files.into_iter().find(|f| f.spec.slug == campaign.slug));
+    let file = match from_folder {
+        Some(file) => CampaignFile { spec, ..file },
+        None => CampaignFile {
+            path: format!("{}.toml (no file: made through the API)", campaign.slug).into(),
+            number: 0,
+            spec,
+            hash: String::new(),
+        },
+    };
+    res.headers_mut().insert(
+        salvo::http::header::CONTENT_TYPE,
+        salvo::http::HeaderValue::from_static("text/markdown; charset=utf-8"),
+    );
+    res.body(crate::campaign::scaffold::campaign_doc(&file));
     Ok(())
 }
 

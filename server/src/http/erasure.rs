@@ -32,7 +32,6 @@ pub struct ErasureRequest {
 async fn erase(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let by = team(req, &state, Role::Owner).await?;
-    by.require_unscoped(Role::Owner)?;
     let body: ErasureRequest = json_body(req, &state.config).await?;
     let subject = match (body.email, body.master_id, body.campaign) {
         (Some(email), None, campaign) => {
@@ -64,6 +63,15 @@ async fn erase(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
             ));
         }
     };
+    // A campaign's owner erases within that campaign; a person across
+    // campaigns (or a user by id) needs an owner of every campaign.
+    match &subject {
+        ErasureSubject::Email {
+            campaign_id: Some(id),
+            ..
+        } => by.in_scope(*id)?,
+        _ => by.require_unscoped(Role::Owner)?,
+    }
     let report = state.store.erase(&subject, chrono::Utc::now()).await?;
     if report.users > 0 {
         // An erased referrer's name leaves the leaderboards too.

@@ -88,6 +88,9 @@ pub struct StreamRequest {
     pub client: Option<std::net::IpAddr>,
     /// The request id ([`super::access::request_id`]).
     pub request_id: String,
+    /// A switch (`cursors`, `members`) given something other than `1`,
+    /// `true`, `0` or `false`: refused (422), not read as off.
+    pub bad_switch: Option<&'static str>,
 }
 
 impl StreamRequest {
@@ -110,6 +113,16 @@ impl StreamRequest {
             (None, Some(token)) => StreamCredential::Token(token.clone()),
             (None, None) => StreamCredential::None,
         };
+        let mut bad_switch = None;
+        let mut switch = |name: &'static str| match param(name).as_deref() {
+            None | Some("0" | "false") => false,
+            Some("1" | "true") => true,
+            Some(_) => {
+                bad_switch = Some(name);
+                false
+            }
+        };
+        let (cursors, members) = (switch("cursors"), switch("members"));
         let origin = request_origin(headers);
         let resume = headers
             .get("last-event-id")
@@ -125,12 +138,13 @@ impl StreamRequest {
             bearer,
             origin,
             resume,
-            cursors: param("cursors").is_some_and(|v| v == "1" || v == "true"),
+            cursors,
             page: param("page"),
             version: crate::transport::admission::protocol_version(param("v").as_deref()),
-            members: param("members").is_some_and(|v| v == "1" || v == "true"),
+            members,
             client,
             request_id: super::access::request_id(headers),
+            bad_switch,
         }
     }
 }
@@ -194,6 +208,9 @@ pub async fn open_stream(
                       (?ticket= from POST /api/connect) or an Authorization header"
                 .into(),
         });
+    }
+    if let Some(name) = request.bad_switch {
+        return Err(ApiError::invalid_field(name, "must be 1, true, 0 or false"));
     }
     // A bearer of the campaign's team (a key, the admin token) opens its
     // team stream; it is not a visitor's session token.

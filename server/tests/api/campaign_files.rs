@@ -25,6 +25,29 @@ async fn shipped_campaign_is_served_after_start(db: Db) {
     assert_eq!(campaign["name"], "Ovasabi website");
     assert_eq!(campaign["status"], "active");
     assert_eq!(campaign["config"]["glossary"][0], "Ovasabi");
+
+    // Its document, for its team: the committed one, since nothing changed.
+    let document = app
+        .client
+        .get(app.url("/api/campaign/ovasabi-website/document"))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(document.status(), 200);
+    assert_eq!(
+        document.headers()["content-type"],
+        "text/markdown; charset=utf-8"
+    );
+    let served = document.text().await.expect("text");
+    let committed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/campaign/001_ovasabi_website.md"),
+    )
+    .expect("the committed document");
+    assert_eq!(served, committed);
+    app.get("/api/campaign/ovasabi-website/document", As::Anonymous)
+        .await
+        .assert_error(401, "unauthorized");
 }
 
 async fn applying_twice_changes_nothing(db: Db) {

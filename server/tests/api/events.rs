@@ -70,6 +70,15 @@ async fn refusals_come_before_the_stream_as_json(db: Db) {
         (in_url.status.as_u16(), &in_url.error["code"]),
         (400, &json!("token_in_url"))
     );
+    // A switch is on or off, nothing else.
+    for query in ["?cursors=yes", "?members=null"] {
+        let bad = app.events("c", query, None).await;
+        assert_eq!(
+            (bad.status.as_u16(), &bad.error["code"]),
+            (422, &json!("invalid_field")),
+            "{query}"
+        );
+    }
 
     let _one = app.events("c", "", None).await;
     let _two = app.events("c", "", None).await;

@@ -261,7 +261,21 @@ async fn a_campaign_key_sees_and_acts_on_its_campaign_only(db: Db) {
     app.call_as(Method::GET, "/api/quote?campaign=c", &key, None)
         .await
         .assert_status(200);
+    let document = app
+        .client
+        .get(app.url("/api/campaign/c/document"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(document.status(), 200);
+    let text = document.text().await.expect("text");
+    assert!(
+        text.contains("| slug | `c` |") && text.contains("no file: made through the API"),
+        "{text}"
+    );
     for path in [
+        "/api/campaign/d/document",
         "/api/quote?campaign=d",
         "/api/campaign/d/participants",
         "/api/campaign/d/funnel",
@@ -291,10 +305,14 @@ async fn a_campaign_key_sees_and_acts_on_its_campaign_only(db: Db) {
         .await
         .assert_error(404, "campaign_not_found");
     // What spans campaigns needs a key of every campaign; it makes keys of
-    // its campaign only.
+    // its campaign only, and erases a person in its campaign only.
     for (path, body) in [
         ("/api/campaign", json!({"slug": "new", "name": "New"})),
         ("/api/erasure", json!({"email": "ada@example.com"})),
+        (
+            "/api/erasure",
+            json!({"email": "ada@example.com", "campaign": "d"}),
+        ),
         (
             "/api/admin/keys",
             json!({"name": "everything", "role": "viewer"}),
@@ -304,6 +322,19 @@ async fn a_campaign_key_sees_and_acts_on_its_campaign_only(db: Db) {
             .await
             .assert_error(403, "campaign_out_of_scope");
     }
+    let erased = app
+        .call_as(
+            Method::POST,
+            "/api/erasure",
+            &key,
+            Some(json!({"email": "ada@example.com", "campaign": "c"})),
+        )
+        .await;
+    assert_eq!(
+        erased.assert_status(200)["quotes"],
+        1,
+        "its campaign's lead only"
+    );
     app.call_as(
         Method::POST,
         "/api/admin/keys",
