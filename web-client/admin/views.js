@@ -523,10 +523,9 @@ async function translations(main, ctx) {
   const save = async (entry, text, translation) => {
     /** @type {Record<string, unknown>} */
     const body = { campaign: campaign.slug, target: target.value, source: entry?.source ?? source, text, translation };
-    if (entry) {
-      body.format = entry.format;
-      if (entry.context) body.context = entry.context;
-    }
+    // A listed entry is overridden under its own stored context (which may
+    // be only the hash of a long one).
+    if (entry) body.context_key = entry.context_key;
     try {
       await send('PUT', '/api/translate/override', body);
       ctx.done(`Saved: "${text}" is "${translation}" in ${target.value}.`);

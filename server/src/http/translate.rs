@@ -116,6 +116,12 @@ pub struct OverrideBody {
     /// Where it is used (an override applies to this context only).
     #[serde(default)]
     pub context: Option<Context>,
+    /// The stored context key of a memory entry (`GET /api/translate/memory`'s
+    /// `context_key`), instead of `format` and `context`: how an entry whose
+    /// context was too long to keep whole (only its hash is kept) is
+    /// overridden.
+    #[serde(default)]
+    pub context_key: Option<String>,
 }
 
 /// The source and target languages of a request, checked against the campaign.
@@ -168,6 +174,22 @@ fn context_of(format: Format, context: Option<&Context>) -> Result<String, ApiEr
         ));
     }
     Ok(context_key(format.as_str(), page, hint))
+}
+
+/// A context key as the memory stores it (`format|page|hint`, or
+/// `format|#<sha-256>` for a long one); 422 otherwise.
+fn stored_context_key(key: &str) -> Result<String, ApiError> {
+    let well_formed = key.len() <= 200
+        && (key.starts_with("text|") || key.starts_with("html|"))
+        && !key.chars().any(char::is_control);
+    if well_formed {
+        Ok(key.to_owned())
+    } else {
+        Err(ApiError::invalid_field(
+            "context_key",
+            "must be a context_key as GET /api/translate/memory lists it",
+        ))
+    }
 }
 
 #[handler]
@@ -254,7 +276,16 @@ async fn set_override(
         campaign_id: campaign.id,
         source_lang: source,
         target_lang: target,
-        context_key: context_of(body.format, body.context.as_ref())?,
+        context_key: match &body.context_key {
+            None => context_of(body.format, body.context.as_ref())?,
+            Some(_) if body.context.is_some() => {
+                return Err(ApiError::invalid_field(
+                    "context_key",
+                    "send either context_key or context, not both",
+                ));
+            }
+            Some(key) => stored_context_key(key)?,
+        },
         source_hash: text_hash(&body.text),
         source_text: body.text,
         translated_text: body.translation,

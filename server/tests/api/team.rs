@@ -576,6 +576,74 @@ async fn the_translation_memory_is_listed_per_locale(db: Db) {
     app.get("/api/translate/memory?campaign=c", As::Anonymous)
         .await
         .assert_error(401, "unauthorized");
+
+    // A context too long to keep whole is kept as its hash: the listing
+    // gives its context_key, under which an override replaces it.
+    let long_page = format!("/{}", "a".repeat(300));
+    let put = |body: Value| {
+        app.call(
+            Method::PUT,
+            "/api/translate/override",
+            As::Admin,
+            Some(body),
+        )
+    };
+    put(
+        json!({"campaign": "c", "target": "de", "text": "Hello", "translation": "Hallo",
+               "context": {"page": long_page}}),
+    )
+    .await
+    .assert_status(200);
+    let listed = app
+        .get("/api/translate/memory?campaign=c&target=de", As::Admin)
+        .await;
+    let entry = listed.assert_status(200)["entries"][0].clone();
+    assert_eq!(entry["text"], "Hello");
+    assert!(entry["context"].is_null(), "{entry}");
+    let key = entry["context_key"].as_str().expect("key").to_owned();
+    assert!(key.starts_with("text|#"), "{key}");
+    put(
+        json!({"campaign": "c", "target": "de", "text": "Hello", "translation": "Guten Tag",
+               "context_key": key}),
+    )
+    .await
+    .assert_status(200);
+    let listed = app
+        .get("/api/translate/memory?campaign=c&target=de", As::Admin)
+        .await;
+    let hellos: Vec<&Value> = listed.assert_status(200)["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["text"] == "Hello")
+        .collect();
+    assert_eq!(hellos.len(), 1, "replaced, not added: {hellos:?}");
+    assert_eq!(hellos[0]["translation"], "Guten Tag");
+    let served = app
+        .call(
+            Method::POST,
+            "/api/translate",
+            As::Anonymous,
+            Some(json!({"campaign": "c", "target": "de", "texts": ["Hello"],
+                        "context": {"page": format!("/{}", "a".repeat(300))}})),
+        )
+        .await;
+    assert_eq!(
+        served.assert_status(200)["translations"][0]["text"],
+        "Guten Tag"
+    );
+    for body in [
+        json!({"campaign": "c", "target": "de", "text": "Hello", "translation": "x",
+               "context_key": "nonsense"}),
+        json!({"campaign": "c", "target": "de", "text": "Hello", "translation": "x",
+               "context_key": "text||", "context": {"page": "/"}}),
+    ] {
+        let refused = put(body).await;
+        assert_eq!(
+            refused.assert_error(422, "invalid_field")["field"],
+            "context_key"
+        );
+    }
 }
 
 /// The team's stream: the campaign's event stream opened with a key. It

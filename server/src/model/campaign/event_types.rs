@@ -25,6 +25,8 @@ pub const BUILT_IN_EVENTS: &[&str] = &[
     "leaderboard",
     "campaign.status",
     "cursors",
+    "roster",
+    "members",
     "reset",
     "message",
     "error",
@@ -328,6 +330,8 @@ mod tests {
         assert_eq!(validate(&types), Ok(()));
         for bad in [
             "user.joined",
+            "roster",
+            "members",
             "team.lead",
             "team.anything",
             "Onboarding",
