@@ -132,6 +132,16 @@ impl Caller {
         }
     }
 
+    /// 403 unless this caller's role is at least `role` and it may act on
+    /// `campaign`: that campaign's, or — `None`, what spans campaigns —
+    /// every campaign's ([`Self::require_in`], [`Self::require_unscoped`]).
+    pub fn require_for(&self, role: Role, campaign: Option<i64>) -> Result<(), ApiError> {
+        match campaign {
+            Some(id) => self.require_in(role, id),
+            None => self.require_unscoped(role),
+        }
+    }
+
     /// An audit entry of a change this caller made now.
     pub fn change(
         &self,
@@ -295,10 +305,7 @@ pub async fn create_key(
                 .ok_or_else(|| ApiError::campaign_not_found(slug))?,
         ),
     };
-    match &campaign {
-        Some(c) => by.require_in(Role::Owner, c.id)?,
-        None => by.require_unscoped(Role::Owner)?,
-    }
+    by.require_for(Role::Owner, campaign.as_ref().map(|c| c.id))?;
     let secret: [u8; 32] = rand::random();
     let token = format!(
         "{KEY_PREFIX}{}",
@@ -355,10 +362,7 @@ pub async fn revoke_key(state: &AppState, by: &Caller, id: i64) -> Result<ApiKey
         .await?
         .filter(|k| k.revoked_at.is_none())
         .ok_or_else(not_found)?;
-    match current.campaign_id {
-        Some(campaign) => by.require_in(Role::Owner, campaign)?,
-        None => by.require_unscoped(Role::Owner)?,
-    }
+    by.require_for(Role::Owner, current.campaign_id)?;
     let revoked = state
         .store
         .revoke_key(id, Utc::now())

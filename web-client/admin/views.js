@@ -681,7 +681,7 @@ async function team(main, ctx) {
   const me = ctx.me;
   main.append(
     h('h2', null, 'Team'),
-    h('p', null, `You are signed in as ${me.name}, ${me.role === 'editor' ? 'an' : me.role === 'owner' ? 'an' : 'a'} ${me.role}${me.campaign ? ` of ${me.campaign}` : ' of every campaign'}.`),
+    h('p', null, `You are signed in as ${me.name}, ${me.role === 'viewer' ? 'a' : 'an'} ${me.role}${me.campaign ? ` of ${me.campaign}` : ' of every campaign'}.`),
   );
   if (ctx.can('owner')) await keys(main, ctx);
   await audit(main, ctx);

@@ -118,13 +118,7 @@ pub fn read_file(path: &Path) -> Result<CampaignFile, CampaignFileError> {
     })?;
     let spec =
         parse_campaign(&text, Some(&derived_slug)).map_err(|reason| invalid(path, reason))?;
-    let hash = {
-        use sha2::Digest;
-        sha2::Sha256::digest(text.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    };
+    let hash = crate::model::text::sha256_hex(&text);
     Ok(CampaignFile {
         path: path.to_owned(),
         number,

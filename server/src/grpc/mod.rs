@@ -17,7 +17,7 @@ use tonic::metadata::MetadataValue;
 use tonic::{Code, Request, Status};
 
 use crate::error::ApiError;
-use crate::model::team::{KEY_PREFIX, Role};
+use crate::model::team::Role;
 use crate::state::AppState;
 use crate::team::Caller;
 
@@ -68,16 +68,16 @@ pub(crate) fn invalid(field: &str, message: impl Into<String>) -> Status {
     status(ApiError::invalid_field(field, message))
 }
 
-/// Lets a call through when it carries the service token, the admin token
-/// or what looks like a team key (which [`caller`] then looks up: an
-/// interceptor cannot wait for the database), and notes which in the call's
-/// extensions.
+/// Lets a call through when it carries a bearer, and notes it in the call's
+/// extensions: the service token as its caller, any other for [`caller`] to
+/// ask [`crate::team::caller`] about (an interceptor cannot wait for the
+/// database).
 #[derive(Clone)]
 pub struct Authorize(Arc<AppState>);
 
-/// A bearer that looks like a team key, for [`caller`] to look up.
+/// A bearer other than the service token, for [`caller`] to look up.
 #[derive(Clone)]
-struct KeyBearer(String);
+struct Bearer(String);
 
 fn unauthenticated() -> Status {
     status(ApiError::Unauthorized {
@@ -104,10 +104,8 @@ impl tonic::service::Interceptor for Authorize {
             .is_some_and(|secret| crate::http::token_matches(bearer.as_deref(), &secret.value));
         if service {
             request.extensions_mut().insert(Caller::service_token());
-        } else if crate::http::token_matches(bearer.as_deref(), &state.config.admin_token.value) {
-            request.extensions_mut().insert(Caller::admin_token());
-        } else if let Some(key) = bearer.filter(|b| b.starts_with(KEY_PREFIX)) {
-            request.extensions_mut().insert(KeyBearer(key));
+        } else if let Some(bearer) = bearer {
+            request.extensions_mut().insert(Bearer(bearer));
         } else {
             return Err(unauthenticated());
         }
@@ -124,10 +122,10 @@ pub async fn caller<T>(
 ) -> Result<Caller, Status> {
     let found = match (
         request.extensions().get::<Caller>(),
-        request.extensions().get::<KeyBearer>(),
+        request.extensions().get::<Bearer>(),
     ) {
         (Some(caller), _) => Some(caller.clone()),
-        (None, Some(KeyBearer(key))) => crate::team::caller(state, Some(key))
+        (None, Some(Bearer(bearer))) => crate::team::caller(state, Some(bearer))
             .await
             .map_err(status)?,
         (None, None) => None,

@@ -193,10 +193,7 @@ async fn apply_file(
     spec.config
         .check_webhook_targets(&state.config.webhook_policy())?;
     let before = state.store.campaign_by_slug(&spec.slug).await?;
-    match &before {
-        Some(existing) => by.require_in(Role::Owner, existing.id)?,
-        None => by.require_unscoped(Role::Owner)?,
-    }
+    by.require_for(Role::Owner, before.as_ref().map(|c| c.id))?;
     let outcome = crate::campaign::files::apply(state.store.as_ref(), &spec).await?;
     state.campaigns.forget(&spec.slug);
     if matches!(outcome, ApplyOutcome::Created | ApplyOutcome::Updated)

@@ -65,13 +65,8 @@ async fn erase(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
     };
     // A campaign's owner erases within that campaign; a person across
     // campaigns (or a user by id) needs an owner of every campaign.
-    match &subject {
-        ErasureSubject::Email {
-            campaign_id: Some(id),
-            ..
-        } => by.in_scope(*id)?,
-        _ => by.require_unscoped(Role::Owner)?,
-    }
+    let campaign_id = subject.campaign_id();
+    by.require_for(Role::Owner, campaign_id)?;
     let report = state.store.erase(&subject, chrono::Utc::now()).await?;
     if report.users > 0 {
         // An erased referrer's name leaves the leaderboards too.
@@ -94,10 +89,6 @@ async fn erase(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
     );
     // Who asked and what it changed; whom, only as the hash the erasure
     // log keeps (the audit log must not undo the erasure).
-    let campaign_id = match &subject {
-        ErasureSubject::Email { campaign_id, .. } => *campaign_id,
-        ErasureSubject::User(_) => None,
-    };
     let change = by.change(
         AuditAction::Erasure,
         campaign_id,

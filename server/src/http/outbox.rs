@@ -7,7 +7,6 @@ use salvo::prelude::*;
 use serde::Serialize;
 
 use super::{ApiError, campaign_filter, page, state, team};
-use crate::bus::Event;
 use crate::model::outbox::{OutboxEntry, OutboxState};
 use crate::model::team::{AuditAction, Role};
 
@@ -62,10 +61,7 @@ async fn retry(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
         .await?
         .filter(|e| e.delivered_at.is_none())
         .ok_or_else(not_found)?;
-    match entry.campaign_id {
-        Some(campaign) => by.in_scope(campaign)?,
-        None => by.require_unscoped(Role::Editor)?,
-    }
+    by.require_for(Role::Editor, entry.campaign_id)?;
     if !state.store.redrive_outbox(id, Utc::now()).await? {
         return Err(not_found());
     }
@@ -85,19 +81,9 @@ async fn retry(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
         Some(serde_json::json!({"state": "pending", "attempts": 0})),
     );
     crate::team::record(&state, change).await;
-    if let (Some(campaign), Some(slug)) = (entry.campaign_id, &entry.campaign_slug) {
-        let mut now = entry.clone();
-        (now.dead_at, now.attempts) = (None, 0);
-        let event = Event::team("team.delivery", crate::outbox::delivery_state(&now));
-        if let Err(e) = state.bus.publish(slug, event).await {
-            tracing::debug!(
-                error = format!("{e:#}"),
-                id,
-                campaign,
-                "team not told of a retry"
-            );
-        }
-    }
+    let mut now = entry;
+    (now.dead_at, now.attempts) = (None, 0);
+    crate::outbox::announce_delivery(state.bus.as_ref(), &now).await;
     res.render(Json(serde_json::json!({"id": id, "state": "pending"})));
     Ok(())
 }

@@ -22,15 +22,19 @@ pub enum ErasureSubject {
 impl ErasureSubject {
     /// What the log keeps of the subject: a SHA-256, never the subject.
     pub fn hash(&self) -> String {
-        use sha2::Digest;
         let text = match self {
             Self::Email { email, .. } => format!("email:{email}"),
             Self::User(id) => format!("user:{id}"),
         };
-        sha2::Sha256::digest(text.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        super::text::sha256_hex(&text)
+    }
+
+    /// The one campaign the erasure is limited to, if it is.
+    pub fn campaign_id(&self) -> Option<i64> {
+        match self {
+            Self::Email { campaign_id, .. } => *campaign_id,
+            Self::User(_) => None,
+        }
     }
 }
 

@@ -99,11 +99,7 @@ pub struct NewKey {
 
 /// The SHA-256 (hex) of a key's text: what the store keeps and looks up.
 pub fn key_hash(token: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    super::text::sha256_hex(token)
 }
 
 /// One change the team made, as the audit log keeps it.

@@ -10,6 +10,17 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+/// The SHA-256 of `text`, as 64 lower-case hex digits: how a text is kept
+/// when only its identity may be (a key, an erased subject, a source text's
+/// memory key, a campaign file's version).
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Whether `c` is an invisible character refused in text: a bidirectional
 /// control, a line or paragraph separator, or an invisible format character.
 /// (C0 and C1 controls are `char::is_control`.)

@@ -185,6 +185,23 @@ pub fn delivery_state(entry: &OutboxEntry) -> serde_json::Value {
     })
 }
 
+/// Tells `entry`'s campaign team where it stands now (`team.delivery`);
+/// an entry of no campaign has no team to tell. A bus failure is logged: the
+/// delivery itself is done.
+pub async fn announce_delivery(bus: &dyn EventBus, entry: &OutboxEntry) {
+    let Some(campaign) = &entry.campaign_slug else {
+        return;
+    };
+    let event = Event::team("team.delivery", delivery_state(entry));
+    if let Err(e) = bus.publish(campaign, event).await {
+        tracing::debug!(
+            error = format!("{e:#}"),
+            id = entry.id,
+            "team not told of a delivery"
+        );
+    }
+}
+
 /// What one pass of the worker did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DeliveryReport {
@@ -373,9 +390,6 @@ impl OutboxWorker {
     /// Tells the campaign's team where `entry` stands after an attempt
     /// that ended with `outcome` (`team.delivery`).
     async fn tell_team(&self, entry: &mut OutboxEntry, outcome: &Outcome) {
-        let Some(campaign) = entry.campaign_slug.clone() else {
-            return;
-        };
         let now = Utc::now();
         entry.attempts += 1;
         match outcome {
@@ -387,14 +401,7 @@ impl OutboxWorker {
                 entry.dead_at = Some(now);
             }
         }
-        let event = Event::team("team.delivery", delivery_state(entry));
-        if let Err(e) = self.bus.publish(&campaign, event).await {
-            tracing::debug!(
-                error = format!("{e:#}"),
-                id = entry.id,
-                "team not told of a delivery"
-            );
-        }
+        announce_delivery(self.bus.as_ref(), entry).await;
     }
 
     /// Records a failed attempt: retried later, or dead after the last one.

@@ -18,7 +18,6 @@ use parking_lot::Mutex;
 use std::time::Duration;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 pub use libretranslate::{LibreTranslate, LibreTranslateSettings, MachineError};
@@ -57,10 +56,7 @@ pub enum MachineStatus {
 
 /// The key of a text within a campaign, language pair and context.
 pub fn text_hash(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::model::text::sha256_hex(text)
 }
 
 /// The memory context of a request: format, page and hint.

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{Executor, FromRow};
+use sqlx::{Executor, FromRow, Pool};
 
 use super::{Dialect, Param, SqlStore};
 use crate::model::team::{ApiKey, AuditEntry, NewAudit, NewKey};
@@ -14,6 +14,25 @@ use crate::store::{StoreError, TeamStore};
 const KEY_COLUMNS: &str = "SELECT k.*, c.slug AS campaign
      FROM service_api_key k
      LEFT JOIN service_campaign_main c ON c.id = k.campaign_id";
+
+impl<DB: Dialect> SqlStore<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    i64: Param<DB>,
+    KeyRow: for<'r> FromRow<'r, DB::Row>,
+{
+    /// Key `id` with its campaign's slug, read on `pool` (the writer, to
+    /// read back what was just written whatever a reader has seen).
+    async fn key_on(pool: &Pool<DB>, id: i64) -> Result<Option<ApiKey>, StoreError> {
+        let row: Option<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{KEY_COLUMNS} WHERE k.id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+}
 
 #[async_trait]
 impl<DB: Dialect> TeamStore for SqlStore<DB>
@@ -44,14 +63,9 @@ where
         .bind(key.created_at)
         .fetch_one(&self.writer)
         .await?;
-        // Read on the writer: the row is there whatever a reader has seen.
-        let row: KeyRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{KEY_COLUMNS} WHERE k.id = $1"
-        )))
-        .bind(id)
-        .fetch_one(&self.writer)
-        .await?;
-        row.try_into()
+        Self::key_on(&self.writer, id)
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     async fn live_key(&self, token_hash: &str) -> Result<Option<ApiKey>, StoreError> {
@@ -65,13 +79,7 @@ where
     }
 
     async fn key_by_id(&self, id: i64) -> Result<Option<ApiKey>, StoreError> {
-        let row: Option<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{KEY_COLUMNS} WHERE k.id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(TryInto::try_into).transpose()
+        Self::key_on(&self.pool, id).await
     }
 
     async fn list_keys(&self, campaign_id: Option<i64>) -> Result<Vec<ApiKey>, StoreError> {
@@ -98,13 +106,7 @@ where
         if revoked.is_none() {
             return Ok(None);
         }
-        let row: KeyRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{KEY_COLUMNS} WHERE k.id = $1"
-        )))
-        .bind(id)
-        .fetch_one(&self.writer)
-        .await?;
-        row.try_into().map(Some)
+        Self::key_on(&self.writer, id).await
     }
 
     async fn record_audit(&self, entry: &NewAudit) -> Result<(), StoreError> {
