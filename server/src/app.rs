@@ -21,6 +21,7 @@ use crate::cursor::relay::CursorRelay;
 use crate::limit::{ConnectionLimiter, RateLimiter};
 use crate::outbox::{OutboxWorker, WebhookSettings};
 use crate::presence::Presence;
+use crate::revocation::Revocations;
 use crate::session::SessionKeys;
 use crate::state::AppState;
 use crate::store;
@@ -135,11 +136,13 @@ impl App {
             config.translate_timeout,
             counters.clone(),
         );
+        let revocations = Revocations::new();
         let mut sessions = SessionKeys::new(
             config.session_secret.value.as_bytes(),
             config.session_ttl,
             config.visitor_ttl,
-        );
+        )
+        .with_revocations(revocations.clone());
         if let Some(previous) = &config.session_secret_previous {
             sessions = sessions.with_previous(previous.value.as_bytes());
         }
@@ -158,6 +161,7 @@ impl App {
                 bus,
                 presence: Arc::new(presence),
                 sessions,
+                revocations,
                 limiter,
                 streams: ConnectionLimiter::default(),
                 cursor_sessions: ConnectionLimiter::default(),
@@ -244,6 +248,7 @@ impl App {
         }
         state.bus.clone().start(&tasks);
         state.presence.clone().start(&tasks);
+        crate::team::revocations::start(&state);
         state.cursors.start();
         crate::live::start(&state);
         if let Some((listener, addr)) = self.grpc_listener {
@@ -267,9 +272,10 @@ impl App {
                 let keep = chrono::Duration::from_std(state.config.outbox_retention)
                     .unwrap_or(chrono::Duration::days(7));
                 let untargeted = state.config.webhook_url.is_none();
+                let read_since = crate::team::consumers::idle_cutoff(&state);
                 match state
                     .store
-                    .prune_outbox(chrono::Utc::now() - keep, untargeted)
+                    .prune_outbox(chrono::Utc::now() - keep, untargeted, read_since)
                     .await
                 {
                     Ok(0) => {}
@@ -297,6 +303,11 @@ impl App {
                         tracing::info!(evicted, "least recently used machine translations evicted")
                     }
                     Err(e) => tracing::warn!(error = %e, "translation memory retention failed"),
+                }
+                // An ended session's tokens have all expired by now.
+                let expired = chrono::Utc::now() - state.sessions.longest_ttl();
+                if let Err(e) = state.store.prune_ended_sessions(expired).await {
+                    tracing::warn!(error = %e, "ended sessions retention failed");
                 }
             }
         });

@@ -21,6 +21,8 @@
 //! - `live`: a campaign's own event types, and the live events the server
 //!   derives (leaderboard, campaign status), announced once per cluster.
 //! - `session`: signed session tokens (users and anonymous visitors).
+//! - `revocation`: credentials ended while in use (revoked keys, erased
+//!   people's sessions), which open streams and follows watch.
 //! - `bus`: the live event bus, in process or over Redis Streams.
 //! - `presence`: live visitors per campaign, across instances.
 //! - `outbox`: events that must leave the building, and their delivery.
@@ -54,6 +56,7 @@ pub mod model;
 pub mod origin;
 pub mod outbox;
 pub mod presence;
+pub mod revocation;
 pub mod session;
 pub mod state;
 pub mod store;

@@ -5,6 +5,8 @@
 //! confusion are refused), the signature is compared in constant time, and every
 //! token expires.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Duration, Utc};
@@ -15,6 +17,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::model::campaign::Campaign;
+use crate::revocation::Revocations;
 
 /// Who a session belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +53,9 @@ pub enum TokenError {
     /// A real token, but past its expiry.
     #[error("the session token has expired")]
     Expired,
+    /// A real token of a session an erasure ended.
+    #[error("the session was ended: its person's data was erased")]
+    Ended,
 }
 
 const HEADER_JSON: &[u8] = br#"{"alg":"HS256","typ":"JWT"}"#;
@@ -61,6 +67,10 @@ pub struct SessionKeys {
     secrets: Vec<Vec<u8>>,
     user_ttl: Duration,
     visitor_ttl: Duration,
+    /// Sessions ended before their tokens expire (erasures).
+    revocations: Arc<Revocations>,
+    /// The key of [`SessionKeys::pseudonym`], derived from the signing secret.
+    pseudonym_key: [u8; 32],
 }
 
 impl std::fmt::Debug for SessionKeys {
@@ -88,7 +98,41 @@ impl SessionKeys {
             secrets: vec![secret.to_vec()],
             user_ttl: ttl(user_ttl),
             visitor_ttl: ttl(visitor_ttl),
+            revocations: Revocations::new(),
+            pseudonym_key: derive_key(secret, PSEUDONYM_LABEL),
         }
+    }
+
+    /// Refuses the tokens and tickets of the sessions `revocations` ended.
+    pub fn with_revocations(mut self, revocations: Arc<Revocations>) -> Self {
+        self.revocations = revocations;
+        self
+    }
+
+    /// A keyed hash (HMAC-SHA-256, hex) of `text` for `purpose`: what is
+    /// kept of a value that must be matched again but never read back — an
+    /// erased person (in the audit and erasure logs), a client's
+    /// idempotency key. Unlike a plain SHA-256, whoever reads the database
+    /// cannot test a list of guesses against it. Its key is derived from the
+    /// signing secret (HKDF-SHA-256 under a fixed label), so no new secret is
+    /// needed; it changes when that secret is rotated.
+    pub fn pseudonym(&self, purpose: &str, text: &str) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.pseudonym_key)
+            .expect("HMAC accepts any key length");
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(text.as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// The longest a token lives: sessions an erasure ended are refused
+    /// for this long.
+    pub fn longest_ttl(&self) -> Duration {
+        self.user_ttl.max(self.visitor_ttl)
     }
 
     /// Also accepts what `previous` signed (a rotation in progress).
@@ -200,6 +244,9 @@ impl SessionKeys {
         if claims.exp <= now.timestamp() {
             return Err(TokenError::Expired);
         }
+        if self.revocations.session_ended(claims.sub) {
+            return Err(TokenError::Ended);
+        }
         Ok(claims)
     }
 
@@ -247,11 +294,26 @@ impl SessionKeys {
         if claims.exp <= now.timestamp() {
             return Err(TokenError::Expired);
         }
+        if self.revocations.session_ended(claims.sub) {
+            return Err(TokenError::Ended);
+        }
         Ok(claims)
     }
 }
 
 const TICKET_PURPOSE: &[u8] = b"ovasabi connect ticket v1";
+
+/// The HKDF label of the pseudonym key.
+const PSEUDONYM_LABEL: &[u8] = b"ovasabi-edge pseudonyms v1";
+
+/// A 32-byte key for `label`, derived from `secret` (HKDF-SHA-256, no salt).
+fn derive_key(secret: &[u8], label: &[u8]) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    hkdf::Hkdf::<Sha256>::new(None, secret)
+        .expand(label, &mut key)
+        .expect("32 bytes is a valid HKDF-SHA-256 output length");
+    key
+}
 
 /// What a connect ticket says: the session it stands for, the client
 /// address it was issued to and the page origin that asked for it.
@@ -310,6 +372,7 @@ pub fn verify_token(keys: &SessionKeys, token: &str) -> Result<SessionClaims, Ap
             code: match e {
                 TokenError::Invalid => "invalid_token",
                 TokenError::Expired => "token_expired",
+                TokenError::Ended => "session_ended",
             },
             message: e.to_string(),
         })
@@ -328,9 +391,11 @@ pub fn verify_ticket(
             code: match e {
                 TokenError::Invalid => "invalid_ticket",
                 TokenError::Expired => "ticket_expired",
+                TokenError::Ended => "session_ended",
             },
             message: match e {
                 TokenError::Invalid => "the connect ticket is not valid".into(),
+                TokenError::Ended => TokenError::Ended.to_string(),
                 TokenError::Expired => {
                     "the connect ticket has expired; get a fresh one from POST /api/connect".into()
                 }

@@ -17,6 +17,7 @@ use crate::cursor::CursorHub;
 use crate::cursor::fallback::FallbackMembers;
 use crate::limit::{ConnectionLimiter, RateLimiter};
 use crate::presence::Presence;
+use crate::revocation::Revocations;
 use crate::session::SessionKeys;
 use crate::store::SharedStore;
 use crate::tasks::Tasks;
@@ -39,6 +40,9 @@ pub struct AppState {
     pub bus: Arc<dyn EventBus>,
     /// Session token keys.
     pub sessions: SessionKeys,
+    /// Keys revoked and sessions ended while in use (what open streams and
+    /// follows watch).
+    pub revocations: Arc<Revocations>,
     /// Live visitors per campaign.
     pub presence: Arc<Presence>,
     /// Per-client rate limits.

@@ -100,6 +100,14 @@ impl EventBus for LocalBus {
         })
     }
 
+    async fn forget(&self, campaign: Option<&str>, values: &[String]) -> anyhow::Result<u64> {
+        let mut ring = self.ring.lock();
+        let before = ring.entries.len();
+        ring.entries
+            .retain(|e| !super::forgotten(e, campaign, values));
+        Ok((before - ring.entries.len()) as u64)
+    }
+
     fn delivery_lag(&self) -> &Histogram {
         &self.hub.lag
     }

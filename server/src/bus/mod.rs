@@ -217,11 +217,22 @@ pub trait EventBus: Send + Sync + 'static {
     /// The campaign's events after `after`, at most `limit` of them (more is a gap).
     async fn since(&self, campaign: &str, after: EventId, limit: usize) -> anyhow::Result<Since>;
 
+    /// Removes from the history the events of `campaign` (of every campaign
+    /// when `None`) whose data names any of `values` (an erasure); how many
+    /// went.
+    async fn forget(&self, campaign: Option<&str>, values: &[String]) -> anyhow::Result<u64>;
+
     /// Starts the bus's background work (the Redis reader), until `shutdown`.
     fn start(self: Arc<Self>, tasks: &Tasks);
 
     /// How long events took from publishing to delivery on this instance.
     fn delivery_lag(&self) -> &Histogram;
+}
+
+/// Whether `envelope` is one [`EventBus::forget`] removes.
+fn forgotten(envelope: &Envelope, campaign: Option<&str>, values: &[String]) -> bool {
+    campaign.is_none_or(|c| c == envelope.campaign)
+        && crate::model::erasure::mentions(&envelope.event.data, values)
 }
 
 /// The kind of the signal [`Hub::reset`] sends through a campaign's channel:

@@ -232,6 +232,11 @@ pub struct Config {
     /// Dead entries stay until handled.
     #[arg(long = "outbox-retention-days", env = "OVASABI_OUTBOX_RETENTION_DAYS", default_value = "7", value_parser = days(1, 3650))]
     pub outbox_retention: Duration,
+    /// Days a named feed consumer may go unread (no follow, no
+    /// acknowledgement) before it stops holding the feed's retention back;
+    /// once retention passes its position, its next read is OUT_OF_RANGE.
+    #[arg(long = "feed-consumer-idle-days", env = "OVASABI_FEED_CONSUMER_IDLE_DAYS", default_value = "30", value_parser = days(1, 3650))]
+    pub feed_consumer_idle: Duration,
     /// Seconds between two samples of each campaign's visitors (the visitors
     /// line of its hourly series).
     #[arg(long = "visitor-sample-secs", env = "OVASABI_VISITOR_SAMPLE_SECS", default_value = "60", value_parser = seconds(1, 3600))]

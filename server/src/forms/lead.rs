@@ -105,7 +105,10 @@ pub async fn submit(state: &AppState, submission: Submission<'_>) -> Result<Subm
         campaign.config.rate_limits.quotes_per_minute,
     )
     .await?;
-    let key = idempotency_key(submission.idempotency_key)?;
+    // Kept only as a keyed hash: a client's key may carry what it was
+    // made from (an address, a name), and must not outlive an erasure.
+    let key = idempotency_key(submission.idempotency_key)?
+        .map(|key| state.sessions.pseudonym(IDEMPOTENCY_PURPOSE, &key));
     let now = Utc::now();
     let consent = consent(
         campaign.config.forms.lead.consent.as_deref(),
@@ -351,6 +354,9 @@ fn validate(body: LeadRequest, rules: &LeadRules) -> Result<ValidLead, ApiError>
         details,
     })
 }
+
+/// The purpose of the keyed hash an idempotency key is kept as.
+const IDEMPOTENCY_PURPOSE: &str = "idempotency key";
 
 fn idempotency_key(header: Option<&[u8]>) -> Result<Option<String>, ApiError> {
     let Some(value) = header else {

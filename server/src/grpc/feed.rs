@@ -14,12 +14,16 @@ use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
 use super::proto::leads_server::Leads;
-use super::proto::{AckRequest, AckResponse, FollowRequest, Record};
-use super::{invalid, status};
+use super::proto::{
+    AckRequest, AckResponse, Consumer, DeleteConsumerRequest, FollowRequest, ListConsumersRequest,
+    ListConsumersResponse, Record,
+};
+use super::status;
 use crate::error::ApiError;
 use crate::model::outbox::OutboxEntry;
 use crate::model::team::Role;
 use crate::state::AppState;
+use crate::team::consumers;
 
 /// Records one page reads.
 const PAGE: u32 = 200;
@@ -47,24 +51,6 @@ pub fn start_numbering(state: &Arc<AppState>) {
                 }
             }
         });
-}
-
-fn consumer_name(raw: &str) -> Result<Option<String>, Status> {
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    let ok = raw.len() <= 64
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
-        Ok(Some(raw.to_owned()))
-    } else {
-        Err(invalid(
-            "consumer",
-            "a consumer name is 1-64 letters, digits, '.', '_' or '-'",
-        ))
-    }
 }
 
 fn record(position: u64, entry: OutboxEntry) -> Record {
@@ -102,28 +88,15 @@ impl Leads for Feed {
         let state = self.0.clone();
         let by = super::caller(&state, &request, Role::Viewer).await?;
         let request = request.into_inner();
-        let consumer = consumer_name(&request.consumer)?;
-        let campaign_id = if request.campaign.is_empty() {
-            // A campaign's key follows its campaign.
-            by.scope_id()
-        } else {
-            let found = state
-                .campaigns
-                .by_slug(state.store.as_ref(), &request.campaign)
-                .await
-                .map_err(|e| status(e.into()))?;
-            let id = found
-                .ok_or_else(|| status(ApiError::campaign_not_found(&request.campaign)))?
-                .id;
-            by.in_scope(id).map_err(status)?;
-            Some(id)
-        };
+        let consumer = consumers::consumer_name(&request.consumer).map_err(status)?;
+        // The campaign read, which is the consumer's scope.
+        let campaign_id = consumers::scope(&state, &by, &request.campaign)
+            .await
+            .map_err(status)?;
         let stored = match (&consumer, request.after) {
-            (Some(name), None) => state
-                .store
-                .consumer_position(name)
+            (Some(name), None) => consumers::resume(&state, campaign_id, name)
                 .await
-                .map_err(|e| status(e.into()))?,
+                .map_err(status)?,
             _ => None,
         };
         let (pruned, _) = state
@@ -137,6 +110,9 @@ impl Leads for Feed {
             // From the start: the oldest record kept.
             None => pruned,
         };
+        // Held open with its key: a revocation ends it.
+        let key = by.key_id;
+        let hold = key.map(|id| state.revocations.hold_key(id));
         let types = request.types;
         let (tx, mut rx) = mpsc::channel::<Result<Record, Status>>(CHANNEL);
         let stop = state.tasks.shutdown().clone();
@@ -144,7 +120,15 @@ impl Leads for Feed {
         state.tasks.spawn("grpc feed follower", async move {
             let state = reader;
             let mut position = start;
+            let mut revoked = state.revocations.changed();
+            let _hold = hold;
             loop {
+                if let Some(id) = key
+                    && state.revocations.key_revoked(id)
+                {
+                    let _ = tx.send(Err(revoked_key())).await;
+                    return;
+                }
                 if let Err(e) = state.store.sequence_feed(NUMBERING_BATCH).await {
                     let _ = tx.send(Err(status(e.into()))).await;
                     return;
@@ -181,6 +165,7 @@ impl Leads for Feed {
                 if !full {
                     tokio::select! {
                         () = tokio::time::sleep(FOLLOW_POLL) => {}
+                        _ = revoked.changed() => {}
                         () = tx.closed() => return,
                         () = stop.cancelled() => return,
                     }
@@ -192,31 +177,63 @@ impl Leads for Feed {
     }
 
     async fn ack(&self, request: Request<AckRequest>) -> Result<Response<AckResponse>, Status> {
-        super::caller(&self.0, &request, Role::Viewer).await?;
+        let by = super::caller(&self.0, &request, Role::Viewer).await?;
         let request = request.into_inner();
-        let name = consumer_name(&request.consumer)?
-            .ok_or_else(|| invalid("consumer", "name the consumer whose position this is"))?;
-        let (_, last) = self
-            .0
-            .store
-            .feed_bounds()
-            .await
-            .map_err(|e| status(e.into()))?;
-        if request.position > last {
-            return Err(invalid(
-                "position",
-                format!(
-                    "no record has position {} yet (the last is {last})",
-                    request.position
-                ),
-            ));
-        }
-        let position = self
-            .0
-            .store
-            .ack_feed(&name, request.position)
-            .await
-            .map_err(|e| status(e.into()))?;
+        let position = consumers::ack(
+            &self.0,
+            &by,
+            &request.campaign,
+            &request.consumer,
+            request.position,
+        )
+        .await
+        .map_err(status)?;
         Ok(Response::new(AckResponse { position }))
     }
+
+    async fn list_consumers(
+        &self,
+        request: Request<ListConsumersRequest>,
+    ) -> Result<Response<ListConsumersResponse>, Status> {
+        let by = super::caller(&self.0, &request, Role::Viewer).await?;
+        let listed = consumers::list(&self.0, &by, &request.get_ref().campaign)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(ListConsumersResponse {
+            consumers: listed.into_iter().map(consumer).collect(),
+        }))
+    }
+
+    async fn delete_consumer(
+        &self,
+        request: Request<DeleteConsumerRequest>,
+    ) -> Result<Response<Consumer>, Status> {
+        let by = super::caller(&self.0, &request, Role::Viewer).await?;
+        let request = request.into_inner();
+        let deleted = consumers::delete(&self.0, &by, &request.campaign, &request.consumer)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(consumer(deleted)))
+    }
+}
+
+/// A listed consumer as the API sends it.
+fn consumer(listed: consumers::Listed) -> Consumer {
+    let consumers::Listed { consumer, idle } = listed;
+    Consumer {
+        name: consumer.name,
+        campaign: consumer.campaign.unwrap_or_default(),
+        position: consumer.position,
+        updated_at: consumer.updated_at.to_rfc3339(),
+        read_at: consumer.read_at.to_rfc3339(),
+        idle,
+    }
+}
+
+/// What a follow whose key was revoked ends with.
+fn revoked_key() -> Status {
+    status(ApiError::Unauthorized {
+        code: "key_revoked",
+        message: "the key this feed was followed with was revoked".into(),
+    })
 }

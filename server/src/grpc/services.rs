@@ -55,7 +55,7 @@ fn quote(lead: Lead) -> Quote {
 fn campaign(c: Campaign) -> CampaignMessage {
     CampaignMessage {
         id: c.id,
-        config_json: serde_json::to_string(&c.config).unwrap_or_default(),
+        config_json: serde_json::to_string(&c.config.team_view()).unwrap_or_default(),
         slug: c.slug,
         name: c.name,
         status: c.status.as_str().to_owned(),

@@ -114,7 +114,7 @@ async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     let spec: NewCampaign = json_body(req, &state.config).await?;
     let campaign = crate::forms::campaigns::create(&state, &by, spec).await?;
     res.status_code(StatusCode::CREATED);
-    res.render(Json(campaign));
+    res.render(Json(campaign.team_view()));
     Ok(())
 }
 
@@ -131,6 +131,7 @@ async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resul
         }
         Some(_) => Vec::new(),
     };
+    let campaigns = campaigns.iter().map(Campaign::team_view).collect();
     res.render(Json(CampaignList { campaigns }));
     Ok(())
 }
@@ -139,7 +140,7 @@ async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resul
 async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let campaign = visible_campaign(req, &state).await?;
-    res.render(Json(campaign));
+    res.render(Json(campaign.team_view()));
     Ok(())
 }
 
@@ -150,7 +151,7 @@ async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     let patch: CampaignPatch = json_body(req, &state.config).await?;
     let slug = req.param::<String>("slug").unwrap_or_default();
     let stored = crate::forms::campaigns::update(&state, &by, &slug, patch).await?;
-    res.render(Json(stored));
+    res.render(Json(stored.team_view()));
     Ok(())
 }
 

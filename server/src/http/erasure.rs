@@ -1,14 +1,15 @@
 //! `POST /api/erasure` (admin): erases a person's data — by email (in one
-//! campaign, or in all) or by user id — from users, leads and undelivered
-//! outbox payloads. Counts, referrals and statuses stay; the erasure is
-//! recorded (without the person) in the erasure log.
+//! campaign, or in all) or by user id — from users, leads, outbox payloads
+//! and the live events' history, and ends their sessions
+//! ([`crate::team::erase`]). Counts, referrals and statuses stay; the
+//! erasure is recorded (without the person) in the erasure log.
 
 use salvo::prelude::*;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{ApiError, json_body, state, team};
-use crate::model::erasure::ErasureSubject;
+use crate::model::erasure::{ErasureSubject, SUBJECT_PURPOSE};
 use crate::model::team::{AuditAction, Role};
 
 /// Routes of this resource.
@@ -67,32 +68,15 @@ async fn erase(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
     // campaigns (or a user by id) needs an owner of every campaign.
     let campaign_id = subject.campaign_id();
     by.require_for(Role::Owner, campaign_id)?;
-    let report = state.store.erase(&subject, chrono::Utc::now()).await?;
-    if report.users > 0 {
-        // An erased referrer's name leaves the leaderboards too.
-        let campaigns = state
-            .store
-            .list_campaigns(crate::store::Page {
-                limit: super::MAX_PAGE,
-                offset: 0,
-            })
-            .await?;
-        for campaign in campaigns.iter().filter(|c| c.config.leaderboard.enabled) {
-            state.leaderboard_changes.touch(campaign.id);
-        }
-    }
-    tracing::info!(
-        users = report.users,
-        leads = report.leads,
-        outbox_entries = report.outbox_entries,
-        "personal data erased"
-    );
-    // Who asked and what it changed; whom, only as the hash the erasure
-    // log keeps (the audit log must not undo the erasure).
+    let report = crate::team::erase(&state, &subject).await?;
+    // Who asked and what it changed; whom, only as the keyed hash the
+    // erasure log keeps (the audit log must not undo the erasure).
     let change = by.change(
         AuditAction::Erasure,
         campaign_id,
-        subject.hash(),
+        state
+            .sessions
+            .pseudonym(SUBJECT_PURPOSE, &subject.identity()),
         None,
         Some(serde_json::to_value(report).unwrap_or_default()),
     );

@@ -43,6 +43,7 @@ use crate::cursor::fallback::FallbackRegistration;
 use crate::cursor::{CursorMember, Identity, RoomKey, RoomSettings};
 use crate::limit::ConnectionSlot;
 use crate::presence::PresenceGuard;
+use crate::revocation::KeyHold;
 use crate::state::AppState;
 use crate::transport::admission::{
     AdmissionRequest, Channel, Credential, PageOrigin, admit, member_identity,
@@ -214,7 +215,10 @@ pub async fn open_stream(
     }
     // A bearer of the campaign's team (a key, the admin token) opens its
     // team stream; it is not a visitor's session token.
-    let team = crate::team::sees_campaign(&state, request.bearer.as_deref(), &request.slug).await?;
+    let member = crate::team::caller(&state, request.bearer.as_deref())
+        .await?
+        .filter(|c| c.sees_slug(&request.slug));
+    let team = member.is_some();
     let credential = match &request.credential {
         StreamCredential::Token(token) if team && request.bearer.as_ref() == Some(token) => {
             Credential::None
@@ -264,7 +268,8 @@ pub async fn open_stream(
     };
     let session = admission.session.map(|claims| claims.sub);
     let rooms = LiveRooms { cursors, members };
-    let reader = Reader { session, team };
+    let key = member.and_then(|m| m.key_id);
+    let reader = Reader { session, team, key };
     EventStream::open(state, campaign.slug, reader, request.resume, slot, rooms)
         .await
         .map_err(ApiError::Internal)
@@ -276,6 +281,8 @@ struct Reader {
     session: Option<Uuid>,
     /// The campaign's team (its team events; not counted as a visitor).
     team: bool,
+    /// The team's named key, if it used one: its revocation ends the stream.
+    key: Option<i64>,
 }
 
 /// The rooms an event stream is a member of besides its campaign's events.
@@ -313,6 +320,9 @@ pub struct EventStream {
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     /// The shutdown frame was sent: the stream ends.
     closing: bool,
+    /// Changes when a credential was revoked somewhere: this stream's own
+    /// may have been.
+    revocations: watch::Receiver<u64>,
     /// The cursor room this stream relays (`?cursors=1`), fed by `POST …/cursor`.
     cursors: Option<(CursorMember, FallbackRegistration)>,
     /// Whether the stream relays the room's rosters too (`?v=2`).
@@ -353,6 +363,8 @@ pub(super) struct Seen {
     pub(super) session: Option<Uuid>,
     /// Opened by the campaign's team: its team events too.
     pub(super) team: bool,
+    /// The team's named key, if it used one.
+    pub(super) key: Option<i64>,
     /// The id of the last event this connection was given (or skipped past).
     pub(super) position: EventId,
 }
@@ -368,6 +380,12 @@ pub(super) enum Delivery {
 }
 
 impl Seen {
+    /// Whether the connection's credential was revoked (its key, or its
+    /// session by an erasure): it ends.
+    pub(super) fn revoked(&self, revocations: &crate::revocation::Revocations) -> bool {
+        revocations.ends(self.key, self.session)
+    }
+
     /// What the connection does with `envelope`; advances the position.
     pub(super) fn deliver(&mut self, envelope: &Envelope) -> Delivery {
         if envelope.event.kind == crate::bus::RESET {
@@ -418,11 +436,13 @@ pub struct IdleStream {
 
 /// What a stream holds for as long as it lives: its visitor in the presence
 /// count (none for the team's), its connection slot, its place in the
-/// open-streams gauge.
+/// open-streams gauge, and the team's key it was opened with (which the
+/// revocation check looks up again).
 pub struct StreamHold(
     #[allow(dead_code)] Option<PresenceGuard>,
     #[allow(dead_code)] ConnectionSlot,
     #[allow(dead_code)] crate::telemetry::Gauge,
+    #[allow(dead_code)] Option<KeyHold>,
 );
 
 impl EventStream {
@@ -435,7 +455,7 @@ impl EventStream {
         rooms: LiveRooms,
     ) -> anyhow::Result<Self> {
         let LiveRooms { cursors, members } = rooms;
-        let Reader { session, team } = reader;
+        let Reader { session, team, key } = reader;
         // Subscribe before reading history, so nothing falls in between.
         let events = state.bus.subscribe(&campaign);
         let visitor = session.unwrap_or_else(Uuid::now_v7);
@@ -462,6 +482,7 @@ impl EventStream {
             seen: Seen {
                 session,
                 team,
+                key,
                 position: EventId::default(),
             },
             events,
@@ -472,6 +493,7 @@ impl EventStream {
             heartbeat: tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every),
             shutdown: Box::pin(state.tasks.shutdown().clone().cancelled_owned()),
             closing: false,
+            revocations: state.revocations.changed(),
             cursors,
             rosters,
             members,
@@ -479,6 +501,7 @@ impl EventStream {
                 guard,
                 slot,
                 crate::telemetry::Gauge::hold(&state.counters.sse_open),
+                key.map(|id| state.revocations.hold_key(id)),
             ),
             state,
         };
@@ -636,6 +659,11 @@ impl EventStream {
                     self.closing = true;
                     let retry_ms = 500 + rand::random::<u64>() % 1500;
                     return Some(Bytes::from(format!("retry: {retry_ms}\n\n")));
+                }
+                changed = self.revocations.changed() => {
+                    if changed.is_err() || self.seen.revoked(&self.state.revocations) {
+                        return None;
+                    }
                 }
                 received = self.events.recv() => match received {
                     Ok(envelope) => {

@@ -38,7 +38,10 @@ async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resul
     let entries = state
         .store
         .list_outbox(filter, campaign_id, page(req)?)
-        .await?;
+        .await?
+        .into_iter()
+        .map(OutboxEntry::team_view)
+        .collect();
     res.render(Json(OutboxList { entries }));
     Ok(())
 }
@@ -59,6 +62,7 @@ async fn retry(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
         .store
         .outbox_entry(id)
         .await?
+        .map(OutboxEntry::team_view)
         .filter(|e| e.delivered_at.is_none())
         .ok_or_else(not_found)?;
     by.require_for(Role::Editor, entry.campaign_id)?;

@@ -1,7 +1,9 @@
 //! The campaign team over REST: `GET /api/admin/whoami` (who this key is),
 //! `GET|POST /api/admin/keys` and `DELETE /api/admin/keys/{id}` (owners
-//! make and revoke named keys), and `GET /api/admin/audit` (the audit log,
-//! newest first, as JSON pages or one CSV file).
+//! make and revoke named keys), `GET /api/admin/audit` (the audit log,
+//! newest first, as JSON pages or one CSV file), and `GET
+//! /api/admin/consumers` and `DELETE /api/admin/consumers/{name}` (the
+//! back-office feed's named consumers, `?campaign=` naming their scope).
 
 use chrono::{DateTime, Utc};
 use salvo::http::StatusCode;
@@ -13,6 +15,7 @@ use super::{ApiError, MAX_PAGE, campaign_filter, json_body, query_u32, state, te
 use crate::model::report::Position;
 use crate::model::team::{ApiKey, AuditEntry, Role};
 use crate::team::KeyRequest;
+use crate::team::consumers::Listed;
 
 /// Routes of this resource.
 pub fn router() -> Router {
@@ -25,6 +28,50 @@ pub fn router() -> Router {
                 .push(Router::with_path("{id}").delete(revoke_key)),
         )
         .push(Router::with_path("audit").get(audit))
+        .push(
+            Router::with_path("consumers")
+                .get(list_consumers)
+                .push(Router::with_path("{name}").delete(delete_consumer)),
+        )
+}
+
+/// Body of `GET /api/admin/consumers`.
+#[derive(Debug, Serialize)]
+struct ConsumerList {
+    /// By scope (every campaign first), then name.
+    consumers: Vec<Listed>,
+}
+
+/// `?campaign=`: the consumers' scope (empty: the key's own).
+fn consumer_scope(req: &Request) -> String {
+    req.query::<String>("campaign").unwrap_or_default()
+}
+
+#[handler]
+async fn list_consumers(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let state = state(depot)?;
+    let by = team(req, &state, Role::Viewer).await?;
+    let consumers = crate::team::consumers::list(&state, &by, &consumer_scope(req)).await?;
+    res.render(Json(ConsumerList { consumers }));
+    Ok(())
+}
+
+#[handler]
+async fn delete_consumer(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let state = state(depot)?;
+    let by = team(req, &state, Role::Editor).await?;
+    let name = req.param::<String>("name").unwrap_or_default();
+    let deleted = crate::team::consumers::delete(&state, &by, &consumer_scope(req), &name).await?;
+    res.render(Json(deleted));
+    Ok(())
 }
 
 /// Body of `GET /api/admin/whoami`.

@@ -19,14 +19,18 @@ pub enum ErasureSubject {
     User(Uuid),
 }
 
+/// The purpose under which the erasure and audit logs keep a subject's
+/// keyed hash (`SessionKeys::pseudonym`).
+pub const SUBJECT_PURPOSE: &str = "erasure subject";
+
 impl ErasureSubject {
-    /// What the log keeps of the subject: a SHA-256, never the subject.
-    pub fn hash(&self) -> String {
-        let text = match self {
+    /// What identifies the subject, to be kept only as a keyed hash (never
+    /// a plain SHA-256: a list of addresses could be tested against it).
+    pub fn identity(&self) -> String {
+        match self {
             Self::Email { email, .. } => format!("email:{email}"),
             Self::User(id) => format!("user:{id}"),
-        };
-        super::text::sha256_hex(&text)
+        }
     }
 
     /// The one campaign the erasure is limited to, if it is.
@@ -38,6 +42,26 @@ impl ErasureSubject {
     }
 }
 
+/// What an erasure did in the database, and what the server must still
+/// do: end the person's sessions, remove their values from the live
+/// events' history.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Erased {
+    /// The counts the answer and the audit log show.
+    pub report: ErasureReport,
+    /// The campaign the erasure was limited to (a user's own, for a user).
+    pub campaign_id: Option<i64>,
+    /// The campaigns of the users erased (their leaderboards may change).
+    pub user_campaigns: Vec<i64>,
+    /// The person's sessions (users' ids, the visitor sessions their joins
+    /// and leads came from), now refused.
+    pub sessions: Vec<Uuid>,
+    /// What named the person (emails, names, display names), to remove the
+    /// live events that carried them from the bus's history. Held in
+    /// memory for the erasure only.
+    pub values: Vec<String>,
+}
+
 /// What an erasure changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ErasureReport {
@@ -47,8 +71,12 @@ pub struct ErasureReport {
     /// (Named `quotes` in the answer, as it always was.)
     #[serde(rename = "quotes")]
     pub leads: u64,
-    /// Undelivered outbox entries whose payload was scrubbed.
+    /// Outbox entries whose payload was scrubbed.
     pub outbox_entries: u64,
+    /// Live events removed from the event history (they named the person);
+    /// `null` when the history could not be reached (Redis down): those
+    /// events then leave it as it is trimmed.
+    pub history_entries: Option<u64>,
 }
 
 /// What an erased text field holds.
@@ -86,13 +114,66 @@ pub fn concerns(payload: &serde_json::Value, emails: &[String], ids: &[Uuid]) ->
     }
 }
 
-/// `payload` with every personal field replaced by [`ERASED`].
+/// Keys of an outbox payload whose whole value is the person's: free-form
+/// details they typed, the idempotency key their client chose.
+const PERSONAL_VALUES: &[&str] = &["details", "idempotency_key"];
+
+/// Whether any text in `data` is one of `values` (compared without case):
+/// a live event that names the person.
+pub fn mentions(data: &serde_json::Value, values: &[String]) -> bool {
+    match data {
+        serde_json::Value::String(text) => {
+            let text = text.to_lowercase();
+            values.iter().any(|v| v.to_lowercase() == text)
+        }
+        serde_json::Value::Array(items) => items.iter().any(|v| mentions(v, values)),
+        serde_json::Value::Object(fields) => fields.values().any(|v| mentions(v, values)),
+        _ => false,
+    }
+}
+
+/// Replaces every text in `data` that is one of `values` (compared without
+/// case) by `with`; whether any was.
+pub fn replace_mentions(data: &mut serde_json::Value, values: &[String], with: &str) -> bool {
+    match data {
+        serde_json::Value::String(_) if mentions(data, values) => {
+            *data = serde_json::Value::from(with);
+            true
+        }
+        serde_json::Value::Array(items) => {
+            let mut any = false;
+            for item in items {
+                any |= replace_mentions(item, values, with);
+            }
+            any
+        }
+        serde_json::Value::Object(fields) => {
+            let mut any = false;
+            for value in fields.values_mut() {
+                any |= replace_mentions(value, values, with);
+            }
+            any
+        }
+        _ => false,
+    }
+}
+
+/// `payload` with every personal field replaced by [`ERASED`], and the
+/// person's free-form values emptied.
 pub fn scrub(payload: &mut serde_json::Value) {
     match payload {
         serde_json::Value::Object(fields) => {
             for (key, value) in fields.iter_mut() {
-                if PERSONAL_KEYS.contains(&key.as_str()) && !value.is_null() {
+                if value.is_null() {
+                    continue;
+                }
+                if PERSONAL_KEYS.contains(&key.as_str()) {
                     *value = serde_json::Value::from(ERASED);
+                } else if PERSONAL_VALUES.contains(&key.as_str()) {
+                    *value = match value {
+                        serde_json::Value::Object(_) => serde_json::json!({}),
+                        _ => serde_json::Value::Null,
+                    };
                 } else {
                     scrub(value);
                 }
@@ -122,6 +203,20 @@ mod tests {
         assert_eq!(payload["display_name"], ERASED);
         assert_eq!(payload["referrer"]["name"], ERASED);
         assert_eq!(payload["count"], 3, "counts stay");
+        let mut lead = serde_json::json!({
+            "details": {"service": "Roofs for Ada"}, "idempotency_key": "ada-1", "status": "new"
+        });
+        assert!(mentions(&lead, &["ROOFS FOR ADA".into()]));
+        scrub(&mut lead);
+        assert_eq!(lead["details"], serde_json::json!({}));
+        assert!(lead["idempotency_key"].is_null());
+        assert_eq!(lead["status"], "new");
+        assert!(!mentions(&lead, &["Roofs for Ada".into()]));
+        let mut board = serde_json::json!([{"user": "Ada", "count": 3}, {"user": "Grace"}]);
+        assert!(replace_mentions(&mut board, &["ada".into()], ERASED));
+        assert_eq!(board[0]["user"], ERASED);
+        assert_eq!(board[1]["user"], "Grace");
+        assert!(!replace_mentions(&mut board, &["Linus".into()], ERASED));
         assert_eq!(
             payload["master_id"],
             id.to_string(),

@@ -81,7 +81,9 @@ pub struct Lead {
     /// Free-form details (keys allowed by the campaign).
     pub details: serde_json::Map<String, serde_json::Value>,
     pub status: LeadStatus,
-    /// The client's idempotency key.
+    /// A keyed hash of the client's idempotency key (the key itself is
+    /// never kept: `SessionKeys::pseudonym`); never sent.
+    #[serde(skip)]
     pub idempotency_key: Option<String>,
     /// Fingerprint of the request first sent with the key.
     #[serde(skip)]

@@ -5,6 +5,7 @@
 pub mod attribution;
 pub mod campaign;
 pub mod erasure;
+pub mod feed;
 pub mod lead;
 pub mod outbox;
 pub mod report;

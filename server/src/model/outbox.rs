@@ -61,6 +61,21 @@ pub struct OutboxEntry {
     pub created_at: DateTime<Utc>,
 }
 
+impl OutboxEntry {
+    /// The entry as the team is shown it: its receiver's address and last
+    /// error without the credentials of any URL in them.
+    pub fn team_view(mut self) -> Self {
+        let mask = |text: &mut Option<String>| {
+            if let Some(text) = text {
+                *text = super::text::mask_url_credentials(text);
+            }
+        };
+        mask(&mut self.target_url);
+        mask(&mut self.last_error);
+        self
+    }
+}
+
 /// Which entries to list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(missing_docs)] // variants named for what they are

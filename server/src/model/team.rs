@@ -146,6 +146,12 @@ pub enum AuditAction {
     KeyCreated,
     /// A key was revoked.
     KeyRevoked,
+    /// A feed consumer was made (by its first acknowledgement).
+    FeedConsumerCreated,
+    /// A feed consumer's acknowledged position moved.
+    FeedConsumerMoved,
+    /// A feed consumer was deleted.
+    FeedConsumerDeleted,
 }
 
 impl AuditAction {
@@ -160,6 +166,9 @@ impl AuditAction {
             Self::Erasure => "erasure",
             Self::KeyCreated => "key.created",
             Self::KeyRevoked => "key.revoked",
+            Self::FeedConsumerCreated => "feed_consumer.created",
+            Self::FeedConsumerMoved => "feed_consumer.moved",
+            Self::FeedConsumerDeleted => "feed_consumer.deleted",
         }
     }
 }

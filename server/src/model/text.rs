@@ -10,9 +10,34 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+/// `text` with the credentials of every URL in it hidden: the user and
+/// password before a host (`https://user:pass@host/…`) become `****`
+/// (`https://****@host/…`). What the team is shown of a webhook receiver's
+/// address, and of an error that quotes it.
+pub fn mask_url_credentials(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let authority = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        match tail[..authority].rfind('@') {
+            Some(user_end) => {
+                out.push_str("****");
+                rest = &tail[user_end..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The SHA-256 of `text`, as 64 lower-case hex digits: how a text is kept
-/// when only its identity may be (a key, an erased subject, a source text's
-/// memory key, a campaign file's version).
+/// when only its identity may be (a key, a source text's memory key, a
+/// campaign file's version).
 pub fn sha256_hex(text: &str) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(text.as_bytes())
@@ -114,5 +139,24 @@ mod tests {
             canonical_email("jose\u{0301}@example.com"),
             canonical_email("josé@example.com")
         );
+    }
+
+    #[test]
+    fn url_credentials_are_hidden() {
+        assert_eq!(
+            mask_url_credentials("https://crm:s3cret@hooks.example.com/in?a=b@c"),
+            "https://****@hooks.example.com/in?a=b@c"
+        );
+        assert_eq!(
+            mask_url_credentials("error sending request for url (http://u@h:8080/x): refused"),
+            "error sending request for url (http://****@h:8080/x): refused"
+        );
+        for plain in [
+            "https://hooks.example.com/a@b",
+            "no url here",
+            "mailto:ada@example.com",
+        ] {
+            assert_eq!(mask_url_credentials(plain), plain);
+        }
     }
 }

@@ -178,10 +178,10 @@ pub fn delivery_state(entry: &OutboxEntry) -> serde_json::Value {
     serde_json::json!({
         "id": entry.id,
         "event_type": entry.event_type,
-        "target": entry.target_url,
+        "target": entry.target_url.as_deref().map(crate::model::text::mask_url_credentials),
         "state": state,
         "attempts": entry.attempts,
-        "last_error": entry.last_error,
+        "last_error": entry.last_error.as_deref().map(crate::model::text::mask_url_credentials),
     })
 }
 

@@ -26,7 +26,8 @@ use super::{
 };
 use crate::model::attribution::{Attribution, VisitorSession};
 use crate::model::campaign::{Campaign, NewCampaign};
-use crate::model::erasure::{ErasureReport, ErasureSubject};
+use crate::model::erasure::{Erased, ErasureSubject};
+use crate::model::feed::{Acked, ConsumerScope, FeedConsumer};
 use crate::model::lead::{Lead, LeadStatus};
 use crate::model::outbox::{NewOutbox, OutboxEntry, OutboxState};
 use crate::model::report::{
@@ -286,12 +287,50 @@ impl FeedStore for Guarded {
         self.guard(self.inner.feed_bounds()).await
     }
 
-    async fn consumer_position(&self, name: &str) -> Result<Option<u64>, StoreError> {
-        self.guard(self.inner.consumer_position(name)).await
+    async fn feed_consumer(
+        &self,
+        scope: ConsumerScope,
+        name: &str,
+    ) -> Result<Option<FeedConsumer>, StoreError> {
+        self.guard(self.inner.feed_consumer(scope, name)).await
     }
 
-    async fn ack_feed(&self, name: &str, position: u64) -> Result<u64, StoreError> {
-        self.guard(self.inner.ack_feed(name, position)).await
+    async fn touch_feed_consumer(
+        &self,
+        scope: ConsumerScope,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.guard(self.inner.touch_feed_consumer(scope, name, now))
+            .await
+    }
+
+    async fn ack_feed(
+        &self,
+        scope: ConsumerScope,
+        name: &str,
+        position: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Acked, StoreError> {
+        self.guard(self.inner.ack_feed(scope, name, position, now))
+            .await
+    }
+
+    async fn list_feed_consumers(
+        &self,
+        campaign_id: Option<i64>,
+    ) -> Result<Vec<FeedConsumer>, StoreError> {
+        self.guard(self.inner.list_feed_consumers(campaign_id))
+            .await
+    }
+
+    async fn delete_feed_consumer(
+        &self,
+        scope: ConsumerScope,
+        name: &str,
+    ) -> Result<Option<FeedConsumer>, StoreError> {
+        self.guard(self.inner.delete_feed_consumer(scope, name))
+            .await
     }
 }
 
@@ -484,9 +523,13 @@ impl OutboxStore for Guarded {
         &self,
         before: DateTime<Utc>,
         untargeted_too: bool,
+        consumers_read_since: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        self.guard(self.inner.prune_outbox(before, untargeted_too))
-            .await
+        self.guard(
+            self.inner
+                .prune_outbox(before, untargeted_too, consumers_read_since),
+        )
+        .await
     }
 
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
@@ -542,9 +585,22 @@ impl ErasureStore for Guarded {
     async fn erase(
         &self,
         subject: &ErasureSubject,
+        subject_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<ErasureReport, StoreError> {
-        self.guard(self.inner.erase(subject, now)).await
+    ) -> Result<Erased, StoreError> {
+        self.guard(self.inner.erase(subject, subject_hash, now))
+            .await
+    }
+
+    async fn ended_sessions_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
+        self.guard(self.inner.ended_sessions_since(since)).await
+    }
+
+    async fn prune_ended_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.guard(self.inner.prune_ended_sessions(before)).await
     }
 }
 

@@ -23,7 +23,8 @@ use uuid::Uuid;
 
 use crate::model::attribution::{Attribution, VisitorSession};
 use crate::model::campaign::{Campaign, NewCampaign};
-use crate::model::erasure::{ErasureReport, ErasureSubject};
+use crate::model::erasure::{Erased, ErasureSubject};
+use crate::model::feed::{Acked, ConsumerScope, FeedConsumer};
 use crate::model::lead::{Lead, LeadStatus};
 use crate::model::outbox::{NewOutbox, OutboxEntry, OutboxState};
 use crate::model::report::{
@@ -378,12 +379,15 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// delivered ones, and — when `untargeted_too` (no default receiver is
     /// configured) — pending ones waiting for the default receiver. Dead
     /// entries stay until handled, and so do the feed's records until they
-    /// are numbered and every named consumer acknowledged them (the last
-    /// position removed is kept). Returns how many went.
+    /// are numbered and every named consumer read since
+    /// `consumers_read_since` acknowledged them (an idle consumer holds
+    /// nothing back; the last position removed is kept). Returns how many
+    /// went.
     async fn prune_outbox(
         &self,
         before: DateTime<Utc>,
         untargeted_too: bool,
+        consumers_read_since: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
 }
 
@@ -509,26 +513,74 @@ pub trait FeedStore: Send + Sync + 'static {
     /// given.
     async fn feed_bounds(&self) -> Result<(u64, u64), StoreError>;
 
-    /// A named consumer's acknowledged position.
-    async fn consumer_position(&self, name: &str) -> Result<Option<u64>, StoreError>;
+    /// The consumer `name` of `scope`, if there is one.
+    async fn feed_consumer(
+        &self,
+        scope: ConsumerScope,
+        name: &str,
+    ) -> Result<Option<FeedConsumer>, StoreError>;
 
-    /// Stores `position` for consumer `name` unless it had a later one;
-    /// returns its position now.
-    async fn ack_feed(&self, name: &str, position: u64) -> Result<u64, StoreError>;
+    /// Notes that the consumer `name` of `scope` was read at `now` (a
+    /// follow began); false when there is no such consumer.
+    async fn touch_feed_consumer(
+        &self,
+        scope: ConsumerScope,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores `position` for the consumer `name` of `scope` (making it when
+    /// new) unless it had a later one, read at `now`.
+    async fn ack_feed(
+        &self,
+        scope: ConsumerScope,
+        name: &str,
+        position: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Acked, StoreError>;
+
+    /// Every consumer, or those of campaign `campaign_id` only, by scope and
+    /// name.
+    async fn list_feed_consumers(
+        &self,
+        campaign_id: Option<i64>,
+    ) -> Result<Vec<FeedConsumer>, StoreError>;
+
+    /// Deletes the consumer `name` of `scope`; what it was, if it was.
+    async fn delete_feed_consumer(
+        &self,
+        scope: ConsumerScope,
+        name: &str,
+    ) -> Result<Option<FeedConsumer>, StoreError>;
 }
 
 /// Erasing a person on request.
 #[async_trait]
 pub trait ErasureStore: Send + Sync + 'static {
-    /// In one transaction: replaces what names `subject` in users, leads and
+    /// In one transaction, within the campaign the subject names (a user's
+    /// own for a user; every campaign for an email without one): replaces
+    /// what names `subject` in users, leads (idempotency keys included) and
     /// outbox payloads — delivered ones too, which the back-office feed
-    /// serves until retention — (rows, counts and statuses stay), and
-    /// records the erasure in the erasure log (a hash of the subject only).
+    /// serves until retention — and in the last announced live state (rows,
+    /// counts and statuses stay), records the person's sessions as ended,
+    /// and the erasure in the erasure log (`subject_hash`, a keyed hash of
+    /// the subject, only).
     async fn erase(
         &self,
         subject: &ErasureSubject,
+        subject_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<ErasureReport, StoreError>;
+    ) -> Result<Erased, StoreError>;
+
+    /// Sessions ended (by erasures) at or after `since`, with when.
+    async fn ended_sessions_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError>;
+
+    /// Forgets sessions ended before `before` (their tokens have expired);
+    /// how many.
+    async fn prune_ended_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// The campaign team's keys and the audit log of its changes.

@@ -83,6 +83,10 @@ impl Dialect for Postgres {
     /// A plain transaction: row locks serialize what must be.
     const BEGIN_WRITE: &'static str = "BEGIN";
 
+    /// PostgreSQL keeps old row versions in the table itself until VACUUM
+    /// (documented in the README), with nothing to truncate here.
+    const TRUNCATE_LOG: Option<&'static str> = None;
+
     fn hour_of(column: &str) -> String {
         format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24')")
     }

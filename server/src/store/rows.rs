@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::StoreError;
 use crate::model::attribution::{Attribution, Consent};
 use crate::model::campaign::{Campaign, CampaignConfig, CampaignStatus};
+use crate::model::feed::{FeedConsumer, read_scope};
 use crate::model::lead::{Lead, LeadStatus};
 use crate::model::outbox::OutboxEntry;
 use crate::model::report::Participant;
@@ -248,6 +249,30 @@ pub(super) struct FeedRow {
     pub(super) feed_position: i64,
     #[sqlx(flatten)]
     pub(super) entry: OutboxRow,
+}
+
+/// A feed consumer (with its campaign's slug) as both databases return it.
+#[derive(sqlx::FromRow)]
+pub(super) struct ConsumerRow {
+    scope: i64,
+    name: String,
+    position: i64,
+    updated_at: DateTime<Utc>,
+    read_at: DateTime<Utc>,
+    campaign: Option<String>,
+}
+
+impl From<ConsumerRow> for FeedConsumer {
+    fn from(row: ConsumerRow) -> Self {
+        Self {
+            name: row.name,
+            scope: read_scope(row.scope),
+            campaign: row.campaign,
+            position: u64::try_from(row.position).unwrap_or(0),
+            updated_at: row.updated_at,
+            read_at: row.read_at,
+        }
+    }
 }
 
 /// A translation memory row as both databases return it.

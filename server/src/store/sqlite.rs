@@ -45,7 +45,10 @@ fn options(url: &str, create: bool) -> anyhow::Result<(SqliteConnectOptions, boo
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(5));
+        .busy_timeout(Duration::from_secs(5))
+        // Deleted and overwritten content is zeroed, not left in free
+        // space: an erased person is gone from the file, not just unlinked.
+        .pragma("secure_delete", "ON");
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     if create
         && !in_memory
@@ -155,6 +158,10 @@ impl Dialect for Sqlite {
     const LOCK_FEED: &'static str = "SELECT last_position FROM service_feed_state WHERE id = 1";
 
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+
+    /// The WAL keeps the pages as they were before a change until it is
+    /// checkpointed and truncated.
+    const TRUNCATE_LOG: Option<&'static str> = Some("PRAGMA wal_checkpoint(TRUNCATE)");
 
     /// Timestamps are RFC 3339 text: the hour is their first 13 characters.
     fn hour_of(column: &str) -> String {

@@ -464,21 +464,28 @@ async fn old_outbox_entries_are_pruned_dead_ones_kept(db: Db) {
         .await
         .expect("dead");
     let later = now + chrono::Duration::seconds(5);
+    let read_since = now - chrono::Duration::days(30);
     assert_eq!(
         store
-            .prune_outbox(now - chrono::Duration::days(1), true)
+            .prune_outbox(now - chrono::Duration::days(1), true, read_since)
             .await
             .expect("prune"),
         0,
         "nothing is old enough"
     );
     assert_eq!(
-        store.prune_outbox(later, false).await.expect("prune"),
+        store
+            .prune_outbox(later, false, read_since)
+            .await
+            .expect("prune"),
         1,
         "the delivered one"
     );
     assert_eq!(
-        store.prune_outbox(later, true).await.expect("prune"),
+        store
+            .prune_outbox(later, true, read_since)
+            .await
+            .expect("prune"),
         1,
         "the one waiting for a receiver that is not configured"
     );

@@ -129,6 +129,7 @@ async fn the_feed_streams_resumes_and_follows_live(db: Db) {
             proto::AckRequest {
                 consumer: "crm-sync".into(),
                 position: first[1].position,
+                ..Default::default()
             },
         ))
         .await
@@ -142,6 +143,7 @@ async fn the_feed_streams_resumes_and_follows_live(db: Db) {
             proto::AckRequest {
                 consumer: "crm-sync".into(),
                 position: first[0].position,
+                ..Default::default()
             },
         ))
         .await
@@ -164,6 +166,7 @@ async fn the_feed_streams_resumes_and_follows_live(db: Db) {
             proto::AckRequest {
                 consumer: "crm-sync".into(),
                 position: 1_000_000,
+                ..Default::default()
             },
         ))
         .await
@@ -226,13 +229,17 @@ async fn retention_keeps_what_consumers_need_and_says_what_it_removed(db: Db) {
     let (_, last) = store.feed_bounds().await.expect("bounds");
     assert!(last >= 4);
     store
-        .ack_feed("slow-consumer", last - 2)
+        .ack_feed(None, "slow-consumer", last - 2, chrono::Utc::now())
         .await
         .expect("acked");
     // Everything is old enough to go, and no default receiver is configured:
     // only what the slow consumer has not acknowledged stays.
     let future = chrono::Utc::now() + chrono::Duration::days(1);
-    store.prune_outbox(future, true).await.expect("pruned");
+    let read_since = chrono::Utc::now() - chrono::Duration::days(30);
+    store
+        .prune_outbox(future, true, read_since)
+        .await
+        .expect("pruned");
     let (pruned, _) = store.feed_bounds().await.expect("bounds");
     assert_eq!(pruned, last - 2);
     let mut resumed = follow(
@@ -579,6 +586,7 @@ async fn a_consumer_resumes_across_a_restart(db: Db) {
     let mut ack = tonic::Request::new(proto::AckRequest {
         consumer: "crm-sync".into(),
         position: first.position,
+        ..Default::default()
     });
     ack.metadata_mut().insert(
         "authorization",

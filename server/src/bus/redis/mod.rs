@@ -56,6 +56,8 @@ const PUBLISH_DEADLINE: Duration = Duration::from_millis(200);
 const PUBLISH_QUEUE: usize = 10_000;
 /// Most queued events sent in one round trip.
 const SEND_BATCH: usize = 256;
+/// Longest an erasure waits for Redis to remove the person's events.
+const FORGET_DEADLINE: Duration = Duration::from_secs(5);
 /// Longest `since` and `head` wait for Redis.
 const HISTORY_DEADLINE: Duration = Duration::from_millis(500);
 /// Sequence numbers of events delivered here first, remembered to keep them
@@ -254,6 +256,12 @@ impl EventBus for RedisBus {
         }
     }
 
+    async fn forget(&self, campaign: Option<&str>, values: &[String]) -> anyhow::Result<u64> {
+        tokio::time::timeout(FORGET_DEADLINE, self.forget_entries(campaign, values))
+            .await
+            .context("Redis did not answer in time")?
+    }
+
     fn delivery_lag(&self) -> &Histogram {
         &self.hub.lag
     }
@@ -320,6 +328,53 @@ impl RedisBus {
                 .map(Arc::new)
                 .collect(),
         ))
+    }
+}
+
+impl RedisBus {
+    /// Deletes the stream's entries that [`EventBus::forget`] removes,
+    /// reading the stream a page at a time.
+    async fn forget_entries(
+        &self,
+        campaign: Option<&str>,
+        values: &[String],
+    ) -> anyhow::Result<u64> {
+        const PAGE: usize = 1000;
+        let mut conn = self.conn.clone();
+        let mut start = "-".to_owned();
+        let mut removed = 0;
+        loop {
+            let range: StreamRangeReply = redis::cmd("XRANGE")
+                .arg(&self.key)
+                .arg(&start)
+                .arg("+")
+                .arg("COUNT")
+                .arg(PAGE)
+                .query_async(&mut conn)
+                .await
+                .context("XRANGE")?;
+            let doomed: Vec<&str> = range
+                .ids
+                .iter()
+                .filter(|entry| {
+                    envelope_of(entry).is_some_and(|e| super::forgotten(&e, campaign, values))
+                })
+                .map(|entry| entry.id.as_str())
+                .collect();
+            if !doomed.is_empty() {
+                let gone: u64 = redis::cmd("XDEL")
+                    .arg(&self.key)
+                    .arg(&doomed)
+                    .query_async(&mut conn)
+                    .await
+                    .context("XDEL")?;
+                removed += gone;
+            }
+            match range.ids.last() {
+                Some(last) if range.ids.len() == PAGE => start = format!("({}", last.id),
+                _ => return Ok(removed),
+            }
+        }
     }
 }
 

@@ -198,6 +198,7 @@ async fn run(
     let mut ready = Events::with_capacity(EVENTS_AT_ONCE);
     let shutdown = state.tasks.shutdown().clone();
     let mut shutdown = pin!(shutdown.cancelled());
+    let mut revocations = state.revocations.changed();
     loop {
         tokio::select! {
             biased;
@@ -206,6 +207,13 @@ async fn run(
                 return;
             }
             Some(arrival) = arrivals.recv() => streams.add(arrival),
+            changed = revocations.changed() => {
+                if changed.is_err() {
+                    streams.close_all(false);
+                    return;
+                }
+                streams.end_revoked();
+            }
             received = events.recv() => match received {
                 Ok(envelope) => {
                     // What came meanwhile goes out in the same writes.
@@ -632,6 +640,23 @@ impl Streams {
     fn remove(&mut self, key: usize) {
         if let Some(mut member) = self.members.try_remove(key) {
             let _ = self.registry.deregister(&mut member.socket);
+        }
+    }
+
+    /// Ends the streams whose credential was revoked (a team's key, an
+    /// erased person's session).
+    fn end_revoked(&mut self) {
+        let revoked: Vec<usize> = self
+            .members
+            .iter()
+            .filter(|(_, member)| member.seen.revoked(&self.state.revocations))
+            .map(|(key, _)| key)
+            .collect();
+        for key in revoked {
+            if let Some(member) = self.members.get(key) {
+                let _ = member.socket.shutdown(Shutdown::Both);
+            }
+            self.remove(key);
         }
     }
 

@@ -115,6 +115,15 @@ impl Campaign {
         }
     }
 
+    /// The campaign as its team is shown it: webhook receivers without
+    /// their credentials ([`CampaignConfig::team_view`]).
+    pub fn team_view(&self) -> Self {
+        Self {
+            config: self.config.team_view(),
+            ..self.clone()
+        }
+    }
+
     /// Applies a partial update, validating the result as a whole.
     pub fn patched(&self, patch: CampaignPatch) -> Result<Self, ValidationError> {
         let mut next = self.clone();
@@ -126,7 +135,10 @@ impl Campaign {
         }
         next.starts_at = patch.starts_at.apply(next.starts_at);
         next.ends_at = patch.ends_at.apply(next.ends_at);
-        if let Some(config) = patch.config {
+        if let Some(mut config) = patch.config {
+            // A receiver sent back as the team was shown it keeps its
+            // credentials.
+            config.keep_webhook_credentials(&self.config);
             next.config = config;
         }
         next.spec().validate()?;

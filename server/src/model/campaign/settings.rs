@@ -463,6 +463,33 @@ impl CampaignConfig {
         Ok(())
     }
 
+    /// The configuration as the campaign's team is shown it: the webhook
+    /// receivers without the credentials in their URLs.
+    pub fn team_view(&self) -> Self {
+        Self {
+            webhooks: self
+                .webhooks
+                .iter()
+                .map(|url| crate::model::text::mask_url_credentials(url))
+                .collect(),
+            ..self.clone()
+        }
+    }
+
+    /// Puts back the credentials of receivers given as [`Self::team_view`]
+    /// shows those of `current`.
+    pub fn keep_webhook_credentials(&mut self, current: &Self) {
+        for url in &mut self.webhooks {
+            if let Some(real) = current
+                .webhooks
+                .iter()
+                .find(|real| *real != url && crate::model::text::mask_url_credentials(real) == *url)
+            {
+                url.clone_from(real);
+            }
+        }
+    }
+
     /// The configuration as shown to anyone: without the webhook receivers.
     pub fn public_view(&self) -> Self {
         Self {

@@ -2,12 +2,13 @@
 //! a position, and the positions its named consumers acknowledged.
 
 use async_trait::async_trait;
-use chrono::Utc;
-use sqlx::{Executor, FromRow};
+use chrono::{DateTime, Utc};
+use sqlx::{AssertSqlSafe, Executor, FromRow};
 
 use super::{Dialect, Param, SqlStore};
+use crate::model::feed::{Acked, ConsumerScope, FeedConsumer, stored_scope};
 use crate::model::outbox::OutboxEntry;
-use crate::store::rows::FeedRow;
+use crate::store::rows::{ConsumerRow, FeedRow};
 use crate::store::{FeedStore, StoreError};
 
 /// A position as stored (`BIGINT`).
@@ -20,6 +21,12 @@ fn read(position: i64) -> u64 {
     u64::try_from(position).unwrap_or(0)
 }
 
+/// A consumer with its campaign's slug; a `WHERE` follows.
+const CONSUMERS: &str = "SELECT f.scope, f.name, f.position, f.updated_at, f.read_at,
+            c.slug AS campaign
+     FROM service_feed_consumer f
+     LEFT JOIN service_campaign_main c ON c.id = f.scope";
+
 #[async_trait]
 impl<DB: Dialect> FeedStore for SqlStore<DB>
 where
@@ -29,6 +36,7 @@ where
     Option<i64>: Param<DB>,
     chrono::DateTime<Utc>: Param<DB>,
     FeedRow: for<'r> FromRow<'r, DB::Row>,
+    ConsumerRow: for<'r> FromRow<'r, DB::Row>,
     (i64,): for<'r> FromRow<'r, DB::Row>,
     (i64, i64): for<'r> FromRow<'r, DB::Row>,
 {
@@ -107,29 +115,108 @@ where
         Ok((read(pruned), read(last)))
     }
 
-    async fn consumer_position(&self, name: &str) -> Result<Option<u64>, StoreError> {
-        let row: Option<(i64,)> =
-            sqlx::query_as("SELECT position FROM service_feed_consumer WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|(position,)| read(position)))
+    async fn feed_consumer(
+        &self,
+        scope: ConsumerScope,
+        name: &str,
+    ) -> Result<Option<FeedConsumer>, StoreError> {
+        let row: Option<ConsumerRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "{CONSUMERS} WHERE f.scope = $1 AND f.name = $2"
+        )))
+        .bind(stored_scope(scope))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Into::into))
     }
 
-    async fn ack_feed(&self, name: &str, position: u64) -> Result<u64, StoreError> {
-        let (now,): (i64,) = sqlx::query_as(
-            "INSERT INTO service_feed_consumer (name, position, updated_at) VALUES ($1, $2, $3)
-             ON CONFLICT (name) DO UPDATE SET
+    async fn touch_feed_consumer(
+        &self,
+        scope: ConsumerScope,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE service_feed_consumer SET read_at = $3 WHERE scope = $1 AND name = $2",
+        )
+        .bind(stored_scope(scope))
+        .bind(name)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    async fn ack_feed(
+        &self,
+        scope: ConsumerScope,
+        name: &str,
+        position: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Acked, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let before: Option<(i64,)> = sqlx::query_as(
+            "SELECT position FROM service_feed_consumer WHERE scope = $1 AND name = $2",
+        )
+        .bind(stored_scope(scope))
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (after,): (i64,) = sqlx::query_as(
+            "INSERT INTO service_feed_consumer (scope, name, position, updated_at, read_at)
+             VALUES ($1, $2, $3, $4, $4)
+             ON CONFLICT (scope, name) DO UPDATE SET
                  position = CASE WHEN excluded.position > service_feed_consumer.position
                                  THEN excluded.position ELSE service_feed_consumer.position END,
-                 updated_at = excluded.updated_at
+                 updated_at = excluded.updated_at,
+                 read_at = excluded.read_at
              RETURNING position",
         )
+        .bind(stored_scope(scope))
         .bind(name)
         .bind(stored(position))
-        .bind(Utc::now())
-        .fetch_one(&self.writer)
+        .bind(now)
+        .fetch_one(&mut *tx)
         .await?;
-        Ok(read(now))
+        tx.commit().await?;
+        Ok(Acked {
+            before: before.map(|(p,)| read(p)),
+            position: read(after),
+        })
+    }
+
+    async fn list_feed_consumers(
+        &self,
+        campaign_id: Option<i64>,
+    ) -> Result<Vec<FeedConsumer>, StoreError> {
+        let rows: Vec<ConsumerRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "{CONSUMERS} WHERE ($1 IS NULL OR f.scope = $1) ORDER BY f.scope, f.name"
+        )))
+        .bind(campaign_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn delete_feed_consumer(
+        &self,
+        scope: ConsumerScope,
+        name: &str,
+    ) -> Result<Option<FeedConsumer>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row: Option<ConsumerRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "{CONSUMERS} WHERE f.scope = $1 AND f.name = $2"
+        )))
+        .bind(stored_scope(scope))
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM service_feed_consumer WHERE scope = $1 AND name = $2")
+            .bind(stored_scope(scope))
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(row.map(Into::into))
     }
 }

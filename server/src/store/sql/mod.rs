@@ -57,6 +57,10 @@ pub(crate) trait Dialect: Database<Arguments: IntoArguments<Self>> {
     const LOCK_FEED: &'static str;
     /// The statement that begins a transaction that will write.
     const BEGIN_WRITE: &'static str;
+    /// A statement that empties the database's write-ahead log after an
+    /// erasure, answering `(busy, log pages, checkpointed pages)`, where
+    /// the log keeps old pages in a file of its own (SQLite's WAL).
+    const TRUNCATE_LOG: Option<&'static str>;
 
     /// An SQL expression naming the hour (UTC) of timestamp `column` as
     /// text: `2026-11-25T14`.

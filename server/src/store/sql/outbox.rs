@@ -205,9 +205,11 @@ where
         &self,
         before: DateTime<Utc>,
         untargeted_too: bool,
+        consumers_read_since: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         // What may go: done with, and — a record of the feed — numbered and
-        // acknowledged by every named consumer ($3; -1: there are none).
+        // acknowledged by every named consumer read lately ($3; -1: there
+        // are none).
         const PRUNABLE: &str = "created_at < $1
                AND (delivered_at IS NOT NULL
                     OR ($2 AND dead_at IS NULL AND target_url IS NULL))
@@ -218,10 +220,12 @@ where
         while self.sequence_feed(1000).await? > 0 {}
         let mut tx = self.begin_write().await?;
         sqlx::query(DB::LOCK_FEED).execute(&mut *tx).await?;
-        let (slowest,): (i64,) =
-            sqlx::query_as("SELECT COALESCE(MIN(position), -1) FROM service_feed_consumer")
-                .fetch_one(&mut *tx)
-                .await?;
+        let (slowest,): (i64,) = sqlx::query_as(
+            "SELECT COALESCE(MIN(position), -1) FROM service_feed_consumer WHERE read_at >= $1",
+        )
+        .bind(consumers_read_since)
+        .fetch_one(&mut *tx)
+        .await?;
         let (last_removed,): (i64,) = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT COALESCE(MAX(feed_position), 0) FROM service_event_outbox WHERE {PRUNABLE}"
         )))

@@ -1,0 +1,63 @@
+//! Erasing a person on the team's request: everything that names them, in
+//! the campaign the request names (or in every campaign), gone for good —
+//! the rows ([`crate::store::ErasureStore::erase`]), the live events that
+//! carried their names in the bus's history, and their sessions, whose
+//! tokens are refused and whose open streams end on every instance.
+
+use chrono::Utc;
+
+use crate::error::ApiError;
+use crate::model::erasure::{ErasureReport, ErasureSubject, SUBJECT_PURPOSE};
+use crate::state::AppState;
+
+/// Erases `subject` (the caller's right to was checked); what it changed.
+pub async fn erase(state: &AppState, subject: &ErasureSubject) -> Result<ErasureReport, ApiError> {
+    let hash = state
+        .sessions
+        .pseudonym(SUBJECT_PURPOSE, &subject.identity());
+    let erased = state.store.erase(subject, &hash, Utc::now()).await?;
+    // Their sessions end: here at once, elsewhere when told.
+    if !erased.sessions.is_empty() {
+        state.revocations.end_sessions(&erased.sessions);
+        super::revocations::announce(state).await;
+    }
+    let mut report = erased.report;
+    let campaign = match erased.campaign_id {
+        Some(id) => Some(
+            state
+                .store
+                .campaign_by_id(id)
+                .await?
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("campaign {id} vanished")))?,
+        ),
+        None => None,
+    };
+    report.history_entries = match state
+        .bus
+        .forget(campaign.as_ref().map(|c| c.slug.as_str()), &erased.values)
+        .await
+    {
+        Ok(removed) => Some(removed),
+        Err(e) => {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "an erased person's live events could not be removed from the event history: \
+                 they leave it as it is trimmed"
+            );
+            None
+        }
+    };
+    // An erased referrer's name leaves the leaderboards too.
+    for id in &erased.user_campaigns {
+        state.leaderboard_changes.touch(*id);
+    }
+    tracing::info!(
+        users = report.users,
+        leads = report.leads,
+        outbox_entries = report.outbox_entries,
+        history_entries = report.history_entries,
+        sessions = erased.sessions.len(),
+        "personal data erased"
+    );
+    Ok(report)
+}
