@@ -19,14 +19,14 @@ use tonic::{Code, Status, Streaming};
 use crate::db_tests;
 use crate::support::{As, Db, TestApp, spawn_app_with};
 
-async fn app(db: Db) -> TestApp {
+pub(crate) async fn app(db: Db) -> TestApp {
     spawn_app_with(db, |config| {
         config.grpc_addr = Some("127.0.0.1:0".parse().expect("address"));
     })
     .await
 }
 
-async fn channel(app: &TestApp) -> Channel {
+pub(crate) async fn channel(app: &TestApp) -> Channel {
     let addr = app.grpc_addr.expect("the gRPC listener");
     Channel::from_shared(format!("http://{addr}"))
         .expect("uri")
@@ -47,7 +47,7 @@ fn authorized<T>(app: &TestApp, message: T) -> tonic::Request<T> {
     request
 }
 
-fn code_of(status: &Status) -> &str {
+pub(crate) fn code_of(status: &Status) -> &str {
     status
         .metadata()
         .get("ovasabi-code")
@@ -63,7 +63,7 @@ async fn follow(app: &TestApp, request: proto::FollowRequest) -> Streaming<proto
         .into_inner()
 }
 
-async fn next(stream: &mut Streaming<proto::Record>) -> proto::Record {
+pub(crate) async fn next(stream: &mut Streaming<proto::Record>) -> proto::Record {
     tokio::time::timeout(Duration::from_secs(10), stream.message())
         .await
         .expect("a record within 10 s")
@@ -717,7 +717,7 @@ async fn a_python_consumer_built_from_reflection_follows_and_resumes() {
 }
 
 /// `message` with `token`.
-fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {
+pub(crate) fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.metadata_mut().insert(
         "authorization",

@@ -34,5 +34,6 @@ mod referral;
 mod scale_out;
 mod shutdown;
 mod team;
+mod tenant_bounds;
 mod translate;
 mod webhooks;

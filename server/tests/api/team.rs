@@ -10,7 +10,12 @@ use crate::support::fake_receiver::Receiver;
 use crate::support::{As, Db, SseClient, TestApp, spawn_app, spawn_app_with};
 
 /// Makes a key as the admin token; returns `(id, token)`.
-async fn make_key(app: &TestApp, name: &str, role: &str, campaign: Option<&str>) -> (i64, String) {
+pub(crate) async fn make_key(
+    app: &TestApp,
+    name: &str,
+    role: &str,
+    campaign: Option<&str>,
+) -> (i64, String) {
     let mut body = json!({"name": name, "role": role});
     if let Some(slug) = campaign {
         body["campaign"] = json!(slug);

@@ -539,21 +539,28 @@ pub(crate) async fn start_with_campaign(config: Config) -> Started {
 /// Starts the app from `config` and creates the campaign `campaign` (a
 /// `POST /api/campaign` body) through the API.
 pub(crate) async fn start_with(config: Config, campaign: Value) -> Started {
-    ovasabi_edge::telemetry::init_for_tests();
     let admin = config.admin_token.value.clone();
-    let app = App::build(config).await.expect("app builds");
-    let base = format!("http://{}", app.http_addr());
-    let state = app.state();
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(app.run(shutdown.clone()));
+    let started = start(config).await;
     let created = reqwest::Client::new()
-        .post(format!("{base}/api/campaign"))
+        .post(format!("{}/api/campaign", started.base))
         .bearer_auth(&admin)
         .json(&campaign)
         .send()
         .await
         .expect("sent");
     assert_eq!(created.status(), 201);
+    started
+}
+
+/// Starts the app from `config` (on a database that may be another
+/// instance's too).
+pub(crate) async fn start(config: Config) -> Started {
+    ovasabi_edge::telemetry::init_for_tests();
+    let app = App::build(config).await.expect("app builds");
+    let base = format!("http://{}", app.http_addr());
+    let state = app.state();
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(app.run(shutdown.clone()));
     Started {
         base,
         state,

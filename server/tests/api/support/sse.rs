@@ -149,6 +149,20 @@ impl SseClient {
         }
     }
 
+    /// Whether the stream ends within `wait` (what it sends before is
+    /// skipped).
+    pub(crate) async fn ends_within(&mut self, wait: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        while self.body.is_some() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let _ = self.next_within(left).await;
+        }
+        self.body.is_none()
+    }
+
     /// The next event, which must come within 5 s.
     pub(crate) async fn next(&mut self) -> SseEvent {
         self.next_within(std::time::Duration::from_secs(5))
