@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use tokio::sync::broadcast;
 
-use super::{Envelope, Event, EventBus, EventId, Hub, Since};
+use super::{Envelope, Event, EventBus, EventId, Forgotten, Hub, Since};
 use crate::tasks::Tasks;
 use crate::telemetry::Histogram;
 
@@ -100,11 +100,10 @@ impl EventBus for LocalBus {
         })
     }
 
-    async fn forget(&self, campaign: Option<&str>, values: &[String]) -> anyhow::Result<u64> {
+    async fn forget(&self, whom: &Forgotten) -> anyhow::Result<u64> {
         let mut ring = self.ring.lock();
         let before = ring.entries.len();
-        ring.entries
-            .retain(|e| !super::forgotten(e, campaign, values));
+        ring.entries.retain(|e| !whom.covers(e));
         Ok((before - ring.entries.len()) as u64)
     }
 

@@ -51,34 +51,42 @@ pub struct Event {
     pub data: Value,
     /// Who may see it.
     pub audience: Audience,
+    /// Whom it is about, when it is about one person (a user's id, a
+    /// lead's): kept with the event in the history, never sent, so that an
+    /// erasure removes exactly that person's events.
+    pub subject: Option<Uuid>,
 }
 
 impl Event {
-    /// An event for everyone.
-    pub fn public(kind: &str, data: Value) -> Self {
+    fn new(kind: &str, data: Value, audience: Audience) -> Self {
         Self {
             kind: kind.to_owned(),
             data,
-            audience: Audience::Everyone,
+            audience,
+            subject: None,
         }
+    }
+
+    /// An event for everyone.
+    pub fn public(kind: &str, data: Value) -> Self {
+        Self::new(kind, data, Audience::Everyone)
     }
 
     /// An event for the campaign's team only.
     pub fn team(kind: &str, data: Value) -> Self {
-        Self {
-            kind: kind.to_owned(),
-            data,
-            audience: Audience::Team,
-        }
+        Self::new(kind, data, Audience::Team)
     }
 
     /// An event for one session only.
     pub fn private(kind: &str, data: Value, session: Uuid) -> Self {
-        Self {
-            kind: kind.to_owned(),
-            data,
-            audience: Audience::Session(session),
-        }
+        Self::new(kind, data, Audience::Session(session))
+    }
+
+    /// The event, about `subject` (a user's or a lead's id).
+    #[must_use]
+    pub fn about(mut self, subject: Uuid) -> Self {
+        self.subject = Some(subject);
+        self
     }
 }
 
@@ -217,10 +225,9 @@ pub trait EventBus: Send + Sync + 'static {
     /// The campaign's events after `after`, at most `limit` of them (more is a gap).
     async fn since(&self, campaign: &str, after: EventId, limit: usize) -> anyhow::Result<Since>;
 
-    /// Removes from the history the events of `campaign` (of every campaign
-    /// when `None`) whose data names any of `values` (an erasure); how many
-    /// went.
-    async fn forget(&self, campaign: Option<&str>, values: &[String]) -> anyhow::Result<u64>;
+    /// Removes from the history the events `whom` covers (an erasure); how
+    /// many went.
+    async fn forget(&self, whom: &Forgotten) -> anyhow::Result<u64>;
 
     /// Starts the bus's background work (the Redis reader), until `shutdown`.
     fn start(self: Arc<Self>, tasks: &Tasks);
@@ -229,10 +236,34 @@ pub trait EventBus: Send + Sync + 'static {
     fn delivery_lag(&self) -> &Histogram;
 }
 
-/// Whether `envelope` is one [`EventBus::forget`] removes.
-fn forgotten(envelope: &Envelope, campaign: Option<&str>, values: &[String]) -> bool {
-    campaign.is_none_or(|c| c == envelope.campaign)
-        && crate::model::erasure::mentions(&envelope.event.data, values)
+/// Whom [`EventBus::forget`] removes the events of: their ids (the events
+/// about them) and the texts that name them (in events about no one in
+/// particular, such as a leaderboard).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Forgotten {
+    /// The campaign (slug), or every campaign.
+    pub campaign: Option<String>,
+    /// The ids the events are about.
+    pub subjects: Vec<Uuid>,
+    /// The texts that name them.
+    pub names: Vec<String>,
+}
+
+impl Forgotten {
+    /// Whether `envelope` is one [`EventBus::forget`] removes.
+    fn covers(&self, envelope: &Envelope) -> bool {
+        if self
+            .campaign
+            .as_ref()
+            .is_some_and(|c| *c != envelope.campaign)
+        {
+            return false;
+        }
+        match envelope.event.subject {
+            Some(subject) => self.subjects.contains(&subject),
+            None => crate::model::erasure::mentions(&envelope.event.data, &self.names),
+        }
+    }
 }
 
 /// The kind of the signal [`Hub::reset`] sends through a campaign's channel:

@@ -159,7 +159,8 @@ pub async fn join(
     publish(
         state,
         &campaign,
-        Event::public("user.joined", json!({"display_name": user.display_name})),
+        Event::public("user.joined", json!({"display_name": user.display_name}))
+            .about(user.master_id),
     )
     .await;
     if let Some(credit) = credit {

@@ -399,5 +399,6 @@ fn lead_summary(campaign: &Campaign, lead: &Lead) -> Option<Event> {
                 "created_at": lead.created_at,
             }),
         )
+        .about(lead.id)
     })
 }

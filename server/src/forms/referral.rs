@@ -66,7 +66,8 @@ pub async fn announce_milestone(state: &AppState, campaign: &Campaign, credit: &
             Event::public(
                 "referral.milestone",
                 json!({"user": credit.referrer.display_name, "count": credit.count, "milestone": milestone}),
-            ),
+            )
+            .about(credit.referrer.master_id),
         )
         .await;
     }

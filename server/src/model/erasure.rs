@@ -56,10 +56,13 @@ pub struct Erased {
     /// The person's sessions (users' ids, the visitor sessions their joins
     /// and leads came from), now refused.
     pub sessions: Vec<Uuid>,
+    /// The ids live events about the person were published about (their
+    /// users' and leads'), to remove those events from the bus's history.
+    pub subjects: Vec<Uuid>,
     /// What named the person (emails, names, display names), to remove the
-    /// live events that carried them from the bus's history. Held in
-    /// memory for the erasure only.
-    pub values: Vec<String>,
+    /// live events about no one in particular that carried them (a
+    /// leaderboard). Held in memory for the erasure only.
+    pub names: Vec<String>,
 }
 
 /// What an erasure changed.

@@ -6,6 +6,7 @@
 
 use chrono::Utc;
 
+use crate::bus::Forgotten;
 use crate::error::ApiError;
 use crate::model::erasure::{ErasureReport, ErasureSubject, SUBJECT_PURPOSE};
 use crate::state::AppState;
@@ -32,11 +33,12 @@ pub async fn erase(state: &AppState, subject: &ErasureSubject) -> Result<Erasure
         ),
         None => None,
     };
-    report.history_entries = match state
-        .bus
-        .forget(campaign.as_ref().map(|c| c.slug.as_str()), &erased.values)
-        .await
-    {
+    let whom = Forgotten {
+        campaign: campaign.map(|c| c.slug),
+        subjects: erased.subjects,
+        names: erased.names,
+    };
+    report.history_entries = match state.bus.forget(&whom).await {
         Ok(removed) => Some(removed),
         Err(e) => {
             tracing::error!(

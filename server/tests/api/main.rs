@@ -13,6 +13,7 @@ mod certificates;
 mod cursors;
 mod custom_events;
 mod edge;
+mod erasure;
 mod events;
 mod faults;
 mod grpc;

@@ -6,7 +6,8 @@
 //!
 //! Entry fields: `c` campaign, `k` kind, `d` data (JSON), `a` audience (`*` or
 //! a session id), `u` publish time (Unix microseconds), `o` the publishing
-//! instance and `n` its sequence number for the event.
+//! instance and `n` its sequence number for the event, and `s` whom it is
+//! about, when it is about one person (what an erasure removes).
 //!
 //! **When Redis does not answer**, a publish never waits more than
 //! [`PUBLISH_DEADLINE`]: the event goes to this instance's visitors at once
@@ -40,7 +41,7 @@ mod send;
 
 use self::read::{envelope_of, origin_of};
 use self::send::Outgoing;
-use super::{Audience, Envelope, Event, EventBus, EventId, Hub, Since};
+use super::{Audience, Envelope, Event, EventBus, EventId, Forgotten, Hub, Since};
 use crate::tasks::Tasks;
 use crate::telemetry::Histogram;
 
@@ -208,6 +209,7 @@ impl EventBus for RedisBus {
             },
             micros: Utc::now().timestamp_micros(),
             n,
+            subject: event.subject.map(|s| s.to_string()),
             sent: Some(sent),
         };
         self.delivery.lock().own.insert(n, false);
@@ -256,8 +258,8 @@ impl EventBus for RedisBus {
         }
     }
 
-    async fn forget(&self, campaign: Option<&str>, values: &[String]) -> anyhow::Result<u64> {
-        tokio::time::timeout(FORGET_DEADLINE, self.forget_entries(campaign, values))
+    async fn forget(&self, whom: &Forgotten) -> anyhow::Result<u64> {
+        tokio::time::timeout(FORGET_DEADLINE, self.forget_entries(whom))
             .await
             .context("Redis did not answer in time")?
     }
@@ -334,11 +336,7 @@ impl RedisBus {
 impl RedisBus {
     /// Deletes the stream's entries that [`EventBus::forget`] removes,
     /// reading the stream a page at a time.
-    async fn forget_entries(
-        &self,
-        campaign: Option<&str>,
-        values: &[String],
-    ) -> anyhow::Result<u64> {
+    async fn forget_entries(&self, whom: &Forgotten) -> anyhow::Result<u64> {
         const PAGE: usize = 1000;
         let mut conn = self.conn.clone();
         let mut start = "-".to_owned();
@@ -356,9 +354,7 @@ impl RedisBus {
             let doomed: Vec<&str> = range
                 .ids
                 .iter()
-                .filter(|entry| {
-                    envelope_of(entry).is_some_and(|e| super::forgotten(&e, campaign, values))
-                })
+                .filter(|entry| envelope_of(entry).is_some_and(|e| whom.covers(&e)))
                 .map(|entry| entry.id.as_str())
                 .collect();
             if !doomed.is_empty() {

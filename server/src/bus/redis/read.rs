@@ -37,6 +37,7 @@ pub(super) fn envelope_of(entry: &StreamId) -> Option<Envelope> {
             kind,
             data: serde_json::from_str(&data).ok()?,
             audience,
+            subject: entry.get::<String>("s").and_then(|s| s.parse().ok()),
         },
         published_at,
         frame: Default::default(),

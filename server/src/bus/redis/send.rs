@@ -24,6 +24,8 @@ pub(super) struct Outgoing {
     pub(super) micros: i64,
     /// This instance's sequence number of the event.
     pub(super) n: u64,
+    /// Whom the event is about (never sent to clients).
+    pub(super) subject: Option<String>,
     /// Told the entry's id once Redis took it.
     pub(super) sent: Option<oneshot::Sender<EventId>>,
 }
@@ -54,6 +56,9 @@ impl RedisBus {
                 .arg(&self.instance)
                 .arg("n")
                 .arg(out.n);
+            if let Some(subject) = &out.subject {
+                pipe.arg("s").arg(subject);
+            }
         }
         let ids: Vec<String> =
             tokio::time::timeout(Duration::from_secs(5), pipe.query_async(&mut conn))
@@ -129,6 +134,7 @@ impl RedisBus {
                     audience: "*".to_owned(),
                     micros: Utc::now().timestamp_micros(),
                     n: 0,
+                    subject: None,
                     sent: None,
                 };
                 if let Err(e) = self.xadd(std::slice::from_ref(&marker)).await {

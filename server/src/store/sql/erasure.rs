@@ -32,6 +32,8 @@ struct Person {
     names: Vec<String>,
     /// Sessions to end.
     sessions: Vec<Uuid>,
+    /// Their leads' ids.
+    leads: Vec<Uuid>,
     /// The users' campaigns.
     campaigns: Vec<i64>,
 }
@@ -53,7 +55,7 @@ where
     Json<serde_json::Value>: Param<DB>,
     for<'a> Json<&'a serde_json::Value>: Param<DB>,
     UserFound: for<'r> FromRow<'r, DB::Row>,
-    (String, Option<Uuid>, Option<Uuid>): for<'r> FromRow<'r, DB::Row>,
+    (Uuid, String, Option<Uuid>, Option<Uuid>): for<'r> FromRow<'r, DB::Row>,
     (i64, Json<serde_json::Value>): for<'r> FromRow<'r, DB::Row>,
     (i64, String, String): for<'r> FromRow<'r, DB::Row>,
     (Uuid, DateTime<Utc>): for<'r> FromRow<'r, DB::Row>,
@@ -107,10 +109,12 @@ where
         person.campaigns.sort_unstable();
         person.campaigns.dedup();
         erased.user_campaigns = person.campaigns;
-        erased.values = person.emails;
-        erased.values.append(&mut person.names);
-        erased.values.sort_unstable();
-        erased.values.dedup();
+        erased.subjects = person.ids;
+        erased.subjects.append(&mut person.leads);
+        erased.names = person.emails;
+        erased.names.append(&mut person.names);
+        erased.names.sort_unstable();
+        erased.names.dedup();
         Ok(erased)
     }
 
@@ -252,7 +256,7 @@ where
     DateTime<Utc>: Param<DB>,
     Option<i64>: Param<DB>,
     Json<serde_json::Value>: Param<DB>,
-    (String, Option<Uuid>, Option<Uuid>): for<'r> FromRow<'r, DB::Row>,
+    (Uuid, String, Option<Uuid>, Option<Uuid>): for<'r> FromRow<'r, DB::Row>,
 {
     // Leads sent with one of the emails, or by one of the users with another.
     const WHOSE: &str = "(email = $1 OR master_id = $2) AND ($3 IS NULL OR campaign_id = $3)";
@@ -266,9 +270,9 @@ where
     let blank = Json(serde_json::json!({}));
     let mut leads = 0;
     for (email, id) in &whose {
-        let senders: Vec<(String, Option<Uuid>, Option<Uuid>)> =
+        let senders: Vec<(Uuid, String, Option<Uuid>, Option<Uuid>)> =
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT name, session_id, visitor_id FROM service_quote_main
+                "SELECT id, name, session_id, visitor_id FROM service_quote_main
                  WHERE {WHOSE} AND email <> '{ERASED_EMAIL}'"
             )))
             .bind(email)
@@ -276,7 +280,8 @@ where
             .bind(person.campaign)
             .fetch_all(&mut **tx)
             .await?;
-        for (name, session, visitor) in senders {
+        for (lead, name, session, visitor) in senders {
+            person.leads.push(lead);
             person.names.push(name);
             person.sessions.extend(session);
             person.sessions.extend(visitor);
