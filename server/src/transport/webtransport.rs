@@ -43,6 +43,10 @@ use crate::state::{AppState, PublishedEndpoint};
 /// server's shutdown: reconnect (to another instance).
 pub const GOING_AWAY: u32 = 1;
 
+/// The WebTransport application close code of a session that was ended (its
+/// person erased): do not reconnect with it.
+pub const SESSION_ENDED: u32 = 2;
+
 /// The running endpoint.
 pub struct WebTransportServer {
     endpoint: Endpoint<Server>,
@@ -482,11 +486,18 @@ async fn serve_session_impl(
     for datagram in member.snapshot() {
         connection.send_datagram(datagram)?;
     }
+    let mut revocations = state.revocations.changed();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => {
                 connection.close(GOING_AWAY.into(), b"server shutting down");
                 return Ok(());
+            }
+            changed = revocations.changed() => {
+                if changed.is_err() || state.revocations.session_ended(session.sub) {
+                    connection.close(SESSION_ENDED.into(), b"session ended");
+                    return Ok(());
+                }
             }
             received = connection.receive_datagram() => {
                 member.uplink(&received?);

@@ -366,8 +366,9 @@ async fn revoking_a_key_ends_what_it_holds_open(db: Db) {
     assert_eq!(again.status, 401, "{}", again.error);
 }
 
-/// Erasing a person ends the streams of their sessions (their user's and
-/// the visitor session they joined from), within a second, and their tokens
+/// Erasing a person ends the streams and the cursor session of their
+/// sessions (their user's and the visitor session they joined from), within
+/// a second, and their tokens
 /// and tickets answer 401 `session_ended`; other people's go on.
 async fn an_erasure_ends_the_persons_sessions(db: Db) {
     let app = crate::support::spawn_app(db).await;
@@ -399,6 +400,10 @@ async fn an_erasure_ends_the_persons_sessions(db: Db) {
         }
         SseClient::send(request)
     };
+    let cursors = app
+        .wt_on("c", "/", Some(&token))
+        .await
+        .expect("a cursor session");
     let mut by_token = open(&token, false).await;
     let mut by_ticket = open(&ticket, true).await;
     let mut as_visitor = open(&visitor, false).await;
@@ -420,6 +425,13 @@ async fn an_erasure_ends_the_persons_sessions(db: Db) {
             "the person's stream ends"
         );
     }
+    assert_eq!(
+        cursors.closed_within(Duration::from_secs(1)).await,
+        Some(u64::from(
+            ovasabi_edge::transport::webtransport::SESSION_ENDED
+        )),
+        "the person's cursor session ends"
+    );
     assert!(
         !someone_else.ends_within(Duration::from_millis(300)).await,
         "another person's stream goes on"

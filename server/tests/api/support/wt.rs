@@ -99,6 +99,18 @@ impl WtClient {
         self.connection.send_datagram(bytes).expect("datagram sent");
     }
 
+    /// The application close code, if the server closes the session
+    /// within `wait`.
+    pub(crate) async fn closed_within(&self, wait: Duration) -> Option<u64> {
+        match tokio::time::timeout(wait, self.connection.closed()).await {
+            Ok(wtransport::error::ConnectionError::ApplicationClosed(close)) => {
+                Some(close.code().into_inner())
+            }
+            Ok(other) => panic!("closed otherwise: {other}"),
+            Err(_) => None,
+        }
+    }
+
     pub(crate) async fn frame_within(&self, wait: Duration) -> Option<Frame> {
         let datagram = tokio::time::timeout(wait, self.connection.receive_datagram())
             .await
