@@ -109,6 +109,25 @@ impl Tasks {
             .spawn(futures::FutureExt::map(task, move |()| drop(running)));
     }
 
+    /// Runs `work` as the task `name` to its end and hands its outcome to
+    /// the future returned (`None` if it panicked). Whoever awaits that
+    /// future may go away — a request whose client hung up is dropped —
+    /// without cutting the work short; shutdown waits for it like any task.
+    pub fn carry<F, T>(&self, name: &'static str, work: F) -> impl Future<Output = Option<T>>
+    where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let running = Running::new(name, self.running.clone());
+        let handle = self
+            .tracker
+            .spawn(futures::FutureExt::map(work, move |out| {
+                drop(running);
+                out
+            }));
+        async move { handle.await.ok() }
+    }
+
     /// Runs `step` as the task `name`: now, then again `every` after each run
     /// (or as soon as `wake` is notified, when given), until shutdown. A step
     /// logs its own failures; a step cut short by shutdown is not resumed.

@@ -179,13 +179,15 @@ impl Leads for Feed {
     async fn ack(&self, request: Request<AckRequest>) -> Result<Response<AckResponse>, Status> {
         let by = super::caller(&self.0, &request, Role::Viewer).await?;
         let request = request.into_inner();
-        let position = consumers::ack(
-            &self.0,
-            &by,
-            &request.campaign,
-            &request.consumer,
-            request.position,
-        )
+        let state = self.0.clone();
+        let position = crate::team::carried(&self.0, async move {
+            let AckRequest {
+                consumer,
+                position,
+                campaign,
+            } = request;
+            consumers::ack(&state, &by, &campaign, &consumer, position).await
+        })
         .await
         .map_err(status)?;
         Ok(Response::new(AckResponse { position }))
@@ -210,9 +212,12 @@ impl Leads for Feed {
     ) -> Result<Response<Consumer>, Status> {
         let by = super::caller(&self.0, &request, Role::Viewer).await?;
         let request = request.into_inner();
-        let deleted = consumers::delete(&self.0, &by, &request.campaign, &request.consumer)
-            .await
-            .map_err(status)?;
+        let state = self.0.clone();
+        let deleted = crate::team::carried(&self.0, async move {
+            consumers::delete(&state, &by, &request.campaign, &request.consumer).await
+        })
+        .await
+        .map_err(status)?;
         Ok(Response::new(consumer(deleted)))
     }
 }

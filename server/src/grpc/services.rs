@@ -180,9 +180,12 @@ impl Quotes for Api {
         let by = caller(&self.0, &request, Role::Editor).await?;
         let request = request.into_inner();
         let to = lead_status(&request.status)?;
-        let lead = crate::forms::lead::set_status(&self.0, &by, &request.id, to)
-            .await
-            .map_err(status)?;
+        let state = self.0.clone();
+        let lead = crate::team::carried(&self.0, async move {
+            crate::forms::lead::set_status(&state, &by, &request.id, to).await
+        })
+        .await
+        .map_err(status)?;
         Ok(Response::new(quote(lead)))
     }
 }
@@ -244,9 +247,12 @@ impl Campaigns for Api {
                 .transpose()?,
             config: config(&request.config_json)?,
         };
-        let created = crate::forms::campaigns::create(&self.0, &by, spec)
-            .await
-            .map_err(status)?;
+        let state = self.0.clone();
+        let created = crate::team::carried(&self.0, async move {
+            crate::forms::campaigns::create(&state, &by, spec).await
+        })
+        .await
+        .map_err(status)?;
         Ok(Response::new(campaign(created)))
     }
 
@@ -268,9 +274,12 @@ impl Campaigns for Api {
             ends_at: date_patch("ends_at", request.ends_at)?,
             config: request.config_json.as_deref().map(config).transpose()?,
         };
-        let updated = crate::forms::campaigns::update(&self.0, &by, &request.slug, patch)
-            .await
-            .map_err(status)?;
+        let state = self.0.clone();
+        let updated = crate::team::carried(&self.0, async move {
+            crate::forms::campaigns::update(&state, &by, &request.slug, patch).await
+        })
+        .await
+        .map_err(status)?;
         Ok(Response::new(campaign(updated)))
     }
 

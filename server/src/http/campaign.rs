@@ -112,7 +112,11 @@ async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     let by = team(req, &state, Role::Owner).await?;
     by.require_unscoped(Role::Owner)?;
     let spec: NewCampaign = json_body(req, &state.config).await?;
-    let campaign = crate::forms::campaigns::create(&state, &by, spec).await?;
+    let carried = state.clone();
+    let campaign = crate::team::carried(&state, async move {
+        crate::forms::campaigns::create(&carried, &by, spec).await
+    })
+    .await?;
     res.status_code(StatusCode::CREATED);
     res.render(Json(campaign.team_view()));
     Ok(())
@@ -150,7 +154,11 @@ async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     let by = team(req, &state, Role::Editor).await?;
     let patch: CampaignPatch = json_body(req, &state.config).await?;
     let slug = req.param::<String>("slug").unwrap_or_default();
-    let stored = crate::forms::campaigns::update(&state, &by, &slug, patch).await?;
+    let carried = state.clone();
+    let stored = crate::team::carried(&state, async move {
+        crate::forms::campaigns::update(&carried, &by, &slug, patch).await
+    })
+    .await?;
     res.render(Json(stored.team_view()));
     Ok(())
 }
@@ -195,25 +203,31 @@ async fn apply_file(
         .check_webhook_targets(&state.config.webhook_policy())?;
     let before = state.store.campaign_by_slug(&spec.slug).await?;
     by.require_for(Role::Owner, before.as_ref().map(|c| c.id))?;
-    let outcome = crate::campaign::files::apply(state.store.as_ref(), &spec).await?;
-    state.campaigns.forget(&spec.slug);
-    if matches!(outcome, ApplyOutcome::Created | ApplyOutcome::Updated)
-        && let Some(after) = state.store.campaign_by_slug(&spec.slug).await?
-    {
-        let action = if before.is_some() {
-            AuditAction::CampaignUpdated
-        } else {
-            AuditAction::CampaignCreated
-        };
-        let change = by.change(
-            action,
-            Some(after.id),
-            after.slug.clone(),
-            before.as_ref().map(campaign_summary),
-            Some(campaign_summary(&after)),
-        );
-        crate::team::record(&state, change).await;
-    }
+    let carried = state.clone();
+    let (spec, outcome) = crate::team::carried(&state, async move {
+        let state = carried;
+        let outcome = crate::campaign::files::apply(state.store.as_ref(), &spec).await?;
+        state.campaigns.forget(&spec.slug);
+        if matches!(outcome, ApplyOutcome::Created | ApplyOutcome::Updated)
+            && let Some(after) = state.store.campaign_by_slug(&spec.slug).await?
+        {
+            let action = if before.is_some() {
+                AuditAction::CampaignUpdated
+            } else {
+                AuditAction::CampaignCreated
+            };
+            let change = by.change(
+                action,
+                Some(after.id),
+                after.slug.clone(),
+                before.as_ref().map(campaign_summary),
+                Some(campaign_summary(&after)),
+            );
+            crate::team::record(&state, change).await;
+        }
+        Ok((spec, outcome))
+    })
+    .await?;
     tracing::info!(slug = %spec.slug, ?outcome, "campaign file applied through the API");
     res.render(Json(Applied {
         slug: spec.slug,

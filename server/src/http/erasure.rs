@@ -9,8 +9,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{ApiError, json_body, state, team};
-use crate::model::erasure::{ErasureSubject, SUBJECT_PURPOSE};
-use crate::model::team::{AuditAction, Role};
+use crate::model::erasure::ErasureSubject;
+use crate::model::team::Role;
 
 /// Routes of this resource.
 pub fn router() -> Router {
@@ -64,23 +64,11 @@ async fn erase(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
             ));
         }
     };
-    // A campaign's owner erases within that campaign; a person across
-    // campaigns (or a user by id) needs an owner of every campaign.
-    let campaign_id = subject.campaign_id();
-    by.require_for(Role::Owner, campaign_id)?;
-    let report = crate::team::erase(&state, &subject).await?;
-    // Who asked and what it changed; whom, only as the keyed hash the
-    // erasure log keeps (the audit log must not undo the erasure).
-    let change = by.change(
-        AuditAction::Erasure,
-        campaign_id,
-        state
-            .sessions
-            .pseudonym(SUBJECT_PURPOSE, &subject.identity()),
-        None,
-        Some(serde_json::to_value(report).unwrap_or_default()),
-    );
-    crate::team::record(&state, change).await;
+    let carried = state.clone();
+    let report = crate::team::carried(&state, async move {
+        crate::team::erase(&carried, &by, &subject).await
+    })
+    .await?;
     res.render(Json(report));
     Ok(())
 }

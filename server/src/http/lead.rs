@@ -100,7 +100,11 @@ async fn update_status(
     let by = team(req, &state, Role::Editor).await?;
     let change: StatusChange = json_body(req, &state.config).await?;
     let id = req.param::<String>("id").unwrap_or_default();
-    let updated = crate::forms::lead::set_status(&state, &by, &id, change.status).await?;
+    let carried = state.clone();
+    let updated = crate::team::carried(&state, async move {
+        crate::forms::lead::set_status(&carried, &by, &id, change.status).await
+    })
+    .await?;
     res.render(Json(updated));
     Ok(())
 }

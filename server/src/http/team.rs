@@ -69,7 +69,11 @@ async fn delete_consumer(
     let state = state(depot)?;
     let by = team(req, &state, Role::Editor).await?;
     let name = req.param::<String>("name").unwrap_or_default();
-    let deleted = crate::team::consumers::delete(&state, &by, &consumer_scope(req), &name).await?;
+    let (carried, scope) = (state.clone(), consumer_scope(req));
+    let deleted = crate::team::carried(&state, async move {
+        crate::team::consumers::delete(&carried, &by, &scope, &name).await
+    })
+    .await?;
     res.render(Json(deleted));
     Ok(())
 }
@@ -128,7 +132,11 @@ async fn create_key(
     let state = state(depot)?;
     let by = team(req, &state, Role::Owner).await?;
     let request: KeyRequest = json_body(req, &state.config).await?;
-    let made = crate::team::create_key(&state, &by, request).await?;
+    let carried = state.clone();
+    let made = crate::team::carried(&state, async move {
+        crate::team::create_key(&carried, &by, request).await
+    })
+    .await?;
     res.status_code(StatusCode::CREATED);
     res.render(Json(made));
     Ok(())
@@ -149,7 +157,11 @@ async fn revoke_key(
             code: "key_not_found",
             message: "no live key with that id".into(),
         })?;
-    let revoked = crate::team::revoke_key(&state, &by, id).await?;
+    let carried = state.clone();
+    let revoked = crate::team::carried(&state, async move {
+        crate::team::revoke_key(&carried, &by, id).await
+    })
+    .await?;
     res.render(Json(revoked));
     Ok(())
 }

@@ -291,40 +291,46 @@ async fn set_override(
         translated_text: body.translation,
         origin: MemoryOrigin::Override,
     };
-    let before = state
-        .store
-        .memory_lookup(
-            campaign.id,
-            &entry.source_lang,
-            &entry.target_lang,
-            &entry.context_key,
-            std::slice::from_ref(&entry.source_hash),
-        )
-        .await?
-        .into_iter()
-        .next();
-    state
-        .store
-        .memory_store(std::slice::from_ref(&entry))
-        .await?;
-    tracing::info!(campaign = %campaign.slug, target = %entry.target_lang, "translation override set");
-    let shown = |e: &MemoryEntry| {
-        serde_json::json!({
-            "source": e.source_lang, "target": e.target_lang, "context": e.context_key,
-            "text": e.source_text, "translation": e.translated_text, "origin": e.origin.as_str(),
-        })
-    };
-    let change = by.change(
-        AuditAction::TranslationOverride,
-        Some(campaign.id),
-        format!(
-            "{}>{} {}",
-            entry.source_lang, entry.target_lang, entry.source_hash
-        ),
-        before.as_ref().map(shown),
-        Some(shown(&entry)),
-    );
-    crate::team::record(&state, change).await;
+    let carried = state.clone();
+    let entry = crate::team::carried(&state, async move {
+        let state = carried;
+        let before = state
+            .store
+            .memory_lookup(
+                campaign.id,
+                &entry.source_lang,
+                &entry.target_lang,
+                &entry.context_key,
+                std::slice::from_ref(&entry.source_hash),
+            )
+            .await?
+            .into_iter()
+            .next();
+        state
+            .store
+            .memory_store(std::slice::from_ref(&entry))
+            .await?;
+        tracing::info!(campaign = %campaign.slug, target = %entry.target_lang, "translation override set");
+        let shown = |e: &MemoryEntry| {
+            serde_json::json!({
+                "source": e.source_lang, "target": e.target_lang, "context": e.context_key,
+                "text": e.source_text, "translation": e.translated_text, "origin": e.origin.as_str(),
+            })
+        };
+        let change = by.change(
+            AuditAction::TranslationOverride,
+            Some(campaign.id),
+            format!(
+                "{}>{} {}",
+                entry.source_lang, entry.target_lang, entry.source_hash
+            ),
+            before.as_ref().map(shown),
+            Some(shown(&entry)),
+        );
+        crate::team::record(&state, change).await;
+        Ok(entry)
+    })
+    .await?;
     res.render(Json(serde_json::json!({
         "text": entry.source_text,
         "translation": entry.translated_text,

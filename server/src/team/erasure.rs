@@ -9,10 +9,22 @@ use chrono::Utc;
 use crate::bus::Forgotten;
 use crate::error::ApiError;
 use crate::model::erasure::{ErasureReport, ErasureSubject, SUBJECT_PURPOSE};
+use crate::model::team::{AuditAction, Role};
 use crate::state::AppState;
 
-/// Erases `subject` (the caller's right to was checked); what it changed.
-pub async fn erase(state: &AppState, subject: &ErasureSubject) -> Result<ErasureReport, ApiError> {
+use super::Caller;
+
+/// Erases `subject` as `by` asks (an owner of the subject's campaign, or of
+/// every campaign for a person across campaigns or a user by id); what it
+/// changed, which the audit log keeps with the keyed hash of the subject
+/// (the audit log must not undo the erasure).
+pub async fn erase(
+    state: &AppState,
+    by: &Caller,
+    subject: &ErasureSubject,
+) -> Result<ErasureReport, ApiError> {
+    let campaign_id = subject.campaign_id();
+    by.require_for(Role::Owner, campaign_id)?;
     let hash = state
         .sessions
         .pseudonym(SUBJECT_PURPOSE, &subject.identity());
@@ -53,6 +65,9 @@ pub async fn erase(state: &AppState, subject: &ErasureSubject) -> Result<Erasure
     for id in &erased.user_campaigns {
         state.leaderboard_changes.touch(*id);
     }
+    let counts = serde_json::to_value(report).unwrap_or_default();
+    let change = by.change(AuditAction::Erasure, campaign_id, hash, None, Some(counts));
+    super::record(state, change).await;
     tracing::info!(
         users = report.users,
         leads = report.leads,

@@ -236,8 +236,31 @@ pub async fn sees_campaign(
         .is_some_and(|c| c.sees_slug(slug)))
 }
 
+/// Carries `change` — a change and the [`record`] of it — to its end even
+/// if the caller goes away: it runs as a task of its own (tracked: shutdown
+/// waits for it) whose outcome the caller awaits. A client that hangs up
+/// after sending its request leaves the change made and audited, or not
+/// made at all; never made and unrecorded. Every audited change, over REST
+/// or gRPC, goes through here.
+pub async fn carried<T, F>(state: &AppState, change: F) -> Result<T, ApiError>
+where
+    F: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+    T: Send + 'static,
+{
+    state
+        .tasks
+        .carry("audited change", change)
+        .await
+        .unwrap_or_else(|| {
+            Err(ApiError::Internal(anyhow::anyhow!(
+                "an audited change panicked"
+            )))
+        })
+}
+
 /// Writes `entry` to the audit log. The change it records is already made
-/// (each change is its own transaction); should the log refuse the entry,
+/// (each change is its own transaction, run by [`carried`], so the entry is
+/// written even if the caller hung up); should the log refuse the entry,
 /// the entry goes to the server's log instead, whole, at error level.
 pub async fn record(state: &AppState, entry: NewAudit) {
     if let Err(e) = state.store.record_audit(&entry).await {
