@@ -31,9 +31,10 @@ pub struct LocalBus {
 impl LocalBus {
     /// A bus remembering the last `history` events, buffering `buffer` per subscriber.
     pub fn new(history: usize, buffer: usize) -> Self {
-        // Ids start at this process's start time, so ids of an earlier process
-        // are recognised as unknown rather than mistaken for ours.
-        let start = EventId::new(u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0), 0);
+        // This process's history is an epoch of its own, named by its start
+        // time: ids of an earlier process are unknown, never mistaken for ours.
+        let started = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+        let start = EventId::new(started, started, 0);
         Self {
             hub: Hub::new(buffer),
             ring: Mutex::new(Ring {
@@ -51,7 +52,7 @@ impl LocalBus {
 impl EventBus for LocalBus {
     async fn publish(&self, campaign: &str, event: Event) -> anyhow::Result<EventId> {
         let mut ring = self.ring.lock();
-        let id = EventId::new(self.start.ms, ring.next_seq);
+        let id = EventId::new(self.start.epoch, self.start.ms, ring.next_seq);
         ring.next_seq += 1;
         let envelope = Arc::new(Envelope {
             id,
@@ -83,7 +84,7 @@ impl EventBus for LocalBus {
     async fn since(&self, campaign: &str, after: EventId, limit: usize) -> anyhow::Result<Since> {
         let ring = self.ring.lock();
         let head = ring.entries.back().map_or(ring.floor, |e| e.id);
-        if after < ring.floor || after > head {
+        if after.epoch != self.start.epoch || after < ring.floor || after > head {
             return Ok(Since::Gap);
         }
         let missed: Vec<_> = ring
@@ -163,13 +164,13 @@ mod tests {
             bus.since("a", a1, 10).await.expect("since"),
             Since::Events(_)
         ));
-        let future = EventId::new(a3.ms, 999);
+        let future = EventId::new(a3.epoch, a3.ms, 999);
         assert_eq!(
             bus.since("a", future, 10).await.expect("since"),
             Since::Gap,
             "unknown id"
         );
-        let earlier_process = EventId::new(1, 5);
+        let earlier_process = EventId::new(1, a3.ms, 1);
         assert_eq!(
             bus.since("a", earlier_process, 10).await.expect("since"),
             Since::Gap

@@ -90,16 +90,25 @@ impl Event {
     }
 }
 
-/// The id of a published event: `<milliseconds>-<sequence>`, increasing. With
-/// Redis it is the stream entry id; in process, the process start time and a
-/// counter. It is the SSE `id`.
+/// The id of a published event: `<epoch>.<milliseconds>-<sequence>`,
+/// increasing. It is the SSE `id`.
 ///
-/// An event an instance delivered to its own visitors while Redis did not
-/// answer gets `<ms>-<seq>-<sub>`: just after the last stream entry that
-/// instance had delivered (`sub` counts from 1), so that it sorts before
-/// every entry the stream will hand out next.
+/// The *epoch* names the history the id belongs to (when it began, Unix
+/// milliseconds): with Redis, the deployment's until Redis loses its data
+/// (restarted empty, failed over to a replica that lags), when a new one
+/// begins; in process, the process's. An id of another epoch — or of the
+/// format before epochs (`ms-seq`) — cannot be resumed from: its client gets
+/// `reset`, never a history with a hole in it.
+///
+/// `ms-seq` is the Redis stream entry id; in process, the process start time
+/// and a counter. An event an instance delivered to its own visitors while
+/// Redis did not answer gets `<epoch>.<ms>-<seq>-<sub>`: just after the last
+/// stream entry that instance had delivered (`sub` counts from 1), so that it
+/// sorts before every entry the stream will hand out next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct EventId {
+    /// The history it belongs to (when that began, Unix milliseconds).
+    pub epoch: u64,
     /// Milliseconds part.
     pub ms: u64,
     /// Sequence part.
@@ -110,24 +119,40 @@ pub struct EventId {
 }
 
 impl EventId {
-    /// The id `ms-seq`.
-    pub const fn new(ms: u64, seq: u64) -> Self {
-        Self { ms, seq, sub: 0 }
+    /// The id `epoch.ms-seq`.
+    pub const fn new(epoch: u64, ms: u64, seq: u64) -> Self {
+        Self {
+            epoch,
+            ms,
+            seq,
+            sub: 0,
+        }
     }
 
     /// The stream entry this id is, or follows (its `ms-seq` part).
     pub const fn entry(self) -> Self {
-        Self::new(self.ms, self.seq)
+        Self::new(self.epoch, self.ms, self.seq)
+    }
+
+    /// The stream entry's id as Redis writes it: `ms-seq`.
+    pub fn stream_id(self) -> String {
+        format!("{}-{}", self.ms, self.seq)
+    }
+
+    /// The stream entry `ms-seq` (as Redis writes it) of `epoch`.
+    pub fn of_entry(epoch: u64, text: &str) -> Option<Self> {
+        let (ms, seq) = text.trim().split_once('-')?;
+        Some(Self::new(epoch, ms.parse().ok()?, seq.parse().ok()?))
     }
 }
 
 impl fmt::Display for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.sub == 0 {
-            write!(f, "{}-{}", self.ms, self.seq)
-        } else {
-            write!(f, "{}-{}-{}", self.ms, self.seq, self.sub)
+        write!(f, "{}.{}-{}", self.epoch, self.ms, self.seq)?;
+        if self.sub != 0 {
+            write!(f, "-{}", self.sub)?;
         }
+        Ok(())
     }
 }
 
@@ -135,8 +160,10 @@ impl FromStr for EventId {
     type Err = ();
 
     fn from_str(s: &str) -> Result<Self, ()> {
-        let mut parts = s.trim().split('-');
+        let (epoch, rest) = s.trim().split_once('.').ok_or(())?;
+        let mut parts = rest.split('-');
         let number = |part: Option<&str>| part.ok_or(())?.parse::<u64>().map_err(|_| ());
+        let epoch = number(Some(epoch))?;
         let ms = number(parts.next())?;
         let seq = number(parts.next())?;
         let sub = match parts.next() {
@@ -146,7 +173,12 @@ impl FromStr for EventId {
         if parts.next().is_some() {
             return Err(());
         }
-        Ok(Self { ms, seq, sub })
+        Ok(Self {
+            epoch,
+            ms,
+            seq,
+            sub,
+        })
     }
 }
 
@@ -339,16 +371,35 @@ mod tests {
 
     #[test]
     fn event_ids_parse_print_and_order() {
-        let id: EventId = "1764000000000-7".parse().expect("parses");
-        assert_eq!(id, EventId::new(1_764_000_000_000, 7));
-        assert_eq!(id.to_string(), "1764000000000-7");
-        assert!(id < "1764000000000-8".parse().expect("parses"));
-        assert!(id < "1764000000001-0".parse().expect("parses"));
-        let local: EventId = "1764000000000-7-2".parse().expect("parses");
-        assert_eq!(local.to_string(), "1764000000000-7-2");
-        assert!(id < local && local < "1764000000000-8".parse().expect("parses"));
+        let id: EventId = "5.1764000000000-7".parse().expect("parses");
+        assert_eq!(id, EventId::new(5, 1_764_000_000_000, 7));
+        assert_eq!(id.to_string(), "5.1764000000000-7");
+        assert_eq!(id.stream_id(), "1764000000000-7");
+        assert_eq!(EventId::of_entry(5, "1764000000000-7"), Some(id));
+        assert!(id < "5.1764000000000-8".parse().expect("parses"));
+        assert!(id < "5.1764000000001-0".parse().expect("parses"));
+        assert!(
+            id < "6.1-0".parse().expect("parses"),
+            "a later epoch sorts after"
+        );
+        let local: EventId = "5.1764000000000-7-2".parse().expect("parses");
+        assert_eq!(local.to_string(), "5.1764000000000-7-2");
+        assert!(id < local && local < "5.1764000000000-8".parse().expect("parses"));
         assert_eq!(local.entry(), id);
-        for bad in ["", "7", "a-b", "1-", "-1", "1-2-0", "1-2-3-4", "1-2-x"] {
+        // The format before epochs, and garbage.
+        for bad in [
+            "1764000000000-7",
+            "",
+            "7",
+            "5.a-b",
+            "5.1-",
+            "5.-1",
+            "5.1-2-0",
+            "5.1-2-3-4",
+            "5.1-2-x",
+            ".1-2",
+            "x.1-2",
+        ] {
             assert!(bad.parse::<EventId>().is_err(), "{bad}");
         }
     }
@@ -359,7 +410,7 @@ mod tests {
         let mut a = hub.subscribe("a");
         let mut b = hub.subscribe("b");
         let envelope = Arc::new(Envelope {
-            id: EventId::new(1, 1),
+            id: EventId::new(1, 1, 1),
             campaign: "a".into(),
             event: Event::public("x", Value::Null),
             published_at: Utc::now(),
@@ -369,7 +420,7 @@ mod tests {
         assert_eq!(a.try_recv().expect("a gets it"), envelope);
         assert!(b.try_recv().is_err(), "b does not");
         let frame = envelope.sse_frame();
-        assert_eq!(&frame[..], b"id: 1-1\nevent: x\ndata: null\n\n");
+        assert_eq!(&frame[..], b"id: 1.1-1\nevent: x\ndata: null\n\n");
         assert_eq!(
             frame.as_ptr(),
             envelope.sse_frame().as_ptr(),

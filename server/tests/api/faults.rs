@@ -283,13 +283,13 @@ async fn a_postgres_outage_fails_fast_keeps_pages_up_and_recovers() {
 
 /// A `redis-server` of the test's own, on a spare port, that it can kill and
 /// start again (the shared one is never stopped).
-struct OwnRedis {
+pub(crate) struct OwnRedis {
     port: u16,
     child: Option<std::process::Child>,
 }
 
 impl OwnRedis {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -299,11 +299,11 @@ impl OwnRedis {
         redis
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    async fn restart(&mut self) {
+    pub(crate) async fn restart(&mut self) {
         let child = std::process::Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -320,7 +320,7 @@ impl OwnRedis {
         panic!("redis-server did not listen on {}", self.port);
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

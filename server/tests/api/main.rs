@@ -10,6 +10,7 @@ mod campaign;
 mod campaign_files;
 mod campaign_launch;
 mod certificates;
+mod continuity;
 mod cursors;
 mod custom_events;
 mod edge;

@@ -437,7 +437,7 @@ async fn the_redis_bus_replays_and_reports_trimmed_history() {
     };
     assert_eq!(missed.iter().map(|e| e.id).collect::<Vec<_>>(), [third]);
     assert_eq!(missed[0].event.data, json!(3));
-    let future = EventId::new(third.ms + 60_000, 0);
+    let future = EventId::new(third.epoch, third.ms + 60_000, 0);
     assert_eq!(bus.since("c", future, 10).await.expect("since"), Since::Gap);
 
     // Far past MAXLEN ~100, the oldest entries are trimmed: resuming from them is a gap.

@@ -57,6 +57,16 @@ const PUBLISH_DEADLINE: Duration = Duration::from_millis(200);
 const PUBLISH_QUEUE: usize = 10_000;
 /// Most queued events sent in one round trip.
 const SEND_BATCH: usize = 256;
+/// How often the reader looks whether Redis lost its events (a new epoch).
+const EPOCH_CHECK: Duration = Duration::from_secs(1);
+/// Moves the epoch from `ARGV[1]` to `ARGV[2]`, unless another instance
+/// moved it first (or it is gone: then sets it); returns the epoch in force.
+const MOVE_EPOCH: &str = "local now = redis.call('GET', KEYS[1])
+if (not now) or now == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return tonumber(ARGV[2])
+end
+return tonumber(now)";
 /// Longest an erasure waits for Redis to remove the person's events.
 const FORGET_DEADLINE: Duration = Duration::from_secs(5);
 /// Longest `since` and `head` wait for Redis.
@@ -78,6 +88,11 @@ pub struct RedisBus {
     client: redis::Client,
     conn: ConnectionManager,
     key: String,
+    /// `<prefix>:epoch`: the epoch in force ([`EventId::epoch`]); its loss
+    /// says Redis lost its data.
+    epoch_key: String,
+    /// The epoch this instance is in.
+    epoch: AtomicU64,
     max_len: usize,
     /// Where the reader starts: the stream's end when the bus connected, so
     /// that nothing published after `connect` returns is missed.
@@ -114,6 +129,11 @@ struct Delivery {
     /// `n` of own events delivered here first, newest last (bounded).
     local: VecDeque<u64>,
     local_set: HashSet<u64>,
+    /// The highest stream entry this instance read or wrote, and the most
+    /// entries the stream was seen to have been given: a stream whose last
+    /// id or count went below them lost what it had.
+    seen: EventId,
+    added: u64,
 }
 
 impl Delivery {
@@ -146,6 +166,8 @@ impl RedisBus {
             client,
             conn,
             key: format!("{prefix}:events"),
+            epoch_key: format!("{prefix}:epoch"),
+            epoch: AtomicU64::new(0),
             max_len: history.max(1),
             start: EventId::default(),
             instance: uuid::Uuid::now_v7().simple().to_string(),
@@ -156,12 +178,43 @@ impl RedisBus {
             overflowed: Mutex::default(),
             degraded: AtomicBool::new(false),
         };
-        bus.start = bus
-            .bounds()
-            .await?
-            .map_or_else(EventId::default, |b| b.last);
-        bus.delivery.lock().last = bus.start;
+        let epoch = bus.join_epoch().await?;
+        bus.epoch.store(epoch, Ordering::Relaxed);
+        let bounds = bus.bounds().await?;
+        bus.start = bounds
+            .as_ref()
+            .map_or(EventId::new(epoch, 0, 0), |b| b.last);
+        let mut delivery = bus.delivery.lock();
+        (delivery.last, delivery.seen) = (bus.start, bus.start);
+        delivery.added = bounds.map_or(0, |b| b.added);
+        drop(delivery);
         Ok(bus)
+    }
+
+    /// The epoch this instance is in.
+    fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Relaxed)
+    }
+
+    /// The deployment's epoch, begun now if Redis has none (a new
+    /// deployment, or one whose Redis lost its data before any instance
+    /// noticed: no instance holds ids of it to resume from).
+    async fn join_epoch(&self) -> anyhow::Result<u64> {
+        let mut conn = self.conn.clone();
+        let now = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(1);
+        let _: bool = redis::cmd("SET")
+            .arg(&self.epoch_key)
+            .arg(now)
+            .arg("NX")
+            .query_async(&mut conn)
+            .await
+            .context("SET epoch")?;
+        let epoch: u64 = redis::cmd("GET")
+            .arg(&self.epoch_key)
+            .query_async(&mut conn)
+            .await
+            .context("GET epoch")?;
+        Ok(epoch)
     }
 
     /// Delivers an own event here now, under an id just after the last
@@ -288,8 +341,11 @@ impl RedisBus {
     /// (more is a gap), without the own events delivered here first (the
     /// client had them under their local ids).
     async fn history(&self, campaign: &str, after: EventId, limit: usize) -> anyhow::Result<Since> {
+        if after.epoch != self.epoch() {
+            return Ok(Since::Gap); // an id of a history Redis no longer has
+        }
         let Some(bounds) = self.bounds().await? else {
-            return Ok(if after == EventId::default() {
+            return Ok(if (after.ms, after.seq) == (0, 0) {
                 Since::Events(Vec::new())
             } else {
                 Since::Gap
@@ -303,7 +359,7 @@ impl RedisBus {
         let mut conn = self.conn.clone();
         let range: StreamRangeReply = redis::cmd("XRANGE")
             .arg(&self.key)
-            .arg(format!("({}", after.entry()))
+            .arg(format!("({}", after.stream_id()))
             .arg("+")
             .arg("COUNT")
             .arg(limit + 1)
@@ -325,7 +381,7 @@ impl RedisBus {
                     !matches!(origin_of(entry), Some((instance, n))
                         if instance == self.instance && delivered_here.contains(&n))
                 })
-                .filter_map(envelope_of)
+                .filter_map(|entry| envelope_of(entry, after.epoch))
                 .filter(|e| e.campaign == campaign && e.event.kind != GAP)
                 .map(Arc::new)
                 .collect(),
@@ -354,7 +410,7 @@ impl RedisBus {
             let doomed: Vec<&str> = range
                 .ids
                 .iter()
-                .filter(|entry| envelope_of(entry).is_some_and(|e| whom.covers(&e)))
+                .filter(|entry| envelope_of(entry, 0).is_some_and(|e| whom.covers(&e)))
                 .map(|entry| entry.id.as_str())
                 .collect();
             if !doomed.is_empty() {

@@ -11,11 +11,12 @@ use chrono::{TimeZone, Utc};
 use redis::streams::{StreamId, StreamReadReply};
 use tokio_util::sync::CancellationToken;
 
-use super::{BLOCK, GAP, READ_BATCH, RedisBus, backoff};
+use super::{BLOCK, EPOCH_CHECK, GAP, MOVE_EPOCH, READ_BATCH, RedisBus, backoff};
 use crate::bus::{Audience, Envelope, Event, EventId};
 
-pub(super) fn envelope_of(entry: &StreamId) -> Option<Envelope> {
-    let id = entry.id.parse().ok()?;
+/// The event a stream entry holds, with its id in `epoch`.
+pub(super) fn envelope_of(entry: &StreamId, epoch: u64) -> Option<Envelope> {
+    let id = EventId::of_entry(epoch, &entry.id)?;
     let campaign: String = entry.get("c")?;
     let kind: String = entry.get("k")?;
     let data: String = entry.get("d")?;
@@ -54,6 +55,8 @@ pub(super) struct StreamBounds {
     pub(super) first: Option<EventId>,
     pub(super) last: EventId,
     pub(super) trimmed: bool,
+    /// Entries it was ever given (`entries-added`).
+    pub(super) added: u64,
 }
 
 impl RedisBus {
@@ -77,15 +80,17 @@ impl RedisBus {
             info.get(name)
                 .and_then(|v| redis::from_redis_value_ref::<u64>(v).ok())
         };
+        let epoch = self.epoch();
         let last = text("last-generated-id")
-            .and_then(|s| s.parse().ok())
+            .and_then(|s| EventId::of_entry(epoch, &s))
             .context("XINFO STREAM: last-generated-id")?;
-        let first = text("recorded-first-entry-id").and_then(|s| s.parse().ok());
+        let first = text("recorded-first-entry-id").and_then(|s| EventId::of_entry(epoch, &s));
         let trimmed = number("entries-added") > number("length");
         Ok(Some(StreamBounds {
             first,
             last,
             trimmed,
+            added: number("entries-added").unwrap_or(0),
         }))
     }
 
@@ -117,6 +122,75 @@ impl RedisBus {
         }
     }
 
+    /// Whether Redis lost what it had — restarted empty (the epoch key is
+    /// gone), failed over to a replica that lags (the stream's last id, or
+    /// the count of entries it was given, went below what this instance read
+    /// or wrote) — and then begins a new epoch, which every instance agrees
+    /// on through the epoch key (the first to notice moves it; the others
+    /// adopt it), and every stream here gets `reset`. Returns where the
+    /// reader goes on from: `position`, or, in the new epoch, after the
+    /// last entry this instance had.
+    pub(super) async fn check_epoch(&self, position: EventId) -> anyhow::Result<EventId> {
+        let mut conn = self.conn.clone();
+        let stored: Option<u64> = redis::cmd("GET")
+            .arg(&self.epoch_key)
+            .query_async(&mut conn)
+            .await
+            .context("GET epoch")?;
+        let bounds = self.bounds().await?;
+        let current = self.epoch();
+        let (seen, added) = {
+            let delivery = self.delivery.lock();
+            (delivery.seen.entry(), delivery.added)
+        };
+        let lost = match (stored, &bounds) {
+            (None, _) => true,
+            (Some(other), _) if other != current => false, // another instance noticed first
+            (Some(_), None) => seen > EventId::new(current, 0, 0),
+            (Some(_), Some(b)) => b.last < seen || b.added < added,
+        };
+        let epoch = if lost {
+            let proposed = u64::try_from(Utc::now().timestamp_millis())
+                .unwrap_or(0)
+                .max(current + 1);
+            redis::Script::new(MOVE_EPOCH)
+                .key(&self.epoch_key)
+                .arg(current)
+                .arg(proposed)
+                .invoke_async(&mut conn)
+                .await
+                .context("moving the epoch")?
+        } else {
+            stored.unwrap_or(current)
+        };
+        if epoch == current {
+            if let Some(b) = &bounds {
+                let mut delivery = self.delivery.lock();
+                delivery.added = delivery.added.max(b.added);
+            }
+            return Ok(position);
+        }
+        // Go on after what this instance had: what the stream holds past it
+        // was written since the loss (Redis restarted empty: everything;
+        // a lagging replica: what came after it took over), and is new here.
+        let start = EventId::new(epoch, seen.ms, seen.seq);
+        self.epoch
+            .store(epoch, std::sync::atomic::Ordering::Relaxed);
+        {
+            let mut delivery = self.delivery.lock();
+            (delivery.last, delivery.seen, delivery.sub) = (start, start, 0);
+            delivery.added = bounds.map_or(0, |b| b.added);
+        }
+        tracing::warn!(
+            from = current,
+            to = epoch,
+            "Redis lost its events (restarted empty, or a lagging replica took over): \
+             a new epoch begins, every stream here gets reset"
+        );
+        self.hub.reset(None);
+        Ok(start)
+    }
+
     /// After a reconnection: if the stream was trimmed past `position`, the
     /// entries in between are gone: every stream here gets `reset`.
     async fn check_continuity(&self, position: EventId) -> anyhow::Result<()> {
@@ -136,6 +210,7 @@ impl RedisBus {
     fn deliver_entry(&self, envelope: Envelope, origin: Option<(String, u64)>) {
         let mut delivery = self.delivery.lock();
         delivery.last = envelope.id;
+        delivery.seen = delivery.seen.max(envelope.id);
         delivery.sub = 0;
         let own_n = origin
             .as_ref()
@@ -176,12 +251,18 @@ impl RedisBus {
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
         if *failures > 0 {
+            *position = self.check_epoch(*position).await?;
             self.check_continuity(*position).await?;
             tracing::info!("event stream reader reconnected");
             *failures = 0;
         }
         let mut from = *position;
+        let mut checked = tokio::time::Instant::now();
         loop {
+            if checked.elapsed() >= EPOCH_CHECK {
+                from = self.check_epoch(from).await?;
+                checked = tokio::time::Instant::now();
+            }
             let mut xread = redis::cmd("XREAD");
             xread
                 .arg("COUNT")
@@ -190,21 +271,22 @@ impl RedisBus {
                 .arg(BLOCK.as_millis() as u64)
                 .arg("STREAMS")
                 .arg(&self.key)
-                .arg(from.to_string());
+                .arg(from.stream_id());
             let read = xread.query_async::<Option<StreamReadReply>>(&mut conn);
             let reply = tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 reply = read => reply?,
             };
+            let epoch = self.epoch();
             for entry in reply.iter().flat_map(|r| &r.keys).flat_map(|k| &k.ids) {
-                match envelope_of(entry) {
+                match envelope_of(entry, epoch) {
                     Some(envelope) => {
                         from = envelope.id;
                         self.deliver_entry(envelope, origin_of(entry));
                     }
                     None => {
                         tracing::warn!(id = %entry.id, "unreadable event stream entry skipped");
-                        if let Ok(id) = entry.id.parse() {
+                        if let Some(id) = EventId::of_entry(epoch, &entry.id) {
                             from = id;
                         }
                     }

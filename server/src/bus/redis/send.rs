@@ -65,12 +65,19 @@ impl RedisBus {
                 .await
                 .context("XADD timed out")?
                 .context("XADD")?;
-        ids.iter()
+        let epoch = self.epoch.load(Ordering::Relaxed);
+        let ids = ids
+            .iter()
             .map(|id| {
-                id.parse()
-                    .map_err(|()| anyhow::anyhow!("Redis returned an odd stream id {id:?}"))
+                EventId::of_entry(epoch, id)
+                    .ok_or_else(|| anyhow::anyhow!("Redis returned an odd stream id {id:?}"))
             })
-            .collect()
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if let Some(last) = ids.last() {
+            let mut delivery = self.delivery.lock();
+            delivery.seen = delivery.seen.max(*last);
+        }
+        Ok(ids)
     }
 
     /// Sends queued events to Redis in order, retrying each until it is taken

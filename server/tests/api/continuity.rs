@@ -1,0 +1,195 @@
+//! Promises that hold when the caller or Redis misbehaves: a change is
+//! audited even when its caller hangs up at once, and a client resuming its
+//! event stream after Redis lost its data (restarted empty; a replica that
+//! lags took over) gets `reset`, never a history with a hole in it.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+use crate::db_tests;
+use crate::faults::OwnRedis;
+use crate::support::{Db, TestApp, redis_url, spawn_app, spawn_app_with};
+
+/// 180 lead status changes whose connections are cut 0–5 ms after the
+/// request was sent: every change that was made is in the audit log.
+async fn a_change_is_audited_even_when_its_caller_hangs_up(db: Db) {
+    let app = spawn_app(db).await;
+    app.open_campaign("c", json!({})).await;
+    let mut ids = Vec::new();
+    for i in 0..180 {
+        let lead = json!({"campaign": "c", "name": "Lead", "email": format!("{i}@example.com"), "message": "Hello"});
+        let reply = app.submit_lead(&lead, None, None).await;
+        ids.push(
+            reply.assert_status(201)["id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    let body = r#"{"status":"in_review"}"#;
+    for (i, id) in ids.iter().enumerate() {
+        let mut socket = tokio::net::TcpStream::connect(app.addr)
+            .await
+            .expect("connects");
+        let request = format!(
+            "PATCH /api/quote/{id} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            app.addr,
+            app.admin_token,
+            body.len()
+        );
+        socket.write_all(request.as_bytes()).await.expect("sent");
+        tokio::time::sleep(Duration::from_micros(1000 * (i as u64 % 6))).await;
+        drop(socket); // hangs up, whether or not the answer came
+    }
+    let counts = || async {
+        let mut changed = 0;
+        for id in &ids {
+            let lead = app
+                .state
+                .store
+                .lead_by_id(id.parse().expect("uuid"))
+                .await
+                .expect("read")
+                .expect("lead");
+            if lead.status.as_str() == "in_review" {
+                changed += 1;
+            }
+        }
+        let audited = app
+            .state
+            .store
+            .audit_log(None, None, 1000)
+            .await
+            .expect("audit")
+            .iter()
+            .filter(|e| e.action == "lead.status")
+            .count();
+        (changed, audited)
+    };
+    // Settled: the same counts, and equal, twice a quarter second apart
+    // (within 10 s).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut last = counts().await;
+    let (changed, audited) = loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = counts().await;
+        if (now == last && now.0 == now.1) || tokio::time::Instant::now() > deadline {
+            break now;
+        }
+        last = now;
+    };
+    assert!(changed > 0, "some changes were made");
+    assert_eq!(changed, audited, "every change made is audited");
+}
+
+/// Opens campaign `c`'s event stream, reads its opening, and returns the
+/// stream with the id of a `user.joined` it then saw.
+async fn a_stream_that_saw_a_join(app: &TestApp) -> (crate::support::SseClient, String) {
+    let mut stream = app.events("c", "", None).await;
+    stream.next().await;
+    app.joined("c", "ada@example.com", "Ada", None).await;
+    let joined = stream.next_of("user.joined").await;
+    (stream, joined.id.expect("an id"))
+}
+
+/// After Redis lost its events, a stream open across the loss gets `reset`,
+/// and a client resuming from an id it had before gets `reset` too — even
+/// once new events were published.
+async fn resuming_after_the_loss_is_a_reset(
+    app: &TestApp,
+    open: &mut crate::support::SseClient,
+    before: &str,
+) {
+    let reset = open.next_of("reset").await;
+    assert_eq!(reset.json(), json!({"active": 1}), "with a fresh snapshot");
+    app.joined("c", "grace@example.com", "Grace", None).await;
+    let grace = open.next_of("user.joined").await;
+    assert_eq!(grace.json()["display_name"], "Grace");
+    let mut resumed = app.events("c", "", Some(before)).await;
+    assert_eq!(
+        resumed.next().await.event,
+        "reset",
+        "never a history with a hole"
+    );
+    // From an id of the new history, resuming works as ever.
+    let mut again = app.events("c", "", grace.id.as_deref()).await;
+    assert_eq!(again.next().await.event, "presence");
+}
+
+/// Redis killed and started again empty (no persistence).
+async fn a_redis_restarted_empty_resets_resumes(db: Db) {
+    if redis_url().is_none() {
+        return;
+    }
+    let mut redis = OwnRedis::start().await;
+    let url = redis.url();
+    let app = spawn_app_with(db, move |c| {
+        c.redis_url = Some(url.as_str().into());
+        c.redis_prefix = format!("ovasabi-test-{}", uuid::Uuid::now_v7().simple());
+    })
+    .await;
+    app.open_campaign("c", json!({})).await;
+    let (mut open, before) = a_stream_that_saw_a_join(&app).await;
+    redis.kill();
+    redis.restart().await;
+    resuming_after_the_loss_is_a_reset(&app, &mut open, &before).await;
+}
+
+/// A replica that lags takes over: the stream's last id moves backwards,
+/// the epoch key stays.
+async fn a_lagging_replica_resets_resumes(db: Db) {
+    let Some(shared) = redis_url() else {
+        return;
+    };
+    let prefix = format!("ovasabi-test-{}", uuid::Uuid::now_v7().simple());
+    let (url, key) = (shared.clone(), prefix.clone());
+    let app = spawn_app_with(db, move |c| {
+        c.redis_url = Some(url.as_str().into());
+        c.redis_prefix = key;
+    })
+    .await;
+    app.open_campaign("c", json!({})).await;
+    let (mut open, before) = a_stream_that_saw_a_join(&app).await;
+    let client = redis::Client::open(shared.as_str()).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let stream = format!("{prefix}:events");
+    let () = redis::cmd("DEL")
+        .arg(&stream)
+        .query_async(&mut conn)
+        .await
+        .map(|_: i64| ())
+        .expect("DEL");
+    let _: String = redis::cmd("XADD")
+        .arg(&stream)
+        .arg("1-1")
+        .arg(&["c", "other", "k", "x", "d", "null", "a", "*", "u", "0"])
+        .query_async(&mut conn)
+        .await
+        .expect("XADD");
+    resuming_after_the_loss_is_a_reset(&app, &mut open, &before).await;
+}
+
+/// An id of the format before epochs (`ms-seq`) is a reset.
+async fn an_id_of_the_old_format_resets(db: Db) {
+    let app = spawn_app(db).await;
+    app.open_campaign("c", json!({})).await;
+    let (_, id) = a_stream_that_saw_a_join(&app).await;
+    let (_, old) = id.split_once('.').expect("an epoch");
+    let mut resumed = app.events("c", "", Some(old)).await;
+    assert_eq!(resumed.next().await.event, "reset");
+    let mut resumed = app.events("c", "", Some(&id)).await;
+    assert_eq!(resumed.next().await.event, "presence");
+}
+
+db_tests!(
+    a_change_is_audited_even_when_its_caller_hangs_up,
+    a_redis_restarted_empty_resets_resumes,
+    a_lagging_replica_resets_resumes,
+    an_id_of_the_old_format_resets,
+);
