@@ -165,6 +165,7 @@ impl App {
                 limiter,
                 streams: ConnectionLimiter::default(),
                 cursor_sessions: ConnectionLimiter::default(),
+                follows: ConnectionLimiter::default(),
                 connections: ConnectionLimiter::default(),
                 max_connections,
                 cursors,
@@ -268,48 +269,7 @@ impl App {
         let pruning = state.clone();
         tasks.periodic("retention", RETENTION_EVERY, None, move || {
             let state = pruning.clone();
-            async move {
-                let keep = chrono::Duration::from_std(state.config.outbox_retention)
-                    .unwrap_or(chrono::Duration::days(7));
-                let untargeted = state.config.webhook_url.is_none();
-                let read_since = crate::team::consumers::idle_cutoff(&state);
-                match state
-                    .store
-                    .prune_outbox(chrono::Utc::now() - keep, untargeted, read_since)
-                    .await
-                {
-                    Ok(0) => {}
-                    Ok(pruned) => tracing::info!(pruned, "old outbox entries removed"),
-                    Err(e) => tracing::warn!(error = %e, "outbox retention failed"),
-                }
-                let keep = chrono::Duration::from_std(state.config.visitor_sample_retention)
-                    .unwrap_or(chrono::Duration::days(90));
-                match state
-                    .store
-                    .prune_visitor_samples(chrono::Utc::now() - keep)
-                    .await
-                {
-                    Ok(0) => {}
-                    Ok(pruned) => tracing::info!(pruned, "old visitor samples removed"),
-                    Err(e) => tracing::warn!(error = %e, "visitor sample retention failed"),
-                }
-                match state
-                    .store
-                    .prune_memory(state.config.translation_memory_max)
-                    .await
-                {
-                    Ok(0) => {}
-                    Ok(evicted) => {
-                        tracing::info!(evicted, "least recently used machine translations evicted")
-                    }
-                    Err(e) => tracing::warn!(error = %e, "translation memory retention failed"),
-                }
-                // An ended session's tokens have all expired by now.
-                let expired = chrono::Utc::now() - state.sessions.longest_ttl();
-                if let Err(e) = state.store.prune_ended_sessions(expired).await {
-                    tracing::warn!(error = %e, "ended sessions retention failed");
-                }
-            }
+            async move { crate::retention::step(&state).await }
         });
         let limits = state.clone();
         tasks.periodic("rate limit sweep", RATE_LIMIT_SWEEP, None, move || {

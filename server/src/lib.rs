@@ -37,6 +37,7 @@
 //!   and PostgreSQL, the differences in a small `Dialect` trait.
 //! - `team`: who calls the admin API (named keys with roles and a campaign
 //!   scope, the admin token), what they may do, and the audit log.
+//! - `retention`: the hourly removal of what must not grow forever.
 //! - `tasks`: every background task, named, tracked and awaited at shutdown.
 //! - `telemetry`: logs, and the counters, gauges and histograms `/metrics` shows.
 
@@ -56,6 +57,7 @@ pub mod model;
 pub mod origin;
 pub mod outbox;
 pub mod presence;
+pub mod retention;
 pub mod revocation;
 pub mod session;
 pub mod state;

@@ -51,6 +51,8 @@ pub struct AppState {
     pub streams: ConnectionLimiter,
     /// Open cursor sessions per client address.
     pub cursor_sessions: ConnectionLimiter,
+    /// Open gRPC follows per key (or token).
+    pub follows: ConnectionLimiter,
     /// Open connections (HTTP and QUIC) per peer address, and in all
     /// (counted before anything is read: see [`AppState::admit_connection`]).
     pub connections: ConnectionLimiter,

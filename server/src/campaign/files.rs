@@ -205,9 +205,22 @@ pub async fn apply(store: &dyn Store, spec: &NewCampaign) -> Result<ApplyOutcome
         match store.campaign_by_slug(&spec.slug).await? {
             Some(existing) if existing.matches(spec) => return Ok(ApplyOutcome::Unchanged),
             Some(existing) => {
+                // A deploy does not reopen an ended campaign (nor move one
+                // otherwise against the rules): the stored status stays.
+                let status = if existing.status.can_become(spec.status) {
+                    spec.status
+                } else {
+                    tracing::warn!(
+                        slug = %spec.slug,
+                        stored = existing.status.as_str(),
+                        file = spec.status.as_str(),
+                        "the campaign file's status is not a move its campaign may make; the stored one stays"
+                    );
+                    existing.status
+                };
                 let next = crate::model::campaign::Campaign {
                     name: spec.name.clone(),
-                    status: spec.status,
+                    status,
                     starts_at: spec.starts_at,
                     ends_at: spec.ends_at,
                     config: spec.config.clone(),

@@ -232,6 +232,10 @@ pub struct Config {
     /// Dead entries stay until handled.
     #[arg(long = "outbox-retention-days", env = "OVASABI_OUTBOX_RETENTION_DAYS", default_value = "7", value_parser = days(1, 3650))]
     pub outbox_retention: Duration,
+    /// `Leads.Follow` streams one key (or token) may hold open at once, on
+    /// each instance; one more is RESOURCE_EXHAUSTED.
+    #[arg(long = "follows-per-key", env = "OVASABI_FOLLOWS_PER_KEY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub follows_per_key: u32,
     /// Days a named feed consumer may go unread (no follow, no
     /// acknowledgement) before it stops holding the feed's retention back;
     /// once retention passes its position, its next read is OUT_OF_RANGE.
@@ -245,6 +249,10 @@ pub struct Config {
     /// most).
     #[arg(long = "visitor-sample-retention-days", env = "OVASABI_VISITOR_SAMPLE_RETENTION_DAYS", default_value = "90", value_parser = days(1, 3650))]
     pub visitor_sample_retention: Duration,
+    /// Days an anonymous visitor session (its first touch: source, landing
+    /// page, referrer) is kept when no join and no lead came from it.
+    #[arg(long = "visitor-session-retention-days", env = "OVASABI_VISITOR_SESSION_RETENTION_DAYS", default_value = "90", value_parser = days(1, 3650))]
+    pub visitor_session_retention: Duration,
     /// Machine translations kept in the translation memory; beyond, the least
     /// recently served are evicted (overrides are never evicted).
     #[arg(long, env = "OVASABI_TRANSLATION_MEMORY_MAX", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(100..=100_000_000))]

@@ -3,7 +3,7 @@
 //! receivers held to the server's policy, the cache forgotten.
 
 use crate::error::ApiError;
-use crate::model::campaign::{Campaign, CampaignPatch, DatePatch, NewCampaign};
+use crate::model::campaign::{Campaign, CampaignPatch, CampaignStatus, DatePatch, NewCampaign};
 use crate::model::team::{AuditAction, Role};
 use crate::state::AppState;
 use crate::team::{Caller, campaign_summary, record};
@@ -31,6 +31,24 @@ pub async fn create(
     );
     record(state, change).await;
     Ok(campaign)
+}
+
+/// 409 `illegal_transition` unless a campaign may move from `from` to `to`
+/// ([`CampaignStatus::can_become`]).
+pub fn check_move(from: CampaignStatus, to: CampaignStatus) -> Result<(), ApiError> {
+    if from.can_become(to) {
+        return Ok(());
+    }
+    Err(ApiError::Conflict {
+        code: "illegal_transition",
+        message: format!(
+            "a campaign cannot go from {} to {} (draft → active; active ⇄ paused; \
+             active or paused → ended; ended is final)",
+            from.as_str(),
+            to.as_str()
+        ),
+        field: Some("status".into()),
+    })
 }
 
 /// The role a patch needs: an editor may pause, resume and end a campaign;
@@ -62,6 +80,9 @@ pub async fn update(
         .await?
         .ok_or_else(|| ApiError::campaign_not_found(slug))?;
     by.require_in(role_for(&patch), current.id)?;
+    if let Some(to) = patch.status {
+        check_move(current.status, to)?;
+    }
     let next = current.patched(patch)?;
     next.config
         .check_webhook_targets(&state.config.webhook_policy())?;

@@ -331,7 +331,12 @@ fn validate(body: LeadRequest, rules: &LeadRules) -> Result<ValidLead, ApiError>
             ));
         }
         let ok = match value {
-            Value::String(s) => s.chars().count() <= MAX_DETAIL_VALUE,
+            // The text rules of every other field (a service name reaches
+            // every visitor in `lead.created`).
+            Value::String(s) => {
+                super::checked_text(&field, s, MAX_DETAIL_VALUE, false)?;
+                true
+            }
             Value::Number(_) | Value::Bool(_) | Value::Null => true,
             Value::Array(_) | Value::Object(_) => false,
         };

@@ -110,9 +110,15 @@ impl Leads for Feed {
             // From the start: the oldest record kept.
             None => pruned,
         };
-        // Held open with its key: a revocation ends it.
+        // Held open with its key: a revocation ends it; a key holds a few.
         let key = by.key_id;
-        let hold = key.map(|id| state.revocations.hold_key(id));
+        let holder = key.map_or_else(|| by.name.clone(), |id| format!("key {id}"));
+        let limit = state.config.follows_per_key;
+        let slot = state
+            .follows
+            .acquire(&holder, limit)
+            .ok_or_else(|| too_many_follows(limit))?;
+        let hold = (slot, key.map(|id| state.revocations.hold_key(id)));
         let types = request.types;
         let (tx, mut rx) = mpsc::channel::<Result<Record, Status>>(CHANNEL);
         let stop = state.tasks.shutdown().clone();
@@ -233,6 +239,19 @@ fn consumer(listed: consumers::Listed) -> Consumer {
         read_at: consumer.read_at.to_rfc3339(),
         idle,
     }
+}
+
+/// What a follow beyond the key's share is refused with.
+fn too_many_follows(limit: u32) -> Status {
+    let mut status = Status::resource_exhausted(format!(
+        "this key holds {limit} follows open already (OVASABI_FOLLOWS_PER_KEY): \
+         end one, or use another key"
+    ));
+    status.metadata_mut().insert(
+        "ovasabi-code",
+        tonic::metadata::MetadataValue::from_static("too_many_follows"),
+    );
+    status
 }
 
 /// What a follow whose key was revoked ends with.

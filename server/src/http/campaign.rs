@@ -203,6 +203,9 @@ async fn apply_file(
         .check_webhook_targets(&state.config.webhook_policy())?;
     let before = state.store.campaign_by_slug(&spec.slug).await?;
     by.require_for(Role::Owner, before.as_ref().map(|c| c.id))?;
+    if let Some(current) = &before {
+        crate::forms::campaigns::check_move(current.status, spec.status)?;
+    }
     let carried = state.clone();
     let (spec, outcome) = crate::team::carried(&state, async move {
         let state = carried;

@@ -412,6 +412,10 @@ impl ReportStore for Guarded {
     async fn prune_visitor_samples(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.guard(self.inner.prune_visitor_samples(before)).await
     }
+
+    async fn prune_visitor_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.guard(self.inner.prune_visitor_sessions(before)).await
+    }
 }
 
 #[async_trait]

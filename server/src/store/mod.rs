@@ -489,6 +489,11 @@ pub trait ReportStore: Send + Sync + 'static {
 
     /// Removes the visitor samples of minutes before `before`; how many went.
     async fn prune_visitor_samples(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Removes the visitor sessions begun before `before` that no join and
+    /// no lead came from (those are the first touch of a person's record,
+    /// which erasure clears); how many went.
+    async fn prune_visitor_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// The back-office feed: the outbox records of the default receiver (one per

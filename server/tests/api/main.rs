@@ -18,6 +18,7 @@ mod erasure;
 mod events;
 mod faults;
 mod grpc;
+mod hardening;
 mod health;
 mod hostile;
 mod identity;

@@ -37,6 +37,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
+use super::MAX_INBOUND;
 use crate::bus::{Envelope, EventId};
 use crate::http::events::{
     Delivery, HEARTBEAT, IdleStream, PRESENCE_INTERVAL, Seen, StreamHold, count_delivery,
@@ -120,6 +121,8 @@ impl IdleStreams {
 struct Member {
     socket: TcpStream,
     seen: Seen,
+    /// Bytes the client sent since (at most [`MAX_INBOUND`]).
+    inbound: usize,
     /// What the socket could not take yet; none while it takes everything.
     backlog: Option<Box<Backlog>>,
     _hold: (StreamHold, Vec<ConnectionSlot>),
@@ -382,6 +385,7 @@ impl Streams {
         entry.insert(Member {
             socket,
             seen,
+            inbound: 0,
             backlog: None,
             _hold: (hold, slots),
         });
@@ -588,14 +592,20 @@ impl Streams {
     }
 
     /// Reads what the client sent (nothing is expected) until there is no
-    /// more; its end, or an error, lets the stream go.
+    /// more; its end, an error, or more than [`MAX_INBOUND`] lets the stream
+    /// go.
     fn read(&mut self, key: usize) -> Kept {
         let member = &mut self.members[key];
         let mut scratch = [0u8; 4096];
         loop {
             match member.socket.read(&mut scratch) {
                 Ok(0) => return Kept::No,
-                Ok(_) => {}
+                Ok(n) => {
+                    member.inbound += n;
+                    if member.inbound > MAX_INBOUND {
+                        return Kept::No;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Kept::Yes,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return Kept::No,

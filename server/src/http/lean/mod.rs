@@ -252,12 +252,24 @@ async fn route(
         .await;
 }
 
+/// Whether `head` holds the empty line that ends a request head, with
+/// CRLF line endings or bare LF ones (which this path does not serve, but
+/// must not wait for more after).
+fn head_ended(head: &[u8]) -> bool {
+    head.windows(2).any(|w| w == b"\n\n") || head.windows(3).any(|w| w == b"\n\r\n")
+}
+
+/// Whether `head` has a line ending in a bare LF (no CR before it).
+fn bare_lf(head: &[u8]) -> bool {
+    head.first() == Some(&b'\n') || head.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r')
+}
+
 /// Reads until the end of the first request head, or [`MAX_HEAD`] bytes, or
 /// the end of what the client sends.
 async fn read_head(stream: &mut TcpStream) -> io::Result<BytesMut> {
     let mut head = BytesMut::with_capacity(1024);
     loop {
-        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.len() >= MAX_HEAD {
+        if head_ended(&head) || head.len() >= MAX_HEAD {
             return Ok(head);
         }
         if head.capacity() == head.len() {
@@ -277,6 +289,9 @@ pub fn event_stream_request(
     peer: Option<std::net::IpAddr>,
     trust: crate::client::ProxyTrust<'_>,
 ) -> Option<StreamRequest> {
+    if bare_lf(head) {
+        return None; // Salvo answers it as it answers any such request
+    }
     let mut headers = [httparse::EMPTY_HEADER; 48];
     let mut parsed = httparse::Request::new(&mut headers);
     let httparse::Status::Complete(length) = parsed.parse(head).ok()? else {
@@ -297,10 +312,13 @@ pub fn event_stream_request(
         let name = HeaderName::from_bytes(header.name.as_bytes()).ok()?;
         map.append(name, HeaderValue::from_bytes(header.value).ok()?);
     }
+    // Any length but one zero (several, conflicting ones too) is Salvo's to
+    // answer: it refuses conflicting lengths with 400.
     let has_body = map.contains_key("transfer-encoding")
         || map
-            .get("content-length")
-            .is_some_and(|v| v.as_bytes() != b"0");
+            .get_all("content-length")
+            .iter()
+            .any(|v| v.as_bytes() != b"0");
     if has_body || map.contains_key("upgrade") {
         return None;
     }
@@ -416,6 +434,11 @@ async fn open(
     })
 }
 
+/// Most bytes a client may send into its own event stream once it is open
+/// (nothing is expected there); one more ends the stream, so that a client
+/// writing fast cannot make the server read for it.
+pub(super) const MAX_INBOUND: usize = 4096;
+
 /// Writes the stream's frames until either side ends it.
 async fn relay(
     stream: TcpStream,
@@ -425,6 +448,7 @@ async fn relay(
 ) {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut scratch = [0u8; 64];
+    let mut inbound = 0;
     loop {
         tokio::select! {
             frame = events.next_frame() => {
@@ -435,12 +459,12 @@ async fn relay(
                     _ => return,
                 }
             }
-            // A client says nothing more on an event stream; reading notices it leaving.
-            read = reader.read(&mut scratch) => {
-                if !matches!(read, Ok(n) if n > 0) {
-                    return;
-                }
-            }
+            // A client says nothing more on an event stream; reading notices
+            // it leaving, or sending more than it may.
+            read = reader.read(&mut scratch) => match read {
+                Ok(n) if n > 0 && inbound + n <= MAX_INBOUND => inbound += n,
+                _ => return,
+            },
         }
     }
     let _ = writer.shutdown().await;

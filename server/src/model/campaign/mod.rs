@@ -54,6 +54,19 @@ impl CampaignStatus {
         }
     }
 
+    /// Whether a campaign may move from this status to `to`: draft →
+    /// active; active ⇄ paused; active or paused → ended; ended is final.
+    /// Staying where it is is no move, and always allowed.
+    pub fn can_become(self, to: Self) -> bool {
+        self == to
+            || matches!(
+                (self, to),
+                (Self::Draft, Self::Active)
+                    | (Self::Active, Self::Paused | Self::Ended)
+                    | (Self::Paused, Self::Active | Self::Ended)
+            )
+    }
+
     /// Parses a stored name.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {

@@ -369,6 +369,21 @@ where
             .await?;
         Ok(DB::rows_affected(&done))
     }
+
+    async fn prune_visitor_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM service_visitor_session
+             WHERE created_at < $1
+               AND session_id NOT IN (SELECT visitor_id FROM service_user_master
+                                      WHERE visitor_id IS NOT NULL)
+               AND session_id NOT IN (SELECT visitor_id FROM service_quote_main
+                                      WHERE visitor_id IS NOT NULL)",
+        )
+        .bind(before)
+        .execute(&self.writer)
+        .await?;
+        Ok(DB::rows_affected(&done))
+    }
 }
 
 /// An hour as [`Dialect::hour_of`] names it: `2026-11-25T14`.

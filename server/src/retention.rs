@@ -1,0 +1,53 @@
+//! What must not grow forever, removed by the `retention` task (hourly):
+//! each bound is a setting, each step logs what it removed and what failed.
+
+use chrono::{Duration, Utc};
+
+use crate::state::AppState;
+use crate::store::StoreError;
+
+/// One pass of every retention step.
+pub async fn step(state: &AppState) {
+    let config = &state.config;
+    let now = Utc::now();
+    let days = |keep: std::time::Duration, default: i64| {
+        now - Duration::from_std(keep).unwrap_or(Duration::days(default))
+    };
+    let store = &state.store;
+    let untargeted = config.webhook_url.is_none();
+    let read_since = crate::team::consumers::idle_cutoff(state);
+    let outbox = days(config.outbox_retention, 7);
+    told(
+        "old outbox entries removed",
+        store.prune_outbox(outbox, untargeted, read_since).await,
+    );
+    let samples = days(config.visitor_sample_retention, 90);
+    told(
+        "old visitor samples removed",
+        store.prune_visitor_samples(samples).await,
+    );
+    let sessions = days(config.visitor_session_retention, 90);
+    told(
+        "old visitor sessions removed",
+        store.prune_visitor_sessions(sessions).await,
+    );
+    told(
+        "least recently used machine translations evicted",
+        store.prune_memory(config.translation_memory_max).await,
+    );
+    // An ended session's tokens have all expired by now.
+    let expired = now - state.sessions.longest_ttl();
+    told(
+        "ended sessions forgotten",
+        store.prune_ended_sessions(expired).await,
+    );
+}
+
+/// Logs what a step removed (nothing: silence) or why it failed.
+fn told(what: &'static str, outcome: Result<u64, StoreError>) {
+    match outcome {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!(removed, "{what}"),
+        Err(e) => tracing::warn!(error = %e, "retention failed: {what}"),
+    }
+}
