@@ -191,7 +191,7 @@ async fn follows_are_capped_per_key(db: Db) {
         .await
         .expect("the admin token has its own share");
     open.pop();
-    let again = crate::support::poll_until(|| follow(), Result::is_ok).await;
+    let again = crate::support::poll_until(follow, Result::is_ok).await;
     assert!(again.is_ok(), "a place was freed");
 }
 
