@@ -239,6 +239,21 @@ pub async fn open_stream(
     )
     .await?;
     let campaign = admission.campaign;
+    let mut resume = request.resume;
+    if matches!(resume, Some(Ok(_))) && !team {
+        // A resume reads history, an open does not: past its share of
+        // resumes a client is not refused (its page would lose the stream)
+        // but gets `reset` and a fresh snapshot, without a history read.
+        let who = crate::client::rate_limit_key(request.client);
+        let per_minute = campaign.config.rate_limits.resumes_per_minute;
+        if crate::forms::rate_limit(&state, "resume", &campaign, &who, per_minute)
+            .await
+            .is_err()
+        {
+            state.counters.sse_resumes_limited.inc();
+            resume = Some(Err(()));
+        }
+    }
     let slot = admission
         .slot
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("an event stream holds a slot")))?;
@@ -270,7 +285,7 @@ pub async fn open_stream(
     let rooms = LiveRooms { cursors, members };
     let key = member.and_then(|m| m.key_id);
     let reader = Reader { session, team, key };
-    EventStream::open(state, campaign.slug, reader, request.resume, slot, rooms)
+    EventStream::open(state, campaign.slug, reader, resume, slot, rooms)
         .await
         .map_err(ApiError::Internal)
 }

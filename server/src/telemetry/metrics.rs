@@ -110,6 +110,9 @@ pub struct Counters {
     pub sse_events_out: IntCounter,
     /// Event streams skipped ahead with `reset` because they fell behind.
     pub sse_resets: IntCounter,
+    /// Resumes past the campaign's `rate_limits.resumes_per_minute`,
+    /// answered with `reset` instead of a history read.
+    pub sse_resumes_limited: IntCounter,
     /// Publish → handed to an event stream's connection, per stream and event.
     pub sse_delivery: Histogram,
     /// Webhook attempts by outcome (`delivered`, `retrying`, `dead`).
@@ -175,6 +178,10 @@ impl Default for Counters {
                 "ovasabi_sse_resets_total",
                 "Event streams skipped ahead with reset.",
             ),
+            sse_resumes_limited: counter(
+                "ovasabi_sse_resumes_limited_total",
+                "Resumes past the campaign's share, answered with reset instead of a history read.",
+            ),
             sse_delivery: histogram_with(
                 "ovasabi_sse_delivery_seconds",
                 "Time from an event's publishing to its handing to each event stream's connection.",
@@ -225,6 +232,7 @@ impl Registered for Counters {
         register(registry, self.events_published.clone());
         register(registry, self.sse_events_out.clone());
         register(registry, self.sse_resets.clone());
+        register(registry, self.sse_resumes_limited.clone());
         register(registry, self.sse_delivery.clone());
         register(registry, self.webhook_attempts.clone());
         register(registry, self.webhook_delivery.clone());

@@ -187,7 +187,64 @@ async fn an_id_of_the_old_format_resets(db: Db) {
     assert_eq!(resumed.next().await.event, "presence");
 }
 
+/// A resume reads its campaign's history only: 1 500 events of another
+/// campaign since the client's last id (more than a resume replays) do not
+/// make it a gap; and resumes past the campaign's share per address get
+/// `reset` (and a fresh snapshot) instead of a history read.
+async fn a_resume_reads_its_campaigns_history_only(db: Db) {
+    let Some(redis) = redis_url() else {
+        return;
+    };
+    let app = spawn_app_with(db, move |c| {
+        c.redis_url = Some(redis.as_str().into());
+        c.redis_prefix = format!("ovasabi-test-{}", uuid::Uuid::now_v7().simple());
+    })
+    .await;
+    app.open_campaign("c", json!({"rate_limits": {"resumes_per_minute": 3}}))
+        .await;
+    app.open_campaign("d", json!({})).await;
+    let (_, before) = a_stream_that_saw_a_join(&app).await;
+    for i in 0..1500 {
+        app.state
+            .bus
+            .publish("d", ovasabi_edge::bus::Event::public("test.tick", json!(i)))
+            .await
+            .expect("published");
+    }
+    app.joined("c", "grace@example.com", "Grace", None).await;
+    let mut resumed = app.events("c", "", Some(&before)).await;
+    assert_eq!(
+        resumed.next().await.event,
+        "presence",
+        "no gap: d's events are d's"
+    );
+    let missed = resumed.next().await;
+    assert_eq!(
+        (missed.event.as_str(), missed.json()["display_name"].clone()),
+        ("user.joined", json!("Grace"))
+    );
+    // Three resumes a minute from this address (one made): then a reset.
+    for _ in 0..2 {
+        let mut again = app.events("c", "", Some(&before)).await;
+        assert_eq!(again.next().await.event, "presence");
+    }
+    let mut limited = app.events("c", "", Some(&before)).await;
+    assert_eq!(limited.status, 200, "not refused");
+    assert_eq!(
+        limited.next().await.event,
+        "reset",
+        "past its share: a reset, no history read"
+    );
+    let metrics = app.state.metrics.gather();
+    let limited = metrics
+        .iter()
+        .find(|m| m.name() == "ovasabi_sse_resumes_limited_total")
+        .map(|m| m.get_metric()[0].get_counter().get_value());
+    assert_eq!(limited, Some(1.0));
+}
+
 db_tests!(
+    a_resume_reads_its_campaigns_history_only,
     a_change_is_audited_even_when_its_caller_hangs_up,
     a_redis_restarted_empty_resets_resumes,
     a_lagging_replica_resets_resumes,

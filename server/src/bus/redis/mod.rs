@@ -88,6 +88,9 @@ pub struct RedisBus {
     client: redis::Client,
     conn: ConnectionManager,
     key: String,
+    /// Every key's prefix (`<prefix>:history:<campaign>` is a campaign's own
+    /// history: the same entries, under the same ids, for resuming).
+    prefix: String,
     /// `<prefix>:epoch`: the epoch in force ([`EventId::epoch`]); its loss
     /// says Redis lost its data.
     epoch_key: String,
@@ -166,6 +169,7 @@ impl RedisBus {
             client,
             conn,
             key: format!("{prefix}:events"),
+            prefix: prefix.to_owned(),
             epoch_key: format!("{prefix}:epoch"),
             epoch: AtomicU64::new(0),
             max_len: history.max(1),
@@ -337,28 +341,40 @@ impl EventBus for RedisBus {
 }
 
 impl RedisBus {
-    /// The campaign's events after `after` from the stream, at most `limit`
-    /// (more is a gap), without the own events delivered here first (the
-    /// client had them under their local ids).
+    /// The campaign's events after `after` from its own history stream, at
+    /// most `limit` (more is a gap): only that campaign's entries are read,
+    /// however busy the others are. Without the own events delivered here
+    /// first (the client had them under their local ids); a gap marker among
+    /// them (events of the campaign never reached Redis) is a gap.
     async fn history(&self, campaign: &str, after: EventId, limit: usize) -> anyhow::Result<Since> {
         if after.epoch != self.epoch() {
             return Ok(Since::Gap); // an id of a history Redis no longer has
         }
-        let Some(bounds) = self.bounds().await? else {
+        let Some(main) = self.bounds_of(&self.key).await? else {
             return Ok(if (after.ms, after.seq) == (0, 0) {
                 Since::Events(Vec::new())
             } else {
                 Since::Gap
             });
         };
-        // Complete after `after` unless entries newer than it were trimmed away.
-        let complete = !bounds.trimmed || bounds.first.is_some_and(|first| after.entry() >= first);
-        if after.entry() > bounds.last || !complete {
+        if after.entry() > main.last {
+            return Ok(Since::Gap); // an id not given yet
+        }
+        let key = self.history_key(campaign);
+        let Some(own) = self.bounds_of(&key).await? else {
+            return Ok(Since::Events(Vec::new())); // the campaign has had no event
+        };
+        // Complete after `after` unless an entry newer than it was removed
+        // (trimmed, or forgotten by an erasure).
+        if own
+            .max_deleted
+            .is_some_and(|deleted| deleted > after.entry())
+        {
             return Ok(Since::Gap);
         }
         let mut conn = self.conn.clone();
         let range: StreamRangeReply = redis::cmd("XRANGE")
-            .arg(&self.key)
+            .arg(&key)
             .arg(format!("({}", after.stream_id()))
             .arg("+")
             .arg("COUNT")
@@ -369,37 +385,79 @@ impl RedisBus {
         if range.ids.len() > limit {
             return Ok(Since::Gap);
         }
-        let delivered_here = {
-            let delivery = self.delivery.lock();
-            delivery.local_set.clone()
-        };
+        let envelopes: Vec<(Envelope, Option<(String, u64)>)> = range
+            .ids
+            .iter()
+            .filter_map(|entry| Some((envelope_of(entry, after.epoch)?, origin_of(entry))))
+            .collect();
+        if envelopes.iter().any(|(e, _)| e.event.kind == GAP) {
+            return Ok(Since::Gap);
+        }
+        let delivery = self.delivery.lock();
         Ok(Since::Events(
-            range
-                .ids
-                .iter()
-                .filter(|entry| {
-                    !matches!(origin_of(entry), Some((instance, n))
-                        if instance == self.instance && delivered_here.contains(&n))
+            envelopes
+                .into_iter()
+                .filter(|(_, origin)| {
+                    !matches!(origin, Some((instance, n))
+                        if *instance == self.instance && delivery.local_set.contains(n))
                 })
-                .filter_map(|entry| envelope_of(entry, after.epoch))
-                .filter(|e| e.campaign == campaign && e.event.kind != GAP)
-                .map(Arc::new)
+                .map(|(envelope, _)| Arc::new(envelope))
                 .collect(),
         ))
+    }
+
+    /// The key of `campaign`'s own history stream.
+    fn history_key(&self, campaign: &str) -> String {
+        format!("{}:history:{campaign}", self.prefix)
     }
 }
 
 impl RedisBus {
-    /// Deletes the stream's entries that [`EventBus::forget`] removes,
-    /// reading the stream a page at a time.
+    /// Deletes the entries that [`EventBus::forget`] removes, from the
+    /// stream every instance reads and from the campaigns' histories; how
+    /// many events went (each is in both).
     async fn forget_entries(&self, whom: &Forgotten) -> anyhow::Result<u64> {
+        let histories: Vec<String> = match &whom.campaign {
+            Some(campaign) => vec![self.history_key(campaign)],
+            None => {
+                let mut conn = self.conn.clone();
+                let mut keys: Vec<String> = Vec::new();
+                let mut cursor = 0u64;
+                loop {
+                    let (next, page): (u64, Vec<String>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(format!("{}:history:*", self.prefix))
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut conn)
+                        .await
+                        .context("SCAN")?;
+                    keys.extend(page);
+                    if next == 0 {
+                        break keys;
+                    }
+                    cursor = next;
+                }
+            }
+        };
+        let removed = self.forget_in(&self.key, whom).await?;
+        for key in &histories {
+            self.forget_in(key, whom).await?;
+        }
+        Ok(removed)
+    }
+
+    /// Deletes the entries of stream `key` that `whom` covers, reading it a
+    /// page at a time.
+    async fn forget_in(&self, key: &str, whom: &Forgotten) -> anyhow::Result<u64> {
         const PAGE: usize = 1000;
         let mut conn = self.conn.clone();
         let mut start = "-".to_owned();
         let mut removed = 0;
         loop {
             let range: StreamRangeReply = redis::cmd("XRANGE")
-                .arg(&self.key)
+                .arg(key)
                 .arg(&start)
                 .arg("+")
                 .arg("COUNT")
@@ -415,7 +473,7 @@ impl RedisBus {
                 .collect();
             if !doomed.is_empty() {
                 let gone: u64 = redis::cmd("XDEL")
-                    .arg(&self.key)
+                    .arg(key)
                     .arg(&doomed)
                     .query_async(&mut conn)
                     .await

@@ -57,14 +57,22 @@ pub(super) struct StreamBounds {
     pub(super) trimmed: bool,
     /// Entries it was ever given (`entries-added`).
     pub(super) added: u64,
+    /// The newest entry removed from it (trimmed or deleted), if any.
+    pub(super) max_deleted: Option<EventId>,
 }
 
 impl RedisBus {
+    /// What `XINFO STREAM` says of the stream every instance reads.
     pub(super) async fn bounds(&self) -> anyhow::Result<Option<StreamBounds>> {
+        self.bounds_of(&self.key).await
+    }
+
+    /// What `XINFO STREAM` says of stream `key`; `None` when there is none.
+    pub(super) async fn bounds_of(&self, key: &str) -> anyhow::Result<Option<StreamBounds>> {
         let mut conn = self.conn.clone();
         let info: redis::RedisResult<HashMap<String, redis::Value>> = redis::cmd("XINFO")
             .arg("STREAM")
-            .arg(&self.key)
+            .arg(key)
             .query_async(&mut conn)
             .await;
         let info = match info {
@@ -91,6 +99,9 @@ impl RedisBus {
             last,
             trimmed,
             added: number("entries-added").unwrap_or(0),
+            max_deleted: text("max-deleted-entry-id")
+                .and_then(|s| EventId::of_entry(epoch, &s))
+                .filter(|id| (id.ms, id.seq) != (0, 0)),
         }))
     }
 

@@ -14,6 +14,16 @@ use tokio_util::sync::CancellationToken;
 use super::{GAP, RedisBus, SEND_BATCH, backoff};
 use crate::bus::EventId;
 
+/// Appends an entry to the stream every instance reads (`KEYS[1]`) and,
+/// under the same id, to its campaign's own history (`KEYS[2]`), both
+/// bounded to about `ARGV[1]` entries; the fields are the rest of `ARGV`.
+/// Returns the id. (`EVAL`, not a loaded script: a Redis restarted empty
+/// has forgotten every loaded script.)
+const XADD_BOTH: &str =
+    "local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 2))
+pcall(redis.call, 'XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], id, unpack(ARGV, 2))
+return id";
+
 /// An event on its way to Redis.
 pub(super) struct Outgoing {
     pub(super) campaign: String,
@@ -36,12 +46,12 @@ impl RedisBus {
         let mut conn = self.conn.clone();
         let mut pipe = redis::pipe();
         for out in batch {
-            pipe.cmd("XADD")
+            pipe.cmd("EVAL")
+                .arg(XADD_BOTH)
+                .arg(2)
                 .arg(&self.key)
-                .arg("MAXLEN")
-                .arg("~")
+                .arg(self.history_key(&out.campaign))
                 .arg(self.max_len)
-                .arg("*")
                 .arg("c")
                 .arg(&out.campaign)
                 .arg("k")

@@ -207,6 +207,9 @@ pub struct RateLimits {
     pub cursor_per_second: u32,
     /// Concurrent event streams from one address.
     pub streams_per_ip: u32,
+    /// Event streams resumed (`Last-Event-ID`) per minute from one address:
+    /// a resume reads history, an open does not.
+    pub resumes_per_minute: u32,
 }
 
 impl Default for RateLimits {
@@ -218,6 +221,7 @@ impl Default for RateLimits {
             translations_per_minute: 120,
             cursor_per_second: 60,
             streams_per_ip: 20,
+            resumes_per_minute: 30,
         }
     }
 }
@@ -402,6 +406,12 @@ impl CampaignConfig {
             limits.streams_per_ip,
             1,
             10_000,
+        )?;
+        check_range(
+            "rate_limits.resumes_per_minute",
+            limits.resumes_per_minute,
+            1,
+            100_000,
         )?;
         let cursor = &self.cursor;
         check_range("cursor.tick_hz", cursor.tick_hz, 1, 120)?;
