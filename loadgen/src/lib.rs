@@ -11,12 +11,14 @@
 //! - [`fallback`]: cursor sessions over the SSE + POST fallback.
 //! - [`impair`]: UDP and TCP proxies that delay and lose traffic.
 //! - [`lossy`]: cursors over WebTransport and over the fallback on one impaired link.
+//! - [`resume`]: what resuming an event stream costs the server beside opening one.
 
 pub mod cursors;
 pub mod fallback;
 pub mod forms;
 pub mod impair;
 pub mod lossy;
+pub mod resume;
 pub mod sse;
 pub mod stats;
 pub mod target;

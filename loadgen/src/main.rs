@@ -4,6 +4,7 @@
 //! ovasabi-load cursors --sessions 1000 --hz 30 --duration-secs 20 --admin-token T --server-pid P
 //! ovasabi-load sse     --subscribers 10000 --broadcasts 100 --rate 100 --admin-token T --server-pid P
 //! ovasabi-load forms   --concurrency 64 --requests 20000 --admin-token T
+//! ovasabi-load resume  --opens 100 --rounds 10 --others 1000 --admin-token T --server-pid P
 //! ovasabi-load lossy   --loss 0.01 --delay-ms 30 --jitter-ms 10 --admin-token T
 //! ```
 //! Each run makes its own campaign (with the admin token) unless `--campaign`
@@ -15,7 +16,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use loadgen::stats::{ServerUse, read_process};
 use loadgen::target::{bench_campaign, check_loopback, raise_fd_limit, user_tokens};
-use loadgen::{cursors, forms, impair, lossy, sse};
+use loadgen::{cursors, forms, impair, lossy, resume, sse};
 
 #[derive(Parser)]
 #[command(
@@ -117,6 +118,20 @@ enum Scenario {
         #[arg(long, default_value_t = 5)]
         observers: usize,
     },
+    /// What a resume costs beside a plain open (needs --server-pid).
+    Resume {
+        #[command(flatten)]
+        common: Common,
+        /// Streams opened (then resumed) in each round.
+        #[arg(long, default_value_t = 100)]
+        opens: usize,
+        /// Rounds of each phase (the CPU is their mean).
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+        /// Events of another campaign in the history first.
+        #[arg(long, default_value_t = 1000)]
+        others: usize,
+    },
     /// Leads (`POST /api/quote`) at a concurrency.
     Forms {
         #[command(flatten)]
@@ -178,6 +193,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Cursors { common, .. }
         | Scenario::Sse { common, .. }
         | Scenario::Lossy { common, .. }
+        | Scenario::Resume { common, .. }
         | Scenario::Forms { common, .. } => common.clone(),
     };
     for base in &common.base {
@@ -281,6 +297,37 @@ async fn main() -> anyhow::Result<()> {
             measured_from = started;
             let server = server_use(common.server_pid, before, measured_from)?;
             print(common.json, "lossy", &report, server)?;
+        }
+        Scenario::Resume {
+            opens,
+            rounds,
+            others,
+            ..
+        } => {
+            let pid = common
+                .server_pid
+                .context("the resume scenario measures the server: give --server-pid")?;
+            let other = campaign(
+                &Common {
+                    campaign: None,
+                    ..common.clone()
+                },
+                &http,
+            )
+            .await?;
+            measured_from = started;
+            let report = resume::run(resume::ResumeLoad {
+                base: common.base[0].clone(),
+                campaign: slug,
+                other,
+                opens,
+                rounds,
+                others,
+                server_pid: pid,
+            })
+            .await?;
+            let server = server_use(common.server_pid, before, measured_from)?;
+            print(common.json, "resume", &report, server)?;
         }
         Scenario::Forms {
             concurrency,

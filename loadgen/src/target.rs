@@ -61,7 +61,7 @@ pub async fn bench_campaign(
                 "cursor": {"tick_hz": tick_hz, "interest_cap": interest_cap},
                 "rate_limits": {
                     "joins_per_minute": 10000, "quotes_per_minute": 10000,
-                    "cursor_per_second": 240
+                    "cursor_per_second": 240, "resumes_per_minute": 100000
                 }
             }
         }))

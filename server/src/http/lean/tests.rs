@@ -11,10 +11,19 @@ fn request(head: &str) -> Option<StreamRequest> {
 }
 
 #[test]
+fn a_head_ends_at_its_empty_line_whatever_its_line_endings() {
+    assert!(head_ended(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    assert!(head_ended(b"GET / HTTP/1.1\nHost: x\n\n"));
+    assert!(!head_ended(b"GET / HTTP/1.1\r\nHost: x\r\n"));
+    assert!(bare_lf(b"GET / HTTP/1.1\nHost: x\n\n") && bare_lf(b"\nGET"));
+    assert!(!bare_lf(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+}
+
+#[test]
 fn only_plain_event_stream_gets_are_taken() {
     let taken = request(
         "GET /api/campaign/ovasabi-website/events?cursors=1&page=%2Fpricing&ticket=t HTTP/1.1\r\n\
-         Host: x\r\nLast-Event-ID: 5-1\r\n\r\n",
+         Host: x\r\nLast-Event-ID: 7.5-1\r\n\r\n",
     )
     .expect("taken");
     assert_eq!(taken.slug, "ovasabi-website");
@@ -22,7 +31,7 @@ fn only_plain_event_stream_gets_are_taken() {
     assert!(!taken.token_in_url);
     assert!(taken.cursors);
     assert_eq!(taken.page.as_deref(), Some("/pricing"));
-    assert_eq!(taken.resume, Some(Ok("5-1".parse().expect("id"))));
+    assert_eq!(taken.resume, Some(Ok("7.5-1".parse().expect("id"))));
     for other in [
         "GET /api/campaign/a/events HTTP/1.1\r\nHost: x\r\n", // incomplete
         "POST /api/campaign/a/events HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -33,6 +42,9 @@ fn only_plain_event_stream_gets_are_taken() {
         "GET /healthz HTTP/1.1\r\n\r\n",
         "GET /api/campaign/a/events HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
         "GET /api/campaign/a/events HTTP/1.1\r\nUpgrade: h2c\r\n\r\n",
+        "GET /api/campaign/a/events HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n",
+        "GET /api/campaign/a/events HTTP/1.1\nHost: x\n\n", // bare LF: Salvo's
+        "GET /api/campaign/a/events HTTP/1.1\r\nHost: x\n\r\n",
         "GET /api/campaign/a/events HTTP/1.1\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n",
         "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
     ] {
