@@ -264,7 +264,7 @@ async fn drafts_are_hidden_from_the_public(db: Db) {
 async fn patch_updates_only_what_is_sent(db: Db) {
     let app = spawn_app(db).await;
     app.create_campaign(json!({
-        "slug": "p", "name": "Before", "starts_at": "2026-12-01T00:00:00Z",
+        "slug": "p", "name": "Before", "status": "active", "starts_at": "2026-12-01T00:00:00Z",
         "config": {"locales": ["en", "fr"]}
     }))
     .await

@@ -440,9 +440,21 @@ async fn the_redis_bus_replays_and_reports_trimmed_history() {
     let future = EventId::new(third.epoch, third.ms + 60_000, 0);
     assert_eq!(bus.since("c", future, 10).await.expect("since"), Since::Gap);
 
-    // Far past MAXLEN ~100, the oldest entries are trimmed: resuming from them is a gap.
+    // Another campaign's events, however many, are not c's history: past
+    // MAXLEN ~100 of the stream every instance reads, c's resume is whole.
     for i in 0..1000 {
         bus.publish("d", Event::public("t", json!(i)))
+            .await
+            .expect("publish");
+    }
+    let Since::Events(missed) = bus.since("c", first, 10).await.expect("since") else {
+        panic!("c's own history reaches back");
+    };
+    assert_eq!(missed.iter().map(|e| e.id).collect::<Vec<_>>(), [third]);
+    // Far past MAXLEN ~100 of c's own history, its oldest entries are
+    // trimmed: resuming from them is a gap.
+    for i in 0..1000 {
+        bus.publish("c", Event::public("t", json!(i)))
             .await
             .expect("publish");
     }

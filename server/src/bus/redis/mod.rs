@@ -364,12 +364,15 @@ impl RedisBus {
         let Some(own) = self.bounds_of(&key).await? else {
             return Ok(Since::Events(Vec::new())); // the campaign has had no event
         };
-        // Complete after `after` unless an entry newer than it was removed
-        // (trimmed, or forgotten by an erasure).
-        if own
+        // Complete after `after` unless an entry newer than it may have been
+        // removed: trimmed (Redis keeps no trace of which: any trimming
+        // while the oldest entry kept is newer than `after`), or deleted by
+        // an erasure (the newest deleted is kept).
+        let trimmed_past = own.trimmed && own.first.is_some_and(|first| first > after.entry());
+        let deleted_past = own
             .max_deleted
-            .is_some_and(|deleted| deleted > after.entry())
-        {
+            .is_some_and(|deleted| deleted > after.entry());
+        if trimmed_past || deleted_past {
             return Ok(Since::Gap);
         }
         let mut conn = self.conn.clone();
