@@ -49,24 +49,38 @@ pub async fn bench_campaign(
         "bench-{}",
         std::process::id() as u64 * 1000 + u64::from(rand_suffix())
     );
-    let response = http
+    let mut body = json!({
+        "slug": slug,
+        "name": "Benchmark",
+        "status": "active",
+        "config": {
+            "events": {"public_leads": false},
+            "cursor": {"tick_hz": tick_hz, "interest_cap": interest_cap},
+            "rate_limits": {
+                "joins_per_minute": 10000, "quotes_per_minute": 10000,
+                "cursor_per_second": 240, "resumes_per_minute": 100000
+            }
+        }
+    });
+    let mut response = http
         .post(format!("{base}/api/campaign"))
         .bearer_auth(admin_token)
-        .json(&json!({
-            "slug": slug,
-            "name": "Benchmark",
-            "status": "active",
-            "config": {
-                "events": {"public_leads": false},
-                "cursor": {"tick_hz": tick_hz, "interest_cap": interest_cap},
-                "rate_limits": {
-                    "joins_per_minute": 10000, "quotes_per_minute": 10000,
-                    "cursor_per_second": 240, "resumes_per_minute": 100000
-                }
-            }
-        }))
+        .json(&body)
         .send()
         .await?;
+    if response.status() == reqwest::StatusCode::UNPROCESSABLE_ENTITY {
+        // A server from before resume limits (an A/B run with
+        // BENCH_SERVER) knows no such setting, and has no such limit.
+        body["config"]["rate_limits"]
+            .as_object_mut()
+            .map(|limits| limits.remove("resumes_per_minute"));
+        response = http
+            .post(format!("{base}/api/campaign"))
+            .bearer_auth(admin_token)
+            .json(&body)
+            .send()
+            .await?;
+    }
     if !response.status().is_success() {
         bail!(
             "cannot create the benchmark campaign: {} {}",
