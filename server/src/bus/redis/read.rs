@@ -57,7 +57,8 @@ pub(super) struct StreamBounds {
     pub(super) trimmed: bool,
     /// Entries it was ever given (`entries-added`).
     pub(super) added: u64,
-    /// The newest entry removed from it (trimmed or deleted), if any.
+    /// The newest entry deleted from it (`XDEL`: an erasure), if any;
+    /// trimming leaves no trace here.
     pub(super) max_deleted: Option<EventId>,
 }
 
