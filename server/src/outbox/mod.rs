@@ -411,6 +411,9 @@ impl OutboxWorker {
         attempt: i32,
         error: &str,
     ) -> anyhow::Result<Outcome> {
+        // An error may quote the receiver's URL: never its credentials, in
+        // the entry or the log.
+        let error = &crate::model::text::mask_url_credentials(error);
         let now = Utc::now();
         let attempts = u32::try_from(attempt).unwrap_or(u32::MAX);
         let retry_at = (attempts < self.settings.max_attempts)
