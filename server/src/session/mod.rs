@@ -241,13 +241,20 @@ impl SessionKeys {
         let payload = B64.decode(payload).map_err(|_| TokenError::Invalid)?;
         let claims: SessionClaims =
             serde_json::from_slice(&payload).map_err(|_| TokenError::Invalid)?;
-        if claims.exp <= now.timestamp() {
+        self.still_valid(claims.sub, claims.exp, now)?;
+        Ok(claims)
+    }
+
+    /// Whether what was signed for session `sub`, expiring at `exp`, still
+    /// holds at `now`: not expired, and the session not ended by an erasure.
+    fn still_valid(&self, sub: Uuid, exp: i64, now: DateTime<Utc>) -> Result<(), TokenError> {
+        if exp <= now.timestamp() {
             return Err(TokenError::Expired);
         }
-        if self.revocations.session_ended(claims.sub) {
+        if self.revocations.session_ended(sub) {
             return Err(TokenError::Ended);
         }
-        Ok(claims)
+        Ok(())
     }
 
     /// A connect ticket for the session `claims`, bound to the client's
@@ -291,12 +298,7 @@ impl SessionKeys {
         let payload = B64.decode(payload).map_err(|_| TokenError::Invalid)?;
         let claims: TicketClaims =
             serde_json::from_slice(&payload).map_err(|_| TokenError::Invalid)?;
-        if claims.exp <= now.timestamp() {
-            return Err(TokenError::Expired);
-        }
-        if self.revocations.session_ended(claims.sub) {
-            return Err(TokenError::Ended);
-        }
+        self.still_valid(claims.sub, claims.exp, now)?;
         Ok(claims)
     }
 }

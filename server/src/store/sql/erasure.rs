@@ -88,6 +88,17 @@ where
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            // The first touch of a visitor session they joined or sent a
+            // lead from: its URLs may name the person; the source stays,
+            // for counts. (A user's id names no visitor session: nothing.)
+            sqlx::query(
+                "UPDATE service_visitor_session SET referrer = NULL, landing_page = NULL,
+                     utm_term = NULL, utm_content = NULL
+                 WHERE session_id = $1",
+            )
+            .bind(session)
+            .execute(&mut *tx)
+            .await?;
         }
         let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         sqlx::query(
@@ -224,25 +235,15 @@ where
         .execute(&mut **tx)
         .await?;
         users += DB::rows_affected(&done);
-        // The first touch of the session they joined from (its URLs may
-        // name the person; the source stays, for counts).
-        sqlx::query(
-            "UPDATE service_visitor_session SET referrer = NULL, landing_page = NULL,
-                 utm_term = NULL, utm_content = NULL
-             WHERE session_id IN (SELECT visitor_id FROM service_user_master
-                                  WHERE master_id = $1)",
-        )
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
     }
     Ok(users)
 }
 
 /// Replaces the contact details, message, details and idempotency key of
 /// the leads sent with one of the emails or by one of the users (in the
-/// campaign), and the first touch of the sessions they came from; notes
-/// their senders' names and sessions. How many leads.
+/// campaign); notes their senders' names and sessions (whose first touch
+/// the erasure clears with the rest of the person's sessions). How many
+/// leads.
 async fn erase_leads<DB: Dialect>(
     tx: &mut Transaction<'_, DB>,
     person: &mut Person,
@@ -286,16 +287,6 @@ where
             person.sessions.extend(session);
             person.sessions.extend(visitor);
         }
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE service_visitor_session SET referrer = NULL, landing_page = NULL,
-                 utm_term = NULL, utm_content = NULL
-             WHERE session_id IN (SELECT visitor_id FROM service_quote_main WHERE {WHOSE})"
-        )))
-        .bind(email)
-        .bind(id)
-        .bind(person.campaign)
-        .execute(&mut **tx)
-        .await?;
         let done = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE service_quote_main
              SET name = $4, email = $5, company = NULL, phone = NULL, message = $4,
