@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
+use ovasabi_edge::bus::Event;
+
 use crate::db_tests;
 use crate::faults::OwnRedis;
 use crate::support::{Db, TestApp, redis_url, spawn_app, spawn_app_with};
@@ -138,6 +140,36 @@ async fn a_redis_restarted_empty_resets_resumes(db: Db) {
     resuming_after_the_loss_is_a_reset(&app, &mut open, &before).await;
 }
 
+/// After Redis lost its events, a stream that stays quiet (nothing
+/// published since) is reset once, not at every check that finds the new
+/// history still empty.
+async fn a_quiet_stream_is_reset_once_after_a_loss(db: Db) {
+    if redis_url().is_none() {
+        return;
+    }
+    let mut redis = OwnRedis::start().await;
+    let url = redis.url();
+    let app = spawn_app_with(db, move |c| {
+        c.redis_url = Some(url.as_str().into());
+        c.redis_prefix = format!("ovasabi-test-{}", uuid::Uuid::now_v7().simple());
+    })
+    .await;
+    app.open_campaign("c", json!({})).await;
+    let (mut open, _) = a_stream_that_saw_a_join(&app).await;
+    redis.kill();
+    redis.restart().await;
+    open.next_of("reset").await;
+    // Three checks (one a second) find the new history empty; presence
+    // may move meanwhile (each instance's visitors are counted again).
+    let quiet_until = tokio::time::Instant::now() + Duration::from_millis(3500);
+    while let Some(left) = quiet_until.checked_duration_since(tokio::time::Instant::now()) {
+        match open.next_within(left).await {
+            Some(frame) => assert_ne!(frame.event, "reset", "one reset, then quiet"),
+            None => break,
+        }
+    }
+}
+
 /// A replica that lags takes over: the stream's last id moves backwards,
 /// the epoch key stays.
 async fn a_lagging_replica_resets_resumes(db: Db) {
@@ -173,6 +205,51 @@ async fn a_lagging_replica_resets_resumes(db: Db) {
         .await
         .expect("XADD");
     resuming_after_the_loss_is_a_reset(&app, &mut open, &before).await;
+}
+
+/// A stream busy with events is not taken for one that lost them: the
+/// periodic check that Redis still holds what an instance wrote compares
+/// Redis's answer with what the instance had before it asked, not with
+/// what it wrote while the answer was on its way (the soak found every
+/// stream reset every few seconds under load).
+async fn a_busy_stream_keeps_its_epoch(db: Db) {
+    let Some(shared) = redis_url() else {
+        return;
+    };
+    let prefix = format!("ovasabi-test-{}", uuid::Uuid::now_v7().simple());
+    let (url, key) = (shared.clone(), prefix.clone());
+    let app = spawn_app_with(db, move |c| {
+        c.redis_url = Some(url.as_str().into());
+        c.redis_prefix = key;
+    })
+    .await;
+    app.open_campaign("c", json!({})).await;
+    let client = redis::Client::open(shared.as_str()).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let epoch_key = format!("{prefix}:epoch");
+    let before: String = redis::cmd("GET")
+        .arg(&epoch_key)
+        .query_async(&mut conn)
+        .await
+        .expect("GET");
+    // Long enough for three checks (one a second), each meeting writes in flight.
+    let until = tokio::time::Instant::now() + Duration::from_millis(3500);
+    let publishers = (0..32).map(|_| async {
+        while tokio::time::Instant::now() < until {
+            let event = Event::public("user.joined", json!({"display_name": "Busy"}));
+            app.state.bus.publish("c", event).await.expect("published");
+        }
+    });
+    futures::future::join_all(publishers).await;
+    let after: String = redis::cmd("GET")
+        .arg(&epoch_key)
+        .query_async(&mut conn)
+        .await
+        .expect("GET");
+    assert_eq!(before, after, "nothing was lost: the epoch stays");
 }
 
 /// An id of the format before epochs (`ms-seq`) is a reset.
@@ -248,5 +325,7 @@ db_tests!(
     a_change_is_audited_even_when_its_caller_hangs_up,
     a_redis_restarted_empty_resets_resumes,
     a_lagging_replica_resets_resumes,
+    a_busy_stream_keeps_its_epoch,
+    a_quiet_stream_is_reset_once_after_a_loss,
     an_id_of_the_old_format_resets,
 );

@@ -143,6 +143,15 @@ impl RedisBus {
     /// reader goes on from: `position`, or, in the new epoch, after the
     /// last entry this instance had.
     pub(super) async fn check_epoch(&self, position: EventId) -> anyhow::Result<EventId> {
+        // What this instance had before it asks: Redis's answer, which
+        // comes after, holds at least that unless it lost it. (Read after
+        // the answer, it would include what was written while the answer
+        // was on its way, and a busy stream would look like a lost one.)
+        let (seen, added) = {
+            let delivery = self.delivery.lock();
+            (delivery.seen.entry(), delivery.added)
+        };
+        let current = self.epoch();
         let mut conn = self.conn.clone();
         let stored: Option<u64> = redis::cmd("GET")
             .arg(&self.epoch_key)
@@ -150,11 +159,6 @@ impl RedisBus {
             .await
             .context("GET epoch")?;
         let bounds = self.bounds().await?;
-        let current = self.epoch();
-        let (seen, added) = {
-            let delivery = self.delivery.lock();
-            (delivery.seen.entry(), delivery.added)
-        };
         let lost = match (stored, &bounds) {
             (None, _) => true,
             (Some(other), _) if other != current => false, // another instance noticed first
@@ -190,7 +194,11 @@ impl RedisBus {
             .store(epoch, std::sync::atomic::Ordering::Relaxed);
         {
             let mut delivery = self.delivery.lock();
-            (delivery.last, delivery.seen, delivery.sub) = (start, start, 0);
+            // Nothing of the new epoch seen yet: were it `start`, a stream
+            // still empty (no event since the loss) would look lost again
+            // at every check, and every stream would be reset each second.
+            let nothing = EventId::new(epoch, 0, 0);
+            (delivery.last, delivery.seen, delivery.sub) = (start, nothing, 0);
             delivery.added = bounds.map_or(0, |b| b.added);
         }
         tracing::warn!(
