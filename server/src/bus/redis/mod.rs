@@ -9,8 +9,12 @@
 //! instance and `n` its sequence number for the event, and `s` whom it is
 //! about, when it is about one person (what an erasure removes).
 //!
-//! **When Redis does not answer**, a publish never waits more than
-//! [`PUBLISH_DEADLINE`]: the event goes to this instance's visitors at once
+//! **While Redis answers**, a publish returns once its event is in Redis
+//! (within [`HEALTHY_DEADLINE`]), so what a form acknowledged survives the
+//! instance being killed the moment after. **When Redis does not answer**
+//! (the sender failed, or a publish waited that long), a publish never waits
+//! more than [`PUBLISH_DEADLINE`], and those already waiting stop at once:
+//! the event goes to this instance's visitors at once
 //! (under an id just after the last stream entry they had, see [`EventId`])
 //! and to Redis as soon as it answers, from a bounded queue, in order. When
 //! the reader later meets that entry it skips it, so each event reaches each
@@ -51,6 +55,11 @@ const READ_BATCH: usize = 512;
 /// Longest a publish waits for Redis before its event goes to this
 /// instance's visitors without it.
 const PUBLISH_DEADLINE: Duration = Duration::from_millis(200);
+/// How long a publish waits for Redis to take its event while Redis is
+/// taking events: longer than any hiccup of a healthy Redis, short enough
+/// that the first forms of an outage that hangs (rather than refuses)
+/// are answered within a second or so.
+const HEALTHY_DEADLINE: Duration = Duration::from_secs(1);
 /// Events waiting for Redis at most; more are delivered here only, and the
 /// other instances' streams of their campaigns get `reset`.
 const PUBLISH_QUEUE: usize = 10_000;
@@ -111,8 +120,11 @@ pub struct RedisBus {
     queued: Mutex<Option<mpsc::Receiver<Outgoing>>>,
     /// Campaigns whose events could not be queued: a gap marker is owed.
     overflowed: Mutex<HashSet<String>>,
-    /// Whether Redis failed to take the last event (cleared when it does).
+    /// Whether Redis failed to take the last event, or took longer than
+    /// [`HEALTHY_DEADLINE`] (cleared when it takes one).
     degraded: AtomicBool,
+    /// Wakes the publishes waiting for Redis when it is found not to answer.
+    released: tokio::sync::Notify,
 }
 
 /// The local side of delivery, under one lock: ids handed out here must sort
@@ -180,6 +192,7 @@ impl RedisBus {
             queued: Mutex::new(Some(queued)),
             overflowed: Mutex::default(),
             degraded: AtomicBool::new(false),
+            released: tokio::sync::Notify::new(),
         };
         let epoch = bus.join_epoch().await?;
         bus.epoch.store(epoch, Ordering::Relaxed);
@@ -252,9 +265,8 @@ impl RedisBus {
 #[async_trait]
 impl EventBus for RedisBus {
     async fn publish(&self, campaign: &str, event: Event) -> anyhow::Result<EventId> {
-        let n = self.next_n.fetch_add(1, Ordering::Relaxed);
         let (sent, taken) = oneshot::channel();
-        let out = Outgoing {
+        let mut out = Outgoing {
             campaign: campaign.to_owned(),
             kind: event.kind.clone(),
             data: event.data.to_string(),
@@ -264,24 +276,56 @@ impl EventBus for RedisBus {
                 Audience::Team => TEAM.to_owned(),
             },
             micros: Utc::now().timestamp_micros(),
-            n,
+            n: 0,
             subject: event.subject.map(|s| s.to_string()),
             sent: Some(sent),
         };
-        self.delivery.lock().own.insert(n, false);
-        if self.queue.try_send(out).is_err() {
+        // Numbered and queued under the lock: own events reach the stream in
+        // `n` order, which the reader relies on (two publishes numbered in
+        // one order and queued in the other had the later one skipped here).
+        let queued = {
+            let mut delivery = self.delivery.lock();
+            let n = self.next_n.fetch_add(1, Ordering::Relaxed);
+            out.n = n;
+            delivery.own.insert(n, false);
+            let queued = self.queue.try_send(out).is_ok();
+            if !queued {
+                delivery.own.remove(&n);
+            }
+            queued.then_some(n)
+        };
+        let Some(n) = queued else {
             // The queue is full (Redis away for long): here only, and the
             // other instances' streams of this campaign will get `reset`.
-            self.delivery.lock().own.remove(&n);
             self.overflowed.lock().insert(campaign.to_owned());
             return self
                 .deliver_locally(campaign, event, None)
                 .context("delivered locally");
-        }
-        match tokio::time::timeout(PUBLISH_DEADLINE, taken).await {
-            Ok(Ok(id)) => Ok(id),
+        };
+        let released = self.released.notified();
+        let deadline = if self.degraded.load(Ordering::Relaxed) {
+            PUBLISH_DEADLINE
+        } else {
+            HEALTHY_DEADLINE
+        };
+        let taken = tokio::select! {
+            taken = taken => taken.ok(),
+            () = tokio::time::sleep(deadline) => {
+                if !self.degraded.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        waited_ms = deadline.as_millis() as u64,
+                        "Redis is slow to take events: delivering on this instance, queueing for Redis"
+                    );
+                    self.released.notify_waiters();
+                }
+                None
+            }
+            () = released => None,
+        };
+        match taken {
+            Some(id) => Ok(id),
             // Redis is slow or away: the visitors here do not wait for it.
-            _ => Ok(self
+            None => Ok(self
                 .deliver_locally(campaign, event, Some(n))
                 .unwrap_or_default()),
         }

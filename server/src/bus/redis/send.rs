@@ -134,6 +134,8 @@ impl RedisBus {
                                 "Redis does not take events: delivering on this instance, queueing for Redis"
                             );
                         }
+                        // Whoever waits for this batch stops waiting.
+                        self.released.notify_waiters();
                         failures += 1;
                         tokio::select! {
                             () = shutdown.cancelled() => return,
