@@ -144,7 +144,7 @@ pub(crate) async fn endpoint_info(
 }
 
 /// A client endpoint (one UDP socket) on loopback address `source`, trusting `hashes`.
-fn client_endpoint(
+pub(crate) fn client_endpoint(
     source: std::net::IpAddr,
     hashes: &[Sha256Digest],
 ) -> anyhow::Result<Endpoint<Client>> {

@@ -12,6 +12,8 @@
 //! - [`impair`]: UDP and TCP proxies that delay and lose traffic.
 //! - [`lossy`]: cursors over WebTransport and over the fallback on one impaired link.
 //! - [`resume`]: what resuming an event stream costs the server beside opening one.
+//! - [`soak`]: the chaos soak — three instances under mixed load while they,
+//!   Redis and PostgreSQL fail, and an account of every acknowledged operation.
 
 pub mod cursors;
 pub mod fallback;
@@ -19,6 +21,7 @@ pub mod forms;
 pub mod impair;
 pub mod lossy;
 pub mod resume;
+pub mod soak;
 pub mod sse;
 pub mod stats;
 pub mod target;

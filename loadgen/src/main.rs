@@ -6,9 +6,12 @@
 //! ovasabi-load forms   --concurrency 64 --requests 20000 --admin-token T
 //! ovasabi-load resume  --opens 100 --rounds 10 --others 1000 --admin-token T --server-pid P
 //! ovasabi-load lossy   --loss 0.01 --delay-ms 30 --jitter-ms 10 --admin-token T
+//! ovasabi-load soak    --server target/debug/ovasabi-edge --database-url postgres://…/db --minutes 2
 //! ```
 //! Each run makes its own campaign (with the admin token) unless `--campaign`
-//! names one, prints a summary, and with `--json` one JSON line.
+//! names one, prints a summary, and with `--json` one JSON line. The soak
+//! starts (and kills) its own servers and prints a table; it exits 1 when
+//! anything acknowledged was lost.
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +19,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use loadgen::stats::{ServerUse, read_process};
 use loadgen::target::{bench_campaign, check_loopback, raise_fd_limit, user_tokens};
-use loadgen::{cursors, forms, impair, lossy, resume, sse};
+use loadgen::{cursors, forms, impair, lossy, resume, soak, sse};
 
 #[derive(Parser)]
 #[command(
@@ -56,8 +59,42 @@ struct Common {
     interest_cap: u32,
 }
 
+/// The chaos soak's settings.
+#[derive(Args, Clone)]
+struct SoakArgs {
+    /// The server binary to run (three instances of it).
+    #[arg(long, default_value = "target/debug/ovasabi-edge")]
+    server: std::path::PathBuf,
+    /// An empty PostgreSQL database for the instances (reached through the
+    /// soak's own cuttable proxy).
+    #[arg(long)]
+    database_url: String,
+    /// Minutes of load and faults.
+    #[arg(long, default_value_t = 2.0)]
+    minutes: f64,
+    #[arg(long, default_value_t = 3)]
+    instances: usize,
+    #[arg(long, default_value_t = 20.0)]
+    joins_per_second: f64,
+    #[arg(long, default_value_t = 20.0)]
+    leads_per_second: f64,
+    #[arg(long, default_value_t = 300)]
+    streams: usize,
+    #[arg(long, default_value_t = 50)]
+    cursors: usize,
+    /// Where the instances' logs go.
+    #[arg(long, default_value = ".")]
+    logs: std::path::PathBuf,
+    /// Print the report as one JSON line too.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand)]
 enum Scenario {
+    /// The chaos soak: three instances under mixed load while instances,
+    /// Redis and PostgreSQL fail; fails unless nothing acknowledged was lost.
+    Soak(SoakArgs),
     /// WebTransport cursor sessions in one room.
     Cursors {
         #[command(flatten)]
@@ -190,6 +227,7 @@ async fn main() -> anyhow::Result<()> {
     let limit = raise_fd_limit();
     let http = reqwest::Client::new();
     let common = match &cli.scenario {
+        Scenario::Soak(args) => return run_soak(args.clone()).await,
         Scenario::Cursors { common, .. }
         | Scenario::Sse { common, .. }
         | Scenario::Lossy { common, .. }
@@ -207,6 +245,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let measured_from: Instant;
     match cli.scenario {
+        Scenario::Soak(_) => unreachable!("the soak ran above"),
         Scenario::Cursors {
             sessions,
             hz,
@@ -354,6 +393,32 @@ async fn main() -> anyhow::Result<()> {
             let server = server_use(common.server_pid, before, measured_from)?;
             print(common.json, "forms", &report, server)?;
         }
+    }
+    Ok(())
+}
+
+async fn run_soak(args: SoakArgs) -> anyhow::Result<()> {
+    if !args.minutes.is_finite() || args.minutes <= 0.0 || args.instances == 0 {
+        anyhow::bail!("--minutes must be above 0 and --instances at least 1");
+    }
+    let report = soak::run(soak::SoakPlan {
+        server: args.server,
+        database_url: args.database_url,
+        duration: Duration::from_secs_f64(args.minutes * 60.0),
+        instances: args.instances,
+        joins_per_second: args.joins_per_second,
+        leads_per_second: args.leads_per_second,
+        streams: args.streams,
+        cursors: args.cursors,
+        logs: args.logs,
+    })
+    .await?;
+    print!("{}", report.table());
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    }
+    if !report.problems.is_empty() {
+        std::process::exit(1);
     }
     Ok(())
 }
