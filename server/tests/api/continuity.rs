@@ -121,22 +121,39 @@ async fn resuming_after_the_loss_is_a_reset(
     assert_eq!(again.next().await.event, "presence");
 }
 
+/// An app on Redis at `url` under a key prefix of its own, and its campaign
+/// `c`; returns the prefix too.
+async fn app_on_redis(db: Db, url: &str) -> (TestApp, String) {
+    let prefix = format!("ovasabi-test-{}", uuid::Uuid::now_v7().simple());
+    let (url, key) = (url.to_owned(), prefix.clone());
+    let app = spawn_app_with(db, move |c| {
+        c.redis_url = Some(url.as_str().into());
+        c.redis_prefix = key;
+    })
+    .await;
+    app.open_campaign("c", json!({})).await;
+    (app, prefix)
+}
+
+/// An app on a Redis of its own, a stream that saw a join (and its id), and
+/// then that Redis killed and started again empty (no persistence).
+async fn a_stream_across_a_redis_loss(
+    db: Db,
+) -> (TestApp, crate::support::SseClient, String, OwnRedis) {
+    let mut redis = OwnRedis::start().await;
+    let (app, _) = app_on_redis(db, &redis.url()).await;
+    let (open, before) = a_stream_that_saw_a_join(&app).await;
+    redis.kill();
+    redis.restart().await;
+    (app, open, before, redis)
+}
+
 /// Redis killed and started again empty (no persistence).
 async fn a_redis_restarted_empty_resets_resumes(db: Db) {
     if redis_url().is_none() {
         return;
     }
-    let mut redis = OwnRedis::start().await;
-    let url = redis.url();
-    let app = spawn_app_with(db, move |c| {
-        c.redis_url = Some(url.as_str().into());
-        c.redis_prefix = format!("ovasabi-test-{}", uuid::Uuid::now_v7().simple());
-    })
-    .await;
-    app.open_campaign("c", json!({})).await;
-    let (mut open, before) = a_stream_that_saw_a_join(&app).await;
-    redis.kill();
-    redis.restart().await;
+    let (app, mut open, before, _redis) = a_stream_across_a_redis_loss(db).await;
     resuming_after_the_loss_is_a_reset(&app, &mut open, &before).await;
 }
 
@@ -147,17 +164,7 @@ async fn a_quiet_stream_is_reset_once_after_a_loss(db: Db) {
     if redis_url().is_none() {
         return;
     }
-    let mut redis = OwnRedis::start().await;
-    let url = redis.url();
-    let app = spawn_app_with(db, move |c| {
-        c.redis_url = Some(url.as_str().into());
-        c.redis_prefix = format!("ovasabi-test-{}", uuid::Uuid::now_v7().simple());
-    })
-    .await;
-    app.open_campaign("c", json!({})).await;
-    let (mut open, _) = a_stream_that_saw_a_join(&app).await;
-    redis.kill();
-    redis.restart().await;
+    let (_app, mut open, _, _redis) = a_stream_across_a_redis_loss(db).await;
     open.next_of("reset").await;
     // Three checks (one a second) find the new history empty; presence
     // may move meanwhile (each instance's visitors are counted again).
@@ -176,14 +183,7 @@ async fn a_lagging_replica_resets_resumes(db: Db) {
     let Some(shared) = redis_url() else {
         return;
     };
-    let prefix = format!("ovasabi-test-{}", uuid::Uuid::now_v7().simple());
-    let (url, key) = (shared.clone(), prefix.clone());
-    let app = spawn_app_with(db, move |c| {
-        c.redis_url = Some(url.as_str().into());
-        c.redis_prefix = key;
-    })
-    .await;
-    app.open_campaign("c", json!({})).await;
+    let (app, prefix) = app_on_redis(db, &shared).await;
     let (mut open, before) = a_stream_that_saw_a_join(&app).await;
     let client = redis::Client::open(shared.as_str()).expect("url");
     let mut conn = client
@@ -216,14 +216,7 @@ async fn a_busy_stream_keeps_its_epoch(db: Db) {
     let Some(shared) = redis_url() else {
         return;
     };
-    let prefix = format!("ovasabi-test-{}", uuid::Uuid::now_v7().simple());
-    let (url, key) = (shared.clone(), prefix.clone());
-    let app = spawn_app_with(db, move |c| {
-        c.redis_url = Some(url.as_str().into());
-        c.redis_prefix = key;
-    })
-    .await;
-    app.open_campaign("c", json!({})).await;
+    let (app, prefix) = app_on_redis(db, &shared).await;
     let client = redis::Client::open(shared.as_str()).expect("url");
     let mut conn = client
         .get_multiplexed_async_connection()
@@ -260,12 +253,7 @@ async fn an_instance_delivers_all_its_own_events(db: Db) {
     let Some(shared) = redis_url() else {
         return;
     };
-    let app = spawn_app_with(db, move |c| {
-        c.redis_url = Some(shared.as_str().into());
-        c.redis_prefix = format!("ovasabi-test-{}", uuid::Uuid::now_v7().simple());
-    })
-    .await;
-    app.open_campaign("c", json!({})).await;
+    let (app, _) = app_on_redis(db, &shared).await;
     let mut events = app.state.bus.subscribe("c");
     // Tasks of their own, on both worker threads, as requests are.
     let publishers = (0..32).map(|task| {

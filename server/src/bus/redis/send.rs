@@ -16,12 +16,20 @@ use crate::bus::EventId;
 
 /// Appends an entry to the stream every instance reads (`KEYS[1]`) and,
 /// under the same id, to its campaign's own history (`KEYS[2]`), both
-/// bounded to about `ARGV[1]` entries; the fields are the rest of `ARGV`.
-/// Returns the id. (`EVAL`, not a loaded script: a Redis restarted empty
-/// has forgotten every loaded script.)
-const XADD_BOTH: &str =
-    "local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 2))
-pcall(redis.call, 'XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], id, unpack(ARGV, 2))
+/// bounded to about `ARGV[1]` entries; the fields are the rest of `ARGV`
+/// from `ARGV[3]`. Returns the id. (`EVAL`, not a loaded script: a Redis
+/// restarted empty has forgotten every loaded script.)
+///
+/// Only while the epoch key (`KEYS[3]`) is the writer's epoch (`ARGV[2]`):
+/// a Redis that lost its data takes nothing from an instance that has not
+/// noticed yet. Entries written there before would sort below where that
+/// instance's reader goes on from once it notices (after what it had), and
+/// other instances' entries of the same moment would be skipped with them.
+const XADD_BOTH: &str = "if redis.call('GET', KEYS[3]) ~= ARGV[2] then
+  return redis.error_reply('EPOCH Redis lost its events: this instance has not moved to the new epoch yet')
+end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 3))
+pcall(redis.call, 'XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], id, unpack(ARGV, 3))
 return id";
 
 /// An event on its way to Redis.
@@ -45,13 +53,16 @@ impl RedisBus {
     async fn xadd(&self, batch: &[Outgoing]) -> anyhow::Result<Vec<EventId>> {
         let mut conn = self.conn.clone();
         let mut pipe = redis::pipe();
+        let epoch = self.epoch.load(Ordering::Relaxed);
         for out in batch {
             pipe.cmd("EVAL")
                 .arg(XADD_BOTH)
-                .arg(2)
+                .arg(3)
                 .arg(&self.key)
                 .arg(self.history_key(&out.campaign))
+                .arg(&self.epoch_key)
                 .arg(self.max_len)
+                .arg(epoch)
                 .arg("c")
                 .arg(&out.campaign)
                 .arg("k")
@@ -75,7 +86,6 @@ impl RedisBus {
                 .await
                 .context("XADD timed out")?
                 .context("XADD")?;
-        let epoch = self.epoch.load(Ordering::Relaxed);
         let ids = ids
             .iter()
             .map(|id| {
