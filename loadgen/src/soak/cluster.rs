@@ -121,7 +121,7 @@ impl Instance {
                     return Ok(());
                 }
                 Err(e) if Instant::now() < give_up => {
-                    tracing_line(&format!(
+                    progress(&format!(
                         "instance {} did not start ({e:#}); again",
                         self.slot
                     ));
@@ -238,7 +238,7 @@ async fn healthy(base: &str, child: &mut Child, give_up: Instant) -> anyhow::Res
 }
 
 /// A progress line on stderr (the report goes to stdout).
-pub fn tracing_line(line: &str) {
+pub fn progress(line: &str) {
     eprintln!("soak: {line}");
 }
 

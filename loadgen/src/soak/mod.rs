@@ -38,7 +38,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use cluster::{CuttableProxy, Instance, Launch, OwnRedis, tracing_line};
+use cluster::{CuttableProxy, Instance, Launch, OwnRedis, progress};
 
 /// Resolves once `stop` says the run is over.
 pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
@@ -192,7 +192,7 @@ pub async fn run(plan: SoakPlan) -> anyhow::Result<report::SoakReport> {
         .timeout(Duration::from_secs(30))
         .build()?;
     let slug = campaign(&http, &bases[0], &admin).await?;
-    tracing_line(&format!(
+    progress(&format!(
         "{} instances up, campaign {slug}; opening streams",
         instances.len()
     ));
@@ -307,11 +307,11 @@ pub async fn run(plan: SoakPlan) -> anyhow::Result<report::SoakReport> {
                 format!("{at:.1} s: PostgreSQL {what}")
             }
         };
-        tracing_line(&line);
+        progress(&line);
         injected.lock().push(line);
     }
     tokio::time::sleep_until(until).await;
-    tracing_line("load ends; retries go on for 30 s, then the deliveries drain");
+    progress("load ends; retries go on for 30 s, then the deliveries drain");
     let _ = join_task.await;
     let _ = lead_task.await;
     for restart in restarts {
