@@ -52,8 +52,9 @@ use crate::telemetry::Histogram;
 const BLOCK: Duration = Duration::from_secs(1);
 /// Most entries one `XREAD` returns.
 const READ_BATCH: usize = 512;
-/// Longest a publish waits for Redis before its event goes to this
-/// instance's visitors without it.
+/// Longest a publish waits for Redis, once Redis has refused or lagged (see
+/// [`HEALTHY_DEADLINE`]), before its event goes to this instance's visitors
+/// without it.
 const PUBLISH_DEADLINE: Duration = Duration::from_millis(200);
 /// How long a publish waits for Redis to take its event while Redis is
 /// taking events: longer than any hiccup of a healthy Redis, short enough
