@@ -135,6 +135,15 @@ async fn app_on_redis(db: Db, url: &str) -> (TestApp, String) {
     (app, prefix)
 }
 
+/// A connection of the test's own to the Redis at `url`.
+async fn redis_connection(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis")
+}
+
 /// An app on a Redis of its own, a stream that saw a join (and its id), and
 /// then that Redis killed and started again empty (no persistence).
 async fn a_stream_across_a_redis_loss(
@@ -185,11 +194,7 @@ async fn a_lagging_replica_resets_resumes(db: Db) {
     };
     let (app, prefix) = app_on_redis(db, &shared).await;
     let (mut open, before) = a_stream_that_saw_a_join(&app).await;
-    let client = redis::Client::open(shared.as_str()).expect("url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
+    let mut conn = redis_connection(&shared).await;
     let stream = format!("{prefix}:events");
     let () = redis::cmd("DEL")
         .arg(&stream)
@@ -217,11 +222,7 @@ async fn a_busy_stream_keeps_its_epoch(db: Db) {
         return;
     };
     let (app, prefix) = app_on_redis(db, &shared).await;
-    let client = redis::Client::open(shared.as_str()).expect("url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
+    let mut conn = redis_connection(&shared).await;
     let epoch_key = format!("{prefix}:epoch");
     let before: String = redis::cmd("GET")
         .arg(&epoch_key)
