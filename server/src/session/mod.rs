@@ -234,15 +234,26 @@ impl SessionKeys {
         if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
             return Err(TokenError::Invalid);
         }
+        let claims: SessionClaims = self.opened(b"", signing_input, payload, signature)?;
+        self.still_valid(claims.sub, claims.exp, now)?;
+        Ok(claims)
+    }
+
+    /// The claims in `payload` (base64), once `signature` (base64) is found
+    /// to be ours over `signed` for `purpose`.
+    fn opened<T: serde::de::DeserializeOwned>(
+        &self,
+        purpose: &[u8],
+        signed: &str,
+        payload: &str,
+        signature: &str,
+    ) -> Result<T, TokenError> {
         let signature = B64.decode(signature).map_err(|_| TokenError::Invalid)?;
-        if !self.signed(b"", signing_input.as_bytes(), &signature) {
+        if !self.signed(purpose, signed.as_bytes(), &signature) {
             return Err(TokenError::Invalid);
         }
         let payload = B64.decode(payload).map_err(|_| TokenError::Invalid)?;
-        let claims: SessionClaims =
-            serde_json::from_slice(&payload).map_err(|_| TokenError::Invalid)?;
-        self.still_valid(claims.sub, claims.exp, now)?;
-        Ok(claims)
+        serde_json::from_slice(&payload).map_err(|_| TokenError::Invalid)
     }
 
     /// Whether what was signed for session `sub`, expiring at `exp`, still
@@ -291,13 +302,7 @@ impl SessionKeys {
             return Err(TokenError::Invalid);
         }
         let (payload, signature) = ticket.split_once('.').ok_or(TokenError::Invalid)?;
-        let signature = B64.decode(signature).map_err(|_| TokenError::Invalid)?;
-        if !self.signed(TICKET_PURPOSE, payload.as_bytes(), &signature) {
-            return Err(TokenError::Invalid);
-        }
-        let payload = B64.decode(payload).map_err(|_| TokenError::Invalid)?;
-        let claims: TicketClaims =
-            serde_json::from_slice(&payload).map_err(|_| TokenError::Invalid)?;
+        let claims: TicketClaims = self.opened(TICKET_PURPOSE, payload, payload, signature)?;
         self.still_valid(claims.sub, claims.exp, now)?;
         Ok(claims)
     }
