@@ -4,6 +4,8 @@
 //! through the outbox.
 
 use chrono::Utc;
+use salvo_oapi::ToSchema;
+use salvo_oapi::schema::{Object, Schema};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -19,6 +21,7 @@ use crate::model::campaign::Campaign;
 use crate::model::campaign::settings::{LeadField, LeadRules};
 use crate::model::lead::{Lead, LeadStatus};
 use crate::model::outbox::NewOutbox;
+use crate::model::schema;
 use crate::model::team::{AuditAction, Role};
 use crate::session::{SessionKind, verify_session};
 use crate::state::AppState;
@@ -34,23 +37,41 @@ pub enum Budget {
     Number(serde_json::Number),
 }
 
+impl ToSchema for Budget {
+    fn to_schema(_components: &mut salvo_oapi::Components) -> salvo_oapi::RefOr<Schema> {
+        use salvo_oapi::schema::{BasicType, SchemaType};
+        Object::with_type(SchemaType::Array(vec![
+            BasicType::String,
+            BasicType::Number,
+        ]))
+        .max_length(MAX_BUDGET)
+        .into()
+    }
+}
+
 /// Body of `POST /api/quote`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LeadRequest {
     /// Campaign slug.
+    #[salvo(schema(schema_with = schema::slug))]
     pub campaign: String,
     /// Contact name.
+    #[salvo(schema(schema_with = name_schema))]
     pub name: String,
     /// Contact email.
+    #[salvo(schema(schema_with = schema::email))]
     pub email: String,
-    /// What they want.
+    /// What they want (at most the campaign's `forms.quote.max_message_chars`).
+    #[salvo(schema(schema_with = message_schema))]
     pub message: String,
     /// Company.
     #[serde(default)]
+    #[salvo(schema(schema_with = company_schema))]
     pub company: Option<String>,
     /// Phone.
     #[serde(default)]
+    #[salvo(schema(schema_with = phone_schema))]
     pub phone: Option<String>,
     /// Budget.
     #[serde(default)]
@@ -58,9 +79,27 @@ pub struct LeadRequest {
     /// Free-form details; keys allowed by the campaign.
     #[serde(default)]
     pub details: Option<Map<String, Value>>,
-    /// The version of the consent text agreed to, when the campaign asks.
+    /// The version of the consent text agreed to: required (422
+    /// `consent_required`) when the campaign asks for it
+    /// (`config.forms.quote.consent`), refused when it asks none.
     #[serde(default)]
     pub consent: Option<String>,
+}
+
+fn name_schema() -> Object {
+    schema::text(MAX_NAME, false)
+}
+
+fn message_schema() -> Object {
+    schema::text(MAX_MESSAGE, true)
+}
+
+fn company_schema() -> Schema {
+    schema::nullable(schema::text(MAX_NAME, false))
+}
+
+fn phone_schema() -> Schema {
+    schema::nullable(schema::text(MAX_PHONE, false))
 }
 
 /// A submission as the handler read it.
@@ -270,6 +309,8 @@ pub async fn set_status(
 /// Longest name, company and budget texts.
 const MAX_NAME: usize = 200;
 const MAX_PHONE: usize = 40;
+/// Longest message any campaign accepts.
+const MAX_MESSAGE: usize = crate::model::campaign::settings::MAX_MESSAGE_CHARS as usize;
 const MAX_BUDGET: usize = 100;
 const MAX_DETAIL_VALUE: usize = 1000;
 const MAX_IDEMPOTENCY_KEY: usize = 255;

@@ -7,6 +7,10 @@ use salvo::http::{HeaderValue, StatusCode};
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use salvo_oapi::{ToSchema, endpoint};
+
+use super::openapi::answers;
+
 use super::{ApiError, bearer_token, campaign_query, client_ip, json_body, page, state, team};
 use crate::forms::lead::{LeadRequest, Submission};
 use crate::model::lead::{Lead, LeadReceipt, LeadStatus};
@@ -21,7 +25,7 @@ pub fn router() -> Router {
 }
 
 /// Body of `PATCH /api/quote/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusChange {
     /// The new status.
@@ -29,7 +33,7 @@ pub struct StatusChange {
 }
 
 /// Body of `GET /api/quote`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LeadList {
     /// The page of leads, newest first.
     /// (Named `quotes` in the answer, as it always was.)
@@ -37,7 +41,29 @@ pub struct LeadList {
     pub leads: Vec<Lead>,
 }
 
-#[handler]
+/// Send a lead (the quote form)
+///
+/// A session token (`Authorization: Bearer`, optional) links the lead to its
+/// session, which then gets its `lead.status` events. With an
+/// `Idempotency-Key`, a retry of the same request answers the lead stored
+/// first (`Idempotent-Replayed: true`).
+#[endpoint(
+    tags("leads"),
+    security((), ("sessionToken" = [])),
+    parameters(("Idempotency-Key" = Option<String>, Header, max_length = 255)),
+    request_body = LeadRequest,
+    responses(
+        (status_code = 201, description = "Stored (or, with the same Idempotency-Key, the earlier one)", body = LeadReceipt),
+        answers::SessionCredential,
+        answers::NotAllowed,
+        answers::NotFound,
+        answers::Conflict,
+        answers::Body,
+        answers::Invalid,
+        answers::Limited,
+        answers::Unavailable,
+    )
+)]
 async fn submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let form: LeadRequest = json_body(req, &state.config).await?;
@@ -68,7 +94,29 @@ async fn submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     Ok(())
 }
 
-#[handler]
+/// A campaign's leads, newest first (viewer)
+///
+/// JSON pages (`limit`, `offset`), or with `?format=csv` (or `Accept:
+/// text/csv`) every lead as CSV, streamed.
+#[endpoint(
+    tags("leads"),
+    security(("adminToken" = ["viewer"])),
+    parameters(
+        ("campaign" = crate::model::schema::Slug, Query, description = "The campaign's slug"),
+        ("status" = Option<LeadStatus>, Query, description = "Only leads in this status"),
+        ("limit" = Option<u32>, Query, maximum = 500, description = "Rows per page (default 100)"),
+        ("offset" = Option<u32>, Query, description = "Rows to skip"),
+        ("format" = Option<String>, Query, description = "`csv`: the whole list as CSV (also chosen by `Accept: text/csv` without `format=json`)"),
+    ),
+    responses(
+        (status_code = 200, description = "Leads, or every lead (of `status`) as CSV, newest first, with attribution and consent", content(("application/json" = LeadList), ("text/csv" = String))),
+        answers::Malformed,
+        answers::Key,
+        answers::NotFound,
+        answers::Invalid,
+        answers::Unavailable,
+    )
+)]
 async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let by = team(req, &state, Role::Viewer).await?;
@@ -90,7 +138,23 @@ async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resul
     Ok(())
 }
 
-#[handler]
+/// Move a lead to its next status (editor)
+#[endpoint(
+    tags("leads"),
+    security(("adminToken" = ["editor"])),
+    parameters(("id" = uuid::Uuid, Path, description = "The lead's id")),
+    request_body = StatusChange,
+    responses(
+        (status_code = 200, description = "The lead", body = Lead),
+        answers::Body,
+        answers::Key,
+        answers::NotFound,
+        answers::Conflict,
+        answers::Invalid,
+        answers::Limited,
+        answers::Unavailable,
+    )
+)]
 async fn update_status(
     req: &mut Request,
     depot: &mut Depot,

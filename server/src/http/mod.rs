@@ -51,8 +51,13 @@ pub fn service(state: Arc<AppState>) -> Service {
 
 /// Every route of the HTTP API, with the shared state put in each request's depot.
 pub fn router(state: Arc<AppState>) -> Router {
+    routes_tree().hoop(InjectState(state))
+}
+
+/// Every route of the HTTP API, without the state: what the API description
+/// ([`openapi`]) is generated from.
+pub fn routes_tree() -> Router {
     web::index()
-        .hoop(InjectState(state.clone()))
         .push(web::router())
         .push(connect::router())
         .push(erasure::router())

@@ -137,7 +137,7 @@ pub struct VisitorSession {
 }
 
 /// Consent given on a form: the version of the text agreed to, and when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, salvo_oapi::ToSchema)]
 #[allow(missing_docs)] // fields named for what they hold
 pub struct Consent {
     pub version: String,

@@ -2,11 +2,12 @@
 //! `service_quote_main`) and the life of their status.
 
 use chrono::{DateTime, Utc};
+use salvo_oapi::ToSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Where a lead is in the sales process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LeadStatus {
     /// Just submitted.
@@ -58,7 +59,7 @@ impl LeadStatus {
 }
 
 /// A stored lead.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[allow(missing_docs)] // fields named for what they hold
 pub struct Lead {
     /// Id (UUID v7).
@@ -99,7 +100,7 @@ pub struct Lead {
 }
 
 /// What a client may learn of a lead: id and status.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[allow(missing_docs)] // fields named for what they hold
 pub struct LeadReceipt {
     pub id: Uuid,

@@ -9,6 +9,7 @@ pub mod feed;
 pub mod lead;
 pub mod outbox;
 pub mod report;
+pub mod schema;
 pub mod team;
 pub mod text;
 pub mod translation;

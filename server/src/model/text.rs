@@ -46,27 +46,33 @@ pub fn sha256_hex(text: &str) -> String {
         .collect()
 }
 
-/// Whether `c` is an invisible character refused in text: a bidirectional
-/// control, a line or paragraph separator, or an invisible format character.
+/// The invisible characters refused in text, as inclusive ranges: bidirectional
+/// controls, line and paragraph separators, invisible format characters.
+pub const INVISIBLE: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'), // soft hyphen
+    ('\u{034F}', '\u{034F}'), // combining grapheme joiner
+    ('\u{061C}', '\u{061C}'), // Arabic letter mark
+    ('\u{115F}', '\u{1160}'), // Hangul fillers (also U+3164, U+FFA0)
+    ('\u{17B4}', '\u{17B5}'),
+    ('\u{180B}', '\u{180F}'), // Mongolian vowel separator and selectors
+    ('\u{200B}', '\u{200B}'), // zero-width space
+    ('\u{200E}', '\u{200F}'), // left-to-right and right-to-left marks
+    ('\u{2028}', '\u{202E}'), // line and paragraph separators, bidirectional embeddings and overrides
+    ('\u{2060}', '\u{206F}'), // word joiner, invisible operators, isolates
+    ('\u{3164}', '\u{3164}'),
+    ('\u{FEFF}', '\u{FEFF}'), // zero-width no-break space
+    ('\u{FFA0}', '\u{FFA0}'),
+    ('\u{FFF9}', '\u{FFFB}'),   // interlinear annotations
+    ('\u{1D173}', '\u{1D17A}'), // musical formatting
+    ('\u{E0000}', '\u{E007F}'), // tags
+];
+
+/// Whether `c` is an invisible character refused in text ([`INVISIBLE`]).
 /// (C0 and C1 controls are `char::is_control`.)
 pub fn is_invisible(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' // soft hyphen
-        | '\u{034F}' // combining grapheme joiner
-        | '\u{061C}' // Arabic letter mark
-        | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers
-        | '\u{17B4}' | '\u{17B5}'
-        | '\u{180B}'..='\u{180F}' // Mongolian vowel separator and selectors
-        | '\u{200B}' // zero-width space
-        | '\u{200E}' | '\u{200F}' // left-to-right and right-to-left marks
-        | '\u{2028}' | '\u{2029}' // line and paragraph separators
-        | '\u{202A}'..='\u{202E}' // bidirectional embeddings and overrides
-        | '\u{2060}'..='\u{206F}' // word joiner, invisible operators, isolates
-        | '\u{FEFF}' // zero-width no-break space
-        | '\u{FFF9}'..='\u{FFFB}' // interlinear annotations
-        | '\u{1D173}'..='\u{1D17A}' // musical formatting
-        | '\u{E0000}'..='\u{E007F}' // tags
-    )
+    INVISIBLE
+        .iter()
+        .any(|&(first, last)| (first..=last).contains(&c))
 }
 
 /// The first character of `text` that may not appear in it: a control

@@ -2,14 +2,14 @@
 //! describes: every route is in it and everything in it is a route, every
 //! operation answers something, and its viewer is served.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
 use crate::support::{Db, spawn_app};
 
 fn document() -> Value {
-    serde_json::from_str(ovasabi_edge::http::openapi::DOCUMENT).expect("the document is JSON")
+    serde_json::from_str(ovasabi_edge::http::openapi::document()).expect("the document is JSON")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,4 +93,126 @@ fn the_campaign_catalogue_is_in_the_description() {
             endpoint.path
         );
     }
+}
+
+/// The description as it was written by hand (frozen when it became
+/// generated; never edited): what each of its operations promised.
+const BEFORE: &str = include_str!("openapi_before.json");
+
+/// What a client relies on in one operation: its status codes, the error
+/// `code` values each error status names, the required fields of its JSON
+/// body, the least role (`x-role`).
+#[derive(Debug, PartialEq)]
+struct Promise {
+    statuses: BTreeSet<String>,
+    codes: BTreeMap<String, BTreeSet<String>>,
+    required: BTreeSet<String>,
+    role: Option<String>,
+}
+
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.trim_start_matches("#/components/schemas/");
+            &doc["components"]["schemas"][name]
+        }
+        None => schema,
+    }
+}
+
+fn promises(doc: &Value) -> BTreeMap<(String, String), Promise> {
+    let mut out = BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("operations") {
+            let responses = operation["responses"].as_object().expect("responses");
+            let codes = responses
+                .iter()
+                .filter(|(status, _)| status.starts_with('4') || status.starts_with('5'))
+                .map(|(status, answer)| {
+                    let description = answer["description"].as_str().unwrap_or_default();
+                    let listed = description
+                        .split_once("(`code`:")
+                        .map(|(_, codes)| codes)
+                        .unwrap_or_default()
+                        .split('`')
+                        .skip(1)
+                        .step_by(2)
+                        .map(str::to_owned)
+                        .collect();
+                    (status.clone(), listed)
+                })
+                .collect();
+            let body = resolve(
+                doc,
+                &operation["requestBody"]["content"]["application/json"]["schema"],
+            );
+            let required = body["required"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect();
+            out.insert(
+                (method.to_uppercase(), path.clone()),
+                Promise {
+                    statuses: responses.keys().cloned().collect(),
+                    codes,
+                    required,
+                    role: operation["x-role"].as_str().map(str::to_owned),
+                },
+            );
+        }
+    }
+    out
+}
+
+/// Every operation the hand-written description had is generated, and
+/// keeps what it promised: the same status codes (more may be added), the
+/// same error codes per status (more may be added), the same required body
+/// fields and the same least role; and every live event type it listed.
+#[test]
+fn the_generated_description_keeps_every_promise_of_the_written_one() {
+    let before: Value = serde_json::from_str(BEFORE).expect("the frozen description is JSON");
+    let now = document();
+    let now_promises = promises(&now);
+    let mut broken = Vec::new();
+    for (operation, promised) in promises(&before) {
+        let Some(kept) = now_promises.get(&operation) else {
+            broken.push(format!("{operation:?} is no longer described"));
+            continue;
+        };
+        if !promised.statuses.is_subset(&kept.statuses) {
+            broken.push(format!(
+                "{operation:?} statuses {:?} became {:?}",
+                promised.statuses, kept.statuses
+            ));
+        }
+        for (status, codes) in &promised.codes {
+            let now_codes = kept.codes.get(status).cloned().unwrap_or_default();
+            if !codes.is_subset(&now_codes) {
+                broken.push(format!(
+                    "{operation:?} {status} codes {codes:?} became {now_codes:?}"
+                ));
+            }
+        }
+        if promised.required != kept.required {
+            broken.push(format!(
+                "{operation:?} required body fields {:?} became {:?}",
+                promised.required, kept.required
+            ));
+        }
+        if promised.role != kept.role {
+            broken.push(format!(
+                "{operation:?} x-role {:?} became {:?}",
+                promised.role, kept.role
+            ));
+        }
+    }
+    for event in before["x-events"].as_object().expect("x-events").keys() {
+        if now["x-events"].get(event).is_none() {
+            broken.push(format!("event {event} is no longer described"));
+        }
+    }
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
 }

@@ -1,17 +1,158 @@
-//! The API's description: `GET /api/openapi.json` (OpenAPI 3.1, every route,
-//! request body, answer and error code; a test holds it against the router)
-//! and `GET /api/docs`, a viewer of it served by the server itself.
+//! The API's description: `GET /api/openapi.json` (OpenAPI 3.1, generated
+//! from the handlers' `#[endpoint]` declarations and their types when the
+//! server starts; a test holds it against the router) and `GET /api/docs`, a
+//! viewer of it served by the server itself.
+//!
+//! What the framework does not say, this module adds once, by rule: the
+//! `operationId` (`{method}_{path}`), the least role an operation needs
+//! (`x-role`, from its `adminToken` security scope), and the live event
+//! types (`x-events`).
+
+pub mod answers;
+
+use std::sync::LazyLock;
 
 use salvo::http::{HeaderValue, header};
 use salvo::prelude::*;
+use salvo_oapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use salvo_oapi::{Info, License, OpenApi};
+use serde_json::{Map, Value, json};
 
-/// The OpenAPI document.
-pub const DOCUMENT: &str = include_str!("openapi.json");
+/// The operations not yet generated from their handlers, as they were
+/// written by hand; each handler given an `#[endpoint]` leaves it.
+const LEGACY: &str = include_str!("legacy.json");
+
+/// The OpenAPI document, made once.
+pub fn document() -> &'static str {
+    static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+        serde_json::to_string_pretty(&describe(&super::routes_tree()))
+            .expect("a JSON value serializes")
+    });
+    &DOCUMENT
+}
+
+/// The description of `router`'s routes.
+pub fn describe(router: &Router) -> Value {
+    // Schemas by their type's name (`Lead`), not its path.
+    salvo_oapi::naming::set_namer(salvo_oapi::naming::FlexNamer::new().short_mode(true));
+    let api = OpenApi::new("Ovasabi Edge", env!("CARGO_PKG_VERSION"))
+        .info(
+            Info::new("Ovasabi Edge", env!("CARGO_PKG_VERSION"))
+                .description(
+                    "The real-time backend of a campaign website. Errors are `{code, message, \
+                     field?}` with stable codes (README, API). Live events: `x-events`. The \
+                     cursor channel's datagrams: protocol/README.md.",
+                )
+                .license(License::new("MIT").identifier("MIT")),
+        )
+        .add_security_scheme(
+            "adminToken",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer).description(
+                "A team key (`ovk_…`, made by an owner with POST /api/admin/keys: a role — \
+                 viewer, editor, owner — and an optional campaign scope), or \
+                 OVASABI_ADMIN_TOKEN (an owner of everything). Each operation names the least \
+                 role it needs in `x-role`.",
+            )),
+        )
+        .add_security_scheme(
+            "sessionToken",
+            SecurityScheme::Http(
+                Http::new(HttpAuthScheme::Bearer)
+                    .description("A session token (join or POST /api/session)"),
+            ),
+        )
+        .merge_router(router);
+    let mut doc = serde_json::to_value(&api).expect("the description serializes");
+    fill_from_legacy(&mut doc);
+    for (method, path, operation) in operations(&mut doc) {
+        finish(&method, &path, operation);
+    }
+    doc
+}
+
+/// Every operation of `doc`, with its method and path.
+fn operations(doc: &mut Value) -> Vec<(String, String, &mut Map<String, Value>)> {
+    let mut out = Vec::new();
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for (path, item) in paths {
+            if let Some(item) = item.as_object_mut() {
+                for (method, operation) in item {
+                    if let Some(operation) = operation.as_object_mut() {
+                        out.push((method.clone(), path.clone(), operation));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What every operation gets by rule.
+fn finish(method: &str, path: &str, operation: &mut Map<String, Value>) {
+    let id = format!(
+        "{method}_{}",
+        path.trim_start_matches('/')
+            .replace('/', "_")
+            .replace(['{', '}'], "")
+    );
+    operation.insert("operationId".into(), Value::String(id));
+    // A handler that writes its own answer returns `Result<(), ApiError>`,
+    // which the framework describes as a bare 200 "Ok": dropped where the
+    // operation declares its own success.
+    if let Some(responses) = operation
+        .get_mut("responses")
+        .and_then(Value::as_object_mut)
+    {
+        let other_success = responses
+            .keys()
+            .any(|status| status != "200" && (status.starts_with('2') || status.starts_with('3')));
+        if other_success && responses.get("200") == Some(&json!({"description": "Ok"})) {
+            responses.remove("200");
+        }
+    }
+    let role = operation
+        .get("security")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|requirement| requirement["adminToken"].as_array())
+        .flatten()
+        .find_map(Value::as_str)
+        .map(str::to_owned);
+    if let Some(role) = role {
+        operation.insert("x-role".into(), Value::String(role));
+    }
+}
+
+/// Puts the operations, schemas and `x-events` no handler describes yet
+/// into `doc`, from the hand-written description.
+fn fill_from_legacy(doc: &mut Value) {
+    let legacy: Value = serde_json::from_str(LEGACY).expect("the legacy description is JSON");
+    for (path, item) in legacy["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in item.as_object().into_iter().flatten() {
+            let slot = &mut doc["paths"][path];
+            if slot.get(method).is_none() {
+                slot[method] = operation.clone();
+            }
+        }
+    }
+    for (name, schema) in legacy["components"]["schemas"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        let slot = &mut doc["components"]["schemas"];
+        if slot.get(name).is_none() {
+            slot[name] = schema.clone();
+        }
+    }
+    doc["x-events"] = legacy["x-events"].clone();
+}
 
 /// Routes of this resource.
 pub fn router() -> Router {
     Router::new()
-        .push(Router::with_path("api/openapi.json").get(document))
+        .push(Router::with_path("api/openapi.json").get(served_document))
         .push(
             Router::with_path("api/docs")
                 .get(viewer_page)
@@ -31,8 +172,8 @@ fn send(res: &mut Response, content_type: &'static str, body: &'static str) {
 }
 
 #[handler]
-async fn document(res: &mut Response) {
-    send(res, "application/json", DOCUMENT);
+async fn served_document(res: &mut Response) {
+    send(res, "application/json", document());
 }
 
 #[handler]

@@ -162,13 +162,16 @@ pub enum LeadField {
     Budget,
 }
 
+/// The longest message a campaign may accept (`forms.quote.max_message_chars`).
+pub const MAX_MESSAGE_CHARS: u32 = 20_000;
+
 /// Rules of the lead form. Name, email and message are always required.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LeadRules {
     /// Optional fields this campaign requires as well.
     pub required: Vec<LeadField>,
-    /// Longest message accepted, in characters.
+    /// Longest message accepted, in characters (at most [`MAX_MESSAGE_CHARS`]).
     pub max_message_chars: u32,
     /// Keys accepted in the free-form `details` object.
     pub details_keys: Vec<String>,
@@ -333,7 +336,7 @@ impl CampaignConfig {
             "forms.quote.max_message_chars",
             lead.max_message_chars,
             1,
-            20_000,
+            MAX_MESSAGE_CHARS,
         )?;
         if lead.details_keys.len() > 32 {
             return Err(invalid("forms.quote.details_keys", "at most 32 keys"));

@@ -1,0 +1,286 @@
+//! The error answers an operation may give, each declared once: its status,
+//! what it means, and the stable `code` values it carries (the body is
+//! always an [`ErrorBody`](crate::error::ErrorBody)). An operation lists the
+//! ones it gives in its `#[endpoint(responses(…))]`, e.g.
+//! `responses(answers::Body, answers::Unavailable)`.
+
+use salvo_oapi::schema::{AdditionalProperties, BasicType, Object, Ref};
+use salvo_oapi::{
+    Components, EndpointOutRegister, Operation, RefOr, Response, Responses, Schema, ToResponses,
+    ToSchema,
+};
+
+use crate::error::{ApiError, ErrorBody};
+
+/// The body of every error answer, `Error` among the document's schemas.
+impl ToSchema for ErrorBody<'_> {
+    fn to_schema(components: &mut Components) -> RefOr<Schema> {
+        let text = || Object::with_type(BasicType::String);
+        let schema = Object::new()
+            .property("code", text().description("Stable, machine-readable code"))
+            .property("message", text().description("For a person"))
+            .property(
+                "field",
+                text().description("The request field concerned, when there is one"),
+            )
+            .required("code")
+            .required("message")
+            .additional_properties(AdditionalProperties::FreeForm(false));
+        components.schemas.insert("Error", schema);
+        Ref::from_schema_name("Error").into()
+    }
+}
+
+/// A handler returning `Result<…, ApiError>` declares its error answers
+/// itself (the sets below), not through its return type.
+impl EndpointOutRegister for ApiError {
+    fn register(_components: &mut Components, _operation: &mut Operation) {}
+}
+
+/// One error answer: a status, its meaning and the codes it carries.
+pub struct ErrorAnswer {
+    /// The HTTP status.
+    pub status: u16,
+    /// What it means, for a person.
+    pub meaning: &'static str,
+    /// The `code` values of its bodies.
+    pub codes: &'static [&'static str],
+}
+
+impl ErrorAnswer {
+    /// The description of the answer: its meaning and its codes.
+    pub fn description(&self) -> String {
+        let codes: Vec<String> = self.codes.iter().map(|c| format!("`{c}`")).collect();
+        format!("{} (`code`: {})", self.meaning, codes.join(", "))
+    }
+
+    fn response(&self, components: &mut Components) -> Response {
+        let schema = ErrorBody::to_schema(components);
+        Response::new(self.description()).add_content("application/json", schema)
+    }
+}
+
+/// Declares a set of error answers an operation lists as one.
+macro_rules! answers {
+    ($($(#[$doc:meta])* $name:ident => [$($answer:expr),+ $(,)?];)+) => {
+        $(
+            $(#[$doc])*
+            pub struct $name;
+
+            impl $name {
+                /// The answers of this set.
+                pub const ANSWERS: &[&ErrorAnswer] = &[$(&$answer),+];
+            }
+
+            impl ToResponses for $name {
+                fn to_responses(components: &mut Components) -> Responses {
+                    Self::ANSWERS
+                        .iter()
+                        .map(|answer| (answer.status.to_string(), answer.response(components)))
+                        .collect()
+                }
+            }
+        )+
+
+        /// Every set, for the test that holds the codes to the code.
+        pub const ALL: &[&[&ErrorAnswer]] = &[$($name::ANSWERS),+];
+    };
+}
+
+/// 400 for a request whose query or body is malformed.
+pub const MALFORMED: ErrorAnswer = ErrorAnswer {
+    status: 400,
+    meaning: "Malformed request",
+    codes: &["malformed_json", "unreadable_body", "token_in_url"],
+};
+/// 408 for a body that trickled in.
+pub const TIMEOUT: ErrorAnswer = ErrorAnswer {
+    status: 408,
+    meaning: "The body came too slowly",
+    codes: &["request_timeout"],
+};
+/// 413 for a body over the limit.
+pub const TOO_LARGE: ErrorAnswer = ErrorAnswer {
+    status: 413,
+    meaning: "Body too large",
+    codes: &["payload_too_large"],
+};
+/// 415 for a body of another type.
+pub const MEDIA_TYPE: ErrorAnswer = ErrorAnswer {
+    status: 415,
+    meaning: "Not a JSON (or, for campaign files, TOML) body",
+    codes: &["unsupported_media_type"],
+};
+const CREDENTIAL_CODES: &[&str] = &[
+    "unauthorized",
+    "invalid_token",
+    "token_expired",
+    "invalid_ticket",
+    "ticket_expired",
+    "session_ended",
+];
+/// 401 for a visitor's missing or bad session token or ticket.
+pub const SESSION_CREDENTIAL: ErrorAnswer = ErrorAnswer {
+    status: 401,
+    meaning: "Missing, forged or expired credential",
+    codes: CREDENTIAL_CODES,
+};
+/// 401 for a team member's missing, bad or revoked key.
+pub const KEY_CREDENTIAL: ErrorAnswer = ErrorAnswer {
+    status: 401,
+    meaning: "Missing, forged, revoked or expired credential",
+    codes: CREDENTIAL_CODES,
+};
+/// 403 for a key whose role or scope falls short.
+pub const ROLE: ErrorAnswer = ErrorAnswer {
+    status: 403,
+    meaning: "The key's role is too small, or the key is of another campaign",
+    codes: &["role_required", "campaign_out_of_scope"],
+};
+/// 403 for a visitor's request the campaign does not allow now or from there.
+pub const NOT_ALLOWED: ErrorAnswer = ErrorAnswer {
+    status: 403,
+    meaning: "Not allowed from this origin, not for this session, or closed",
+    codes: &[
+        "origin_not_allowed",
+        "join_first",
+        "campaign_closed",
+        "referrals_closed",
+    ],
+};
+/// 404 for anything named that does not exist.
+pub const NOT_FOUND: ErrorAnswer = ErrorAnswer {
+    status: 404,
+    meaning: "No such campaign or thing",
+    codes: &[
+        "campaign_not_found",
+        "unknown_code",
+        "quote_not_found",
+        "outbox_entry_not_found",
+        "cursors_disabled",
+        "leaderboard_disabled",
+        "not_found",
+    ],
+};
+/// 404 for an unknown campaign.
+pub const NO_CAMPAIGN: ErrorAnswer = ErrorAnswer {
+    status: 404,
+    meaning: "No such campaign",
+    codes: &["campaign_not_found"],
+};
+/// 404 for a campaign without a public leaderboard.
+pub const NO_LEADERBOARD: ErrorAnswer = ErrorAnswer {
+    status: 404,
+    meaning: "No such campaign, or it shows no leaderboard",
+    codes: &["campaign_not_found", "leaderboard_disabled"],
+};
+/// 404 for a key id no live key has.
+pub const NO_KEY: ErrorAnswer = ErrorAnswer {
+    status: 404,
+    meaning: "No live key with that id",
+    codes: &["key_not_found"],
+};
+/// 404 for a feed consumer that does not exist.
+pub const NO_CONSUMER: ErrorAnswer = ErrorAnswer {
+    status: 404,
+    meaning: "No such consumer in that scope, or no such campaign",
+    codes: &["consumer_not_found", "campaign_not_found"],
+};
+/// 409 for what conflicts with what is stored.
+pub const CONFLICT: ErrorAnswer = ErrorAnswer {
+    status: 409,
+    meaning: "Conflicts with what is stored",
+    codes: &[
+        "email_taken",
+        "already_referred",
+        "idempotency_conflict",
+        "idempotency_key_reused",
+        "slug_taken",
+        "illegal_transition",
+        "no_cursor_stream",
+        "conflict",
+    ],
+};
+/// 409 for a campaign status move its life does not allow.
+pub const ILLEGAL_TRANSITION: ErrorAnswer = ErrorAnswer {
+    status: 409,
+    meaning: "A status move the campaign's life does not allow: draft → active; active ⇄ paused; \
+              active or paused → ended; ended is final",
+    codes: &["illegal_transition"],
+};
+/// 409 for a key name already in use.
+pub const KEY_NAME_TAKEN: ErrorAnswer = ErrorAnswer {
+    status: 409,
+    meaning: "A live key already has that name",
+    codes: &["key_name_taken"],
+};
+/// 422 for a field breaking a rule.
+pub const INVALID: ErrorAnswer = ErrorAnswer {
+    status: 422,
+    meaning: "A field breaks a rule; nothing was written",
+    codes: &[
+        "invalid_field",
+        "consent_required",
+        "invalid_cursor",
+        "unknown_event_type",
+        "self_referral",
+        "unsupported_locale",
+    ],
+};
+/// 422 for a name that cannot be a feed consumer's.
+pub const INVALID_NAME: ErrorAnswer = ErrorAnswer {
+    status: 422,
+    meaning: "The name is not a consumer's name",
+    codes: &["invalid_field"],
+};
+/// 429 for a client over a limit.
+pub const LIMITED: ErrorAnswer = ErrorAnswer {
+    status: 429,
+    meaning: "Over a rate limit or an address's connection cap; see Retry-After",
+    codes: &["rate_limited"],
+};
+/// 503 for a dependency that cannot answer now.
+pub const UNAVAILABLE: ErrorAnswer = ErrorAnswer {
+    status: 503,
+    meaning: "The database or the server cannot answer now; retry",
+    codes: &["unavailable", "busy", "overloaded"],
+};
+
+answers! {
+    /// 400: a malformed query.
+    Malformed => [MALFORMED];
+    /// What reading a JSON body may answer (400, 408, 413, 415).
+    Body => [MALFORMED, TIMEOUT, TOO_LARGE, MEDIA_TYPE];
+    /// 401 for a visitor's credential.
+    SessionCredential => [SESSION_CREDENTIAL];
+    /// 401 and 403 for a team key.
+    Key => [KEY_CREDENTIAL, ROLE];
+    /// 401 for a team key (any role will do).
+    KeyCredential => [KEY_CREDENTIAL];
+    /// 403 for a visitor's request.
+    NotAllowed => [NOT_ALLOWED];
+    /// 404 for anything named.
+    NotFound => [NOT_FOUND];
+    /// 404 for an unknown campaign.
+    NoCampaign => [NO_CAMPAIGN];
+    /// 404 for a campaign without a leaderboard.
+    NoLeaderboard => [NO_LEADERBOARD];
+    /// 404 for an unknown key.
+    NoKey => [NO_KEY];
+    /// 404 for an unknown feed consumer.
+    NoConsumer => [NO_CONSUMER];
+    /// 409 for a conflict.
+    Conflict => [CONFLICT];
+    /// 409 for a campaign status move not allowed.
+    IllegalTransition => [ILLEGAL_TRANSITION];
+    /// 409 for a key name in use.
+    KeyNameTaken => [KEY_NAME_TAKEN];
+    /// 422 for a field breaking a rule.
+    Invalid => [INVALID];
+    /// 422 for a bad consumer name.
+    InvalidName => [INVALID_NAME];
+    /// 429 for a client over a limit.
+    Limited => [LIMITED];
+    /// 503 for a dependency down.
+    Unavailable => [UNAVAILABLE];
+}
