@@ -30,6 +30,10 @@ async fn main() -> ExitCode {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(&config).await,
         Command::Health => health(&config).await,
+        Command::Openapi => {
+            println!("{}", ovasabi_edge::http::openapi::document());
+            Ok(())
+        }
         Command::Campaigns { action } => campaigns(config, action).await,
     };
     match result {

@@ -36,6 +36,9 @@ pub enum Command {
     /// Apply the migrations the database lacks (creating an SQLite file if
     /// missing), print them, and exit: a pre-deploy step.
     Migrate,
+    /// Print the API description (OpenAPI 3.1, what `GET /api/openapi.json`
+    /// serves) and exit: for client generators, without a running server.
+    Openapi,
     /// Campaign files.
     Campaigns {
         /// What to do with them.
