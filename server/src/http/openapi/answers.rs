@@ -284,3 +284,64 @@ answers! {
     /// 503 for a dependency down.
     Unavailable => [UNAVAILABLE];
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use super::ALL;
+
+    /// The text of every Rust file of the server but this one.
+    fn sources(dir: &Path, out: &mut String) {
+        for entry in std::fs::read_dir(dir).expect("a source folder") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("answers.rs") {
+                out.push_str(&std::fs::read_to_string(&path).expect("a source file"));
+            }
+        }
+    }
+
+    /// The error codes the answers document and the ones the server writes
+    /// (`code: "…"`) are the same: a new code must be documented, a
+    /// documented one must exist. (gRPC statuses are not HTTP answers.)
+    #[test]
+    fn every_error_code_written_is_documented_and_every_documented_one_is_written() {
+        let mut text = String::new();
+        sources(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut text,
+        );
+        let documented: BTreeSet<&str> = ALL
+            .iter()
+            .flat_map(|set| set.iter())
+            .flat_map(|answer| answer.codes.iter().copied())
+            .collect();
+        let mut written = BTreeSet::new();
+        for piece in text.split("code: \"").skip(1) {
+            let code = piece.split('"').next().unwrap_or_default();
+            if code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                written.insert(code);
+            }
+        }
+        let grpc_only = ["key_revoked"];
+        let undocumented: Vec<_> = written
+            .iter()
+            .filter(|code| !documented.contains(*code) && !grpc_only.contains(code))
+            .collect();
+        assert!(
+            undocumented.is_empty(),
+            "codes written but not documented: {undocumented:?}"
+        );
+        let stale: Vec<_> = documented
+            .iter()
+            .filter(|code| !text.contains(&format!("\"{code}\"")))
+            .collect();
+        assert!(
+            stale.is_empty(),
+            "codes documented but never written: {stale:?}"
+        );
+    }
+}
