@@ -105,8 +105,8 @@ async fn submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
         ("campaign" = crate::model::schema::Slug, Query, description = "The campaign's slug"),
         ("status" = Option<LeadStatus>, Query, description = "Only leads in this status"),
         ("limit" = Option<u32>, Query, maximum = 500, description = "Rows per page (default 100)"),
-        ("offset" = Option<u32>, Query, description = "Rows to skip"),
-        ("format" = Option<String>, Query, description = "`csv`: the whole list as CSV (also chosen by `Accept: text/csv` without `format=json`)"),
+        ("offset" = Option<u32>, Query, maximum = 4294967295, description = "Rows to skip"),
+        ("format" = Option<crate::model::schema::ListFormat>, Query, description = "`csv`: the whole list as CSV (also chosen by `Accept: text/csv` without `format=json`)"),
     ),
     responses(
         (status_code = 200, description = "Leads, or every lead (of `status`) as CSV, newest first, with attribution and consent", content(("application/json" = LeadList), ("text/csv" = String))),

@@ -31,6 +31,15 @@ impl ToSchema for Slug {
     }
 }
 
+/// A list's `format` parameter: `json` (pages) or `csv` (the whole list).
+pub struct ListFormat;
+
+impl ToSchema for ListFormat {
+    fn to_schema(_components: &mut Components) -> RefOr<Schema> {
+        Object::new().enum_values(["json", "csv"]).into()
+    }
+}
+
 /// An email address.
 pub fn email() -> Object {
     Object::with_type(BasicType::String)
