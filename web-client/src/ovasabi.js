@@ -21,9 +21,13 @@ export { decodeFrame, decodeRoster, encodeUplink, quantize, dequantize, CursorFi
 export const CLIENT_VERSION = '0.2.0';
 
 /**
- * The built-in event types this client listens for. A campaign's own types
- * (its `event_types`) are read from the server when connecting; more can be
- * named with `events`.
+ * The built-in event types this client listens for: the server's campaign
+ * events a page shows (those its catalogue, `server/src/model/events`, marks
+ * `browser_client`; a server test holds this list and `CampaignEvents` to
+ * it). The stream's own (`presence`, `reset`, cursor and member frames) become
+ * the client's own events; the team's are not listened for. A campaign's own
+ * types (its `event_types`) are read from the server when connecting; more
+ * can be named with `events`.
  */
 export const EVENT_TYPES = /** @type {const} */ (['user.joined', 'referral.milestone', 'lead.created', 'lead.status', 'leaderboard', 'campaign.status']);
 /** How long a WebTransport handshake may take before the cursors fall back to the event stream. */

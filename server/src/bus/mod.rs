@@ -1,7 +1,8 @@
 //! The event bus: what the page shows live (`user.joined`, `referral.milestone`,
 //! `lead.created`, `lead.status`, …) is published once and fanned out to every
 //! subscriber of its campaign, on every instance. The vocabulary is open: an
-//! event is a type name and JSON.
+//! event is a type name and JSON (the built-in types are
+//! [`crate::model::events`]; [`Event::built_in`] names one by its data).
 //!
 //! Two implementations of [`EventBus`]: [`LocalBus`] (one instance, in process)
 //! and [`RedisBus`] (Redis Streams between instances). Both keep a bounded
@@ -24,6 +25,7 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
+use crate::model::events::{self, Payload};
 use crate::tasks::Tasks;
 use crate::telemetry::Histogram;
 
@@ -80,6 +82,23 @@ impl Event {
     /// An event for one session only.
     pub fn private(kind: &str, data: Value, session: Uuid) -> Self {
         Self::new(kind, data, Audience::Session(session))
+    }
+
+    /// A built-in event: its name from its data's type ([`Payload::EVENT`],
+    /// the catalogue [`crate::model::events`]), for `audience`, which must be
+    /// the one the catalogue gives it (checked in debug builds and tests).
+    pub fn built_in<P: Payload>(payload: &P, audience: Audience) -> Self {
+        debug_assert_eq!(
+            Some(P::EVENT.audience),
+            match audience {
+                Audience::Everyone => Some(events::Audience::Public),
+                Audience::Session(_) => Some(events::Audience::Session),
+                Audience::Team => Some(events::Audience::Team),
+            },
+            "{} is not for {audience:?}",
+            P::EVENT.name
+        );
+        Self::new(P::EVENT.name, payload.data(), audience)
     }
 
     /// The event, about `subject` (a user's or a lead's id).

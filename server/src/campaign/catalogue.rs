@@ -1,9 +1,7 @@
-//! What a campaign's front end talks to: its endpoints and its live event
-//! types, written once. Campaign documents (`docs/campaign/NNN_name.md`)
-//! are generated from it, and a test holds it against the router (every
-//! endpoint listed is served).
-
-use crate::model::campaign::CampaignConfig;
+//! What a campaign's front end talks to: its endpoints, written once (its
+//! live event types are [`crate::model::events`]). Campaign documents
+//! (`docs/campaign/NNN_name.md`) are generated from both, and a test holds
+//! this list against the router (every endpoint listed is served).
 
 /// One endpoint a campaign page or its team uses.
 #[derive(Debug, Clone, Copy)]
@@ -139,100 +137,5 @@ pub const ENDPOINTS: &[Endpoint] = &[
         path: "/api/quote",
         who: "a viewer key",
         what: "the campaign's leads (`?campaign=`), newest first; `?format=csv` exports them all, with attribution and consent",
-    },
-];
-
-/// A live event type of a campaign's event stream.
-#[derive(Debug, Clone, Copy)]
-pub struct EventType {
-    /// The SSE `event:` name.
-    pub name: &'static str,
-    /// Its `data:` (JSON).
-    pub data: &'static str,
-    /// Who receives it.
-    pub who: &'static str,
-    /// Whether the campaign's configuration sends it.
-    pub sent: fn(&CampaignConfig) -> bool,
-}
-
-/// The event types, as the configuration decides them.
-pub const EVENT_TYPES: &[EventType] = &[
-    EventType {
-        name: "presence",
-        data: "`{active}`: distinct visitors on every instance",
-        who: "everyone",
-        sent: |_| true,
-    },
-    EventType {
-        name: "user.joined",
-        data: "`{display_name}`",
-        who: "everyone",
-        sent: |_| true,
-    },
-    EventType {
-        name: "referral.milestone",
-        data: "`{user, count, milestone}`",
-        who: "everyone",
-        sent: |config| !config.milestones.is_empty(),
-    },
-    EventType {
-        name: "lead.created",
-        data: "`{service, created_at}` (nothing personal)",
-        who: "everyone",
-        sent: |config| config.events.public_leads,
-    },
-    EventType {
-        name: "leaderboard",
-        data: "`{seq, top: [{display_name, count}]}` when the top N changed (at most once a second)",
-        who: "everyone",
-        sent: |config| config.leaderboard.enabled,
-    },
-    EventType {
-        name: "campaign.status",
-        data: "`{status, open, starts_at, ends_at}` when the campaign opens or closes",
-        who: "everyone",
-        sent: |_| true,
-    },
-    EventType {
-        name: "lead.status",
-        data: "`{quote_id, status}`",
-        who: "the session that sent the lead",
-        sent: |_| true,
-    },
-    EventType {
-        name: "team.lead",
-        data: "`{id, status, previous?, at}`: a lead came in or moved (ids and states only; details from `GET /api/quote`)",
-        who: "the campaign's team (a stream opened with a key that may see it)",
-        sent: |_| true,
-    },
-    EventType {
-        name: "team.delivery",
-        data: "`{id, event_type, target, state, attempts, last_error}`: an outbox entry was delivered, failed (`retrying`, `dead`) or put back in line (`pending`)",
-        who: "the campaign's team",
-        sent: |_| true,
-    },
-    EventType {
-        name: "cursors",
-        data: "a cursor frame (base64 of `protocol::Frame`), with `?cursors=1`",
-        who: "that connection",
-        sent: |config| config.cursor.enabled,
-    },
-    EventType {
-        name: "roster",
-        data: "who the cursors are (base64 of `protocol::Roster`: own id, colours, names), with `?cursors=1&v=2`",
-        who: "that connection",
-        sent: |config| config.cursor.enabled,
-    },
-    EventType {
-        name: "members",
-        data: "who is connected to the campaign (base64 of `protocol::Roster`: own id, colours, names, pages), with `?members=1`",
-        who: "that connection",
-        sent: |config| config.presence.members,
-    },
-    EventType {
-        name: "reset",
-        data: "`{active}`: a fresh snapshot after missed events",
-        who: "that connection",
-        sent: |_| true,
     },
 ];

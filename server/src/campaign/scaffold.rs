@@ -4,16 +4,18 @@
 //! every file and fails on a document out of date with its file.
 //!
 //! A campaign's document (`docs/campaign/NNN_name.md`) records what its front
-//! end talks to — endpoints and live event types, from [`super::catalogue`] —
-//! and the configuration in force, defaults included.
+//! end talks to — endpoints and live event types, from [`super::catalogue`]
+//! and [`crate::model::events`] — and the configuration in force, defaults
+//! included.
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use super::catalogue::{ENDPOINTS, EVENT_TYPES};
+use super::catalogue::ENDPOINTS;
 use super::files::{CampaignFile, read_dir, read_file};
 use crate::model::campaign::event_types::EventAudience;
 use crate::model::campaign::is_valid_slug;
+use crate::model::events;
 
 /// Where a campaign file's document lives: `docs/NNN_name.md` for `NNN_name.toml`.
 pub fn doc_path(docs: &Path, file: &CampaignFile) -> PathBuf {
@@ -68,7 +70,7 @@ pub fn campaign_doc(file: &CampaignFile) -> String {
         "On `GET /api/campaign/{}/events`:\n\n| event | data | who gets it |\n|---|---|---|",
         spec.slug
     );
-    for event in EVENT_TYPES.iter().filter(|e| (e.sent)(&spec.config)) {
+    for event in events::sent_by(&spec.config) {
         let _ = writeln!(doc, "| `{}` | {} | {} |", event.name, event.data, event.who);
     }
     for (name, decl) in &spec.config.event_types {

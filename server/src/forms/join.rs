@@ -11,8 +11,9 @@ use super::referral::{announce_milestone, referrer_by_code};
 use super::{
     consent, normalize_email, open_campaign, optional_locale, publish, rate_limit, required_text,
 };
-use crate::bus::Event;
+use crate::bus::{Audience, Event};
 use crate::error::ApiError;
+use crate::model::events::payload;
 use crate::model::outbox::NewOutbox;
 use crate::model::user::{User, new_referral_code};
 use crate::session::{SessionKind, verify_session};
@@ -159,8 +160,13 @@ pub async fn join(
     publish(
         state,
         &campaign,
-        Event::public("user.joined", json!({"display_name": user.display_name}))
-            .about(user.master_id),
+        Event::built_in(
+            &payload::UserJoined {
+                display_name: user.display_name.clone(),
+            },
+            Audience::Everyone,
+        )
+        .about(user.master_id),
     )
     .await;
     if let Some(credit) = credit {

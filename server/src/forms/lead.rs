@@ -15,10 +15,11 @@ use super::{
     consent, normalize_email, open_campaign, optional_text, publish, rate_limit, required_message,
     required_text,
 };
-use crate::bus::Event;
+use crate::bus::{Audience, Event};
 use crate::error::ApiError;
 use crate::model::campaign::Campaign;
 use crate::model::campaign::settings::{LeadField, LeadRules};
+use crate::model::events::payload;
 use crate::model::lead::{Lead, LeadStatus};
 use crate::model::outbox::NewOutbox;
 use crate::model::schema;
@@ -192,6 +193,8 @@ pub async fn submit(state: &AppState, submission: Submission<'_>) -> Result<Subm
     };
     let mut payload = serde_json::to_value(&lead).map_err(anyhow::Error::from)?;
     payload["campaign"] = json!(campaign.slug);
+    // The webhook's type: a contract with the CRM, named like the live
+    // event (`model::events::LEAD_CREATED`) but not it.
     let outbox = [NewOutbox::for_campaign(&campaign, "lead.created", payload)];
     let (stored, created) = state.store.insert_lead(&lead, &outbox).await?;
     if created {
@@ -199,8 +202,13 @@ pub async fn submit(state: &AppState, submission: Submission<'_>) -> Result<Subm
         if let Some(event) = lead_summary(&campaign, &stored) {
             publish(state, &campaign, event).await;
         }
-        let team = json!({"id": stored.id, "status": stored.status, "at": stored.created_at});
-        publish(state, &campaign, Event::team("team.lead", team)).await;
+        let team = payload::TeamLead {
+            id: stored.id,
+            status: stored.status,
+            previous: None,
+            at: stored.created_at,
+        };
+        publish(state, &campaign, Event::built_in(&team, Audience::Team)).await;
         return Ok(Submitted {
             lead: stored,
             replayed: false,
@@ -286,22 +294,20 @@ pub async fn set_status(
         Some(json!({"status": updated.status})),
     );
     record(state, change).await;
-    let team = json!({
-        "id": updated.id, "status": updated.status, "previous": current.status,
-        "at": updated.updated_at,
-    });
-    publish(state, &campaign, Event::team("team.lead", team)).await;
+    let team = payload::TeamLead {
+        id: updated.id,
+        status: updated.status,
+        previous: Some(current.status),
+        at: updated.updated_at,
+    };
+    publish(state, &campaign, Event::built_in(&team, Audience::Team)).await;
     if let Some(session) = updated.session_id {
-        publish(
-            state,
-            &campaign,
-            Event::private(
-                "lead.status",
-                json!({"quote_id": updated.id, "status": updated.status}),
-                session,
-            ),
-        )
-        .await;
+        let status = payload::LeadStatus {
+            quote_id: updated.id,
+            status: updated.status,
+        };
+        let event = Event::built_in(&status, Audience::Session(session));
+        publish(state, &campaign, event).await;
     }
     Ok(updated)
 }
@@ -438,13 +444,14 @@ fn fingerprint(lead: &ValidLead, session: Option<Uuid>) -> String {
 
 fn lead_summary(campaign: &Campaign, lead: &Lead) -> Option<Event> {
     campaign.config.events.public_leads.then(|| {
-        Event::public(
-            "lead.created",
-            json!({
-                "service": lead.details.get("service").filter(|v| v.is_string()),
-                "created_at": lead.created_at,
-            }),
-        )
-        .about(lead.id)
+        let summary = payload::LeadCreated {
+            service: lead
+                .details
+                .get("service")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            created_at: lead.created_at,
+        };
+        Event::built_in(&summary, Audience::Everyone).about(lead.id)
     })
 }

@@ -6,9 +6,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{open_campaign, publish, rate_limit};
-use crate::bus::Event;
+use crate::bus::{Audience, Event};
 use crate::error::ApiError;
 use crate::model::campaign::Campaign;
+use crate::model::events::payload;
 use crate::model::outbox::NewOutbox;
 use crate::model::user::{ReferralCredit, User, normalize_referral_code};
 use crate::session::{SessionKind, verify_session};
@@ -63,9 +64,13 @@ pub async fn announce_milestone(state: &AppState, campaign: &Campaign, credit: &
         publish(
             state,
             campaign,
-            Event::public(
-                "referral.milestone",
-                json!({"user": credit.referrer.display_name, "count": credit.count, "milestone": milestone}),
+            Event::built_in(
+                &payload::ReferralMilestone {
+                    user: credit.referrer.display_name.clone(),
+                    count: credit.count,
+                    milestone,
+                },
+                Audience::Everyone,
             )
             .about(credit.referrer.master_id),
         )

@@ -42,6 +42,7 @@ use crate::bus::{Audience, Envelope, EventId, Since};
 use crate::cursor::fallback::FallbackRegistration;
 use crate::cursor::{CursorMember, Identity, RoomKey, RoomSettings};
 use crate::limit::ConnectionSlot;
+use crate::model::events::{CURSORS, MEMBERS, PRESENCE, RESET, ROSTER};
 use crate::presence::PresenceGuard;
 use crate::revocation::KeyHold;
 use crate::state::AppState;
@@ -537,16 +538,16 @@ impl EventStream {
         match replayed {
             None => {
                 connection.seen.position = connection.state.bus.head().await?;
-                let snapshot = connection.presence_frame("presence");
+                let snapshot = connection.presence_frame(PRESENCE.name);
                 connection.pending.push_back(snapshot);
             }
             Some(Since::Gap) => {
                 connection.seen.position = connection.state.bus.head().await?;
-                let reset = connection.presence_frame("reset");
+                let reset = connection.presence_frame(RESET.name);
                 connection.pending.push_back(reset);
             }
             Some(Since::Events(missed)) => {
-                let snapshot = connection.presence_frame("presence");
+                let snapshot = connection.presence_frame(PRESENCE.name);
                 connection.pending.push_back(snapshot);
                 for envelope in missed {
                     if let Some(frame) = connection.accept(&envelope) {
@@ -564,12 +565,12 @@ impl EventStream {
                 };
                 roster
                     .iter()
-                    .map(|m| connection.binary_frame("roster", m))
+                    .map(|m| connection.binary_frame(ROSTER.name, m))
                     .chain(
                         member
                             .snapshot()
                             .iter()
-                            .map(|d| connection.binary_frame("cursors", d)),
+                            .map(|d| connection.binary_frame(CURSORS.name, d)),
                     )
                     .collect()
             }
@@ -580,7 +581,7 @@ impl EventStream {
             Some(member) => member
                 .roster_snapshot()
                 .iter()
-                .map(|m| connection.binary_frame("members", m))
+                .map(|m| connection.binary_frame(MEMBERS.name, m))
                 .collect(),
             None => Vec::new(),
         };
@@ -619,7 +620,7 @@ impl EventStream {
         match self.seen.deliver(envelope) {
             Delivery::Reset => {
                 self.state.counters.sse_resets.inc();
-                Some(self.presence_frame("reset"))
+                Some(self.presence_frame(RESET.name))
             }
             Delivery::Skip => None,
             Delivery::Send(frame) => {
@@ -689,7 +690,7 @@ impl EventStream {
                     Err(broadcast::error::RecvError::Lagged(skipped)) => {
                         tracing::debug!(campaign = %self.campaign, skipped, "slow event stream skipped ahead");
                         self.state.counters.sse_resets.inc();
-                        return Some(self.presence_frame("reset"));
+                        return Some(self.presence_frame(RESET.name));
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
@@ -699,23 +700,23 @@ impl EventStream {
                     }
                     let due = self.last_presence + PRESENCE_INTERVAL;
                     if Instant::now() >= due {
-                        return Some(self.presence_frame("presence"));
+                        return Some(self.presence_frame(PRESENCE.name));
                     }
                     self.presence_due = Some(due);
                 }
                 () = tokio::time::sleep_until(presence_due.unwrap_or_else(Instant::now)), if presence_due.is_some() => {
-                    return Some(self.presence_frame("presence"));
+                    return Some(self.presence_frame(PRESENCE.name));
                 }
                 frames = next_frames(self.members.as_deref_mut()) => match frames {
                     Ok(Some(frames)) => {
                         if !frames.roster.is_empty() {
-                            return Some(self.binary_frames("members", &frames.roster));
+                            return Some(self.binary_frames(MEMBERS.name, &frames.roster));
                         }
                     }
                     // Skipped ahead: a whole roster again, which replaces what the client knew.
                     Ok(None) => {
                         if let Some(member) = &self.members {
-                            return Some(self.binary_frames("members", &member.roster_snapshot()));
+                            return Some(self.binary_frames(MEMBERS.name, &member.roster_snapshot()));
                         }
                     }
                     Err(_) => self.members = None,
@@ -725,8 +726,8 @@ impl EventStream {
                         let rosters = if self.rosters { &frames.roster[..] } else { &[] };
                         let text: Vec<u8> = rosters
                             .iter()
-                            .map(|m| self.binary_frame("roster", m))
-                            .chain(frames.datagrams.iter().map(|d| self.binary_frame("cursors", d)))
+                            .map(|m| self.binary_frame(ROSTER.name, m))
+                            .chain(frames.datagrams.iter().map(|d| self.binary_frame(CURSORS.name, d)))
                             .flat_map(|f| f.to_vec())
                             .collect();
                         return Some(Bytes::from(text));
@@ -736,7 +737,7 @@ impl EventStream {
                         // frames, so a whole one (which replaces what the
                         // client knew) follows.
                         if self.rosters && let Some((member, _)) = &self.cursors {
-                            return Some(self.binary_frames("roster", &member.roster_snapshot()));
+                            return Some(self.binary_frames(ROSTER.name, &member.roster_snapshot()));
                         }
                     }
                     Err(_) => self.cursors = None,

@@ -11,8 +11,8 @@ use serde_json::json;
 
 use super::campaign::{team_campaign, visible_campaign};
 use super::{ApiError, json_body, query_u32, state};
-use crate::campaign::catalogue::EVENT_TYPES;
 use crate::live::custom::CustomEvent;
+use crate::model::events;
 use crate::model::team::Role;
 
 /// Routes of this resource, under `api/campaign/{slug}`.
@@ -32,9 +32,7 @@ async fn event_types(
     let state = state(depot)?;
     let campaign = visible_campaign(req, &state).await?;
     let config = &campaign.config;
-    let built_in = EVENT_TYPES
-        .iter()
-        .filter(|t| (t.sent)(config))
+    let built_in = events::sent_by(config)
         .map(|t| json!({"name": t.name, "built_in": true, "who": t.who, "data": t.data}));
     let own = config.event_types.iter().map(|(name, decl)| {
         json!({

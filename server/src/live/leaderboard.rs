@@ -6,25 +6,14 @@
 //! cluster: `{seq, top: [{display_name, count}]}`; `seq` grows with every
 //! change, so a page can ignore one that arrives after a newer one.
 
-use serde::{Deserialize, Serialize};
-use serde_json::json;
-
-use crate::bus::Event;
+use crate::bus::{Audience, Event};
 use crate::model::campaign::Campaign;
-use crate::model::report::Standing;
+use crate::model::events::payload::Leaderboard;
 use crate::state::AppState;
 
-/// The live state kind the last announced leaderboard is stored under.
+/// The live state kind the last announced leaderboard is stored under (a
+/// stored key: it stays, whatever the event is called).
 const KIND: &str = "leaderboard";
-
-/// A leaderboard as announced.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Board {
-    /// Increases with every announced change.
-    pub seq: u64,
-    /// The top referrers, first first.
-    pub top: Vec<Standing>,
-}
 
 /// Announces the leaderboards this instance may have changed.
 pub async fn announce_changed(state: &AppState) {
@@ -57,12 +46,13 @@ pub async fn announce(state: &AppState, campaign: &Campaign) -> anyhow::Result<b
     let mut board = None;
     for _ in 0..5 {
         let stored = state.store.live_state(campaign.id, KIND).await?;
-        let previous: Option<Board> = stored.as_deref().and_then(|s| serde_json::from_str(s).ok());
+        let previous: Option<Leaderboard> =
+            stored.as_deref().and_then(|s| serde_json::from_str(s).ok());
         let top = state.store.leaderboard(campaign.id, size).await?;
         if previous.as_ref().map_or(top.is_empty(), |p| p.top == top) {
             return Ok(false);
         }
-        let next = Board {
+        let next = Leaderboard {
             seq: previous.map_or(1, |p| p.seq + 1),
             top,
         };
@@ -79,11 +69,6 @@ pub async fn announce(state: &AppState, campaign: &Campaign) -> anyhow::Result<b
     let Some(board) = board else {
         anyhow::bail!("the leaderboard kept changing under this instance");
     };
-    crate::forms::publish(
-        state,
-        campaign,
-        Event::public("leaderboard", json!({"seq": board.seq, "top": board.top})),
-    )
-    .await;
+    crate::forms::publish(state, campaign, Event::built_in(&board, Audience::Everyone)).await;
     Ok(true)
 }

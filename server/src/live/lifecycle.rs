@@ -4,10 +4,9 @@
 //! are told with `campaign.status` `{status, open, starts_at, ends_at}`,
 //! once per cluster.
 
-use serde_json::json;
-
-use crate::bus::Event;
+use crate::bus::{Audience, Event};
 use crate::model::campaign::{Campaign, CampaignStatus};
+use crate::model::events::payload;
 use crate::state::AppState;
 use crate::store::Page;
 
@@ -84,14 +83,14 @@ async fn announce(
     crate::forms::publish(
         state,
         campaign,
-        Event::public(
-            "campaign.status",
-            json!({
-                "status": campaign.status,
-                "open": campaign.is_open(now),
-                "starts_at": campaign.starts_at,
-                "ends_at": campaign.ends_at,
-            }),
+        Event::built_in(
+            &payload::CampaignStatus {
+                status: campaign.status,
+                open: campaign.is_open(now),
+                starts_at: campaign.starts_at,
+                ends_at: campaign.ends_at,
+            },
+            Audience::Everyone,
         ),
     )
     .await;

@@ -5,6 +5,7 @@
 pub mod attribution;
 pub mod campaign;
 pub mod erasure;
+pub mod events;
 pub mod feed;
 pub mod lead;
 pub mod outbox;

@@ -19,7 +19,8 @@ use rand::Rng;
 use sha2::Sha256;
 use tokio::sync::Notify;
 
-use crate::bus::{Event, EventBus};
+use crate::bus::{Audience, Event, EventBus};
+use crate::model::events::payload::{DeliveryState, TeamDelivery};
 use crate::model::outbox::OutboxEntry;
 use crate::store::SharedStore;
 use crate::tasks::Tasks;
@@ -165,24 +166,30 @@ pub fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
 /// Where an outbox entry stands, as the campaign's team hears it
 /// (`team.delivery`): `delivered`, `dead`, `retrying` (failed, to be tried
 /// again) or `pending` (not tried yet, or put back in line).
-pub fn delivery_state(entry: &OutboxEntry) -> serde_json::Value {
+pub fn delivery_state(entry: &OutboxEntry) -> TeamDelivery {
     let state = if entry.delivered_at.is_some() {
-        "delivered"
+        DeliveryState::Delivered
     } else if entry.dead_at.is_some() {
-        "dead"
+        DeliveryState::Dead
     } else if entry.attempts > 0 {
-        "retrying"
+        DeliveryState::Retrying
     } else {
-        "pending"
+        DeliveryState::Pending
     };
-    serde_json::json!({
-        "id": entry.id,
-        "event_type": entry.event_type,
-        "target": entry.target_url.as_deref().map(crate::model::text::mask_url_credentials),
-        "state": state,
-        "attempts": entry.attempts,
-        "last_error": entry.last_error.as_deref().map(crate::model::text::mask_url_credentials),
-    })
+    TeamDelivery {
+        id: entry.id,
+        event_type: entry.event_type.clone(),
+        target: entry
+            .target_url
+            .as_deref()
+            .map(crate::model::text::mask_url_credentials),
+        state,
+        attempts: entry.attempts,
+        last_error: entry
+            .last_error
+            .as_deref()
+            .map(crate::model::text::mask_url_credentials),
+    }
 }
 
 /// Tells `entry`'s campaign team where it stands now (`team.delivery`);
@@ -192,7 +199,7 @@ pub async fn announce_delivery(bus: &dyn EventBus, entry: &OutboxEntry) {
     let Some(campaign) = &entry.campaign_slug else {
         return;
     };
-    let event = Event::team("team.delivery", delivery_state(entry));
+    let event = Event::built_in(&delivery_state(entry), Audience::Team);
     if let Err(e) = bus.publish(campaign, event).await {
         tracing::debug!(
             error = format!("{e:#}"),

@@ -15,6 +15,7 @@ mod cursors;
 mod custom_events;
 mod edge;
 mod erasure;
+mod event_catalogue;
 mod events;
 mod faults;
 mod grpc;

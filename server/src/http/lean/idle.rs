@@ -44,6 +44,7 @@ use crate::http::events::{
     presence_frame, since_published,
 };
 use crate::limit::ConnectionSlot;
+use crate::model::events::{PRESENCE, RESET};
 use crate::state::AppState;
 
 /// Most frames a stream may have waiting for its client (besides what its
@@ -280,7 +281,7 @@ async fn run(
             () = tokio::time::sleep_until(presence_due.unwrap_or_else(Instant::now)), if presence_due.is_some() => {
                 presence_due = None;
                 streams.active = *presence.borrow_and_update();
-                streams.presence("presence").await;
+                streams.presence(PRESENCE.name).await;
                 last_presence = Instant::now();
             }
             _ = heartbeat.tick() => streams.heartbeat().await,
@@ -404,7 +405,7 @@ impl Streams {
         let mut kept = self.deliver(key, &missed, &Published::now(&missed));
         if lagged && kept == Kept::Yes {
             self.state.counters.sse_resets.inc();
-            kept = self.write_presence(key, "reset");
+            kept = self.write_presence(key, RESET.name);
         }
         if kept == Kept::No {
             self.remove(key);
@@ -429,7 +430,7 @@ impl Streams {
                 Delivery::Reset => {
                     self.state.counters.sse_resets.inc();
                     let position = member.seen.position;
-                    frames.push(self.presence_frame(position, "reset"));
+                    frames.push(self.presence_frame(position, RESET.name));
                 }
                 Delivery::Send(frame) => {
                     frames.push(frame);
@@ -458,7 +459,7 @@ impl Streams {
             .counters
             .sse_resets
             .inc_by(self.members.len() as u64);
-        self.presence("reset").await;
+        self.presence(RESET.name).await;
     }
 
     /// The heartbeat to every stream, and lets go of those whose client has
@@ -529,7 +530,7 @@ impl Streams {
             // too), and a `reset` with a fresh count replaces it.
             backlog.frames.truncate(usize::from(backlog.written > 0));
             let position = member.seen.position;
-            let reset = self.presence_frame(position, "reset");
+            let reset = self.presence_frame(position, RESET.name);
             self.state.counters.sse_resets.inc();
             if let Some(backlog) = &mut self.members[key].backlog {
                 backlog.frames.push_back(reset);

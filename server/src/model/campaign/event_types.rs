@@ -4,7 +4,9 @@
 //!
 //! A declaration names who receives the event, whether it also leaves the
 //! building as a webhook, and the fields its data may hold, with their types
-//! and limits. [`EventTypeDecl::check`] holds a payload against it.
+//! and limits. [`EventTypeDecl::check`] holds a payload against it. A
+//! declaration may not take a built-in event's name (the catalogue,
+//! [`crate::model::events`]), nor one the browser uses for its own.
 
 use std::collections::BTreeMap;
 
@@ -12,32 +14,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::ValidationError;
+use crate::model::events::{self, BROWSER_NAMES, TEAM_PREFIX};
 
-/// Names a campaign cannot declare: the server's own events, and the names
-/// `EventSource` and the browser client use for their own (`message`,
-/// `error`, `open`, `event`, `status`).
-pub const BUILT_IN_EVENTS: &[&str] = &[
-    "presence",
-    "user.joined",
-    "referral.milestone",
-    "lead.created",
-    "lead.status",
-    "leaderboard",
-    "campaign.status",
-    "cursors",
-    "roster",
-    "members",
-    "reset",
-    "message",
-    "error",
-    "event",
-    "status",
-    "open",
-];
-
-/// What the names of the team's events (`team.lead`, `team.delivery`)
-/// begin with; no campaign type may.
-pub const TEAM_PREFIX: &str = "team.";
+/// Whether a campaign may not declare `name`: a built-in event's
+/// ([`crate::model::events::BUILT_IN`]), or one `EventSource` and the
+/// browser client use for their own ([`BROWSER_NAMES`]). Names beginning with
+/// [`TEAM_PREFIX`] are refused apart, with their own message.
+pub fn is_reserved(name: &str) -> bool {
+    events::built_in(name).is_some() || BROWSER_NAMES.contains(&name)
+}
 
 /// Most event types one campaign declares.
 pub const MAX_EVENT_TYPES: usize = 32;
@@ -150,14 +135,14 @@ pub fn validate(types: &BTreeMap<String, EventTypeDecl>) -> Result<(), Validatio
                 "an event type name is dot-separated lower-case words (letters, digits, '_'), such as onboarding.completed",
             ));
         }
-        if BUILT_IN_EVENTS.contains(&name.as_str()) {
-            return Err(invalid(at, "is the name of a built-in event"));
-        }
         if name.starts_with(TEAM_PREFIX) {
             return Err(invalid(
                 at,
                 "team.… names are the server's events for the campaign's team",
             ));
+        }
+        if is_reserved(name) {
+            return Err(invalid(at, "is the name of a built-in event"));
         }
         if decl.description.chars().count() > 500 {
             return Err(invalid(
