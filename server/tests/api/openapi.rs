@@ -216,3 +216,40 @@ fn the_generated_description_keeps_every_promise_of_the_written_one() {
     }
     assert!(broken.is_empty(), "{}", broken.join("\n"));
 }
+
+/// `x-events` is the event catalogue: every built-in type, with the schema
+/// of its data where it is JSON, and the campaign's own; nothing else.
+#[test]
+fn the_live_events_described_are_the_catalogue() {
+    let doc = document();
+    let described: BTreeSet<&str> = doc["x-events"]
+        .as_object()
+        .expect("x-events")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut catalogue: BTreeSet<&str> = ovasabi_edge::model::events::BUILT_IN
+        .iter()
+        .map(|event| event.name)
+        .collect();
+    catalogue.insert("<the campaign's own>");
+    assert_eq!(described, catalogue);
+    for event in ovasabi_edge::model::events::BUILT_IN {
+        let entry = &doc["x-events"][event.name];
+        assert_eq!(
+            entry["audience"],
+            serde_json::to_value(event.audience).expect("json")
+        );
+        match &entry["schema"]["$ref"] {
+            Value::String(reference) => {
+                let name = reference.trim_start_matches("#/components/schemas/");
+                assert!(
+                    doc["components"]["schemas"][name].is_object(),
+                    "{}: its schema {name} is missing",
+                    event.name
+                );
+            }
+            _ => assert!(event.schema.is_none(), "{} has no schema", event.name),
+        }
+    }
+}

@@ -6,7 +6,7 @@
 //! What the framework does not say, this module adds once, by rule: the
 //! `operationId` (`{method}_{path}`), the least role an operation needs
 //! (`x-role`, from its `adminToken` security scope), and the live event
-//! types (`x-events`).
+//! types (`x-events`, from the event catalogue, [`crate::model::events`]).
 
 pub mod answers;
 
@@ -15,7 +15,9 @@ use std::sync::LazyLock;
 use salvo::http::{HeaderValue, header};
 use salvo::prelude::*;
 use salvo_oapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use salvo_oapi::{Info, License, OpenApi};
+use salvo_oapi::{Components, Info, License, OpenApi};
+
+use crate::model::events::BUILT_IN;
 use serde_json::{Map, Value, json};
 
 /// The operations not yet generated from their handlers, as they were
@@ -62,12 +64,49 @@ pub fn describe(router: &Router) -> Value {
             ),
         )
         .merge_router(router);
+    let mut api = api;
+    let events = live_events(&mut api.components);
     let mut doc = serde_json::to_value(&api).expect("the description serializes");
+    doc["x-events"] = events;
     fill_from_legacy(&mut doc);
     for (method, path, operation) in operations(&mut doc) {
         finish(&method, &path, operation);
     }
     doc
+}
+
+/// `x-events`: every live event type of a campaign's stream, from the
+/// catalogue ([`crate::model::events`]), its data's schema among the
+/// components; then the campaign's own.
+fn live_events(components: &mut Components) -> Value {
+    let mut events = Map::new();
+    for event in BUILT_IN {
+        let who = match event.condition {
+            "" => event.who.to_owned(),
+            condition => format!("{}, {condition}", event.who),
+        };
+        let mut entry = json!({
+            "data": event.data,
+            "who": who,
+            "audience": event.audience,
+        });
+        if !event.description.is_empty() {
+            entry["description"] = json!(event.description);
+        }
+        if let Some(schema) = event.schema {
+            entry["schema"] =
+                serde_json::to_value(schema(components)).expect("a schema serializes");
+        }
+        events.insert(event.name.to_owned(), entry);
+    }
+    events.insert(
+        "<the campaign's own>".to_owned(),
+        json!({
+            "data": "the declared fields (`config.event_types`; `GET /api/campaign/{slug}/event-types`)",
+            "who": "everyone, or the one session named, for a private type",
+        }),
+    );
+    Value::Object(events)
 }
 
 /// Every operation of `doc`, with its method and path.
@@ -124,7 +163,7 @@ fn finish(method: &str, path: &str, operation: &mut Map<String, Value>) {
     }
 }
 
-/// Puts the operations, schemas and `x-events` no handler describes yet
+/// Puts the operations and schemas no handler describes yet
 /// into `doc`, from the hand-written description.
 fn fill_from_legacy(doc: &mut Value) {
     let legacy: Value = serde_json::from_str(LEGACY).expect("the legacy description is JSON");
@@ -146,7 +185,6 @@ fn fill_from_legacy(doc: &mut Value) {
             slot[name] = schema.clone();
         }
     }
-    doc["x-events"] = legacy["x-events"].clone();
 }
 
 /// Routes of this resource.

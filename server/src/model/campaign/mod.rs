@@ -29,7 +29,9 @@ impl ValidationError {
 }
 
 /// Where a campaign is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, salvo_oapi::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CampaignStatus {
     /// Being prepared; hidden from the public.

@@ -23,6 +23,8 @@ pub mod payload;
 
 use std::fmt::Write;
 
+use salvo_oapi::schema::Schema;
+use salvo_oapi::{Components, RefOr, ToSchema};
 use serde::Serialize;
 
 use super::campaign::CampaignConfig;
@@ -70,6 +72,9 @@ pub struct BuiltIn {
     /// cursor and member frames) the client turns into events of its own;
     /// the team's it does not listen for.
     pub browser_client: bool,
+    /// The schema of its JSON data (its [`payload`] type's), for the API
+    /// description; `None` for the base64 frames.
+    pub schema: Option<fn(&mut Components) -> RefOr<Schema>>,
 }
 
 /// The campaign's active visitors.
@@ -82,6 +87,7 @@ pub const PRESENCE: BuiltIn = BuiltIn {
     condition: "",
     sent: |_| true,
     browser_client: false,
+    schema: Some(<payload::Presence as ToSchema>::to_schema),
 };
 
 /// A user joined.
@@ -94,6 +100,7 @@ pub const USER_JOINED: BuiltIn = BuiltIn {
     condition: "",
     sent: |_| true,
     browser_client: true,
+    schema: Some(<payload::UserJoined as ToSchema>::to_schema),
 };
 
 /// A referrer reached a milestone.
@@ -107,6 +114,7 @@ pub const REFERRAL_MILESTONE: BuiltIn = BuiltIn {
     condition: "",
     sent: |config| !config.milestones.is_empty(),
     browser_client: true,
+    schema: Some(<payload::ReferralMilestone as ToSchema>::to_schema),
 };
 
 /// A lead came in, said to everyone without anything personal.
@@ -119,6 +127,7 @@ pub const LEAD_CREATED: BuiltIn = BuiltIn {
     condition: "if `config.events.public_leads`",
     sent: |config| config.events.public_leads,
     browser_client: true,
+    schema: Some(<payload::LeadCreated as ToSchema>::to_schema),
 };
 
 /// The top referrers changed.
@@ -131,6 +140,7 @@ pub const LEADERBOARD: BuiltIn = BuiltIn {
     condition: "if `config.leaderboard.enabled`",
     sent: |config| config.leaderboard.enabled,
     browser_client: true,
+    schema: Some(<payload::Leaderboard as ToSchema>::to_schema),
 };
 
 /// The campaign opened or closed.
@@ -143,6 +153,7 @@ pub const CAMPAIGN_STATUS: BuiltIn = BuiltIn {
     condition: "",
     sent: |_| true,
     browser_client: true,
+    schema: Some(<payload::CampaignStatus as ToSchema>::to_schema),
 };
 
 /// A lead's status changed, told to the session that sent it.
@@ -155,6 +166,7 @@ pub const LEAD_STATUS: BuiltIn = BuiltIn {
     condition: "",
     sent: |_| true,
     browser_client: true,
+    schema: Some(<payload::LeadStatus as ToSchema>::to_schema),
 };
 
 /// A lead came in or moved, told to the team.
@@ -167,6 +179,7 @@ pub const TEAM_LEAD: BuiltIn = BuiltIn {
     condition: "",
     sent: |_| true,
     browser_client: false,
+    schema: Some(<payload::TeamLead as ToSchema>::to_schema),
 };
 
 /// Where an outbox entry stands, told to the team.
@@ -179,6 +192,7 @@ pub const TEAM_DELIVERY: BuiltIn = BuiltIn {
     condition: "",
     sent: |_| true,
     browser_client: false,
+    schema: Some(<payload::TeamDelivery as ToSchema>::to_schema),
 };
 
 /// A cursor frame, on the event stream (the cursor channel's fallback).
@@ -191,6 +205,7 @@ pub const CURSORS: BuiltIn = BuiltIn {
     condition: "with `?cursors=1&page=…`, if `config.cursor.enabled`",
     sent: |config| config.cursor.enabled,
     browser_client: false,
+    schema: None,
 };
 
 /// Who the cursors are, on the event stream.
@@ -203,6 +218,7 @@ pub const ROSTER: BuiltIn = BuiltIn {
     condition: "with `?cursors=1&v=2&page=…`, if `config.cursor.enabled`",
     sent: |config| config.cursor.enabled,
     browser_client: false,
+    schema: None,
 };
 
 /// Who is connected to the campaign.
@@ -215,6 +231,7 @@ pub const MEMBERS: BuiltIn = BuiltIn {
     condition: "with `?members=1&page=…`, if `config.presence.members`",
     sent: |config| config.presence.members,
     browser_client: false,
+    schema: None,
 };
 
 /// A fresh snapshot after missed events.
@@ -227,6 +244,7 @@ pub const RESET: BuiltIn = BuiltIn {
     condition: "",
     sent: |_| true,
     browser_client: false,
+    schema: Some(<payload::Presence as ToSchema>::to_schema),
 };
 
 /// Every built-in event type, in the order the documents list them.

@@ -9,6 +9,7 @@
 //! holds it to this type).
 
 use chrono::{DateTime, Utc};
+use salvo_oapi::ToSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -32,14 +33,16 @@ pub trait Payload: Serialize {
 }
 
 /// `presence` and `reset`: the campaign's distinct active visitors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[salvo(schema(name = "PresenceEvent"))]
 pub struct Presence {
     /// Distinct visitors (sessions) on every instance.
     pub active: u64,
 }
 
 /// `user.joined`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[salvo(schema(name = "UserJoinedEvent"))]
 pub struct UserJoined {
     /// The name the user chose to show.
     pub display_name: String,
@@ -50,7 +53,8 @@ impl Payload for UserJoined {
 }
 
 /// `referral.milestone`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[salvo(schema(name = "ReferralMilestoneEvent"))]
 pub struct ReferralMilestone {
     /// The referrer's display name.
     pub user: String,
@@ -65,7 +69,8 @@ impl Payload for ReferralMilestone {
 }
 
 /// `lead.created`: nothing personal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[salvo(schema(name = "LeadCreatedEvent"))]
 pub struct LeadCreated {
     /// The lead's `details.service`, when it is text (else `null`).
     pub service: Option<String>,
@@ -79,7 +84,8 @@ impl Payload for LeadCreated {
 
 /// `leaderboard`: the top referrers as announced (also what is stored as
 /// the last announced board).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[salvo(schema(name = "LeaderboardEvent"))]
 pub struct Leaderboard {
     /// Increases with every announced change.
     pub seq: u64,
@@ -92,7 +98,8 @@ impl Payload for Leaderboard {
 }
 
 /// `campaign.status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[salvo(schema(name = "CampaignStatusEvent"))]
 pub struct CampaignStatus {
     /// The campaign's status.
     pub status: campaign::CampaignStatus,
@@ -109,7 +116,8 @@ impl Payload for CampaignStatus {
 }
 
 /// `lead.status`, to the session that sent the lead.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[salvo(schema(name = "LeadStatusEvent"))]
 pub struct LeadStatus {
     /// The lead's id.
     pub quote_id: Uuid,
@@ -122,7 +130,8 @@ impl Payload for LeadStatus {
 }
 
 /// `team.lead`: a lead came in (no `previous`) or moved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[salvo(schema(name = "TeamLeadEvent"))]
 pub struct TeamLead {
     /// The lead's id.
     pub id: Uuid,
@@ -140,8 +149,9 @@ impl Payload for TeamLead {
 }
 
 /// Where an outbox entry stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[salvo(schema(name = "DeliveryState"))]
 pub enum DeliveryState {
     /// Delivered.
     Delivered,
@@ -154,7 +164,8 @@ pub enum DeliveryState {
 }
 
 /// `team.delivery`: an outbox entry was delivered, failed or put back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[salvo(schema(name = "TeamDeliveryEvent"))]
 pub struct TeamDelivery {
     /// The outbox entry's id.
     pub id: i64,
