@@ -7,9 +7,11 @@
 
 use salvo::http::StatusCode;
 use salvo::prelude::*;
+use salvo_oapi::{ToSchema, endpoint};
 use serde::Serialize;
 
 use super::body::media_type;
+use super::openapi::answers;
 use super::{ApiError, json_body, page, read_body, sees_campaign, state, team};
 use crate::campaign::files::ApplyOutcome;
 use crate::model::campaign::settings::MetricField;
@@ -41,7 +43,7 @@ pub fn router() -> Router {
 }
 
 /// Body of `GET /api/campaign`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CampaignList {
     /// The page of campaigns, oldest first.
     pub campaigns: Vec<Campaign>,
@@ -50,20 +52,25 @@ pub struct CampaignList {
 /// Body of `GET /api/campaign/{slug}/metrics`: the figures the campaign
 /// shows to anyone (`config.public_metrics`), or all of them to the admin,
 /// with counts per hour of the campaign's life.
-#[derive(Debug, Serialize)]
-#[allow(missing_docs)] // fields named for what they hold
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CampaignMetrics {
     /// Visitors connected right now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub active: Option<u64>,
     /// Registered users.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[salvo(schema(minimum = 0))]
     pub users: Option<i64>,
+    /// Leads sent.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[salvo(schema(minimum = 0))]
     pub leads: Option<i64>,
+    /// Referrals credited.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[salvo(schema(minimum = 0))]
     pub referrals: Option<i64>,
-    /// Joins, leads and referrals per hour (admin only).
+    /// Counts per hour of the campaign's life, the last 90 days at most
+    /// (admin only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub series: Option<Vec<HourCounts>>,
 }
@@ -106,7 +113,21 @@ pub async fn visible_campaign_by_slug(
         .ok_or_else(|| ApiError::campaign_not_found(slug))
 }
 
-#[handler]
+/// Create a campaign (owner)
+#[endpoint(
+    tags("campaigns"),
+    security(("adminToken" = ["owner"])),
+    request_body = NewCampaign,
+    responses(
+        (status_code = 201, description = "Created", body = Campaign),
+        answers::Body,
+        answers::Key,
+        answers::Conflict,
+        answers::Invalid,
+        answers::Limited,
+        answers::Unavailable,
+    )
+)]
 async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let by = team(req, &state, Role::Owner).await?;
@@ -122,7 +143,24 @@ async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     Ok(())
 }
 
-#[handler]
+/// Campaigns, oldest first (viewer)
+///
+/// A key of one campaign lists that campaign.
+#[endpoint(
+    tags("campaigns"),
+    security(("adminToken" = ["viewer"])),
+    parameters(
+        ("limit" = Option<u32>, Query, maximum = 500, description = "Rows per page (default 100)"),
+        ("offset" = Option<u32>, Query, maximum = 4294967295, description = "Rows to skip"),
+    ),
+    responses(
+        (status_code = 200, description = "Campaigns", body = CampaignList),
+        answers::Malformed,
+        answers::Key,
+        answers::Invalid,
+        answers::Unavailable,
+    )
+)]
 async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let by = team(req, &state, Role::Viewer).await?;
@@ -140,7 +178,20 @@ async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resul
     Ok(())
 }
 
-#[handler]
+/// A campaign (drafts: admin only)
+///
+/// Webhook receivers are shown to the campaign's team only, without their
+/// credentials.
+#[endpoint(
+    tags("campaigns"),
+    security((), ("adminToken" = [])),
+    parameters(("slug" = crate::model::schema::Slug, Path, description = "The campaign's slug")),
+    responses(
+        (status_code = 200, description = "The campaign", body = Campaign),
+        answers::NotFound,
+        answers::Unavailable,
+    )
+)]
 async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let campaign = visible_campaign(req, &state).await?;
@@ -148,7 +199,26 @@ async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resul
     Ok(())
 }
 
-#[handler]
+/// Change a campaign (editor): absent fields stay, null clears a date
+///
+/// Editors may change `status` alone (pause, resume, end); anything else
+/// needs an owner.
+#[endpoint(
+    tags("campaigns"),
+    security(("adminToken" = ["editor"])),
+    parameters(("slug" = crate::model::schema::Slug, Path, description = "The campaign's slug")),
+    request_body = CampaignPatch,
+    responses(
+        (status_code = 200, description = "The campaign", body = Campaign),
+        answers::Body,
+        answers::Key,
+        answers::NotFound,
+        answers::IllegalTransition,
+        answers::Invalid,
+        answers::Limited,
+        answers::Unavailable,
+    )
+)]
 async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let by = team(req, &state, Role::Editor).await?;
@@ -164,17 +234,50 @@ async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
 }
 
 /// Answer of `PUT /api/campaign/{slug}/file`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Applied {
+    /// The campaign's slug.
     slug: String,
-    /// `created`, `updated` or `unchanged`.
-    outcome: &'static str,
+    /// What applying the file did.
+    outcome: FileOutcome,
 }
 
-/// Applies a campaign file (its TOML text; its `slug`, if it names one, must
-/// be the path's) to this deployment, as `ovasabi-edge campaigns apply` does
-/// from the folder.
-#[handler]
+/// What applying a campaign file did.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum FileOutcome {
+    /// A new campaign.
+    Created,
+    /// The campaign changed.
+    Updated,
+    /// The campaign already was as the file says.
+    Unchanged,
+}
+
+/// Apply a campaign file to this deployment (owner)
+///
+/// The file's TOML text (`Content-Type: application/toml`, or `text/plain`);
+/// its `slug`, if it names one, must be the path's. Applied as
+/// `ovasabi-edge campaigns apply` does from the folder.
+#[endpoint(
+    tags("campaigns"),
+    security(("adminToken" = ["owner"])),
+    parameters(("slug" = crate::model::schema::Slug, Path, description = "The campaign's slug")),
+    request_body(
+        content = String,
+        content_type = "application/toml",
+        description = "A campaign file (TOML); a `slug` in it must be the path's"
+    ),
+    responses(
+        (status_code = 200, description = "Applied", body = Applied),
+        answers::Body,
+        answers::Key,
+        answers::IllegalTransition,
+        answers::Invalid,
+        answers::Limited,
+        answers::Unavailable,
+    )
+)]
 async fn apply_file(
     req: &mut Request,
     depot: &mut Depot,
@@ -235,20 +338,30 @@ async fn apply_file(
     res.render(Json(Applied {
         slug: spec.slug,
         outcome: match outcome {
-            ApplyOutcome::Created => "created",
-            ApplyOutcome::Updated => "updated",
-            ApplyOutcome::Unchanged | ApplyOutcome::Kept => "unchanged",
+            ApplyOutcome::Created => FileOutcome::Created,
+            ApplyOutcome::Updated => FileOutcome::Updated,
+            ApplyOutcome::Unchanged | ApplyOutcome::Kept => FileOutcome::Unchanged,
         },
     }));
     Ok(())
 }
 
-/// `GET /api/campaign/{slug}/document`: the campaign's document (Markdown)
-/// as `ovasabi-edge campaigns docs` writes it for its campaign file — its
-/// endpoints, live events and configuration — made from the campaign as it
-/// stands now (a change made through the API included), naming its file in
-/// the server's campaign folder when it has one.
-#[handler]
+/// The campaign's document (Markdown): its endpoints, live events and configuration in force, as `ovasabi-edge campaigns docs` writes it for its campaign file (viewer)
+///
+/// Made from the campaign as it stands now (a change made through the API
+/// included), naming its file in the server's campaign folder when it has
+/// one.
+#[endpoint(
+    tags("campaigns"),
+    security(("adminToken" = ["viewer"])),
+    parameters(("slug" = crate::model::schema::Slug, Path, description = "The campaign's slug")),
+    responses(
+        (status_code = 200, description = "The document", content(("text/markdown" = String))),
+        answers::Key,
+        answers::NotFound,
+        answers::Unavailable,
+    )
+)]
 async fn document(
     req: &mut Request,
     depot: &mut Depot,
@@ -288,7 +401,24 @@ async fn document(
     Ok(())
 }
 
-#[handler]
+/// Live visitors and counts: what the campaign shows (config.public_metrics), everything to the admin
+///
+/// Anyone gets the figures listed in the campaign's `config.public_metrics`
+/// (by default only `active`); the admin gets `active`, `users`, `leads`,
+/// `referrals` and `series`, the counts per hour of the campaign's life (the
+/// last 90 days at most): the most visitors connected at once (sampled
+/// every `OVASABI_VISITOR_SAMPLE_SECS`, kept
+/// `OVASABI_VISITOR_SAMPLE_RETENTION_DAYS`), joins, leads and referrals.
+#[endpoint(
+    tags("campaigns"),
+    security((), ("adminToken" = [])),
+    parameters(("slug" = crate::model::schema::Slug, Path, description = "The campaign's slug")),
+    responses(
+        (status_code = 200, description = "Metrics", body = CampaignMetrics),
+        answers::NotFound,
+        answers::Unavailable,
+    )
+)]
 async fn metrics(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let slug = req.param::<String>("slug").unwrap_or_default();

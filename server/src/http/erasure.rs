@@ -5,11 +5,18 @@
 //! erasure is recorded (without the person) in the erasure log.
 
 use salvo::prelude::*;
+use salvo_oapi::schema::{
+    AdditionalProperties, BasicType, KnownFormat, Object, OneOf, Schema, SchemaFormat,
+};
+use salvo_oapi::{Components, RefOr, ToSchema, endpoint};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::openapi::answers;
 use super::{ApiError, json_body, state, team};
+use crate::model::erasure::ErasureReport;
 use crate::model::erasure::ErasureSubject;
+use crate::model::schema;
 use crate::model::team::Role;
 
 /// Routes of this resource.
@@ -29,7 +36,48 @@ pub struct ErasureRequest {
     pub master_id: Option<Uuid>,
 }
 
-#[handler]
+/// One of two shapes: `email` (and `campaign`), or `master_id` alone.
+impl ToSchema for ErasureRequest {
+    fn to_schema(components: &mut Components) -> RefOr<Schema> {
+        let by_email = Object::new()
+            .description("Everyone with this email, in `campaign` or in every campaign")
+            .property("email", schema::email())
+            .property("campaign", schema::nullable(schema::slug()))
+            .required("email")
+            .additional_properties(AdditionalProperties::FreeForm(false));
+        let by_id = Object::new()
+            .description("One registered user")
+            .property(
+                "master_id",
+                Object::with_type(BasicType::String)
+                    .format(SchemaFormat::KnownFormat(KnownFormat::Uuid)),
+            )
+            .required("master_id")
+            .additional_properties(AdditionalProperties::FreeForm(false));
+        let schema = OneOf::new().item(by_email).item(by_id);
+        components.schemas.insert("ErasureRequest", schema);
+        RefOr::Ref(salvo_oapi::Ref::from_schema_name("ErasureRequest"))
+    }
+}
+
+/// Erase a person (owner of every campaign; with `campaign`, an owner of that campaign)
+///
+/// From users, leads, outbox payloads and the live events' history; their
+/// sessions end. Counts, referrals and statuses stay.
+#[endpoint(
+    tags("operations"),
+    security(("adminToken" = ["owner"])),
+    request_body = ErasureRequest,
+    responses(
+        (status_code = 200, description = "What changed", body = ErasureReport),
+        answers::Body,
+        answers::Key,
+        answers::NotFound,
+        answers::Invalid,
+        answers::Limited,
+        answers::Unavailable,
+    )
+)]
 async fn erase(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let by = team(req, &state, Role::Owner).await?;

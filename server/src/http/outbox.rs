@@ -4,8 +4,10 @@
 
 use chrono::Utc;
 use salvo::prelude::*;
+use salvo_oapi::{ToSchema, endpoint};
 use serde::Serialize;
 
+use super::openapi::answers;
 use super::{ApiError, campaign_filter, page, state, team};
 use crate::model::outbox::{OutboxEntry, OutboxState};
 use crate::model::team::{AuditAction, Role};
@@ -18,13 +20,43 @@ pub fn router() -> Router {
 }
 
 /// Body of `GET /api/outbox`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OutboxList {
     /// The page of entries, newest first.
     pub entries: Vec<OutboxEntry>,
 }
 
-#[handler]
+/// Answer of `POST /api/outbox/{id}/retry`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Redriven {
+    /// The entry's id.
+    pub id: i64,
+    /// Its state now: always `pending`.
+    #[salvo(schema(value_type = String, pattern = "^pending$"))]
+    pub state: &'static str,
+}
+
+/// Outbox entries (viewer)
+///
+/// Newest first; a key of one campaign sees that campaign's.
+#[endpoint(
+    tags("operations"),
+    security(("adminToken" = ["viewer"])),
+    parameters(
+        ("state" = Option<OutboxState>, Query, description = "Which entries (default `all`)"),
+        ("campaign" = Option<crate::model::schema::Slug>, Query, description = "Only this campaign's entries"),
+        ("limit" = Option<u32>, Query, maximum = 500, description = "Rows per page (default 100)"),
+        ("offset" = Option<u32>, Query, maximum = 4294967295, description = "Rows to skip"),
+    ),
+    responses(
+        (status_code = 200, description = "Entries", body = OutboxList),
+        answers::Malformed,
+        answers::Key,
+        answers::NotFound,
+        answers::Invalid,
+        answers::Unavailable,
+    )
+)]
 async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let by = team(req, &state, Role::Viewer).await?;
@@ -46,7 +78,18 @@ async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resul
     Ok(())
 }
 
-#[handler]
+/// Put an undelivered entry back in line (editor)
+#[endpoint(
+    tags("operations"),
+    security(("adminToken" = ["editor"])),
+    parameters(("id" = i64, Path, description = "The entry's id")),
+    responses(
+        (status_code = 200, description = "Re-driven", body = Redriven),
+        answers::Key,
+        answers::NotFound,
+        answers::Unavailable,
+    )
+)]
 async fn retry(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let by = team(req, &state, Role::Editor).await?;
@@ -94,6 +137,9 @@ async fn retry(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
         Ok(())
     })
     .await?;
-    res.render(Json(serde_json::json!({"id": id, "state": "pending"})));
+    res.render(Json(Redriven {
+        id,
+        state: "pending",
+    }));
     Ok(())
 }

@@ -10,16 +10,18 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use salvo::http::header::{self, HeaderValue};
 use salvo::prelude::*;
+use salvo_oapi::{ToSchema, endpoint};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::campaign::team_campaign;
+use super::openapi::answers;
 use super::{ApiError, MAX_PAGE, query_u32, state};
-use crate::model::attribution::Attribution;
+use crate::model::attribution::{Attribution, Consent};
 use crate::model::lead::{Lead, LeadStatus};
 use crate::model::report::{
-    Participant, ParticipantFilter, ParticipantSort, Position, Referral, ReferralFilter,
+    FunnelRow, Participant, ParticipantFilter, ParticipantSort, Position, Referral, ReferralFilter,
 };
 use crate::model::team::Role;
 use crate::state::AppState;
@@ -256,20 +258,80 @@ fn csv_bytes(rows: impl Iterator<Item = Vec<String>>) -> bytes::Bytes {
     bytes::Bytes::from(writer.into_inner().unwrap_or_default())
 }
 
-fn participant_json(p: &Participant) -> Value {
-    let u = &p.user;
-    json!({
-        "master_id": u.master_id,
-        "display_name": u.display_name,
-        "email": u.email,
-        "locale": u.locale,
-        "referral_code": u.referral_code,
-        "referral_count": p.referral_count,
-        "referred_by": u.referred_by,
-        "joined_at": u.created_at,
-        "consent": u.consent,
-        "attribution": p.attribution,
-    })
+/// A participant as the team reads it.
+#[derive(Debug, Serialize, ToSchema)]
+#[salvo(schema(name = Participant))]
+pub struct ParticipantRow {
+    /// The user's id.
+    pub master_id: Uuid,
+    /// Name shown in public events.
+    pub display_name: String,
+    /// Lower-cased email.
+    pub email: String,
+    /// Preferred locale.
+    pub locale: Option<String>,
+    /// The user's own referral code.
+    pub referral_code: String,
+    /// Referrals credited to them.
+    #[salvo(schema(minimum = 0))]
+    pub referral_count: i64,
+    /// Who referred them.
+    pub referred_by: Option<Uuid>,
+    /// When they joined.
+    pub joined_at: DateTime<Utc>,
+    /// The consent given when joining, if the campaign asked for it.
+    pub consent: Option<Consent>,
+    /// The first touch of the session they joined from.
+    pub attribution: Attribution,
+}
+
+impl From<&Participant> for ParticipantRow {
+    fn from(p: &Participant) -> Self {
+        let u = &p.user;
+        Self {
+            master_id: u.master_id,
+            display_name: u.display_name.clone(),
+            email: u.email.clone(),
+            locale: u.locale.clone(),
+            referral_code: u.referral_code.clone(),
+            referral_count: p.referral_count,
+            referred_by: u.referred_by,
+            joined_at: u.created_at,
+            consent: u.consent.clone(),
+            attribution: p.attribution.clone(),
+        }
+    }
+}
+
+/// Body of `GET /api/campaign/{slug}/participants` (as JSON).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ParticipantPage {
+    /// The page of participants.
+    pub participants: Vec<ParticipantRow>,
+    /// The next page's `cursor`; null after the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Body of `GET /api/campaign/{slug}/referrals` (as JSON).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReferralPage {
+    /// The page of referrals.
+    pub referrals: Vec<Referral>,
+    /// The next page's `cursor`; null after the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Body of `GET /api/campaign/{slug}/funnel`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Funnel {
+    /// From.
+    pub since: DateTime<Utc>,
+    /// To.
+    pub until: DateTime<Utc>,
+    /// One row per source.
+    pub sources: Vec<FunnelRow>,
+    /// The sum of the sources (source `(all)`).
+    pub total: FunnelRow,
 }
 
 fn participant_position(p: &Participant) -> Position {
@@ -317,7 +379,33 @@ const PARTICIPANT_HEADER: [&str; 10] = [
 /// Longest search prefix, in characters.
 const MAX_SEARCH: usize = 254;
 
-#[handler]
+/// Who joined, with referral counts, consent and first touch (viewer)
+///
+/// Cursor pages (`limit`, `cursor`), or with `?format=csv` (or `Accept:
+/// text/csv`) every participant as CSV, streamed.
+#[endpoint(
+    tags("reports"),
+    security(("adminToken" = ["viewer"])),
+    parameters(
+        ("slug" = crate::model::schema::Slug, Path, description = "The campaign's slug"),
+        ("joined_since" = Option<DateTime<Utc>>, Query, description = "Joined at or after (RFC 3339)"),
+        ("joined_until" = Option<DateTime<Utc>>, Query, description = "Joined before (RFC 3339)"),
+        ("has_referrals" = Option<bool>, Query, description = "With at least one referral (`true`) or none (`false`)"),
+        ("search" = Option<String>, Query, max_length = 254, description = "A prefix of the email or the display name (compared as emails are)"),
+        ("sort" = Option<ParticipantSort>, Query, description = "Oldest join first (default), newest first, or most referrals first"),
+        ("limit" = Option<u32>, Query, maximum = 500, description = "Rows per page (default 100; 0 is 1)"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the page before (opaque and signed: a changed one is 422 `invalid_cursor`)"),
+        ("format" = Option<ListFormat>, Query, description = "`csv`: the whole list as CSV (also chosen by `Accept: text/csv` without `format=json`)"),
+    ),
+    responses(
+        (status_code = 200, description = "A page of participants, or every one as CSV (every participant matching the filters, in the order asked, with attribution)", content(("application/json" = ParticipantPage), ("text/csv" = String))),
+        answers::Malformed,
+        answers::Key,
+        answers::NotFound,
+        answers::Invalid,
+        answers::Unavailable,
+    )
+)]
 async fn participants(
     req: &mut Request,
     depot: &mut Depot,
@@ -369,29 +457,27 @@ async fn participants(
         cells: participant_cells,
     };
     let list = format!("participants:{id}:{sort:?}");
-    serve_list(
-        req,
-        res,
-        &state,
-        ("participants", &list),
-        export,
-        participant_json,
-    )
+    serve_list(req, res, &state, &list, export, |rows, next_cursor| {
+        ParticipantPage {
+            participants: rows.iter().map(ParticipantRow::from).collect(),
+            next_cursor,
+        }
+    })
     .await
 }
 
-/// Answers a list request with `export`: the page of JSON rows (`json`
-/// renders one) under `key` after the request's `cursor`, with the cursor of
-/// the next page; or, asked for CSV, every row after the cursor (`limit` is
-/// for pages; both are checked either way). `key` and `list` name the list
-/// in the answer and in its cursors.
-async fn serve_list<T: Send + 'static>(
+/// Answers a list request with `export`: the page of rows after the
+/// request's `cursor`, with the cursor of the next page, as JSON (`page`
+/// makes the body); or, asked for CSV, every row after the cursor (`limit`
+/// is for pages; both are checked either way). `list` names the list in its
+/// cursors.
+async fn serve_list<T: Send + 'static, P: Serialize + Send>(
     req: &Request,
     res: &mut Response,
     state: &Arc<AppState>,
-    (key, list): (&str, &str),
+    list: &str,
     mut export: Export<T>,
-    json: fn(&T) -> Value,
+    page: fn(&[T], Option<String>) -> P,
 ) -> Result<(), ApiError> {
     let limit = query_u32(req, "limit", 100, MAX_PAGE)?.max(1);
     let after = cursor_query(req, state, list)?;
@@ -400,11 +486,19 @@ async fn serve_list<T: Send + 'static>(
     }
     let rows = (export.page)(after, limit).await?;
     let next = next_cursor(state, list, &rows, limit, export.position);
-    res.render(Json(json!({
-        key: rows.iter().map(json).collect::<Vec<_>>(),
-        "next_cursor": next,
-    })));
+    res.render(Json(page(&rows, next)));
     Ok(())
+}
+
+/// The `format` of a list: JSON pages, or the whole list as CSV.
+#[derive(Debug, ToSchema)]
+#[salvo(schema(rename_all = "lowercase"))]
+#[allow(dead_code)] // read as a string by `wants_csv`; named here for the description
+pub enum ListFormat {
+    /// JSON pages.
+    Json,
+    /// The whole list as CSV.
+    Csv,
 }
 
 /// The cursor of the page after `rows`, when it was full.
@@ -443,7 +537,31 @@ fn referral_cells(r: &Referral) -> Vec<String> {
     ]
 }
 
-#[handler]
+/// Credited referrals, oldest first (viewer)
+///
+/// Cursor pages (`limit`, `cursor`), or with `?format=csv` (or `Accept:
+/// text/csv`) every referral as CSV, streamed.
+#[endpoint(
+    tags("reports"),
+    security(("adminToken" = ["viewer"])),
+    parameters(
+        ("slug" = crate::model::schema::Slug, Path, description = "The campaign's slug"),
+        ("since" = Option<DateTime<Utc>>, Query, description = "Made at or after (RFC 3339)"),
+        ("until" = Option<DateTime<Utc>>, Query, description = "Made before (RFC 3339)"),
+        ("referrer" = Option<Uuid>, Query, description = "Of this referrer (a user's master_id) only"),
+        ("limit" = Option<u32>, Query, maximum = 500, description = "Rows per page (default 100; 0 is 1)"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the page before (opaque and signed: a changed one is 422 `invalid_cursor`)"),
+        ("format" = Option<ListFormat>, Query, description = "`csv`: the whole list as CSV (also chosen by `Accept: text/csv` without `format=json`)"),
+    ),
+    responses(
+        (status_code = 200, description = "A page of referrals, or every one (matching the filters) as CSV", content(("application/json" = ReferralPage), ("text/csv" = String))),
+        answers::Malformed,
+        answers::Key,
+        answers::NotFound,
+        answers::Invalid,
+        answers::Unavailable,
+    )
+)]
 async fn referrals(
     req: &mut Request,
     depot: &mut Depot,
@@ -486,8 +604,11 @@ async fn referrals(
         cells: referral_cells,
     };
     let list = format!("referrals:{id}");
-    serve_list(req, res, &state, ("referrals", &list), export, |r| {
-        serde_json::to_value(r).unwrap_or(Value::Null)
+    serve_list(req, res, &state, &list, export, |rows, next_cursor| {
+        ReferralPage {
+            referrals: rows.to_vec(),
+            next_cursor,
+        }
     })
     .await
 }
@@ -560,7 +681,27 @@ pub fn leads_export(
     }
 }
 
-#[handler]
+/// Visitors, joins and leads per source over a period (viewer)
+///
+/// From `since` (default: the campaign's start or creation, whichever is
+/// earlier) to `until` (default: now); `until` before `since` is 422.
+#[endpoint(
+    tags("reports"),
+    security(("adminToken" = ["viewer"])),
+    parameters(
+        ("slug" = crate::model::schema::Slug, Path, description = "The campaign's slug"),
+        ("since" = Option<DateTime<Utc>>, Query, description = "From (RFC 3339)"),
+        ("until" = Option<DateTime<Utc>>, Query, description = "To (RFC 3339); not before `since`"),
+    ),
+    responses(
+        (status_code = 200, description = "The funnel", body = Funnel),
+        answers::Malformed,
+        answers::Key,
+        answers::NotFound,
+        answers::Invalid,
+        answers::Unavailable,
+    )
+)]
 async fn funnel(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let (_, campaign) = team_campaign(req, &state, Role::Viewer).await?;
@@ -576,7 +717,7 @@ async fn funnel(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     }
     let sources = state.store.funnel(campaign.id, since, until).await?;
     let total = sources.iter().fold(
-        crate::model::report::FunnelRow {
+        FunnelRow {
             source: "(all)".into(),
             ..Default::default()
         },
@@ -587,11 +728,11 @@ async fn funnel(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
             total
         },
     );
-    res.render(Json(json!({
-        "since": since,
-        "until": until,
-        "sources": sources,
-        "total": total,
-    })));
+    res.render(Json(Funnel {
+        since,
+        until,
+        sources,
+        total,
+    }));
     Ok(())
 }

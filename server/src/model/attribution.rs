@@ -12,8 +12,9 @@ pub const MAX_UTM_CHARS: usize = 200;
 /// Longest referrer or landing page URL accepted, in characters.
 pub const MAX_URL_CHARS: usize = 2000;
 
-/// The first touch of a visitor session, as its page reported it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// A visitor session's first touch (POST /api/session), as its page
+/// reported it; all null when unknown.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, salvo_oapi::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)] // fields named for the UTM parameters they hold
 pub struct Attribution {

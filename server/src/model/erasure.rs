@@ -2,6 +2,7 @@
 //! counted. The rows stay (counts, referrals and statuses keep meaning);
 //! what names the person does not.
 
+use salvo_oapi::ToSchema;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -66,7 +67,7 @@ pub struct Erased {
 }
 
 /// What an erasure changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ErasureReport {
     /// Users whose email, name and locale were replaced.
     pub users: u64,

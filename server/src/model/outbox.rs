@@ -2,6 +2,7 @@
 //! transaction as the row they describe (delivered by [`crate::outbox`]).
 
 use chrono::{DateTime, Utc};
+use salvo_oapi::ToSchema;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -35,17 +36,21 @@ impl NewOutbox {
 }
 
 /// A stored outbox entry.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[allow(missing_docs)] // fields named for what they hold
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct OutboxEntry {
     /// Id, also the delivery id receivers de-duplicate with.
     pub id: i64,
+    /// The campaign it belongs to.
     pub campaign_id: Option<i64>,
+    /// That campaign's slug.
     pub campaign_slug: Option<String>,
+    /// Event type, e.g. `lead.created`.
     pub event_type: String,
-    /// Receiver (`None`: the default one).
+    /// Receiver (null: the default one, `OVASABI_WEBHOOK_URL`), without
+    /// the credentials of its URL.
     pub target_url: Option<String>,
-    /// Data.
+    /// The data delivered.
+    #[salvo(schema(value_type = Object))]
     pub payload: Value,
     /// Attempts made.
     pub attempts: i32,
@@ -55,7 +60,7 @@ pub struct OutboxEntry {
     pub delivered_at: Option<DateTime<Utc>>,
     /// When it was given up.
     pub dead_at: Option<DateTime<Utc>>,
-    /// The last failure.
+    /// The last failure (without the credentials of any URL in it).
     pub last_error: Option<String>,
     /// When it was written.
     pub created_at: DateTime<Utc>,
@@ -77,11 +82,12 @@ impl OutboxEntry {
 }
 
 /// Which entries to list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs)] // variants named for what they are
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[salvo(schema(rename_all = "lowercase"))]
 pub enum OutboxState {
     /// Not yet delivered nor given up.
     Pending,
+    /// Delivered.
     Delivered,
     /// Given up after the last attempt.
     Dead,

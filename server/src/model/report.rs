@@ -4,6 +4,7 @@
 //! so rows written meanwhile never shift a page (as an offset would).
 
 use chrono::{DateTime, Utc};
+use salvo_oapi::ToSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -24,7 +25,7 @@ pub struct Position {
 }
 
 /// How participants are ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum ParticipantSort {
     /// Oldest join first (the default).
     #[serde(rename = "joined_at")]
@@ -85,7 +86,7 @@ pub struct ReferralFilter {
 }
 
 /// One credited referral.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, ToSchema)]
 #[allow(missing_docs)] // fields named for what they hold
 pub struct Referral {
     pub id: i64,
@@ -112,27 +113,40 @@ pub struct Standing {
 }
 
 /// Visitors, joins and leads of one source over a period.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[allow(missing_docs)] // fields named for what they count
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FunnelRow {
-    /// `utm_source`, the referrer's host, `(direct)`, or `(unknown)` for
-    /// joins and leads made without a recorded session.
+    /// `utm_source`, else the referrer's host, else `(direct)`; `(unknown)`
+    /// for joins and leads made without a recorded session; `(all)` in a
+    /// funnel's `total`.
     pub source: String,
+    /// Visitor sessions that started.
+    #[salvo(schema(minimum = 0))]
     pub visitors: i64,
+    /// Users who joined.
+    #[salvo(schema(minimum = 0))]
     pub joins: i64,
+    /// Leads sent.
+    #[salvo(schema(minimum = 0))]
     pub leads: i64,
 }
 
 /// Counts of one hour (UTC) of a campaign's life.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[allow(missing_docs)] // fields named for what they count
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct HourCounts {
     /// The hour's start.
     pub hour: DateTime<Utc>,
-    /// The most visitors connected at once in the hour, as sampled each
-    /// minute (0 when nobody was, or before samples were taken).
+    /// The most visitors connected at once in the hour, as sampled every
+    /// `OVASABI_VISITOR_SAMPLE_SECS` (a minute by default); 0 when nobody
+    /// was, or before samples were taken.
+    #[salvo(schema(minimum = 0))]
     pub visitors: i64,
+    /// Users who joined in the hour.
+    #[salvo(schema(minimum = 0))]
     pub joins: i64,
+    /// Leads sent in the hour.
+    #[salvo(schema(minimum = 0))]
     pub leads: i64,
+    /// Referrals credited in the hour.
+    #[salvo(schema(minimum = 0))]
     pub referrals: i64,
 }

@@ -4,7 +4,11 @@ pub mod event_types;
 pub mod settings;
 
 use chrono::{DateTime, Utc};
+use salvo_oapi::schema::{BasicType, KnownFormat, Object, Schema, SchemaFormat};
+use salvo_oapi::{Components, RefOr, ToSchema};
 use serde::{Deserialize, Serialize};
+
+use super::schema;
 
 pub use settings::CampaignConfig;
 
@@ -29,9 +33,7 @@ impl ValidationError {
 }
 
 /// Where a campaign is in its life.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, salvo_oapi::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CampaignStatus {
     /// Being prepared; hidden from the public.
@@ -82,7 +84,7 @@ impl CampaignStatus {
 }
 
 /// A stored campaign.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Campaign {
     /// Database id.
     pub id: i64,
@@ -96,7 +98,8 @@ pub struct Campaign {
     pub starts_at: Option<DateTime<Utc>>,
     /// When the campaign closes, if scheduled.
     pub ends_at: Option<DateTime<Utc>>,
-    /// Typed configuration.
+    /// The campaign's settings (README, Campaigns as code).
+    #[salvo(schema(value_type = Object))]
     pub config: CampaignConfig,
     /// Creation time.
     pub created_at: DateTime<Utc>,
@@ -174,12 +177,14 @@ impl Campaign {
 }
 
 /// The writable fields of a campaign: what a create request or a campaign file holds.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCampaign {
     /// Unique, URL-safe name: lower-case letters, digits and single dashes.
+    #[salvo(schema(schema_with = schema::slug))]
     pub slug: String,
     /// Human name.
+    #[salvo(schema(schema_with = name_schema))]
     pub name: String,
     /// Life-cycle status (default `draft`).
     #[serde(default)]
@@ -190,8 +195,10 @@ pub struct NewCampaign {
     /// Closing time.
     #[serde(default)]
     pub ends_at: Option<DateTime<Utc>>,
-    /// Typed configuration (defaults for what is left out).
+    /// The campaign's settings (README, Campaigns as code; defaults for
+    /// what is left out).
     #[serde(default)]
+    #[salvo(schema(value_type = Object))]
     pub config: CampaignConfig,
 }
 
@@ -199,6 +206,14 @@ pub struct NewCampaign {
 pub const MAX_SLUG_LEN: usize = 64;
 /// Longest campaign name accepted, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
+
+fn name_schema() -> Object {
+    schema::text(MAX_NAME_CHARS, false)
+}
+
+fn patch_name_schema() -> Schema {
+    schema::nullable(name_schema())
+}
 
 /// Whether `slug` is 1-64 of `a-z`, `0-9` and inner single dashes.
 pub fn is_valid_slug(slug: &str) -> bool {
@@ -244,11 +259,12 @@ impl NewCampaign {
 }
 
 /// A partial update: absent fields stay as they are; `null` clears a date.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignPatch {
     /// New name.
     #[serde(default)]
+    #[salvo(schema(schema_with = patch_name_schema))]
     pub name: Option<String>,
     /// New status.
     #[serde(default)]
@@ -259,8 +275,10 @@ pub struct CampaignPatch {
     /// New closing time (`null` clears it).
     #[serde(default)]
     pub ends_at: DatePatch,
-    /// New configuration, replacing the old one whole.
+    /// New settings, replacing the old ones whole (README, Campaigns as
+    /// code).
     #[serde(default)]
+    #[salvo(schema(value_type = Object))]
     pub config: Option<CampaignConfig>,
 }
 
@@ -285,6 +303,17 @@ impl DatePatch {
             Self::Clear => None,
             Self::Set(date) => Some(date),
         }
+    }
+}
+
+/// A date-time, or `null`.
+impl ToSchema for DatePatch {
+    fn to_schema(_components: &mut Components) -> RefOr<Schema> {
+        schema::nullable(
+            Object::with_type(BasicType::String)
+                .format(SchemaFormat::KnownFormat(KnownFormat::DateTime)),
+        )
+        .into()
     }
 }
 
