@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use salvo::http::StatusCode;
 use salvo::prelude::*;
+use salvo_oapi::{ToSchema, endpoint};
 use serde::Serialize;
 
 use super::{ApiError, state};
@@ -20,8 +21,15 @@ pub fn router() -> Router {
         .push(Router::with_path("readyz").get(readyz))
 }
 
+/// Body of `/healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: &'static str,
+}
+
 /// Body of `/readyz`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
     /// `ready` or `not_ready`.
     pub status: &'static str,
@@ -36,16 +44,20 @@ pub struct Readiness {
 }
 
 /// Per-dependency results.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[allow(missing_docs)] // fields named for what they hold
 pub struct Checks {
     pub database: &'static str,
     pub redis: &'static str,
 }
 
-#[handler]
+/// The process is up
+#[endpoint(
+    tags("operations"),
+    responses((status_code = 200, description = "Up", body = Health))
+)]
 async fn healthz(res: &mut Response) {
-    res.render(Json(serde_json::json!({ "status": "ok" })));
+    res.render(Json(Health { status: "ok" }));
 }
 
 async fn check_database(state: &AppState) -> &'static str {
@@ -80,7 +92,14 @@ async fn check_redis(state: &AppState) -> &'static str {
     }
 }
 
-#[handler]
+/// Ready for traffic: the database (and Redis) answer, not draining
+#[endpoint(
+    tags("operations"),
+    responses(
+        (status_code = 200, description = "Ready", body = Readiness),
+        (status_code = 503, description = "Not ready or draining", body = Readiness),
+    )
+)]
 async fn readyz(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let (database, redis) = tokio::join!(check_database(&state), check_redis(&state));

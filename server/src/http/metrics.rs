@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use salvo::http::{HeaderValue, header};
 use salvo::prelude::*;
+use salvo_oapi::endpoint;
 
+use super::openapi::answers;
 use super::{ApiError, state};
 use crate::state::AppState;
 
@@ -26,7 +28,14 @@ pub fn admin_service(state: Arc<AppState>) -> Service {
     )
 }
 
-#[handler]
+/// Prometheus metrics (text format); 404 when served on OVASABI_METRICS_ADDR only
+#[endpoint(
+    tags("operations"),
+    responses(
+        (status_code = 200, description = "Metrics", content(("text/plain" = String))),
+        answers::NotFound,
+    )
+)]
 async fn metrics(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     if state.config.metrics_addr.is_some() {

@@ -4,12 +4,17 @@
 //! locale, machine and human, with its age.
 
 use salvo::prelude::*;
+use salvo_oapi::schema::{AnyOf, Array, BasicType, Object, Schema};
+use salvo_oapi::{ToSchema, endpoint};
 use serde::{Deserialize, Serialize};
+
+use super::openapi::answers;
 
 use super::campaign::visible_campaign_by_slug;
 use super::{ApiError, campaign_query, client_ip, json_body, page, rate_limit, state, team};
 use crate::model::campaign::Campaign;
-use crate::model::campaign::settings::is_locale_tag;
+use crate::model::campaign::settings::{LOCALE_TAG_PATTERN, is_locale_tag};
+use crate::model::schema;
 use crate::model::team::{AuditAction, Role};
 use crate::model::translation::{MemoryEntry, MemoryOrigin, MemoryRecord};
 use crate::translate::{MachineStatus, Translated, TranslationRequest, context_key, text_hash};
@@ -30,7 +35,7 @@ pub const MAX_TEXT_CHARS: usize = 5000;
 pub const MAX_TOTAL_CHARS: usize = 20_000;
 
 /// Where a text is used.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)] // fields named for what they hold
 pub struct Context {
@@ -42,8 +47,9 @@ pub struct Context {
 }
 
 /// Text or HTML.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[salvo(schema(name = "TextFormat"))]
 pub enum Format {
     /// Plain text.
     #[default]
@@ -62,17 +68,21 @@ impl Format {
 }
 
 /// Body of `POST /api/translate`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TranslateBody {
     /// Campaign slug.
+    #[salvo(schema(schema_with = schema::slug))]
     pub campaign: String,
     /// Target locale (one of the campaign's).
+    #[salvo(schema(schema_with = locale))]
     pub target: String,
     /// Source locale, or `auto` (default: the campaign's first locale).
     #[serde(default)]
+    #[salvo(schema(schema_with = source_or_auto))]
     pub source: Option<String>,
     /// The texts, in order.
+    #[salvo(schema(schema_with = texts))]
     pub texts: Vec<String>,
     /// `text` (default) or `html`.
     #[serde(default)]
@@ -83,7 +93,8 @@ pub struct TranslateBody {
 }
 
 /// Answer of `POST /api/translate`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[salvo(schema(name = "Translations"))]
 pub struct TranslateAnswer {
     /// In the order of the request.
     pub translations: Vec<Translated>,
@@ -96,19 +107,24 @@ pub struct TranslateAnswer {
 }
 
 /// Body of `PUT /api/translate/override`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OverrideBody {
     /// Campaign slug.
+    #[salvo(schema(schema_with = schema::slug))]
     pub campaign: String,
     /// Target locale.
+    #[salvo(schema(schema_with = locale))]
     pub target: String,
     /// Source locale (default: the campaign's first locale).
     #[serde(default)]
+    #[salvo(schema(schema_with = optional_locale))]
     pub source: Option<String>,
     /// The source text.
+    #[salvo(schema(schema_with = some_text))]
     pub text: String,
     /// Its human translation.
+    #[salvo(schema(schema_with = some_text))]
     pub translation: String,
     /// Text or HTML.
     #[serde(default)]
@@ -121,7 +137,48 @@ pub struct OverrideBody {
     /// context was too long to keep whole (only its hash is kept) is
     /// overridden.
     #[serde(default)]
+    #[salvo(schema(schema_with = context_key_schema))]
     pub context_key: Option<String>,
+}
+
+/// Longest stored context key a client may send back.
+const MAX_CONTEXT_KEY: usize = 200;
+
+fn locale() -> Object {
+    Object::with_type(BasicType::String).pattern(LOCALE_TAG_PATTERN)
+}
+
+fn optional_locale() -> Schema {
+    schema::nullable(locale())
+}
+
+fn source_or_auto() -> Schema {
+    Schema::AnyOf(
+        AnyOf::new()
+            .item(locale())
+            .item(Object::new().enum_values(["auto"]))
+            .item(Object::with_type(BasicType::Null)),
+    )
+}
+
+fn texts() -> Array {
+    Array::new()
+        .items(
+            Object::with_type(BasicType::String)
+                .pattern(r"^[^\u0000]*$")
+                .max_length(MAX_TEXT_CHARS),
+        )
+        .max_items(MAX_TEXTS)
+}
+
+fn some_text() -> Object {
+    Object::with_type(BasicType::String)
+        .pattern(r"^[^\u0000]*$")
+        .min_length(1)
+}
+
+fn context_key_schema() -> Schema {
+    schema::nullable(Object::with_type(BasicType::String).max_length(MAX_CONTEXT_KEY))
 }
 
 /// The source and target languages of a request, checked against the campaign.
@@ -179,7 +236,7 @@ fn context_of(format: Format, context: Option<&Context>) -> Result<String, ApiEr
 /// A context key as the memory stores it (`format|page|hint`, or
 /// `format|#<sha-256>` for a long one); 422 otherwise.
 fn stored_context_key(key: &str) -> Result<String, ApiError> {
-    let well_formed = key.len() <= 200
+    let well_formed = key.len() <= MAX_CONTEXT_KEY
         && (key.starts_with("text|") || key.starts_with("html|"))
         && !key.chars().any(char::is_control);
     if well_formed {
@@ -192,7 +249,24 @@ fn stored_context_key(key: &str) -> Result<String, ApiError> {
     }
 }
 
-#[handler]
+/// Translate a page's strings
+///
+/// Each text comes from the campaign's overrides, the translation memory,
+/// or LibreTranslate (then remembered), in that order; a text it cannot
+/// translate comes back as it was (`untranslated`).
+#[endpoint(
+    tags("translation"),
+    request_body = TranslateBody,
+    responses(
+        (status_code = 200, description = "Translations", body = TranslateAnswer),
+        answers::NotAllowed,
+        answers::NotFound,
+        answers::Body,
+        answers::Invalid,
+        answers::Limited,
+        answers::Unavailable,
+    )
+)]
 async fn translate(
     req: &mut Request,
     depot: &mut Depot,
@@ -252,7 +326,21 @@ async fn translate(
     Ok(())
 }
 
-#[handler]
+/// Set a human translation (editor)
+#[endpoint(
+    tags("translation"),
+    security(("adminToken" = ["editor"])),
+    request_body = OverrideBody,
+    responses(
+        (status_code = 200, description = "Stored", body = Stored),
+        answers::Body,
+        answers::Key,
+        answers::NotFound,
+        answers::Invalid,
+        answers::Limited,
+        answers::Unavailable,
+    )
+)]
 async fn set_override(
     req: &mut Request,
     depot: &mut Depot,
@@ -331,35 +419,70 @@ async fn set_override(
         Ok(entry)
     })
     .await?;
-    res.render(Json(serde_json::json!({
-        "text": entry.source_text,
-        "translation": entry.translated_text,
-        "origin": "override",
-    })));
+    res.render(Json(Stored {
+        text: entry.source_text,
+        translation: entry.translated_text,
+        origin: "override",
+    }));
     Ok(())
 }
 
 /// One row of `GET /api/translate/memory`: what an override of it sends
 /// (`source`, `target`, `text`, `format`, `context`), its translation, and
 /// where and when that came from.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[salvo(schema(name = "MemoryEntry"))]
 struct MemoryListed {
     source: String,
     target: String,
     /// `text` or `html`.
+    #[salvo(schema(value_type = Format))]
     format: String,
     /// The page and hint it was asked for; absent when none, or when the
     /// context was too long to keep whole (only its hash is kept).
+    #[salvo(schema(schema_with = listed_context))]
     context: Option<serde_json::Value>,
     /// The stored context key (`format|page|hint`).
     context_key: String,
     text: String,
     translation: String,
     /// `machine` or `override`.
+    #[salvo(schema(schema_with = memory_origin))]
     origin: &'static str,
     created_at: chrono::DateTime<chrono::Utc>,
     updated_at: chrono::DateTime<chrono::Utc>,
     last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn listed_context() -> Schema {
+    let text = || schema::nullable(Object::with_type(BasicType::String));
+    schema::nullable(
+        Object::new()
+            .property("page", text())
+            .property("hint", text()),
+    )
+}
+
+fn memory_origin() -> Object {
+    Object::new().enum_values(["machine", "override"])
+}
+
+/// Answer of `GET /api/translate/memory`.
+#[derive(Debug, Serialize, ToSchema)]
+struct MemoryList {
+    /// Most recently changed first.
+    entries: Vec<MemoryListed>,
+}
+
+/// Answer of `PUT /api/translate/override`: the text and its translation
+/// as stored.
+#[derive(Debug, Serialize, ToSchema)]
+struct Stored {
+    text: String,
+    translation: String,
+    /// Always `override`.
+    #[salvo(schema(schema_with = memory_origin))]
+    origin: &'static str,
 }
 
 impl From<MemoryRecord> for MemoryListed {
@@ -391,7 +514,25 @@ impl From<MemoryRecord> for MemoryListed {
     }
 }
 
-#[handler]
+/// What the translation memory holds for a campaign, most recently changed first: per target locale and origin, with age (viewer)
+#[endpoint(
+    tags("translation"),
+    security(("adminToken" = ["viewer"])),
+    parameters(
+        ("campaign" = schema::Slug, Query, description = "The campaign's slug"),
+        ("target" = Option<String>, Query, description = "One of the campaign's locales"),
+        ("origin" = Option<String>, Query, pattern = "^(machine|override)$", description = "`machine` or `override`"),
+        ("limit" = Option<u32>, Query, maximum = 500, description = "Rows per page (default 100)"),
+        ("offset" = Option<u32>, Query, maximum = 4294967295, description = "Rows to skip"),
+    ),
+    responses(
+        (status_code = 200, description = "Entries", body = MemoryList),
+        answers::Key,
+        answers::NotFound,
+        answers::Invalid,
+        answers::Unavailable,
+    )
+)]
 async fn memory(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let by = team(req, &state, Role::Viewer).await?;
@@ -425,6 +566,6 @@ async fn memory(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
         .memory_list(campaign.id, target.as_deref(), origin, page(req)?)
         .await?;
     let entries: Vec<MemoryListed> = rows.into_iter().map(Into::into).collect();
-    res.render(Json(serde_json::json!({ "entries": entries })));
+    res.render(Json(MemoryList { entries }));
     Ok(())
 }

@@ -17,8 +17,10 @@
 
 use salvo::http::{HeaderValue, header};
 use salvo::prelude::*;
+use salvo_oapi::endpoint;
 
 use super::ApiError;
+use super::openapi::answers;
 use crate::state::AppState;
 
 /// The browser client's version (`web-client/package.json`): its path is
@@ -164,8 +166,22 @@ fn common_headers(path: &str, caching: Caching, res: &mut Response) {
     }
 }
 
-/// `GET /client/v{version}/{file}`: the client of this version, cached for good.
-#[handler]
+/// The browser client's modules, at its package version
+///
+/// `ovasabi.js`, `protocol.js`, `motion.js`, `react.js` of the client package
+/// `@ovasabi/edge-client` (web-client/), cached for good (`Cache-Control:
+/// immutable`); any origin may load them. Only the running version is served.
+#[endpoint(
+    tags("web"),
+    parameters(
+        ("version" = String, Path, description = "`v` and the client version, e.g. `v0.2.0`"),
+        ("file" = String, Path),
+    ),
+    responses(
+        (status_code = 200, description = "A JavaScript module", content(("text/javascript" = String))),
+        answers::NotFound,
+    )
+)]
 async fn versioned_client(
     req: &mut Request,
     depot: &mut Depot,
@@ -188,8 +204,18 @@ async fn versioned_client(
     Ok(())
 }
 
-/// `GET /client/{file}`: a redirect to the current version's file.
-#[handler]
+/// The browser client's current version (a redirect)
+///
+/// Redirects (307, not cached) to the same file at `/client/v{version}/{file}`,
+/// the running client version.
+#[endpoint(
+    tags("web"),
+    parameters(("file" = String, Path)),
+    responses(
+        (status_code = 307, description = "The file at the current version's path", headers(("Location" = String))),
+        answers::NotFound,
+    )
+)]
 async fn latest_client(req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
     let file = req.param::<String>("file").unwrap_or_default();
     let path = format!("client/{file}");
@@ -235,7 +261,15 @@ fn demo_policy(req: &Request, state: &AppState) -> String {
     )
 }
 
-#[handler]
+/// The demo page's assets
+#[endpoint(
+    tags("web"),
+    parameters(("file" = String, Path)),
+    responses(
+        (status_code = 200, description = "A script or style sheet", content(("text/plain" = String))),
+        answers::NotFound,
+    )
+)]
 async fn asset(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = super::state(depot)?;
     let path = req.uri().path().trim_start_matches('/').to_owned();
@@ -264,8 +298,14 @@ fn admin_headers(res: &mut Response) {
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
 }
 
-/// `GET /admin`: the campaign team's dashboard (`OVASABI_ADMIN_UI`).
-#[handler]
+/// The campaign team's dashboard (HTML; OVASABI_ADMIN_UI): sign in with a team key
+#[endpoint(
+    tags("web"),
+    responses(
+        (status_code = 200, description = "The page", content(("text/html" = String))),
+        answers::NotFound,
+    )
+)]
 async fn admin_page(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = super::state(depot)?;
     if !state.config.admin_ui {
@@ -276,8 +316,15 @@ async fn admin_page(depot: &mut Depot, res: &mut Response) -> Result<(), ApiErro
     Ok(())
 }
 
-/// `GET /admin/{file}`: the dashboard's scripts and styles.
-#[handler]
+/// The dashboard's scripts and styles
+#[endpoint(
+    tags("web"),
+    parameters(("file" = String, Path)),
+    responses(
+        (status_code = 200, description = "A script or style sheet", content(("text/plain" = String))),
+        answers::NotFound,
+    )
+)]
 async fn admin_asset(
     req: &mut Request,
     depot: &mut Depot,
@@ -293,7 +340,14 @@ async fn admin_asset(
     Ok(())
 }
 
-#[handler]
+/// The demo campaign page (HTML)
+#[endpoint(
+    tags("web"),
+    responses(
+        (status_code = 200, description = "The page", content(("text/html" = String))),
+        answers::NotFound,
+    )
+)]
 async fn demo_page(
     req: &mut Request,
     depot: &mut Depot,

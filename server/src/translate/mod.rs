@@ -27,7 +27,7 @@ use crate::store::{SharedStore, StoreError};
 use crate::telemetry::Counters;
 
 /// Where a translation came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, salvo_oapi::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     /// Translation memory (an earlier machine translation).
@@ -41,7 +41,7 @@ pub enum Origin {
 }
 
 /// Whether the machine translator could be used for this request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, salvo_oapi::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MachineStatus {
     /// Used (or not needed).
@@ -113,7 +113,7 @@ pub struct TranslationRequest {
 }
 
 /// One text's translation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, salvo_oapi::ToSchema)]
 pub struct Translated {
     /// The text in the target language (or the source text, untranslated).
     pub text: String,

@@ -15,7 +15,7 @@ use std::sync::LazyLock;
 use salvo::http::{HeaderValue, header};
 use salvo::prelude::*;
 use salvo_oapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use salvo_oapi::{Components, Info, License, OpenApi};
+use salvo_oapi::{Components, Info, License, OpenApi, endpoint};
 
 use crate::model::events::BUILT_IN;
 use serde_json::{Map, Value, json};
@@ -209,12 +209,20 @@ fn send(res: &mut Response, content_type: &'static str, body: &'static str) {
     res.body(body);
 }
 
-#[handler]
+/// This document
+#[endpoint(
+    tags("operations"),
+    responses((status_code = 200, description = "OpenAPI 3.1", content(("application/json" = Value))))
+)]
 async fn served_document(res: &mut Response) {
     send(res, "application/json", document());
 }
 
-#[handler]
+/// A viewer of this document, served by the server itself (no CDN)
+#[endpoint(
+    tags("operations"),
+    responses((status_code = 200, description = "HTML", content(("text/html" = String))))
+)]
 async fn viewer_page(res: &mut Response) {
     // Its own script and the document, nothing else.
     res.headers_mut().insert(
@@ -227,7 +235,11 @@ async fn viewer_page(res: &mut Response) {
     send(res, "text/html; charset=utf-8", include_str!("docs.html"));
 }
 
-#[handler]
+/// The viewer's script
+#[endpoint(
+    tags("operations"),
+    responses((status_code = 200, description = "JavaScript", content(("text/javascript" = String))))
+)]
 async fn viewer_script(res: &mut Response) {
     send(
         res,

@@ -285,6 +285,9 @@ fn check_range(field: &str, value: u32, min: u32, max: u32) -> Result<(), Valida
     }
 }
 
+/// [`is_locale_tag`] as a pattern, for the API description.
+pub const LOCALE_TAG_PATTERN: &str = "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$";
+
 /// A locale tag as the page and LibreTranslate use it: `en`, `pt-BR`, `zh-Hans`.
 pub fn is_locale_tag(tag: &str) -> bool {
     let mut parts = tag.split('-');
