@@ -163,14 +163,18 @@ pub async fn delete(
     })
 }
 
-/// A consumer as listed: with whether it went unread for longer than
-/// `OVASABI_FEED_CONSUMER_IDLE_DAYS` (it then holds no record back).
-#[derive(Debug, Clone, serde::Serialize)]
+/// A named consumer of the back-office feed (gRPC `Leads.Follow`): its
+/// scope is one campaign, or every campaign (`campaign` null); with whether
+/// it went unread for longer than `OVASABI_FEED_CONSUMER_IDLE_DAYS` (it then
+/// holds no record back).
+#[derive(Debug, Clone, serde::Serialize, salvo_oapi::ToSchema)]
+#[salvo(schema(name = FeedConsumer))]
 pub struct Listed {
     /// The consumer.
     #[serde(flatten)]
     pub consumer: FeedConsumer,
-    /// Unread for longer than the idle setting.
+    /// Unread for longer than OVASABI_FEED_CONSUMER_IDLE_DAYS: it holds no
+    /// record back from retention.
     pub idle: bool,
 }
 
