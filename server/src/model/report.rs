@@ -101,11 +101,14 @@ pub struct Referral {
 }
 
 /// A place on the leaderboard.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, salvo_oapi::ToSchema,
+)]
 pub struct Standing {
     /// The referrer's display name (never an email).
     pub display_name: String,
     /// Their referral count.
+    #[salvo(schema(minimum = 0))]
     pub count: i64,
 }
 
