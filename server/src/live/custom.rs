@@ -40,7 +40,7 @@ fn event_name_schema() -> salvo_oapi::schema::Object {
     use salvo_oapi::schema::{BasicType, Object};
     Object::with_type(BasicType::String)
         .pattern(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
-        .max_length(64)
+        .max_length(crate::model::campaign::event_types::MAX_EVENT_NAME_LEN)
         .description("An event type of the campaign's `config.event_types`")
 }
 

@@ -129,10 +129,14 @@ pub struct EventTypeDecl {
     pub fields: BTreeMap<String, FieldDecl>,
 }
 
+/// Longest event type name, in bytes.
+pub const MAX_EVENT_NAME_LEN: usize = 64;
+
 /// Whether `name` may name an event type: dot-separated words of lower-case
-/// letters, digits and `_`, each starting with a letter; at most 64 bytes.
+/// letters, digits and `_`, each starting with a letter; at most
+/// [`MAX_EVENT_NAME_LEN`] bytes.
 pub fn is_event_name(name: &str) -> bool {
-    name.len() <= 64
+    name.len() <= MAX_EVENT_NAME_LEN
         && name.split('.').all(|word| {
             let mut bytes = word.bytes();
             bytes.next().is_some_and(|b| b.is_ascii_lowercase())
