@@ -3,6 +3,8 @@
 //! their own.
 
 use chrono::Utc;
+use salvo_oapi::ToSchema;
+use salvo_oapi::schema::{Object, Schema};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -13,6 +15,7 @@ use super::{
 };
 use crate::bus::{Audience, Event};
 use crate::error::ApiError;
+use crate::model::campaign::settings::MAX_NAME_CHARS;
 use crate::model::events::payload;
 use crate::model::outbox::NewOutbox;
 use crate::model::user::{User, new_referral_code};
@@ -21,24 +24,49 @@ use crate::state::AppState;
 use crate::store::StoreError;
 
 /// Body of `POST /api/user/register`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JoinRequest {
     /// Campaign slug.
+    #[salvo(schema(schema_with = crate::model::schema::slug))]
     pub campaign: String,
     /// Email (unique per campaign, case-insensitive).
+    #[salvo(schema(schema_with = crate::model::schema::email))]
     pub email: String,
     /// Display name, shown publicly.
+    #[salvo(schema(schema_with = name_schema))]
     pub name: String,
     /// Preferred locale.
     #[serde(default)]
+    #[salvo(schema(schema_with = locale_schema))]
     pub locale: Option<String>,
     /// A friend's referral code.
     #[serde(default)]
+    #[salvo(schema(schema_with = referral_code_schema))]
     pub referral_code: Option<String>,
-    /// The version of the consent text agreed to, when the campaign asks.
+    /// The version of the consent text agreed to: required (422
+    /// `consent_required`) when the campaign asks for it
+    /// (`config.forms.join.consent`), refused when it asks none.
     #[serde(default)]
     pub consent: Option<String>,
+}
+
+/// A display name: at most the campaign's `forms.join.max_name_chars`,
+/// which is at most [`MAX_NAME_CHARS`].
+pub fn name_schema() -> Object {
+    let default = crate::model::campaign::settings::JoinRules::default().max_name_chars;
+    crate::model::schema::text(MAX_NAME_CHARS as usize, false).description(format!(
+        "Text without control, bidirectional or invisible format characters, and not blank; at \
+         most the campaign's `config.forms.join.max_name_chars` ({default} unless it says)"
+    ))
+}
+
+fn locale_schema() -> Object {
+    super::locale_schema("blank means none")
+}
+
+fn referral_code_schema() -> Schema {
+    crate::model::schema::nullable(crate::model::schema::string())
 }
 
 /// Someone who joined.

@@ -105,13 +105,17 @@ pub fn consent(
     }
 }
 
+/// Longest locale tag accepted, in bytes.
+pub const MAX_LOCALE_LEN: usize = 35;
+
 /// A `locale` as sent: blank means none, else a locale tag ("en", "pt-BR")
-/// of at most 35 bytes; 422 naming `locale` otherwise.
+/// of at most [`MAX_LOCALE_LEN`] bytes; 422 naming `locale` otherwise.
 pub fn optional_locale(raw: Option<&str>) -> Result<Option<String>, ApiError> {
     match raw.map(str::trim).filter(|l| !l.is_empty()) {
         None => Ok(None),
         Some(locale)
-            if crate::model::campaign::settings::is_locale_tag(locale) && locale.len() <= 35 =>
+            if crate::model::campaign::settings::is_locale_tag(locale)
+                && locale.len() <= MAX_LOCALE_LEN =>
         {
             Ok(Some(locale.to_owned()))
         }
@@ -120,6 +124,19 @@ pub fn optional_locale(raw: Option<&str>) -> Result<Option<String>, ApiError> {
             "must be a locale tag such as \"en\" or \"pt-BR\"",
         )),
     }
+}
+
+/// The schema of a `locale` [`optional_locale`] takes; `blank` says what
+/// a blank one (or `null`) means.
+pub fn locale_schema(blank: &str) -> salvo_oapi::schema::Object {
+    use salvo_oapi::schema::{BasicType, Object, SchemaType};
+    Object::with_type(SchemaType::Array(vec![BasicType::String, BasicType::Null]))
+        .pattern(crate::model::schema::trimmed(
+            "[a-z]{2,3}(-[A-Za-z0-9]{2,8})*",
+        ))
+        .description(format!(
+            "A BCP 47 tag such as `en` or `pt-BR` (at most {MAX_LOCALE_LEN} characters); {blank}"
+        ))
 }
 
 /// Longest email address accepted (RFC 5321 path limit).

@@ -3,6 +3,8 @@
 //! the leads they sent with their status; an anonymous visitor sees the
 //! leads of their session. Nobody sees anyone else's.
 
+use salvo_oapi::ToSchema;
+use salvo_oapi::schema::{Object, Schema};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -16,9 +18,11 @@ use crate::state::AppState;
 
 /// Most of a session's own leads shown.
 pub const MAX_OWN_LEADS: u32 = 50;
+// `Me`'s schema says it (`max_items` takes only a literal).
+const _: () = assert!(MAX_OWN_LEADS == 50);
 
-/// A lead as its sender sees it.
-#[derive(Debug, Serialize)]
+/// A lead as its sender sees it
+#[derive(Debug, Serialize, ToSchema)]
 #[allow(missing_docs)] // fields named for what they hold
 pub struct OwnLead {
     pub quote_id: Uuid,
@@ -26,8 +30,9 @@ pub struct OwnLead {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// What `GET /api/me` answers.
-#[derive(Debug, Serialize)]
+/// The caller's own standing: a user's profile, or an anonymous visitor's
+/// session (`kind`)
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[allow(missing_docs)] // fields named for what they hold
 pub enum Me {
@@ -37,32 +42,49 @@ pub enum Me {
         master_id: Uuid,
         display_name: String,
         email: String,
+        #[salvo(schema(required = true))]
         locale: Option<String>,
         referral_code: String,
+        #[salvo(schema(minimum = 0))]
         referral_count: i64,
-        /// The next milestone of the campaign above the count, if any.
+        /// The campaign's next milestone above the count; null past the last
+        #[salvo(schema(minimum = 1, required = true))]
         next_milestone: Option<u32>,
         joined_at: chrono::DateTime<chrono::Utc>,
+        /// The leads sent from this session, newest first.
+        #[salvo(schema(max_items = 50))]
         quotes: Vec<OwnLead>,
     },
     /// An anonymous visitor.
     Visitor {
         campaign: String,
         session_id: Uuid,
+        /// The leads sent from this session, newest first.
+        #[salvo(schema(max_items = 50))]
         quotes: Vec<OwnLead>,
     },
 }
 
 /// Body of `PATCH /api/me`: what a user may change of their profile.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
     /// A new display name.
     #[serde(default)]
+    #[salvo(schema(schema_with = display_name_schema))]
     pub display_name: Option<String>,
     /// A new locale; `null` clears it.
     #[serde(default, with = "double_option")]
+    #[salvo(schema(schema_with = locale_schema))]
     pub locale: Option<Option<String>>,
+}
+
+fn display_name_schema() -> Schema {
+    crate::model::schema::nullable(super::join::name_schema())
+}
+
+fn locale_schema() -> Object {
+    super::locale_schema("null or blank clears it")
 }
 
 /// `Option<Option<T>>` that tells a missing field from `null`.

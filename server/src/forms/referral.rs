@@ -16,12 +16,14 @@ use crate::session::{SessionKind, verify_session};
 use crate::state::AppState;
 
 /// Body of `POST /api/referral`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, salvo_oapi::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReferralRequest {
     /// Campaign slug.
+    #[salvo(schema(schema_with = crate::model::schema::slug))]
     pub campaign: String,
     /// The friend's referral code.
+    #[salvo(schema(schema_with = crate::model::schema::string))]
     pub code: String,
 }
 

@@ -9,6 +9,9 @@ use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use salvo_oapi::{ToSchema, endpoint};
+
+use super::openapi::answers;
 use super::{ApiError, bearer_token, client_ip, json_body, rate_limit, request_origin, state};
 use crate::session::{TICKET_TTL, verify_session};
 use crate::transport::admission::check_origin;
@@ -19,15 +22,16 @@ pub fn router() -> Router {
 }
 
 /// Body of `POST /api/connect`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectRequest {
     /// Campaign slug.
+    #[salvo(schema(schema_with = crate::model::schema::slug))]
     pub campaign: String,
 }
 
 /// A connect ticket.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectTicket {
     /// The ticket, for `?ticket=` on the event stream and the WebTransport URL.
     pub ticket: String,
@@ -41,7 +45,26 @@ pub struct ConnectTicket {
 /// (re)connection of each channel).
 const TICKETS_PER_MINUTE: u32 = 120;
 
-#[handler]
+/// A connect ticket for the live channels (one minute)
+///
+/// For `?ticket=` on the event stream and the WebTransport URL: reusable
+/// within its minute, for that session and campaign only, from the client
+/// address and page origin that asked.
+#[endpoint(
+    tags("visitors"),
+    security(("sessionToken" = [])),
+    request_body = ConnectRequest,
+    responses(
+        (status_code = 201, description = "Ticket", body = ConnectTicket),
+        answers::SessionCredential,
+        answers::NotAllowed,
+        answers::NotFound,
+        answers::Body,
+        answers::Invalid,
+        answers::Limited,
+        answers::Unavailable,
+    )
+)]
 async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let token = bearer_token(req.headers())

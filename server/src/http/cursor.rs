@@ -9,6 +9,9 @@ use salvo::http::{StatusCode, header};
 use salvo::prelude::*;
 use serde::Deserialize;
 
+use salvo_oapi::{ToSchema, endpoint};
+
+use super::openapi::answers;
 use super::{
     ApiError, bearer_token, client_address, parse_json, request_origin, sees_campaign, state,
 };
@@ -21,12 +24,13 @@ pub fn router() -> Router {
 }
 
 /// The JSON form of an uplink.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JsonUplink {
     /// The client's sample counter.
     pub seq: u32,
     /// What the pointer did.
+    #[salvo(schema(schema_with = pointer_kind_schema))]
     pub kind: protocol::PointerKind,
     /// Quantized horizontal position.
     pub x: u16,
@@ -34,7 +38,35 @@ pub struct JsonUplink {
     pub y: u16,
 }
 
-#[handler]
+/// [`JsonUplink::kind`]: a [`protocol::PointerKind`] by its name.
+fn pointer_kind_schema() -> salvo_oapi::schema::Object {
+    use salvo_oapi::schema::{BasicType, Object};
+    Object::with_type(BasicType::String).enum_values(["move", "tap", "leave"])
+}
+
+/// Cursor fallback uplink (needs an event stream open with ?cursors=1)
+///
+/// A JSON sample, or the same bincode `Uplink` a datagram carries as
+/// `application/octet-stream` (protocol/README.md).
+#[endpoint(
+    tags("live"),
+    security(("sessionToken" = [])),
+    parameters(
+        ("slug" = crate::model::schema::Slug, Path, description = "The campaign's slug"),
+        ("page" = Option<String>, Query, description = "The page (path) the pointer is on"),
+    ),
+    request_body = JsonUplink,
+    responses(
+        (status_code = 204, description = "Applied or dropped as stale"),
+        answers::SessionCredential,
+        answers::NotFound,
+        answers::Conflict,
+        answers::Body,
+        answers::Invalid,
+        answers::Limited,
+        answers::Unavailable,
+    )
+)]
 async fn uplink(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let slug = req.param::<String>("slug").unwrap_or_default();

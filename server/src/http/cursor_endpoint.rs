@@ -14,7 +14,10 @@
 //! itself can only refuse with a bare 403 or 429).
 
 use salvo::prelude::*;
+use salvo_oapi::{ToSchema, endpoint};
 use serde::Serialize;
+
+use super::openapi::answers;
 
 use super::{ApiError, bearer_token, client_address, request_origin, state};
 use crate::cursor::RoomKey;
@@ -32,7 +35,7 @@ pub fn campaign_router() -> Router {
 }
 
 /// One certificate hash, as `serverCertificateHashes` wants it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CertificateHash {
     /// Always `sha-256`.
     pub algorithm: &'static str,
@@ -41,7 +44,7 @@ pub struct CertificateHash {
 }
 
 /// Body of `GET /api/webtransport`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WebTransportInfo {
     /// Base URL of the cursor channel.
     pub url: String,
@@ -94,14 +97,34 @@ pub fn endpoint_info(req: &Request, state: &AppState) -> WebTransportInfo {
     }
 }
 
-#[handler]
+/// The WebTransport endpoint and certificate hashes
+#[endpoint(
+    tags("live"),
+    responses((status_code = 200, description = "Endpoint", body = WebTransportInfo))
+)]
 async fn info(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     res.render(Json(endpoint_info(req, &state)));
     Ok(())
 }
 
-#[handler]
+/// Where to open the cursor channel, after the handshake's own checks
+#[endpoint(
+    tags("live"),
+    security(("sessionToken" = [])),
+    parameters(
+        ("slug" = crate::model::schema::Slug, Path, description = "The campaign's slug"),
+        ("page" = Option<String>, Query, description = "The page (path) the cursors are of"),
+        ("ticket" = Option<String>, Query, description = "A connect ticket (POST /api/connect), instead of `Authorization: Bearer`"),
+    ),
+    responses(
+        (status_code = 200, description = "Endpoint", body = WebTransportInfo),
+        answers::SessionCredential,
+        answers::NotAllowed,
+        answers::NotFound,
+        answers::Limited,
+    )
+)]
 async fn connect_info(
     req: &mut Request,
     depot: &mut Depot,

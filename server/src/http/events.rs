@@ -37,6 +37,10 @@ use tokio::time::Instant;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 use uuid::Uuid;
 
+use salvo_oapi::schema::{BasicType, Object};
+use salvo_oapi::{Components, RefOr, Schema, ToSchema, endpoint};
+
+use super::openapi::answers;
 use super::{ApiError, bearer_token, client_address, request_origin, state};
 use crate::bus::{Audience, Envelope, EventId, Since};
 use crate::cursor::fallback::FallbackRegistration;
@@ -172,7 +176,65 @@ impl StreamCredential {
     }
 }
 
-#[handler]
+/// One message of the stream (OpenAPI 3.1: the schema of each event of the
+/// stream): its type (`event`, see `x-events`), its data (JSON, or base64 for
+/// `cursors`, `roster` and `members`), its id (for Last-Event-ID); the first
+/// carries the reconnection delay (`retry`)
+// Described, never built: the stream writes its frames itself.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a description of the wire, not a value
+struct StreamMessage {
+    /// The event type (`x-events`).
+    event: String,
+    /// Its data.
+    data: String,
+    /// Its id, for `Last-Event-ID`.
+    id: Option<String>,
+    /// The reconnection delay, in milliseconds.
+    #[salvo(schema(minimum = 0))]
+    retry: Option<u64>,
+}
+
+/// A query switch: `1`/`true` on, `0`/`false` off.
+struct Switch;
+
+impl ToSchema for Switch {
+    fn to_schema(_components: &mut Components) -> RefOr<Schema> {
+        Object::with_type(BasicType::String)
+            .enum_values(["1", "true", "0", "false"])
+            .into()
+    }
+}
+
+/// The live event stream (Server-Sent Events)
+///
+/// Event types and their data: `x-events` at the top of this document. With
+/// `?cursors=1&page=/`, `cursors` events carry base64 cursor frames (layout:
+/// protocol/README.md); with `&v=2` too, `roster` events say who the cursors
+/// are (own id, colours, names).
+#[endpoint(
+    tags("live"),
+    security((), ("sessionToken" = [])),
+    parameters(
+        ("slug" = crate::model::schema::Slug, Path, description = "The campaign's slug"),
+        ("ticket" = Option<String>, Query, description = "A connect ticket (POST /api/connect) naming the session"),
+        ("last_event_id" = Option<String>, Query, description = "Resume after this event id (as the `Last-Event-ID` header)"),
+        ("cursors" = Option<Switch>, Query, description = "`cursors` events too (the cursor fallback), for `page`"),
+        ("v" = Option<String>, Query, description = "The cursor protocol version (default 1); 2 adds `roster` events"),
+        ("members" = Option<Switch>, Query, description = "`members` events too: who is connected to the campaign (when its `presence.members` is on); `page` names this visitor's page"),
+        ("page" = Option<String>, Query, description = "The page (path) the visitor is on"),
+    ),
+    responses(
+        (status_code = 200, description = "An event stream; see the `x-events` of this document for its event types", content(("text/event-stream" = StreamMessage))),
+        answers::Malformed,
+        answers::SessionCredential,
+        answers::NotAllowed,
+        answers::NotFound,
+        answers::Invalid,
+        answers::Limited,
+        answers::Unavailable,
+    )
+)]
 async fn stream(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let slug = req.param::<String>("slug").unwrap_or_default();

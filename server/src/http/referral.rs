@@ -5,6 +5,9 @@ use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::Serialize;
 
+use salvo_oapi::{ToSchema, endpoint};
+
+use super::openapi::answers;
 use super::{ApiError, bearer_token, json_body, state};
 use crate::forms::referral::ReferralRequest;
 
@@ -14,7 +17,7 @@ pub fn router() -> Router {
 }
 
 /// Answer of a referral.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ReferralResponse {
     /// The referrer's display name.
     pub referrer: String,
@@ -22,7 +25,23 @@ pub struct ReferralResponse {
     pub count: i64,
 }
 
-#[handler]
+/// Credit a friend's referral code
+#[endpoint(
+    tags("visitors"),
+    security(("sessionToken" = [])),
+    request_body = ReferralRequest,
+    responses(
+        (status_code = 201, description = "Credited", body = ReferralResponse),
+        answers::SessionCredential,
+        answers::NotAllowed,
+        answers::NotFound,
+        answers::Conflict,
+        answers::Body,
+        answers::Invalid,
+        answers::Limited,
+        answers::Unavailable,
+    )
+)]
 async fn refer(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     // A referral is credited to a session: without one, nothing else is looked at.

@@ -7,8 +7,13 @@ use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use salvo_oapi::schema::Object;
+use salvo_oapi::{ToSchema, endpoint};
+
+use super::openapi::answers;
 use super::{ApiError, client_ip, json_body, open_campaign, rate_limit, state};
-use crate::model::attribution::{Attribution, VisitorSession};
+use crate::model::attribution::{Attribution, MAX_URL_CHARS, MAX_UTM_CHARS, VisitorSession};
+use crate::model::schema;
 use crate::session::SessionKind;
 
 /// Routes of this resource.
@@ -17,37 +22,72 @@ pub fn router() -> Router {
 }
 
 /// Body of `POST /api/session`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionRequest {
     /// Campaign slug.
+    #[salvo(schema(schema_with = schema::slug))]
     pub campaign: String,
     /// The page the visitor landed on (`location.href`); UTM parameters
     /// not sent are read from its query string.
     #[serde(default)]
+    #[salvo(schema(schema_with = landing_page_schema))]
     pub landing_page: Option<String>,
     /// The page that linked to it (`document.referrer`).
     #[serde(default)]
+    #[salvo(schema(schema_with = referrer_schema))]
     pub referrer: Option<String>,
     #[serde(default)]
+    #[salvo(schema(schema_with = utm_schema))]
     #[allow(missing_docs)] // the UTM parameters of the visit
     pub utm_source: Option<String>,
     #[serde(default)]
+    #[salvo(schema(schema_with = utm_schema))]
     #[allow(missing_docs)]
     pub utm_medium: Option<String>,
     #[serde(default)]
+    #[salvo(schema(schema_with = utm_schema))]
     #[allow(missing_docs)]
     pub utm_campaign: Option<String>,
     #[serde(default)]
+    #[salvo(schema(schema_with = utm_schema))]
     #[allow(missing_docs)]
     pub utm_term: Option<String>,
     #[serde(default)]
+    #[salvo(schema(schema_with = utm_schema))]
     #[allow(missing_docs)]
     pub utm_content: Option<String>,
 }
 
+/// An absolute `http(s)` URL as [`Attribution::checked`] takes it (trimmed;
+/// blank means none), described as `what`.
+fn url_schema(what: &str) -> Object {
+    schema::optional_text(MAX_URL_CHARS)
+        .pattern(schema::trimmed(
+            r"[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*(:[0-9]{1,4})?([/?#][!-~]*)?",
+        ))
+        .description(format!(
+            "{what}: an absolute http(s) URL; blank means none"
+        ))
+}
+
+fn landing_page_schema() -> Object {
+    url_schema(
+        "The page the visitor landed on (`location.href`); UTM parameters not sent are read \
+         from its query string",
+    )
+}
+
+fn referrer_schema() -> Object {
+    url_schema("The page that linked to it (`document.referrer`)")
+}
+
+fn utm_schema() -> Object {
+    schema::optional_text(MAX_UTM_CHARS)
+}
+
 /// A new session.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SessionResponse {
     /// The visitor id.
     pub session_id: Uuid,
@@ -60,7 +100,20 @@ pub struct SessionResponse {
 /// Sessions one address may open per minute.
 const SESSIONS_PER_MINUTE: u32 = 60;
 
-#[handler]
+/// An anonymous visitor session, with where the visitor came from (first touch)
+#[endpoint(
+    tags("visitors"),
+    request_body = SessionRequest,
+    responses(
+        (status_code = 201, description = "Session", body = SessionResponse),
+        answers::NotAllowed,
+        answers::NotFound,
+        answers::Body,
+        answers::Invalid,
+        answers::Limited,
+        answers::Unavailable,
+    )
+)]
 async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let body: SessionRequest = json_body(req, &state.config).await?;

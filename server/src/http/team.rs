@@ -8,14 +8,16 @@
 use chrono::{DateTime, Utc};
 use salvo::http::StatusCode;
 use salvo::prelude::*;
+use salvo_oapi::{ToSchema, endpoint};
 use serde::Serialize;
 
+use super::openapi::answers;
 use super::reports::{Export, stream_csv, wants_csv};
 use super::{ApiError, MAX_PAGE, campaign_filter, json_body, query_u32, state, team};
 use crate::model::report::Position;
 use crate::model::team::{ApiKey, AuditEntry, Role};
-use crate::team::KeyRequest;
 use crate::team::consumers::Listed;
+use crate::team::{KeyRequest, MadeKey};
 
 /// Routes of this resource.
 pub fn router() -> Router {
@@ -36,7 +38,7 @@ pub fn router() -> Router {
 }
 
 /// Body of `GET /api/admin/consumers`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ConsumerList {
     /// By scope (every campaign first), then name.
     consumers: Vec<Listed>,
@@ -47,7 +49,18 @@ fn consumer_scope(req: &Request) -> String {
     req.query::<String>("campaign").unwrap_or_default()
 }
 
-#[handler]
+/// The back-office feed's named consumers, of the key's campaign or the one named (viewer)
+#[endpoint(
+    tags("team"),
+    security(("adminToken" = ["viewer"])),
+    parameters(("campaign" = Option<String>, Query, description = "The consumers' campaign (slug); absent: the key's campaign, or every consumer for a key of every campaign")),
+    responses(
+        (status_code = 200, description = "Consumers", body = ConsumerList),
+        answers::Key,
+        answers::NoCampaign,
+        answers::Unavailable,
+    )
+)]
 async fn list_consumers(
     req: &mut Request,
     depot: &mut Depot,
@@ -60,7 +73,22 @@ async fn list_consumers(
     Ok(())
 }
 
-#[handler]
+/// Delete a named feed consumer: retention no longer keeps what it had not acknowledged (editor)
+#[endpoint(
+    tags("team"),
+    security(("adminToken" = ["editor"])),
+    parameters(
+        ("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The consumer's name: 1-64 letters, digits, `.`, `_` or `-`"),
+        ("campaign" = Option<String>, Query, description = "The consumers' campaign (slug); absent: the key's campaign, or every consumer for a key of every campaign"),
+    ),
+    responses(
+        (status_code = 200, description = "The deleted consumer", body = Listed),
+        answers::Key,
+        answers::NoConsumer,
+        answers::InvalidName,
+        answers::Unavailable,
+    )
+)]
 async fn delete_consumer(
     req: &mut Request,
     depot: &mut Depot,
@@ -79,18 +107,30 @@ async fn delete_consumer(
 }
 
 /// Body of `GET /api/admin/whoami`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct WhoAmI {
     /// The key's name (`admin token` for the configured token).
     name: String,
     /// Its id, for a named key.
+    #[salvo(schema(required = true))]
     key_id: Option<i64>,
+    /// What it may do.
     role: Role,
     /// The campaign it is limited to.
+    #[salvo(schema(required = true))]
     campaign: Option<String>,
 }
 
-#[handler]
+/// Who this key is: its name, role and campaign (viewer)
+#[endpoint(
+    tags("team"),
+    security(("adminToken" = ["viewer"])),
+    responses(
+        (status_code = 200, description = "The caller", body = WhoAmI),
+        answers::KeyCredential,
+        answers::Unavailable,
+    )
+)]
 async fn whoami(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let by = team(req, &state, Role::Viewer).await?;
@@ -104,13 +144,22 @@ async fn whoami(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
 }
 
 /// Body of `GET /api/admin/keys`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct KeyList {
     /// Live keys first, newest first.
     keys: Vec<ApiKey>,
 }
 
-#[handler]
+/// The team's keys, live first, newest first; a campaign's owner sees that campaign's (owner)
+#[endpoint(
+    tags("team"),
+    security(("adminToken" = ["owner"])),
+    responses(
+        (status_code = 200, description = "Keys (never their secret)", body = KeyList),
+        answers::Key,
+        answers::Unavailable,
+    )
+)]
 async fn list_keys(
     req: &mut Request,
     depot: &mut Depot,
@@ -123,7 +172,21 @@ async fn list_keys(
     Ok(())
 }
 
-#[handler]
+/// Make a named key; its secret is in `token`, shown this once (owner; a campaign's owner makes keys of that campaign only)
+#[endpoint(
+    tags("team"),
+    security(("adminToken" = ["owner"])),
+    request_body = KeyRequest,
+    responses(
+        (status_code = 201, description = "Made", body = MadeKey),
+        answers::Body,
+        answers::Key,
+        answers::NotFound,
+        answers::KeyNameTaken,
+        answers::Invalid,
+        answers::Unavailable,
+    )
+)]
 async fn create_key(
     req: &mut Request,
     depot: &mut Depot,
@@ -142,7 +205,18 @@ async fn create_key(
     Ok(())
 }
 
-#[handler]
+/// Revoke a key: it opens nothing from now on (owner)
+#[endpoint(
+    tags("team"),
+    security(("adminToken" = ["owner"])),
+    parameters(("id" = i64, Path, description = "The key's id")),
+    responses(
+        (status_code = 200, description = "The revoked key", body = ApiKey),
+        answers::Key,
+        answers::NoKey,
+        answers::Unavailable,
+    )
+)]
 async fn revoke_key(
     req: &mut Request,
     depot: &mut Depot,
@@ -167,11 +241,12 @@ async fn revoke_key(
 }
 
 /// Body of `GET /api/admin/audit`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct AuditPage {
     /// Newest first.
     entries: Vec<AuditEntry>,
-    /// `before` for the next (older) page; absent on the last.
+    /// `before` for the next (older) page; null on the last.
+    #[salvo(schema(required = true))]
     next_before: Option<i64>,
 }
 
@@ -214,7 +289,24 @@ fn audit_position(e: &AuditEntry) -> Position {
     }
 }
 
-#[handler]
+/// The audit log: every change the team made (status, configuration, override, retry, erasure, keys), newest first; CSV with `Accept: text/csv` or `?format=csv` (viewer; a campaign's key reads its campaign's entries)
+#[endpoint(
+    tags("team"),
+    security(("adminToken" = ["viewer"])),
+    parameters(
+        ("campaign" = Option<crate::model::schema::Slug>, Query, description = "Only this campaign's entries"),
+        ("before" = Option<i64>, Query, minimum = 1, description = "Entries older than this id (the `next_before` of the previous page)"),
+        ("limit" = Option<u32>, Query, maximum = 500, description = "Entries per page (default 100)"),
+        ("format" = Option<String>, Query, description = "`csv`: every entry as CSV (also chosen by `Accept: text/csv` without `format=json`)"),
+    ),
+    responses(
+        (status_code = 200, description = "A page of entries (or every entry, as CSV)", content(("application/json" = AuditPage), ("text/csv" = String))),
+        answers::Key,
+        answers::NotFound,
+        answers::Invalid,
+        answers::Unavailable,
+    )
+)]
 async fn audit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
     let by = team(req, &state, Role::Viewer).await?;

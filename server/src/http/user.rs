@@ -5,6 +5,9 @@ use salvo::prelude::*;
 use serde::Serialize;
 use uuid::Uuid;
 
+use salvo_oapi::{ToSchema, endpoint};
+
+use super::openapi::answers;
 use super::{ApiError, bearer_token, client_ip, json_body, state};
 use crate::forms::join::JoinRequest;
 
@@ -14,7 +17,7 @@ pub fn router() -> Router {
 }
 
 /// Answer of a join.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct JoinResponse {
     /// The user's global id.
     pub master_id: Uuid,
@@ -26,7 +29,26 @@ pub struct JoinResponse {
     pub token: String,
 }
 
-#[handler]
+/// Join the campaign
+///
+/// A visitor session's token (`Authorization: Bearer`, optional) links the
+/// user to that session's first touch; a bad token is 401.
+#[endpoint(
+    tags("visitors"),
+    security((), ("sessionToken" = [])),
+    request_body = JoinRequest,
+    responses(
+        (status_code = 201, description = "Joined", body = JoinResponse),
+        answers::SessionCredential,
+        answers::NotAllowed,
+        answers::NotFound,
+        answers::Conflict,
+        answers::Body,
+        answers::Invalid,
+        answers::Limited,
+        answers::Unavailable,
+    )
+)]
 async fn register(
     req: &mut Request,
     depot: &mut Depot,

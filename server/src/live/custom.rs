@@ -17,19 +17,31 @@ use crate::model::outbox::NewOutbox;
 use crate::state::AppState;
 
 /// Body of `POST /api/campaign/{slug}/events`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, salvo_oapi::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomEvent {
-    /// A type the campaign declares in `config.event_types`.
+    /// An event type of the campaign's `config.event_types`.
     #[serde(rename = "type")]
+    #[salvo(schema(schema_with = event_name_schema))]
     pub kind: String,
-    /// Its data: the declared fields.
+    /// The declared fields (default `{}`).
     #[serde(default)]
+    #[salvo(schema(value_type = Object))]
     pub data: Map<String, Value>,
-    /// The session that receives a private event (a user's `master_id` or a
-    /// visitor's `session_id`); refused for a public one.
+    /// The session that receives a private event: a user's `master_id` or a
+    /// visitor's `session_id` (refused for a public one).
     #[serde(default)]
     pub recipient: Option<Uuid>,
+}
+
+/// [`CustomEvent::kind`]: an event type's name
+/// ([`crate::model::campaign::event_types::is_event_name`]).
+fn event_name_schema() -> salvo_oapi::schema::Object {
+    use salvo_oapi::schema::{BasicType, Object};
+    Object::with_type(BasicType::String)
+        .pattern(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+        .max_length(crate::model::campaign::event_types::MAX_EVENT_NAME_LEN)
+        .description("An event type of the campaign's `config.event_types`")
 }
 
 /// Publishes `event` for `campaign`: 422 `unknown_event_type` for a type the

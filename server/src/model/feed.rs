@@ -21,14 +21,16 @@ pub fn read_scope(stored: i64) -> ConsumerScope {
 }
 
 /// A named consumer of the feed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, salvo_oapi::ToSchema)]
+#[salvo(schema(name = StoredFeedConsumer))]
 pub struct FeedConsumer {
     /// Its name (1-64 letters, digits, `.`, `_`, `-`), unique in its scope.
     pub name: String,
     /// The campaign it reads (id), or every campaign (`None`).
     #[serde(skip)]
     pub scope: ConsumerScope,
-    /// That campaign's slug (`None`: every campaign).
+    /// Its campaign's slug; null: every campaign.
+    #[salvo(schema(required = true))]
     pub campaign: Option<String>,
     /// The position it acknowledged.
     pub position: u64,

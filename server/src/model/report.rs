@@ -109,6 +109,7 @@ pub struct Standing {
     /// The referrer's display name (never an email).
     pub display_name: String,
     /// Their referral count.
+    #[salvo(schema(minimum = 0))]
     pub count: i64,
 }
 

@@ -3,7 +3,7 @@
 //! other people ([`crate::model::text`]). Fields use them with
 //! `#[salvo(schema(schema_with = …))]`.
 
-use salvo_oapi::schema::{AnyOf, BasicType, KnownFormat, Object, Schema, SchemaFormat};
+use salvo_oapi::schema::{AnyOf, BasicType, KnownFormat, Object, Schema, SchemaFormat, SchemaType};
 use salvo_oapi::{Components, RefOr, ToSchema};
 
 use super::text::INVISIBLE;
@@ -53,6 +53,38 @@ pub fn email() -> Object {
 /// characters of the Basic Multilingual Plane; the server refuses the
 /// others of [`INVISIBLE`] too.)
 pub fn text(max: usize, multiline: bool) -> Object {
+    let refused = refused(multiline);
+    Object::with_type(BasicType::String)
+        .min_length(1)
+        .pattern(format!("^[^{refused}]*[^\\s{refused}][^{refused}]*$"))
+        .description(
+            "Text without control, bidirectional or invisible format characters, and not blank",
+        )
+        .max_length(max)
+}
+
+/// Optional one-line text, at most `max` characters: as [`text`], but
+/// `null` or blank means none.
+pub fn optional_text(max: usize) -> Object {
+    let refused = refused(false);
+    Object::with_type(SchemaType::Array(vec![BasicType::String, BasicType::Null]))
+        .pattern(format!("^[^{refused}]*$"))
+        .description(
+            "Text without control, bidirectional or invisible format characters; blank means none",
+        )
+        .max_length(max)
+}
+
+/// A pattern for a value the server trims first (`str::trim`): what
+/// `inner` matches, or nothing (blank), with white space around it.
+pub fn trimmed(inner: &str) -> String {
+    const WHITE_SPACE: &str =
+        r"\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+    format!("^[{WHITE_SPACE}]*({inner})?[{WHITE_SPACE}]*$")
+}
+
+/// The characters refused in text, as the inside of a pattern's `[…]`.
+fn refused(multiline: bool) -> String {
     let controls = if multiline {
         r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"
     } else {
@@ -68,13 +100,13 @@ pub fn text(max: usize, multiline: bool) -> Object {
             refused.push_str(&format!("-\\u{:04x}", u32::from(last)));
         }
     }
-    Object::with_type(BasicType::String)
-        .min_length(1)
-        .pattern(format!("^[^{refused}]*[^\\s{refused}][^{refused}]*$"))
-        .description(
-            "Text without control, bidirectional or invisible format characters, and not blank",
-        )
-        .max_length(max)
+    refused
+}
+
+/// Any string: a JSON body's strings never hold NUL
+/// ([`crate::http::body`] refuses it), so that much is said.
+pub fn string() -> Object {
+    Object::with_type(BasicType::String).pattern(r"^[^\u0000]*$")
 }
 
 /// `schema`, or `null`.

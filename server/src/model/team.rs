@@ -5,10 +5,14 @@
 //! so a leaked database does not leak working keys.
 
 use chrono::{DateTime, Utc};
+use salvo_oapi::ToSchema;
+use salvo_oapi::schema::{BasicType, Object};
 use serde::{Deserialize, Serialize};
 
-/// What a key may do. Each role may do everything the one before may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// What a key may do, each role everything the one before may: viewer
+/// reads; editor also acts (lead and campaign status, retries, overrides,
+/// custom events); owner also configures (campaigns, erasure, keys)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Reads everything of its campaigns: leads, participants, deliveries,
@@ -56,7 +60,7 @@ pub const SHOWN_CHARS: usize = 6;
 pub const MAX_NAME_CHARS: usize = 80;
 
 /// A stored key, without its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ApiKey {
     /// Its id.
     pub id: i64,
@@ -65,8 +69,10 @@ pub struct ApiKey {
     /// What it may do.
     pub role: Role,
     /// The one campaign it may see and act on; every campaign when `None`.
+    #[salvo(schema(required = true))]
     pub campaign_id: Option<i64>,
     /// That campaign's slug.
+    #[salvo(schema(required = true))]
     pub campaign: Option<String>,
     /// Its first characters (`ovk_a1b2c3…`), to recognise it.
     pub hint: String,
@@ -75,6 +81,7 @@ pub struct ApiKey {
     /// Who made it.
     pub created_by: String,
     /// When it was revoked; a revoked key opens nothing.
+    #[salvo(schema(required = true))]
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -103,7 +110,7 @@ pub fn key_hash(token: &str) -> String {
 }
 
 /// One change the team made, as the audit log keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct AuditEntry {
     /// Its id (entries are numbered in the order they were written).
     pub id: i64,
@@ -112,19 +119,31 @@ pub struct AuditEntry {
     /// Who: the key's name, or `admin token` / `service token`.
     pub actor: String,
     /// The key, when a named key made the change.
+    #[salvo(schema(required = true))]
     pub actor_key_id: Option<i64>,
-    /// What, e.g. `lead.status` (see [`AuditAction`]).
+    /// What kind of change.
+    #[salvo(schema(schema_with = audit_action_schema))]
     pub action: String,
     /// The campaign it concerned, if one.
+    #[salvo(schema(required = true))]
     pub campaign_id: Option<i64>,
     /// That campaign's slug.
+    #[salvo(schema(required = true))]
     pub campaign: Option<String>,
-    /// What was changed: a lead's id, an outbox entry's id, a key's id, …
+    /// What changed: a lead id, a campaign slug, an outbox entry id, a key
+    /// id; for an erasure, the hash the erasure log keeps.
     pub target: String,
-    /// What it was before (absent when it was made by the change).
+    /// What it was before (null when it was made by the change).
+    #[salvo(schema(value_type = serde_json::Value, required = true))]
     pub before: Option<serde_json::Value>,
-    /// What it is after (absent when the change removed it).
+    /// What it is after (null when the change removed it).
+    #[salvo(schema(value_type = serde_json::Value, required = true))]
     pub after: Option<serde_json::Value>,
+}
+
+/// [`AuditEntry::action`]: one of [`AuditAction::ALL`]'s names.
+fn audit_action_schema() -> Object {
+    Object::with_type(BasicType::String).enum_values(AuditAction::ALL.map(AuditAction::as_str))
 }
 
 /// Every kind of change the audit log records.
@@ -155,6 +174,22 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
+    /// Every action (a new variant goes here too: the API description
+    /// lists these).
+    pub const ALL: [Self; 11] = [
+        Self::LeadStatus,
+        Self::CampaignCreated,
+        Self::CampaignUpdated,
+        Self::TranslationOverride,
+        Self::OutboxRetry,
+        Self::Erasure,
+        Self::KeyCreated,
+        Self::KeyRevoked,
+        Self::FeedConsumerCreated,
+        Self::FeedConsumerMoved,
+        Self::FeedConsumerDeleted,
+    ];
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -174,6 +174,43 @@ pub struct Listed {
     pub idle: bool,
 }
 
+/// `FeedConsumer` among the document's schemas: the stored consumer's
+/// fields and `idle`, in one object as they are sent (a derive would say
+/// the flattened consumer as an `allOf`).
+impl salvo_oapi::ToSchema for Listed {
+    fn to_schema(components: &mut salvo_oapi::Components) -> salvo_oapi::RefOr<salvo_oapi::Schema> {
+        use salvo_oapi::schema::{BasicType, Object, Ref};
+        use salvo_oapi::{RefOr, Schema};
+        const STORED: &str = "StoredFeedConsumer";
+        FeedConsumer::to_schema(components);
+        let mut stored = None;
+        components.schemas.0.retain(|name, schema| {
+            if name == STORED {
+                stored = Some(schema.clone());
+            }
+            name != STORED
+        });
+        let Some(RefOr::Type(Schema::Object(fields))) = stored else {
+            unreachable!("the derived schema of a struct is an object")
+        };
+        let schema = fields
+            .property(
+                "idle",
+                Object::with_type(BasicType::Boolean).description(
+                    "Unread for longer than OVASABI_FEED_CONSUMER_IDLE_DAYS: it holds no \
+                     record back from retention",
+                ),
+            )
+            .required("idle")
+            .description(
+                "A named consumer of the back-office feed (gRPC `Leads.Follow`): its scope is \
+                 one campaign, or every campaign (`campaign` null)",
+            );
+        components.schemas.insert("FeedConsumer", schema);
+        Ref::from_schema_name("FeedConsumer").into()
+    }
+}
+
 /// Consumers read before this are idle: they hold no record back.
 pub fn idle_cutoff(state: &AppState) -> chrono::DateTime<Utc> {
     Utc::now()

@@ -13,24 +13,36 @@ use crate::model::team::{
 use crate::state::AppState;
 
 /// What an owner asks for to make a key.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, salvo_oapi::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRequest {
     /// Who will hold it.
+    #[salvo(schema(schema_with = key_name_schema))]
     pub name: String,
     /// Its role.
+    #[salvo(schema(value_type = Role))]
     pub role: String,
     /// The campaign (slug) it is limited to; every campaign when absent.
     #[serde(default)]
     pub campaign: Option<String>,
 }
 
+/// A key's name: trimmed, 1-[`MAX_NAME_CHARS`] characters, no control
+/// character.
+fn key_name_schema() -> salvo_oapi::schema::Object {
+    use salvo_oapi::schema::{BasicType, Object};
+    Object::with_type(BasicType::String)
+        .min_length(1)
+        .max_length(MAX_NAME_CHARS)
+        .description("Who will hold it (trimmed; no control character)")
+}
+
 /// A key just made: the key's text is in `token`, shown this once.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, salvo_oapi::ToSchema)]
 pub struct MadeKey {
     /// The stored key.
     pub key: ApiKey,
-    /// The whole key, to send as `Authorization: Bearer …`. Not stored; not
+    /// The whole key (`ovk_…`), for `Authorization: Bearer`. Not stored; not
     /// shown again.
     pub token: String,
 }

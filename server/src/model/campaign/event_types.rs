@@ -34,7 +34,9 @@ pub const MAX_STRING_CHARS: u32 = 2000;
 pub const DEFAULT_STRING_CHARS: u32 = 200;
 
 /// Who receives an event of a type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, salvo_oapi::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EventAudience {
     /// Every visitor of the campaign.
@@ -45,7 +47,7 @@ pub enum EventAudience {
 }
 
 /// The type of a field's value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, salvo_oapi::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldKind {
     /// Text, at most `max_chars` characters.
@@ -58,18 +60,22 @@ pub enum FieldKind {
     Boolean,
 }
 
-/// One field an event type's data may hold.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A field of a campaign's own event type
+/// (`config.event_types.<name>.fields`)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, salvo_oapi::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[salvo(schema(name = EventFieldDecl))]
 pub struct FieldDecl {
     /// Its type.
     #[serde(rename = "type")]
     pub kind: FieldKind,
     /// Whether every event of the type must carry it.
     #[serde(default)]
+    #[salvo(schema(required = true))]
     pub required: bool,
     /// Longest text (strings only; default [`DEFAULT_STRING_CHARS`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[salvo(schema(schema_with = max_chars_schema))]
     pub max_chars: Option<u32>,
     /// Least value (numbers only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,6 +83,17 @@ pub struct FieldDecl {
     /// Greatest value (numbers only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<i64>,
+}
+
+/// [`FieldDecl::max_chars`]: 1-[`MAX_STRING_CHARS`].
+fn max_chars_schema() -> salvo_oapi::schema::Object {
+    use salvo_oapi::schema::{BasicType, Object};
+    Object::with_type(BasicType::Integer)
+        .minimum(1)
+        .maximum(MAX_STRING_CHARS)
+        .description(format!(
+            "Longest text (strings only; default {DEFAULT_STRING_CHARS})"
+        ))
 }
 
 /// A campaign's own event type.
@@ -97,10 +114,14 @@ pub struct EventTypeDecl {
     pub fields: BTreeMap<String, FieldDecl>,
 }
 
+/// Longest event type name, in bytes.
+pub const MAX_EVENT_NAME_LEN: usize = 64;
+
 /// Whether `name` may name an event type: dot-separated words of lower-case
-/// letters, digits and `_`, each starting with a letter; at most 64 bytes.
+/// letters, digits and `_`, each starting with a letter; at most
+/// [`MAX_EVENT_NAME_LEN`] bytes.
 pub fn is_event_name(name: &str) -> bool {
-    name.len() <= 64
+    name.len() <= MAX_EVENT_NAME_LEN
         && name.split('.').all(|word| {
             let mut bytes = word.bytes();
             bytes.next().is_some_and(|b| b.is_ascii_lowercase())

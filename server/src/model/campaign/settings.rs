@@ -126,11 +126,14 @@ pub struct FormRules {
     pub lead: LeadRules,
 }
 
+/// The longest display name a campaign may accept (`forms.join.max_name_chars`).
+pub const MAX_NAME_CHARS: u32 = 200;
+
 /// Rules of the join form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JoinRules {
-    /// Longest display name accepted, in characters.
+    /// Longest display name accepted, in characters (at most [`MAX_NAME_CHARS`]).
     pub max_name_chars: u32,
     /// Whether a referral code may be given at join.
     pub referrals: bool,
@@ -333,7 +336,12 @@ impl CampaignConfig {
             }
         }
         let join = &self.forms.join;
-        check_range("forms.join.max_name_chars", join.max_name_chars, 1, 200)?;
+        check_range(
+            "forms.join.max_name_chars",
+            join.max_name_chars,
+            1,
+            MAX_NAME_CHARS,
+        )?;
         let lead = &self.forms.lead;
         check_range(
             "forms.quote.max_message_chars",
