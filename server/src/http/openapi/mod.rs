@@ -20,10 +20,6 @@ use salvo_oapi::{Components, Info, License, OpenApi, endpoint};
 use crate::model::events::BUILT_IN;
 use serde_json::{Map, Value, json};
 
-/// The operations not yet generated from their handlers, as they were
-/// written by hand; each handler given an `#[endpoint]` leaves it.
-const LEGACY: &str = include_str!("legacy.json");
-
 /// The OpenAPI document, made once.
 pub fn document() -> &'static str {
     static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
@@ -68,7 +64,6 @@ pub fn describe(router: &Router) -> Value {
     let events = live_events(&mut api.components);
     let mut doc = serde_json::to_value(&api).expect("the description serializes");
     doc["x-events"] = events;
-    fill_from_legacy(&mut doc);
     for (method, path, operation) in operations(&mut doc) {
         finish(&method, &path, operation);
     }
@@ -160,30 +155,6 @@ fn finish(method: &str, path: &str, operation: &mut Map<String, Value>) {
         .map(str::to_owned);
     if let Some(role) = role {
         operation.insert("x-role".into(), Value::String(role));
-    }
-}
-
-/// Puts the operations and schemas no handler describes yet
-/// into `doc`, from the hand-written description.
-fn fill_from_legacy(doc: &mut Value) {
-    let legacy: Value = serde_json::from_str(LEGACY).expect("the legacy description is JSON");
-    for (path, item) in legacy["paths"].as_object().into_iter().flatten() {
-        for (method, operation) in item.as_object().into_iter().flatten() {
-            let slot = &mut doc["paths"][path];
-            if slot.get(method).is_none() {
-                slot[method] = operation.clone();
-            }
-        }
-    }
-    for (name, schema) in legacy["components"]["schemas"]
-        .as_object()
-        .into_iter()
-        .flatten()
-    {
-        let slot = &mut doc["components"]["schemas"];
-        if slot.get(name).is_none() {
-            slot[name] = schema.clone();
-        }
     }
 }
 
