@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::body::media_type;
 use super::openapi::answers;
+use super::openapi::bodies::CampaignFileBody;
 use super::{ApiError, json_body, page, read_body, sees_campaign, state, team};
 use crate::campaign::files::ApplyOutcome;
 use crate::model::campaign::settings::MetricField;
@@ -263,11 +264,6 @@ enum FileOutcome {
     tags("campaigns"),
     security(("adminToken" = ["owner"])),
     parameters(("slug" = crate::model::schema::Slug, Path, description = "The campaign's slug")),
-    request_body(
-        content = String,
-        content_type = "application/toml",
-        description = "A campaign file (TOML); a `slug` in it must be the path's"
-    ),
     responses(
         (status_code = 200, description = "Applied", body = Applied),
         answers::Body,
@@ -279,6 +275,7 @@ enum FileOutcome {
     )
 )]
 async fn apply_file(
+    _body: CampaignFileBody,
     req: &mut Request,
     depot: &mut Depot,
     res: &mut Response,

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use salvo_oapi::{ToSchema, endpoint};
 
 use super::openapi::answers;
+use super::openapi::bodies::CursorUplinkBody;
 use super::{
     ApiError, bearer_token, client_address, parse_json, request_origin, sees_campaign, state,
 };
@@ -55,7 +56,6 @@ fn pointer_kind_schema() -> salvo_oapi::schema::Object {
         ("slug" = crate::model::schema::Slug, Path, description = "The campaign's slug"),
         ("page" = Option<String>, Query, description = "The page (path) the pointer is on"),
     ),
-    request_body = JsonUplink,
     responses(
         (status_code = 204, description = "Applied or dropped as stale"),
         answers::SessionCredential,
@@ -67,7 +67,12 @@ fn pointer_kind_schema() -> salvo_oapi::schema::Object {
         answers::Unavailable,
     )
 )]
-async fn uplink(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+async fn uplink(
+    _body: CursorUplinkBody,
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
     let state = state(depot)?;
     let slug = req.param::<String>("slug").unwrap_or_default();
     let page = request_origin(req.headers());

@@ -14,6 +14,7 @@ use super::openapi::answers;
 use super::{ApiError, bearer_token, campaign_query, client_ip, json_body, page, state, team};
 use crate::forms::lead::{LeadRequest, Submission};
 use crate::model::lead::{Lead, LeadReceipt, LeadStatus};
+use crate::model::schema::{ListFormat, Slug};
 use crate::model::team::Role;
 
 /// Routes of this resource.
@@ -102,11 +103,11 @@ async fn submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     tags("leads"),
     security(("adminToken" = ["viewer"])),
     parameters(
-        ("campaign" = crate::model::schema::Slug, Query, description = "The campaign's slug"),
+        ("campaign" = Slug, Query, description = "The campaign's slug"),
         ("status" = Option<LeadStatus>, Query, description = "Only leads in this status"),
         ("limit" = Option<u32>, Query, maximum = 500, description = "Rows per page (default 100)"),
         ("offset" = Option<u32>, Query, maximum = 4294967295, description = "Rows to skip"),
-        ("format" = Option<crate::model::schema::ListFormat>, Query, description = "`csv`: the whole list as CSV (also chosen by `Accept: text/csv` without `format=json`)"),
+        ("format" = Option<ListFormat>, Query, description = "`csv`: the whole list as CSV (also chosen by `Accept: text/csv` without `format=json`)"),
     ),
     responses(
         (status_code = 200, description = "Leads, or every lead (of `status`) as CSV, newest first, with attribution and consent", content(("application/json" = LeadList), ("text/csv" = String))),

@@ -23,6 +23,7 @@ use crate::model::lead::{Lead, LeadStatus};
 use crate::model::report::{
     FunnelRow, Participant, ParticipantFilter, ParticipantSort, Position, Referral, ReferralFilter,
 };
+use crate::model::schema::ListFormat;
 use crate::model::team::Role;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -488,17 +489,6 @@ async fn serve_list<T: Send + 'static, P: Serialize + Send>(
     let next = next_cursor(state, list, &rows, limit, export.position);
     res.render(Json(page(&rows, next)));
     Ok(())
-}
-
-/// The `format` of a list: JSON pages, or the whole list as CSV.
-#[derive(Debug, ToSchema)]
-#[salvo(schema(rename_all = "lowercase"))]
-#[allow(dead_code)] // read as a string by `wants_csv`; named here for the description
-pub enum ListFormat {
-    /// JSON pages.
-    Json,
-    /// The whole list as CSV.
-    Csv,
 }
 
 /// The cursor of the page after `rows`, when it was full.

@@ -297,7 +297,7 @@ fn audit_position(e: &AuditEntry) -> Position {
         ("campaign" = Option<crate::model::schema::Slug>, Query, description = "Only this campaign's entries"),
         ("before" = Option<i64>, Query, minimum = 1, description = "Entries older than this id (the `next_before` of the previous page)"),
         ("limit" = Option<u32>, Query, maximum = 500, description = "Entries per page (default 100)"),
-        ("format" = Option<String>, Query, description = "`csv`: every entry as CSV (also chosen by `Accept: text/csv` without `format=json`)"),
+        ("format" = Option<crate::model::schema::ListFormat>, Query, description = "`csv`: every entry as CSV (also chosen by `Accept: text/csv` without `format=json`)"),
     ),
     responses(
         (status_code = 200, description = "A page of entries (or every entry, as CSV)", content(("application/json" = AuditPage), ("text/csv" = String))),

@@ -156,7 +156,7 @@ fn source_or_auto() -> Schema {
     Schema::AnyOf(
         AnyOf::new()
             .item(locale())
-            .item(Object::new().enum_values(["auto"]))
+            .item(Object::with_type(BasicType::String).enum_values(["auto"]))
             .item(Object::with_type(BasicType::Null)),
     )
 }
@@ -464,7 +464,7 @@ fn listed_context() -> Schema {
 }
 
 fn memory_origin() -> Object {
-    Object::new().enum_values(["machine", "override"])
+    Object::with_type(BasicType::String).enum_values(["machine", "override"])
 }
 
 /// Answer of `GET /api/translate/memory`.

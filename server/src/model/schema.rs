@@ -36,7 +36,9 @@ pub struct ListFormat;
 
 impl ToSchema for ListFormat {
     fn to_schema(_components: &mut Components) -> RefOr<Schema> {
-        Object::new().enum_values(["json", "csv"]).into()
+        Object::with_type(BasicType::String)
+            .enum_values(["json", "csv"])
+            .into()
     }
 }
 

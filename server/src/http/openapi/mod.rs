@@ -9,6 +9,7 @@
 //! types (`x-events`, from the event catalogue, [`crate::model::events`]).
 
 pub mod answers;
+pub mod bodies;
 
 use std::sync::LazyLock;
 
