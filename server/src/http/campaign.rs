@@ -211,13 +211,8 @@ async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resul
     request_body = CampaignPatch,
     responses(
         (status_code = 200, description = "The campaign", body = Campaign),
-        answers::Body,
-        answers::Key,
-        answers::NotFound,
+        answers::TeamWrite,
         answers::IllegalTransition,
-        answers::Invalid,
-        answers::Limited,
-        answers::Unavailable,
     )
 )]
 async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {

@@ -57,12 +57,7 @@ const TICKETS_PER_MINUTE: u32 = 120;
     responses(
         (status_code = 201, description = "Ticket", body = ConnectTicket),
         answers::SessionCredential,
-        answers::NotAllowed,
-        answers::NotFound,
-        answers::Body,
-        answers::Invalid,
-        answers::Limited,
-        answers::Unavailable,
+        answers::Form,
     )
 )]
 async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {

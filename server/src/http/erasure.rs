@@ -70,12 +70,7 @@ impl ToSchema for ErasureRequest {
     request_body = ErasureRequest,
     responses(
         (status_code = 200, description = "What changed", body = ErasureReport),
-        answers::Body,
-        answers::Key,
-        answers::NotFound,
-        answers::Invalid,
-        answers::Limited,
-        answers::Unavailable,
+        answers::TeamWrite,
     )
 )]
 async fn erase(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {

@@ -56,13 +56,8 @@ pub struct LeadList {
     responses(
         (status_code = 201, description = "Stored (or, with the same Idempotency-Key, the earlier one)", body = LeadReceipt),
         answers::SessionCredential,
-        answers::NotAllowed,
-        answers::NotFound,
+        answers::Form,
         answers::Conflict,
-        answers::Body,
-        answers::Invalid,
-        answers::Limited,
-        answers::Unavailable,
     )
 )]
 async fn submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
@@ -147,13 +142,8 @@ async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resul
     request_body = StatusChange,
     responses(
         (status_code = 200, description = "The lead", body = Lead),
-        answers::Body,
-        answers::Key,
-        answers::NotFound,
+        answers::TeamWrite,
         answers::Conflict,
-        answers::Invalid,
-        answers::Limited,
-        answers::Unavailable,
     )
 )]
 async fn update_status(

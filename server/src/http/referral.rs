@@ -33,13 +33,8 @@ pub struct ReferralResponse {
     responses(
         (status_code = 201, description = "Credited", body = ReferralResponse),
         answers::SessionCredential,
-        answers::NotAllowed,
-        answers::NotFound,
+        answers::Form,
         answers::Conflict,
-        answers::Body,
-        answers::Invalid,
-        answers::Limited,
-        answers::Unavailable,
     )
 )]
 async fn refer(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {

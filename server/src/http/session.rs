@@ -106,12 +106,7 @@ const SESSIONS_PER_MINUTE: u32 = 60;
     request_body = SessionRequest,
     responses(
         (status_code = 201, description = "Session", body = SessionResponse),
-        answers::NotAllowed,
-        answers::NotFound,
-        answers::Body,
-        answers::Invalid,
-        answers::Limited,
-        answers::Unavailable,
+        answers::Form,
     )
 )]
 async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {

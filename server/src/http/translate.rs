@@ -259,12 +259,7 @@ fn stored_context_key(key: &str) -> Result<String, ApiError> {
     request_body = TranslateBody,
     responses(
         (status_code = 200, description = "Translations", body = TranslateAnswer),
-        answers::NotAllowed,
-        answers::NotFound,
-        answers::Body,
-        answers::Invalid,
-        answers::Limited,
-        answers::Unavailable,
+        answers::Form,
     )
 )]
 async fn translate(
@@ -333,12 +328,7 @@ async fn translate(
     request_body = OverrideBody,
     responses(
         (status_code = 200, description = "Stored", body = Stored),
-        answers::Body,
-        answers::Key,
-        answers::NotFound,
-        answers::Invalid,
-        answers::Limited,
-        answers::Unavailable,
+        answers::TeamWrite,
     )
 )]
 async fn set_override(

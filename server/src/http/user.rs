@@ -40,13 +40,8 @@ pub struct JoinResponse {
     responses(
         (status_code = 201, description = "Joined", body = JoinResponse),
         answers::SessionCredential,
-        answers::NotAllowed,
-        answers::NotFound,
+        answers::Form,
         answers::Conflict,
-        answers::Body,
-        answers::Invalid,
-        answers::Limited,
-        answers::Unavailable,
     )
 )]
 async fn register(

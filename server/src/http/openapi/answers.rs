@@ -283,6 +283,14 @@ answers! {
     Limited => [LIMITED];
     /// 503 for a dependency down.
     Unavailable => [UNAVAILABLE];
+    /// What a visitor's form may answer besides its credential and
+    /// conflicts: not allowed, not found, a bad body, a rule broken, over a
+    /// limit, a dependency down.
+    Form => [NOT_ALLOWED, NOT_FOUND, MALFORMED, TIMEOUT, TOO_LARGE, MEDIA_TYPE, INVALID, LIMITED, UNAVAILABLE];
+    /// What a team member's write may answer besides its conflicts: a bad
+    /// body, the key, not found, a rule broken, over a limit, a dependency
+    /// down.
+    TeamWrite => [MALFORMED, TIMEOUT, TOO_LARGE, MEDIA_TYPE, KEY_CREDENTIAL, ROLE, NOT_FOUND, INVALID, LIMITED, UNAVAILABLE];
 }
 
 #[cfg(test)]
