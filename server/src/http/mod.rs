@@ -42,6 +42,7 @@ use crate::team::Caller;
 
 /// The whole HTTP service for `state`.
 pub fn service(state: Arc<AppState>) -> Service {
+    openapi::document();
     Service::new(router(state.clone()))
         .hoop(access::AccessLog(state.clone()))
         .hoop(body::DrainRefused)

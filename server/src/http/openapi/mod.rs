@@ -1,6 +1,6 @@
 //! The API's description: `GET /api/openapi.json` (OpenAPI 3.1, generated
 //! from the handlers' `#[endpoint]` declarations and their types when the
-//! server starts; a test holds it against the router) and `GET /api/docs`, a
+//! HTTP service is built; a test holds it against the router) and `GET /api/docs`, a
 //! viewer of it served by the server itself.
 //!
 //! What the framework does not say, this module adds once, by rule: the
@@ -17,11 +17,12 @@ use salvo::http::{HeaderValue, header};
 use salvo::prelude::*;
 use salvo_oapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use salvo_oapi::{Components, Info, License, OpenApi, endpoint};
-
-use crate::model::events::BUILT_IN;
 use serde_json::{Map, Value, json};
 
-/// The OpenAPI document, made once.
+use crate::model::events::BUILT_IN;
+
+/// The OpenAPI document, made once (the HTTP service makes it when it is
+/// built, so a description that cannot be made stops the start).
 pub fn document() -> &'static str {
     static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
         serde_json::to_string_pretty(&describe(&super::routes_tree()))
@@ -34,7 +35,7 @@ pub fn document() -> &'static str {
 pub fn describe(router: &Router) -> Value {
     // Schemas by their type's name (`Lead`), not its path.
     salvo_oapi::naming::set_namer(salvo_oapi::naming::FlexNamer::new().short_mode(true));
-    let api = OpenApi::new("Ovasabi Edge", env!("CARGO_PKG_VERSION"))
+    let mut api = OpenApi::new("Ovasabi Edge", env!("CARGO_PKG_VERSION"))
         .info(
             Info::new("Ovasabi Edge", env!("CARGO_PKG_VERSION"))
                 .description(
@@ -61,7 +62,6 @@ pub fn describe(router: &Router) -> Value {
             ),
         )
         .merge_router(router);
-    let mut api = api;
     let events = live_events(&mut api.components);
     let mut doc = serde_json::to_value(&api).expect("the description serializes");
     doc["x-events"] = events;
