@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::body::media_type;
 use super::openapi::answers;
-use super::openapi::bodies::CampaignFileBody;
+use super::openapi::markers::{CampaignFileBody, PageQuery};
 use super::{ApiError, json_body, page, read_body, sees_campaign, state, team};
 use crate::campaign::files::ApplyOutcome;
 use crate::model::campaign::settings::MetricField;
@@ -151,8 +151,6 @@ async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     tags("campaigns"),
     security(("adminToken" = ["viewer"])),
     parameters(
-        ("limit" = Option<u32>, Query, maximum = 500, description = "Rows per page (default 100)"),
-        ("offset" = Option<u32>, Query, maximum = 4294967295, description = "Rows to skip"),
     ),
     responses(
         (status_code = 200, description = "Campaigns", body = CampaignList),
@@ -162,7 +160,12 @@ async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
         answers::Unavailable,
     )
 )]
-async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+async fn list(
+    _page: PageQuery,
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
     let state = state(depot)?;
     let by = team(req, &state, Role::Viewer).await?;
     let page = page(req)?;

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use salvo_oapi::{ToSchema, endpoint};
 
 use super::openapi::answers;
-use super::openapi::bodies::CursorUplinkBody;
+use super::openapi::markers::CursorUplinkBody;
 use super::{
     ApiError, bearer_token, client_address, parse_json, request_origin, sees_campaign, state,
 };

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use salvo_oapi::{ToSchema, endpoint};
 
 use super::openapi::answers;
+use super::openapi::markers::PageQuery;
 
 use super::{ApiError, bearer_token, campaign_query, client_ip, json_body, page, state, team};
 use crate::forms::lead::{LeadRequest, Submission};
@@ -100,8 +101,6 @@ async fn submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     parameters(
         ("campaign" = Slug, Query, description = "The campaign's slug"),
         ("status" = Option<LeadStatus>, Query, description = "Only leads in this status"),
-        ("limit" = Option<u32>, Query, maximum = 500, description = "Rows per page (default 100)"),
-        ("offset" = Option<u32>, Query, maximum = 4294967295, description = "Rows to skip"),
         ("format" = Option<ListFormat>, Query, description = "`csv`: the whole list as CSV (also chosen by `Accept: text/csv` without `format=json`)"),
     ),
     responses(
@@ -113,7 +112,12 @@ async fn submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
         answers::Unavailable,
     )
 )]
-async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+async fn list(
+    _page: PageQuery,
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
     let state = state(depot)?;
     let by = team(req, &state, Role::Viewer).await?;
     let campaign = campaign_query(req, &state).await?;

@@ -8,6 +8,7 @@ use salvo_oapi::{ToSchema, endpoint};
 use serde::Serialize;
 
 use super::openapi::answers;
+use super::openapi::markers::PageQuery;
 use super::{ApiError, campaign_filter, page, state, team};
 use crate::model::outbox::{OutboxEntry, OutboxState};
 use crate::model::team::{AuditAction, Role};
@@ -45,8 +46,6 @@ pub struct Redriven {
     parameters(
         ("state" = Option<OutboxState>, Query, description = "Which entries (default `all`)"),
         ("campaign" = Option<crate::model::schema::Slug>, Query, description = "Only this campaign's entries"),
-        ("limit" = Option<u32>, Query, maximum = 500, description = "Rows per page (default 100)"),
-        ("offset" = Option<u32>, Query, maximum = 4294967295, description = "Rows to skip"),
     ),
     responses(
         (status_code = 200, description = "Entries", body = OutboxList),
@@ -57,7 +56,12 @@ pub struct Redriven {
         answers::Unavailable,
     )
 )]
-async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+async fn list(
+    _page: PageQuery,
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
     let state = state(depot)?;
     let by = team(req, &state, Role::Viewer).await?;
     let filter = match req.query::<String>("state") {

@@ -9,7 +9,7 @@
 //! types (`x-events`, from the event catalogue, [`crate::model::events`]).
 
 pub mod answers;
-pub mod bodies;
+pub mod markers;
 
 use std::sync::LazyLock;
 

@@ -15,6 +15,7 @@ pub use self::bodies::{
 use self::bodies::{MAX_CONTEXT_KEY, MemoryList, MemoryListed, Stored};
 use super::campaign::visible_campaign_by_slug;
 use super::openapi::answers;
+use super::openapi::markers::PageQuery;
 use super::{ApiError, campaign_query, client_ip, json_body, page, rate_limit, state, team};
 use crate::model::campaign::Campaign;
 use crate::model::campaign::settings::is_locale_tag;
@@ -275,8 +276,6 @@ async fn set_override(
         ("campaign" = schema::Slug, Query, description = "The campaign's slug"),
         ("target" = Option<String>, Query, description = "One of the campaign's locales"),
         ("origin" = Option<String>, Query, pattern = "^(machine|override)$", description = "`machine` or `override`"),
-        ("limit" = Option<u32>, Query, maximum = 500, description = "Rows per page (default 100)"),
-        ("offset" = Option<u32>, Query, maximum = 4294967295, description = "Rows to skip"),
     ),
     responses(
         (status_code = 200, description = "Entries", body = MemoryList),
@@ -286,7 +285,12 @@ async fn set_override(
         answers::Unavailable,
     )
 )]
-async fn memory(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+async fn memory(
+    _page: PageQuery,
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
     let state = state(depot)?;
     let by = team(req, &state, Role::Viewer).await?;
     let campaign = campaign_query(req, &state).await?;
