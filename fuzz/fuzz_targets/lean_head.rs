@@ -3,7 +3,7 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = ovasabi_edge::http::lean::event_stream_request(
+    let _ = ovasabi_edge::transport::sse::lean::event_stream_request(
         data,
         Some([127, 0, 0, 1].into()),
         ovasabi_edge::client::ProxyTrust::NONE,

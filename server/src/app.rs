@@ -170,7 +170,6 @@ impl App {
                 max_connections,
                 cursors,
                 cursor_fallback: FallbackMembers::default(),
-                webtransport: webtransport.published(),
                 translator,
                 counters,
                 metrics,
@@ -277,7 +276,7 @@ impl App {
             std::future::ready(())
         });
         self.webtransport.clone().start(state.clone());
-        let acceptor = http::lean::LeanAcceptor::new(
+        let acceptor = crate::transport::sse::lean::LeanAcceptor::new(
             TcpAcceptor::try_from(self.http_listener)?,
             state.clone(),
         );
@@ -335,7 +334,9 @@ impl App {
         }
         tracing::info!(addr = %self.http_addr, "serving HTTP");
         tracing::info!(addr = %self.webtransport.local_addr(), "serving WebTransport (UDP)");
-        server.serve(http::service(state.clone())).await;
+        server
+            .serve(http::service(state.clone(), self.webtransport.published()))
+            .await;
         self.webtransport.close(Duration::from_secs(1)).await;
         if tasks.stop(grace).await {
             tracing::info!("stopped");

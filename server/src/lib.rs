@@ -29,9 +29,16 @@
 //! - `limit`: per-client rate limits.
 //! - `cursor`: cursor rooms (hub, room, tick task, members), their interest
 //!   management and the relay between instances.
-//! - `transport`: the live channels' admission and the WebTransport endpoint.
+//! - `admission`: whether a live channel may open (origin, credential,
+//!   connection caps), the one rule every transport and REST's origin check use.
+//! - `request`: what every HTTP entry reads from a request (state, bearer,
+//!   client address, origin, the campaign in the path, JSON bodies), and the
+//!   access log.
+//! - `transport`: the live channels, one module per transport: the event
+//!   stream (routed and lean paths), the cursor fallback's uplink, connect
+//!   tickets, and the WebTransport endpoint with its description.
 //! - `translate`: translation memory, glossary and the LibreTranslate client.
-//! - `http`: the REST API, one module per resource, and the lean event-stream path.
+//! - `http`: the REST API, one module per resource, and the one router.
 //! - `grpc`: the back-office gRPC API (leads feed, quotes, campaigns, events).
 //! - `store`: the only place SQL lives; one generic implementation for SQLite
 //!   and PostgreSQL, the differences in a small `Dialect` trait.
@@ -41,6 +48,7 @@
 //! - `tasks`: every background task, named, tracked and awaited at shutdown.
 //! - `telemetry`: logs, and the counters, gauges and histograms `/metrics` shows.
 
+pub mod admission;
 pub mod app;
 pub mod bus;
 pub mod campaign;
@@ -57,6 +65,7 @@ pub mod model;
 pub mod origin;
 pub mod outbox;
 pub mod presence;
+pub mod request;
 pub mod retention;
 pub mod revocation;
 pub mod session;

@@ -2,10 +2,7 @@
 //! handed to every handler (through Salvo's depot), transport and worker.
 //! It sits below the transports and the handlers, and imports none of them.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-
-use parking_lot::RwLock;
 
 use tokio::sync::Notify;
 
@@ -63,8 +60,6 @@ pub struct AppState {
     pub cursors: Arc<CursorHub>,
     /// The SSE fallback's cursor members, which `POST …/cursor` feeds.
     pub cursor_fallback: FallbackMembers,
-    /// Where browsers reach the cursor channel.
-    pub webtransport: Arc<PublishedEndpoint>,
     /// Translation memory and LibreTranslate.
     pub translator: Translator,
     /// What the server did.
@@ -117,39 +112,5 @@ impl AppState {
             .acquire(&key, self.config.connections_per_ip)
             .ok_or(ConnectionRefusal::PerAddress)?;
         Ok(vec![all, own])
-    }
-}
-
-/// Where browsers reach the WebTransport endpoint, and the hashes of the
-/// development certificate they pin (kept current by the endpoint as it
-/// renews its certificate).
-#[derive(Debug)]
-pub struct PublishedEndpoint {
-    addr: SocketAddr,
-    hashes: RwLock<Vec<String>>,
-}
-
-impl PublishedEndpoint {
-    /// The endpoint at `addr` with certificate `hashes`.
-    pub fn new(addr: SocketAddr, hashes: Vec<String>) -> Self {
-        Self {
-            addr,
-            hashes: RwLock::new(hashes),
-        }
-    }
-
-    /// The UDP address it listens on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Base64 SHA-256 hashes of the development certificate (none in production).
-    pub fn certificate_hashes(&self) -> Vec<String> {
-        self.hashes.read().clone()
-    }
-
-    /// Publishes the hashes of a new certificate.
-    pub fn set_certificate_hashes(&self, hashes: Vec<String>) {
-        *self.hashes.write() = hashes;
     }
 }

@@ -36,6 +36,20 @@ pub async fn open_campaign(state: &AppState, slug: &str) -> Result<Campaign, Api
     Ok(campaign)
 }
 
+/// The campaign `slug` as the caller may see it: drafts only for the team
+/// (`admin`), webhook receivers never for the public; 404 otherwise.
+pub async fn visible_campaign(
+    state: &AppState,
+    slug: &str,
+    admin: bool,
+) -> Result<Campaign, ApiError> {
+    state
+        .campaigns
+        .visible(state.store.as_ref(), slug, admin)
+        .await?
+        .ok_or_else(|| ApiError::campaign_not_found(slug))
+}
+
 /// Counts one request of `action` from `who` against `per_minute` (a token
 /// bucket, shared by every instance when Redis is configured); 429 past it.
 pub async fn rate_limit(

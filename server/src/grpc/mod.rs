@@ -94,14 +94,14 @@ impl tonic::service::Interceptor for Authorize {
             .metadata()
             .get("authorization")
             .and_then(|v| v.to_str().ok())
-            .and_then(crate::http::bearer)
+            .and_then(crate::request::bearer)
             .map(str::to_owned);
         let state = &self.0;
         let service = state
             .config
             .service_token
             .as_ref()
-            .is_some_and(|secret| crate::http::token_matches(bearer.as_deref(), &secret.value));
+            .is_some_and(|secret| crate::team::token_matches(bearer.as_deref(), &secret.value));
         if service {
             request.extensions_mut().insert(Caller::service_token());
         } else if let Some(bearer) = bearer {

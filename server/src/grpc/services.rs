@@ -97,10 +97,10 @@ fn config(raw: &str) -> Result<CampaignConfig, Status> {
 }
 
 fn page(limit: u32, offset: u32) -> Result<Page, Status> {
-    if limit > crate::http::MAX_PAGE {
+    if limit > crate::request::MAX_PAGE {
         return Err(invalid(
             "limit",
-            format!("must be at most {}", crate::http::MAX_PAGE),
+            format!("must be at most {}", crate::request::MAX_PAGE),
         ));
     }
     Ok(Page {
@@ -112,7 +112,7 @@ fn page(limit: u32, offset: u32) -> Result<Page, Status> {
 impl Api {
     /// The campaign `slug` (drafts included) when `by` may see it.
     async fn campaign_named(&self, by: &Caller, slug: &str) -> Result<Campaign, Status> {
-        let campaign = crate::http::campaign::visible_campaign_by_slug(&self.0, slug, true)
+        let campaign = crate::forms::visible_campaign(&self.0, slug, true)
             .await
             .map_err(status)?;
         by.in_scope(campaign.id).map_err(status)?;

@@ -10,18 +10,21 @@ use salvo::prelude::*;
 use salvo_oapi::{ToSchema, endpoint};
 use serde::Serialize;
 
-use super::body::media_type;
-use super::openapi::answers;
-use super::openapi::markers::{CampaignFileBody, PageQuery};
-use super::{ApiError, json_body, page, read_body, sees_campaign, state, team};
+use super::{
+    ApiError, json_body, page, read_body, sees_campaign, state, team, team_campaign,
+    visible_campaign,
+};
 use crate::campaign::files::ApplyOutcome;
 use crate::model::campaign::settings::MetricField;
 use crate::model::campaign::{Campaign, CampaignPatch, NewCampaign};
 use crate::model::report::HourCounts;
 use crate::model::team::{AuditAction, Role};
+use crate::request::answers;
+use crate::request::body::media_type;
+use crate::request::markers::{CampaignFileBody, PageQuery};
 use crate::state::AppState;
 use crate::store::CampaignCounts;
-use crate::team::{Caller, campaign_summary};
+use crate::team::campaign_summary;
 
 /// Routes of this resource.
 pub fn router() -> Router {
@@ -34,12 +37,7 @@ pub fn router() -> Router {
                 .patch(update)
                 .push(Router::with_path("metrics").get(metrics))
                 .push(Router::with_path("file").put(apply_file))
-                .push(Router::with_path("document").get(document))
-                .push(super::events::router())
-                .push(super::live::router())
-                .push(super::reports::router())
-                .push(super::cursor::router())
-                .push(super::cursor_endpoint::campaign_router()),
+                .push(Router::with_path("document").get(document)),
         )
 }
 
@@ -78,41 +76,6 @@ pub struct CampaignMetrics {
 
 /// Most hours of counts `series` holds: the last 90 days of a longer campaign.
 const MAX_SERIES_HOURS: i64 = 90 * 24;
-
-/// Loads the campaign named by the path, as the caller may see it.
-pub async fn visible_campaign(req: &Request, state: &AppState) -> Result<Campaign, ApiError> {
-    let slug = req.param::<String>("slug").unwrap_or_default();
-    let team = sees_campaign(req, state, &slug).await?;
-    visible_campaign_by_slug(state, &slug, team).await
-}
-
-/// The campaign named by the path, for a team member with at least `role`
-/// who may see it: 401/403 otherwise, 404 when there is none.
-pub async fn team_campaign(
-    req: &Request,
-    state: &AppState,
-    role: Role,
-) -> Result<(Caller, Campaign), ApiError> {
-    let by = team(req, state, role).await?;
-    let slug = req.param::<String>("slug").unwrap_or_default();
-    let campaign = visible_campaign_by_slug(state, &slug, true).await?;
-    by.in_scope(campaign.id)?;
-    Ok((by, campaign))
-}
-
-/// The campaign `slug` as the caller may see it: drafts only for the admin,
-/// webhook receivers never for the public; 404 otherwise.
-pub async fn visible_campaign_by_slug(
-    state: &AppState,
-    slug: &str,
-    admin: bool,
-) -> Result<Campaign, ApiError> {
-    state
-        .campaigns
-        .visible(state.store.as_ref(), slug, admin)
-        .await?
-        .ok_or_else(|| ApiError::campaign_not_found(slug))
-}
 
 /// Create a campaign (owner)
 #[endpoint(
@@ -418,7 +381,7 @@ async fn metrics(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
     let state = state(depot)?;
     let slug = req.param::<String>("slug").unwrap_or_default();
     let admin = sees_campaign(req, &state, &slug).await?;
-    let campaign = visible_campaign_by_slug(&state, &slug, admin).await?;
+    let campaign = crate::forms::visible_campaign(&state, &slug, admin).await?;
     let shown = |field: MetricField| admin || campaign.config.public_metrics.contains(&field);
     let counted =
         shown(MetricField::Users) || shown(MetricField::Leads) || shown(MetricField::Referrals);

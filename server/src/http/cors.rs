@@ -14,7 +14,7 @@
 //!
 //! Every API response says `Vary: Origin`. The live channels check the
 //! origin once more against their own campaign
-//! ([`crate::transport::admission`]); the browser client's module scripts are
+//! ([`crate::admission`]); the browser client's module scripts are
 //! public and served to any origin (`/client/`, without credentials).
 
 use std::sync::Arc;
@@ -23,8 +23,8 @@ use salvo::http::{HeaderValue, Method, header};
 use salvo::prelude::*;
 
 use super::{ApiError, request_origin};
+use crate::admission::origin_not_allowed;
 use crate::state::AppState;
-use crate::transport::admission::origin_not_allowed;
 
 /// Methods a preflight may ask for.
 const ALLOW_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";

@@ -12,12 +12,12 @@ use salvo_oapi::{Components, RefOr, ToSchema, endpoint};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::openapi::answers;
 use super::{ApiError, json_body, state, team};
 use crate::model::erasure::ErasureReport;
 use crate::model::erasure::ErasureSubject;
 use crate::model::schema;
 use crate::model::team::Role;
+use crate::request::answers;
 
 /// Routes of this resource.
 pub fn router() -> Router {

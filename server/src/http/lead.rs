@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use salvo_oapi::{ToSchema, endpoint};
 
-use super::openapi::answers;
-use super::openapi::markers::PageQuery;
+use crate::request::answers;
+use crate::request::markers::PageQuery;
 
 use super::{ApiError, bearer_token, campaign_query, client_ip, json_body, page, state, team};
 use crate::forms::lead::{LeadRequest, Submission};

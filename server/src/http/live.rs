@@ -13,14 +13,14 @@ use salvo_oapi::schema::{BasicType, Object};
 use salvo_oapi::{ToSchema, endpoint};
 use serde::Serialize;
 
-use super::campaign::{team_campaign, visible_campaign};
-use super::openapi::answers;
 use super::{ApiError, json_body, query_u32, state};
 use crate::live::custom::CustomEvent;
 use crate::model::campaign::event_types::{EventAudience, FieldDecl};
 use crate::model::events;
 use crate::model::report::Standing;
 use crate::model::team::Role;
+use crate::request::answers;
+use crate::request::{team_campaign, visible_campaign};
 
 /// Routes of this resource, under `api/campaign/{slug}`.
 pub fn router() -> Router {

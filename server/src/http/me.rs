@@ -5,9 +5,9 @@ use salvo::prelude::*;
 
 use salvo_oapi::endpoint;
 
-use super::openapi::answers;
 use super::{ApiError, bearer_token, json_body, state};
 use crate::forms::profile::{Me, ProfilePatch};
+use crate::request::answers;
 
 /// Routes of this resource.
 pub fn router() -> Router {

@@ -10,8 +10,8 @@ use salvo::http::{HeaderValue, header};
 use salvo::prelude::*;
 use salvo_oapi::endpoint;
 
-use super::openapi::answers;
 use super::{ApiError, state};
+use crate::request::answers;
 use crate::state::AppState;
 
 /// Routes of this resource.
@@ -23,7 +23,7 @@ pub fn router() -> Router {
 pub fn admin_service(state: Arc<AppState>) -> Service {
     Service::new(
         Router::new()
-            .hoop(super::InjectState(state))
+            .hoop(crate::request::Inject(state))
             .push(Router::with_path("metrics").get(scrape)),
     )
 }

@@ -7,11 +7,11 @@ use salvo::prelude::*;
 use salvo_oapi::{ToSchema, endpoint};
 use serde::Serialize;
 
-use super::openapi::answers;
-use super::openapi::markers::PageQuery;
 use super::{ApiError, campaign_filter, page, state, team};
 use crate::model::outbox::{OutboxEntry, OutboxState};
 use crate::model::team::{AuditAction, Role};
+use crate::request::answers;
+use crate::request::markers::PageQuery;
 
 /// Routes of this resource.
 pub fn router() -> Router {

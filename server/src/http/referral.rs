@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use salvo_oapi::{ToSchema, endpoint};
 
-use super::openapi::answers;
 use super::{ApiError, bearer_token, json_body, state};
 use crate::forms::referral::ReferralRequest;
+use crate::request::answers;
 
 /// Routes of this resource.
 pub fn router() -> Router {

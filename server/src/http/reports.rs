@@ -15,8 +15,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::campaign::team_campaign;
-use super::openapi::answers;
 use super::{ApiError, MAX_PAGE, query_u32, state};
 use crate::model::attribution::{Attribution, Consent};
 use crate::model::lead::{Lead, LeadStatus};
@@ -25,6 +23,8 @@ use crate::model::report::{
 };
 use crate::model::schema::ListFormat;
 use crate::model::team::Role;
+use crate::request::answers;
+use crate::request::team_campaign;
 use crate::state::AppState;
 use crate::store::StoreError;
 

@@ -10,10 +10,10 @@ use uuid::Uuid;
 use salvo_oapi::schema::Object;
 use salvo_oapi::{ToSchema, endpoint};
 
-use super::openapi::answers;
 use super::{ApiError, client_ip, json_body, open_campaign, rate_limit, state};
 use crate::model::attribution::{Attribution, MAX_URL_CHARS, MAX_UTM_CHARS, VisitorSession};
 use crate::model::schema;
+use crate::request::answers;
 use crate::session::SessionKind;
 
 /// Routes of this resource.

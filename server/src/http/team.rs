@@ -11,11 +11,11 @@ use salvo::prelude::*;
 use salvo_oapi::{ToSchema, endpoint};
 use serde::Serialize;
 
-use super::openapi::answers;
 use super::reports::{Export, stream_csv, wants_csv};
 use super::{ApiError, MAX_PAGE, campaign_filter, json_body, query_u32, state, team};
 use crate::model::report::Position;
 use crate::model::team::{ApiKey, AuditEntry, Role};
+use crate::request::answers;
 use crate::team::consumers::Listed;
 use crate::team::{KeyRequest, MadeKey};
 

@@ -7,9 +7,9 @@ use uuid::Uuid;
 
 use salvo_oapi::{ToSchema, endpoint};
 
-use super::openapi::answers;
 use super::{ApiError, bearer_token, client_ip, json_body, state};
 use crate::forms::join::JoinRequest;
+use crate::request::answers;
 
 /// Routes of this resource.
 pub fn router() -> Router {

@@ -20,8 +20,9 @@ use salvo::prelude::*;
 use salvo_oapi::endpoint;
 
 use super::ApiError;
-use super::openapi::answers;
+use crate::request::answers;
 use crate::state::AppState;
+use crate::transport::webtransport::describe::endpoint_info;
 
 /// The browser client's version (`web-client/package.json`): its path is
 /// `/client/v{CLIENT_VERSION}/`.
@@ -200,7 +201,7 @@ async fn versioned_client(
     let state = super::state(depot)?;
     let path = format!("client/{file}");
     serve(&path, Caching::Immutable, res)?;
-    set_policy(req, &state, res);
+    set_policy(req, depot, &state, res);
     Ok(())
 }
 
@@ -231,9 +232,11 @@ async fn latest_client(req: &mut Request, res: &mut Response) -> Result<(), ApiE
 }
 
 /// The demo's Content Security Policy on a response.
-fn set_policy(req: &Request, state: &AppState, res: &mut Response) {
-    let policy = demo_policy(req, state);
-    if let Ok(value) = HeaderValue::from_str(&policy) {
+fn set_policy(req: &Request, depot: &Depot, state: &AppState, res: &mut Response) {
+    let policy = demo_policy(req, depot, state);
+    if let Ok(value) =
+        policy.and_then(|p| HeaderValue::from_str(&p).map_err(|e| ApiError::Internal(e.into())))
+    {
         res.headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, value);
     }
@@ -248,17 +251,17 @@ fn not_found() -> ApiError {
 
 /// The demo page's Content Security Policy: its own scripts and styles, the
 /// API on this origin, the WebTransport endpoint, nothing else.
-fn demo_policy(req: &Request, state: &AppState) -> String {
-    let webtransport = super::cursor_endpoint::endpoint_info(req, state).url;
+fn demo_policy(req: &Request, depot: &Depot, state: &AppState) -> Result<String, ApiError> {
+    let webtransport = endpoint_info(req, depot, state)?.url;
     let webtransport = url::Url::parse(&webtransport)
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default();
-    format!(
+    Ok(format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
          connect-src 'self' {webtransport}; base-uri 'none'; form-action 'self'; \
          frame-ancestors {}",
         state.config.frame_ancestors
-    )
+    ))
 }
 
 /// The demo page's assets
@@ -278,7 +281,7 @@ async fn asset(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
     }
     serve(&path, Caching::Revalidate, res)?;
     if path.ends_with(".html") {
-        set_policy(req, &state, res);
+        set_policy(req, depot, &state, res);
     }
     Ok(())
 }
@@ -358,7 +361,7 @@ async fn demo_page(
         return Err(not_found());
     }
     serve("demo/index.html", Caching::Revalidate, res)?;
-    let policy = demo_policy(req, &state);
+    let policy = demo_policy(req, depot, &state)?;
     let value = HeaderValue::from_str(&policy).map_err(|e| ApiError::Internal(e.into()))?;
     res.headers_mut()
         .insert(header::CONTENT_SECURITY_POLICY, value);

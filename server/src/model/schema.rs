@@ -106,7 +106,7 @@ fn refused(multiline: bool) -> String {
 }
 
 /// Any string: a JSON body's strings never hold NUL
-/// ([`crate::http::body`] refuses it), so that much is said.
+/// ([`crate::request::body`] refuses it), so that much is said.
 pub fn string() -> Object {
     Object::with_type(BasicType::String).pattern(r"^[^\u0000]*$")
 }

@@ -203,7 +203,7 @@ async fn the_connect_information_names_the_session_url(db: Db) {
         )
         .await;
     let body = info.assert_status(200);
-    let port = app.state.webtransport.local_addr().port();
+    let port = app.webtransport.local_addr().port();
     assert_eq!(
         body["session_url"],
         format!("https://127.0.0.1:{port}/wt/c?page=%2Fpricing")

@@ -312,7 +312,7 @@ async fn the_development_certificate_is_published_and_renewed_in_place() {
     .await;
     cursor_campaign(&app, "c", json!({})).await;
     let info = app.get("/api/webtransport", As::Anonymous).await.body;
-    let port = app.state.webtransport.local_addr().port();
+    let port = app.webtransport.local_addr().port();
     assert_eq!(info["url"], format!("https://127.0.0.1:{port}/wt"));
     assert_eq!(info["certificate_hashes"][0]["algorithm"], "sha-256");
     let before = info["certificate_hashes"][0]["value"].clone();

@@ -400,7 +400,7 @@ async fn the_demo_page_has_security_headers_and_can_be_turned_off() {
         csp.contains("frame-ancestors https://www.example.com"),
         "{csp}"
     );
-    let wt_port = app.state.webtransport.local_addr().port();
+    let wt_port = app.webtransport.local_addr().port();
     assert!(
         csp.contains(&format!("https://127.0.0.1:{wt_port}")),
         "{csp}"

@@ -8,9 +8,6 @@
 //! (`x-role`, from its `adminToken` security scope), and the live event
 //! types (`x-events`, from the event catalogue, [`crate::model::events`]).
 
-pub mod answers;
-pub mod markers;
-
 use std::sync::LazyLock;
 
 use salvo::http::{HeaderValue, header};

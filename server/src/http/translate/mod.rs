@@ -13,15 +13,15 @@ pub use self::bodies::{
     TranslateBody,
 };
 use self::bodies::{MAX_CONTEXT_KEY, MemoryList, MemoryListed, Stored};
-use super::campaign::visible_campaign_by_slug;
-use super::openapi::answers;
-use super::openapi::markers::PageQuery;
+
 use super::{ApiError, campaign_query, client_ip, json_body, page, rate_limit, state, team};
 use crate::model::campaign::Campaign;
 use crate::model::campaign::settings::is_locale_tag;
 use crate::model::schema;
 use crate::model::team::{AuditAction, Role};
 use crate::model::translation::{MemoryEntry, MemoryOrigin};
+use crate::request::answers;
+use crate::request::markers::PageQuery;
 use crate::translate::{TranslationRequest, context_key, text_hash};
 
 /// Routes of this resource.
@@ -121,7 +121,7 @@ async fn translate(
     let state = state(depot)?;
     let body: TranslateBody = json_body(req, &state.config).await?;
     super::check_campaign_origin(req, &state, &body.campaign).await?;
-    let campaign = visible_campaign_by_slug(&state, &body.campaign, false).await?;
+    let campaign = crate::forms::visible_campaign(&state, &body.campaign, false).await?;
     rate_limit(
         &state,
         "translate",
@@ -190,7 +190,7 @@ async fn set_override(
     let state = state(depot)?;
     let by = team(req, &state, Role::Editor).await?;
     let body: OverrideBody = json_body(req, &state.config).await?;
-    let campaign = visible_campaign_by_slug(&state, &body.campaign, true).await?;
+    let campaign = crate::forms::visible_campaign(&state, &body.campaign, true).await?;
     by.in_scope(campaign.id)?;
     let (source, target) = languages(&campaign, body.source.as_deref(), &body.target)?;
     for (field, value) in [("text", &body.text), ("translation", &body.translation)] {

@@ -37,12 +37,12 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::ApiError;
-use super::access;
 #[cfg(test)]
-use super::events::StreamCredential;
-use super::events::{EventStream, StreamRequest, open_stream};
+use super::StreamCredential;
+use super::{EventStream, StreamRequest, open_stream};
 use crate::limit::ConnectionSlot;
+use crate::request::ApiError;
+use crate::request::access;
 use crate::state::{AppState, ConnectionRefusal};
 
 pub mod idle;

@@ -9,15 +9,17 @@ use salvo::http::{StatusCode, header};
 use salvo::prelude::*;
 use serde::Deserialize;
 
-use salvo_oapi::{ToSchema, endpoint};
+use salvo_oapi::request_body::RequestBody;
+use salvo_oapi::schema::{BasicType, Object};
+use salvo_oapi::{Content, Required, ToSchema, endpoint};
 
-use super::openapi::answers;
-use super::openapi::markers::CursorUplinkBody;
-use super::{
+use crate::admission::{AdmissionRequest, Channel, Credential, admit};
+use crate::cursor::{RoomKey, UplinkOutcome};
+use crate::request::answers;
+use crate::request::markers::marker;
+use crate::request::{
     ApiError, bearer_token, client_address, parse_json, request_origin, sees_campaign, state,
 };
-use crate::cursor::{RoomKey, UplinkOutcome};
-use crate::transport::admission::{AdmissionRequest, Channel, Credential, admit};
 
 /// Routes of this resource (under `api/campaign/{slug}`).
 pub fn router() -> Router {
@@ -104,7 +106,7 @@ async fn uplink(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/octet-stream"));
     let limit = if binary { protocol::MAX_UPLINK } else { 256 };
-    let bytes = super::read_body(req, limit, state.config.body_timeout).await?;
+    let bytes = crate::request::read_body(req, limit, state.config.body_timeout).await?;
     let sample = if binary {
         protocol::decode_uplink(&bytes).map_err(|e| {
             state.cursors.counters.dropped_malformed.inc();
@@ -140,3 +142,28 @@ async fn uplink(
         }
     }
 }
+
+marker!(
+    /// A cursor fallback uplink: a JSON sample, or the bincode `Uplink` a
+    /// datagram carries (protocol/README.md).
+    CursorUplinkBody,
+    "CursorUplinkBody",
+    |components, operation| {
+        operation.request_body = Some(RequestBody::new()
+            .required(Required::True)
+            .add_content(
+                "application/json",
+                Content::new(JsonUplink::to_schema(components)),
+            )
+            .add_content(
+                "application/octet-stream",
+                Content::new(
+                    Object::with_type(BasicType::String)
+                        .format(salvo_oapi::schema::SchemaFormat::KnownFormat(
+                            salvo_oapi::schema::KnownFormat::Binary,
+                        ))
+                        .description("A bincode `protocol::Uplink`"),
+                ),
+            ));
+    }
+);

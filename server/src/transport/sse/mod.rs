@@ -19,10 +19,12 @@
 //!
 //! A connection is a stream polled by the HTTP connection itself, or, idle on
 //! the lean path, kept by its campaign's task of idle streams
-//! ([`super::lean::idle`]): nothing is queued for it but the campaign's shared,
+//! ([`lean::idle`]): nothing is queued for it but the campaign's shared,
 //! bounded buffer (and there, at most 64 shared frames its socket did not take
 //! yet). A client that falls further behind than that is skipped ahead with a
 //! `reset`.
+
+pub mod lean;
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -40,19 +42,17 @@ use uuid::Uuid;
 use salvo_oapi::schema::{BasicType, Object};
 use salvo_oapi::{Components, RefOr, Schema, ToSchema, endpoint};
 
-use super::openapi::answers;
-use super::{ApiError, bearer_token, client_address, request_origin, state};
+use crate::admission::{AdmissionRequest, Channel, Credential, PageOrigin, admit, member_identity};
 use crate::bus::{Audience, Envelope, EventId, Since};
 use crate::cursor::fallback::FallbackRegistration;
 use crate::cursor::{CursorMember, Identity, RoomKey, RoomSettings};
 use crate::limit::ConnectionSlot;
 use crate::model::events::{CURSORS, MEMBERS, PRESENCE, RESET, ROSTER};
 use crate::presence::PresenceGuard;
+use crate::request::answers;
+use crate::request::{ApiError, bearer_token, client_address, request_origin, state};
 use crate::revocation::KeyHold;
 use crate::state::AppState;
-use crate::transport::admission::{
-    AdmissionRequest, Channel, Credential, PageOrigin, admit, member_identity,
-};
 
 /// Routes of this resource (under `api/campaign/{slug}`).
 pub fn router() -> Router {
@@ -65,7 +65,7 @@ pub const REPLAY_LIMIT: usize = 1000;
 pub const PRESENCE_INTERVAL: Duration = Duration::from_millis(250);
 
 /// What an event-stream request asks for, read off its path, query and
-/// headers — by the routed handler or by the lean path ([`super::lean`]).
+/// headers — by the routed handler or by the lean path ([`lean`]).
 #[derive(Debug)]
 pub struct StreamRequest {
     /// Campaign slug.
@@ -92,7 +92,7 @@ pub struct StreamRequest {
     pub members: bool,
     /// The client's address ([`crate::client::client_address`]).
     pub client: Option<std::net::IpAddr>,
-    /// The request id ([`super::access::request_id`]).
+    /// The request id ([`crate::request::access::request_id`]).
     pub request_id: String,
     /// A switch (`cursors`, `members`) given something other than `1`,
     /// `true`, `0` or `false`: refused (422), not read as off.
@@ -146,10 +146,10 @@ impl StreamRequest {
             resume,
             cursors,
             page: param("page"),
-            version: crate::transport::admission::protocol_version(param("v").as_deref()),
+            version: crate::admission::protocol_version(param("v").as_deref()),
             members,
             client,
-            request_id: super::access::request_id(headers),
+            request_id: crate::request::access::request_id(headers),
             bad_switch,
         }
     }
@@ -260,7 +260,7 @@ async fn stream(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
 }
 
 /// Opens the event stream `request` asks for, once
-/// [admitted](crate::transport::admission).
+/// [admitted](crate::admission).
 pub async fn open_stream(
     state: Arc<AppState>,
     request: StreamRequest,
@@ -502,7 +502,7 @@ pub(super) fn since_published(envelope: &Envelope) -> Duration {
 
 /// An event stream with nothing of its own left to send and no room to
 /// relay: what the campaign's shared task of idle streams takes over
-/// ([`super::lean`]).
+/// ([`lean`]).
 pub struct IdleStream {
     pub(super) campaign: String,
     pub(super) seen: Seen,

@@ -37,12 +37,12 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
-use super::MAX_INBOUND;
-use crate::bus::{Envelope, EventId};
-use crate::http::events::{
+use super::super::{
     Delivery, HEARTBEAT, IdleStream, PRESENCE_INTERVAL, Seen, StreamHold, count_delivery,
     presence_frame, since_published,
 };
+use super::MAX_INBOUND;
+use crate::bus::{Envelope, EventId};
 use crate::limit::ConnectionSlot;
 use crate::model::events::{PRESENCE, RESET};
 use crate::state::AppState;

@@ -9,20 +9,24 @@
 //!
 //! `GET /api/campaign/{slug}/webtransport?page=/` with a connect ticket
 //! (`?ticket=`) or the session token (`Authorization: Bearer`): the same, plus `session_url` for
-//! that campaign and page — after the same [admission](crate::transport::admission)
+//! that campaign and page — after the same [admission](crate::admission)
 //! checks the handshake runs, answered with their JSON errors (the handshake
 //! itself can only refuse with a bare 403 or 429).
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 use salvo::prelude::*;
 use salvo_oapi::{ToSchema, endpoint};
 use serde::Serialize;
 
-use super::openapi::answers;
+use crate::request::answers;
 
-use super::{ApiError, bearer_token, client_address, request_origin, state};
+use crate::admission::{AdmissionRequest, Channel, Credential, admit};
 use crate::cursor::RoomKey;
+use crate::request::{ApiError, bearer_token, client_address, request_origin, state};
 use crate::state::AppState;
-use crate::transport::admission::{AdmissionRequest, Channel, Credential, admit};
 
 /// Routes of this resource.
 pub fn router() -> Router {
@@ -57,8 +61,13 @@ pub struct WebTransportInfo {
 }
 
 /// Where browsers reach the cursor channel, as `req` addressed this server.
-pub fn endpoint_info(req: &Request, state: &AppState) -> WebTransportInfo {
-    let addr = state.webtransport.local_addr();
+pub fn endpoint_info(
+    req: &Request,
+    depot: &Depot,
+    state: &AppState,
+) -> Result<WebTransportInfo, ApiError> {
+    let endpoint = published(depot)?;
+    let addr = endpoint.local_addr();
     let url = match &state.config.wt_public_url {
         Some(url) => url.to_string(),
         None => {
@@ -81,8 +90,7 @@ pub fn endpoint_info(req: &Request, state: &AppState) -> WebTransportInfo {
             format!("https://{host}:{}/wt", addr.port())
         }
     };
-    let certificate_hashes = state
-        .webtransport
+    let certificate_hashes = endpoint
         .certificate_hashes()
         .into_iter()
         .map(|value| CertificateHash {
@@ -90,11 +98,23 @@ pub fn endpoint_info(req: &Request, state: &AppState) -> WebTransportInfo {
             value,
         })
         .collect();
-    WebTransportInfo {
+    Ok(WebTransportInfo {
         url,
         certificate_hashes,
         session_url: None,
-    }
+    })
+}
+
+/// The cursor channel's endpoint, which the HTTP service puts in the depot.
+fn published(depot: &Depot) -> Result<Arc<PublishedEndpoint>, ApiError> {
+    depot
+        .get_typed::<Arc<PublishedEndpoint>>()
+        .cloned()
+        .map_err(|_| {
+            ApiError::Internal(anyhow::anyhow!(
+                "the WebTransport endpoint missing from depot"
+            ))
+        })
 }
 
 /// The WebTransport endpoint and certificate hashes
@@ -104,7 +124,7 @@ pub fn endpoint_info(req: &Request, state: &AppState) -> WebTransportInfo {
 )]
 async fn info(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
-    res.render(Json(endpoint_info(req, &state)));
+    res.render(Json(endpoint_info(req, depot, &state)?));
     Ok(())
 }
 
@@ -159,7 +179,7 @@ async fn connect_info(
         &admission.campaign.slug,
         req.query::<String>("page").as_deref(),
     );
-    let mut body = endpoint_info(req, &state);
+    let mut body = endpoint_info(req, depot, &state)?;
     let mut session_url = url::Url::parse(&format!(
         "{}/{}",
         body.url.trim_end_matches('/'),
@@ -172,4 +192,38 @@ async fn connect_info(
     body.session_url = Some(session_url.to_string());
     res.render(Json(body));
     Ok(())
+}
+
+/// Where browsers reach the WebTransport endpoint, and the hashes of the
+/// development certificate they pin (kept current by the endpoint as it
+/// renews its certificate).
+#[derive(Debug)]
+pub struct PublishedEndpoint {
+    addr: SocketAddr,
+    hashes: RwLock<Vec<String>>,
+}
+
+impl PublishedEndpoint {
+    /// The endpoint at `addr` with certificate `hashes`.
+    pub fn new(addr: SocketAddr, hashes: Vec<String>) -> Self {
+        Self {
+            addr,
+            hashes: RwLock::new(hashes),
+        }
+    }
+
+    /// The UDP address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Base64 SHA-256 hashes of the development certificate (none in production).
+    pub fn certificate_hashes(&self) -> Vec<String> {
+        self.hashes.read().clone()
+    }
+
+    /// Publishes the hashes of a new certificate.
+    pub fn set_certificate_hashes(&self, hashes: Vec<String>) {
+        *self.hashes.write() = hashes;
+    }
 }

@@ -3,7 +3,7 @@
 //! A browser opens `new WebTransport("https://HOST:PORT/wt/<campaign>?page=/&ticket=…")`
 //! with a connect ticket (`POST /api/connect`); a page whose `Origin` is not
 //! allowed is refused before the session is accepted.
-//! The session is [admitted](super::admission) before it is accepted; a refused
+//! The session is [admitted](crate::admission) before it is accepted; a refused
 //! handshake is answered 429 when the address is over its cap and 403 for any
 //! other reason (the browser learns which from
 //! `GET /api/campaign/{slug}/webtransport`, which runs the same checks). Each
@@ -15,6 +15,8 @@
 //! replaces it before it expires without a restart; its SHA-256 hash is
 //! published by `GET /api/webtransport`. In production it loads a certificate
 //! and key from PEM files and publishes no hash.
+
+pub mod describe;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,13 +33,14 @@ use wtransport::endpoint::IncomingSession;
 use wtransport::endpoint::endpoint_side::Server;
 use wtransport::{Endpoint, Identity, ServerConfig};
 
-use super::admission::{
+use crate::admission::{
     AdmissionRequest, Channel, Credential, RequestOrigin, admit, handshake_status, member_identity,
     protocol_version,
 };
 use crate::config::CertificateSource;
 use crate::cursor::{RoomKey, RoomSettings};
-use crate::state::{AppState, PublishedEndpoint};
+use crate::state::AppState;
+use describe::PublishedEndpoint;
 
 /// The WebTransport application close code of a session ended by the
 /// server's shutdown: reconnect (to another instance).

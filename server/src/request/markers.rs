@@ -1,47 +1,49 @@
 //! Parts of a request a handler reads itself, described once where
 //! `#[endpoint(…)]` cannot say them: a body in more than one media type (the
-//! project's own body reader reads it, [`crate::http::body`]) and a list's
-//! page (`http::page`). A handler takes the marker as an argument (`_body:
+//! project's own body reader reads it, [`super::body`]) and a list's page
+//! ([`super::page`]). A handler takes the marker as an argument (`_body:
 //! CampaignFileBody`), which reads nothing and describes that part.
 
-use std::fmt::Debug;
-use std::sync::LazyLock;
-
-use salvo::extract::{Extractible, Metadata};
-use salvo::prelude::*;
 use salvo_oapi::parameter::{Parameter, ParameterIn};
 use salvo_oapi::request_body::RequestBody;
 use salvo_oapi::schema::{BasicType, Object};
-use salvo_oapi::{Components, Content, EndpointArgRegister, Operation, Required, ToSchema};
+use salvo_oapi::{Content, Required};
 
-use crate::http::MAX_PAGE;
+use super::MAX_PAGE;
 
-/// A marker that describes a part of the request and reads nothing.
-macro_rules! marker {
+/// A marker that describes a part of the request and reads nothing
+/// (`marker!(/// doc, Name, "Name", |components, operation| { … })`).
+macro_rules! define_marker {
     ($(#[$doc:meta])* $name:ident, $metadata:literal, |$components:ident, $operation:ident| $describe:block) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy)]
         pub struct $name;
 
-        impl<'ex> Extractible<'ex> for $name {
-            fn metadata() -> &'static Metadata {
-                static METADATA: LazyLock<Metadata> = LazyLock::new(|| Metadata::new($metadata));
+        impl<'ex> ::salvo::extract::Extractible<'ex> for $name {
+            fn metadata() -> &'static ::salvo::extract::Metadata {
+                static METADATA: ::std::sync::LazyLock<::salvo::extract::Metadata> =
+                    ::std::sync::LazyLock::new(|| ::salvo::extract::Metadata::new($metadata));
                 &METADATA
             }
 
             async fn extract(
-                _req: &'ex mut Request,
-                _depot: &'ex mut Depot,
-            ) -> Result<Self, impl Writer + Send + Debug + 'static> {
-                Ok::<_, StatusError>(Self)
+                _req: &'ex mut ::salvo::Request,
+                _depot: &'ex mut ::salvo::Depot,
+            ) -> Result<Self, impl ::salvo::Writer + Send + ::std::fmt::Debug + 'static> {
+                Ok::<_, ::salvo::http::StatusError>(Self)
             }
         }
 
-        impl EndpointArgRegister for $name {
-            fn register($components: &mut Components, $operation: &mut Operation, _arg: &str) $describe
+        impl ::salvo_oapi::EndpointArgRegister for $name {
+            fn register(
+                $components: &mut ::salvo_oapi::Components,
+                $operation: &mut ::salvo_oapi::Operation,
+                _arg: &str,
+            ) $describe
         }
     };
 }
+pub(crate) use define_marker as marker;
 
 marker!(
     /// A campaign file: its TOML text, as `application/toml` or `text/plain`.
@@ -59,31 +61,6 @@ marker!(
                 .add_content("application/toml", text())
                 .add_content("text/plain", text()),
         );
-    }
-);
-
-marker!(
-    /// A cursor fallback uplink: a JSON sample, or the bincode `Uplink` a
-    /// datagram carries (protocol/README.md).
-    CursorUplinkBody,
-    "CursorUplinkBody",
-    |components, operation| {
-        operation.request_body = Some(RequestBody::new()
-            .required(Required::True)
-            .add_content(
-                "application/json",
-                Content::new(crate::http::cursor::JsonUplink::to_schema(components)),
-            )
-            .add_content(
-                "application/octet-stream",
-                Content::new(
-                    Object::with_type(BasicType::String)
-                        .format(salvo_oapi::schema::SchemaFormat::KnownFormat(
-                            salvo_oapi::schema::KnownFormat::Binary,
-                        ))
-                        .description("A bincode `protocol::Uplink`"),
-                ),
-            ));
     }
 );
 

@@ -11,10 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use salvo_oapi::{ToSchema, endpoint};
 
-use super::openapi::answers;
-use super::{ApiError, bearer_token, client_ip, json_body, rate_limit, request_origin, state};
+use crate::admission::check_origin;
+use crate::request::answers;
+use crate::request::{
+    ApiError, bearer_token, client_ip, json_body, rate_limit, request_origin, state,
+};
 use crate::session::{TICKET_TTL, verify_session};
-use crate::transport::admission::check_origin;
 
 /// Routes of this resource.
 pub fn router() -> Router {
