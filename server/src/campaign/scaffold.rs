@@ -15,7 +15,6 @@ use super::catalogue::ENDPOINTS;
 use super::files::{CampaignFile, read_dir, read_file};
 use crate::model::campaign::event_types::EventAudience;
 use crate::model::campaign::is_valid_slug;
-use crate::model::events;
 
 /// Where a campaign file's document lives: `docs/NNN_name.md` for `NNN_name.toml`.
 pub fn doc_path(docs: &Path, file: &CampaignFile) -> PathBuf {
@@ -70,7 +69,7 @@ pub fn campaign_doc(file: &CampaignFile) -> String {
         "On `GET /api/campaign/{}/events`:\n\n| event | data | who gets it |\n|---|---|---|",
         spec.slug
     );
-    for event in events::sent_by(&spec.config) {
+    for event in spec.config.built_in_events() {
         let _ = writeln!(doc, "| `{}` | {} | {} |", event.name, event.data, event.who);
     }
     for (name, decl) in &spec.config.event_types {

@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 use uuid::Uuid;
 
 use super::handle::CursorMember;
-use super::relay::CursorRelay;
+use super::relay::{CursorRelay, RemoteRooms};
 use super::room::Room;
 use super::{CursorCounters, Identity, RoomKey, RoomSettings};
 use crate::tasks::Tasks;
@@ -79,22 +79,6 @@ impl CursorHub {
         }
     }
 
-    /// Merges another instance's changes into the room, if this instance has it.
-    pub fn merge_remote(&self, key: &RoomKey, origin: Uuid, frame: &protocol::Frame) {
-        let room = self.rooms.lock().get(key).cloned();
-        if let Some(room) = room {
-            room.merge_remote(origin, frame);
-        }
-    }
-
-    /// Merges another instance's roster into the room, if this instance has it.
-    pub fn merge_remote_roster(&self, key: &RoomKey, origin: Uuid, roster: &protocol::Roster) {
-        let room = self.rooms.lock().get(key).cloned();
-        if let Some(room) = room {
-            room.merge_remote_roster(origin, roster);
-        }
-    }
-
     /// Removes `room` if it has no local members; true when it did.
     pub(super) fn remove_if_empty(&self, room: &Arc<Room>) -> bool {
         let mut rooms = self.rooms.lock();
@@ -110,5 +94,23 @@ impl CursorHub {
     /// Rooms alive now.
     pub fn room_count(&self) -> usize {
         self.rooms.lock().len()
+    }
+}
+
+impl RemoteRooms for CursorHub {
+    /// Merges another instance's changes into the room, if this instance has it.
+    fn merge_remote(&self, key: &RoomKey, origin: Uuid, frame: &protocol::Frame) {
+        let room = self.rooms.lock().get(key).cloned();
+        if let Some(room) = room {
+            room.merge_remote(origin, frame);
+        }
+    }
+
+    /// Merges another instance's roster into the room, if this instance has it.
+    fn merge_remote_roster(&self, key: &RoomKey, origin: Uuid, roster: &protocol::Roster) {
+        let room = self.rooms.lock().get(key).cloned();
+        if let Some(room) = room {
+            room.merge_remote_roster(origin, roster);
+        }
     }
 }

@@ -18,13 +18,22 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{CursorHub, RoomKey};
+use super::RoomKey;
 use crate::tasks::Tasks;
 
 /// How often a room with local visitors announces itself even when still.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// Remote visitors of an instance silent this long are removed.
 pub const REMOTE_EXPIRY: Duration = Duration::from_secs(6);
+
+/// Where the relay hands what other instances publish: the rooms of this
+/// instance (the [hub](super::CursorHub)).
+pub trait RemoteRooms: Send + Sync + 'static {
+    /// Merges another instance's frame into room `key`.
+    fn merge_remote(&self, key: &RoomKey, origin: Uuid, frame: &protocol::Frame);
+    /// Merges another instance's roster into room `key`.
+    fn merge_remote_roster(&self, key: &RoomKey, origin: Uuid, roster: &protocol::Roster);
+}
 /// Entries kept in the stream (approximately).
 const MAX_LEN: usize = 10_000;
 /// Outgoing changes queued before new ones are dropped (a stalled Redis).
@@ -75,7 +84,7 @@ impl CursorRelay {
     }
 
     /// Starts publishing and following, until `shutdown`.
-    pub fn start(self: Arc<Self>, hub: Arc<CursorHub>, tasks: &Tasks) {
+    pub fn start(self: Arc<Self>, rooms: Arc<dyn RemoteRooms>, tasks: &Tasks) {
         let shutdown = tasks.shutdown().clone();
         let queue = self.queue.lock().take();
         if let Some(queue) = queue {
@@ -84,7 +93,7 @@ impl CursorRelay {
                 self.clone().publish_loop(queue, shutdown.clone()),
             );
         }
-        tasks.spawn("cursor relay follower", self.follow_loop(hub, shutdown));
+        tasks.spawn("cursor relay follower", self.follow_loop(rooms, shutdown));
     }
 
     async fn publish_loop(
@@ -139,10 +148,14 @@ impl CursorRelay {
         }
     }
 
-    async fn follow_loop(self: Arc<Self>, hub: Arc<CursorHub>, shutdown: CancellationToken) {
+    async fn follow_loop(
+        self: Arc<Self>,
+        rooms: Arc<dyn RemoteRooms>,
+        shutdown: CancellationToken,
+    ) {
         let mut position: Option<String> = None;
         loop {
-            if let Err(e) = self.follow_impl(&hub, &mut position, &shutdown).await {
+            if let Err(e) = self.follow_impl(&rooms, &mut position, &shutdown).await {
                 tracing::warn!(
                     error = format!("{e:#}"),
                     "cursor relay reader failed; reconnecting"
@@ -160,7 +173,7 @@ impl CursorRelay {
 
     async fn follow_impl(
         &self,
-        hub: &Arc<CursorHub>,
+        rooms: &Arc<dyn RemoteRooms>,
         position: &mut Option<String>,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
@@ -209,12 +222,12 @@ impl CursorRelay {
                 };
                 if let Some(frame) = entry.get::<Vec<u8>>("f") {
                     if let Ok(frame) = protocol::decode_frame(&frame) {
-                        hub.merge_remote(&key, origin, &frame);
+                        rooms.merge_remote(&key, origin, &frame);
                     }
                 } else if let Some(roster) = entry.get::<Vec<u8>>("m")
                     && let Ok(roster) = protocol::decode_roster(&roster)
                 {
-                    hub.merge_remote_roster(&key, origin, &roster);
+                    rooms.merge_remote_roster(&key, origin, &roster);
                 }
             }
             *position = Some(from.clone());

@@ -11,10 +11,13 @@ pub mod lead;
 pub mod profile;
 pub mod referral;
 
+use uuid::Uuid;
+
 use crate::bus::Event;
 use crate::error::ApiError;
 use crate::model::attribution::Consent;
 use crate::model::campaign::{Campaign, CampaignStatus, ValidationError};
+use crate::model::user::User;
 use crate::state::AppState;
 
 /// The campaign named `slug` if it accepts submissions now: unknown (or draft)
@@ -48,6 +51,18 @@ pub async fn visible_campaign(
         .visible(state.store.as_ref(), slug, admin)
         .await?
         .ok_or_else(|| ApiError::campaign_not_found(slug))
+}
+
+/// The user a user session names: 401 `invalid_token` when they are gone.
+pub async fn session_user(state: &AppState, master_id: Uuid) -> Result<User, ApiError> {
+    state
+        .store
+        .user_by_id(master_id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized {
+            code: "invalid_token",
+            message: "the session's user does not exist".into(),
+        })
 }
 
 /// Counts one request of `action` from `who` against `per_minute` (a token

@@ -12,7 +12,6 @@ use super::{optional_locale, required_text};
 use crate::error::ApiError;
 use crate::model::campaign::Campaign;
 use crate::model::lead::LeadStatus;
-use crate::model::user::User;
 use crate::session::{SessionClaims, SessionKind, verify_token};
 use crate::state::AppState;
 
@@ -123,18 +122,6 @@ pub async fn caller(state: &AppState, token: Option<&str>) -> Result<Caller, Api
     Ok(Caller { claims, campaign })
 }
 
-/// The user a user session names: 401 `invalid_token` when they are gone.
-pub async fn session_user(state: &AppState, master_id: Uuid) -> Result<User, ApiError> {
-    state
-        .store
-        .user_by_id(master_id)
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized {
-            code: "invalid_token",
-            message: "the session's user does not exist".into(),
-        })
-}
-
 /// The caller's own standing.
 pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
     let Caller { claims, campaign } = caller;
@@ -156,7 +143,7 @@ pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
             quotes,
         });
     }
-    let user = session_user(state, claims.sub).await?;
+    let user = super::session_user(state, claims.sub).await?;
     let referral_count = state.store.referral_count(&user).await?;
     let next_milestone = campaign
         .config
@@ -193,7 +180,7 @@ pub async fn update(
             message: "only users who joined have a profile".into(),
         });
     }
-    let user = session_user(state, claims.sub).await?;
+    let user = super::session_user(state, claims.sub).await?;
     let display_name = match &patch.display_name {
         Some(name) => required_text(
             "display_name",

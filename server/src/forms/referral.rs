@@ -122,7 +122,7 @@ pub async fn refer(
             field: Some("code".into()),
         });
     }
-    let referred = super::profile::session_user(state, session.sub).await?;
+    let referred = super::session_user(state, session.sub).await?;
     let already = || ApiError::Conflict {
         code: "already_referred",
         message: "you were already referred in this campaign".into(),

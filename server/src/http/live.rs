@@ -16,7 +16,6 @@ use serde::Serialize;
 use super::{ApiError, json_body, query_u32, state};
 use crate::live::custom::CustomEvent;
 use crate::model::campaign::event_types::{EventAudience, FieldDecl};
-use crate::model::events;
 use crate::model::report::Standing;
 use crate::model::team::Role;
 use crate::request::answers;
@@ -100,7 +99,7 @@ async fn event_types(
     let state = state(depot)?;
     let campaign = visible_campaign(req, &state).await?;
     let config = &campaign.config;
-    let built_in = events::sent_by(config).map(|t| EventTypeEntry::BuiltIn {
+    let built_in = config.built_in_events().map(|t| EventTypeEntry::BuiltIn {
         name: t.name,
         built_in: true,
         who: t.who,

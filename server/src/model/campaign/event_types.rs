@@ -287,6 +287,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[test]
+    fn every_built_in_name_is_a_wellformed_event_name() {
+        for event in events::BUILT_IN {
+            assert!(is_event_name(event.name), "{}", event.name);
+        }
+    }
+
     fn decl() -> EventTypeDecl {
         serde_json::from_value(json!({
             "audience": "private",

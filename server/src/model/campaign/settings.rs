@@ -4,6 +4,7 @@
 //! file must not be silently ignored), and [`CampaignConfig::validate`] checks
 //! every bound so that no zero or missing setting can mean "unlimited".
 
+use crate::model::events::{BUILT_IN, BuiltIn, Sent};
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -310,6 +311,23 @@ pub fn is_consent_version(version: &str) -> bool {
 }
 
 impl CampaignConfig {
+    /// Whether this campaign sends the built-in events sent `when`.
+    pub fn sends(&self, when: Sent) -> bool {
+        match when {
+            Sent::Always => true,
+            Sent::Milestones => !self.milestones.is_empty(),
+            Sent::PublicLeads => self.events.public_leads,
+            Sent::Leaderboard => self.leaderboard.enabled,
+            Sent::Cursors => self.cursor.enabled,
+            Sent::PresenceMembers => self.presence.members,
+        }
+    }
+
+    /// The built-in event types this campaign sends, in catalogue order.
+    pub fn built_in_events(&self) -> impl Iterator<Item = &'static BuiltIn> + '_ {
+        BUILT_IN.iter().filter(|event| self.sends(event.sent))
+    }
+
     /// Checks every bound; the error names the offending field (`config.cursor.tick_hz`).
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.milestones.is_empty() || self.milestones.len() > 32 {

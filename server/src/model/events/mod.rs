@@ -27,9 +27,25 @@ use salvo_oapi::schema::Schema;
 use salvo_oapi::{Components, RefOr, ToSchema};
 use serde::Serialize;
 
-use super::campaign::CampaignConfig;
-
 pub use payload::Payload;
+
+/// When a campaign sends a built-in event type: always, or while a part of
+/// its configuration is on (`CampaignConfig::sends` reads which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// By every campaign.
+    Always,
+    /// With `config.milestones` declared.
+    Milestones,
+    /// With `config.events.public_leads`.
+    PublicLeads,
+    /// With `config.leaderboard.enabled`.
+    Leaderboard,
+    /// With `config.cursor.enabled`.
+    Cursors,
+    /// With `config.presence.members`.
+    PresenceMembers,
+}
 
 /// Who receives an event of a built-in type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -64,8 +80,8 @@ pub struct BuiltIn {
     /// When a campaign sends it, in words (Markdown): empty for always, else
     /// such as ``if `config.leaderboard.enabled` `` or ``with `?cursors=1` ``.
     pub condition: &'static str,
-    /// Whether a campaign with this configuration sends it.
-    pub sent: fn(&CampaignConfig) -> bool,
+    /// When a campaign sends it.
+    pub sent: Sent,
     /// Whether the browser client (`web-client/src/ovasabi.js`) lists it in
     /// `EVENT_TYPES` and types its data in `CampaignEvents`: the campaign
     /// events a page shows. The stream's own (`presence`, `reset`, the
@@ -85,7 +101,7 @@ pub const PRESENCE: BuiltIn = BuiltIn {
     data: "`{active}`: distinct visitors on every instance",
     description: "sessions, not connections; the first message of every stream, then on change, at most 4 per second",
     condition: "",
-    sent: |_| true,
+    sent: Sent::Always,
     browser_client: false,
     schema: Some(<payload::Presence as ToSchema>::to_schema),
 };
@@ -98,7 +114,7 @@ pub const USER_JOINED: BuiltIn = BuiltIn {
     data: "`{display_name}`",
     description: "a user joined the campaign",
     condition: "",
-    sent: |_| true,
+    sent: Sent::Always,
     browser_client: true,
     schema: Some(<payload::UserJoined as ToSchema>::to_schema),
 };
@@ -112,7 +128,7 @@ pub const REFERRAL_MILESTONE: BuiltIn = BuiltIn {
     description: "a referrer's count reached one of `config.milestones` (announced once)",
     // A campaign lists 1 to 32 milestones (validated), so it always sends it.
     condition: "",
-    sent: |config| !config.milestones.is_empty(),
+    sent: Sent::Milestones,
     browser_client: true,
     schema: Some(<payload::ReferralMilestone as ToSchema>::to_schema),
 };
@@ -125,7 +141,7 @@ pub const LEAD_CREATED: BuiltIn = BuiltIn {
     data: "`{service, created_at}` (nothing personal)",
     description: "a lead came in",
     condition: "if `config.events.public_leads`",
-    sent: |config| config.events.public_leads,
+    sent: Sent::PublicLeads,
     browser_client: true,
     schema: Some(<payload::LeadCreated as ToSchema>::to_schema),
 };
@@ -138,7 +154,7 @@ pub const LEADERBOARD: BuiltIn = BuiltIn {
     data: "`{seq, top: [{display_name, count}]}` when the top N changed (at most once a second)",
     description: "`seq` grows with every change, so a page can ignore one that arrives after a newer one",
     condition: "if `config.leaderboard.enabled`",
-    sent: |config| config.leaderboard.enabled,
+    sent: Sent::Leaderboard,
     browser_client: true,
     schema: Some(<payload::Leaderboard as ToSchema>::to_schema),
 };
@@ -151,7 +167,7 @@ pub const CAMPAIGN_STATUS: BuiltIn = BuiltIn {
     data: "`{status, open, starts_at, ends_at}` when the campaign opens or closes",
     description: "its status changed, or it reached `starts_at` / `ends_at`; its forms follow at once",
     condition: "",
-    sent: |_| true,
+    sent: Sent::Always,
     browser_client: true,
     schema: Some(<payload::CampaignStatus as ToSchema>::to_schema),
 };
@@ -164,7 +180,7 @@ pub const LEAD_STATUS: BuiltIn = BuiltIn {
     data: "`{quote_id, status}`",
     description: "the campaign's team moved the lead",
     condition: "",
-    sent: |_| true,
+    sent: Sent::Always,
     browser_client: true,
     schema: Some(<payload::LeadStatus as ToSchema>::to_schema),
 };
@@ -177,7 +193,7 @@ pub const TEAM_LEAD: BuiltIn = BuiltIn {
     data: "`{id, status, previous?, at}`: a lead came in or moved (ids and states only; details from `GET /api/quote`)",
     description: "the team's stream is opened with `Authorization: Bearer <key>` and is not counted as a visitor",
     condition: "",
-    sent: |_| true,
+    sent: Sent::Always,
     browser_client: false,
     schema: Some(<payload::TeamLead as ToSchema>::to_schema),
 };
@@ -190,7 +206,7 @@ pub const TEAM_DELIVERY: BuiltIn = BuiltIn {
     data: "`{id, event_type, target, state, attempts, last_error}`: an outbox entry was delivered, failed (`retrying`, `dead`) or put back in line (`pending`)",
     description: "",
     condition: "",
-    sent: |_| true,
+    sent: Sent::Always,
     browser_client: false,
     schema: Some(<payload::TeamDelivery as ToSchema>::to_schema),
 };
@@ -203,7 +219,7 @@ pub const CURSORS: BuiltIn = BuiltIn {
     data: "a cursor frame (base64 of `protocol::Frame`), with `?cursors=1`",
     description: "the SSE fallback of the cursor channel (`protocol/README.md`)",
     condition: "with `?cursors=1&page=…`, if `config.cursor.enabled`",
-    sent: |config| config.cursor.enabled,
+    sent: Sent::Cursors,
     browser_client: false,
     schema: None,
 };
@@ -216,7 +232,7 @@ pub const ROSTER: BuiltIn = BuiltIn {
     data: "who the cursors are (base64 of `protocol::Roster`: own id, colours, names), with `?cursors=1&v=2`",
     description: "first on joining the page's room, then as members come and go (`protocol/README.md`)",
     condition: "with `?cursors=1&v=2&page=…`, if `config.cursor.enabled`",
-    sent: |config| config.cursor.enabled,
+    sent: Sent::Cursors,
     browser_client: false,
     schema: None,
 };
@@ -229,7 +245,7 @@ pub const MEMBERS: BuiltIn = BuiltIn {
     data: "who is connected to the campaign (base64 of `protocol::Roster`: own id, colours, names, pages), with `?members=1`",
     description: "first up to 200 of them, then who joined and left, at most 4 times a second, across instances; names of joined users if `config.cursor.names`, pages if `config.presence.pages`",
     condition: "with `?members=1&page=…`, if `config.presence.members`",
-    sent: |config| config.presence.members,
+    sent: Sent::PresenceMembers,
     browser_client: false,
     schema: None,
 };
@@ -242,7 +258,7 @@ pub const RESET: BuiltIn = BuiltIn {
     data: "`{active}`: a fresh snapshot after missed events",
     description: "the connection missed events it cannot get back (the history no longer reaches back that far, or it fell behind)",
     condition: "",
-    sent: |_| true,
+    sent: Sent::Always,
     browser_client: false,
     schema: Some(<payload::Presence as ToSchema>::to_schema),
 };
@@ -275,11 +291,6 @@ pub const TEAM_PREFIX: &str = "team.";
 /// The built-in event type named `name`.
 pub fn built_in(name: &str) -> Option<&'static BuiltIn> {
     BUILT_IN.iter().find(|event| event.name == name)
-}
-
-/// The built-in event types `config` sends, in catalogue order.
-pub fn sent_by(config: &CampaignConfig) -> impl Iterator<Item = &'static BuiltIn> + '_ {
-    BUILT_IN.iter().filter(|event| (event.sent)(config))
 }
 
 /// The README's event table (between `<!-- events:begin -->` and
@@ -321,13 +332,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_unique_and_wellformed() {
+    fn names_are_unique_and_their_audience_is_their_prefix() {
         for (i, event) in BUILT_IN.iter().enumerate() {
-            assert!(
-                super::super::campaign::event_types::is_event_name(event.name),
-                "{}",
-                event.name
-            );
             assert!(
                 BUILT_IN[..i].iter().all(|e| e.name != event.name),
                 "{} twice",
