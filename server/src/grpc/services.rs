@@ -77,7 +77,7 @@ fn campaign_status(raw: &str) -> Result<CampaignStatus, Status> {
 }
 
 fn date(field: &str, raw: &str) -> Result<DateTime<Utc>, Status> {
-    crate::http::reports::rfc3339(field, raw).map_err(status)
+    crate::request::rfc3339(field, raw).map_err(status)
 }
 
 fn config(raw: &str) -> Result<CampaignConfig, Status> {

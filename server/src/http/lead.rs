@@ -3,14 +3,21 @@
 //! with `?format=csv` / `Accept: text/csv`) and `PATCH /api/quote/{id}` for
 //! the campaign team. The rules are [`crate::forms::lead`]'s.
 
+use super::export::{
+    ATTRIBUTION_HEADER, Export, attribution_cells, cell, opt, stream_csv, time, wants_csv,
+};
 use salvo::http::{HeaderValue, StatusCode};
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use salvo_oapi::{ToSchema, endpoint};
 
+use crate::model::attribution::Attribution;
+use crate::model::report::Position;
 use crate::request::answers;
 use crate::request::markers::PageQuery;
+use crate::state::AppState;
+use serde_json::Value;
 
 use super::{ApiError, bearer_token, campaign_query, client_ip, json_body, page, state, team};
 use crate::forms::lead::{LeadRequest, Submission};
@@ -129,9 +136,9 @@ async fn list(
         })?),
     };
     let page = page(req)?;
-    if super::reports::wants_csv(req)? {
-        let export = super::reports::leads_export(&state, &campaign.slug, campaign.id, status);
-        return super::reports::stream_csv(res, export, None).await;
+    if wants_csv(req)? {
+        let export = leads_export(&state, &campaign.slug, campaign.id, status);
+        return stream_csv(res, export, None).await;
     }
     let leads = state.store.list_leads(campaign.id, status, page).await?;
     res.render(Json(LeadList { leads }));
@@ -166,4 +173,72 @@ async fn update_status(
     .await?;
     res.render(Json(updated));
     Ok(())
+}
+
+/// The leads of `campaign_id` (of `status`, when given) as a CSV export.
+pub(super) fn leads_export(
+    state: &AppState,
+    slug: &str,
+    campaign_id: i64,
+    status: Option<LeadStatus>,
+) -> Export<(Lead, Attribution)> {
+    let store = state.store.clone();
+    let mut header = vec![
+        "quote_id",
+        "created_at",
+        "status",
+        "name",
+        "email",
+        "company",
+        "phone",
+        "budget",
+        "message",
+        "details",
+        "master_id",
+        "consent_version",
+        "consent_at",
+    ];
+    header.extend(ATTRIBUTION_HEADER);
+    Export {
+        filename: format!("quotes-{slug}.csv"),
+        header,
+        page: Box::new(move |after, limit| {
+            let store = store.clone();
+            Box::pin(async move {
+                store
+                    .leads_with_attribution(campaign_id, status, after.as_ref(), limit)
+                    .await
+            })
+        }),
+        position: |(lead, _)| Position {
+            count: None,
+            at: lead.created_at,
+            id: lead.id.to_string(),
+        },
+        cells: |(lead, attribution)| {
+            let mut cells = vec![
+                lead.id.to_string(),
+                time(&lead.created_at),
+                lead.status.as_str().to_owned(),
+                cell(&lead.name),
+                cell(&lead.email),
+                opt(&lead.company),
+                opt(&lead.phone),
+                opt(&lead.budget),
+                cell(&lead.message),
+                cell(&Value::Object(lead.details.clone()).to_string()),
+                lead.master_id.map(|id| id.to_string()).unwrap_or_default(),
+                lead.consent
+                    .as_ref()
+                    .map(|c| cell(&c.version))
+                    .unwrap_or_default(),
+                lead.consent
+                    .as_ref()
+                    .map(|c| time(&c.at))
+                    .unwrap_or_default(),
+            ];
+            cells.extend(attribution_cells(attribution));
+            cells
+        },
+    }
 }

@@ -8,6 +8,7 @@ pub mod campaign;
 pub mod cors;
 pub mod erasure;
 pub mod error;
+mod export;
 pub mod health;
 pub mod lead;
 pub mod live;

@@ -5,28 +5,27 @@
 //! streamed a page at a time (never built in memory). The leads' export
 //! (`GET /api/quote?format=csv`) uses the same machinery.
 
+use super::export::{
+    ATTRIBUTION_HEADER, Export, attribution_cells, cell, opt, stream_csv, time, wants_csv,
+};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use salvo::http::header::{self, HeaderValue};
 use salvo::prelude::*;
 use salvo_oapi::{ToSchema, endpoint};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::{ApiError, MAX_PAGE, query_u32, state};
 use crate::model::attribution::{Attribution, Consent};
-use crate::model::lead::{Lead, LeadStatus};
 use crate::model::report::{
     FunnelRow, Participant, ParticipantFilter, ParticipantSort, Position, Referral, ReferralFilter,
 };
 use crate::model::schema::ListFormat;
 use crate::model::team::Role;
 use crate::request::answers;
-use crate::request::team_campaign;
+use crate::request::{query_bool, query_time, team_campaign};
 use crate::state::AppState;
-use crate::store::StoreError;
 
 /// Routes of this resource, under `api/campaign/{slug}`.
 pub fn router() -> Router {
@@ -34,58 +33,6 @@ pub fn router() -> Router {
         .push(Router::with_path("participants").get(participants))
         .push(Router::with_path("referrals").get(referrals))
         .push(Router::with_path("funnel").get(funnel))
-}
-
-/// Rows one page of an export reads.
-const EXPORT_PAGE: u32 = 500;
-
-/// Whether the request asks for CSV (`?format=csv`, or `Accept: text/csv`
-/// without `?format=json`); 422 for another `format`.
-pub fn wants_csv(req: &Request) -> Result<bool, ApiError> {
-    match req.query::<String>("format").as_deref() {
-        Some("csv") => Ok(true),
-        Some("json") => Ok(false),
-        Some(_) => Err(ApiError::invalid_field("format", "must be json or csv")),
-        None => Ok(req
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|accept| {
-                accept.split(',').any(|part| {
-                    part.split(';')
-                        .next()
-                        .is_some_and(|m| m.trim() == "text/csv")
-                })
-            })),
-    }
-}
-
-/// An RFC 3339 time query parameter, if given; 422 naming it otherwise.
-pub fn query_time(req: &Request, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
-    req.query::<String>(name)
-        .map(|raw| rfc3339(name, &raw))
-        .transpose()
-}
-
-/// `raw` as an RFC 3339 time; 422 naming `field` otherwise.
-pub fn rfc3339(field: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::parse_from_rfc3339(raw)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            ApiError::invalid_field(
-                field,
-                "must be an RFC 3339 time such as 2026-12-01T00:00:00Z",
-            )
-        })
-}
-
-fn query_bool(req: &Request, name: &str) -> Result<Option<bool>, ApiError> {
-    match req.query::<String>(name).as_deref() {
-        None => Ok(None),
-        Some("true") => Ok(Some(true)),
-        Some("false") => Ok(Some(false)),
-        Some(_) => Err(ApiError::invalid_field(name, "must be true or false")),
-    }
 }
 
 /// What a list cursor holds: which list and order it pages, and where the
@@ -129,134 +76,6 @@ fn cursor_query(req: &Request, state: &AppState, list: &str) -> Result<Option<Po
         return Err(invalid());
     }
     Ok(Some(cursor.after))
-}
-
-/// A text cell that a spreadsheet would run as a formula (`=`, `+`, `-`,
-/// `@`, tab, carriage return first) gets a leading `'`, as OWASP advises.
-pub(crate) fn cell(text: &str) -> String {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    }
-}
-
-fn opt(text: &Option<String>) -> String {
-    text.as_deref().map(cell).unwrap_or_default()
-}
-
-pub(crate) fn time(at: &DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// The attribution columns every export ends with.
-const ATTRIBUTION_HEADER: [&str; 7] = [
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "referrer",
-    "landing_page",
-];
-
-fn attribution_cells(a: &Attribution) -> [String; 7] {
-    [
-        opt(&a.utm_source),
-        opt(&a.utm_medium),
-        opt(&a.utm_campaign),
-        opt(&a.utm_term),
-        opt(&a.utm_content),
-        opt(&a.referrer),
-        opt(&a.landing_page),
-    ]
-}
-
-/// One page of a list: its rows, after a position.
-type PageFuture<T> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<T>, StoreError>> + Send>>;
-
-/// How an export reads and writes its rows.
-pub struct Export<T> {
-    /// The file name offered (`participants-<slug>.csv`).
-    pub filename: String,
-    /// The header row.
-    pub header: Vec<&'static str>,
-    /// A page of at most so many rows after a position.
-    pub page: Box<dyn FnMut(Option<Position>, u32) -> PageFuture<T> + Send>,
-    /// Where a row stands, to continue after it.
-    pub position: fn(&T) -> Position,
-    /// A row's cells.
-    pub cells: fn(&T) -> Vec<String>,
-}
-
-/// Answers with `export` as CSV (the rows after `after`, or all), streamed a
-/// page at a time. A failure after the first byte ends the stream early
-/// (logged); before it, it is the answer.
-pub async fn stream_csv<T: Send + 'static>(
-    res: &mut Response,
-    mut export: Export<T>,
-    after: Option<Position>,
-) -> Result<(), ApiError> {
-    // The first page is read before answering, so that a failing database
-    // is a 503 rather than an empty file.
-    let first = (export.page)(after, EXPORT_PAGE).await?;
-    let header = csv_bytes(std::iter::once(
-        export.header.iter().map(|h| (*h).to_owned()).collect(),
-    ));
-    let filename = export.filename.clone();
-    let stream = futures::stream::unfold(
-        (Some(header), Some(first), export),
-        |(header, pending, mut export)| async move {
-            if let Some(header) = header {
-                return Some((Ok(header), (None, pending, export)));
-            }
-            let rows = match pending {
-                Some(rows) => rows,
-                None => return None,
-            };
-            if rows.is_empty() {
-                return None;
-            }
-            let bytes = csv_bytes(rows.iter().map(export.cells));
-            let next = if rows.len() < EXPORT_PAGE as usize {
-                None
-            } else {
-                let after = rows.last().map(export.position);
-                match (export.page)(after, EXPORT_PAGE).await {
-                    Ok(rows) => Some(rows),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "export cut short");
-                        return Some((
-                            Err(std::io::Error::other(
-                                "the export could not be read to its end",
-                            )),
-                            (None, None, export),
-                        ));
-                    }
-                }
-            };
-            Some((Ok(bytes), (None, next, export)))
-        },
-    );
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
-        res.headers_mut().insert(header::CONTENT_DISPOSITION, value);
-    }
-    res.stream(stream);
-    Ok(())
-}
-
-fn csv_bytes(rows: impl Iterator<Item = Vec<String>>) -> bytes::Bytes {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    for row in rows {
-        // Writing to memory cannot fail.
-        let _ = writer.write_record(&row);
-    }
-    bytes::Bytes::from(writer.into_inner().unwrap_or_default())
 }
 
 /// A participant as the team reads it.
@@ -601,74 +420,6 @@ async fn referrals(
         }
     })
     .await
-}
-
-/// The leads of `campaign_id` (of `status`, when given) as a CSV export.
-pub fn leads_export(
-    state: &AppState,
-    slug: &str,
-    campaign_id: i64,
-    status: Option<LeadStatus>,
-) -> Export<(Lead, Attribution)> {
-    let store = state.store.clone();
-    let mut header = vec![
-        "quote_id",
-        "created_at",
-        "status",
-        "name",
-        "email",
-        "company",
-        "phone",
-        "budget",
-        "message",
-        "details",
-        "master_id",
-        "consent_version",
-        "consent_at",
-    ];
-    header.extend(ATTRIBUTION_HEADER);
-    Export {
-        filename: format!("quotes-{slug}.csv"),
-        header,
-        page: Box::new(move |after, limit| {
-            let store = store.clone();
-            Box::pin(async move {
-                store
-                    .leads_with_attribution(campaign_id, status, after.as_ref(), limit)
-                    .await
-            })
-        }),
-        position: |(lead, _)| Position {
-            count: None,
-            at: lead.created_at,
-            id: lead.id.to_string(),
-        },
-        cells: |(lead, attribution)| {
-            let mut cells = vec![
-                lead.id.to_string(),
-                time(&lead.created_at),
-                lead.status.as_str().to_owned(),
-                cell(&lead.name),
-                cell(&lead.email),
-                opt(&lead.company),
-                opt(&lead.phone),
-                opt(&lead.budget),
-                cell(&lead.message),
-                cell(&Value::Object(lead.details.clone()).to_string()),
-                lead.master_id.map(|id| id.to_string()).unwrap_or_default(),
-                lead.consent
-                    .as_ref()
-                    .map(|c| cell(&c.version))
-                    .unwrap_or_default(),
-                lead.consent
-                    .as_ref()
-                    .map(|c| time(&c.at))
-                    .unwrap_or_default(),
-            ];
-            cells.extend(attribution_cells(attribution));
-            cells
-        },
-    }
 }
 
 /// Visitors, joins and leads per source over a period (viewer)

@@ -11,7 +11,7 @@ use salvo::prelude::*;
 use salvo_oapi::{ToSchema, endpoint};
 use serde::Serialize;
 
-use super::reports::{Export, stream_csv, wants_csv};
+use super::export::{Export, cell, stream_csv, time, wants_csv};
 use super::{ApiError, MAX_PAGE, campaign_filter, json_body, query_u32, state, team};
 use crate::model::report::Position;
 use crate::model::team::{ApiKey, AuditEntry, Role};
@@ -264,17 +264,15 @@ const AUDIT_HEADER: [&str; 9] = [
 
 fn audit_cells(e: &AuditEntry) -> Vec<String> {
     let json = |v: &Option<serde_json::Value>| {
-        v.as_ref()
-            .map(|v| super::reports::cell(&v.to_string()))
-            .unwrap_or_default()
+        v.as_ref().map(|v| cell(&v.to_string())).unwrap_or_default()
     };
     vec![
         e.id.to_string(),
-        super::reports::time(&e.at),
-        super::reports::cell(&e.actor),
+        time(&e.at),
+        cell(&e.actor),
         e.action.clone(),
         e.campaign.clone().unwrap_or_default(),
-        super::reports::cell(&e.target),
+        cell(&e.target),
         json(&e.before),
         json(&e.after),
         e.actor_key_id.map(|id| id.to_string()).unwrap_or_default(),

@@ -12,6 +12,7 @@ pub mod markers;
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use salvo::http::{HeaderMap, header};
 use salvo::prelude::*;
 
@@ -173,6 +174,35 @@ pub fn page(req: &Request) -> Result<crate::store::Page, ApiError> {
         limit: query_u32(req, "limit", 100, MAX_PAGE)?,
         offset: query_u32(req, "offset", 0, u32::MAX)?,
     })
+}
+
+/// An RFC 3339 time query parameter, if given; 422 naming it otherwise.
+pub fn query_time(req: &Request, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+    req.query::<String>(name)
+        .map(|raw| rfc3339(name, &raw))
+        .transpose()
+}
+
+/// `raw` as an RFC 3339 time; 422 naming `field` otherwise.
+pub fn rfc3339(field: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            ApiError::invalid_field(
+                field,
+                "must be an RFC 3339 time such as 2026-12-01T00:00:00Z",
+            )
+        })
+}
+
+/// A `true`/`false` query parameter, if given; 422 naming it otherwise.
+pub fn query_bool(req: &Request, name: &str) -> Result<Option<bool>, ApiError> {
+    match req.query::<String>(name).as_deref() {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err(ApiError::invalid_field(name, "must be true or false")),
+    }
 }
 
 #[cfg(test)]

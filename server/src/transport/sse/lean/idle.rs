@@ -37,10 +37,10 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
-use super::super::{
-    Delivery, HEARTBEAT, IdleStream, PRESENCE_INTERVAL, Seen, StreamHold, count_delivery,
-    presence_frame, since_published,
+use super::super::delivery::{
+    Delivery, HEARTBEAT, Seen, count_delivery, presence_frame, since_published,
 };
+use super::super::{IdleStream, PRESENCE_INTERVAL, StreamHold};
 use super::MAX_INBOUND;
 use crate::bus::{Envelope, EventId};
 use crate::limit::ConnectionSlot;
