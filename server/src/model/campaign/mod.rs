@@ -2,6 +2,7 @@
 
 pub mod event_types;
 pub mod settings;
+mod validate;
 
 use chrono::{DateTime, Utc};
 use salvo_oapi::schema::{BasicType, KnownFormat, Object, Schema, SchemaFormat};
