@@ -1,123 +1,29 @@
-//! Idle event streams, kept by one task per campaign.
-//!
-//! Most event streams only wait: for the campaign's next event, the next
-//! presence count, the next heartbeat. In a task of its own each one costs the
-//! task, its timers and a registration with the runtime's reactor (3.9 KiB in
-//! all), and one event to ten thousand of them is ten thousand task wake-ups
-//! before the ten thousand writes.
-//!
-//! Here one task per campaign keeps every idle lean stream: the sockets sit in
-//! a slab, registered in an epoll set of the task's own (mio's `Poll`, itself
-//! watched by the runtime) that says only which clients left or which
-//! sockets can take more, and each frame is written to all of them in one
-//! pass. What a stream still needs of its own is where it is in the events
-//! and whose private events it may see ([`Seen`]).
-//!
-//! A stream that relays a room (cursors, members) stays in its own task: its
-//! frames are its own. A socket that cannot take a frame whole keeps the rest
-//! in a backlog of shared frames, written when the socket can take more. A
-//! client that falls [`BACKLOG_FRAMES`] frames behind (or the campaign's event
-//! buffer, if smaller) is skipped ahead with a `reset`, as a stream in its own
-//! task is when it falls behind the buffer; one that reads nothing for the
-//! write-stall time is let go.
+//! A campaign's idle streams: their sockets, what each has seen and what
+//! it still owes, and the writes of one frame to all of them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
-use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
-use parking_lot::Mutex;
 use slab::Slab;
-use tokio::io::unix::AsyncFd;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use super::super::delivery::{
-    Delivery, HEARTBEAT, Seen, count_delivery, presence_frame, since_published,
-};
-use super::super::{IdleStream, PRESENCE_INTERVAL, StreamHold};
-use super::MAX_INBOUND;
+use super::super::MAX_INBOUND;
+use super::{Arrival, BACKLOG_FRAMES, BATCH, EVENTS_AT_ONCE};
 use crate::bus::{Envelope, EventId};
 use crate::limit::ConnectionSlot;
-use crate::model::events::{PRESENCE, RESET};
+use crate::model::events::RESET;
 use crate::state::AppState;
-
-/// Most frames a stream may have waiting for its client (besides what its
-/// socket holds); one more skips it ahead. They are shared with every other
-/// stream: what a waiting frame costs is its place in the queue.
-pub const BACKLOG_FRAMES: usize = 64;
-/// Readiness events taken from the epoll set at a time.
-const EVENTS_AT_ONCE: usize = 256;
-/// Most events given to the streams in one pass (one write each).
-const BATCH: usize = 64;
-
-/// The running tasks of idle streams, one per campaign with any.
-pub struct IdleStreams {
-    state: Arc<AppState>,
-    campaigns: Mutex<HashMap<String, mpsc::UnboundedSender<Arrival>>>,
-}
-
-/// A stream on its way to its campaign's task.
-struct Arrival {
-    socket: std::net::TcpStream,
-    stream: IdleStream,
-    slots: Vec<ConnectionSlot>,
-}
-
-impl IdleStreams {
-    /// No task yet: each starts with its campaign's first idle stream.
-    pub fn new(state: Arc<AppState>) -> Arc<Self> {
-        Arc::new(Self {
-            state,
-            campaigns: Mutex::new(HashMap::new()),
-        })
-    }
-
-    /// Hands `socket`, whose response head and opening frames are written,
-    /// to the task of `stream`'s campaign, which keeps it (and `slots`) from
-    /// now on.
-    pub fn park(
-        self: &Arc<Self>,
-        socket: tokio::net::TcpStream,
-        stream: IdleStream,
-        slots: Vec<ConnectionSlot>,
-    ) {
-        let socket = match socket.into_std() {
-            Ok(socket) => socket,
-            Err(e) => {
-                tracing::debug!(error = %e, "an event stream's socket could not be handed over");
-                return;
-            }
-        };
-        let campaign = stream.campaign.clone();
-        let mut arrival = Arrival {
-            socket,
-            stream,
-            slots,
-        };
-        let mut campaigns = self.campaigns.lock();
-        if let Some(task) = campaigns.get(&campaign) {
-            match task.send(arrival) {
-                Ok(()) => return,
-                // The task ended (at shutdown): a new one answers it.
-                Err(returned) => arrival = returned.0,
-            }
-        }
-        let (task, arrivals) = mpsc::unbounded_channel();
-        let _ = task.send(arrival); // the receiver is right here
-        campaigns.insert(campaign.clone(), task);
-        drop(campaigns);
-        self.state
-            .tasks
-            .spawn("idle event streams", run(self.clone(), campaign, arrivals));
-    }
-}
-
+use crate::transport::sse::delivery::{
+    Delivery, HEARTBEAT, Seen, count_delivery, presence_frame, since_published,
+};
+use crate::transport::sse::{IdleStream, StreamHold};
 /// One idle stream.
 struct Member {
     socket: TcpStream,
@@ -146,14 +52,14 @@ enum Kept {
 }
 
 /// A campaign's idle streams.
-struct Streams {
+pub(super) struct Streams {
     state: Arc<AppState>,
     members: Slab<Member>,
     registry: Registry,
     /// Most frames a stream may have waiting.
     backlog_frames: usize,
     /// The campaign's active visitors, as the last presence frame said.
-    active: u64,
+    pub(super) active: u64,
     /// The last presence frame made: its position, kind and count (every
     /// stream that saw the same events is at the same position).
     frame: Option<(EventId, &'static str, u64, Bytes)>,
@@ -162,206 +68,50 @@ struct Streams {
     frames: Vec<Bytes>,
 }
 
-/// Keeps the campaign's idle streams until each ends, or no stream is left
-/// and none is on its way.
-async fn run(
-    idle: Arc<IdleStreams>,
-    campaign: String,
-    mut arrivals: mpsc::UnboundedReceiver<Arrival>,
-) {
-    let state = idle.state.clone();
-    let poll = Poll::new().and_then(|poll| {
-        let registry = poll.registry().try_clone()?;
-        Ok((watched(poll)?, registry))
-    });
-    let (mut poll, registry) = match poll {
-        Ok(poll) => poll,
-        Err(e) => {
-            // Out of descriptors: these streams end, and their clients reconnect.
-            tracing::warn!(error = %e, "cannot keep idle event streams");
-            idle.campaigns.lock().remove(&campaign);
-            return;
-        }
-    };
-    let mut events = state.bus.subscribe(&campaign);
-    let mut presence = state.presence.watch(&campaign);
-    let mut streams = Streams {
-        active: *presence.borrow_and_update(),
-        state: state.clone(),
-        members: Slab::new(),
-        registry,
-        backlog_frames: BACKLOG_FRAMES.min(state.config.sse_buffer),
-        frame: None,
-        frames: Vec::new(),
-    };
-    let every = state.config.sse_heartbeat;
-    let mut heartbeat = tokio::time::interval_at(Instant::now() + every, every);
-    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_presence = Instant::now();
-    let mut presence_due: Option<Instant> = None;
-    let mut ready = Events::with_capacity(EVENTS_AT_ONCE);
-    let shutdown = state.tasks.shutdown().clone();
-    let mut shutdown = pin!(shutdown.cancelled());
-    let mut revocations = state.revocations.changed();
-    loop {
-        tokio::select! {
-            biased;
-            () = &mut shutdown => {
-                streams.close_all(true);
-                return;
-            }
-            Some(arrival) = arrivals.recv() => streams.add(arrival),
-            changed = revocations.changed() => {
-                if changed.is_err() {
-                    streams.close_all(false);
-                    return;
-                }
-                streams.end_revoked();
-            }
-            received = events.recv() => match received {
-                Ok(envelope) => {
-                    // What came meanwhile goes out in the same writes.
-                    let mut batch = vec![envelope];
-                    let mut lagged = false;
-                    while batch.len() < BATCH {
-                        match events.try_recv() {
-                            Ok(envelope) => batch.push(envelope),
-                            Err(broadcast::error::TryRecvError::Lagged(_)) => {
-                                lagged = true;
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    streams.events(&batch).await;
-                    if lagged {
-                        let active = *presence.borrow_and_update();
-                        streams.reset_all(&campaign, active).await;
-                        last_presence = Instant::now();
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    let active = *presence.borrow_and_update();
-                    streams.reset_all(&campaign, active).await;
-                    last_presence = Instant::now();
-                }
-                Err(broadcast::error::RecvError::Closed) => {
-                    streams.close_all(false);
-                    return;
-                }
-            },
-            guard = poll.readable_mut() => {
-                let Ok(mut guard) = guard else {
-                    streams.close_all(false);
-                    return;
-                };
-                match guard.get_inner_mut().poll(&mut ready, Some(Duration::ZERO)) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "idle event streams: epoll failed");
-                        streams.close_all(false);
-                        return;
-                    }
-                }
-                if ready.iter().count() < EVENTS_AT_ONCE {
-                    guard.clear_ready(); // all taken; the next readiness wakes us
-                }
-                for event in ready.iter() {
-                    streams.ready(event);
-                }
-            }
-            changed = presence.changed(), if presence_due.is_none() => {
-                if changed.is_err() {
-                    streams.close_all(false);
-                    return;
-                }
-                presence_due = Some(last_presence + PRESENCE_INTERVAL);
-            }
-            () = tokio::time::sleep_until(presence_due.unwrap_or_else(Instant::now)), if presence_due.is_some() => {
-                presence_due = None;
-                streams.active = *presence.borrow_and_update();
-                streams.presence(PRESENCE.name).await;
-                last_presence = Instant::now();
-            }
-            _ = heartbeat.tick() => streams.heartbeat().await,
-        }
-        if streams.members.is_empty() {
-            // Nobody left: end, unless a stream is on its way (the lock
-            // keeps a new one from being sent to a task that has ended).
-            let mut campaigns = idle.campaigns.lock();
-            match arrivals.try_recv() {
-                Ok(arrival) => {
-                    drop(campaigns);
-                    streams.add(arrival);
-                }
-                Err(_) => {
-                    campaigns.remove(&campaign);
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// When each envelope of a batch was published, as of when the batch was taken.
-struct Published {
-    taken: std::time::Instant,
-    lags: Vec<Duration>,
-}
-
-impl Published {
-    fn now(batch: &[Arc<Envelope>]) -> Self {
+impl Streams {
+    /// No streams yet, for a campaign with `active` visitors.
+    pub(super) fn new(state: Arc<AppState>, registry: Registry, active: u64) -> Self {
         Self {
-            taken: std::time::Instant::now(),
-            lags: batch.iter().map(|e| since_published(e)).collect(),
+            active,
+            backlog_frames: BACKLOG_FRAMES.min(state.config.sse_buffer),
+            state,
+            members: Slab::new(),
+            registry,
+            frame: None,
+            frames: Vec::new(),
         }
     }
-}
 
-/// Writes `frames`, [`BATCH`] at a time in one system call each, until the
-/// socket takes no more; how many bytes it took.
-fn write_frames(socket: &mut TcpStream, frames: &[Bytes]) -> io::Result<usize> {
-    let mut taken = 0;
-    for chunk in frames.chunks(BATCH) {
-        let written = match chunk {
-            [frame] => socket.write(frame),
-            _ => {
-                let slices: Vec<io::IoSlice<'_>> =
-                    chunk.iter().map(|f| io::IoSlice::new(f)).collect();
-                socket.write_vectored(&slices)
-            }
-        };
-        match written {
-            Ok(n) => {
-                taken += n;
-                if n < chunk.iter().map(Bytes::len).sum() {
-                    break;
-                }
-            }
-            Err(_) if taken > 0 => break, // what was taken counts; the rest waits
+    /// Whether no stream is left.
+    pub(super) fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Takes what the epoll set says is ready (without waiting) and acts on
+    /// it; an interrupted wait takes nothing.
+    pub(super) fn take_ready(
+        &mut self,
+        guard: &mut tokio::io::unix::AsyncFdReadyMutGuard<'_, Poll>,
+        ready: &mut Events,
+    ) -> io::Result<()> {
+        match guard.get_inner_mut().poll(ready, Some(Duration::ZERO)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
+        if ready.iter().count() < EVENTS_AT_ONCE {
+            guard.clear_ready(); // all taken; the next readiness wakes us
+        }
+        for event in ready.iter() {
+            self.ready(event);
+        }
+        Ok(())
     }
-    Ok(taken)
-}
 
-/// `poll` registered with the runtime, which wakes the task when any of its
-/// sockets is ready.
-#[allow(unsafe_code)]
-fn watched(poll: Poll) -> io::Result<AsyncFd<Poll>> {
-    // SAFETY: the epoll descriptor is owned by `poll`, which the `AsyncFd`
-    // owns from here on and deregisters before dropping it; nothing else
-    // closes or replaces it.
-    unsafe { AsyncFd::register_with_interest(poll, tokio::io::Interest::READABLE) }
-        .map_err(|e| e.into_parts().1)
-}
-
-impl Streams {
     /// Takes `arrival` in: it is given what was published since its stream
     /// subscribed (its own subscription, read to the end), and from then on
     /// what this task receives, past its position.
-    fn add(&mut self, arrival: Arrival) {
+    pub(super) fn add(&mut self, arrival: Arrival) {
         let Arrival {
             socket,
             stream,
@@ -413,7 +163,7 @@ impl Streams {
     }
 
     /// Gives `batch` (in order) to every stream, each one's share in one write.
-    async fn events(&mut self, batch: &[Arc<Envelope>]) {
+    pub(super) async fn events(&mut self, batch: &[Arc<Envelope>]) {
         let published = Published::now(batch);
         self.each(|streams, key| streams.deliver(key, batch, &published))
             .await;
@@ -445,14 +195,14 @@ impl Streams {
     }
 
     /// A presence frame of `kind` to every stream.
-    async fn presence(&mut self, kind: &'static str) {
+    pub(super) async fn presence(&mut self, kind: &'static str) {
         self.each(|streams, key| streams.write_presence(key, kind))
             .await;
     }
 
     /// This task fell behind the campaign's buffer: every stream is skipped
     /// ahead with a `reset` carrying `active`, the count now.
-    async fn reset_all(&mut self, campaign: &str, active: u64) {
+    pub(super) async fn reset_all(&mut self, campaign: &str, active: u64) {
         tracing::debug!(%campaign, "idle event streams skipped ahead");
         self.active = active;
         self.state
@@ -464,7 +214,7 @@ impl Streams {
 
     /// The heartbeat to every stream, and lets go of those whose client has
     /// read nothing of their backlog for the write-stall time.
-    async fn heartbeat(&mut self) {
+    pub(super) async fn heartbeat(&mut self) {
         let stall = self.state.config.idle_timeout;
         let heartbeat = [Bytes::from_static(HEARTBEAT)];
         self.each(|streams, key| match &streams.members[key].backlog {
@@ -656,7 +406,7 @@ impl Streams {
 
     /// Ends the streams whose credential was revoked (a team's key, an
     /// erased person's session).
-    fn end_revoked(&mut self) {
+    pub(super) fn end_revoked(&mut self) {
         let revoked: Vec<usize> = self
             .members
             .iter()
@@ -673,7 +423,7 @@ impl Streams {
 
     /// Ends every stream; at shutdown with a `retry` first, so that clients
     /// reconnect soon (to another instance), spread over a second or two.
-    fn close_all(&mut self, retry: bool) {
+    pub(super) fn close_all(&mut self, retry: bool) {
         for mut member in self.members.drain() {
             if retry && member.backlog.is_none() {
                 let retry_ms = 500 + rand::random::<u64>() % 1500;
@@ -684,4 +434,46 @@ impl Streams {
             let _ = member.socket.shutdown(Shutdown::Write);
         }
     }
+}
+
+/// When each envelope of a batch was published, as of when the batch was taken.
+struct Published {
+    taken: std::time::Instant,
+    lags: Vec<Duration>,
+}
+
+impl Published {
+    fn now(batch: &[Arc<Envelope>]) -> Self {
+        Self {
+            taken: std::time::Instant::now(),
+            lags: batch.iter().map(|e| since_published(e)).collect(),
+        }
+    }
+}
+
+/// Writes `frames`, [`BATCH`] at a time in one system call each, until the
+/// socket takes no more; how many bytes it took.
+fn write_frames(socket: &mut TcpStream, frames: &[Bytes]) -> io::Result<usize> {
+    let mut taken = 0;
+    for chunk in frames.chunks(BATCH) {
+        let written = match chunk {
+            [frame] => socket.write(frame),
+            _ => {
+                let slices: Vec<io::IoSlice<'_>> =
+                    chunk.iter().map(|f| io::IoSlice::new(f)).collect();
+                socket.write_vectored(&slices)
+            }
+        };
+        match written {
+            Ok(n) => {
+                taken += n;
+                if n < chunk.iter().map(Bytes::len).sum() {
+                    break;
+                }
+            }
+            Err(_) if taken > 0 => break, // what was taken counts; the rest waits
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(taken)
 }
