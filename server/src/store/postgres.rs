@@ -63,6 +63,9 @@ pub(super) async fn connect(
 }
 
 impl Dialect for Postgres {
+    /// A server of its own, which can be down: an outage is told apart.
+    const EMBEDDED: bool = false;
+
     /// Locks the referrer's row so that its referrals are counted one at a time.
     const LOCK_USER: &'static str =
         "SELECT 1 FROM service_user_master WHERE master_id = $1 FOR UPDATE";

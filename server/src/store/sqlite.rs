@@ -26,7 +26,7 @@ use super::StoreError;
 use super::lead_writer::{LeadJob, LeadWriter, WriteLeads};
 use super::migrations::{Migrations, prepare, tolerant};
 use super::rows::LeadRow;
-use super::sql::{Dialect, SqlStore, insert_outbox};
+use super::sql::{Dialect, SqlStore, WriteTx, insert_outbox};
 use crate::model::lead::Lead;
 use crate::tasks::Tasks;
 
@@ -138,6 +138,9 @@ pub(super) async fn connect(
 }
 
 impl Dialect for Sqlite {
+    /// In the process: never "down", only busy (locked).
+    const EMBEDDED: bool = true;
+
     /// Nothing to lock: the write transaction already excludes every other writer.
     const LOCK_USER: &'static str = "SELECT 1 FROM service_user_master WHERE master_id = $1";
 
@@ -226,7 +229,7 @@ const INSERT_QUOTE: &str = "INSERT INTO service_quote_main
 #[async_trait::async_trait]
 impl WriteLeads for SqliteLeads {
     async fn write_leads(&self, jobs: &[LeadJob]) -> Result<Vec<Option<LeadRow>>, StoreError> {
-        let mut tx = self.0.begin_with(Sqlite::BEGIN_WRITE).await?;
+        let mut tx = WriteTx::begin(&self.0).await?;
         let mut rows = Vec::with_capacity(jobs.len());
         for job in jobs {
             let lead: &Lead = &job.lead;

@@ -7,10 +7,10 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{Executor, FromRow, Transaction};
+use sqlx::{Executor, FromRow};
 use uuid::Uuid;
 
-use super::{Dialect, Param, SqlStore};
+use super::{Dialect, Param, SqlStore, WriteTx};
 use crate::model::erasure::{
     ERASED, Erased, ErasureSubject, concerns, erased_email, replace_mentions, scrub,
 };
@@ -67,54 +67,58 @@ where
         subject_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Erased, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let mut person = find::<DB>(&mut tx, subject).await?;
-        let mut erased = Erased {
-            campaign_id: person.campaign,
-            ..Erased::default()
-        };
-        erased.report.users = erase_users::<DB>(&mut tx, &person).await?;
-        erased.report.leads = erase_leads::<DB>(&mut tx, &mut person, now).await?;
-        erased.report.outbox_entries = scrub_outbox::<DB>(&mut tx, &person).await?;
-        scrub_live_state::<DB>(&mut tx, &person).await?;
-        person.sessions.sort_unstable();
-        person.sessions.dedup();
-        for session in &person.sessions {
-            sqlx::query(
-                "INSERT INTO service_session_revoked (session_id, revoked_at) VALUES ($1, $2)
-                 ON CONFLICT (session_id) DO UPDATE SET revoked_at = excluded.revoked_at",
+        let (mut erased, mut person) = self
+            .transaction(async |mut tx| {
+                let mut person = find::<DB>(&mut tx, subject).await?;
+                let mut erased = Erased {
+                    campaign_id: person.campaign,
+                    ..Erased::default()
+                };
+                erased.report.users = erase_users::<DB>(&mut tx, &person).await?;
+                erased.report.leads = erase_leads::<DB>(&mut tx, &mut person, now).await?;
+                erased.report.outbox_entries = scrub_outbox::<DB>(&mut tx, &person).await?;
+                scrub_live_state::<DB>(&mut tx, &person).await?;
+                person.sessions.sort_unstable();
+                person.sessions.dedup();
+                for session in &person.sessions {
+                    sqlx::query(
+                    "INSERT INTO service_session_revoked (session_id, revoked_at) VALUES ($1, $2)
+                     ON CONFLICT (session_id) DO UPDATE SET revoked_at = excluded.revoked_at",
+                )
+                .bind(session)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                    // The first touch of a visitor session they joined or sent a
+                    // lead from: its URLs may name the person; the source stays,
+                    // for counts. (A user's id names no visitor session: nothing.)
+                    sqlx::query(
+                        "UPDATE service_visitor_session SET referrer = NULL, landing_page = NULL,
+                             utm_term = NULL, utm_content = NULL
+                         WHERE session_id = $1",
+                    )
+                    .bind(session)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                sqlx::query(
+                "INSERT INTO service_erasure_log (subject_hash, users, quotes, outbox, erased_at)
+                 VALUES ($1, $2, $3, $4, $5)",
             )
-            .bind(session)
+            .bind(subject_hash)
+            .bind(count(erased.report.users))
+            .bind(count(erased.report.leads))
+            .bind(count(erased.report.outbox_entries))
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            // The first touch of a visitor session they joined or sent a
-            // lead from: its URLs may name the person; the source stays,
-            // for counts. (A user's id names no visitor session: nothing.)
-            sqlx::query(
-                "UPDATE service_visitor_session SET referrer = NULL, landing_page = NULL,
-                     utm_term = NULL, utm_content = NULL
-                 WHERE session_id = $1",
-            )
-            .bind(session)
-            .execute(&mut *tx)
+                tx.commit().await?;
+                Ok((erased, person))
+            })
             .await?;
-        }
-        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        sqlx::query(
-            "INSERT INTO service_erasure_log (subject_hash, users, quotes, outbox, erased_at)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(subject_hash)
-        .bind(count(erased.report.users))
-        .bind(count(erased.report.leads))
-        .bind(count(erased.report.outbox_entries))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
         if let Some(truncate) = DB::TRUNCATE_LOG {
-            truncate_log::<DB>(&self.writer, truncate).await;
+            self.truncate_log(truncate).await;
         }
         erased.sessions = person.sessions;
         person.campaigns.sort_unstable();
@@ -133,18 +137,27 @@ where
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<(Uuid, DateTime<Utc>)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT session_id, revoked_at FROM service_session_revoked WHERE revoked_at >= $1",
-        )
-        .bind(since)
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(self
+            .read(async |db| {
+                sqlx::query_as(
+                    "SELECT session_id, revoked_at FROM service_session_revoked
+                     WHERE revoked_at >= $1",
+                )
+                .bind(since)
+                .fetch_all(db)
+                .await
+            })
+            .await?)
     }
 
     async fn prune_ended_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM service_session_revoked WHERE revoked_at < $1")
-            .bind(before)
-            .execute(&self.writer)
+        let done = self
+            .write(async |db| {
+                sqlx::query("DELETE FROM service_session_revoked WHERE revoked_at < $1")
+                    .bind(before)
+                    .execute(db)
+                    .await
+            })
             .await?;
         Ok(DB::rows_affected(&done))
     }
@@ -153,7 +166,7 @@ where
 /// The users `subject` names, and so the campaign, emails, names and
 /// sessions of the person.
 async fn find<DB: Dialect>(
-    tx: &mut Transaction<'_, DB>,
+    tx: &mut WriteTx<DB>,
     subject: &ErasureSubject,
 ) -> Result<Person, StoreError>
 where
@@ -212,10 +225,7 @@ where
 }
 
 /// Replaces the users' email, names and consent; how many.
-async fn erase_users<DB: Dialect>(
-    tx: &mut Transaction<'_, DB>,
-    person: &Person,
-) -> Result<u64, StoreError>
+async fn erase_users<DB: Dialect>(tx: &mut WriteTx<DB>, person: &Person) -> Result<u64, StoreError>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     String: Param<DB>,
@@ -245,7 +255,7 @@ where
 /// the erasure clears with the rest of the person's sessions). How many
 /// leads.
 async fn erase_leads<DB: Dialect>(
-    tx: &mut Transaction<'_, DB>,
+    tx: &mut WriteTx<DB>,
     person: &mut Person,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError>
@@ -311,10 +321,7 @@ where
 /// Scrubs the outbox payloads (of the campaign) that are about the person:
 /// undelivered ones, and delivered ones too, which the back-office feed
 /// still serves until retention removes them. How many.
-async fn scrub_outbox<DB: Dialect>(
-    tx: &mut Transaction<'_, DB>,
-    person: &Person,
-) -> Result<u64, StoreError>
+async fn scrub_outbox<DB: Dialect>(tx: &mut WriteTx<DB>, person: &Person) -> Result<u64, StoreError>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     i64: Param<DB>,
@@ -348,7 +355,7 @@ where
 /// live state (its leaderboard, JSON text); the next look announces the
 /// board anew.
 async fn scrub_live_state<DB: Dialect>(
-    tx: &mut Transaction<'_, DB>,
+    tx: &mut WriteTx<DB>,
     person: &Person,
 ) -> Result<(), StoreError>
 where
@@ -388,24 +395,32 @@ where
     Ok(())
 }
 
-/// Copies the log's pages into the database file and empties the log
-/// (SQLite's WAL still holds the pages as they were before the erasure),
-/// retried while readers hold it.
-async fn truncate_log<DB: Dialect>(writer: &sqlx::Pool<DB>, statement: &'static str)
+impl<DB: Dialect> SqlStore<DB>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     (i64, i64, i64): for<'r> FromRow<'r, DB::Row>,
 {
-    for attempt in 0..10u32 {
-        match sqlx::query_as::<_, (i64, i64, i64)>(statement)
-            .fetch_one(writer)
-            .await
-        {
-            Ok((0, _, _)) => return,
-            Ok(_) => tracing::debug!(attempt, "the log is in use; truncating again"),
-            Err(e) => tracing::warn!(error = %e, "the log was not truncated after an erasure"),
+    /// Copies the log's pages into the database file and empties the log
+    /// (SQLite's WAL still holds the pages as they were before the erasure),
+    /// retried while readers hold it.
+    async fn truncate_log(&self, statement: &'static str) {
+        for attempt in 0..10u32 {
+            let answer = self
+                .write(async |db| {
+                    sqlx::query_as::<_, (i64, i64, i64)>(statement)
+                        .fetch_one(db)
+                        .await
+                })
+                .await;
+            match answer {
+                Ok((0, _, _)) => return,
+                Ok(_) => tracing::debug!(attempt, "the log is in use; truncating again"),
+                Err(e) => {
+                    tracing::warn!(error = ?e, "the log was not truncated after an erasure");
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tracing::warn!("the log was not truncated after an erasure: readers held it for too long");
     }
-    tracing::warn!("the log was not truncated after an erasure: readers held it for too long");
 }

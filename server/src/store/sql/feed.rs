@@ -43,42 +43,48 @@ where
     async fn sequence_feed(&self, limit: u32) -> Result<u64, StoreError> {
         // A read first: most calls find nothing to number, and need no
         // write transaction for that.
-        let waiting: Option<(i64,)> = sqlx::query_as(
-            "SELECT id FROM service_event_outbox
-             WHERE feed_position IS NULL AND target_url IS NULL LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
+        let waiting: Option<(i64,)> = self
+            .read(async |db| {
+                sqlx::query_as(
+                    "SELECT id FROM service_event_outbox
+                     WHERE feed_position IS NULL AND target_url IS NULL LIMIT 1",
+                )
+                .fetch_optional(db)
+                .await
+            })
+            .await?;
         if waiting.is_none() {
             return Ok(0);
         }
-        let mut tx = self.begin_write().await?;
-        let (last,): (i64,) = sqlx::query_as(DB::LOCK_FEED).fetch_one(&mut *tx).await?;
-        // Only rows committed before the lock was taken are seen; one that
-        // commits later is numbered after everything numbered here.
-        let ids: Vec<(i64,)> = sqlx::query_as(
-            "SELECT id FROM service_event_outbox
-             WHERE feed_position IS NULL AND target_url IS NULL
-             ORDER BY id LIMIT $1",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut position = last;
-        for (id,) in &ids {
-            position += 1;
-            sqlx::query("UPDATE service_event_outbox SET feed_position = $2 WHERE id = $1")
-                .bind(id)
+        self.transaction(async |mut tx| {
+            let (last,): (i64,) = sqlx::query_as(DB::LOCK_FEED).fetch_one(&mut *tx).await?;
+            // Only rows committed before the lock was taken are seen; one that
+            // commits later is numbered after everything numbered here.
+            let ids: Vec<(i64,)> = sqlx::query_as(
+                "SELECT id FROM service_event_outbox
+                 WHERE feed_position IS NULL AND target_url IS NULL
+                 ORDER BY id LIMIT $1",
+            )
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut position = last;
+            for (id,) in &ids {
+                position += 1;
+                sqlx::query("UPDATE service_event_outbox SET feed_position = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(position)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("UPDATE service_feed_state SET last_position = $1 WHERE id = 1")
                 .bind(position)
                 .execute(&mut *tx)
                 .await?;
-        }
-        sqlx::query("UPDATE service_feed_state SET last_position = $1 WHERE id = 1")
-            .bind(position)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(ids.len() as u64)
+            tx.commit().await?;
+            Ok(ids.len() as u64)
+        })
+        .await
     }
 
     async fn feed_after(
@@ -87,19 +93,23 @@ where
         campaign_id: Option<i64>,
         limit: u32,
     ) -> Result<Vec<(u64, OutboxEntry)>, StoreError> {
-        let rows: Vec<FeedRow> = sqlx::query_as(
-            "SELECT o.*, c.slug AS campaign_slug
-             FROM service_event_outbox o
-             LEFT JOIN service_campaign_main c ON c.id = o.campaign_id
-             WHERE o.feed_position > $1 AND ($2 IS NULL OR o.campaign_id = $2)
-             ORDER BY o.feed_position
-             LIMIT $3",
-        )
-        .bind(stored(after))
-        .bind(campaign_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<FeedRow> = self
+            .read(async |db| {
+                sqlx::query_as(
+                    "SELECT o.*, c.slug AS campaign_slug
+                     FROM service_event_outbox o
+                     LEFT JOIN service_campaign_main c ON c.id = o.campaign_id
+                     WHERE o.feed_position > $1 AND ($2 IS NULL OR o.campaign_id = $2)
+                     ORDER BY o.feed_position
+                     LIMIT $3",
+                )
+                .bind(stored(after))
+                .bind(campaign_id)
+                .bind(i64::from(limit))
+                .fetch_all(db)
+                .await
+            })
+            .await?;
         Ok(rows
             .into_iter()
             .map(|row| (read(row.feed_position), row.entry.into()))
@@ -107,11 +117,15 @@ where
     }
 
     async fn feed_bounds(&self) -> Result<(u64, u64), StoreError> {
-        let (pruned, last): (i64, i64) = sqlx::query_as(
-            "SELECT pruned_through, last_position FROM service_feed_state WHERE id = 1",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        let (pruned, last): (i64, i64) = self
+            .read(async |db| {
+                sqlx::query_as(
+                    "SELECT pruned_through, last_position FROM service_feed_state WHERE id = 1",
+                )
+                .fetch_one(db)
+                .await
+            })
+            .await?;
         Ok((read(pruned), read(last)))
     }
 
@@ -120,13 +134,17 @@ where
         scope: ConsumerScope,
         name: &str,
     ) -> Result<Option<FeedConsumer>, StoreError> {
-        let row: Option<ConsumerRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "{CONSUMERS} WHERE f.scope = $1 AND f.name = $2"
-        )))
-        .bind(stored_scope(scope))
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<ConsumerRow> = self
+            .read(async |db| {
+                sqlx::query_as(AssertSqlSafe(format!(
+                    "{CONSUMERS} WHERE f.scope = $1 AND f.name = $2"
+                )))
+                .bind(stored_scope(scope))
+                .bind(name)
+                .fetch_optional(db)
+                .await
+            })
+            .await?;
         Ok(row.map(Into::into))
     }
 
@@ -136,14 +154,18 @@ where
         name: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE service_feed_consumer SET read_at = $3 WHERE scope = $1 AND name = $2",
-        )
-        .bind(stored_scope(scope))
-        .bind(name)
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
+        let done = self
+            .write(async |db| {
+                sqlx::query(
+                    "UPDATE service_feed_consumer SET read_at = $3 WHERE scope = $1 AND name = $2",
+                )
+                .bind(stored_scope(scope))
+                .bind(name)
+                .bind(now)
+                .execute(db)
+                .await
+            })
+            .await?;
         Ok(DB::rows_affected(&done) == 1)
     }
 
@@ -154,47 +176,53 @@ where
         position: u64,
         now: DateTime<Utc>,
     ) -> Result<Acked, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let before: Option<(i64,)> = sqlx::query_as(
-            "SELECT position FROM service_feed_consumer WHERE scope = $1 AND name = $2",
-        )
-        .bind(stored_scope(scope))
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (after,): (i64,) = sqlx::query_as(
-            "INSERT INTO service_feed_consumer (scope, name, position, updated_at, read_at)
-             VALUES ($1, $2, $3, $4, $4)
-             ON CONFLICT (scope, name) DO UPDATE SET
-                 position = CASE WHEN excluded.position > service_feed_consumer.position
-                                 THEN excluded.position ELSE service_feed_consumer.position END,
-                 updated_at = excluded.updated_at,
-                 read_at = excluded.read_at
-             RETURNING position",
-        )
-        .bind(stored_scope(scope))
-        .bind(name)
-        .bind(stored(position))
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Acked {
-            before: before.map(|(p,)| read(p)),
-            position: read(after),
+        self.transaction(async |mut tx| {
+            let before: Option<(i64,)> = sqlx::query_as(
+                "SELECT position FROM service_feed_consumer WHERE scope = $1 AND name = $2",
+            )
+            .bind(stored_scope(scope))
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (after,): (i64,) = sqlx::query_as(
+                "INSERT INTO service_feed_consumer (scope, name, position, updated_at, read_at)
+                 VALUES ($1, $2, $3, $4, $4)
+                 ON CONFLICT (scope, name) DO UPDATE SET
+                     position = CASE WHEN excluded.position > service_feed_consumer.position
+                                     THEN excluded.position ELSE service_feed_consumer.position END,
+                     updated_at = excluded.updated_at,
+                     read_at = excluded.read_at
+                 RETURNING position",
+            )
+            .bind(stored_scope(scope))
+            .bind(name)
+            .bind(stored(position))
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Acked {
+                before: before.map(|(p,)| read(p)),
+                position: read(after),
+            })
         })
+        .await
     }
 
     async fn list_feed_consumers(
         &self,
         campaign_id: Option<i64>,
     ) -> Result<Vec<FeedConsumer>, StoreError> {
-        let rows: Vec<ConsumerRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "{CONSUMERS} WHERE ($1 IS NULL OR f.scope = $1) ORDER BY f.scope, f.name"
-        )))
-        .bind(campaign_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<ConsumerRow> = self
+            .read(async |db| {
+                sqlx::query_as(AssertSqlSafe(format!(
+                    "{CONSUMERS} WHERE ($1 IS NULL OR f.scope = $1) ORDER BY f.scope, f.name"
+                )))
+                .bind(campaign_id)
+                .fetch_all(db)
+                .await
+            })
+            .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -203,20 +231,22 @@ where
         scope: ConsumerScope,
         name: &str,
     ) -> Result<Option<FeedConsumer>, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let row: Option<ConsumerRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "{CONSUMERS} WHERE f.scope = $1 AND f.name = $2"
-        )))
-        .bind(stored_scope(scope))
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM service_feed_consumer WHERE scope = $1 AND name = $2")
+        self.transaction(async |mut tx| {
+            let row: Option<ConsumerRow> = sqlx::query_as(AssertSqlSafe(format!(
+                "{CONSUMERS} WHERE f.scope = $1 AND f.name = $2"
+            )))
             .bind(stored_scope(scope))
             .bind(name)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-        tx.commit().await?;
-        Ok(row.map(Into::into))
+            sqlx::query("DELETE FROM service_feed_consumer WHERE scope = $1 AND name = $2")
+                .bind(stored_scope(scope))
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(row.map(Into::into))
+        })
+        .await
     }
 }

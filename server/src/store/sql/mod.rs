@@ -15,10 +15,17 @@
 //!
 //! Rows are read by column name (`sqlx::FromRow`), so `SELECT *` and
 //! `RETURNING *` read exactly the columns a row type names.
+//!
+//! A query takes its connection from the store, never from a pool itself:
+//! [`SqlStore::read`], [`SqlStore::write`] and [`SqlStore::transaction`] run
+//! it on a reader, on the writer, or in a writing transaction, through the
+//! store's [`Health`] — which fails at once while the server database is
+//! down, and tells an outage apart in what comes back (`health.rs`).
 
 mod campaigns;
 mod erasure;
 mod feed;
+mod health;
 mod leads;
 mod memory;
 mod outbox;
@@ -26,6 +33,7 @@ mod reports;
 mod team;
 mod users;
 
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -33,6 +41,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Transaction, Type};
 use tokio::sync::Notify;
 
+use self::health::Health;
 use super::lead_writer::LeadWriter;
 use super::{
     CampaignStore, ErasureStore, FeedStore, LeadStore, MemoryStore, OutboxStore, ReportStore,
@@ -44,6 +53,9 @@ use crate::model::outbox::NewOutbox;
 /// (Its arguments bound, `IntoArguments`, is what every query needs to run;
 /// stated here once, it holds wherever `DB: Dialect` does.)
 pub(crate) trait Dialect: Database<Arguments: IntoArguments<Self>> {
+    /// Whether the database is embedded in the process (SQLite): it is
+    /// never "down", only busy.
+    const EMBEDDED: bool;
     /// Locks a user row (`$1` = `master_id`) until the transaction ends.
     const LOCK_USER: &'static str;
     /// Translation memory rows of a campaign, languages and context (`$1`–`$4`)
@@ -86,6 +98,8 @@ pub(crate) struct SqlStore<DB: Database> {
     writer: Pool<DB>,
     /// The group commit of leads.
     leads: LeadWriter,
+    /// Whether the database answers: every connection is taken through it.
+    health: Health,
     /// Notified after a commit that wrote outbox rows.
     outbox_written: Arc<Notify>,
     /// Held while the store lives: its background tasks (SQLite's
@@ -93,7 +107,7 @@ pub(crate) struct SqlStore<DB: Database> {
     _alive: Arc<()>,
 }
 
-impl<DB: Database> SqlStore<DB> {
+impl<DB: Dialect> SqlStore<DB> {
     /// A store on these pools, whose lead writer is already started.
     pub(super) fn new(
         pool: Pool<DB>,
@@ -106,9 +120,48 @@ impl<DB: Database> SqlStore<DB> {
             pool,
             writer,
             leads,
+            health: Health::new(DB::EMBEDDED),
             outbox_written,
             _alive: alive,
         }
+    }
+
+    /// Runs `query` on a reader connection.
+    async fn read<T, E: Into<StoreError>>(
+        &self,
+        query: impl AsyncFnOnce(&mut DB::Connection) -> Result<T, E>,
+    ) -> Result<T, StoreError> {
+        self.health
+            .guard(async {
+                let mut connection = self.pool.acquire().await?;
+                query(&mut *connection).await.map_err(Into::into)
+            })
+            .await
+    }
+
+    /// Runs `query` on the writer connection: a statement that writes on
+    /// its own, or a read that must see what was just written.
+    async fn write<T, E: Into<StoreError>>(
+        &self,
+        query: impl AsyncFnOnce(&mut DB::Connection) -> Result<T, E>,
+    ) -> Result<T, StoreError> {
+        self.health
+            .guard(async {
+                let mut connection = self.writer.acquire().await?;
+                query(&mut *connection).await.map_err(Into::into)
+            })
+            .await
+    }
+
+    /// Runs `work` in a transaction that will write; `work` commits it
+    /// (dropped uncommitted, it rolls back).
+    async fn transaction<T>(
+        &self,
+        work: impl AsyncFnOnce(WriteTx<DB>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.health
+            .guard(async { work(WriteTx::begin(&self.writer).await?).await })
+            .await
     }
 
     /// Tells whoever delivers the outbox that entries were committed: the
@@ -121,10 +174,35 @@ impl<DB: Database> SqlStore<DB> {
     }
 }
 
-impl<DB: Dialect> SqlStore<DB> {
-    /// Begins a transaction that will write, as the dialect begins one.
-    async fn begin_write(&self) -> Result<Transaction<'static, DB>, sqlx::Error> {
-        self.writer.begin_with(DB::BEGIN_WRITE).await
+/// A transaction that will write, begun as the dialect begins one: the
+/// connection it runs on (`&mut *tx`) until [`commit`](Self::commit);
+/// dropped uncommitted, it rolls back. (A type without the lifetime of
+/// sqlx's `Transaction`, so that a query's closure can take it by value.)
+pub(super) struct WriteTx<DB: Database>(Transaction<'static, DB>);
+
+impl<DB: Dialect> WriteTx<DB> {
+    /// Begins a writing transaction on a connection of `writer`.
+    pub(super) async fn begin(writer: &Pool<DB>) -> Result<Self, sqlx::Error> {
+        Ok(Self(writer.begin_with(DB::BEGIN_WRITE).await?))
+    }
+
+    /// Commits what the transaction wrote.
+    pub(super) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.0.commit().await
+    }
+}
+
+impl<DB: Database> Deref for WriteTx<DB> {
+    type Target = DB::Connection;
+
+    fn deref(&self) -> &DB::Connection {
+        &self.0
+    }
+}
+
+impl<DB: Database> DerefMut for WriteTx<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.0
     }
 }
 
@@ -143,8 +221,9 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        // The probe: always asks the database, and its answer decides.
+        let answer = sqlx::query("SELECT 1").execute(&self.pool).await;
+        self.health.note(answer.map(drop).map_err(StoreError::from))
     }
 }
 
@@ -158,7 +237,7 @@ impl<DB: Database> std::fmt::Debug for SqlStore<DB> {
 
 /// Writes one outbox row per message and target, in the caller's transaction.
 pub(super) async fn insert_outbox<DB: Dialect>(
-    tx: &mut Transaction<'_, DB>,
+    tx: &mut WriteTx<DB>,
     outbox: &[NewOutbox],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError>

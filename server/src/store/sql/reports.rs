@@ -125,19 +125,23 @@ where
         after: Option<&Position>,
         limit: u32,
     ) -> Result<Vec<Participant>, StoreError> {
-        let rows: Vec<ParticipantRow> =
-            sqlx::query_as(AssertSqlSafe(participants_sql(sort, after.is_some())))
-                .bind(campaign_id)
-                .bind(filter.joined_since)
-                .bind(filter.joined_until)
-                .bind(filter.has_referrals)
-                .bind(filter.search.as_deref().map(like_prefix))
-                .bind(after.and_then(|p| p.count))
-                .bind(after.map(|p| p.at))
-                .bind(uuid_position(after)?)
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
+        let position = uuid_position(after)?;
+        let rows: Vec<ParticipantRow> = self
+            .read(async |db| {
+                sqlx::query_as(AssertSqlSafe(participants_sql(sort, after.is_some())))
+                    .bind(campaign_id)
+                    .bind(filter.joined_since)
+                    .bind(filter.joined_until)
+                    .bind(filter.has_referrals)
+                    .bind(filter.search.as_deref().map(like_prefix))
+                    .bind(after.and_then(|p| p.count))
+                    .bind(after.map(|p| p.at))
+                    .bind(position)
+                    .bind(i64::from(limit))
+                    .fetch_all(db)
+                    .await
+            })
+            .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -159,32 +163,36 @@ where
         } else {
             ""
         };
-        let rows: Vec<Referral> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT r.id, r.code, r.created_at,
-                    a.master_id AS referrer_id, a.display_name AS referrer_name,
-                    a.email AS referrer_email,
-                    b.master_id AS referred_id, b.display_name AS referred_name,
-                    b.email AS referred_email
-             FROM service_referral_main r
-             JOIN service_user_master a ON a.master_id = r.referrer_id
-             JOIN service_user_master b ON b.master_id = r.referred_id
-             WHERE r.campaign_id = $1
-               AND ($2 IS NULL OR r.created_at >= $2)
-               AND ($3 IS NULL OR r.created_at < $3)
-               AND ($4 IS NULL OR r.referrer_id = $4)
-               {after_clause}
-             ORDER BY r.created_at, r.id
-             LIMIT $7"
-        )))
-        .bind(campaign_id)
-        .bind(filter.since)
-        .bind(filter.until)
-        .bind(filter.referrer)
-        .bind(after.map(|p| p.at))
-        .bind(after_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<Referral> = self
+            .read(async |db| {
+                sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT r.id, r.code, r.created_at,
+                            a.master_id AS referrer_id, a.display_name AS referrer_name,
+                            a.email AS referrer_email,
+                            b.master_id AS referred_id, b.display_name AS referred_name,
+                            b.email AS referred_email
+                     FROM service_referral_main r
+                     JOIN service_user_master a ON a.master_id = r.referrer_id
+                     JOIN service_user_master b ON b.master_id = r.referred_id
+                     WHERE r.campaign_id = $1
+                       AND ($2 IS NULL OR r.created_at >= $2)
+                       AND ($3 IS NULL OR r.created_at < $3)
+                       AND ($4 IS NULL OR r.referrer_id = $4)
+                       {after_clause}
+                     ORDER BY r.created_at, r.id
+                     LIMIT $7"
+                )))
+                .bind(campaign_id)
+                .bind(filter.since)
+                .bind(filter.until)
+                .bind(filter.referrer)
+                .bind(after.map(|p| p.at))
+                .bind(after_id)
+                .bind(i64::from(limit))
+                .fetch_all(db)
+                .await
+            })
+            .await?;
         Ok(rows)
     }
 
@@ -200,40 +208,49 @@ where
         } else {
             ""
         };
-        let rows: Vec<LeadAttributionRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT q.*, {SESSION_COLUMNS}
-             FROM service_quote_main q
-             LEFT JOIN service_visitor_session s ON s.session_id = q.visitor_id
-             WHERE q.campaign_id = $1
-               AND ($2 IS NULL OR q.status = $2)
-               {after_clause}
-             ORDER BY q.created_at, q.id
-             LIMIT $5"
-        )))
-        .bind(campaign_id)
-        .bind(status.map(LeadStatus::as_str))
-        .bind(after.map(|p| p.at))
-        .bind(uuid_position(after)?)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let position = uuid_position(after)?;
+        let rows: Vec<LeadAttributionRow> = self
+            .read(async |db| {
+                sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT q.*, {SESSION_COLUMNS}
+                     FROM service_quote_main q
+                     LEFT JOIN service_visitor_session s ON s.session_id = q.visitor_id
+                     WHERE q.campaign_id = $1
+                       AND ($2 IS NULL OR q.status = $2)
+                       {after_clause}
+                     ORDER BY q.created_at, q.id
+                     LIMIT $5"
+                )))
+                .bind(campaign_id)
+                .bind(status.map(LeadStatus::as_str))
+                .bind(after.map(|p| p.at))
+                .bind(position)
+                .bind(i64::from(limit))
+                .fetch_all(db)
+                .await
+            })
+            .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
     async fn leaderboard(&self, campaign_id: i64, limit: u32) -> Result<Vec<Standing>, StoreError> {
-        let rows: Vec<Standing> = sqlx::query_as(
-            "SELECT u.display_name, COUNT(*) AS count
-             FROM service_referral_main r
-             JOIN service_user_master u ON u.master_id = r.referrer_id
-             WHERE r.campaign_id = $1
-             GROUP BY u.master_id, u.display_name
-             ORDER BY COUNT(*) DESC, MAX(r.created_at), u.master_id
-             LIMIT $2",
-        )
-        .bind(campaign_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<Standing> = self
+            .read(async |db| {
+                sqlx::query_as(
+                    "SELECT u.display_name, COUNT(*) AS count
+                     FROM service_referral_main r
+                     JOIN service_user_master u ON u.master_id = r.referrer_id
+                     WHERE r.campaign_id = $1
+                     GROUP BY u.master_id, u.display_name
+                     ORDER BY COUNT(*) DESC, MAX(r.created_at), u.master_id
+                     LIMIT $2",
+                )
+                .bind(campaign_id)
+                .bind(i64::from(limit))
+                .fetch_all(db)
+                .await
+            })
+            .await?;
         Ok(rows)
     }
 
@@ -263,12 +280,16 @@ where
         ];
         let mut counts = Vec::with_capacity(queries.len());
         for sql in &queries {
-            let list: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(sql.as_str()))
-                .bind(campaign_id)
-                .bind(since)
-                .bind(until)
-                .bind(UNKNOWN)
-                .fetch_all(&self.pool)
+            let list: Vec<(String, i64)> = self
+                .read(async |db| {
+                    sqlx::query_as(AssertSqlSafe(sql.as_str()))
+                        .bind(campaign_id)
+                        .bind(since)
+                        .bind(until)
+                        .bind(UNKNOWN)
+                        .fetch_all(db)
+                        .await
+                })
                 .await?;
             counts.push(list);
         }
@@ -323,11 +344,15 @@ where
                  GROUP BY {hour}",
                 hour = DB::hour_of(at),
             );
-            let counts: Vec<(String, i64)> = sqlx::query_as(AssertSqlSafe(sql))
-                .bind(campaign_id)
-                .bind(since)
-                .bind(until)
-                .fetch_all(&self.pool)
+            let counts: Vec<(String, i64)> = self
+                .read(async |db| {
+                    sqlx::query_as(AssertSqlSafe(sql))
+                        .bind(campaign_id)
+                        .bind(since)
+                        .bind(until)
+                        .fetch_all(db)
+                        .await
+                })
                 .await?;
             for (hour, n) in counts {
                 let at = parse_hour(&hour)?;
@@ -352,36 +377,47 @@ where
             DB::greatest("service_visitor_sample.active", "excluded.active")
         );
         for &(campaign_id, active) in samples {
-            sqlx::query(AssertSqlSafe(sql.clone()))
-                .bind(campaign_id)
-                .bind(minute)
-                .bind(active)
-                .execute(&self.writer)
-                .await?;
+            self.write(async |db| {
+                sqlx::query(AssertSqlSafe(sql.clone()))
+                    .bind(campaign_id)
+                    .bind(minute)
+                    .bind(active)
+                    .execute(db)
+                    .await
+            })
+            .await?;
         }
         Ok(())
     }
 
     async fn prune_visitor_samples(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM service_visitor_sample WHERE minute < $1")
-            .bind(before)
-            .execute(&self.writer)
+        let done = self
+            .write(async |db| {
+                sqlx::query("DELETE FROM service_visitor_sample WHERE minute < $1")
+                    .bind(before)
+                    .execute(db)
+                    .await
+            })
             .await?;
         Ok(DB::rows_affected(&done))
     }
 
     async fn prune_visitor_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM service_visitor_session
-             WHERE created_at < $1
-               AND session_id NOT IN (SELECT visitor_id FROM service_user_master
-                                      WHERE visitor_id IS NOT NULL)
-               AND session_id NOT IN (SELECT visitor_id FROM service_quote_main
-                                      WHERE visitor_id IS NOT NULL)",
-        )
-        .bind(before)
-        .execute(&self.writer)
-        .await?;
+        let done = self
+            .write(async |db| {
+                sqlx::query(
+                    "DELETE FROM service_visitor_session
+                     WHERE created_at < $1
+                       AND session_id NOT IN (SELECT visitor_id FROM service_user_master
+                                              WHERE visitor_id IS NOT NULL)
+                       AND session_id NOT IN (SELECT visitor_id FROM service_quote_main
+                                              WHERE visitor_id IS NOT NULL)",
+                )
+                .bind(before)
+                .execute(db)
+                .await
+            })
+            .await?;
         Ok(DB::rows_affected(&done))
     }
 }

@@ -3,10 +3,10 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{Executor, FromRow, Transaction};
+use sqlx::{Executor, FromRow};
 use uuid::Uuid;
 
-use super::{Dialect, Param, SqlStore, insert_outbox};
+use super::{Dialect, Param, SqlStore, WriteTx, insert_outbox};
 use crate::model::attribution::VisitorSession;
 use crate::model::outbox::NewOutbox;
 use crate::model::user::{ReferralCredit, User};
@@ -35,22 +35,30 @@ where
         campaign_id: i64,
         code: &str,
     ) -> Result<Option<User>, StoreError> {
-        let row: Option<UserRow> = sqlx::query_as(
-            "SELECT * FROM service_user_master WHERE campaign_id = $1 AND referral_code = $2",
-        )
-        .bind(campaign_id)
-        .bind(code)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<UserRow> = self
+            .read(async |db| {
+                sqlx::query_as(
+                    "SELECT * FROM service_user_master
+                     WHERE campaign_id = $1 AND referral_code = $2",
+                )
+                .bind(campaign_id)
+                .bind(code)
+                .fetch_optional(db)
+                .await
+            })
+            .await?;
         Ok(row.map(Into::into))
     }
 
     async fn user_by_id(&self, master_id: Uuid) -> Result<Option<User>, StoreError> {
-        let row: Option<UserRow> =
-            sqlx::query_as("SELECT * FROM service_user_master WHERE master_id = $1")
-                .bind(master_id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<UserRow> = self
+            .read(async |db| {
+                sqlx::query_as("SELECT * FROM service_user_master WHERE master_id = $1")
+                    .bind(master_id)
+                    .fetch_optional(db)
+                    .await
+            })
+            .await?;
         Ok(row.map(Into::into))
     }
 
@@ -60,65 +68,70 @@ where
         referrer: Option<&User>,
         outbox: &[NewOutbox],
     ) -> Result<Option<ReferralCredit>, StoreError> {
-        let mut tx = self.begin_write().await?;
-        if let Some(referrer) = referrer {
-            sqlx::query(DB::LOCK_USER)
-                .bind(referrer.master_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query(
-            "INSERT INTO service_user_master
-                 (master_id, campaign_id, email, display_name, locale, referral_code,
-                  referred_by, created_at, visitor_id, consent_version, consent_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(user.master_id)
-        .bind(user.campaign_id)
-        .bind(&user.email)
-        .bind(&user.display_name)
-        .bind(&user.locale)
-        .bind(&user.referral_code)
-        .bind(user.referred_by)
-        .bind(user.created_at)
-        .bind(user.visitor_id)
-        .bind(user.consent.as_ref().map(|c| c.version.clone()))
-        .bind(user.consent.as_ref().map(|c| c.at))
-        .execute(&mut *tx)
-        .await?;
-        let credit = match referrer {
-            Some(referrer) => {
-                Some(credit_referral(&mut tx, referrer, user, user.created_at).await?)
+        self.transaction(async |mut tx| {
+            if let Some(referrer) = referrer {
+                sqlx::query(DB::LOCK_USER)
+                    .bind(referrer.master_id)
+                    .execute(&mut *tx)
+                    .await?;
             }
-            None => None,
-        };
-        insert_outbox(&mut tx, outbox, user.created_at).await?;
-        tx.commit().await?;
-        self.outbox_committed(!outbox.is_empty());
-        Ok(credit)
+            sqlx::query(
+                "INSERT INTO service_user_master
+                     (master_id, campaign_id, email, display_name, locale, referral_code,
+                      referred_by, created_at, visitor_id, consent_version, consent_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(user.master_id)
+            .bind(user.campaign_id)
+            .bind(&user.email)
+            .bind(&user.display_name)
+            .bind(&user.locale)
+            .bind(&user.referral_code)
+            .bind(user.referred_by)
+            .bind(user.created_at)
+            .bind(user.visitor_id)
+            .bind(user.consent.as_ref().map(|c| c.version.clone()))
+            .bind(user.consent.as_ref().map(|c| c.at))
+            .execute(&mut *tx)
+            .await?;
+            let credit = match referrer {
+                Some(referrer) => {
+                    Some(credit_referral(&mut tx, referrer, user, user.created_at).await?)
+                }
+                None => None,
+            };
+            insert_outbox(&mut tx, outbox, user.created_at).await?;
+            tx.commit().await?;
+            self.outbox_committed(!outbox.is_empty());
+            Ok(credit)
+        })
+        .await
     }
 
     async fn record_visitor_session(&self, session: &VisitorSession) -> Result<(), StoreError> {
         let first = &session.attribution;
-        sqlx::query(
-            "INSERT INTO service_visitor_session
-                 (session_id, campaign_id, source, utm_source, utm_medium, utm_campaign,
-                  utm_term, utm_content, referrer, landing_page, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-             ON CONFLICT (session_id) DO NOTHING",
-        )
-        .bind(session.session_id)
-        .bind(session.campaign_id)
-        .bind(first.source())
-        .bind(&first.utm_source)
-        .bind(&first.utm_medium)
-        .bind(&first.utm_campaign)
-        .bind(&first.utm_term)
-        .bind(&first.utm_content)
-        .bind(&first.referrer)
-        .bind(&first.landing_page)
-        .bind(session.created_at)
-        .execute(&self.writer)
+        self.write(async |db| {
+            sqlx::query(
+                "INSERT INTO service_visitor_session
+                     (session_id, campaign_id, source, utm_source, utm_medium, utm_campaign,
+                      utm_term, utm_content, referrer, landing_page, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (session_id) DO NOTHING",
+            )
+            .bind(session.session_id)
+            .bind(session.campaign_id)
+            .bind(first.source())
+            .bind(&first.utm_source)
+            .bind(&first.utm_medium)
+            .bind(&first.utm_campaign)
+            .bind(&first.utm_term)
+            .bind(&first.utm_content)
+            .bind(&first.referrer)
+            .bind(&first.landing_page)
+            .bind(session.created_at)
+            .execute(db)
+            .await
+        })
         .await?;
         Ok(())
     }
@@ -129,26 +142,35 @@ where
         display_name: &str,
         locale: Option<&str>,
     ) -> Result<Option<User>, StoreError> {
-        let row: Option<UserRow> = sqlx::query_as(
-            "UPDATE service_user_master SET display_name = $2, locale = $3
-             WHERE master_id = $1 RETURNING *",
-        )
-        .bind(master_id)
-        .bind(display_name)
-        .bind(locale.map(str::to_owned))
-        .fetch_optional(&self.writer)
-        .await?;
+        let row: Option<UserRow> = self
+            .write(async |db| {
+                sqlx::query_as(
+                    "UPDATE service_user_master SET display_name = $2, locale = $3
+                     WHERE master_id = $1 RETURNING *",
+                )
+                .bind(master_id)
+                .bind(display_name)
+                .bind(locale.map(str::to_owned))
+                .fetch_optional(db)
+                .await
+            })
+            .await?;
         Ok(row.map(Into::into))
     }
 
     async fn referral_count(&self, user: &User) -> Result<i64, StoreError> {
-        let (count,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM service_referral_main WHERE campaign_id = $1 AND referrer_id = $2",
-        )
-        .bind(user.campaign_id)
-        .bind(user.master_id)
-        .fetch_one(&self.pool)
-        .await?;
+        let (count,): (i64,) = self
+            .read(async |db| {
+                sqlx::query_as(
+                    "SELECT COUNT(*) FROM service_referral_main
+                     WHERE campaign_id = $1 AND referrer_id = $2",
+                )
+                .bind(user.campaign_id)
+                .bind(user.master_id)
+                .fetch_one(db)
+                .await
+            })
+            .await?;
         Ok(count)
     }
 
@@ -159,31 +181,33 @@ where
         outbox: &[NewOutbox],
     ) -> Result<ReferralCredit, StoreError> {
         let now = Utc::now();
-        let mut tx = self.begin_write().await?;
-        sqlx::query(DB::LOCK_USER)
+        self.transaction(async |mut tx| {
+            sqlx::query(DB::LOCK_USER)
+                .bind(referrer.master_id)
+                .execute(&mut *tx)
+                .await?;
+            let credit = credit_referral(&mut tx, referrer, referred, now).await?;
+            sqlx::query(
+                "UPDATE service_user_master SET referred_by = $2
+                 WHERE master_id = $1 AND referred_by IS NULL",
+            )
+            .bind(referred.master_id)
             .bind(referrer.master_id)
             .execute(&mut *tx)
             .await?;
-        let credit = credit_referral(&mut tx, referrer, referred, now).await?;
-        sqlx::query(
-            "UPDATE service_user_master SET referred_by = $2
-             WHERE master_id = $1 AND referred_by IS NULL",
-        )
-        .bind(referred.master_id)
-        .bind(referrer.master_id)
-        .execute(&mut *tx)
-        .await?;
-        insert_outbox(&mut tx, outbox, now).await?;
-        tx.commit().await?;
-        self.outbox_committed(!outbox.is_empty());
-        Ok(credit)
+            insert_outbox(&mut tx, outbox, now).await?;
+            tx.commit().await?;
+            self.outbox_committed(!outbox.is_empty());
+            Ok(credit)
+        })
+        .await
     }
 }
 
 /// Inserts the referral row and returns the referrer's new count, in the
 /// caller's transaction, which holds the referrer's lock.
 async fn credit_referral<DB: Dialect>(
-    tx: &mut Transaction<'_, DB>,
+    tx: &mut WriteTx<DB>,
     referrer: &User,
     referred: &User,
     now: DateTime<Utc>,
