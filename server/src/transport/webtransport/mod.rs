@@ -17,6 +17,7 @@
 //! and key from PEM files and publishes no hash.
 
 pub mod describe;
+mod session;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,16 +30,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-use wtransport::endpoint::IncomingSession;
 use wtransport::endpoint::endpoint_side::Server;
 use wtransport::{Endpoint, Identity, ServerConfig};
 
-use crate::admission::{
-    AdmissionRequest, Channel, Credential, RequestOrigin, admit, handshake_status, member_identity,
-    protocol_version,
-};
 use crate::config::CertificateSource;
-use crate::cursor::{RoomKey, RoomSettings};
 use crate::state::AppState;
 use describe::PublishedEndpoint;
 
@@ -317,7 +312,7 @@ impl WebTransportServer {
                 let span = tracing::debug_span!("webtransport", %remote);
                 tasks.spawn(
                     "cursor session",
-                    serve_session(state.clone(), incoming, shutdown.clone(), slots)
+                    session::serve(state.clone(), incoming, shutdown.clone(), slots)
                         .instrument(span),
                 );
             }
@@ -333,198 +328,5 @@ impl WebTransportServer {
         let _stopped = self.accepting.lock().await;
         self.endpoint.close(0u32.into(), b"shutting down");
         let _ = tokio::time::timeout(grace, self.endpoint.wait_idle()).await;
-    }
-}
-
-/// How long opening the roster stream, or a roster write, may wait for the
-/// client: a client that does not take or read its roster stream is not served.
-const ROSTER_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Writes roster messages on the session's roster stream, each after its
-/// length ([`protocol::write_length`]).
-async fn write_roster(
-    stream: &mut wtransport::SendStream,
-    messages: &[bytes::Bytes],
-) -> anyhow::Result<()> {
-    let mut out = Vec::with_capacity(messages.iter().map(|m| m.len() + 3).sum());
-    for message in messages {
-        protocol::write_length(&mut out, message.len());
-        out.extend_from_slice(message);
-    }
-    tokio::time::timeout(ROSTER_WRITE_TIMEOUT, stream.write_all(&out))
-        .await
-        .context("the client does not read its roster stream")??;
-    Ok(())
-}
-
-/// A session's datagrams, queued by its room's tick task.
-struct SessionSink(Arc<wtransport::Connection>);
-
-impl crate::cursor::DatagramSink for SessionSink {
-    fn send(&self, datagram: bytes::Bytes) {
-        // A full or closed send queue loses this tick only.
-        let _ = self.0.send_datagram(datagram);
-    }
-}
-
-/// One browser session: logs how it ended.
-async fn serve_session(
-    state: Arc<AppState>,
-    incoming: IncomingSession,
-    shutdown: CancellationToken,
-    _slots: Vec<crate::limit::ConnectionSlot>,
-) {
-    match serve_session_impl(state, incoming, shutdown).await {
-        Ok(()) => tracing::debug!("session ended"),
-        Err(e) => tracing::debug!(error = format!("{e:#}"), "session ended with an error"),
-    }
-}
-
-async fn serve_session_impl(
-    state: Arc<AppState>,
-    incoming: IncomingSession,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    // The QUIC handshake and the session request, within the deadline: a
-    // client that connects and says nothing is dropped, not kept.
-    let deadline = state.config.handshake_timeout;
-    let request = match tokio::time::timeout(deadline, incoming).await {
-        Ok(request) => request?,
-        Err(_) => {
-            state.counters.quic_connections_refused.inc();
-            anyhow::bail!("no session request within {deadline:?}");
-        }
-    };
-    let url = url::Url::parse(&format!("https://edge{}", request.path()))?;
-    let mut segments = url.path_segments().into_iter().flatten();
-    let slug = match (segments.next(), segments.next(), segments.next()) {
-        (Some("wt"), Some(slug), None) => slug.to_owned(),
-        _ => {
-            request.not_found().await;
-            anyhow::bail!("unknown path {}", url.path());
-        }
-    };
-    let query = |name: &str| {
-        url.query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    };
-    // Only a ticket: a long-lived session token never travels in a URL.
-    let ticket = query("ticket");
-    let credential = ticket
-        .as_deref()
-        .map_or(Credential::None, Credential::Ticket);
-    // UDP through a balancer comes from the balancer: then the address the
-    // ticket recorded over HTTP is the client's.
-    let client = state.config.wt_udp_direct.then(|| {
-        crate::client::client_address(
-            Some(request.remote_address().ip()),
-            &Default::default(),
-            crate::client::ProxyTrust::NONE,
-        )
-    });
-    let origin = request.origin().map(str::to_owned);
-    let admitted = admit(
-        &state,
-        Channel::CursorSession,
-        AdmissionRequest {
-            slug: &slug,
-            credential,
-            admin: false,
-            client: client.flatten(),
-            bind_ticket: false,
-            origin: RequestOrigin {
-                origin: origin.as_deref(),
-                // A page is never served from the WebTransport endpoint.
-                same_origin: false,
-            },
-        },
-    )
-    .await;
-    let admission = match admitted {
-        Ok(admission) => admission,
-        Err(refusal) => {
-            let status = handshake_status(&refusal);
-            let refused = if status == 429 {
-                request.too_many_requests().await;
-                &state.counters.webtransport_refused_429
-            } else {
-                request.forbidden().await;
-                &state.counters.webtransport_refused_403
-            };
-            refused.inc();
-            anyhow::bail!("refused ({status}): {refusal}");
-        }
-    };
-    let (campaign, _slot) = (admission.campaign, admission.slot);
-    let session = admission
-        .session
-        .context("a cursor session is admitted with a session")?;
-    let key = RoomKey::new(&campaign.slug, query("page").as_deref());
-    let version = protocol_version(query("v").as_deref());
-    let identity = member_identity(&state, &campaign, Some(&session)).await;
-    let connection = Arc::new(request.accept().await?);
-    let _open = crate::telemetry::Gauge::hold(&state.counters.webtransport_open);
-    let _presence = state.presence.join(&campaign.slug, session.sub);
-    let mut member = state
-        .cursors
-        .join(key, RoomSettings::from(&campaign), session.sub, identity);
-    tracing::debug!(campaign = %campaign.slug, member = member.id(), version, "cursor session open");
-    // Each tick's frame is queued by the room's task, not this one's. Before
-    // the roster snapshot below, so that no roster tick falls between it
-    // and the ones this task then waits for.
-    member.send_to(Arc::new(SessionSink(connection.clone())));
-    // Version 2: who is in the room, reliably, on a stream of the server's.
-    let mut roster = if version >= 2 {
-        // A client that takes no stream of ours is not served (not waited for).
-        let opening = async { anyhow::Ok(connection.open_uni().await?.await?) };
-        let mut stream = tokio::time::timeout(ROSTER_WRITE_TIMEOUT, opening)
-            .await
-            .context("the client takes no roster stream")??;
-        write_roster(&mut stream, &member.roster_snapshot()).await?;
-        Some(stream)
-    } else {
-        None
-    };
-    for datagram in member.snapshot() {
-        connection.send_datagram(datagram)?;
-    }
-    let mut revocations = state.revocations.changed();
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => {
-                connection.close(GOING_AWAY.into(), b"server shutting down");
-                return Ok(());
-            }
-            changed = revocations.changed() => {
-                if changed.is_err() || state.revocations.session_ended(session.sub) {
-                    connection.close(SESSION_ENDED.into(), b"session ended");
-                    return Ok(());
-                }
-            }
-            received = connection.receive_datagram() => {
-                member.uplink(&received?);
-            }
-            // Only the ticks with a roster wake this task (their
-            // datagrams went to the sink).
-            frames = member.next() => match frames {
-                Ok(Some(frames)) => {
-                    if let Some(stream) = &mut roster
-                        && !frames.roster.is_empty()
-                    {
-                        write_roster(stream, &frames.roster).await?;
-                    }
-                }
-                Ok(None) => {
-                    tracing::debug!("cursor session lagged; skipped ahead");
-                    // Rosters may have been skipped too: a whole one, which
-                    // replaces what the client knew.
-                    if let Some(stream) = &mut roster {
-                        write_roster(stream, &member.roster_snapshot()).await?;
-                    }
-                }
-                Err(_) => return Ok(()),
-            },
-        }
     }
 }
