@@ -19,20 +19,17 @@
 //! the others keep a task each.
 
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
 use salvo::conn::tcp::{TcpAcceptor, TcpCoupler};
 use salvo::conn::{Accepted, Acceptor, ConnCtrl, Holding, StraightStream};
 use salvo::fuse::{ArcFusePolicy, FuseAction, FuseInfo, TransProto};
-use salvo::http::HeaderMap;
-use salvo::http::header::{HeaderName, HeaderValue};
+use salvo::http::header::HeaderValue;
 use salvo::http::uri::Scheme;
 use salvo::prelude::Response;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -45,12 +42,15 @@ use crate::request::ApiError;
 use crate::request::access;
 use crate::state::{AppState, ConnectionRefusal};
 
+mod head;
 pub mod idle;
+mod rewound;
 
+pub use head::event_stream_request;
+use head::read_head;
 use idle::IdleStreams;
+pub use rewound::Rewound;
 
-/// Longest request head looked at; a longer one goes to Salvo as it is.
-const MAX_HEAD: usize = 8 * 1024;
 /// How long a new connection may take to send its first request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections accepted and looked at, waiting for Salvo to take them.
@@ -252,83 +252,6 @@ async fn route(
         .await;
 }
 
-/// Whether `head` holds the empty line that ends a request head, with
-/// CRLF line endings or bare LF ones (which this path does not serve, but
-/// must not wait for more after).
-fn head_ended(head: &[u8]) -> bool {
-    head.windows(2).any(|w| w == b"\n\n") || head.windows(3).any(|w| w == b"\n\r\n")
-}
-
-/// Whether `head` has a line ending in a bare LF (no CR before it).
-fn bare_lf(head: &[u8]) -> bool {
-    head.first() == Some(&b'\n') || head.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r')
-}
-
-/// Reads until the end of the first request head, or [`MAX_HEAD`] bytes, or
-/// the end of what the client sends.
-async fn read_head(stream: &mut TcpStream) -> io::Result<BytesMut> {
-    let mut head = BytesMut::with_capacity(1024);
-    loop {
-        if head_ended(&head) || head.len() >= MAX_HEAD {
-            return Ok(head);
-        }
-        if head.capacity() == head.len() {
-            head.reserve(head.len().min(MAX_HEAD - head.len()).max(1024));
-        }
-        if stream.read_buf(&mut head).await? == 0 {
-            return Ok(head);
-        }
-    }
-}
-
-/// The event-stream request `head` makes, if it is one this path serves: a
-/// complete `GET /api/campaign/{slug}/events` without a body or an upgrade.
-/// (Public for the fuzz targets: any bytes a client sends come here.)
-pub fn event_stream_request(
-    head: &[u8],
-    peer: Option<std::net::IpAddr>,
-    trust: crate::client::ProxyTrust<'_>,
-) -> Option<StreamRequest> {
-    if bare_lf(head) {
-        return None; // Salvo answers it as it answers any such request
-    }
-    let mut headers = [httparse::EMPTY_HEADER; 48];
-    let mut parsed = httparse::Request::new(&mut headers);
-    let httparse::Status::Complete(length) = parsed.parse(head).ok()? else {
-        return None;
-    };
-    if length != head.len() || parsed.method? != "GET" || parsed.version? != 1 {
-        return None; // pipelined bytes after it, another method, or HTTP/1.0
-    }
-    let (path, query) = parsed.path?.split_once('?').unwrap_or((parsed.path?, ""));
-    let slug = path
-        .strip_prefix("/api/campaign/")?
-        .strip_suffix("/events")?;
-    if slug.is_empty() || slug.contains('/') {
-        return None;
-    }
-    let mut map = HeaderMap::with_capacity(parsed.headers.len());
-    for header in parsed.headers.iter() {
-        let name = HeaderName::from_bytes(header.name.as_bytes()).ok()?;
-        map.append(name, HeaderValue::from_bytes(header.value).ok()?);
-    }
-    // Any length but one zero (several, conflicting ones too) is Salvo's to
-    // answer: it refuses conflicting lengths with 400.
-    let has_body = map.contains_key("transfer-encoding")
-        || map
-            .get_all("content-length")
-            .iter()
-            .any(|v| v.as_bytes() != b"0");
-    if has_body || map.contains_key("upgrade") {
-        return None;
-    }
-    let query: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
-    let client = crate::client::client_address(peer, &map, trust);
-    Some(StreamRequest::new(slug, &map, &query, client))
-}
-
 /// The route template of the event stream, as the access log names it.
 const EVENTS_ROUTE: &str = "/api/campaign/{slug}/events";
 
@@ -527,61 +450,6 @@ fn push_request_id(head: &mut Vec<u8>, request_id: &str) {
     head.extend_from_slice(b": ");
     head.extend_from_slice(request_id.as_bytes());
     head.extend_from_slice(b"\r\n");
-}
-
-/// A socket with the bytes already read from it put back in front (and
-/// Salvo's timeouts).
-pub struct Rewound {
-    read: Bytes,
-    inner: Socket,
-    /// The connection's place under the connection caps, held while it lives.
-    _slots: Vec<ConnectionSlot>,
-}
-
-impl AsyncRead for Rewound {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if self.read.has_remaining() {
-            let n = self.read.len().min(buf.remaining());
-            buf.put_slice(&self.read[..n]);
-            self.read.advance(n);
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Rewound {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
 }
 
 #[cfg(test)]

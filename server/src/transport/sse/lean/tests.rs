@@ -1,5 +1,6 @@
 //! The lean path's reading of request heads, and its whole error responses.
 
+use super::head::{bare_lf, head_ended};
 use super::*;
 
 fn request(head: &str) -> Option<StreamRequest> {
