@@ -333,67 +333,11 @@ impl Translator {
                 }
             }
         }
-        let mut status = MachineStatus::Ok;
-        let mut detected = None;
-        let mut found = Vec::new();
-        if !mine.is_empty() {
-            let protected: Vec<(String, Vec<String>)> = mine
-                .iter()
-                .map(|(_, text, _)| protect(text, &request.glossary))
-                .collect();
-            let batch: Vec<String> = protected.iter().map(|(p, _)| p.clone()).collect();
-            let answer = machine
-                .translate(&batch, &source, &target, &request.format)
-                .await;
-            let outcome = if answer.is_ok() { "ok" } else { "failed" };
-            self.counters
-                .translation_machine
-                .with_label_values(&[outcome])
-                .inc();
-            match answer {
-                Ok(result) => {
-                    detected = result.detected;
-                    let mut entries = Vec::new();
-                    for ((hash, text, sender), (translated, (_, terms))) in mine
-                        .into_iter()
-                        .zip(result.texts.into_iter().zip(&protected))
-                    {
-                        let translated = unprotect(&translated, terms);
-                        let _ = sender.send(Landing::Translated(translated.clone()));
-                        entries.push(MemoryEntry {
-                            campaign_id: request.campaign_id,
-                            source_lang: request.source.clone(),
-                            target_lang: request.target.clone(),
-                            context_key: request.context_key.clone(),
-                            source_hash: hash.clone(),
-                            source_text: text,
-                            translated_text: translated.clone(),
-                            origin: MemoryOrigin::Machine,
-                        });
-                        found.push((
-                            hash,
-                            Translated {
-                                text: translated,
-                                origin: Origin::Machine,
-                            },
-                        ));
-                    }
-                    if let Err(e) = self.store.memory_store(&entries).await {
-                        tracing::warn!(
-                            error = format!("{:#}", anyhow::Error::from(e)),
-                            "translation memory not updated"
-                        );
-                    }
-                }
-                Err(e) => {
-                    tracing::info!(error = %e, "machine translation unavailable");
-                    status = MachineStatus::Unavailable;
-                    for (_, _, sender) in mine {
-                        let _ = sender.send(Landing::Failed);
-                    }
-                }
-            }
-        }
+        let (mut status, detected, mut found) = if mine.is_empty() {
+            (MachineStatus::Ok, None, Vec::new())
+        } else {
+            self.fly(machine, request, (&source, &target), mine).await
+        };
         drop(guard);
         for (hash, mut flight) in waiting {
             let landed = flight.wait_for(|landing| *landing != Landing::Pending);
@@ -412,6 +356,77 @@ impl Translator {
                 )),
                 // Failed, or no answer within the wait.
                 _ => status = MachineStatus::Unavailable,
+            }
+        }
+        (status, detected, found)
+    }
+
+    /// Translates the texts this request took the flights of (`mine`),
+    /// lands each flight (for whoever waits on it) and remembers the results.
+    async fn fly(
+        &self,
+        machine: &LibreTranslate,
+        request: &TranslationRequest,
+        (source, target): (&str, &str),
+        mine: Vec<(String, String, watch::Sender<Landing>)>,
+    ) -> (MachineStatus, Option<String>, Vec<(String, Translated)>) {
+        let mut status = MachineStatus::Ok;
+        let mut detected = None;
+        let mut found = Vec::new();
+        let protected: Vec<(String, Vec<String>)> = mine
+            .iter()
+            .map(|(_, text, _)| protect(text, &request.glossary))
+            .collect();
+        let batch: Vec<String> = protected.iter().map(|(p, _)| p.clone()).collect();
+        let answer = machine
+            .translate(&batch, source, target, &request.format)
+            .await;
+        let outcome = if answer.is_ok() { "ok" } else { "failed" };
+        self.counters
+            .translation_machine
+            .with_label_values(&[outcome])
+            .inc();
+        match answer {
+            Ok(result) => {
+                detected = result.detected;
+                let mut entries = Vec::new();
+                for ((hash, text, sender), (translated, (_, terms))) in mine
+                    .into_iter()
+                    .zip(result.texts.into_iter().zip(&protected))
+                {
+                    let translated = unprotect(&translated, terms);
+                    let _ = sender.send(Landing::Translated(translated.clone()));
+                    entries.push(MemoryEntry {
+                        campaign_id: request.campaign_id,
+                        source_lang: request.source.clone(),
+                        target_lang: request.target.clone(),
+                        context_key: request.context_key.clone(),
+                        source_hash: hash.clone(),
+                        source_text: text,
+                        translated_text: translated.clone(),
+                        origin: MemoryOrigin::Machine,
+                    });
+                    found.push((
+                        hash,
+                        Translated {
+                            text: translated,
+                            origin: Origin::Machine,
+                        },
+                    ));
+                }
+                if let Err(e) = self.store.memory_store(&entries).await {
+                    tracing::warn!(
+                        error = format!("{:#}", anyhow::Error::from(e)),
+                        "translation memory not updated"
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "machine translation unavailable");
+                status = MachineStatus::Unavailable;
+                for (_, _, sender) in mine {
+                    let _ = sender.send(Landing::Failed);
+                }
             }
         }
         (status, detected, found)
