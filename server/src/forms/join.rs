@@ -15,6 +15,7 @@ use super::{
 };
 use crate::bus::{Audience, Event};
 use crate::error::ApiError;
+use crate::model::campaign::Campaign;
 use crate::model::campaign::settings::MAX_NAME_CHARS;
 use crate::model::events::payload;
 use crate::model::outbox::NewOutbox;
@@ -113,21 +114,7 @@ pub async fn join(
     let email = normalize_email("email", &body.email)?;
     let display_name = required_text("name", &body.name, rules.max_name_chars as usize)?;
     let locale = optional_locale(body.locale.as_deref())?;
-    let referrer = match body
-        .referral_code
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-    {
-        None => None,
-        Some(_) if !rules.referrals => {
-            return Err(ApiError::invalid_field(
-                "referral_code",
-                "this campaign does not take referral codes",
-            ));
-        }
-        Some(raw) => Some(referrer_by_code(state, &campaign, raw).await?),
-    };
+    let referrer = referrer_named(state, &campaign, body.referral_code.as_deref()).await?;
 
     let created_at = Utc::now();
     let consent = consent(
@@ -150,27 +137,7 @@ pub async fn join(
             visitor_id,
             consent: consent.clone(),
         };
-        let mut outbox = vec![NewOutbox::for_campaign(
-            &campaign,
-            "user.registered",
-            json!({
-                "master_id": user.master_id,
-                "email": user.email,
-                "display_name": user.display_name,
-                "locale": user.locale,
-                "referral_code": user.referral_code,
-                "referred_by": user.referred_by,
-                "created_at": user.created_at,
-                "consent": user.consent,
-            }),
-        )];
-        if let Some(referrer) = &referrer {
-            outbox.push(NewOutbox::for_campaign(
-                &campaign,
-                "referral.created",
-                json!({"referrer": referrer.master_id, "referred": user.master_id, "code": referrer.referral_code}),
-            ));
-        }
+        let outbox = registration_outbox(&campaign, &user, referrer.as_ref());
         match state
             .store
             .register_user(&user, referrer.as_ref(), &outbox)
@@ -205,4 +172,55 @@ pub async fn join(
             .sessions
             .issue(user.master_id, campaign.id, SessionKind::User, Utc::now());
     Ok(Joined { user, token })
+}
+
+/// The user whose referral code `code` is (none when blank): 422 when the
+/// campaign takes no referral codes, 404 `unknown_code` when it is not one
+/// of this campaign's.
+async fn referrer_named(
+    state: &AppState,
+    campaign: &Campaign,
+    code: Option<&str>,
+) -> Result<Option<User>, ApiError> {
+    Ok(match code.map(str::trim).filter(|c| !c.is_empty()) {
+        None => None,
+        Some(_) if !campaign.config.forms.join.referrals => {
+            return Err(ApiError::invalid_field(
+                "referral_code",
+                "this campaign does not take referral codes",
+            ));
+        }
+        Some(raw) => Some(referrer_by_code(state, campaign, raw).await?),
+    })
+}
+
+/// The outbox entries of a registration: `user.registered`, and
+/// `referral.created` when `referrer` referred the user.
+fn registration_outbox(
+    campaign: &Campaign,
+    user: &User,
+    referrer: Option<&User>,
+) -> Vec<NewOutbox> {
+    let mut outbox = vec![NewOutbox::for_campaign(
+        campaign,
+        "user.registered",
+        json!({
+            "master_id": user.master_id,
+            "email": user.email,
+            "display_name": user.display_name,
+            "locale": user.locale,
+            "referral_code": user.referral_code,
+            "referred_by": user.referred_by,
+            "created_at": user.created_at,
+            "consent": user.consent,
+        }),
+    )];
+    if let Some(referrer) = referrer {
+        outbox.push(NewOutbox::for_campaign(
+            campaign,
+            "referral.created",
+            json!({"referrer": referrer.master_id, "referred": user.master_id, "code": referrer.referral_code}),
+        ));
+    }
+    outbox
 }
