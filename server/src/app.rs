@@ -67,35 +67,12 @@ impl App {
             .map(|url| redis::Client::open(url.as_str()))
             .transpose()
             .context("REDIS_URL")?;
-        let (bus, presence, cursor_relay, limiter): (Arc<dyn EventBus>, Presence, _, _) =
-            match &redis {
-                None => (
-                    Arc::new(LocalBus::new(config.event_history, config.sse_buffer)),
-                    Presence::local(),
-                    None,
-                    RateLimiter::default(),
-                ),
-                Some(client) => {
-                    let bus = RedisBus::connect(
-                        client.clone(),
-                        &config.redis_prefix,
-                        config.event_history,
-                        config.sse_buffer,
-                    )
-                    .await?;
-                    let conn = redis::aio::ConnectionManager::new(client.clone())
-                        .await
-                        .context("cannot reach Redis (REDIS_URL)")?;
-                    let relay =
-                        CursorRelay::new(client.clone(), conn.clone(), &config.redis_prefix);
-                    (
-                        Arc::new(bus),
-                        Presence::shared(conn.clone(), &config.redis_prefix, config.presence_ttl),
-                        Some(Arc::new(relay)),
-                        RateLimiter::shared(conn, &config.redis_prefix),
-                    )
-                }
-            };
+        let Shared {
+            bus,
+            presence,
+            cursor_relay,
+            limiter,
+        } = Shared::connect(&config, redis.as_ref()).await?;
         let http_listener = tokio::net::TcpListener::bind(config.http_addr)
             .await
             .with_context(|| {
@@ -106,24 +83,7 @@ impl App {
         let metrics_listener = bind_optional(config.metrics_addr, "OVASABI_METRICS_ADDR").await?;
         let webtransport =
             Arc::new(WebTransportServer::bind(config.wt_addr, config.wt_certificate()).await?);
-        let machine = config
-            .libretranslate_url
-            .clone()
-            .map(|url| {
-                LibreTranslate::new(LibreTranslateSettings {
-                    url: url.0,
-                    api_key: config
-                        .libretranslate_api_key
-                        .as_ref()
-                        .map(|key| key.value.clone()),
-                    timeout: config.translate_timeout,
-                    concurrency: 4,
-                    failure_threshold: config.translate_breaker_threshold,
-                    open_for: config.translate_breaker_open,
-                })
-                .map(Arc::new)
-            })
-            .transpose()?;
+        let machine = libretranslate(&config)?;
         let max_connections = match config.max_connections {
             0 => derived_max_connections(),
             set => set,
@@ -137,15 +97,7 @@ impl App {
             counters.clone(),
         );
         let revocations = Revocations::new();
-        let mut sessions = SessionKeys::new(
-            config.session_secret.value.as_bytes(),
-            config.session_ttl,
-            config.visitor_ttl,
-        )
-        .with_revocations(revocations.clone());
-        if let Some(previous) = &config.session_secret_previous {
-            sessions = sessions.with_previous(previous.value.as_bytes());
-        }
+        let sessions = session_keys(&config, &revocations);
         let cursors = Arc::new(CursorHub::new(tasks.clone(), cursor_relay));
         let metrics = prometheus::Registry::new();
         counters.register(&metrics);
@@ -257,24 +209,7 @@ impl App {
         } else {
             crate::grpc::feed::start_numbering(&state);
         }
-        if let Some(machine) = state.translator.machine().cloned() {
-            tasks.periodic(
-                "libretranslate languages",
-                LANGUAGES_REFRESH,
-                None,
-                move || refresh_languages(machine.clone()),
-            );
-        }
-        let pruning = state.clone();
-        tasks.periodic("retention", RETENTION_EVERY, None, move || {
-            let state = pruning.clone();
-            async move { crate::retention::step(&state).await }
-        });
-        let limits = state.clone();
-        tasks.periodic("rate limit sweep", RATE_LIMIT_SWEEP, None, move || {
-            limits.limiter.sweep();
-            std::future::ready(())
-        });
+        start_periodic(&state);
         self.webtransport.clone().start(state.clone());
         let acceptor = crate::transport::sse::lean::LeanAcceptor::new(
             TcpAcceptor::try_from(self.http_listener)?,
@@ -396,4 +331,105 @@ async fn bind_optional(
         .with_context(|| format!("cannot listen on {addr} ({variable})"))?;
     let bound = listener.local_addr()?;
     Ok(Some((listener, bound)))
+}
+
+/// What instances share, over Redis when it is configured (else held in
+/// this process): the event bus, presence, the cursor relay, rate limits.
+struct Shared {
+    bus: Arc<dyn EventBus>,
+    presence: Presence,
+    cursor_relay: Option<Arc<CursorRelay>>,
+    limiter: RateLimiter,
+}
+
+impl Shared {
+    /// Connects what instances share through `redis`, or keeps it here.
+    async fn connect(config: &Config, redis: Option<&redis::Client>) -> anyhow::Result<Self> {
+        let Some(client) = redis else {
+            return Ok(Self {
+                bus: Arc::new(LocalBus::new(config.event_history, config.sse_buffer)),
+                presence: Presence::local(),
+                cursor_relay: None,
+                limiter: RateLimiter::default(),
+            });
+        };
+        let bus = RedisBus::connect(
+            client.clone(),
+            &config.redis_prefix,
+            config.event_history,
+            config.sse_buffer,
+        )
+        .await?;
+        let conn = redis::aio::ConnectionManager::new(client.clone())
+            .await
+            .context("cannot reach Redis (REDIS_URL)")?;
+        let relay = CursorRelay::new(client.clone(), conn.clone(), &config.redis_prefix);
+        Ok(Self {
+            bus: Arc::new(bus),
+            presence: Presence::shared(conn.clone(), &config.redis_prefix, config.presence_ttl),
+            cursor_relay: Some(Arc::new(relay)),
+            limiter: RateLimiter::shared(conn, &config.redis_prefix),
+        })
+    }
+}
+
+/// The LibreTranslate client, when `LIBRETRANSLATE_URL` is set.
+fn libretranslate(config: &Config) -> anyhow::Result<Option<Arc<LibreTranslate>>> {
+    config
+        .libretranslate_url
+        .clone()
+        .map(|url| {
+            LibreTranslate::new(LibreTranslateSettings {
+                url: url.0,
+                api_key: config
+                    .libretranslate_api_key
+                    .as_ref()
+                    .map(|key| key.value.clone()),
+                timeout: config.translate_timeout,
+                concurrency: 4,
+                failure_threshold: config.translate_breaker_threshold,
+                open_for: config.translate_breaker_open,
+            })
+            .map(Arc::new)
+        })
+        .transpose()
+}
+
+/// The session keys of `config` (the previous secret too, while sessions
+/// signed with it live), which `revocations` can end.
+fn session_keys(config: &Config, revocations: &Arc<Revocations>) -> SessionKeys {
+    let sessions = SessionKeys::new(
+        config.session_secret.value.as_bytes(),
+        config.session_ttl,
+        config.visitor_ttl,
+    )
+    .with_revocations(revocations.clone());
+    match &config.session_secret_previous {
+        Some(previous) => sessions.with_previous(previous.value.as_bytes()),
+        None => sessions,
+    }
+}
+
+/// Starts the periodic work: LibreTranslate's languages (when it is
+/// configured), retention, and the rate limits' sweep.
+fn start_periodic(state: &Arc<AppState>) {
+    let tasks = &state.tasks;
+    if let Some(machine) = state.translator.machine().cloned() {
+        tasks.periodic(
+            "libretranslate languages",
+            LANGUAGES_REFRESH,
+            None,
+            move || refresh_languages(machine.clone()),
+        );
+    }
+    let pruning = state.clone();
+    tasks.periodic("retention", RETENTION_EVERY, None, move || {
+        let state = pruning.clone();
+        async move { crate::retention::step(&state).await }
+    });
+    let limits = state.clone();
+    tasks.periodic("rate limit sweep", RATE_LIMIT_SWEEP, None, move || {
+        limits.limiter.sweep();
+        std::future::ready(())
+    });
 }
