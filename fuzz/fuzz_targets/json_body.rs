@@ -3,6 +3,6 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = ovasabi_edge::request::parse_json::<ovasabi_edge::forms::join::JoinRequest>(data);
-    let _ = ovasabi_edge::request::parse_json::<ovasabi_edge::forms::lead::LeadRequest>(data);
+    let _ = ovasabi_edge::internals::request::parse_json::<ovasabi_edge::internals::forms::join::JoinRequest>(data);
+    let _ = ovasabi_edge::internals::request::parse_json::<ovasabi_edge::internals::forms::lead::LeadRequest>(data);
 });

@@ -3,9 +3,9 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = ovasabi_edge::transport::sse::lean::event_stream_request(
+    let _ = ovasabi_edge::internals::transport::sse::lean::event_stream_request(
         data,
         Some([127, 0, 0, 1].into()),
-        ovasabi_edge::client::ProxyTrust::NONE,
+        ovasabi_edge::internals::client::ProxyTrust::NONE,
     );
 });

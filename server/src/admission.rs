@@ -44,7 +44,7 @@ use crate::state::AppState;
 
 /// What a visitor asks to open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
+pub(crate) enum Channel {
     /// An event stream (SSE); a session token is optional.
     Events,
     /// A cursor session over WebTransport: token required, one connection.
@@ -62,7 +62,7 @@ impl Channel {
 /// The credential a visitor presents.
 #[derive(Debug, Clone, Copy)]
 #[allow(missing_docs)] // variants named for what they are
-pub enum Credential<'a> {
+pub(crate) enum Credential<'a> {
     None,
     /// A session token, from an `Authorization` header (never a URL).
     Token(&'a str),
@@ -103,7 +103,7 @@ impl PageOrigin {
 
 /// Who asks, and for what.
 #[derive(Debug, Clone, Copy)]
-pub struct AdmissionRequest<'a> {
+pub(crate) struct AdmissionRequest<'a> {
     /// The campaign's slug.
     pub slug: &'a str,
     /// The credential sent.
@@ -121,7 +121,7 @@ pub struct AdmissionRequest<'a> {
 
 /// A visitor let in.
 #[derive(Debug)]
-pub struct Admission {
+pub(crate) struct Admission {
     /// The campaign, as the caller may see it.
     pub campaign: Campaign,
     /// The session the token names, if one was sent.
@@ -132,10 +132,10 @@ pub struct Admission {
 }
 
 /// Why a visitor was refused: the error a transport with a body answers.
-pub type Refusal = ApiError;
+pub(crate) type Refusal = ApiError;
 
 /// The status a WebTransport handshake is refused with for `refusal`.
-pub fn handshake_status(refusal: &Refusal) -> u16 {
+pub(crate) fn handshake_status(refusal: &Refusal) -> u16 {
     match refusal {
         ApiError::TooManyRequests { .. } => 429,
         _ => 403,
@@ -146,7 +146,7 @@ pub fn handshake_status(refusal: &Refusal) -> u16 {
 /// display name of a joined user when the campaign shows names
 /// (`config.cursor.names`). A database that cannot answer leaves the name
 /// out: the live channels do not wait on it.
-pub async fn member_identity(
+pub(crate) async fn member_identity(
     state: &AppState,
     campaign: &Campaign,
     session: Option<&SessionClaims>,
@@ -178,7 +178,7 @@ pub async fn member_identity(
 
 /// The protocol version a live channel asks for with `?v=` (1 when absent
 /// or unreadable; a version beyond ours gets ours).
-pub fn protocol_version(requested: Option<&str>) -> u8 {
+pub(crate) fn protocol_version(requested: Option<&str>) -> u8 {
     requested
         .and_then(|v| v.trim().parse::<u8>().ok())
         .map_or(1, |v| v.clamp(1, protocol::PROTOCOL_VERSION))
@@ -188,7 +188,7 @@ pub fn protocol_version(requested: Option<&str>) -> u8 {
 const CAP_RETRY_AFTER_SECS: u64 = 5;
 
 /// Decides whether `request` may open `channel`; see the module's table.
-pub async fn admit(
+pub(crate) async fn admit(
     state: &AppState,
     channel: Channel,
     request: AdmissionRequest<'_>,
@@ -263,7 +263,7 @@ pub async fn admit(
 
 /// 403 `origin_not_allowed` unless a browser request's origin is the server's
 /// own, allowed server-wide or by `campaign`, or the one `ticket` was issued to.
-pub fn check_origin(
+pub(crate) fn check_origin(
     state: &AppState,
     campaign: &Campaign,
     origin: RequestOrigin<'_>,
@@ -284,7 +284,7 @@ pub fn check_origin(
 }
 
 /// The refusal of a page on `origin`.
-pub fn origin_not_allowed(origin: &str) -> Refusal {
+pub(crate) fn origin_not_allowed(origin: &str) -> Refusal {
     ApiError::Forbidden {
         code: "origin_not_allowed",
         message: format!("pages on {origin:?} may not use this API"),

@@ -50,7 +50,7 @@ impl ProxyTrust<'_> {
 /// trusted proxy, the address its forwarding header names (see the module
 /// documentation). An IPv4 address mapped into IPv6 is read as the IPv4
 /// address it is. `None` when the peer has no IP address (a Unix socket).
-pub fn client_address(
+pub(crate) fn client_address(
     peer: Option<IpAddr>,
     headers: &HeaderMap,
     trust: ProxyTrust<'_>,
@@ -121,7 +121,7 @@ fn parse_node(raw: &str) -> Option<IpAddr> {
 /// The key a client's per-address limits (rate limits, connection caps)
 /// count under: an IPv4 address, or an IPv6 address's /64 — one network hands
 /// its hosts a whole /64, so rotating addresses inside it is one client.
-pub fn rate_limit_key(client: Option<IpAddr>) -> String {
+pub(crate) fn rate_limit_key(client: Option<IpAddr>) -> String {
     match client.map(|ip| ip.to_canonical()) {
         None => "unknown".to_owned(),
         Some(IpAddr::V4(ip)) => ip.to_string(),
@@ -134,7 +134,7 @@ pub fn rate_limit_key(client: Option<IpAddr>) -> String {
 /// Whether `ip` is a public unicast address: not loopback, private,
 /// link-local (cloud metadata lives there), shared, documentation,
 /// benchmarking, multicast, broadcast or unspecified.
-pub fn is_public(ip: IpAddr) -> bool {
+pub(crate) fn is_public(ip: IpAddr) -> bool {
     match ip.to_canonical() {
         IpAddr::V4(v4) => {
             let [a, b, ..] = v4.octets();

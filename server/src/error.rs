@@ -102,7 +102,7 @@ pub enum ApiError {
 
 /// The JSON body of every error.
 #[derive(Debug, Serialize)]
-pub struct ErrorBody<'a> {
+pub(crate) struct ErrorBody<'a> {
     /// Stable, machine-readable code.
     pub code: &'a str,
     /// Human-readable message.

@@ -48,35 +48,150 @@
 //! - `tasks`: every background task, named, tracked and awaited at shutdown.
 //! - `telemetry`: logs, and the counters, gauges and histograms `/metrics` shows.
 
-pub mod admission;
-pub mod app;
-pub mod bus;
-pub mod campaign;
-pub mod client;
-pub mod config;
-pub mod cursor;
-pub mod error;
-pub mod forms;
-pub mod grpc;
-pub mod http;
-pub mod limit;
-pub mod live;
-pub mod model;
-pub mod origin;
-pub mod outbox;
-pub mod presence;
-pub mod request;
-pub mod retention;
-pub mod revocation;
-pub mod session;
-pub mod state;
-pub mod store;
-pub mod tasks;
-pub mod team;
-pub mod telemetry;
-pub mod translate;
-pub mod transport;
+mod admission;
+mod app;
+mod bus;
+mod campaign;
+mod client;
+mod config;
+mod cursor;
+mod error;
+mod forms;
+mod grpc;
+mod http;
+mod limit;
+mod live;
+mod model;
+mod origin;
+mod outbox;
+mod presence;
+mod request;
+mod retention;
+mod revocation;
+mod session;
+mod state;
+mod store;
+mod tasks;
+mod team;
+mod telemetry;
+mod translate;
+mod transport;
 
-pub use app::App;
+pub use app::{App, raise_open_file_limit};
 pub use config::Config;
 pub use state::AppState;
+
+/// What the binary, the integration tests and the fuzz targets reach inside
+/// the crate, at the paths the modules have inside it; nothing else of it
+/// is public (each module's own items are `pub(crate)` or narrower unless
+/// listed here).
+#[doc(hidden)]
+pub mod internals {
+    pub mod bus {
+        pub use crate::bus::{Audience, Envelope, Event, EventBus, EventId, RedisBus, Since};
+    }
+    pub mod campaign {
+        pub mod catalogue {
+            pub use crate::campaign::catalogue::ENDPOINTS;
+        }
+        pub mod files {
+            pub use crate::campaign::files::{ApplyOutcome, apply_dir, read_file};
+        }
+        pub mod scaffold {
+            pub use crate::campaign::scaffold::{campaign_doc, check, new_campaign, write_docs};
+        }
+    }
+    pub mod client {
+        pub use crate::client::ProxyTrust;
+    }
+    pub mod config {
+        pub use crate::config::{
+            CampaignsAction, Cli, Command, DevCertificatePolicy, ReadError, Secret, SecretSource,
+        };
+    }
+    pub mod forms {
+        pub mod join {
+            pub use crate::forms::join::JoinRequest;
+        }
+        pub mod lead {
+            pub use crate::forms::lead::LeadRequest;
+        }
+    }
+    pub mod grpc {
+        pub use crate::grpc::proto;
+    }
+    pub mod http {
+        pub use crate::http::{routes, routes_tree};
+        pub mod openapi {
+            pub use crate::http::openapi::document;
+        }
+        pub mod web {
+            pub use crate::http::web::CLIENT_VERSION;
+        }
+    }
+    pub mod model {
+        pub mod campaign {
+            pub use crate::model::campaign::{Campaign, CampaignConfig, CampaignStatus};
+            pub mod event_types {
+                pub use crate::model::campaign::event_types::{
+                    EventTypeDecl, is_reserved, validate,
+                };
+            }
+        }
+        pub mod events {
+            pub use crate::model::events::{
+                Audience, BROWSER_NAMES, BUILT_IN, BuiltIn, PRESENCE, RESET, TEAM_PREFIX,
+                markdown_table,
+            };
+            pub mod payload {
+                pub use crate::model::events::payload::{
+                    CampaignStatus, LeadCreated, LeadStatus, Leaderboard, Payload, Presence,
+                    ReferralMilestone, UserJoined,
+                };
+            }
+        }
+        pub mod lead {
+            pub use crate::model::lead::{Lead, LeadStatus};
+        }
+        pub mod outbox {
+            pub use crate::model::outbox::{NewOutbox, OutboxEntry, OutboxState};
+        }
+        pub mod team {
+            pub use crate::model::team::key_hash;
+        }
+        pub mod translation {
+            pub use crate::model::translation::{MemoryEntry, MemoryOrigin};
+        }
+    }
+    pub mod outbox {
+        pub use crate::outbox::signature;
+    }
+    pub mod request {
+        pub use crate::request::parse_json;
+    }
+    pub mod session {
+        pub use crate::session::SessionKind;
+    }
+    pub mod store {
+        pub use crate::store::{Migrations, Page, connect, migrate};
+    }
+    pub mod tasks {
+        pub use crate::tasks::Tasks;
+    }
+    pub mod telemetry {
+        pub use crate::telemetry::{init, init_for_tests};
+    }
+    pub mod translate {
+        pub use crate::translate::{context_key, text_hash};
+    }
+    pub mod transport {
+        pub mod sse {
+            pub mod lean {
+                pub use crate::transport::sse::lean::event_stream_request;
+            }
+        }
+        pub mod webtransport {
+            pub use crate::transport::webtransport::{SESSION_ENDED, WebTransportServer};
+        }
+    }
+}

@@ -25,11 +25,11 @@ use crate::telemetry::metrics::{
 };
 
 /// Most keys one group of buckets (one limit and period) tracks.
-pub const MAX_KEYS: usize = 200_000;
+pub(crate) const MAX_KEYS: usize = 200_000;
 /// Longest wait for Redis before the local buckets decide.
-pub const SHARED_DEADLINE: Duration = Duration::from_millis(200);
+pub(crate) const SHARED_DEADLINE: Duration = Duration::from_millis(200);
 /// How long Redis is left alone after it failed to answer.
-pub const SHARED_BACKOFF: Duration = Duration::from_secs(1);
+pub(crate) const SHARED_BACKOFF: Duration = Duration::from_secs(1);
 
 /// GCRA in Redis: KEYS[1] the bucket, ARGV[1] the limit, ARGV[2] the period
 /// in milliseconds. Returns 0 when allowed, else milliseconds to wait.

@@ -2,8 +2,9 @@
 
 use std::process::ExitCode;
 
-use ovasabi_edge::config::{CampaignsAction, Cli, Command, ReadError, SecretSource};
-use ovasabi_edge::{App, campaign, store};
+use ovasabi_edge::internals::config::{CampaignsAction, Cli, Command, ReadError, SecretSource};
+use ovasabi_edge::App;
+use ovasabi_edge::internals::{campaign, store};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -20,9 +21,9 @@ async fn main() -> ExitCode {
         eprintln!("ovasabi-edge: refusing to start: {reason}");
         return ExitCode::from(2);
     }
-    ovasabi_edge::telemetry::init(config.log_format);
+    ovasabi_edge::internals::telemetry::init(config.log_format);
     if let Command::Serve = command {
-        let open_files = ovasabi_edge::app::raise_open_file_limit();
+        let open_files = ovasabi_edge::raise_open_file_limit();
         tracing::info!(open_files, "open-file limit");
         tracing::info!(?config, "configuration");
     }
@@ -31,7 +32,7 @@ async fn main() -> ExitCode {
         Command::Migrate => migrate(&config).await,
         Command::Health => health(&config).await,
         Command::Openapi => {
-            println!("{}", ovasabi_edge::http::openapi::document());
+            println!("{}", ovasabi_edge::internals::http::openapi::document());
             Ok(())
         }
         Command::Campaigns { action } => campaigns(config, action).await,
@@ -83,7 +84,7 @@ async fn serve(config: ovasabi_edge::Config) -> anyhow::Result<()> {
 }
 
 async fn campaigns(config: ovasabi_edge::Config, action: CampaignsAction) -> anyhow::Result<()> {
-    use ovasabi_edge::campaign::scaffold;
+    use ovasabi_edge::internals::campaign::scaffold;
     let dir = config
         .campaigns_dir
         .clone()
@@ -123,7 +124,7 @@ async fn campaigns(config: ovasabi_edge::Config, action: CampaignsAction) -> any
 }
 
 async fn apply_campaigns(config: ovasabi_edge::Config, force: bool) -> anyhow::Result<()> {
-    let tasks = ovasabi_edge::tasks::Tasks::new();
+    let tasks = ovasabi_edge::internals::tasks::Tasks::new();
     let store = store::connect(
         config.database_url.as_str(),
         config.db_max_connections,

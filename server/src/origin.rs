@@ -6,7 +6,7 @@
 /// `raw` as an origin, `scheme://host[:port]` in lower case with the
 /// scheme's default port left out; `None` unless it is an http(s) origin
 /// (no path beyond `/`, no query, no credentials).
-pub fn normalize(raw: &str) -> Option<String> {
+pub(crate) fn normalize(raw: &str) -> Option<String> {
     let url = url::Url::parse(raw.trim()).ok()?;
     let plain = matches!(url.scheme(), "http" | "https")
         && url.host().is_some()
@@ -21,7 +21,7 @@ pub fn normalize(raw: &str) -> Option<String> {
 /// Whether `origin` (as sent) is the origin of a request addressed to
 /// `host` (its `Host` header or authority): same host and port — the scheme
 /// is not compared, as a TLS-terminating proxy changes it on the way.
-pub fn is_same_origin(origin: &str, host: &str) -> bool {
+pub(crate) fn is_same_origin(origin: &str, host: &str) -> bool {
     let Ok(url) = url::Url::parse(origin) else {
         return false;
     };
@@ -47,7 +47,7 @@ pub fn is_same_origin(origin: &str, host: &str) -> bool {
 }
 
 /// Whether `origin` is one of `allowed` (normalized origins).
-pub fn is_listed(origin: &str, allowed: &[String]) -> bool {
+pub(crate) fn is_listed(origin: &str, allowed: &[String]) -> bool {
     normalize(origin).is_some_and(|origin| allowed.contains(&origin))
 }
 

@@ -7,7 +7,7 @@ use crate::state::AppState;
 use crate::store::StoreError;
 
 /// One pass of every retention step.
-pub async fn step(state: &AppState) {
+pub(crate) async fn step(state: &AppState) {
     let config = &state.config;
     let now = Utc::now();
     let days = |keep: std::time::Duration, default: i64| {

@@ -22,10 +22,10 @@ use uuid::Uuid;
 
 /// The bus channel revocations are announced on: not a campaign (slugs are
 /// letters, digits and `-`), carrying no data, so it names no one.
-pub const CHANNEL: &str = "~revocations";
+pub(crate) const CHANNEL: &str = "~revocations";
 
 /// The kind of the announcement.
-pub const ANNOUNCEMENT: &str = "credentials.revoked";
+pub(crate) const ANNOUNCEMENT: &str = "credentials.revoked";
 
 /// What this instance knows was revoked, and what holds keys open.
 #[derive(Debug)]

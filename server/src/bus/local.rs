@@ -22,7 +22,7 @@ struct Ring {
 }
 
 /// The in-process event bus.
-pub struct LocalBus {
+pub(crate) struct LocalBus {
     hub: Hub,
     ring: Mutex<Ring>,
     start: EventId,
@@ -30,7 +30,7 @@ pub struct LocalBus {
 
 impl LocalBus {
     /// A bus remembering the last `history` events, buffering `buffer` per subscriber.
-    pub fn new(history: usize, buffer: usize) -> Self {
+    pub(crate) fn new(history: usize, buffer: usize) -> Self {
         // This process's history is an epoch of its own, named by its start
         // time: ids of an earlier process are unknown, never mistaken for ours.
         let started = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);

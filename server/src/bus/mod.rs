@@ -30,7 +30,7 @@ use crate::tasks::Tasks;
 use crate::telemetry::Histogram;
 
 pub use self::redis::RedisBus;
-pub use local::LocalBus;
+pub(crate) use local::LocalBus;
 
 /// Who may see an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -319,10 +319,10 @@ impl Forgotten {
 
 /// The kind of the signal [`Hub::reset`] sends through a campaign's channel:
 /// not an event, never published, never sent as is.
-pub const RESET: &str = "\u{0}reset";
+pub(crate) const RESET: &str = "\u{0}reset";
 
 /// This instance's fan-out: one broadcast channel per campaign with subscribers.
-pub struct Hub {
+pub(crate) struct Hub {
     channels: Mutex<HashMap<String, broadcast::Sender<Arc<Envelope>>>>,
     capacity: usize,
     /// Publish → delivery time of every event handed to this instance.
@@ -331,7 +331,7 @@ pub struct Hub {
 
 impl Hub {
     /// A hub whose channels buffer `capacity` events per campaign.
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Self {
             channels: Mutex::new(HashMap::new()),
             capacity: capacity.max(1),
@@ -343,7 +343,7 @@ impl Hub {
     }
 
     /// A receiver of the campaign's deliveries from now on.
-    pub fn subscribe(&self, campaign: &str) -> broadcast::Receiver<Arc<Envelope>> {
+    pub(crate) fn subscribe(&self, campaign: &str) -> broadcast::Receiver<Arc<Envelope>> {
         let mut channels = self.channels.lock();
         channels
             .entry(campaign.to_owned())
@@ -354,7 +354,7 @@ impl Hub {
     /// Tells every subscriber of `campaign` (of every campaign when `None`)
     /// that it missed events it cannot get back: its stream sends `reset`
     /// with a fresh snapshot.
-    pub fn reset(&self, campaign: Option<&str>) {
+    pub(crate) fn reset(&self, campaign: Option<&str>) {
         let channels = self.channels.lock();
         for (slug, sender) in channels.iter() {
             if campaign.is_none_or(|c| c == slug) {
@@ -370,7 +370,7 @@ impl Hub {
     }
 
     /// Hands `envelope` to the campaign's subscribers; drops channels nobody holds.
-    pub fn deliver(&self, envelope: Arc<Envelope>) {
+    pub(crate) fn deliver(&self, envelope: Arc<Envelope>) {
         let lag = Utc::now() - envelope.published_at;
         self.lag
             .observe(lag.to_std().unwrap_or_default().as_secs_f64());

@@ -13,9 +13,9 @@ use crate::model::campaign::{Campaign, CampaignStatus, is_valid_slug};
 use crate::store::{Store, StoreError};
 
 /// How long a loaded campaign is served without asking the database again.
-pub const CAMPAIGN_TTL: Duration = Duration::from_secs(1);
+pub(crate) const CAMPAIGN_TTL: Duration = Duration::from_secs(1);
 /// How long a loaded campaign is still served while the database is down.
-pub const STALE_LIMIT: Duration = Duration::from_secs(15 * 60);
+pub(crate) const STALE_LIMIT: Duration = Duration::from_secs(15 * 60);
 
 /// Recently loaded campaigns. Only campaigns that exist are kept, so unknown
 /// slugs cannot grow it, and a new campaign is visible at once.

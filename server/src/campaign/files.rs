@@ -96,7 +96,10 @@ pub(crate) fn parse_file_name(path: &Path) -> Result<(u32, String), CampaignFile
 /// Reads a campaign from the text of a campaign file; without a `slug` in
 /// it, `default_slug` (none: a missing slug is an error). The reason is for a
 /// person, naming the field at fault.
-pub fn parse_campaign(text: &str, default_slug: Option<&str>) -> Result<NewCampaign, String> {
+pub(crate) fn parse_campaign(
+    text: &str,
+    default_slug: Option<&str>,
+) -> Result<NewCampaign, String> {
     let mut table: toml::Table = toml::from_str(text).map_err(|e| e.message().to_owned())?;
     if let Some(slug) = default_slug {
         table
@@ -128,7 +131,7 @@ pub fn read_file(path: &Path) -> Result<CampaignFile, CampaignFileError> {
 }
 
 /// Reads every `*.toml` file of `dir`, in number order. A missing folder holds no campaigns.
-pub fn read_dir(dir: &Path) -> Result<Vec<CampaignFile>, CampaignFileError> {
+pub(crate) fn read_dir(dir: &Path) -> Result<Vec<CampaignFile>, CampaignFileError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -199,7 +202,10 @@ async fn apply_file(
 }
 
 /// Creates or updates the campaign a file describes.
-pub async fn apply(store: &dyn Store, spec: &NewCampaign) -> Result<ApplyOutcome, StoreError> {
+pub(crate) async fn apply(
+    store: &dyn Store,
+    spec: &NewCampaign,
+) -> Result<ApplyOutcome, StoreError> {
     // Two instances starting together may race on the insert: the loser re-reads.
     for _ in 0..2 {
         match store.campaign_by_slug(&spec.slug).await? {

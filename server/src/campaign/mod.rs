@@ -4,8 +4,8 @@
 //! commands that launch one and document it ([`scaffold`]). What a campaign
 //! is lives in [`crate::model::campaign`].
 
-pub mod cache;
-pub mod catalogue;
-pub mod changes;
-pub mod files;
-pub mod scaffold;
+pub(crate) mod cache;
+pub(crate) mod catalogue;
+pub(crate) mod changes;
+pub(crate) mod files;
+pub(crate) mod scaffold;

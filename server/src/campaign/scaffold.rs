@@ -17,7 +17,7 @@ use crate::model::campaign::event_types::EventAudience;
 use crate::model::campaign::is_valid_slug;
 
 /// Where a campaign file's document lives: `docs/NNN_name.md` for `NNN_name.toml`.
-pub fn doc_path(docs: &Path, file: &CampaignFile) -> PathBuf {
+pub(crate) fn doc_path(docs: &Path, file: &CampaignFile) -> PathBuf {
     let stem = file.path.file_stem().map_or_else(
         || file.spec.slug.clone(),
         |s| s.to_string_lossy().into_owned(),

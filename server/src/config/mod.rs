@@ -19,23 +19,21 @@ mod values;
 
 pub use cli::{CampaignsAction, Cli, Command, ReadError};
 
-pub use values::{
-    CertificateSource, DevCertificatePolicy, HttpUrl, Secret, SecretSource, ServiceUrl,
-    TargetPolicy, random_token,
-};
+pub(crate) use values::{CertificateSource, HttpUrl, ServiceUrl, TargetPolicy};
+pub use values::{DevCertificatePolicy, Secret, SecretSource};
 use values::{
     cidr, count, database_url, days, hours, http_url, https_url, millis, redis_url, seconds,
     secret, secret_from_file, socket_addr, web_origin,
 };
 
 /// Where the embedded database lives when `DATABASE_URL` is not set.
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/ovasabi.db";
+pub(crate) const DEFAULT_DATABASE_URL: &str = "sqlite://data/ovasabi.db";
 /// Shortest admin token accepted.
-pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
+pub(crate) const MIN_ADMIN_TOKEN_LEN: usize = 16;
 /// Shortest session secret accepted.
-pub const MIN_SESSION_SECRET_LEN: usize = 32;
+pub(crate) const MIN_SESSION_SECRET_LEN: usize = 32;
 /// Shortest webhook signing secret accepted.
-pub const MIN_WEBHOOK_SECRET_LEN: usize = 16;
+pub(crate) const MIN_WEBHOOK_SECRET_LEN: usize = 16;
 
 /// The validated configuration the app runs with: one field per setting.
 #[derive(Debug, Clone, Args)]

@@ -235,7 +235,7 @@ impl TargetPolicy {
 }
 
 /// A random URL-safe token of 32 hex characters.
-pub fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let bytes: [u8; 16] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

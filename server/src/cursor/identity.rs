@@ -48,7 +48,7 @@ impl Identity {
 
 /// A hue derived from `session`: the same on every instance and every
 /// reconnection, and not a way back to the session id (a hash, reduced).
-pub fn hue_of(session: Uuid) -> u16 {
+pub(crate) fn hue_of(session: Uuid) -> u16 {
     let digest = Sha256::digest(session.as_bytes());
     (u16::from_le_bytes([digest[0], digest[1]])) % 360
 }

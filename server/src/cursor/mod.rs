@@ -20,13 +20,13 @@
 //! pointer, its rate and sequence), [`handle`] (what a connection holds),
 //! [`fallback`] (the SSE fallback's members), [`counters`] and [`relay`].
 
-pub mod counters;
-pub mod fallback;
-pub mod handle;
-pub mod hub;
-pub mod identity;
+pub(crate) mod counters;
+pub(crate) mod fallback;
+pub(crate) mod handle;
+pub(crate) mod hub;
+pub(crate) mod identity;
 mod member;
-pub mod relay;
+pub(crate) mod relay;
 mod room;
 mod state;
 mod tick;
@@ -37,10 +37,10 @@ use bytes::Bytes;
 
 use crate::model::campaign::Campaign;
 
-pub use counters::CursorCounters;
-pub use handle::{CursorMember, MemberHandle};
-pub use hub::CursorHub;
-pub use identity::Identity;
+pub(crate) use counters::CursorCounters;
+pub(crate) use handle::{CursorMember, MemberHandle};
+pub(crate) use hub::CursorHub;
+pub(crate) use identity::Identity;
 
 /// A room: one page of one campaign.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -74,7 +74,7 @@ impl RoomKey {
 
 /// A page path as a room name: starts with `/`, at most 200 characters, no
 /// control characters; anything else is `/`.
-pub fn normalize_page(page: Option<&str>) -> String {
+pub(crate) fn normalize_page(page: Option<&str>) -> String {
     match page.map(str::trim) {
         Some(p)
             if p.starts_with('/')
@@ -88,7 +88,7 @@ pub fn normalize_page(page: Option<&str>) -> String {
 }
 
 /// Members a page room's first roster lists at most.
-pub const MAX_ROSTER_SNAPSHOT: usize = 2000;
+pub(crate) const MAX_ROSTER_SNAPSHOT: usize = 2000;
 
 /// How a room runs (from the campaign's `cursor` and `rate_limits` settings).
 #[derive(Debug, Clone, Copy)]
@@ -105,10 +105,10 @@ pub struct RoomSettings {
 }
 
 /// Members of a campaign's presence room a newcomer is told about at once.
-pub const PRESENCE_SNAPSHOT: usize = 200;
+pub(crate) const PRESENCE_SNAPSHOT: usize = 200;
 /// How often a campaign's presence room sends who joined and left (as often
 /// as the count changes, at most).
-pub const PRESENCE_TICK: Duration = Duration::from_millis(250);
+pub(crate) const PRESENCE_TICK: Duration = Duration::from_millis(250);
 
 impl RoomSettings {
     /// The settings of a campaign's presence room: joins and leaves four

@@ -22,9 +22,9 @@ use super::RoomKey;
 use crate::tasks::Tasks;
 
 /// How often a room with local visitors announces itself even when still.
-pub const HEARTBEAT: Duration = Duration::from_secs(2);
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(2);
 /// Remote visitors of an instance silent this long are removed.
-pub const REMOTE_EXPIRY: Duration = Duration::from_secs(6);
+pub(crate) const REMOTE_EXPIRY: Duration = Duration::from_secs(6);
 
 /// Where the relay hands what other instances publish: the rooms of this
 /// instance (the [hub](super::CursorHub)).

@@ -10,7 +10,7 @@ use crate::team::{Caller, campaign_summary, record};
 
 /// Creates a campaign (an owner of every campaign): 422 naming a field that
 /// breaks a rule, 409 `slug_taken`. Written to the audit log.
-pub async fn create(
+pub(crate) async fn create(
     state: &AppState,
     by: &Caller,
     spec: NewCampaign,
@@ -35,7 +35,7 @@ pub async fn create(
 
 /// 409 `illegal_transition` unless a campaign may move from `from` to `to`
 /// ([`CampaignStatus::can_become`]).
-pub fn check_move(from: CampaignStatus, to: CampaignStatus) -> Result<(), ApiError> {
+pub(crate) fn check_move(from: CampaignStatus, to: CampaignStatus) -> Result<(), ApiError> {
     if from.can_become(to) {
         return Ok(());
     }
@@ -68,7 +68,7 @@ fn role_for(patch: &CampaignPatch) -> Role {
 /// Applies `patch` to campaign `slug` (drafts included) as `by` asks: 404
 /// when there is none, 403 when `by` may not ([`role_for`]), 422 naming a
 /// field that breaks a rule. A change is written to the audit log.
-pub async fn update(
+pub(crate) async fn update(
     state: &AppState,
     by: &Caller,
     slug: &str,

@@ -54,7 +54,7 @@ pub struct JoinRequest {
 
 /// A display name: at most the campaign's `forms.join.max_name_chars`,
 /// which is at most [`MAX_NAME_CHARS`].
-pub fn name_schema() -> Object {
+pub(crate) fn name_schema() -> Object {
     let default = crate::model::campaign::settings::JoinRules::default().max_name_chars;
     crate::model::schema::text(MAX_NAME_CHARS as usize, false).description(format!(
         "Text without control, bidirectional or invisible format characters, and not blank; at \
@@ -72,7 +72,7 @@ fn referral_code_schema() -> Schema {
 
 /// Someone who joined.
 #[derive(Debug)]
-pub struct Joined {
+pub(crate) struct Joined {
     /// The stored user.
     pub user: User,
     /// Their session token.
@@ -90,7 +90,7 @@ const CODE_ATTEMPTS: usize = 4;
 ///
 /// `token`, a visitor session's, links the user to that session's first
 /// touch (attribution); a bad one is 401, as on every form.
-pub async fn join(
+pub(crate) async fn join(
     state: &AppState,
     body: JoinRequest,
     token: Option<&str>,

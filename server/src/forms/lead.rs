@@ -106,7 +106,7 @@ fn phone_schema() -> Schema {
 /// A submission as the handler read it.
 #[derive(Debug)]
 #[allow(missing_docs)] // fields named for what they hold
-pub struct Submission<'a> {
+pub(crate) struct Submission<'a> {
     pub form: LeadRequest,
     /// The session token sent, if any (`Authorization: Bearer`).
     pub token: Option<&'a str>,
@@ -118,7 +118,7 @@ pub struct Submission<'a> {
 
 /// A submission's outcome.
 #[derive(Debug)]
-pub struct Submitted {
+pub(crate) struct Submitted {
     /// The stored lead (the earlier one when the request was replayed).
     pub lead: Lead,
     /// True when the same request was already stored under its idempotency key.
@@ -130,7 +130,10 @@ pub struct Submitted {
 /// a rule, 409 `idempotency_key_reused` for a key sent before with other
 /// content. Stored with its outbox entry; `lead.created` is published when the
 /// campaign makes leads public.
-pub async fn submit(state: &AppState, submission: Submission<'_>) -> Result<Submitted, ApiError> {
+pub(crate) async fn submit(
+    state: &AppState,
+    submission: Submission<'_>,
+) -> Result<Submitted, ApiError> {
     let body = submission.form;
     let campaign = open_campaign(state, &body.campaign).await?;
     let session = submission
@@ -240,7 +243,7 @@ fn quote_not_found() -> ApiError {
 /// same status again changes nothing. The change is written with its outbox
 /// entry, published to the submitter's session as `lead.status`, and
 /// written to the audit log.
-pub async fn set_status(
+pub(crate) async fn set_status(
     state: &AppState,
     by: &Caller,
     id: &str,

@@ -5,11 +5,11 @@
 //! so that a handler only parses, calls one function and renders. Testable
 //! without HTTP; errors are the API's own ([`ApiError`]).
 
-pub mod campaigns;
-pub mod join;
-pub mod lead;
-pub mod profile;
-pub mod referral;
+pub(crate) mod campaigns;
+pub(crate) mod join;
+pub(crate) mod lead;
+pub(crate) mod profile;
+pub(crate) mod referral;
 
 use uuid::Uuid;
 
@@ -23,7 +23,7 @@ use crate::state::AppState;
 /// The campaign named `slug` if it accepts submissions now: unknown (or draft)
 /// is 404 `campaign_not_found`, paused, ended or outside its dates 403
 /// `campaign_closed`.
-pub async fn open_campaign(state: &AppState, slug: &str) -> Result<Campaign, ApiError> {
+pub(crate) async fn open_campaign(state: &AppState, slug: &str) -> Result<Campaign, ApiError> {
     let campaign = state
         .campaigns
         .by_slug(state.store.as_ref(), slug)
@@ -41,7 +41,7 @@ pub async fn open_campaign(state: &AppState, slug: &str) -> Result<Campaign, Api
 
 /// The campaign `slug` as the caller may see it: drafts only for the team
 /// (`admin`), webhook receivers never for the public; 404 otherwise.
-pub async fn visible_campaign(
+pub(crate) async fn visible_campaign(
     state: &AppState,
     slug: &str,
     admin: bool,
@@ -54,7 +54,7 @@ pub async fn visible_campaign(
 }
 
 /// The user a user session names: 401 `invalid_token` when they are gone.
-pub async fn session_user(state: &AppState, master_id: Uuid) -> Result<User, ApiError> {
+pub(crate) async fn session_user(state: &AppState, master_id: Uuid) -> Result<User, ApiError> {
     state
         .store
         .user_by_id(master_id)
@@ -67,7 +67,7 @@ pub async fn session_user(state: &AppState, master_id: Uuid) -> Result<User, Api
 
 /// Counts one request of `action` from `who` against `per_minute` (a token
 /// bucket, shared by every instance when Redis is configured); 429 past it.
-pub async fn rate_limit(
+pub(crate) async fn rate_limit(
     state: &AppState,
     action: &str,
     campaign: &Campaign,
@@ -87,7 +87,7 @@ pub async fn rate_limit(
 
 /// Publishes a live event after its rows were committed. The write already
 /// succeeded, so a bus failure is logged, not answered.
-pub async fn publish(state: &AppState, campaign: &Campaign, event: Event) {
+pub(crate) async fn publish(state: &AppState, campaign: &Campaign, event: Event) {
     let kind = event.kind.clone();
     if let Err(e) = publish_event(state, campaign, event).await {
         tracing::warn!(error = format!("{e:#}"), %kind, "could not publish event");
@@ -95,7 +95,7 @@ pub async fn publish(state: &AppState, campaign: &Campaign, event: Event) {
 }
 
 /// Publishes a live event, counted; its id, or why the bus refused it.
-pub async fn publish_event(
+pub(crate) async fn publish_event(
     state: &AppState,
     campaign: &Campaign,
     event: Event,
@@ -108,7 +108,7 @@ pub async fn publish_event(
 /// (`required`: the current version of its text): 422 `consent_required`
 /// when it asks and none (or another version) was given, 422 `invalid_field`
 /// when it asks for none. Given consent is stamped `now`.
-pub fn consent(
+pub(crate) fn consent(
     required: Option<&str>,
     given: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
@@ -135,11 +135,11 @@ pub fn consent(
 }
 
 /// Longest locale tag accepted, in bytes.
-pub const MAX_LOCALE_LEN: usize = 35;
+pub(crate) const MAX_LOCALE_LEN: usize = 35;
 
 /// A `locale` as sent: blank means none, else a locale tag ("en", "pt-BR")
 /// of at most [`MAX_LOCALE_LEN`] bytes; 422 naming `locale` otherwise.
-pub fn optional_locale(raw: Option<&str>) -> Result<Option<String>, ApiError> {
+pub(crate) fn optional_locale(raw: Option<&str>) -> Result<Option<String>, ApiError> {
     match raw.map(str::trim).filter(|l| !l.is_empty()) {
         None => Ok(None),
         Some(locale)
@@ -157,7 +157,7 @@ pub fn optional_locale(raw: Option<&str>) -> Result<Option<String>, ApiError> {
 
 /// The schema of a `locale` [`optional_locale`] takes; `blank` says what
 /// a blank one (or `null`) means.
-pub fn locale_schema(blank: &str) -> salvo_oapi::schema::Object {
+pub(crate) fn locale_schema(blank: &str) -> salvo_oapi::schema::Object {
     use salvo_oapi::schema::{BasicType, Object, SchemaType};
     Object::with_type(SchemaType::Array(vec![BasicType::String, BasicType::Null]))
         .pattern(crate::model::schema::trimmed(
@@ -169,12 +169,12 @@ pub fn locale_schema(blank: &str) -> salvo_oapi::schema::Object {
 }
 
 /// Longest email address accepted (RFC 5321 path limit).
-pub const MAX_EMAIL_LEN: usize = 254;
+pub(crate) const MAX_EMAIL_LEN: usize = 254;
 
 /// An email address in its canonical form
 /// ([`crate::model::text::canonical_email`]: NFKC, no zero-width characters,
 /// trimmed, lower case), with its shape checked.
-pub fn normalize_email(field: &str, raw: &str) -> Result<String, ValidationError> {
+pub(crate) fn normalize_email(field: &str, raw: &str) -> Result<String, ValidationError> {
     let email = crate::model::text::canonical_email(raw);
     let invalid =
         || ValidationError::new(field, "must be an email address such as ada@example.com");
@@ -200,7 +200,11 @@ pub fn normalize_email(field: &str, raw: &str) -> Result<String, ValidationError
 }
 
 /// Trims a required single-line text and checks its length in characters.
-pub fn required_text(field: &str, raw: &str, max_chars: usize) -> Result<String, ValidationError> {
+pub(crate) fn required_text(
+    field: &str,
+    raw: &str,
+    max_chars: usize,
+) -> Result<String, ValidationError> {
     let text = raw.trim();
     if text.is_empty() {
         return Err(ValidationError::new(field, "must not be blank"));
@@ -209,7 +213,7 @@ pub fn required_text(field: &str, raw: &str, max_chars: usize) -> Result<String,
 }
 
 /// Trims an optional text: blank means absent.
-pub fn optional_text(
+pub(crate) fn optional_text(
     field: &str,
     raw: Option<&str>,
     max_chars: usize,
@@ -221,7 +225,7 @@ pub fn optional_text(
 }
 
 /// Trims a required multi-line text (newlines and tabs allowed).
-pub fn required_message(
+pub(crate) fn required_message(
     field: &str,
     raw: &str,
     max_chars: usize,

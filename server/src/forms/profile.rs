@@ -16,14 +16,14 @@ use crate::session::{SessionClaims, SessionKind, verify_token};
 use crate::state::AppState;
 
 /// Most of a session's own leads shown.
-pub const MAX_OWN_LEADS: u32 = 50;
+pub(crate) const MAX_OWN_LEADS: u32 = 50;
 // `Me`'s schema says it (`max_items` takes only a literal).
 const _: () = assert!(MAX_OWN_LEADS == 50);
 
 /// A lead as its sender sees it
 #[derive(Debug, Serialize, ToSchema)]
 #[allow(missing_docs)] // fields named for what they hold
-pub struct OwnLead {
+pub(crate) struct OwnLead {
     pub quote_id: Uuid,
     pub status: LeadStatus,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -34,7 +34,7 @@ pub struct OwnLead {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[allow(missing_docs)] // fields named for what they hold
-pub enum Me {
+pub(crate) enum Me {
     /// A user who joined.
     User {
         campaign: String,
@@ -67,7 +67,7 @@ pub enum Me {
 /// Body of `PATCH /api/me`: what a user may change of their profile.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ProfilePatch {
+pub(crate) struct ProfilePatch {
     /// A new display name.
     #[serde(default)]
     #[salvo(schema(schema_with = display_name_schema))]
@@ -101,14 +101,14 @@ mod double_option {
 
 /// Who is calling: a session and its campaign.
 #[derive(Debug)]
-pub struct Caller {
+pub(crate) struct Caller {
     claims: SessionClaims,
     campaign: Campaign,
 }
 
 /// The session of `token` and its campaign: 401 without one, for a bad one,
 /// or for one whose campaign is gone.
-pub async fn caller(state: &AppState, token: Option<&str>) -> Result<Caller, ApiError> {
+pub(crate) async fn caller(state: &AppState, token: Option<&str>) -> Result<Caller, ApiError> {
     let token = token.ok_or_else(ApiError::session_required)?;
     let claims = verify_token(&state.sessions, token)?;
     let campaign = state
@@ -123,7 +123,7 @@ pub async fn caller(state: &AppState, token: Option<&str>) -> Result<Caller, Api
 }
 
 /// The caller's own standing.
-pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
+pub(crate) async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
     let Caller { claims, campaign } = caller;
     let quotes = state
         .store
@@ -168,7 +168,7 @@ pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
 /// Changes the caller's display name or locale: 403 `join_first` for an
 /// anonymous visitor, 422 naming a field that breaks the join form's rules.
 /// A renamed referrer's place on the leaderboard follows.
-pub async fn update(
+pub(crate) async fn update(
     state: &AppState,
     caller: &Caller,
     patch: ProfilePatch,

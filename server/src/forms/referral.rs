@@ -18,7 +18,7 @@ use crate::state::AppState;
 /// Body of `POST /api/referral`.
 #[derive(Debug, Deserialize, salvo_oapi::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ReferralRequest {
+pub(crate) struct ReferralRequest {
     /// Campaign slug.
     #[salvo(schema(schema_with = crate::model::schema::slug))]
     pub campaign: String,
@@ -35,7 +35,7 @@ fn unknown_code() -> ApiError {
 }
 
 /// The user whose code `raw` is, in this campaign; 404 `unknown_code` otherwise.
-pub async fn referrer_by_code(
+pub(crate) async fn referrer_by_code(
     state: &AppState,
     campaign: &Campaign,
     raw: &str,
@@ -54,7 +54,11 @@ pub async fn referrer_by_code(
 ///
 /// The campaign's leaderboard is marked as changed too (announced by
 /// `crate::live`, at most once a second).
-pub async fn announce_milestone(state: &AppState, campaign: &Campaign, credit: &ReferralCredit) {
+pub(crate) async fn announce_milestone(
+    state: &AppState,
+    campaign: &Campaign,
+    credit: &ReferralCredit,
+) {
     if campaign.config.leaderboard.enabled {
         state.leaderboard_changes.touch(campaign.id);
     }
@@ -84,7 +88,7 @@ pub async fn announce_milestone(state: &AppState, campaign: &Campaign, credit: &
 /// 401 without a valid session, 403 `join_first` for a visitor who has not
 /// joined, 429 past the rate limit, 403 `referrals_closed`, 404
 /// `unknown_code`, 422 `self_referral`, 409 `already_referred`.
-pub async fn refer(
+pub(crate) async fn refer(
     state: &AppState,
     body: ReferralRequest,
     token: Option<&str>,

@@ -35,11 +35,11 @@ const FOLLOW_POLL: Duration = Duration::from_millis(200);
 const CHANNEL: usize = 64;
 
 /// The feed service.
-pub struct Feed(pub Arc<AppState>);
+pub(crate) struct Feed(pub Arc<AppState>);
 
 /// Numbers committed records every second, so that retention can remove
 /// them (and a consumer's position means the same on every instance).
-pub fn start_numbering(state: &Arc<AppState>) {
+pub(crate) fn start_numbering(state: &Arc<AppState>) {
     let numbering = state.clone();
     state
         .tasks

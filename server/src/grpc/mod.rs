@@ -7,8 +7,8 @@
 //! and reflection answer anyone. Errors are the REST API's, as gRPC
 //! status codes with the stable code in the `ovasabi-code` metadata entry.
 
-pub mod feed;
-pub mod services;
+pub(crate) mod feed;
+pub(crate) mod services;
 
 use std::sync::Arc;
 
@@ -33,7 +33,7 @@ pub mod proto {
 
 /// The REST error as a gRPC status: its code mapped, its stable code (and
 /// field) in metadata, its cause logged and never sent.
-pub fn status(error: ApiError) -> Status {
+pub(crate) fn status(error: ApiError) -> Status {
     let code = match error.status().as_u16() {
         400 | 413 | 415 | 422 => Code::InvalidArgument,
         401 => Code::Unauthenticated,
@@ -73,7 +73,7 @@ pub(crate) fn invalid(field: &str, message: impl Into<String>) -> Status {
 /// ask [`crate::team::caller`] about (an interceptor cannot wait for the
 /// database).
 #[derive(Clone)]
-pub struct Authorize(Arc<AppState>);
+pub(crate) struct Authorize(Arc<AppState>);
 
 /// A bearer other than the service token, for [`caller`] to look up.
 #[derive(Clone)]
@@ -115,7 +115,7 @@ impl tonic::service::Interceptor for Authorize {
 
 /// Who made the call [`Authorize`] let through, with at least `role`
 /// (a team key is looked up now: a revoked one is refused).
-pub async fn caller<T>(
+pub(crate) async fn caller<T>(
     state: &AppState,
     request: &Request<T>,
     role: Role,
@@ -137,7 +137,10 @@ pub async fn caller<T>(
 
 /// Serves the API on `listener` until the app drains; the feed's numbering
 /// runs beside it.
-pub fn start(state: &Arc<AppState>, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+pub(crate) fn start(
+    state: &Arc<AppState>,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<()> {
     use proto::campaigns_server::CampaignsServer;
     use proto::events_server::EventsServer;
     use proto::leads_server::LeadsServer;

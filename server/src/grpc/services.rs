@@ -28,7 +28,7 @@ use crate::team::Caller;
 
 /// The services over one state.
 #[derive(Clone)]
-pub struct Api(pub Arc<AppState>);
+pub(crate) struct Api(pub Arc<AppState>);
 
 fn time(at: Option<DateTime<Utc>>) -> String {
     at.map(|t| t.to_rfc3339()).unwrap_or_default()

@@ -27,7 +27,7 @@ use crate::store::CampaignCounts;
 use crate::team::campaign_summary;
 
 /// Routes of this resource.
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::with_path("api/campaign")
         .get(list)
         .post(create)
@@ -43,7 +43,7 @@ pub fn router() -> Router {
 
 /// Body of `GET /api/campaign`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CampaignList {
+pub(crate) struct CampaignList {
     /// The page of campaigns, oldest first.
     pub campaigns: Vec<Campaign>,
 }
@@ -52,7 +52,7 @@ pub struct CampaignList {
 /// shows to anyone (`config.public_metrics`), or all of them to the admin,
 /// with counts per hour of the campaign's life.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CampaignMetrics {
+pub(crate) struct CampaignMetrics {
     /// Visitors connected right now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub active: Option<u64>,

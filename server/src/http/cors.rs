@@ -37,7 +37,7 @@ const PREFLIGHT_MAX_AGE: &str = "600";
 
 /// The cross-origin policy, as a Salvo service hoop (it runs for every
 /// request, matched by a route or not: preflights have no route of their own).
-pub struct CrossOrigin(pub Arc<AppState>);
+pub(crate) struct CrossOrigin(pub Arc<AppState>);
 
 #[async_trait]
 impl Handler for CrossOrigin {

@@ -20,14 +20,14 @@ use crate::model::team::Role;
 use crate::request::answers;
 
 /// Routes of this resource.
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::with_path("api/erasure").post(erase)
 }
 
 /// Body of `POST /api/erasure`: `email` (and optionally `campaign`), or `master_id`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ErasureRequest {
+pub(crate) struct ErasureRequest {
     /// The person's email address.
     pub email: Option<String>,
     /// The campaign to erase in (default: every campaign); with `email` only.

@@ -15,7 +15,7 @@ use crate::state::AppState;
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Routes of this resource.
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::new()
         .push(Router::with_path("healthz").get(healthz))
         .push(Router::with_path("readyz").get(readyz))
@@ -23,14 +23,14 @@ pub fn router() -> Router {
 
 /// Body of `/healthz`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
+pub(crate) struct Health {
     /// `ok`.
     pub status: &'static str,
 }
 
 /// Body of `/readyz`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Readiness {
+pub(crate) struct Readiness {
     /// `ready` or `not_ready`.
     pub status: &'static str,
     /// `not_ready` when a dependency fails, like every error body.
@@ -46,7 +46,7 @@ pub struct Readiness {
 /// Per-dependency results.
 #[derive(Debug, Serialize, ToSchema)]
 #[allow(missing_docs)] // fields named for what they hold
-pub struct Checks {
+pub(crate) struct Checks {
     pub database: &'static str,
     pub redis: &'static str,
 }

@@ -26,7 +26,7 @@ use crate::model::schema::{ListFormat, Slug};
 use crate::model::team::Role;
 
 /// Routes of this resource.
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::with_path("api/quote")
         .post(submit)
         .get(list)
@@ -36,14 +36,14 @@ pub fn router() -> Router {
 /// Body of `PATCH /api/quote/{id}`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct StatusChange {
+pub(crate) struct StatusChange {
     /// The new status.
     pub status: LeadStatus,
 }
 
 /// Body of `GET /api/quote`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct LeadList {
+pub(crate) struct LeadList {
     /// The page of leads, newest first.
     /// (Named `quotes` in the answer, as it always was.)
     #[serde(rename = "quotes")]

@@ -22,7 +22,7 @@ use crate::request::answers;
 use crate::request::{team_campaign, visible_campaign};
 
 /// Routes of this resource, under `api/campaign/{slug}`.
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::new()
         .push(Router::with_path("event-types").get(event_types))
         .push(Router::with_path("events").post(publish))

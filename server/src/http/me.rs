@@ -10,7 +10,7 @@ use crate::forms::profile::{Me, ProfilePatch};
 use crate::request::answers;
 
 /// Routes of this resource.
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::with_path("api/me").get(show).patch(update)
 }
 

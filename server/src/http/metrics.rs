@@ -15,12 +15,12 @@ use crate::request::answers;
 use crate::state::AppState;
 
 /// Routes of this resource.
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::with_path("metrics").get(metrics)
 }
 
 /// The service of the separate metrics address: `GET /metrics` only.
-pub fn admin_service(state: Arc<AppState>) -> Service {
+pub(crate) fn admin_service(state: Arc<AppState>) -> Service {
     Service::new(
         Router::new()
             .hoop(crate::request::Inject(state))

@@ -4,25 +4,25 @@
 //! reach the [`AppState`] and what else a request carries through
 //! [`crate::request`].
 
-pub mod campaign;
-pub mod cors;
-pub mod erasure;
-pub mod error;
+pub(crate) mod campaign;
+pub(crate) mod cors;
+pub(crate) mod erasure;
+pub(crate) mod error;
 mod export;
-pub mod health;
-pub mod lead;
-pub mod live;
-pub mod me;
-pub mod metrics;
-pub mod openapi;
-pub mod outbox;
-pub mod referral;
-pub mod reports;
-pub mod session;
-pub mod team;
-pub mod translate;
-pub mod user;
-pub mod web;
+pub(crate) mod health;
+pub(crate) mod lead;
+pub(crate) mod live;
+pub(crate) mod me;
+pub(crate) mod metrics;
+pub(crate) mod openapi;
+pub(crate) mod outbox;
+pub(crate) mod referral;
+pub(crate) mod reports;
+pub(crate) mod session;
+pub(crate) mod team;
+pub(crate) mod translate;
+pub(crate) mod user;
+pub(crate) mod web;
 
 use std::sync::Arc;
 
@@ -30,10 +30,10 @@ use salvo::catcher::Catcher;
 use salvo::prelude::*;
 
 use crate::model::campaign::Campaign;
-pub use crate::request::{
-    ApiError, Inject, MAX_PAGE, bearer_token, check_campaign_origin, client_address, client_ip,
-    json_body, open_campaign, page, query_u32, rate_limit, read_body, request_origin,
-    sees_campaign, state, team, team_campaign, visible_campaign,
+pub(crate) use crate::request::{
+    ApiError, Inject, MAX_PAGE, bearer_token, check_campaign_origin, client_ip, json_body,
+    open_campaign, page, query_u32, rate_limit, read_body, request_origin, sees_campaign, state,
+    team, team_campaign, visible_campaign,
 };
 use crate::request::{access, body};
 use crate::state::AppState;
@@ -43,7 +43,7 @@ use crate::transport::{connect, fallback, sse, webtransport};
 
 /// The whole HTTP service for `state`; `webtransport` is the cursor
 /// channel's endpoint, which its description reads.
-pub fn service(state: Arc<AppState>, webtransport: Arc<PublishedEndpoint>) -> Service {
+pub(crate) fn service(state: Arc<AppState>, webtransport: Arc<PublishedEndpoint>) -> Service {
     openapi::document();
     Service::new(router(state.clone(), webtransport))
         .hoop(access::AccessLog(state.clone()))
@@ -54,7 +54,7 @@ pub fn service(state: Arc<AppState>, webtransport: Arc<PublishedEndpoint>) -> Se
 
 /// Every route of the HTTP API, with the shared state (and the cursor
 /// channel's endpoint, beside it) put in each request's depot.
-pub fn router(state: Arc<AppState>, webtransport: Arc<PublishedEndpoint>) -> Router {
+pub(crate) fn router(state: Arc<AppState>, webtransport: Arc<PublishedEndpoint>) -> Router {
     routes_tree().hoop(Inject(state)).hoop(Inject(webtransport))
 }
 
@@ -128,7 +128,7 @@ pub fn routes(router: &Router) -> Vec<(String, String)> {
 
 /// The campaign named by the `campaign` query parameter, drafts included (for
 /// admin lists); 422 when missing, 404 when unknown.
-pub async fn campaign_query(req: &Request, state: &AppState) -> Result<Campaign, ApiError> {
+pub(crate) async fn campaign_query(req: &Request, state: &AppState) -> Result<Campaign, ApiError> {
     let slug = req
         .query::<String>("campaign")
         .ok_or_else(|| ApiError::invalid_field("campaign", "the campaign slug is required"))?;
@@ -139,7 +139,7 @@ pub async fn campaign_query(req: &Request, state: &AppState) -> Result<Campaign,
 /// The campaign a team list is of: the `campaign` query parameter's (404
 /// when unknown, 403 out of `by`'s scope), else `by`'s own campaign for a
 /// campaign's key, else every campaign (`None`).
-pub async fn campaign_filter(
+pub(crate) async fn campaign_filter(
     req: &Request,
     state: &AppState,
     by: &Caller,

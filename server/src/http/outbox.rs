@@ -14,7 +14,7 @@ use crate::request::answers;
 use crate::request::markers::PageQuery;
 
 /// Routes of this resource.
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::with_path("api/outbox")
         .get(list)
         .push(Router::with_path("{id}/retry").post(retry))
@@ -22,14 +22,14 @@ pub fn router() -> Router {
 
 /// Body of `GET /api/outbox`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct OutboxList {
+pub(crate) struct OutboxList {
     /// The page of entries, newest first.
     pub entries: Vec<OutboxEntry>,
 }
 
 /// Answer of `POST /api/outbox/{id}/retry`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Redriven {
+pub(crate) struct Redriven {
     /// The entry's id.
     pub id: i64,
     /// Its state now: always `pending`.

@@ -12,13 +12,13 @@ use crate::forms::referral::ReferralRequest;
 use crate::request::answers;
 
 /// Routes of this resource.
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::with_path("api/referral").post(refer)
 }
 
 /// Answer of a referral.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ReferralResponse {
+pub(crate) struct ReferralResponse {
     /// The referrer's display name.
     pub referrer: String,
     /// The referrer's count, this referral included.

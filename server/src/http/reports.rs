@@ -28,7 +28,7 @@ use crate::request::{query_bool, query_time, team_campaign};
 use crate::state::AppState;
 
 /// Routes of this resource, under `api/campaign/{slug}`.
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::new()
         .push(Router::with_path("participants").get(participants))
         .push(Router::with_path("referrals").get(referrals))
@@ -81,7 +81,7 @@ fn cursor_query(req: &Request, state: &AppState, list: &str) -> Result<Option<Po
 /// A participant as the team reads it.
 #[derive(Debug, Serialize, ToSchema)]
 #[salvo(schema(name = Participant))]
-pub struct ParticipantRow {
+pub(crate) struct ParticipantRow {
     /// The user's id.
     pub master_id: Uuid,
     /// Name shown in public events.
@@ -125,7 +125,7 @@ impl From<&Participant> for ParticipantRow {
 
 /// Body of `GET /api/campaign/{slug}/participants` (as JSON).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ParticipantPage {
+pub(crate) struct ParticipantPage {
     /// The page of participants.
     pub participants: Vec<ParticipantRow>,
     /// The next page's `cursor`; null after the last.
@@ -134,7 +134,7 @@ pub struct ParticipantPage {
 
 /// Body of `GET /api/campaign/{slug}/referrals` (as JSON).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ReferralPage {
+pub(crate) struct ReferralPage {
     /// The page of referrals.
     pub referrals: Vec<Referral>,
     /// The next page's `cursor`; null after the last.
@@ -143,7 +143,7 @@ pub struct ReferralPage {
 
 /// Body of `GET /api/campaign/{slug}/funnel`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Funnel {
+pub(crate) struct Funnel {
     /// From.
     pub since: DateTime<Utc>,
     /// To.

@@ -17,14 +17,14 @@ use crate::request::answers;
 use crate::session::SessionKind;
 
 /// Routes of this resource.
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::with_path("api/session").post(create)
 }
 
 /// Body of `POST /api/session`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SessionRequest {
+pub(crate) struct SessionRequest {
     /// Campaign slug.
     #[salvo(schema(schema_with = schema::slug))]
     pub campaign: String,
@@ -88,7 +88,7 @@ fn utm_schema() -> Object {
 
 /// A new session.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SessionResponse {
+pub(crate) struct SessionResponse {
     /// The visitor id.
     pub session_id: Uuid,
     /// Bearer token naming it.

@@ -20,7 +20,7 @@ use crate::team::consumers::Listed;
 use crate::team::{KeyRequest, MadeKey};
 
 /// Routes of this resource.
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::with_path("api/admin")
         .push(Router::with_path("whoami").get(whoami))
         .push(

@@ -12,13 +12,13 @@ use crate::forms::join::JoinRequest;
 use crate::request::answers;
 
 /// Routes of this resource.
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::with_path("api/user/register").post(register)
 }
 
 /// Answer of a join.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct JoinResponse {
+pub(crate) struct JoinResponse {
     /// The user's global id.
     pub master_id: Uuid,
     /// Name shown publicly.

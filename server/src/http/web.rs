@@ -29,7 +29,7 @@ use crate::transport::webtransport::describe::endpoint_info;
 pub const CLIENT_VERSION: &str = env!("OVASABI_CLIENT_VERSION");
 
 /// Routes of this resource.
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::new()
         .push(Router::with_path("client/{version}/{file}").get(versioned_client))
         .push(Router::with_path("client/{file}").get(latest_client))
@@ -42,7 +42,7 @@ pub fn router() -> Router {
 }
 
 /// The demo page, for `GET /`.
-pub fn index() -> Router {
+pub(crate) fn index() -> Router {
     Router::new().get(demo_page)
 }
 

@@ -19,7 +19,7 @@ use crate::state::AppState;
 /// Body of `POST /api/campaign/{slug}/events`.
 #[derive(Debug, Deserialize, salvo_oapi::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CustomEvent {
+pub(crate) struct CustomEvent {
     /// An event type of the campaign's `config.event_types`.
     #[serde(rename = "type")]
     #[salvo(schema(schema_with = event_name_schema))]
@@ -48,7 +48,7 @@ fn event_name_schema() -> salvo_oapi::schema::Object {
 /// campaign does not declare, 422 naming the field (`data.<name>`,
 /// `recipient`) that breaks the declaration. Nothing is written or published
 /// unless all of it holds. Returns the event's id.
-pub async fn publish(
+pub(crate) async fn publish(
     state: &AppState,
     campaign: &Campaign,
     event: CustomEvent,

@@ -16,7 +16,7 @@ use crate::state::AppState;
 const KIND: &str = "leaderboard";
 
 /// Announces the leaderboards this instance may have changed.
-pub async fn announce_changed(state: &AppState) {
+pub(crate) async fn announce_changed(state: &AppState) {
     for id in state.leaderboard_changes.take() {
         let campaign = match state.store.campaign_by_id(id).await {
             Ok(Some(campaign)) => campaign,
@@ -36,7 +36,7 @@ pub async fn announce_changed(state: &AppState) {
 
 /// Recomputes `campaign`'s top N and publishes `leaderboard` if this call
 /// changed it; true when it did.
-pub async fn announce(state: &AppState, campaign: &Campaign) -> anyhow::Result<bool> {
+pub(crate) async fn announce(state: &AppState, campaign: &Campaign) -> anyhow::Result<bool> {
     if !campaign.config.leaderboard.enabled {
         return Ok(false);
     }

@@ -24,7 +24,7 @@ fn status_of(campaign: &Campaign, now: chrono::DateTime<chrono::Utc>) -> String 
 /// Announces every campaign whose status or openness changed since it was
 /// last announced. The first time a campaign is seen its state is only
 /// recorded: nothing changed that a page could have missed.
-pub async fn announce_changed(state: &AppState) {
+pub(crate) async fn announce_changed(state: &AppState) {
     let campaigns = match state
         .store
         .list_campaigns(Page {

@@ -8,10 +8,10 @@
 //! an instance announces only after it swapped the stored last-announced
 //! value (`CampaignStore::swap_live_state`), which one instance wins.
 
-pub mod custom;
-pub mod leaderboard;
-pub mod lifecycle;
-pub mod visitors;
+pub(crate) mod custom;
+pub(crate) mod leaderboard;
+pub(crate) mod lifecycle;
+pub(crate) mod visitors;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,11 +20,11 @@ use crate::state::AppState;
 
 /// How often derived live state is looked at (and so the most a
 /// `leaderboard` or `campaign.status` event is announced per campaign).
-pub const ANNOUNCE_EVERY: Duration = Duration::from_secs(1);
+pub(crate) const ANNOUNCE_EVERY: Duration = Duration::from_secs(1);
 
 /// Starts the task that announces derived live events, and the one that
 /// samples visitors.
-pub fn start(state: &Arc<AppState>) {
+pub(crate) fn start(state: &Arc<AppState>) {
     let sampling = state.clone();
     state.tasks.periodic(
         "visitor samples",

@@ -10,7 +10,7 @@ use chrono::{DurationRound, TimeDelta, Utc};
 use crate::state::AppState;
 
 /// Records this minute's visitors of every campaign this instance has served.
-pub async fn sample(state: &AppState) {
+pub(crate) async fn sample(state: &AppState) {
     let now = Utc::now();
     let minute = now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now);
     let mut samples = Vec::new();

@@ -8,9 +8,9 @@ use uuid::Uuid;
 use super::campaign::ValidationError;
 
 /// Longest UTM value accepted, in characters.
-pub const MAX_UTM_CHARS: usize = 200;
+pub(crate) const MAX_UTM_CHARS: usize = 200;
 /// Longest referrer or landing page URL accepted, in characters.
-pub const MAX_URL_CHARS: usize = 2000;
+pub(crate) const MAX_URL_CHARS: usize = 2000;
 
 /// A visitor session's first touch (POST /api/session), as its page
 /// reported it; all null when unknown.
@@ -122,9 +122,9 @@ fn text(field: &str, value: Option<String>, max: usize) -> Result<Option<String>
 }
 
 /// The source of visits with neither UTM parameters nor a referrer.
-pub const DIRECT: &str = "(direct)";
+pub(crate) const DIRECT: &str = "(direct)";
 /// The source of joins and leads made without a recorded visitor session.
-pub const UNKNOWN: &str = "(unknown)";
+pub(crate) const UNKNOWN: &str = "(unknown)";
 
 /// A recorded visitor session.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,7 +22,7 @@ pub enum ErasureSubject {
 
 /// The purpose under which the erasure and audit logs keep a subject's
 /// keyed hash (`SessionKeys::pseudonym`).
-pub const SUBJECT_PURPOSE: &str = "erasure subject";
+pub(crate) const SUBJECT_PURPOSE: &str = "erasure subject";
 
 impl ErasureSubject {
     /// What identifies the subject, to be kept only as a keyed hash (never
@@ -84,10 +84,10 @@ pub struct ErasureReport {
 }
 
 /// What an erased text field holds.
-pub const ERASED: &str = "[erased]";
+pub(crate) const ERASED: &str = "[erased]";
 
 /// The email an erased user keeps (unique, and not an address).
-pub fn erased_email(id: Uuid) -> String {
+pub(crate) fn erased_email(id: Uuid) -> String {
     format!("erased-{}@erased.invalid", id.simple())
 }
 
@@ -106,7 +106,7 @@ const PERSONAL_KEYS: &[&str] = &[
 ];
 
 /// Whether `payload` is about the person with one of `emails` or `ids`.
-pub fn concerns(payload: &serde_json::Value, emails: &[String], ids: &[Uuid]) -> bool {
+pub(crate) fn concerns(payload: &serde_json::Value, emails: &[String], ids: &[Uuid]) -> bool {
     match payload {
         serde_json::Value::String(text) => {
             let lower = text.to_lowercase();
@@ -124,7 +124,7 @@ const PERSONAL_VALUES: &[&str] = &["details", "idempotency_key"];
 
 /// Whether any text in `data` is one of `values` (compared without case):
 /// a live event that names the person.
-pub fn mentions(data: &serde_json::Value, values: &[String]) -> bool {
+pub(crate) fn mentions(data: &serde_json::Value, values: &[String]) -> bool {
     match data {
         serde_json::Value::String(text) => {
             let text = text.to_lowercase();
@@ -138,7 +138,11 @@ pub fn mentions(data: &serde_json::Value, values: &[String]) -> bool {
 
 /// Replaces every text in `data` that is one of `values` (compared without
 /// case) by `with`; whether any was.
-pub fn replace_mentions(data: &mut serde_json::Value, values: &[String], with: &str) -> bool {
+pub(crate) fn replace_mentions(
+    data: &mut serde_json::Value,
+    values: &[String],
+    with: &str,
+) -> bool {
     match data {
         serde_json::Value::String(_) if mentions(data, values) => {
             *data = serde_json::Value::from(with);
@@ -164,7 +168,7 @@ pub fn replace_mentions(data: &mut serde_json::Value, values: &[String], with: &
 
 /// `payload` with every personal field replaced by [`ERASED`], and the
 /// person's free-form values emptied.
-pub fn scrub(payload: &mut serde_json::Value) {
+pub(crate) fn scrub(payload: &mut serde_json::Value) {
     match payload {
         serde_json::Value::Object(fields) => {
             for (key, value) in fields.iter_mut() {

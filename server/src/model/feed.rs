@@ -7,16 +7,16 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// The scope of a feed consumer: one campaign (`Some(id)`) or every campaign.
-pub type ConsumerScope = Option<i64>;
+pub(crate) type ConsumerScope = Option<i64>;
 
 /// How a scope is stored: the campaign id, or 0 for every campaign
 /// (campaign ids start at 1).
-pub fn stored_scope(scope: ConsumerScope) -> i64 {
+pub(crate) fn stored_scope(scope: ConsumerScope) -> i64 {
     scope.unwrap_or(0)
 }
 
 /// A stored scope.
-pub fn read_scope(stored: i64) -> ConsumerScope {
+pub(crate) fn read_scope(stored: i64) -> ConsumerScope {
     (stored > 0).then_some(stored)
 }
 

@@ -102,7 +102,7 @@ pub struct Lead {
 /// What a client may learn of a lead: id and status.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[allow(missing_docs)] // fields named for what they hold
-pub struct LeadReceipt {
+pub(crate) struct LeadReceipt {
     pub id: Uuid,
     pub status: LeadStatus,
 }

@@ -2,16 +2,16 @@
 //! API all speak of. Types and their own rules only — no I/O, no imports of
 //! the modules above (the store, the services, the transports).
 
-pub mod attribution;
-pub mod campaign;
-pub mod erasure;
-pub mod events;
-pub mod feed;
-pub mod lead;
-pub mod outbox;
-pub mod report;
-pub mod schema;
-pub mod team;
-pub mod text;
-pub mod translation;
-pub mod user;
+pub(crate) mod attribution;
+pub(crate) mod campaign;
+pub(crate) mod erasure;
+pub(crate) mod events;
+pub(crate) mod feed;
+pub(crate) mod lead;
+pub(crate) mod outbox;
+pub(crate) mod report;
+pub(crate) mod schema;
+pub(crate) mod team;
+pub(crate) mod text;
+pub(crate) mod translation;
+pub(crate) mod user;

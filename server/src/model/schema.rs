@@ -9,12 +9,12 @@ use salvo_oapi::{Components, RefOr, ToSchema};
 use super::text::INVISIBLE;
 
 /// Longest campaign slug.
-pub const SLUG_MAX: usize = 64;
+pub(crate) const SLUG_MAX: usize = 64;
 /// Longest email address.
-pub const EMAIL_MAX: usize = 254;
+pub(crate) const EMAIL_MAX: usize = 254;
 
 /// A campaign slug: lower-case words of letters and digits joined by `-`.
-pub fn slug() -> Object {
+pub(crate) fn slug() -> Object {
     Object::with_type(BasicType::String)
         .pattern("^[a-z0-9]+(-[a-z0-9]+)*$")
         .min_length(1)
@@ -23,7 +23,7 @@ pub fn slug() -> Object {
 
 /// A campaign slug where the description names a parameter's type
 /// (`("campaign" = Slug, Query)`); the value is read as a `String`.
-pub struct Slug;
+pub(crate) struct Slug;
 
 impl ToSchema for Slug {
     fn to_schema(_components: &mut Components) -> RefOr<Schema> {
@@ -32,7 +32,7 @@ impl ToSchema for Slug {
 }
 
 /// A list's `format` parameter: `json` (pages) or `csv` (the whole list).
-pub struct ListFormat;
+pub(crate) struct ListFormat;
 
 impl ToSchema for ListFormat {
     fn to_schema(_components: &mut Components) -> RefOr<Schema> {
@@ -43,7 +43,7 @@ impl ToSchema for ListFormat {
 }
 
 /// An email address.
-pub fn email() -> Object {
+pub(crate) fn email() -> Object {
     Object::with_type(BasicType::String)
         .format(SchemaFormat::KnownFormat(KnownFormat::Email))
         .max_length(EMAIL_MAX)
@@ -54,7 +54,7 @@ pub fn email() -> Object {
 /// invisible format character, and not blank. (The pattern says the
 /// characters of the Basic Multilingual Plane; the server refuses the
 /// others of [`INVISIBLE`] too.)
-pub fn text(max: usize, multiline: bool) -> Object {
+pub(crate) fn text(max: usize, multiline: bool) -> Object {
     let refused = refused(multiline);
     Object::with_type(BasicType::String)
         .min_length(1)
@@ -67,7 +67,7 @@ pub fn text(max: usize, multiline: bool) -> Object {
 
 /// Optional one-line text, at most `max` characters: as [`text`], but
 /// `null` or blank means none.
-pub fn optional_text(max: usize) -> Object {
+pub(crate) fn optional_text(max: usize) -> Object {
     let refused = refused(false);
     Object::with_type(SchemaType::Array(vec![BasicType::String, BasicType::Null]))
         .pattern(format!("^[^{refused}]*$"))
@@ -79,7 +79,7 @@ pub fn optional_text(max: usize) -> Object {
 
 /// A pattern for a value the server trims first (`str::trim`): what
 /// `inner` matches, or nothing (blank), with white space around it.
-pub fn trimmed(inner: &str) -> String {
+pub(crate) fn trimmed(inner: &str) -> String {
     const WHITE_SPACE: &str =
         r"\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
     format!("^[{WHITE_SPACE}]*({inner})?[{WHITE_SPACE}]*$")
@@ -107,12 +107,12 @@ fn refused(multiline: bool) -> String {
 
 /// Any string: a JSON body's strings never hold NUL
 /// ([`crate::request::body`] refuses it), so that much is said.
-pub fn string() -> Object {
+pub(crate) fn string() -> Object {
     Object::with_type(BasicType::String).pattern(r"^[^\u0000]*$")
 }
 
 /// `schema`, or `null`.
-pub fn nullable(schema: impl Into<Schema>) -> Schema {
+pub(crate) fn nullable(schema: impl Into<Schema>) -> Schema {
     Schema::AnyOf(
         AnyOf::new()
             .item(schema.into())

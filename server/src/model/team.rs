@@ -50,14 +50,14 @@ impl Role {
 /// What every key's text begins with: lets the server tell a team key from
 /// a visitor's session token without asking the database, and lets secret
 /// scanners recognise a leaked one.
-pub const KEY_PREFIX: &str = "ovk_";
+pub(crate) const KEY_PREFIX: &str = "ovk_";
 
 /// Characters of a key (after [`KEY_PREFIX`]) kept in the clear to tell keys
 /// apart in lists.
-pub const SHOWN_CHARS: usize = 6;
+pub(crate) const SHOWN_CHARS: usize = 6;
 
 /// Longest key name.
-pub const MAX_NAME_CHARS: usize = 80;
+pub(crate) const MAX_NAME_CHARS: usize = 80;
 
 /// A stored key, without its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]

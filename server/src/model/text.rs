@@ -14,7 +14,7 @@ use unicode_normalization::UnicodeNormalization;
 /// password before a host (`https://user:pass@host/…`) become `****`
 /// (`https://****@host/…`). What the team is shown of a webhook receiver's
 /// address, and of an error that quotes it.
-pub fn mask_url_credentials(text: &str) -> String {
+pub(crate) fn mask_url_credentials(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("://") {
@@ -38,7 +38,7 @@ pub fn mask_url_credentials(text: &str) -> String {
 /// The SHA-256 of `text`, as 64 lower-case hex digits: how a text is kept
 /// when only its identity may be (a key, a source text's memory key, a
 /// campaign file's version).
-pub fn sha256_hex(text: &str) -> String {
+pub(crate) fn sha256_hex(text: &str) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(text.as_bytes())
         .iter()
@@ -48,7 +48,7 @@ pub fn sha256_hex(text: &str) -> String {
 
 /// The invisible characters refused in text, as inclusive ranges: bidirectional
 /// controls, line and paragraph separators, invisible format characters.
-pub const INVISIBLE: &[(char, char)] = &[
+pub(crate) const INVISIBLE: &[(char, char)] = &[
     ('\u{00AD}', '\u{00AD}'), // soft hyphen
     ('\u{034F}', '\u{034F}'), // combining grapheme joiner
     ('\u{061C}', '\u{061C}'), // Arabic letter mark
@@ -69,7 +69,7 @@ pub const INVISIBLE: &[(char, char)] = &[
 
 /// Whether `c` is an invisible character refused in text ([`INVISIBLE`]).
 /// (C0 and C1 controls are `char::is_control`.)
-pub fn is_invisible(c: char) -> bool {
+pub(crate) fn is_invisible(c: char) -> bool {
     INVISIBLE
         .iter()
         .any(|&(first, last)| (first..=last).contains(&c))
@@ -78,7 +78,7 @@ pub fn is_invisible(c: char) -> bool {
 /// The first character of `text` that may not appear in it: a control
 /// (other than a line break or tab where `multiline`) or an invisible
 /// character ([`is_invisible`]).
-pub fn forbidden_char(text: &str, multiline: bool) -> Option<char> {
+pub(crate) fn forbidden_char(text: &str, multiline: bool) -> Option<char> {
     text.chars().find(|&c| {
         (c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t'))) || is_invisible(c)
     })
@@ -88,7 +88,7 @@ pub fn forbidden_char(text: &str, multiline: bool) -> Option<char> {
 /// full-width letters and combining sequences are their plain forms),
 /// without zero-width characters, trimmed and in lower case. Shape is not
 /// checked here.
-pub fn canonical_email(raw: &str) -> String {
+pub(crate) fn canonical_email(raw: &str) -> String {
     raw.nfkc()
         .filter(|c| {
             !matches!(

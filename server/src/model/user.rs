@@ -6,12 +6,12 @@ use serde::Serialize;
 use uuid::Uuid;
 
 /// Letters and digits that cannot be mistaken for one another (no 0/O, 1/I/L).
-pub const REFERRAL_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+pub(crate) const REFERRAL_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 /// Length of a referral code: 31^8 ≈ 8.5e11 codes.
-pub const REFERRAL_CODE_LEN: usize = 8;
+pub(crate) const REFERRAL_CODE_LEN: usize = 8;
 
 /// A fresh random referral code (from the OS-seeded RNG, unrelated to any id).
-pub fn new_referral_code() -> String {
+pub(crate) fn new_referral_code() -> String {
     let mut rng = rand::rng();
     (0..REFERRAL_CODE_LEN)
         .map(|_| char::from(REFERRAL_ALPHABET[rng.random_range(0..REFERRAL_ALPHABET.len())]))
@@ -20,7 +20,7 @@ pub fn new_referral_code() -> String {
 
 /// A code as typed by a person: trimmed, upper-cased, dashes and spaces dropped.
 /// `None` when it cannot be a referral code at all.
-pub fn normalize_referral_code(raw: &str) -> Option<String> {
+pub(crate) fn normalize_referral_code(raw: &str) -> Option<String> {
     let code: String = raw
         .chars()
         .filter(|c| !matches!(c, ' ' | '-'))

@@ -46,7 +46,7 @@ pub struct WebhookSettings {
 }
 
 /// Most characters of a receiver's error body kept with a failed attempt.
-pub const EXCERPT_CHARS: usize = 200;
+pub(crate) const EXCERPT_CHARS: usize = 200;
 
 /// The start of a refused delivery's response body: at most
 /// [`EXCERPT_CHARS`] characters of text, controls replaced, read with a cap
@@ -64,7 +64,7 @@ async fn body_excerpt(mut response: reqwest::Response) -> String {
 
 /// `text` on one line, without control or invisible characters, cut to
 /// [`EXCERPT_CHARS`].
-pub fn sanitize_excerpt(text: &str) -> String {
+pub(crate) fn sanitize_excerpt(text: &str) -> String {
     let clean: String = text
         .chars()
         .map(|c| {
@@ -138,7 +138,7 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 /// with `body` sent at `timestamp`: `v1,` and the base64 of the HMAC-SHA256
 /// of `{id}.{timestamp}.{body}`, keyed with the secret's bytes (which the
 /// receiver's library takes as `whsec_` followed by their base64).
-pub fn standard_signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
+pub(crate) fn standard_signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
     use base64::Engine;
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
         .expect("HMAC accepts any key length");
@@ -156,7 +156,7 @@ pub fn standard_signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -
 
 /// Delay before retry number `attempt` (1-based): exponential from `base`, capped,
 /// with full jitter over its upper half so that retries of many entries spread out.
-pub fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
+pub(crate) fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
     let exp = base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(30)));
     let ceiling = exp.min(cap);
     let half = ceiling / 2;
@@ -166,7 +166,7 @@ pub fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
 /// Where an outbox entry stands, as the campaign's team hears it
 /// (`team.delivery`): `delivered`, `dead`, `retrying` (failed, to be tried
 /// again) or `pending` (not tried yet, or put back in line).
-pub fn delivery_state(entry: &OutboxEntry) -> TeamDelivery {
+pub(crate) fn delivery_state(entry: &OutboxEntry) -> TeamDelivery {
     let state = if entry.delivered_at.is_some() {
         DeliveryState::Delivered
     } else if entry.dead_at.is_some() {
@@ -195,7 +195,7 @@ pub fn delivery_state(entry: &OutboxEntry) -> TeamDelivery {
 /// Tells `entry`'s campaign team where it stands now (`team.delivery`);
 /// an entry of no campaign has no team to tell. A bus failure is logged: the
 /// delivery itself is done.
-pub async fn announce_delivery(bus: &dyn EventBus, entry: &OutboxEntry) {
+pub(crate) async fn announce_delivery(bus: &dyn EventBus, entry: &OutboxEntry) {
     let Some(campaign) = &entry.campaign_slug else {
         return;
     };

@@ -23,13 +23,13 @@ use tracing::Instrument;
 use crate::state::AppState;
 
 /// The request id header, asked for and answered.
-pub const REQUEST_ID: &str = "x-request-id";
+pub(crate) const REQUEST_ID: &str = "x-request-id";
 
 /// The route of a request no route matched.
 const UNMATCHED: &str = "unmatched";
 
 /// The request id the client sent, when plausible, or a new one.
-pub fn request_id(headers: &HeaderMap) -> String {
+pub(crate) fn request_id(headers: &HeaderMap) -> String {
     let plausible = |id: &&str| {
         (1..=128).contains(&id.len())
             && id
@@ -44,13 +44,13 @@ pub fn request_id(headers: &HeaderMap) -> String {
 }
 
 /// The span a request's log lines are inside.
-pub fn request_span(id: &str, method: &str, route: &str) -> tracing::Span {
+pub(crate) fn request_span(id: &str, method: &str, route: &str) -> tracing::Span {
     tracing::info_span!("request", id, method, route)
 }
 
 /// Counts a request of `route` and `method` answered `status`, begun at
 /// `started`, and logs its access line (inside the request's span).
-pub fn record(
+pub(crate) fn record(
     state: &AppState,
     (route, method): (&str, &str),
     status: u16,
@@ -85,7 +85,7 @@ fn method_label(method: &str) -> &str {
 
 /// The service hoop: request id, span and access line of every request
 /// Salvo serves (the lean event-stream path does the same itself).
-pub struct AccessLog(pub Arc<AppState>);
+pub(crate) struct AccessLog(pub Arc<AppState>);
 
 #[async_trait]
 impl Handler for AccessLog {

@@ -38,7 +38,7 @@ impl EndpointOutRegister for ApiError {
 }
 
 /// One error answer: a status, its meaning and the codes it carries.
-pub struct ErrorAnswer {
+pub(crate) struct ErrorAnswer {
     /// The HTTP status.
     pub status: u16,
     /// What it means, for a person.
@@ -49,7 +49,7 @@ pub struct ErrorAnswer {
 
 impl ErrorAnswer {
     /// The description of the answer: its meaning and its codes.
-    pub fn description(&self) -> String {
+    pub(crate) fn description(&self) -> String {
         let codes: Vec<String> = self.codes.iter().map(|c| format!("`{c}`")).collect();
         format!("{} (`code`: {})", self.meaning, codes.join(", "))
     }
@@ -65,11 +65,11 @@ macro_rules! answers {
     ($($(#[$doc:meta])* $name:ident => [$($answer:expr),+ $(,)?];)+) => {
         $(
             $(#[$doc])*
-            pub struct $name;
+            pub(crate) struct $name;
 
             impl $name {
                 /// The answers of this set.
-                pub const ANSWERS: &[&ErrorAnswer] = &[$(&$answer),+];
+                pub(crate) const ANSWERS: &[&ErrorAnswer] = &[$(&$answer),+];
             }
 
             impl ToResponses for $name {
@@ -83,30 +83,31 @@ macro_rules! answers {
         )+
 
         /// Every set, for the test that holds the codes to the code.
-        pub const ALL: &[&[&ErrorAnswer]] = &[$($name::ANSWERS),+];
+        #[cfg(test)]
+        pub(crate) const ALL: &[&[&ErrorAnswer]] = &[$($name::ANSWERS),+];
     };
 }
 
 /// 400 for a request whose query or body is malformed.
-pub const MALFORMED: ErrorAnswer = ErrorAnswer {
+pub(crate) const MALFORMED: ErrorAnswer = ErrorAnswer {
     status: 400,
     meaning: "Malformed request",
     codes: &["malformed_json", "unreadable_body", "token_in_url"],
 };
 /// 408 for a body that trickled in.
-pub const TIMEOUT: ErrorAnswer = ErrorAnswer {
+pub(crate) const TIMEOUT: ErrorAnswer = ErrorAnswer {
     status: 408,
     meaning: "The body came too slowly",
     codes: &["request_timeout"],
 };
 /// 413 for a body over the limit.
-pub const TOO_LARGE: ErrorAnswer = ErrorAnswer {
+pub(crate) const TOO_LARGE: ErrorAnswer = ErrorAnswer {
     status: 413,
     meaning: "Body too large",
     codes: &["payload_too_large"],
 };
 /// 415 for a body of another type.
-pub const MEDIA_TYPE: ErrorAnswer = ErrorAnswer {
+pub(crate) const MEDIA_TYPE: ErrorAnswer = ErrorAnswer {
     status: 415,
     meaning: "Not a JSON (or, for campaign files, TOML) body",
     codes: &["unsupported_media_type"],
@@ -120,25 +121,25 @@ const CREDENTIAL_CODES: &[&str] = &[
     "session_ended",
 ];
 /// 401 for a visitor's missing or bad session token or ticket.
-pub const SESSION_CREDENTIAL: ErrorAnswer = ErrorAnswer {
+pub(crate) const SESSION_CREDENTIAL: ErrorAnswer = ErrorAnswer {
     status: 401,
     meaning: "Missing, forged or expired credential",
     codes: CREDENTIAL_CODES,
 };
 /// 401 for a team member's missing, bad or revoked key.
-pub const KEY_CREDENTIAL: ErrorAnswer = ErrorAnswer {
+pub(crate) const KEY_CREDENTIAL: ErrorAnswer = ErrorAnswer {
     status: 401,
     meaning: "Missing, forged, revoked or expired credential",
     codes: CREDENTIAL_CODES,
 };
 /// 403 for a key whose role or scope falls short.
-pub const ROLE: ErrorAnswer = ErrorAnswer {
+pub(crate) const ROLE: ErrorAnswer = ErrorAnswer {
     status: 403,
     meaning: "The key's role is too small, or the key is of another campaign",
     codes: &["role_required", "campaign_out_of_scope"],
 };
 /// 403 for a visitor's request the campaign does not allow now or from there.
-pub const NOT_ALLOWED: ErrorAnswer = ErrorAnswer {
+pub(crate) const NOT_ALLOWED: ErrorAnswer = ErrorAnswer {
     status: 403,
     meaning: "Not allowed from this origin, not for this session, or closed",
     codes: &[
@@ -149,7 +150,7 @@ pub const NOT_ALLOWED: ErrorAnswer = ErrorAnswer {
     ],
 };
 /// 404 for anything named that does not exist.
-pub const NOT_FOUND: ErrorAnswer = ErrorAnswer {
+pub(crate) const NOT_FOUND: ErrorAnswer = ErrorAnswer {
     status: 404,
     meaning: "No such campaign or thing",
     codes: &[
@@ -163,31 +164,31 @@ pub const NOT_FOUND: ErrorAnswer = ErrorAnswer {
     ],
 };
 /// 404 for an unknown campaign.
-pub const NO_CAMPAIGN: ErrorAnswer = ErrorAnswer {
+pub(crate) const NO_CAMPAIGN: ErrorAnswer = ErrorAnswer {
     status: 404,
     meaning: "No such campaign",
     codes: &["campaign_not_found"],
 };
 /// 404 for a campaign without a public leaderboard.
-pub const NO_LEADERBOARD: ErrorAnswer = ErrorAnswer {
+pub(crate) const NO_LEADERBOARD: ErrorAnswer = ErrorAnswer {
     status: 404,
     meaning: "No such campaign, or it shows no leaderboard",
     codes: &["campaign_not_found", "leaderboard_disabled"],
 };
 /// 404 for a key id no live key has.
-pub const NO_KEY: ErrorAnswer = ErrorAnswer {
+pub(crate) const NO_KEY: ErrorAnswer = ErrorAnswer {
     status: 404,
     meaning: "No live key with that id",
     codes: &["key_not_found"],
 };
 /// 404 for a feed consumer that does not exist.
-pub const NO_CONSUMER: ErrorAnswer = ErrorAnswer {
+pub(crate) const NO_CONSUMER: ErrorAnswer = ErrorAnswer {
     status: 404,
     meaning: "No such consumer in that scope, or no such campaign",
     codes: &["consumer_not_found", "campaign_not_found"],
 };
 /// 409 for what conflicts with what is stored.
-pub const CONFLICT: ErrorAnswer = ErrorAnswer {
+pub(crate) const CONFLICT: ErrorAnswer = ErrorAnswer {
     status: 409,
     meaning: "Conflicts with what is stored",
     codes: &[
@@ -202,20 +203,20 @@ pub const CONFLICT: ErrorAnswer = ErrorAnswer {
     ],
 };
 /// 409 for a campaign status move its life does not allow.
-pub const ILLEGAL_TRANSITION: ErrorAnswer = ErrorAnswer {
+pub(crate) const ILLEGAL_TRANSITION: ErrorAnswer = ErrorAnswer {
     status: 409,
     meaning: "A status move the campaign's life does not allow: draft → active; active ⇄ paused; \
               active or paused → ended; ended is final",
     codes: &["illegal_transition"],
 };
 /// 409 for a key name already in use.
-pub const KEY_NAME_TAKEN: ErrorAnswer = ErrorAnswer {
+pub(crate) const KEY_NAME_TAKEN: ErrorAnswer = ErrorAnswer {
     status: 409,
     meaning: "A live key already has that name",
     codes: &["key_name_taken"],
 };
 /// 422 for a field breaking a rule.
-pub const INVALID: ErrorAnswer = ErrorAnswer {
+pub(crate) const INVALID: ErrorAnswer = ErrorAnswer {
     status: 422,
     meaning: "A field breaks a rule; nothing was written",
     codes: &[
@@ -228,19 +229,19 @@ pub const INVALID: ErrorAnswer = ErrorAnswer {
     ],
 };
 /// 422 for a name that cannot be a feed consumer's.
-pub const INVALID_NAME: ErrorAnswer = ErrorAnswer {
+pub(crate) const INVALID_NAME: ErrorAnswer = ErrorAnswer {
     status: 422,
     meaning: "The name is not a consumer's name",
     codes: &["invalid_field"],
 };
 /// 429 for a client over a limit.
-pub const LIMITED: ErrorAnswer = ErrorAnswer {
+pub(crate) const LIMITED: ErrorAnswer = ErrorAnswer {
     status: 429,
     meaning: "Over a rate limit or an address's connection cap; see Retry-After",
     codes: &["rate_limited"],
 };
 /// 503 for a dependency that cannot answer now.
-pub const UNAVAILABLE: ErrorAnswer = ErrorAnswer {
+pub(crate) const UNAVAILABLE: ErrorAnswer = ErrorAnswer {
     status: 503,
     meaning: "The database or the server cannot answer now; retry",
     codes: &["unavailable", "busy", "overloaded"],

@@ -14,7 +14,7 @@ use super::ApiError;
 /// Without a JSON content type (`application/json`) 415, over the limit 413, not well-formed 400
 /// `malformed_json`, and well-formed but of the wrong shape (missing or unknown
 /// field, wrong type) 422 `invalid_field` naming the field.
-pub async fn json_body<T: DeserializeOwned>(
+pub(crate) async fn json_body<T: DeserializeOwned>(
     req: &mut Request,
     config: &crate::config::Config,
 ) -> Result<T, ApiError> {
@@ -32,7 +32,7 @@ pub async fn json_body<T: DeserializeOwned>(
 
 /// The request's media type: its `Content-Type` without parameters, in
 /// lower case (`application/json` for `Application/JSON; charset=utf-8`).
-pub fn media_type(req: &Request) -> Option<String> {
+pub(crate) fn media_type(req: &Request) -> Option<String> {
     let value = req.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
     Some(
         value
@@ -46,7 +46,7 @@ pub fn media_type(req: &Request) -> Option<String> {
 
 /// The body, within `limit` bytes and the body timeout: over the limit 413,
 /// too slow 408 (a trickling client holds nothing for long), unreadable 400.
-pub async fn read_body(
+pub(crate) async fn read_body(
     req: &mut Request,
     limit: usize,
     timeout: std::time::Duration,
@@ -100,7 +100,7 @@ async fn discard_body(req: &mut Request) {
 
 /// Drains the unread body of every refused request ([`discard_body`]),
 /// whichever check refused it, before the answer goes out.
-pub struct DrainRefused;
+pub(crate) struct DrainRefused;
 
 #[async_trait]
 impl Handler for DrainRefused {

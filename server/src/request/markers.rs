@@ -17,7 +17,7 @@ macro_rules! define_marker {
     ($(#[$doc:meta])* $name:ident, $metadata:literal, |$components:ident, $operation:ident| $describe:block) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy)]
-        pub struct $name;
+        pub(crate) struct $name;
 
         impl<'ex> ::salvo::extract::Extractible<'ex> for $name {
             fn metadata() -> &'static ::salvo::extract::Metadata {

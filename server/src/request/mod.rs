@@ -5,10 +5,10 @@
 //! bodies ([`body`]), and the access log ([`access`]). The error answers an
 //! entry declares in the API description are [`answers`].
 
-pub mod access;
-pub mod answers;
-pub mod body;
-pub mod markers;
+pub(crate) mod access;
+pub(crate) mod answers;
+pub(crate) mod body;
+pub(crate) mod markers;
 
 use std::sync::Arc;
 
@@ -16,9 +16,10 @@ use chrono::{DateTime, Utc};
 use salvo::http::{HeaderMap, header};
 use salvo::prelude::*;
 
-pub use self::body::{json_body, parse_json, read_body};
-pub use crate::error::ApiError;
-pub use crate::forms::{open_campaign, rate_limit};
+pub use self::body::parse_json;
+pub(crate) use self::body::{json_body, read_body};
+pub(crate) use crate::error::ApiError;
+pub(crate) use crate::forms::{open_campaign, rate_limit};
 use crate::model::campaign::Campaign;
 use crate::model::team::Role;
 use crate::state::AppState;
@@ -26,7 +27,7 @@ use crate::team::Caller;
 
 /// Puts a shared value (the [`AppState`], a transport's own) into every
 /// request's depot, where handlers take it by its type.
-pub struct Inject<T>(pub T);
+pub(crate) struct Inject<T>(pub T);
 
 #[async_trait]
 impl<T: Clone + Send + Sync + 'static> Handler for Inject<T> {
@@ -42,7 +43,7 @@ impl<T: Clone + Send + Sync + 'static> Handler for Inject<T> {
 }
 
 /// The shared state of the app serving this request.
-pub fn state(depot: &Depot) -> Result<Arc<AppState>, ApiError> {
+pub(crate) fn state(depot: &Depot) -> Result<Arc<AppState>, ApiError> {
     depot
         .get_typed::<Arc<AppState>>()
         .cloned()
@@ -50,13 +51,13 @@ pub fn state(depot: &Depot) -> Result<Arc<AppState>, ApiError> {
 }
 
 /// The bearer token of `headers`, if any.
-pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     bearer(headers.get(header::AUTHORIZATION)?.to_str().ok()?)
 }
 
 /// The token of an `Authorization` value (`Bearer <token>`; an HTTP header
 /// or gRPC metadata), if it is one.
-pub fn bearer(value: &str) -> Option<&str> {
+pub(crate) fn bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -67,19 +68,26 @@ pub fn bearer(value: &str) -> Option<&str> {
 /// The team member calling (a named key or the admin token) with a role of
 /// at least `role`: 401 without a live key, 403 with too small a role.
 /// Handlers check the campaign scope once they know the campaign.
-pub async fn team(req: &Request, state: &AppState, role: Role) -> Result<Caller, ApiError> {
+pub(crate) async fn team(req: &Request, state: &AppState, role: Role) -> Result<Caller, ApiError> {
     crate::team::require(state, bearer_token(req.headers()), role).await
 }
 
 /// Whether the request carries a team key that may see the campaign `slug`
 /// (its drafts, its private events, its admin-only figures).
-pub async fn sees_campaign(req: &Request, state: &AppState, slug: &str) -> Result<bool, ApiError> {
+pub(crate) async fn sees_campaign(
+    req: &Request,
+    state: &AppState,
+    slug: &str,
+) -> Result<bool, ApiError> {
     crate::team::sees_campaign(state, bearer_token(req.headers()), slug).await
 }
 
 /// The campaign named by the path (`{slug}`), as the caller may see it
 /// (drafts with a team key that may see them); 404 otherwise.
-pub async fn visible_campaign(req: &Request, state: &AppState) -> Result<Campaign, ApiError> {
+pub(crate) async fn visible_campaign(
+    req: &Request,
+    state: &AppState,
+) -> Result<Campaign, ApiError> {
     let slug = req.param::<String>("slug").unwrap_or_default();
     let team = sees_campaign(req, state, &slug).await?;
     crate::forms::visible_campaign(state, &slug, team).await
@@ -87,7 +95,7 @@ pub async fn visible_campaign(req: &Request, state: &AppState) -> Result<Campaig
 
 /// The campaign named by the path, for a team member with at least `role`
 /// who may see it: 401/403 otherwise, 404 when there is none.
-pub async fn team_campaign(
+pub(crate) async fn team_campaign(
     req: &Request,
     state: &AppState,
     role: Role,
@@ -104,7 +112,7 @@ pub async fn team_campaign(
 /// The service hoop (`http::cors`) already refused origins no campaign allows; this
 /// is the campaign's own say, once the body named it. An unknown campaign is
 /// left to the service (404).
-pub async fn check_campaign_origin(
+pub(crate) async fn check_campaign_origin(
     req: &Request,
     state: &AppState,
     slug: &str,
@@ -121,7 +129,7 @@ pub async fn check_campaign_origin(
 
 /// The address of the client that sent `req` ([`crate::client::client_address`]:
 /// the peer, or the client a trusted proxy names).
-pub fn client_address(req: &Request, state: &AppState) -> Option<std::net::IpAddr> {
+pub(crate) fn client_address(req: &Request, state: &AppState) -> Option<std::net::IpAddr> {
     crate::client::client_address(
         req.remote_addr().ip(),
         req.headers(),
@@ -130,13 +138,13 @@ pub fn client_address(req: &Request, state: &AppState) -> Option<std::net::IpAdd
 }
 
 /// The rate-limit key of the client that sent `req` ([`crate::client::rate_limit_key`]).
-pub fn client_ip(req: &Request, state: &AppState) -> String {
+pub(crate) fn client_ip(req: &Request, state: &AppState) -> String {
     crate::client::rate_limit_key(client_address(req, state))
 }
 
 /// The `Origin` a request was sent from, and whether it is the origin of
 /// the host the request was addressed to.
-pub fn request_origin(headers: &HeaderMap) -> crate::admission::PageOrigin {
+pub(crate) fn request_origin(headers: &HeaderMap) -> crate::admission::PageOrigin {
     let origin = headers
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
@@ -152,10 +160,15 @@ pub fn request_origin(headers: &HeaderMap) -> crate::admission::PageOrigin {
     }
 }
 /// Most rows one list page returns.
-pub const MAX_PAGE: u32 = 500;
+pub(crate) const MAX_PAGE: u32 = 500;
 
 /// A whole-number query parameter within `0..=max`; 422 naming it otherwise.
-pub fn query_u32(req: &Request, name: &str, default: u32, max: u32) -> Result<u32, ApiError> {
+pub(crate) fn query_u32(
+    req: &Request,
+    name: &str,
+    default: u32,
+    max: u32,
+) -> Result<u32, ApiError> {
     match req.query::<String>(name) {
         None => Ok(default),
         Some(raw) => raw
@@ -169,7 +182,7 @@ pub fn query_u32(req: &Request, name: &str, default: u32, max: u32) -> Result<u3
 }
 
 /// The `limit` (default 100, at most [`MAX_PAGE`]) and `offset` of a list request.
-pub fn page(req: &Request) -> Result<crate::store::Page, ApiError> {
+pub(crate) fn page(req: &Request) -> Result<crate::store::Page, ApiError> {
     Ok(crate::store::Page {
         limit: query_u32(req, "limit", 100, MAX_PAGE)?,
         offset: query_u32(req, "offset", 0, u32::MAX)?,
@@ -177,14 +190,14 @@ pub fn page(req: &Request) -> Result<crate::store::Page, ApiError> {
 }
 
 /// An RFC 3339 time query parameter, if given; 422 naming it otherwise.
-pub fn query_time(req: &Request, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+pub(crate) fn query_time(req: &Request, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
     req.query::<String>(name)
         .map(|raw| rfc3339(name, &raw))
         .transpose()
 }
 
 /// `raw` as an RFC 3339 time; 422 naming `field` otherwise.
-pub fn rfc3339(field: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
+pub(crate) fn rfc3339(field: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| {
@@ -196,7 +209,7 @@ pub fn rfc3339(field: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
 }
 
 /// A `true`/`false` query parameter, if given; 422 naming it otherwise.
-pub fn query_bool(req: &Request, name: &str) -> Result<Option<bool>, ApiError> {
+pub(crate) fn query_bool(req: &Request, name: &str) -> Result<Option<bool>, ApiError> {
     match req.query::<String>(name).as_deref() {
         None => Ok(None),
         Some("true") => Ok(Some(true)),

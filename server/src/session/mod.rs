@@ -83,7 +83,7 @@ impl std::fmt::Debug for SessionKeys {
 }
 
 /// How long a connect ticket is valid.
-pub const TICKET_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+pub(crate) const TICKET_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl SessionKeys {
     /// Keys signing with `secret`; tokens of users live for `user_ttl`,
@@ -356,7 +356,7 @@ impl TicketClaims {
 
 /// Checks a session token for `campaign`: not ours, expired, or of another
 /// campaign is 401 (`invalid_token`, `token_expired`).
-pub fn verify_session(
+pub(crate) fn verify_session(
     keys: &SessionKeys,
     token: &str,
     campaign: &Campaign,
@@ -373,7 +373,7 @@ pub fn verify_session(
 
 /// Checks a session token of any campaign: not ours is 401
 /// `invalid_token`, expired 401 `token_expired`.
-pub fn verify_token(keys: &SessionKeys, token: &str) -> Result<SessionClaims, ApiError> {
+pub(crate) fn verify_token(keys: &SessionKeys, token: &str) -> Result<SessionClaims, ApiError> {
     keys.verify(token, chrono::Utc::now())
         .map_err(|e| ApiError::Unauthorized {
             code: match e {
@@ -387,7 +387,7 @@ pub fn verify_token(keys: &SessionKeys, token: &str) -> Result<SessionClaims, Ap
 
 /// Checks a connect ticket for `campaign`: not ours or of another campaign
 /// is 401 `invalid_ticket`, expired 401 `ticket_expired`.
-pub fn verify_ticket(
+pub(crate) fn verify_ticket(
     keys: &SessionKeys,
     ticket: &str,
     campaign: &Campaign,

@@ -26,9 +26,9 @@ use serde::Serialize;
 
 use crate::tasks::Tasks;
 
-pub use error::StoreError;
+pub(crate) use error::StoreError;
 pub use migrations::Migrations;
-pub use parts::{
+pub(crate) use parts::{
     CampaignStore, ErasureStore, FeedStore, LeadStore, MemoryStore, OutboxStore, ReportStore,
     TeamStore, UserStore,
 };
@@ -82,7 +82,7 @@ pub trait Store:
 }
 
 /// A shared store handle.
-pub type SharedStore = Arc<dyn Store>;
+pub(crate) type SharedStore = Arc<dyn Store>;
 
 /// Connects to `database_url` (`sqlite:…` or `postgres://…`), migrated as
 /// `migrations` says.

@@ -17,7 +17,7 @@ use crate::state::AppState;
 
 /// A consumer's name checked: 1-64 letters, digits, `.`, `_` or `-`; `None`
 /// for the empty name (an anonymous follower).
-pub fn consumer_name(raw: &str) -> Result<Option<String>, ApiError> {
+pub(crate) fn consumer_name(raw: &str) -> Result<Option<String>, ApiError> {
     if raw.is_empty() {
         return Ok(None);
     }
@@ -45,7 +45,7 @@ fn named(raw: &str) -> Result<String, ApiError> {
 /// The scope a call of `by` naming `campaign` (a slug; empty: none) works
 /// in: that campaign (403 `campaign_out_of_scope` beyond the key's own,
 /// 404 when there is none), else the key's campaign, else every campaign.
-pub async fn scope(
+pub(crate) async fn scope(
     state: &AppState,
     by: &Caller,
     campaign: &str,
@@ -65,7 +65,7 @@ pub async fn scope(
 
 /// Where the consumer `name` of `scope` resumes (its acknowledged
 /// position, if it has one), noting that it was read now.
-pub async fn resume(
+pub(crate) async fn resume(
     state: &AppState,
     scope: ConsumerScope,
     name: &str,
@@ -82,7 +82,7 @@ pub async fn resume(
 
 /// Stores `position` for the consumer `name` of the scope `campaign` names
 /// (an editor's call); its position now. 422 for a position no record has.
-pub async fn ack(
+pub(crate) async fn ack(
     state: &AppState,
     by: &Caller,
     campaign: &str,
@@ -118,7 +118,11 @@ pub async fn ack(
 
 /// The consumers `by` may see (a viewer's call): of the campaign named, of
 /// the key's campaign, or every one for an unscoped key naming none.
-pub async fn list(state: &AppState, by: &Caller, campaign: &str) -> Result<Vec<Listed>, ApiError> {
+pub(crate) async fn list(
+    state: &AppState,
+    by: &Caller,
+    campaign: &str,
+) -> Result<Vec<Listed>, ApiError> {
     by.require(Role::Viewer)?;
     let scope = scope(state, by, campaign).await?;
     let cutoff = idle_cutoff(state);
@@ -137,7 +141,7 @@ pub async fn list(state: &AppState, by: &Caller, campaign: &str) -> Result<Vec<L
 /// Deletes the consumer `name` of the scope `campaign` names (an editor's
 /// call): retention no longer keeps what it had not acknowledged. 404
 /// `consumer_not_found` when there is none.
-pub async fn delete(
+pub(crate) async fn delete(
     state: &AppState,
     by: &Caller,
     campaign: &str,
@@ -166,7 +170,7 @@ pub async fn delete(
 /// A consumer as listed: with whether it went unread for longer than
 /// `OVASABI_FEED_CONSUMER_IDLE_DAYS` (it then holds no record back).
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Listed {
+pub(crate) struct Listed {
     /// The consumer.
     #[serde(flatten)]
     pub consumer: FeedConsumer,
@@ -212,7 +216,7 @@ impl salvo_oapi::ToSchema for Listed {
 }
 
 /// Consumers read before this are idle: they hold no record back.
-pub fn idle_cutoff(state: &AppState) -> chrono::DateTime<Utc> {
+pub(crate) fn idle_cutoff(state: &AppState) -> chrono::DateTime<Utc> {
     Utc::now()
         - chrono::Duration::from_std(state.config.feed_consumer_idle)
             .unwrap_or(chrono::Duration::days(30))

@@ -18,7 +18,7 @@ use super::Caller;
 /// every campaign for a person across campaigns or a user by id); what it
 /// changed, which the audit log keeps with the keyed hash of the subject
 /// (the audit log must not undo the erasure).
-pub async fn erase(
+pub(crate) async fn erase(
     state: &AppState,
     by: &Caller,
     subject: &ErasureSubject,

@@ -15,7 +15,7 @@ use crate::state::AppState;
 /// What an owner asks for to make a key.
 #[derive(Debug, Clone, serde::Deserialize, salvo_oapi::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct KeyRequest {
+pub(crate) struct KeyRequest {
     /// Who will hold it.
     #[salvo(schema(schema_with = key_name_schema))]
     pub name: String,
@@ -39,7 +39,7 @@ fn key_name_schema() -> salvo_oapi::schema::Object {
 
 /// A key just made: the key's text is in `token`, shown this once.
 #[derive(Debug, Clone, serde::Serialize, salvo_oapi::ToSchema)]
-pub struct MadeKey {
+pub(crate) struct MadeKey {
     /// The stored key.
     pub key: ApiKey,
     /// The whole key (`ovk_…`), for `Authorization: Bearer`. Not stored; not
@@ -49,7 +49,7 @@ pub struct MadeKey {
 
 /// Makes a key as `by` asks: its name unique among live keys, its scope
 /// within `by`'s own (a campaign's owner makes keys of that campaign only).
-pub async fn create_key(
+pub(crate) async fn create_key(
     state: &AppState,
     by: &Caller,
     request: KeyRequest,
@@ -125,7 +125,7 @@ pub async fn create_key(
 /// Revokes key `id` as `by` asks (an owner of the key's campaign, or of every
 /// campaign for an unscoped key); 404 `key_not_found` when there is no such
 /// live key.
-pub async fn revoke_key(state: &AppState, by: &Caller, id: i64) -> Result<ApiKey, ApiError> {
+pub(crate) async fn revoke_key(state: &AppState, by: &Caller, id: i64) -> Result<ApiKey, ApiError> {
     let not_found = || ApiError::NotFound {
         code: "key_not_found",
         message: "no live key with that id".into(),
@@ -172,7 +172,7 @@ fn key_summary(key: &ApiKey) -> Value {
 }
 
 /// The keys `by` may see: every key, or those of its campaign.
-pub async fn keys(state: &AppState, by: &Caller) -> Result<Vec<ApiKey>, ApiError> {
+pub(crate) async fn keys(state: &AppState, by: &Caller) -> Result<Vec<ApiKey>, ApiError> {
     by.require(Role::Owner)?;
     Ok(state.store.list_keys(by.scope_id()).await?)
 }

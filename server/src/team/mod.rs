@@ -14,23 +14,23 @@ use crate::model::campaign::Campaign;
 use crate::model::team::{ApiKey, AuditAction, KEY_PREFIX, NewAudit, Role, key_hash};
 use crate::state::AppState;
 
-pub mod consumers;
+pub(crate) mod consumers;
 mod erasure;
 mod keys;
-pub mod revocations;
+pub(crate) mod revocations;
 
-pub use erasure::erase;
-pub use keys::{KeyRequest, MadeKey, create_key, keys, revoke_key};
+pub(crate) use erasure::erase;
+pub(crate) use keys::{KeyRequest, MadeKey, create_key, keys, revoke_key};
 
 /// The name the configured admin token acts under.
-pub const ADMIN_TOKEN: &str = "admin token";
+pub(crate) const ADMIN_TOKEN: &str = "admin token";
 
 /// The name the configured service token acts under (gRPC).
-pub const SERVICE_TOKEN: &str = "service token";
+pub(crate) const SERVICE_TOKEN: &str = "service token";
 
 /// Who is calling the admin API, and what they may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
+pub(crate) struct Caller {
     /// The key's name, or [`ADMIN_TOKEN`] / [`SERVICE_TOKEN`].
     pub name: String,
     /// The named key, if one.
@@ -44,7 +44,7 @@ pub struct Caller {
 impl Caller {
     /// The configured admin token: an owner of everything, the team's
     /// bootstrap (it makes the first keys).
-    pub fn admin_token() -> Self {
+    pub(crate) fn admin_token() -> Self {
         Self {
             name: ADMIN_TOKEN.to_owned(),
             key_id: None,
@@ -55,7 +55,7 @@ impl Caller {
 
     /// The configured service token (gRPC back-office systems): an owner of
     /// everything, as it always was.
-    pub fn service_token() -> Self {
+    pub(crate) fn service_token() -> Self {
         Self {
             name: SERVICE_TOKEN.to_owned(),
             ..Self::admin_token()
@@ -72,22 +72,22 @@ impl Caller {
     }
 
     /// The id of the one campaign this caller may see, if it is scoped.
-    pub fn scope_id(&self) -> Option<i64> {
+    pub(crate) fn scope_id(&self) -> Option<i64> {
         self.scope.as_ref().map(|(id, _)| *id)
     }
 
     /// Whether this caller may see campaign `id`.
-    pub fn sees(&self, id: i64) -> bool {
+    pub(crate) fn sees(&self, id: i64) -> bool {
         self.scope_id().is_none_or(|scope| scope == id)
     }
 
     /// Whether this caller may see the campaign named `slug`.
-    pub fn sees_slug(&self, slug: &str) -> bool {
+    pub(crate) fn sees_slug(&self, slug: &str) -> bool {
         self.scope.as_ref().is_none_or(|(_, own)| own == slug)
     }
 
     /// 403 `role_required` unless this caller's role is at least `role`.
-    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+    pub(crate) fn require(&self, role: Role) -> Result<(), ApiError> {
         if self.role >= role {
             Ok(())
         } else {
@@ -105,14 +105,14 @@ impl Caller {
 
     /// 403 unless this caller's role is at least `role` and it may see
     /// campaign `campaign_id` (`campaign_out_of_scope`).
-    pub fn require_in(&self, role: Role, campaign_id: i64) -> Result<(), ApiError> {
+    pub(crate) fn require_in(&self, role: Role, campaign_id: i64) -> Result<(), ApiError> {
         self.require(role)?;
         self.in_scope(campaign_id)
     }
 
     /// 403 `campaign_out_of_scope` unless this caller may see campaign
     /// `campaign_id`.
-    pub fn in_scope(&self, campaign_id: i64) -> Result<(), ApiError> {
+    pub(crate) fn in_scope(&self, campaign_id: i64) -> Result<(), ApiError> {
         match &self.scope {
             Some((id, slug)) if *id != campaign_id => Err(ApiError::Forbidden {
                 code: "campaign_out_of_scope",
@@ -124,7 +124,7 @@ impl Caller {
 
     /// 403 unless this caller's role is at least `role` and it sees every
     /// campaign (what spans campaigns: creating one, erasing a person).
-    pub fn require_unscoped(&self, role: Role) -> Result<(), ApiError> {
+    pub(crate) fn require_unscoped(&self, role: Role) -> Result<(), ApiError> {
         self.require(role)?;
         match &self.scope {
             Some((_, slug)) => Err(ApiError::Forbidden {
@@ -141,7 +141,7 @@ impl Caller {
     /// 403 unless this caller's role is at least `role` and it may act on
     /// `campaign`: that campaign's, or — `None`, what spans campaigns —
     /// every campaign's ([`Self::require_in`], [`Self::require_unscoped`]).
-    pub fn require_for(&self, role: Role, campaign: Option<i64>) -> Result<(), ApiError> {
+    pub(crate) fn require_for(&self, role: Role, campaign: Option<i64>) -> Result<(), ApiError> {
         match campaign {
             Some(id) => self.require_in(role, id),
             None => self.require_unscoped(role),
@@ -149,7 +149,7 @@ impl Caller {
     }
 
     /// An audit entry of a change this caller made now.
-    pub fn change(
+    pub(crate) fn change(
         &self,
         action: AuditAction,
         campaign_id: Option<i64>,
@@ -176,7 +176,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Whether `bearer` is `secret`, compared in constant time.
-pub fn token_matches(bearer: Option<&str>, secret: &str) -> bool {
+pub(crate) fn token_matches(bearer: Option<&str>, secret: &str) -> bool {
     bearer.is_some_and(|t| constant_time_eq(t.as_bytes(), secret.as_bytes()))
 }
 
@@ -191,7 +191,10 @@ fn with_article(role: Role) -> String {
 /// Who `bearer` is: the admin token, or a live named key (looked up by its
 /// SHA-256; only texts that look like keys are looked up, so a visitor's
 /// session token never costs a query). `None` for anything else.
-pub async fn caller(state: &AppState, bearer: Option<&str>) -> Result<Option<Caller>, ApiError> {
+pub(crate) async fn caller(
+    state: &AppState,
+    bearer: Option<&str>,
+) -> Result<Option<Caller>, ApiError> {
     let Some(bearer) = bearer else {
         return Ok(None);
     };
@@ -207,7 +210,7 @@ pub async fn caller(state: &AppState, bearer: Option<&str>) -> Result<Option<Cal
 
 /// 401 `unauthorized` unless `bearer` is a team key (or the admin token)
 /// whose role is at least `role`.
-pub async fn require(
+pub(crate) async fn require(
     state: &AppState,
     bearer: Option<&str>,
     role: Role,
@@ -226,7 +229,7 @@ pub async fn require(
 
 /// Whether `bearer` is a team key (or the admin token) that may see the
 /// campaign named `slug` (and so its drafts and private events).
-pub async fn sees_campaign(
+pub(crate) async fn sees_campaign(
     state: &AppState,
     bearer: Option<&str>,
     slug: &str,
@@ -242,7 +245,7 @@ pub async fn sees_campaign(
 /// after sending its request leaves the change made and audited, or not
 /// made at all; never made and unrecorded. Every audited change, over REST
 /// or gRPC, goes through here.
-pub async fn carried<T, F>(state: &AppState, change: F) -> Result<T, ApiError>
+pub(crate) async fn carried<T, F>(state: &AppState, change: F) -> Result<T, ApiError>
 where
     F: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
     T: Send + 'static,
@@ -262,7 +265,7 @@ where
 /// (each change is its own transaction, run by [`carried`], so the entry is
 /// written even if the caller hung up); should the log refuse the entry,
 /// the entry goes to the server's log instead, whole, at error level.
-pub async fn record(state: &AppState, entry: NewAudit) {
+pub(crate) async fn record(state: &AppState, entry: NewAudit) {
     if let Err(e) = state.store.record_audit(&entry).await {
         let before = entry.before.map(|v| v.to_string());
         let after = entry.after.map(|v| v.to_string());
@@ -280,7 +283,7 @@ pub async fn record(state: &AppState, entry: NewAudit) {
 }
 
 /// What the audit log keeps of a campaign: everything the team sets.
-pub fn campaign_summary(campaign: &Campaign) -> Value {
+pub(crate) fn campaign_summary(campaign: &Campaign) -> Value {
     serde_json::json!({
         "name": campaign.name,
         "status": campaign.status,

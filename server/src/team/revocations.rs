@@ -20,14 +20,14 @@ use crate::revocation::{ANNOUNCEMENT, CHANNEL};
 use crate::state::AppState;
 
 /// How often each instance looks again without being told.
-pub const CHECK_EVERY: Duration = Duration::from_secs(5);
+pub(crate) const CHECK_EVERY: Duration = Duration::from_secs(5);
 
 /// How far back each look reaches before the latest ending it saw.
 const OVERLAP: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
 
 /// Tells every instance to look again now. A bus that does not answer
 /// leaves it to their periodic check.
-pub async fn announce(state: &AppState) {
+pub(crate) async fn announce(state: &AppState) {
     let event = Event::team(ANNOUNCEMENT, serde_json::Value::Null);
     if let Err(e) = state.bus.publish(CHANNEL, event).await {
         tracing::warn!(error = %e, "a revocation was not announced: other instances learn of it within {CHECK_EVERY:?}");
@@ -36,7 +36,7 @@ pub async fn announce(state: &AppState) {
 
 /// Starts the check: every [`CHECK_EVERY`], and at once when an
 /// announcement arrives.
-pub fn start(state: &Arc<AppState>) {
+pub(crate) fn start(state: &Arc<AppState>) {
     let wake = Arc::new(Notify::new());
     let mut announcements = state.bus.subscribe(CHANNEL);
     let heard = wake.clone();
@@ -77,7 +77,7 @@ pub fn start(state: &Arc<AppState>) {
 /// Returns where the next look starts, once the sessions were read: a
 /// minute before the latest seen, so that an erasure committed late (or
 /// on an instance whose clock is behind) is not passed over.
-pub async fn check(state: &AppState, since: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub(crate) async fn check(state: &AppState, since: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let revoked = &state.revocations;
     let mut gone = Vec::new();
     for id in revoked.open_keys() {

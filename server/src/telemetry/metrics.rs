@@ -7,12 +7,12 @@
 //! process (the tests) each have their own.
 
 use prometheus::core::Collector;
-pub use prometheus::{
+pub(crate) use prometheus::{
     Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Registry,
 };
 
 /// Bucket bounds of duration histograms, in seconds: 50 µs to 10 s.
-pub const SECONDS_BUCKETS: [f64; 16] = [
+pub(crate) const SECONDS_BUCKETS: [f64; 16] = [
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5,
     1.0, 2.5, 10.0,
 ];
@@ -21,22 +21,22 @@ pub const SECONDS_BUCKETS: [f64; 16] = [
 // constructors only fail on an invalid one, which is a bug found by any test.
 
 /// A counter.
-pub fn counter(name: &str, help: &str) -> IntCounter {
+pub(crate) fn counter(name: &str, help: &str) -> IntCounter {
     IntCounter::new(name, help).expect("a valid metric name")
 }
 
 /// Counters by `labels`.
-pub fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+pub(crate) fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     IntCounterVec::new(prometheus::Opts::new(name, help), labels).expect("valid metric names")
 }
 
 /// A gauge.
-pub fn gauge(name: &str, help: &str) -> IntGauge {
+pub(crate) fn gauge(name: &str, help: &str) -> IntGauge {
     IntGauge::new(name, help).expect("a valid metric name")
 }
 
 /// Gauges by `labels`.
-pub fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+pub(crate) fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     IntGaugeVec::new(prometheus::Opts::new(name, help), labels).expect("valid metric names")
 }
 
@@ -44,24 +44,24 @@ pub fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
 /// steps up to 50 ms and 25 ms steps to 100 ms, where a broadcast to
 /// thousands of streams lands (the target is p99 ≤ 50 ms: the general
 /// buckets only told ≤ 100 ms), then coarser to 10 s.
-pub const DELIVERY_BUCKETS: [f64; 20] = [
+pub(crate) const DELIVERY_BUCKETS: [f64; 20] = [
     0.001, 0.002_5, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.045, 0.05, 0.075, 0.1,
     0.15, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
 /// A histogram of durations in seconds ([`SECONDS_BUCKETS`]).
-pub fn histogram(name: &str, help: &str) -> Histogram {
+pub(crate) fn histogram(name: &str, help: &str) -> Histogram {
     histogram_with(name, help, &SECONDS_BUCKETS)
 }
 
 /// A histogram of durations in seconds with these bucket bounds.
-pub fn histogram_with(name: &str, help: &str, buckets: &[f64]) -> Histogram {
+pub(crate) fn histogram_with(name: &str, help: &str, buckets: &[f64]) -> Histogram {
     Histogram::with_opts(prometheus::HistogramOpts::new(name, help).buckets(buckets.to_vec()))
         .expect("a valid metric name")
 }
 
 /// Histograms of durations in seconds by `labels`.
-pub fn histogram_vec(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+pub(crate) fn histogram_vec(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
     HistogramVec::new(
         prometheus::HistogramOpts::new(name, help).buckets(SECONDS_BUCKETS.to_vec()),
         labels,
@@ -70,14 +70,14 @@ pub fn histogram_vec(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
 }
 
 /// Something that owns metrics and puts them in a registry.
-pub trait Registered {
+pub(crate) trait Registered {
     /// Registers every metric of `self` in `registry`.
     fn register(&self, registry: &Registry);
 }
 
 /// Registers one metric; a name registered twice is logged (and the second
 /// left out), not fatal: metrics never stop the server.
-pub fn register(registry: &Registry, metric: impl Collector + 'static) {
+pub(crate) fn register(registry: &Registry, metric: impl Collector + 'static) {
     if let Err(e) = registry.register(Box::new(metric)) {
         tracing::warn!(error = %e, "metric not registered");
     }
@@ -244,11 +244,11 @@ impl Registered for Counters {
 }
 
 /// Adds one to a gauge for as long as it lives.
-pub struct Gauge(IntGauge);
+pub(crate) struct Gauge(IntGauge);
 
 impl Gauge {
     /// Counts one more on `gauge`, until dropped.
-    pub fn hold(gauge: &IntGauge) -> Self {
+    pub(crate) fn hold(gauge: &IntGauge) -> Self {
         gauge.inc();
         Self(gauge.clone())
     }
@@ -261,7 +261,7 @@ impl Drop for Gauge {
 }
 
 /// `registry`'s metrics in the Prometheus text format.
-pub fn render(registry: &Registry) -> String {
+pub(crate) fn render(registry: &Registry) -> String {
     use prometheus::Encoder;
     let mut out = Vec::with_capacity(8192);
     if let Err(e) = prometheus::TextEncoder::new().encode(&registry.gather(), &mut out) {
@@ -272,7 +272,7 @@ pub fn render(registry: &Registry) -> String {
 
 /// The process's own metrics (CPU, memory, open files, start time), where
 /// the platform has them (Linux).
-pub fn register_process(registry: &Registry) {
+pub(crate) fn register_process(registry: &Registry) {
     #[cfg(target_os = "linux")]
     register(
         registry,

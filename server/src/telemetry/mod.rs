@@ -2,11 +2,11 @@
 //! stderr, filtered by `RUST_LOG`, default `info`) and what it counts
 //! ([`metrics`]: Prometheus metrics, which `GET /metrics` renders).
 
-pub mod metrics;
+pub(crate) mod metrics;
 
 use tracing_subscriber::EnvFilter;
 
-pub use metrics::{Counters, Gauge, Histogram};
+pub(crate) use metrics::{Counters, Gauge, Histogram};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

@@ -9,7 +9,7 @@
 //! once. When it is slow or down, what is known is served and the rest comes
 //! back untranslated — never an error.
 
-pub mod libretranslate;
+pub(crate) mod libretranslate;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::watch;
 
-pub use libretranslate::{LibreTranslate, LibreTranslateSettings, MachineError};
+pub(crate) use libretranslate::{LibreTranslate, LibreTranslateSettings};
 
 use crate::model::translation::{MemoryEntry, MemoryOrigin};
 use crate::store::{SharedStore, StoreError};
@@ -70,7 +70,7 @@ pub fn context_key(format: &str, page: Option<&str>, hint: Option<&str>) -> Stri
 }
 
 /// Replaces each glossary term in `text` with a placeholder LibreTranslate leaves alone.
-pub fn protect(text: &str, glossary: &[String]) -> (String, Vec<String>) {
+pub(crate) fn protect(text: &str, glossary: &[String]) -> (String, Vec<String>) {
     let mut terms: Vec<&String> = glossary.iter().filter(|t| !t.is_empty()).collect();
     terms.sort_by_key(|t| std::cmp::Reverse(t.len()));
     let mut protected = text.to_owned();
@@ -85,7 +85,7 @@ pub fn protect(text: &str, glossary: &[String]) -> (String, Vec<String>) {
 }
 
 /// Puts the glossary terms back.
-pub fn unprotect(text: &str, terms: &[String]) -> String {
+pub(crate) fn unprotect(text: &str, terms: &[String]) -> String {
     let mut restored = text.to_owned();
     for (i, term) in terms.iter().enumerate() {
         restored = restored.replace(&format!("[[{i}]]"), term);

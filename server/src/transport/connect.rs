@@ -19,14 +19,14 @@ use crate::request::{
 use crate::session::{TICKET_TTL, verify_session};
 
 /// Routes of this resource.
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::with_path("api/connect").post(create)
 }
 
 /// Body of `POST /api/connect`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ConnectRequest {
+pub(crate) struct ConnectRequest {
     /// Campaign slug.
     #[salvo(schema(schema_with = crate::model::schema::slug))]
     pub campaign: String,
@@ -34,7 +34,7 @@ pub struct ConnectRequest {
 
 /// A connect ticket.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ConnectTicket {
+pub(crate) struct ConnectTicket {
     /// The ticket, for `?ticket=` on the event stream and the WebTransport URL.
     pub ticket: String,
     /// When it expires.

@@ -22,14 +22,14 @@ use crate::request::{
 };
 
 /// Routes of this resource (under `api/campaign/{slug}`).
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::with_path("cursor").post(uplink)
 }
 
 /// The JSON form of an uplink.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct JsonUplink {
+pub(crate) struct JsonUplink {
     /// The client's sample counter.
     pub seq: u32,
     /// What the pointer did.

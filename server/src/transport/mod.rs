@@ -12,7 +12,7 @@
 //! The HTTP router (`crate::http`) mounts their routes; what they read from
 //! a request is [`crate::request`].
 
-pub mod connect;
-pub mod fallback;
-pub mod sse;
-pub mod webtransport;
+pub(crate) mod connect;
+pub(crate) mod fallback;
+pub(crate) mod sse;
+pub(crate) mod webtransport;

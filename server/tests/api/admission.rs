@@ -94,7 +94,7 @@ async fn the_same_failure_is_refused_alike_on_every_live_channel(db: Db) {
     let (expired, _) = app.state.sessions.issue(
         uuid::Uuid::now_v7(),
         campaign_id,
-        ovasabi_edge::session::SessionKind::Visitor,
+        ovasabi_edge::internals::session::SessionKind::Visitor,
         chrono::Utc::now() - chrono::Duration::days(400),
     );
     let forged = "eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl";

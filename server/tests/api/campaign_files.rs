@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use ovasabi_edge::campaign::files::{ApplyOutcome, apply_dir};
+use ovasabi_edge::internals::campaign::files::{ApplyOutcome, apply_dir};
 use ovasabi_edge::{App, Config};
 
 use crate::db_tests;

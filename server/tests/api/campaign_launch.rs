@@ -169,7 +169,7 @@ async fn a_campaign_file_applies_through_the_admin_api(db: Db) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_the_campaign_documents_list_is_served() {
-    use ovasabi_edge::campaign::catalogue::ENDPOINTS;
+    use ovasabi_edge::internals::campaign::catalogue::ENDPOINTS;
     let app = spawn_app(Db::Sqlite).await;
     app.open_campaign("c", json!({})).await;
     for endpoint in ENDPOINTS {

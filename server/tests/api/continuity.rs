@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-use ovasabi_edge::bus::Event;
+use ovasabi_edge::internals::bus::Event;
 
 use crate::db_tests;
 use crate::faults::OwnRedis;
@@ -313,7 +313,7 @@ async fn a_resume_reads_its_campaigns_history_only(db: Db) {
     for i in 0..1500 {
         app.state
             .bus
-            .publish("d", ovasabi_edge::bus::Event::public("test.tick", json!(i)))
+            .publish("d", ovasabi_edge::internals::bus::Event::public("test.tick", json!(i)))
             .await
             .expect("published");
     }

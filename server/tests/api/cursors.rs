@@ -303,7 +303,7 @@ async fn the_fallback_uplink_refuses_what_it_cannot_use() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_development_certificate_is_published_and_renewed_in_place() {
     let app = spawn_app_with(Db::Sqlite, |c| {
-        c.wt_dev_certificate = ovasabi_edge::config::DevCertificatePolicy {
+        c.wt_dev_certificate = ovasabi_edge::internals::config::DevCertificatePolicy {
             validity: Duration::from_secs(13 * 24 * 3600),
             renew_before: Duration::from_secs(14 * 24 * 3600),
             check_every: Duration::from_secs(3600),

@@ -314,7 +314,7 @@ db_tests!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_is_served_at_its_version_for_good() {
     let app = spawn_app(Db::Sqlite).await;
-    let version = ovasabi_edge::http::web::CLIENT_VERSION;
+    let version = ovasabi_edge::internals::http::web::CLIENT_VERSION;
     let package: serde_json::Value =
         serde_json::from_str(include_str!("../../../web-client/package.json"))
             .expect("package.json");
@@ -504,7 +504,7 @@ async fn a_rotated_secret_keeps_old_tokens_valid() {
 
     let rotated = spawn_app_with(Db::Sqlite, |c| {
         c.session_secret.value = NEW.into();
-        c.session_secret_previous = Some(ovasabi_edge::config::Secret::configured(OLD));
+        c.session_secret_previous = Some(ovasabi_edge::internals::config::Secret::configured(OLD));
     })
     .await;
     rotated.open_campaign("c", json!({})).await;

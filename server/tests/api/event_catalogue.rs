@@ -1,4 +1,4 @@
-//! The built-in event types are declared once (`ovasabi_edge::model::events`)
+//! The built-in event types are declared once (`ovasabi_edge::internals::model::events`)
 //! and everything that names them agrees with that declaration: the names a
 //! campaign may not declare, `GET /api/campaign/{slug}/event-types`, the
 //! campaign documents, the README's event table and the browser client's
@@ -10,9 +10,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use ovasabi_edge::model::campaign::CampaignConfig;
-use ovasabi_edge::model::events::payload::{self, Payload};
-use ovasabi_edge::model::events::{
+use ovasabi_edge::internals::model::campaign::CampaignConfig;
+use ovasabi_edge::internals::model::events::payload::{self, Payload};
+use ovasabi_edge::internals::model::events::{
     self, Audience, BROWSER_NAMES, BUILT_IN, BuiltIn, PRESENCE, RESET, TEAM_PREFIX,
 };
 use serde_json::{Value, json};
@@ -60,7 +60,7 @@ fn config(value: &Value) -> CampaignConfig {
 
 #[test]
 fn a_campaign_may_not_declare_a_built_in_name() {
-    use ovasabi_edge::model::campaign::event_types::{EventTypeDecl, is_reserved, validate};
+    use ovasabi_edge::internals::model::campaign::event_types::{EventTypeDecl, is_reserved, validate};
     let decl: EventTypeDecl = serde_json::from_value(json!({})).expect("a declaration");
     let refused = |name: &str| {
         let types = [(name.to_owned(), decl.clone())].into_iter().collect();
@@ -169,7 +169,7 @@ fn keys(value: &Value) -> BTreeSet<String> {
 
 #[test]
 fn campaign_documents_list_the_catalogue() {
-    use ovasabi_edge::campaign::{files, scaffold};
+    use ovasabi_edge::internals::campaign::{files, scaffold};
     // The committed documents are what the catalogue makes of their files.
     let problems = scaffold::check(&repository("campaigns"), &repository("docs/campaign"));
     assert!(problems.is_empty(), "{problems:?}");
@@ -315,7 +315,7 @@ impl Client {
 fn payload_samples() -> Vec<(&'static str, Value)> {
     let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
     let id = uuid::Uuid::nil();
-    let status = ovasabi_edge::model::lead::LeadStatus::New;
+    let status = ovasabi_edge::internals::model::lead::LeadStatus::New;
     let samples = [
         (
             payload::UserJoined::EVENT,
@@ -360,7 +360,7 @@ fn payload_samples() -> Vec<(&'static str, Value)> {
         (
             payload::CampaignStatus::EVENT,
             payload::CampaignStatus {
-                status: ovasabi_edge::model::campaign::CampaignStatus::Active,
+                status: ovasabi_edge::internals::model::campaign::CampaignStatus::Active,
                 open: true,
                 starts_at: None,
                 ends_at: None,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use ovasabi_edge::bus::Event;
+use ovasabi_edge::internals::bus::Event;
 use reqwest::Method;
 use serde_json::json;
 
@@ -37,7 +37,7 @@ async fn the_first_message_is_a_snapshot_then_events_in_order(db: Db) {
             joined
                 .id
                 .expect("id")
-                .parse::<ovasabi_edge::bus::EventId>()
+                .parse::<ovasabi_edge::internals::bus::EventId>()
                 .expect("event id"),
         );
     }

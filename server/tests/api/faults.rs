@@ -597,7 +597,7 @@ crate::db_tests!(
 /// The translation memory is bounded: past the limit, the least recently
 /// served machine translations go; overrides never do.
 async fn machine_translations_are_evicted_least_recently_used_first(db: Db) {
-    use ovasabi_edge::model::translation::{MemoryEntry, MemoryOrigin};
+    use ovasabi_edge::internals::model::translation::{MemoryEntry, MemoryOrigin};
     let app = spawn_app_with(db, |_| {}).await;
     app.open_campaign("c", json!({})).await;
     let campaign = app.campaign_id("c").await;
@@ -773,7 +773,7 @@ async fn clients_that_never_read_cost_bounded_memory() {
             .bus
             .publish(
                 "c",
-                ovasabi_edge::bus::Event::public("flood", json!({ "i": i, "pad": padding })),
+                ovasabi_edge::internals::bus::Event::public("flood", json!({ "i": i, "pad": padding })),
             )
             .await
             .expect("published");

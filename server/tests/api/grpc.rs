@@ -7,11 +7,11 @@
 
 use std::time::Duration;
 
-use ovasabi_edge::grpc::proto;
-use ovasabi_edge::grpc::proto::campaigns_client::CampaignsClient;
-use ovasabi_edge::grpc::proto::events_client::EventsClient;
-use ovasabi_edge::grpc::proto::leads_client::LeadsClient;
-use ovasabi_edge::grpc::proto::quotes_client::QuotesClient;
+use ovasabi_edge::internals::grpc::proto;
+use ovasabi_edge::internals::grpc::proto::campaigns_client::CampaignsClient;
+use ovasabi_edge::internals::grpc::proto::events_client::EventsClient;
+use ovasabi_edge::internals::grpc::proto::leads_client::LeadsClient;
+use ovasabi_edge::internals::grpc::proto::quotes_client::QuotesClient;
 use serde_json::json;
 use tonic::transport::Channel;
 use tonic::{Code, Status, Streaming};
@@ -523,12 +523,12 @@ async fn calls_need_a_token_and_health_and_reflection_answer(db: Db) {
 /// A named consumer resumes after a restart of the server: nothing it did
 /// not acknowledge is lost, what it acknowledged does not come again.
 async fn a_consumer_resumes_across_a_restart(db: Db) {
-    ovasabi_edge::telemetry::init_for_tests();
+    ovasabi_edge::internals::telemetry::init_for_tests();
     let database = crate::support::fresh_database(&db).await;
     let start = || async {
         let mut config = ovasabi_edge::Config::for_database(database.url.clone());
         config.grpc_addr = Some("127.0.0.1:0".parse().expect("address"));
-        config.service_token = Some(ovasabi_edge::config::Secret::configured(
+        config.service_token = Some(ovasabi_edge::internals::config::Secret::configured(
             "service-token-of-the-crm-sync",
         ));
         let app = ovasabi_edge::App::build(config).await.expect("app builds");
@@ -564,7 +564,7 @@ async fn a_consumer_resumes_across_a_restart(db: Db) {
     for i in 1..=3 {
         state
             .store
-            .insert_outbox(&[ovasabi_edge::model::outbox::NewOutbox {
+            .insert_outbox(&[ovasabi_edge::internals::model::outbox::NewOutbox {
                 campaign_id: None,
                 event_type: "lead.created".into(),
                 payload: json!({"n": i}),
@@ -603,7 +603,7 @@ async fn a_consumer_resumes_across_a_restart(db: Db) {
     let (grpc, state, shutdown, running) = start().await;
     state
         .store
-        .insert_outbox(&[ovasabi_edge::model::outbox::NewOutbox {
+        .insert_outbox(&[ovasabi_edge::internals::model::outbox::NewOutbox {
             campaign_id: None,
             event_type: "lead.created".into(),
             payload: json!({"n": 4}),

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use ovasabi_edge::grpc::proto;
-use ovasabi_edge::grpc::proto::leads_client::LeadsClient;
+use ovasabi_edge::internals::grpc::proto;
+use ovasabi_edge::internals::grpc::proto::leads_client::LeadsClient;
 use reqwest::Method;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -13,7 +13,7 @@ async fn snapshot(app: &TestApp) -> Value {
     let campaigns = app
         .state
         .store
-        .list_campaigns(ovasabi_edge::store::Page {
+        .list_campaigns(ovasabi_edge::internals::store::Page {
             limit: 500,
             offset: 0,
         })
@@ -41,7 +41,7 @@ async fn snapshot(app: &TestApp) -> Value {
         .list_leads(
             campaigns[0].id,
             None,
-            ovasabi_edge::store::Page {
+            ovasabi_edge::internals::store::Page {
                 limit: 500,
                 offset: 0,
             },

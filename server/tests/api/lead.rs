@@ -1,7 +1,7 @@
 //! Leads: submission, idempotency, field rules, the admin's status
 //! changes, and `lead.status` reaching only the submitter.
 
-use ovasabi_edge::bus::Audience;
+use ovasabi_edge::internals::bus::Audience;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -141,7 +141,7 @@ async fn one_failing_lead_does_not_take_others_with_it(db: Db) {
     let app = spawn_app(db).await;
     app.open_campaign("c", json!({})).await;
     let campaign_id = app.campaign_id("c").await;
-    let lead = |i: i64, campaign_id: i64| ovasabi_edge::model::lead::Lead {
+    let lead = |i: i64, campaign_id: i64| ovasabi_edge::internals::model::lead::Lead {
         id: uuid::Uuid::now_v7(),
         campaign_id,
         master_id: None,
@@ -153,7 +153,7 @@ async fn one_failing_lead_does_not_take_others_with_it(db: Db) {
         message: "hello".into(),
         budget: None,
         details: serde_json::Map::new(),
-        status: ovasabi_edge::model::lead::LeadStatus::New,
+        status: ovasabi_edge::internals::model::lead::LeadStatus::New,
         idempotency_key: None,
         request_fingerprint: None,
         created_at: chrono::Utc::now(),
@@ -162,7 +162,7 @@ async fn one_failing_lead_does_not_take_others_with_it(db: Db) {
         consent: None,
     };
     let outbox = |campaign_id: i64| {
-        vec![ovasabi_edge::model::outbox::NewOutbox {
+        vec![ovasabi_edge::internals::model::outbox::NewOutbox {
             campaign_id: Some(campaign_id),
             event_type: "lead.created".into(),
             payload: json!({}),

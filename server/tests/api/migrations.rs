@@ -13,7 +13,7 @@ db_tests!(
 );
 
 async fn a_start_that_may_not_migrate_refuses_an_unmigrated_database(db: Db) {
-    ovasabi_edge::telemetry::init_for_tests();
+    ovasabi_edge::internals::telemetry::init_for_tests();
     let test_db = fresh_database(&db).await;
     let mut config = Config::for_database(test_db.url.clone());
     config.migrate = false;
@@ -28,12 +28,12 @@ async fn a_start_that_may_not_migrate_refuses_an_unmigrated_database(db: Db) {
         assert_eq!(count_tables(&test_db.url).await, 0);
     }
 
-    let applied = ovasabi_edge::store::migrate(&test_db.url)
+    let applied = ovasabi_edge::internals::store::migrate(&test_db.url)
         .await
         .expect("migrates");
     assert!(applied[0].starts_with("0001 "), "{applied:?}");
     assert!(
-        ovasabi_edge::store::migrate(&test_db.url)
+        ovasabi_edge::internals::store::migrate(&test_db.url)
             .await
             .expect("migrates again")
             .is_empty(),
@@ -46,9 +46,9 @@ async fn a_start_that_may_not_migrate_refuses_an_unmigrated_database(db: Db) {
 }
 
 async fn a_database_migrated_by_a_newer_version_is_used_as_it_is(db: Db) {
-    ovasabi_edge::telemetry::init_for_tests();
+    ovasabi_edge::internals::telemetry::init_for_tests();
     let test_db = fresh_database(&db).await;
-    ovasabi_edge::store::migrate(&test_db.url)
+    ovasabi_edge::internals::store::migrate(&test_db.url)
         .await
         .expect("migrates");
     // A migration this version does not know, as a newer one would leave.

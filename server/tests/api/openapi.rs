@@ -9,14 +9,14 @@ use serde_json::Value;
 use crate::support::{Db, spawn_app};
 
 fn document() -> Value {
-    serde_json::from_str(ovasabi_edge::http::openapi::document()).expect("the document is JSON")
+    serde_json::from_str(ovasabi_edge::internals::http::openapi::document()).expect("the document is JSON")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_is_described_and_every_description_is_a_route() {
-    let router = ovasabi_edge::http::routes_tree();
+    let router = ovasabi_edge::internals::http::routes_tree();
     let routes: BTreeSet<(String, String)> =
-        ovasabi_edge::http::routes(&router).into_iter().collect();
+        ovasabi_edge::internals::http::routes(&router).into_iter().collect();
     let doc = document();
     assert_eq!(doc["openapi"], "3.1.0");
     let mut described = BTreeSet::new();
@@ -83,7 +83,7 @@ async fn the_document_and_its_viewer_are_served() {
 #[test]
 fn the_campaign_catalogue_is_in_the_description() {
     let doc = document();
-    for endpoint in ovasabi_edge::campaign::catalogue::ENDPOINTS {
+    for endpoint in ovasabi_edge::internals::campaign::catalogue::ENDPOINTS {
         let operation = &doc["paths"][endpoint.path][endpoint.method.to_lowercase()];
         assert!(
             operation.is_object(),
@@ -227,13 +227,13 @@ fn the_live_events_described_are_the_catalogue() {
         .keys()
         .map(String::as_str)
         .collect();
-    let mut catalogue: BTreeSet<&str> = ovasabi_edge::model::events::BUILT_IN
+    let mut catalogue: BTreeSet<&str> = ovasabi_edge::internals::model::events::BUILT_IN
         .iter()
         .map(|event| event.name)
         .collect();
     catalogue.insert("<the campaign's own>");
     assert_eq!(described, catalogue);
-    for event in ovasabi_edge::model::events::BUILT_IN {
+    for event in ovasabi_edge::internals::model::events::BUILT_IN {
         let entry = &doc["x-events"][event.name];
         assert_eq!(
             entry["audience"],

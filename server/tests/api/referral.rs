@@ -1,7 +1,7 @@
 //! `POST /api/referral`: entering a friend's code, and milestones announced once.
 
 use chrono::{Duration, Utc};
-use ovasabi_edge::session::SessionKind;
+use ovasabi_edge::internals::session::SessionKind;
 use serde_json::json;
 
 use crate::db_tests;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ovasabi_edge::bus::{Event, EventBus, EventId, RedisBus, Since};
+use ovasabi_edge::internals::bus::{Event, EventBus, EventId, RedisBus, Since};
 use serde_json::json;
 
 use protocol::PointerKind;
@@ -406,7 +406,7 @@ async fn the_redis_bus_replays_and_reports_trimmed_history() {
             .await
             .expect("connects"),
     );
-    let tasks = ovasabi_edge::tasks::Tasks::new();
+    let tasks = ovasabi_edge::internals::tasks::Tasks::new();
     bus.clone().start(&tasks);
 
     let empty = bus.head().await.expect("head");

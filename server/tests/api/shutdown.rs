@@ -11,7 +11,7 @@ use crate::support::{Db, fresh_database, read, redis_url};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_background_task_has_stopped_when_run_returns() {
-    ovasabi_edge::telemetry::init_for_tests();
+    ovasabi_edge::internals::telemetry::init_for_tests();
     let db = fresh_database(&Db::Sqlite).await;
     let mut config = ovasabi_edge::Config::for_database(db.url.clone());
     // With Redis, the bus reader, presence sync and cursor relays run too.
@@ -100,7 +100,7 @@ async fn every_background_task_has_stopped_when_run_returns() {
                 .expect("campaign")
                 .id,
             None,
-            ovasabi_edge::store::Page {
+            ovasabi_edge::internals::store::Page {
                 limit: 10,
                 offset: 0,
             },

@@ -62,7 +62,7 @@ async fn keys_are_made_shown_once_and_stored_hashed(db: Db) {
         listed.contains("Grace (sales)") && !listed.contains(token),
         "{listed}"
     );
-    let hash = ovasabi_edge::model::team::key_hash(token);
+    let hash = ovasabi_edge::internals::model::team::key_hash(token);
     let stored = app
         .state
         .store

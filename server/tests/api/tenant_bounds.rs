@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use ovasabi_edge::grpc::proto;
-use ovasabi_edge::grpc::proto::leads_client::LeadsClient;
+use ovasabi_edge::internals::grpc::proto;
+use ovasabi_edge::internals::grpc::proto::leads_client::LeadsClient;
 use reqwest::Method;
 use serde_json::json;
 use tonic::Code;
@@ -428,7 +428,7 @@ async fn an_erasure_ends_the_persons_sessions(db: Db) {
     assert_eq!(
         cursors.closed_within(Duration::from_secs(1)).await,
         Some(u64::from(
-            ovasabi_edge::transport::webtransport::SESSION_ENDED
+            ovasabi_edge::internals::transport::webtransport::SESSION_ENDED
         )),
         "the person's cursor session ends"
     );

@@ -122,15 +122,15 @@ async fn an_override_always_wins(db: Db) {
     // A later machine result for the same key never replaces it.
     app.state
         .store
-        .memory_store(&[ovasabi_edge::model::translation::MemoryEntry {
+        .memory_store(&[ovasabi_edge::internals::model::translation::MemoryEntry {
             campaign_id: app.campaign_id("c").await,
             source_lang: "en".into(),
             target_lang: "fr".into(),
-            context_key: ovasabi_edge::translate::context_key("text", Some("/"), None),
-            source_hash: ovasabi_edge::translate::text_hash("Join"),
+            context_key: ovasabi_edge::internals::translate::context_key("text", Some("/"), None),
+            source_hash: ovasabi_edge::internals::translate::text_hash("Join"),
             source_text: "Join".into(),
             translated_text: "machine again".into(),
-            origin: ovasabi_edge::model::translation::MemoryOrigin::Machine,
+            origin: ovasabi_edge::internals::model::translation::MemoryOrigin::Machine,
         }])
         .await
         .expect("store");

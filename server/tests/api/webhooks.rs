@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ovasabi_edge::outbox::signature;
+use ovasabi_edge::internals::outbox::signature;
 use serde_json::json;
 
 use crate::db_tests;

@@ -29,7 +29,7 @@ pub fn document() -> &'static str {
 }
 
 /// The description of `router`'s routes.
-pub fn describe(router: &Router) -> Value {
+pub(crate) fn describe(router: &Router) -> Value {
     // Schemas by their type's name (`Lead`), not its path.
     salvo_oapi::naming::set_namer(salvo_oapi::naming::FlexNamer::new().short_mode(true));
     let mut api = OpenApi::new("Ovasabi Edge", env!("CARGO_PKG_VERSION"))
@@ -157,7 +157,7 @@ fn finish(method: &str, path: &str, operation: &mut Map<String, Value>) {
 }
 
 /// Routes of this resource.
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::new()
         .push(Router::with_path("api/openapi.json").get(served_document))
         .push(

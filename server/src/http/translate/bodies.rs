@@ -12,17 +12,17 @@ use crate::model::translation::MemoryRecord;
 use crate::translate::{MachineStatus, Translated};
 
 /// Most texts in one request.
-pub const MAX_TEXTS: usize = 100;
+pub(crate) const MAX_TEXTS: usize = 100;
 /// Longest text, in characters.
-pub const MAX_TEXT_CHARS: usize = 5000;
+pub(crate) const MAX_TEXT_CHARS: usize = 5000;
 /// Most characters in one request.
-pub const MAX_TOTAL_CHARS: usize = 20_000;
+pub(crate) const MAX_TOTAL_CHARS: usize = 20_000;
 
 /// Where a text is used.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)] // fields named for what they hold
-pub struct Context {
+pub(crate) struct Context {
     pub page: Option<String>,
     /// The visitor's locale.
     pub locale: Option<String>,
@@ -34,7 +34,7 @@ pub struct Context {
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 #[salvo(schema(name = "TextFormat"))]
-pub enum Format {
+pub(crate) enum Format {
     /// Plain text.
     #[default]
     Text,
@@ -54,7 +54,7 @@ impl Format {
 /// Body of `POST /api/translate`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TranslateBody {
+pub(crate) struct TranslateBody {
     /// Campaign slug.
     #[salvo(schema(schema_with = schema::slug))]
     pub campaign: String,
@@ -79,7 +79,7 @@ pub struct TranslateBody {
 /// Answer of `POST /api/translate`.
 #[derive(Debug, Serialize, ToSchema)]
 #[salvo(schema(name = "Translations"))]
-pub struct TranslateAnswer {
+pub(crate) struct TranslateAnswer {
     /// In the order of the request.
     pub translations: Vec<Translated>,
     /// Detected source language (for `source: auto`).
@@ -93,7 +93,7 @@ pub struct TranslateAnswer {
 /// Body of `PUT /api/translate/override`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct OverrideBody {
+pub(crate) struct OverrideBody {
     /// Campaign slug.
     #[salvo(schema(schema_with = schema::slug))]
     pub campaign: String,

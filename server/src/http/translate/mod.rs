@@ -8,7 +8,7 @@ mod bodies;
 use salvo::prelude::*;
 use salvo_oapi::endpoint;
 
-pub use self::bodies::{
+pub(crate) use self::bodies::{
     Context, Format, MAX_TEXT_CHARS, MAX_TEXTS, MAX_TOTAL_CHARS, OverrideBody, TranslateAnswer,
     TranslateBody,
 };
@@ -25,7 +25,7 @@ use crate::request::markers::PageQuery;
 use crate::translate::{TranslationRequest, context_key, text_hash};
 
 /// Routes of this resource.
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::with_path("api/translate")
         .post(translate)
         .push(Router::with_path("override").put(set_override))

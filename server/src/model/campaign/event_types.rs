@@ -25,13 +25,13 @@ pub fn is_reserved(name: &str) -> bool {
 }
 
 /// Most event types one campaign declares.
-pub const MAX_EVENT_TYPES: usize = 32;
+pub(crate) const MAX_EVENT_TYPES: usize = 32;
 /// Most fields one event type declares.
-pub const MAX_FIELDS: usize = 16;
+pub(crate) const MAX_FIELDS: usize = 16;
 /// Longest string field a declaration may allow, in characters.
-pub const MAX_STRING_CHARS: u32 = 2000;
+pub(crate) const MAX_STRING_CHARS: u32 = 2000;
 /// Longest string field, when a declaration does not say.
-pub const DEFAULT_STRING_CHARS: u32 = 200;
+pub(crate) const DEFAULT_STRING_CHARS: u32 = 200;
 
 /// Who receives an event of a type.
 #[derive(
@@ -115,12 +115,12 @@ pub struct EventTypeDecl {
 }
 
 /// Longest event type name, in bytes.
-pub const MAX_EVENT_NAME_LEN: usize = 64;
+pub(crate) const MAX_EVENT_NAME_LEN: usize = 64;
 
 /// Whether `name` may name an event type: dot-separated words of lower-case
 /// letters, digits and `_`, each starting with a letter; at most
 /// [`MAX_EVENT_NAME_LEN`] bytes.
-pub fn is_event_name(name: &str) -> bool {
+pub(crate) fn is_event_name(name: &str) -> bool {
     name.len() <= MAX_EVENT_NAME_LEN
         && name.split('.').all(|word| {
             let mut bytes = word.bytes();

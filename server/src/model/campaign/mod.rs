@@ -1,7 +1,7 @@
 //! Campaigns: what a campaign is and the rules its fields follow.
 
-pub mod event_types;
-pub mod settings;
+pub(crate) mod event_types;
+pub(crate) mod settings;
 mod validate;
 
 use chrono::{DateTime, Utc};
@@ -204,9 +204,9 @@ pub struct NewCampaign {
 }
 
 /// Longest slug accepted.
-pub const MAX_SLUG_LEN: usize = 64;
+pub(crate) const MAX_SLUG_LEN: usize = 64;
 /// Longest campaign name accepted, in characters.
-pub const MAX_NAME_CHARS: usize = 200;
+pub(crate) const MAX_NAME_CHARS: usize = 200;
 
 fn name_schema() -> Object {
     schema::text(MAX_NAME_CHARS, false)
@@ -217,7 +217,7 @@ fn patch_name_schema() -> Schema {
 }
 
 /// Whether `slug` is 1-64 of `a-z`, `0-9` and inner single dashes.
-pub fn is_valid_slug(slug: &str) -> bool {
+pub(crate) fn is_valid_slug(slug: &str) -> bool {
     !slug.is_empty()
         && slug.len() <= MAX_SLUG_LEN
         && slug

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::event_types::EventTypeDecl;
 
 /// Milestones announced when a referrer's count reaches them, by default.
-pub const DEFAULT_MILESTONES: [u32; 6] = [1, 10, 50, 100, 500, 1000];
+pub(crate) const DEFAULT_MILESTONES: [u32; 6] = [1, 10, 50, 100, 500, 1000];
 
 /// The whole per-campaign configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,7 +127,7 @@ pub struct FormRules {
 }
 
 /// The longest display name a campaign may accept (`forms.join.max_name_chars`).
-pub const MAX_NAME_CHARS: u32 = 200;
+pub(crate) const MAX_NAME_CHARS: u32 = 200;
 
 /// Rules of the join form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,7 +166,7 @@ pub enum LeadField {
 }
 
 /// The longest message a campaign may accept (`forms.quote.max_message_chars`).
-pub const MAX_MESSAGE_CHARS: u32 = 20_000;
+pub(crate) const MAX_MESSAGE_CHARS: u32 = 20_000;
 
 /// Rules of the lead form. Name, email and message are always required.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -277,10 +277,10 @@ impl Default for EventSettings {
 }
 
 /// [`is_locale_tag`] as a pattern, for the API description.
-pub const LOCALE_TAG_PATTERN: &str = "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$";
+pub(crate) const LOCALE_TAG_PATTERN: &str = "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$";
 
 /// A locale tag as the page and LibreTranslate use it: `en`, `pt-BR`, `zh-Hans`.
-pub fn is_locale_tag(tag: &str) -> bool {
+pub(crate) fn is_locale_tag(tag: &str) -> bool {
     let mut parts = tag.split('-');
     let primary_ok = parts
         .next()
@@ -290,7 +290,7 @@ pub fn is_locale_tag(tag: &str) -> bool {
 }
 
 /// A consent text version as a campaign names it: `2026-11`, `v3`, `terms.1`.
-pub fn is_consent_version(version: &str) -> bool {
+pub(crate) fn is_consent_version(version: &str) -> bool {
     (1..=64).contains(&version.len())
         && version
             .bytes()

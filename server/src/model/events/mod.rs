@@ -19,7 +19,7 @@
 //!   types may not take.
 //! - [`payload`]: the data of each JSON event, as a type.
 
-pub mod payload;
+pub(crate) mod payload;
 
 use std::fmt::Write;
 
@@ -27,7 +27,7 @@ use salvo_oapi::schema::Schema;
 use salvo_oapi::{Components, RefOr, ToSchema};
 use serde::Serialize;
 
-pub use payload::Payload;
+pub(crate) use payload::Payload;
 
 /// When a campaign sends a built-in event type: always, or while a part of
 /// its configuration is on (`CampaignConfig::sends` reads which).
@@ -107,7 +107,7 @@ pub const PRESENCE: BuiltIn = BuiltIn {
 };
 
 /// A user joined.
-pub const USER_JOINED: BuiltIn = BuiltIn {
+pub(crate) const USER_JOINED: BuiltIn = BuiltIn {
     name: "user.joined",
     audience: Audience::Public,
     who: "everyone",
@@ -120,7 +120,7 @@ pub const USER_JOINED: BuiltIn = BuiltIn {
 };
 
 /// A referrer reached a milestone.
-pub const REFERRAL_MILESTONE: BuiltIn = BuiltIn {
+pub(crate) const REFERRAL_MILESTONE: BuiltIn = BuiltIn {
     name: "referral.milestone",
     audience: Audience::Public,
     who: "everyone",
@@ -134,7 +134,7 @@ pub const REFERRAL_MILESTONE: BuiltIn = BuiltIn {
 };
 
 /// A lead came in, said to everyone without anything personal.
-pub const LEAD_CREATED: BuiltIn = BuiltIn {
+pub(crate) const LEAD_CREATED: BuiltIn = BuiltIn {
     name: "lead.created",
     audience: Audience::Public,
     who: "everyone",
@@ -147,7 +147,7 @@ pub const LEAD_CREATED: BuiltIn = BuiltIn {
 };
 
 /// The top referrers changed.
-pub const LEADERBOARD: BuiltIn = BuiltIn {
+pub(crate) const LEADERBOARD: BuiltIn = BuiltIn {
     name: "leaderboard",
     audience: Audience::Public,
     who: "everyone",
@@ -160,7 +160,7 @@ pub const LEADERBOARD: BuiltIn = BuiltIn {
 };
 
 /// The campaign opened or closed.
-pub const CAMPAIGN_STATUS: BuiltIn = BuiltIn {
+pub(crate) const CAMPAIGN_STATUS: BuiltIn = BuiltIn {
     name: "campaign.status",
     audience: Audience::Public,
     who: "everyone",
@@ -173,7 +173,7 @@ pub const CAMPAIGN_STATUS: BuiltIn = BuiltIn {
 };
 
 /// A lead's status changed, told to the session that sent it.
-pub const LEAD_STATUS: BuiltIn = BuiltIn {
+pub(crate) const LEAD_STATUS: BuiltIn = BuiltIn {
     name: "lead.status",
     audience: Audience::Session,
     who: "the session that sent the lead",
@@ -186,7 +186,7 @@ pub const LEAD_STATUS: BuiltIn = BuiltIn {
 };
 
 /// A lead came in or moved, told to the team.
-pub const TEAM_LEAD: BuiltIn = BuiltIn {
+pub(crate) const TEAM_LEAD: BuiltIn = BuiltIn {
     name: "team.lead",
     audience: Audience::Team,
     who: "the campaign's team (a stream opened with a key that may see it)",
@@ -199,7 +199,7 @@ pub const TEAM_LEAD: BuiltIn = BuiltIn {
 };
 
 /// Where an outbox entry stands, told to the team.
-pub const TEAM_DELIVERY: BuiltIn = BuiltIn {
+pub(crate) const TEAM_DELIVERY: BuiltIn = BuiltIn {
     name: "team.delivery",
     audience: Audience::Team,
     who: "the campaign's team",
@@ -212,7 +212,7 @@ pub const TEAM_DELIVERY: BuiltIn = BuiltIn {
 };
 
 /// A cursor frame, on the event stream (the cursor channel's fallback).
-pub const CURSORS: BuiltIn = BuiltIn {
+pub(crate) const CURSORS: BuiltIn = BuiltIn {
     name: "cursors",
     audience: Audience::Connection,
     who: "that connection",
@@ -225,7 +225,7 @@ pub const CURSORS: BuiltIn = BuiltIn {
 };
 
 /// Who the cursors are, on the event stream.
-pub const ROSTER: BuiltIn = BuiltIn {
+pub(crate) const ROSTER: BuiltIn = BuiltIn {
     name: "roster",
     audience: Audience::Connection,
     who: "that connection",
@@ -238,7 +238,7 @@ pub const ROSTER: BuiltIn = BuiltIn {
 };
 
 /// Who is connected to the campaign.
-pub const MEMBERS: BuiltIn = BuiltIn {
+pub(crate) const MEMBERS: BuiltIn = BuiltIn {
     name: "members",
     audience: Audience::Connection,
     who: "that connection",
@@ -289,7 +289,7 @@ pub const BROWSER_NAMES: &[&str] = &["message", "error", "event", "status", "ope
 pub const TEAM_PREFIX: &str = "team.";
 
 /// The built-in event type named `name`.
-pub fn built_in(name: &str) -> Option<&'static BuiltIn> {
+pub(crate) fn built_in(name: &str) -> Option<&'static BuiltIn> {
     BUILT_IN.iter().find(|event| event.name == name)
 }
 

@@ -132,7 +132,7 @@ impl Payload for LeadStatus {
 /// `team.lead`: a lead came in (no `previous`) or moved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[salvo(schema(name = "TeamLeadEvent"))]
-pub struct TeamLead {
+pub(crate) struct TeamLead {
     /// The lead's id.
     pub id: Uuid,
     /// Its status now.
@@ -152,7 +152,7 @@ impl Payload for TeamLead {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[salvo(schema(name = "DeliveryState"))]
-pub enum DeliveryState {
+pub(crate) enum DeliveryState {
     /// Delivered.
     Delivered,
     /// Failed for the last time.
@@ -166,7 +166,7 @@ pub enum DeliveryState {
 /// `team.delivery`: an outbox entry was delivered, failed or put back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[salvo(schema(name = "TeamDeliveryEvent"))]
-pub struct TeamDelivery {
+pub(crate) struct TeamDelivery {
     /// The outbox entry's id.
     pub id: i64,
     /// Its event type (`lead.created`, …).

@@ -53,7 +53,7 @@ pub(super) struct CursorRequest {
 }
 
 /// One client's event stream.
-pub struct EventStream {
+pub(crate) struct EventStream {
     state: Arc<AppState>,
     campaign: String,
     seen: Seen,
@@ -95,7 +95,7 @@ async fn next_frames(
 /// An event stream with nothing of its own left to send and no room to
 /// relay: what the campaign's shared task of idle streams takes over
 /// ([`lean`]).
-pub struct IdleStream {
+pub(crate) struct IdleStream {
     pub(super) campaign: String,
     pub(super) seen: Seen,
     /// The stream's own subscription, read up to now when it is taken over,
@@ -108,7 +108,7 @@ pub struct IdleStream {
 /// count (none for the team's), its connection slot, its place in the
 /// open-streams gauge, and the team's key it was opened with (which the
 /// revocation check looks up again).
-pub struct StreamHold(
+pub(crate) struct StreamHold(
     #[allow(dead_code)] Option<PresenceGuard>,
     #[allow(dead_code)] ConnectionSlot,
     #[allow(dead_code)] crate::telemetry::Gauge,
@@ -299,13 +299,13 @@ impl EventStream {
 
     /// The frames to send before anything live (the opening: `retry`, the
     /// snapshot, what was missed), all at once.
-    pub fn take_opening(&mut self) -> Vec<Bytes> {
+    pub(crate) fn take_opening(&mut self) -> Vec<Bytes> {
         std::mem::take(&mut self.pending).into()
     }
 
     /// The stream as the shared task of idle streams keeps it, unless it
     /// relays a room (its frames are its own) or still has frames to send.
-    pub fn into_idle(self) -> Result<IdleStream, Box<Self>> {
+    pub(crate) fn into_idle(self) -> Result<IdleStream, Box<Self>> {
         if self.cursors.is_some()
             || self.members.is_some()
             || !self.pending.is_empty()
@@ -322,7 +322,7 @@ impl EventStream {
     }
 
     /// The next frame to send; `None` ends the stream.
-    pub async fn next_frame(&mut self) -> Option<Bytes> {
+    pub(crate) async fn next_frame(&mut self) -> Option<Bytes> {
         if let Some(frame) = self.pending.pop_front() {
             if self.pending.is_empty() {
                 self.pending = VecDeque::new(); // its room is not needed again

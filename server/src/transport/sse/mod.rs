@@ -26,7 +26,7 @@
 
 mod delivery;
 mod event_stream;
-pub mod lean;
+pub(crate) mod lean;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,17 +44,17 @@ use crate::request::answers;
 use crate::request::{ApiError, bearer_token, client_address, request_origin, state};
 use crate::state::AppState;
 use event_stream::{CursorRequest, LiveRooms, Reader};
-pub use event_stream::{EventStream, IdleStream, StreamHold};
+pub(crate) use event_stream::{EventStream, IdleStream, StreamHold};
 
 /// Routes of this resource (under `api/campaign/{slug}`).
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::with_path("events").get(stream)
 }
 
 /// Most missed events replayed to a resuming client; more is a `reset`.
-pub const REPLAY_LIMIT: usize = 1000;
+pub(crate) const REPLAY_LIMIT: usize = 1000;
 /// Least time between two `presence` messages on one connection.
-pub const PRESENCE_INTERVAL: Duration = Duration::from_millis(250);
+pub(crate) const PRESENCE_INTERVAL: Duration = Duration::from_millis(250);
 
 /// What an event-stream request asks for, read off its path, query and
 /// headers — by the routed handler or by the lean path ([`lean`]).
@@ -253,7 +253,7 @@ async fn stream(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
 
 /// Opens the event stream `request` asks for, once
 /// [admitted](crate::admission).
-pub async fn open_stream(
+pub(crate) async fn open_stream(
     state: Arc<AppState>,
     request: StreamRequest,
 ) -> Result<EventStream, ApiError> {

@@ -29,18 +29,18 @@ use crate::request::{ApiError, bearer_token, client_address, request_origin, sta
 use crate::state::AppState;
 
 /// Routes of this resource.
-pub fn router() -> Router {
+pub(crate) fn router() -> Router {
     Router::with_path("api/webtransport").get(info)
 }
 
 /// Routes under `api/campaign/{slug}`.
-pub fn campaign_router() -> Router {
+pub(crate) fn campaign_router() -> Router {
     Router::with_path("webtransport").get(connect_info)
 }
 
 /// One certificate hash, as `serverCertificateHashes` wants it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CertificateHash {
+pub(crate) struct CertificateHash {
     /// Always `sha-256`.
     pub algorithm: &'static str,
     /// Base64 of the digest.
@@ -49,7 +49,7 @@ pub struct CertificateHash {
 
 /// Body of `GET /api/webtransport`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct WebTransportInfo {
+pub(crate) struct WebTransportInfo {
     /// Base URL of the cursor channel.
     pub url: String,
     /// Hashes to pin (development only).
@@ -61,7 +61,7 @@ pub struct WebTransportInfo {
 }
 
 /// Where browsers reach the cursor channel, as `req` addressed this server.
-pub fn endpoint_info(
+pub(crate) fn endpoint_info(
     req: &Request,
     depot: &Depot,
     state: &AppState,

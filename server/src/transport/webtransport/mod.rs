@@ -16,7 +16,7 @@
 //! published by `GET /api/webtransport`. In production it loads a certificate
 //! and key from PEM files and publishes no hash.
 
-pub mod describe;
+pub(crate) mod describe;
 mod session;
 
 use std::net::SocketAddr;
@@ -39,7 +39,7 @@ use describe::PublishedEndpoint;
 
 /// The WebTransport application close code of a session ended by the
 /// server's shutdown: reconnect (to another instance).
-pub const GOING_AWAY: u32 = 1;
+pub(crate) const GOING_AWAY: u32 = 1;
 
 /// The WebTransport application close code of a session that was ended (its
 /// person erased): do not reconnect with it.

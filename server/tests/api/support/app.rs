@@ -23,7 +23,7 @@ pub(crate) struct TestApp {
     /// Its state (store included), for checks behind the API.
     pub(crate) state: Arc<AppState>,
     /// Its WebTransport endpoint.
-    pub(crate) webtransport: Arc<ovasabi_edge::transport::webtransport::WebTransportServer>,
+    pub(crate) webtransport: Arc<ovasabi_edge::internals::transport::webtransport::WebTransportServer>,
     /// Its separate metrics address, when `metrics_addr` is set.
     pub(crate) metrics_addr: Option<SocketAddr>,
     /// Its back-office gRPC address, when `grpc_addr` is set.
@@ -48,7 +48,7 @@ pub(crate) async fn spawn_app(db: Db) -> TestApp {
 
 /// Starts the app on a fresh database, after `tweak` has changed its config.
 pub(crate) async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Config)) -> TestApp {
-    ovasabi_edge::telemetry::init_for_tests();
+    ovasabi_edge::internals::telemetry::init_for_tests();
     let test_db = fresh_database(&db).await;
     let mut config = Config::for_database(test_db.url.clone());
     tweak(&mut config);
@@ -286,10 +286,10 @@ impl TestApp {
     }
 
     /// Every stored campaign, read behind the API.
-    pub(crate) async fn stored_campaigns(&self) -> Vec<ovasabi_edge::model::campaign::Campaign> {
+    pub(crate) async fn stored_campaigns(&self) -> Vec<ovasabi_edge::internals::model::campaign::Campaign> {
         self.state
             .store
-            .list_campaigns(ovasabi_edge::store::Page {
+            .list_campaigns(ovasabi_edge::internals::store::Page {
                 limit: 1000,
                 offset: 0,
             })
@@ -424,13 +424,13 @@ impl TestApp {
             .id
     }
 
-    pub(crate) async fn outbox(&self) -> Vec<ovasabi_edge::model::outbox::OutboxEntry> {
+    pub(crate) async fn outbox(&self) -> Vec<ovasabi_edge::internals::model::outbox::OutboxEntry> {
         self.state
             .store
             .list_outbox(
-                ovasabi_edge::model::outbox::OutboxState::All,
+                ovasabi_edge::internals::model::outbox::OutboxState::All,
                 None,
-                ovasabi_edge::store::Page {
+                ovasabi_edge::internals::store::Page {
                     limit: 1000,
                     offset: 0,
                 },
@@ -493,14 +493,14 @@ impl TestApp {
 }
 
 /// Events published on the app's bus.
-pub(crate) struct EventWatch(tokio::sync::broadcast::Receiver<Arc<ovasabi_edge::bus::Envelope>>);
+pub(crate) struct EventWatch(tokio::sync::broadcast::Receiver<Arc<ovasabi_edge::internals::bus::Envelope>>);
 
 impl EventWatch {
     /// Every event published until nothing new arrived for `quiet`.
     pub(crate) async fn drain(
         &mut self,
         quiet: std::time::Duration,
-    ) -> Vec<Arc<ovasabi_edge::bus::Envelope>> {
+    ) -> Vec<Arc<ovasabi_edge::internals::bus::Envelope>> {
         let mut seen = Vec::new();
         while let Ok(Ok(envelope)) = tokio::time::timeout(quiet, self.0.recv()).await {
             seen.push(envelope);
@@ -509,7 +509,7 @@ impl EventWatch {
     }
 
     /// The events of `kind` among those published until quiet for 300 ms.
-    pub(crate) async fn of_kind(&mut self, kind: &str) -> Vec<Arc<ovasabi_edge::bus::Envelope>> {
+    pub(crate) async fn of_kind(&mut self, kind: &str) -> Vec<Arc<ovasabi_edge::internals::bus::Envelope>> {
         self.drain(std::time::Duration::from_millis(300))
             .await
             .into_iter()
@@ -555,7 +555,7 @@ pub(crate) async fn start_with(config: Config, campaign: Value) -> Started {
 /// Starts the app from `config` (on a database that may be another
 /// instance's too).
 pub(crate) async fn start(config: Config) -> Started {
-    ovasabi_edge::telemetry::init_for_tests();
+    ovasabi_edge::internals::telemetry::init_for_tests();
     let app = App::build(config).await.expect("app builds");
     let base = format!("http://{}", app.http_addr());
     let state = app.state();

@@ -43,13 +43,13 @@ use crate::request::access;
 use crate::state::{AppState, ConnectionRefusal};
 
 mod head;
-pub mod idle;
+pub(crate) mod idle;
 mod rewound;
 
 pub use head::event_stream_request;
 use head::read_head;
 use idle::IdleStreams;
-pub use rewound::Rewound;
+pub(crate) use rewound::Rewound;
 
 /// How long a new connection may take to send its first request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
@@ -75,7 +75,7 @@ struct Incoming {
 }
 
 /// Salvo's TCP acceptor, with event streams taken off on the way.
-pub struct LeanAcceptor {
+pub(crate) struct LeanAcceptor {
     holdings: Vec<Holding>,
     /// The inner acceptor, until the first `accept` starts the loop that owns it.
     inner: Option<(TcpAcceptor, Arc<AppState>)>,
@@ -85,7 +85,7 @@ pub struct LeanAcceptor {
 
 impl LeanAcceptor {
     /// Wraps `inner`; event streams are served with `state`.
-    pub fn new(inner: TcpAcceptor, state: Arc<AppState>) -> Self {
+    pub(crate) fn new(inner: TcpAcceptor, state: Arc<AppState>) -> Self {
         let (sender, handover) = mpsc::channel(HANDOVER_QUEUE);
         Self {
             holdings: inner.holdings().to_vec(),

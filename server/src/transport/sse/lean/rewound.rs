@@ -13,7 +13,7 @@ use crate::limit::ConnectionSlot;
 
 /// A socket with the bytes already read from it put back in front (and
 /// Salvo's timeouts).
-pub struct Rewound {
+pub(crate) struct Rewound {
     pub(super) read: Bytes,
     pub(super) inner: Socket,
     /// The connection's place under the connection caps, held while it lives.

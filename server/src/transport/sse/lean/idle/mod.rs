@@ -44,14 +44,14 @@ use streams::Streams;
 /// Most frames a stream may have waiting for its client (besides what its
 /// socket holds); one more skips it ahead. They are shared with every other
 /// stream: what a waiting frame costs is its place in the queue.
-pub const BACKLOG_FRAMES: usize = 64;
+pub(crate) const BACKLOG_FRAMES: usize = 64;
 /// Readiness events taken from the epoll set at a time.
 const EVENTS_AT_ONCE: usize = 256;
 /// Most events given to the streams in one pass (one write each).
 const BATCH: usize = 64;
 
 /// The running tasks of idle streams, one per campaign with any.
-pub struct IdleStreams {
+pub(crate) struct IdleStreams {
     state: Arc<AppState>,
     campaigns: Mutex<HashMap<String, mpsc::UnboundedSender<Arrival>>>,
 }
@@ -88,7 +88,7 @@ impl IdleStreams {
     }
 
     /// No task yet: each starts with its campaign's first idle stream.
-    pub fn new(state: Arc<AppState>) -> Arc<Self> {
+    pub(crate) fn new(state: Arc<AppState>) -> Arc<Self> {
         Arc::new(Self {
             state,
             campaigns: Mutex::new(HashMap::new()),
@@ -98,7 +98,7 @@ impl IdleStreams {
     /// Hands `socket`, whose response head and opening frames are written,
     /// to the task of `stream`'s campaign, which keeps it (and `slots`) from
     /// now on.
-    pub fn park(
+    pub(crate) fn park(
         self: &Arc<Self>,
         socket: tokio::net::TcpStream,
         stream: IdleStream,
