@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use ovasabi_edge::internals::config::{CampaignsAction, Cli, Command, ReadError, SecretSource};
 use ovasabi_edge::App;
+use ovasabi_edge::internals::config::{CampaignsAction, Cli, Command, ReadError, SecretSource};
 use ovasabi_edge::internals::{campaign, store};
 use tokio_util::sync::CancellationToken;
 

@@ -15,7 +15,7 @@ pub(crate) async fn step(state: &AppState) {
     };
     let store = &state.store;
     let untargeted = config.webhook_url.is_none();
-    let read_since = crate::team::consumers::idle_cutoff(state);
+    let read_since = state.team.idle_cutoff();
     let outbox = days(config.outbox_retention, 7);
     told(
         "old outbox entries removed",

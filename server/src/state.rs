@@ -12,12 +12,15 @@ use crate::campaign::changes::LeaderboardChanges;
 use crate::config::Config;
 use crate::cursor::CursorHub;
 use crate::cursor::fallback::FallbackMembers;
+use crate::forms::Forms;
 use crate::limit::{ConnectionLimiter, RateLimiter};
+use crate::live::Live;
 use crate::presence::Presence;
 use crate::revocation::Revocations;
 use crate::session::SessionKeys;
 use crate::store::SharedStore;
 use crate::tasks::Tasks;
+use crate::team::Team;
 use crate::telemetry::Counters;
 use crate::translate::Translator;
 
@@ -28,22 +31,22 @@ pub struct AppState {
     /// The database.
     pub store: SharedStore,
     /// Campaigns recently loaded from the database.
-    pub campaigns: CampaignCache,
+    pub campaigns: Arc<CampaignCache>,
     /// Campaigns whose leaderboard this instance may have changed.
-    pub leaderboard_changes: LeaderboardChanges,
+    pub leaderboard_changes: Arc<LeaderboardChanges>,
     /// Redis, when scaling out.
     pub redis: Option<redis::Client>,
     /// The event bus.
     pub bus: Arc<dyn EventBus>,
     /// Session token keys.
-    pub sessions: SessionKeys,
+    pub sessions: Arc<SessionKeys>,
     /// Keys revoked and sessions ended while in use (what open streams and
     /// follows watch).
     pub revocations: Arc<Revocations>,
     /// Live visitors per campaign.
     pub presence: Arc<Presence>,
     /// Per-client rate limits.
-    pub limiter: RateLimiter,
+    pub limiter: Arc<RateLimiter>,
     /// Open event streams per client address.
     pub streams: ConnectionLimiter,
     /// Open cursor sessions per client address.
@@ -60,6 +63,12 @@ pub struct AppState {
     pub cursors: Arc<CursorHub>,
     /// The SSE fallback's cursor members, which `POST …/cursor` feeds.
     pub cursor_fallback: FallbackMembers,
+    /// The team's service (callers, keys, consumers, erasure, the audit log).
+    pub(crate) team: Team,
+    /// The form services (join, referral, lead, profile, campaign writes).
+    pub(crate) forms: Forms,
+    /// The live events' service (derived, custom, visitor samples).
+    pub(crate) live: Live,
     /// Translation memory and LibreTranslate.
     pub translator: Translator,
     /// What the server did.

@@ -2,36 +2,11 @@
 //! the REST admin API and the gRPC back-office API: validated whole, webhook
 //! receivers held to the server's policy, the cache forgotten.
 
+use super::Forms;
 use crate::error::ApiError;
 use crate::model::campaign::{Campaign, CampaignPatch, CampaignStatus, DatePatch, NewCampaign};
 use crate::model::team::{AuditAction, Role};
-use crate::state::AppState;
-use crate::team::{Caller, campaign_summary, record};
-
-/// Creates a campaign (an owner of every campaign): 422 naming a field that
-/// breaks a rule, 409 `slug_taken`. Written to the audit log.
-pub(crate) async fn create(
-    state: &AppState,
-    by: &Caller,
-    spec: NewCampaign,
-) -> Result<Campaign, ApiError> {
-    by.require_unscoped(Role::Owner)?;
-    spec.validate()?;
-    spec.config
-        .check_webhook_targets(&state.config.webhook_policy())?;
-    let campaign = state.store.insert_campaign(&spec).await?;
-    state.campaigns.forget(&campaign.slug);
-    tracing::info!(slug = %campaign.slug, id = campaign.id, "campaign created");
-    let change = by.change(
-        AuditAction::CampaignCreated,
-        Some(campaign.id),
-        campaign.slug.clone(),
-        None,
-        Some(campaign_summary(&campaign)),
-    );
-    record(state, change).await;
-    Ok(campaign)
-}
+use crate::team::{Caller, campaign_summary};
 
 /// 409 `illegal_transition` unless a campaign may move from `from` to `to`
 /// ([`CampaignStatus::can_become`]).
@@ -65,40 +40,65 @@ fn role_for(patch: &CampaignPatch) -> Role {
     }
 }
 
-/// Applies `patch` to campaign `slug` (drafts included) as `by` asks: 404
-/// when there is none, 403 when `by` may not ([`role_for`]), 422 naming a
-/// field that breaks a rule. A change is written to the audit log.
-pub(crate) async fn update(
-    state: &AppState,
-    by: &Caller,
-    slug: &str,
-    patch: CampaignPatch,
-) -> Result<Campaign, ApiError> {
-    let current = state
-        .campaigns
-        .visible(state.store.as_ref(), slug, true)
-        .await?
-        .ok_or_else(|| ApiError::campaign_not_found(slug))?;
-    by.require_in(role_for(&patch), current.id)?;
-    if let Some(to) = patch.status {
-        check_move(current.status, to)?;
-    }
-    let next = current.patched(patch)?;
-    next.config
-        .check_webhook_targets(&state.config.webhook_policy())?;
-    let stored = state.store.update_campaign(&next).await?;
-    state.campaigns.forget(&stored.slug);
-    tracing::info!(slug = %stored.slug, "campaign updated");
-    let (before, after) = (campaign_summary(&current), campaign_summary(&stored));
-    if before != after {
+impl Forms {
+    /// Creates a campaign (an owner of every campaign): 422 naming a field that
+    /// breaks a rule, 409 `slug_taken`. Written to the audit log.
+    pub(crate) async fn create_campaign(
+        &self,
+        by: &Caller,
+        spec: NewCampaign,
+    ) -> Result<Campaign, ApiError> {
+        by.require_unscoped(Role::Owner)?;
+        spec.validate()?;
+        spec.config.check_webhook_targets(&self.webhook_policy)?;
+        let campaign = self.store.insert_campaign(&spec).await?;
+        self.campaigns.forget(&campaign.slug);
+        tracing::info!(slug = %campaign.slug, id = campaign.id, "campaign created");
         let change = by.change(
-            AuditAction::CampaignUpdated,
-            Some(stored.id),
-            stored.slug.clone(),
-            Some(before),
-            Some(after),
+            AuditAction::CampaignCreated,
+            Some(campaign.id),
+            campaign.slug.clone(),
+            None,
+            Some(campaign_summary(&campaign)),
         );
-        record(state, change).await;
+        self.team.record(change).await;
+        Ok(campaign)
     }
-    Ok(stored)
+
+    /// Applies `patch` to campaign `slug` (drafts included) as `by` asks: 404
+    /// when there is none, 403 when `by` may not ([`role_for`]), 422 naming a
+    /// field that breaks a rule. A change is written to the audit log.
+    pub(crate) async fn update_campaign(
+        &self,
+        by: &Caller,
+        slug: &str,
+        patch: CampaignPatch,
+    ) -> Result<Campaign, ApiError> {
+        let current = self
+            .campaigns
+            .visible(self.store.as_ref(), slug, true)
+            .await?
+            .ok_or_else(|| ApiError::campaign_not_found(slug))?;
+        by.require_in(role_for(&patch), current.id)?;
+        if let Some(to) = patch.status {
+            check_move(current.status, to)?;
+        }
+        let next = current.patched(patch)?;
+        next.config.check_webhook_targets(&self.webhook_policy)?;
+        let stored = self.store.update_campaign(&next).await?;
+        self.campaigns.forget(&stored.slug);
+        tracing::info!(slug = %stored.slug, "campaign updated");
+        let (before, after) = (campaign_summary(&current), campaign_summary(&stored));
+        if before != after {
+            let change = by.change(
+                AuditAction::CampaignUpdated,
+                Some(stored.id),
+                stored.slug.clone(),
+                Some(before),
+                Some(after),
+            );
+            self.team.record(change).await;
+        }
+        Ok(stored)
+    }
 }

@@ -9,10 +9,8 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::referral::{announce_milestone, referrer_by_code};
-use super::{
-    consent, normalize_email, open_campaign, optional_locale, publish, rate_limit, required_text,
-};
+use super::Forms;
+use super::{consent, normalize_email, optional_locale, required_text};
 use crate::bus::{Audience, Event};
 use crate::error::ApiError;
 use crate::model::campaign::Campaign;
@@ -21,7 +19,6 @@ use crate::model::events::payload;
 use crate::model::outbox::NewOutbox;
 use crate::model::user::{User, new_referral_code};
 use crate::session::{SessionKind, verify_session};
-use crate::state::AppState;
 use crate::store::StoreError;
 
 /// Body of `POST /api/user/register`.
@@ -82,118 +79,6 @@ pub(crate) struct Joined {
 /// Attempts at drawing an unused referral code.
 const CODE_ATTEMPTS: usize = 4;
 
-/// Joins `body.campaign`: 404/403 unless it takes submissions, 429 past the
-/// per-address rate limit (`client`), 422 naming a field that breaks a rule,
-/// 404 `unknown_code` for a referral code not of this campaign, 409
-/// `email_taken`. The user, the referral and their outbox entries are one
-/// transaction; `user.joined` (and a crossed `referral.milestone`) follow.
-///
-/// `token`, a visitor session's, links the user to that session's first
-/// touch (attribution); a bad one is 401, as on every form.
-pub(crate) async fn join(
-    state: &AppState,
-    body: JoinRequest,
-    token: Option<&str>,
-    client: &str,
-) -> Result<Joined, ApiError> {
-    let campaign = open_campaign(state, &body.campaign).await?;
-    let visitor_id = token
-        .map(|token| verify_session(&state.sessions, token, &campaign))
-        .transpose()?
-        .filter(|session| session.kind == SessionKind::Visitor)
-        .map(|session| session.sub);
-    let rules = &campaign.config.forms.join;
-    rate_limit(
-        state,
-        "join",
-        &campaign,
-        client,
-        campaign.config.rate_limits.joins_per_minute,
-    )
-    .await?;
-    let email = normalize_email("email", &body.email)?;
-    let display_name = required_text("name", &body.name, rules.max_name_chars as usize)?;
-    let locale = optional_locale(body.locale.as_deref())?;
-    let referrer = referrer_named(state, &campaign, body.referral_code.as_deref()).await?;
-
-    let created_at = Utc::now();
-    let consent = consent(
-        rules.consent.as_deref(),
-        body.consent.as_deref(),
-        created_at,
-    )?;
-    let mut attempt = 0;
-    let (user, credit) = loop {
-        attempt += 1;
-        let user = User {
-            master_id: Uuid::now_v7(),
-            campaign_id: campaign.id,
-            email: email.clone(),
-            display_name: display_name.clone(),
-            locale: locale.clone(),
-            referral_code: new_referral_code(),
-            referred_by: referrer.as_ref().map(|r| r.master_id),
-            created_at,
-            visitor_id,
-            consent: consent.clone(),
-        };
-        let outbox = registration_outbox(&campaign, &user, referrer.as_ref());
-        match state
-            .store
-            .register_user(&user, referrer.as_ref(), &outbox)
-            .await
-        {
-            Ok(credit) => break (user, credit),
-            Err(StoreError::Conflict {
-                field: "referral_code",
-            }) if attempt < CODE_ATTEMPTS => continue,
-            Err(e) => return Err(e.into()),
-        }
-    };
-    tracing::info!(master_id = %user.master_id, campaign = %campaign.slug, "user joined");
-
-    publish(
-        state,
-        &campaign,
-        Event::built_in(
-            &payload::UserJoined {
-                display_name: user.display_name.clone(),
-            },
-            Audience::Everyone,
-        )
-        .about(user.master_id),
-    )
-    .await;
-    if let Some(credit) = credit {
-        announce_milestone(state, &campaign, &credit).await;
-    }
-    let (token, _) =
-        state
-            .sessions
-            .issue(user.master_id, campaign.id, SessionKind::User, Utc::now());
-    Ok(Joined { user, token })
-}
-
-/// The user whose referral code `code` is (none when blank): 422 when the
-/// campaign takes no referral codes, 404 `unknown_code` when it is not one
-/// of this campaign's.
-async fn referrer_named(
-    state: &AppState,
-    campaign: &Campaign,
-    code: Option<&str>,
-) -> Result<Option<User>, ApiError> {
-    Ok(match code.map(str::trim).filter(|c| !c.is_empty()) {
-        None => None,
-        Some(_) if !campaign.config.forms.join.referrals => {
-            return Err(ApiError::invalid_field(
-                "referral_code",
-                "this campaign does not take referral codes",
-            ));
-        }
-        Some(raw) => Some(referrer_by_code(state, campaign, raw).await?),
-    })
-}
-
 /// The outbox entries of a registration: `user.registered`, and
 /// `referral.created` when `referrer` referred the user.
 fn registration_outbox(
@@ -223,4 +108,118 @@ fn registration_outbox(
         ));
     }
     outbox
+}
+
+impl Forms {
+    /// Joins `body.campaign`: 404/403 unless it takes submissions, 429 past the
+    /// per-address rate limit (`client`), 422 naming a field that breaks a rule,
+    /// 404 `unknown_code` for a referral code not of this campaign, 409
+    /// `email_taken`. The user, the referral and their outbox entries are one
+    /// transaction; `user.joined` (and a crossed `referral.milestone`) follow.
+    ///
+    /// `token`, a visitor session's, links the user to that session's first
+    /// touch (attribution); a bad one is 401, as on every form.
+    pub(crate) async fn join(
+        &self,
+        body: JoinRequest,
+        token: Option<&str>,
+        client: &str,
+    ) -> Result<Joined, ApiError> {
+        let campaign = self.open_campaign(&body.campaign).await?;
+        let visitor_id = token
+            .map(|token| verify_session(&self.sessions, token, &campaign))
+            .transpose()?
+            .filter(|session| session.kind == SessionKind::Visitor)
+            .map(|session| session.sub);
+        let rules = &campaign.config.forms.join;
+        self.rate_limit(
+            "join",
+            &campaign,
+            client,
+            campaign.config.rate_limits.joins_per_minute,
+        )
+        .await?;
+        let email = normalize_email("email", &body.email)?;
+        let display_name = required_text("name", &body.name, rules.max_name_chars as usize)?;
+        let locale = optional_locale(body.locale.as_deref())?;
+        let referrer = self
+            .referrer_named(&campaign, body.referral_code.as_deref())
+            .await?;
+
+        let created_at = Utc::now();
+        let consent = consent(
+            rules.consent.as_deref(),
+            body.consent.as_deref(),
+            created_at,
+        )?;
+        let mut attempt = 0;
+        let (user, credit) = loop {
+            attempt += 1;
+            let user = User {
+                master_id: Uuid::now_v7(),
+                campaign_id: campaign.id,
+                email: email.clone(),
+                display_name: display_name.clone(),
+                locale: locale.clone(),
+                referral_code: new_referral_code(),
+                referred_by: referrer.as_ref().map(|r| r.master_id),
+                created_at,
+                visitor_id,
+                consent: consent.clone(),
+            };
+            let outbox = registration_outbox(&campaign, &user, referrer.as_ref());
+            match self
+                .store
+                .register_user(&user, referrer.as_ref(), &outbox)
+                .await
+            {
+                Ok(credit) => break (user, credit),
+                Err(StoreError::Conflict {
+                    field: "referral_code",
+                }) if attempt < CODE_ATTEMPTS => continue,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        tracing::info!(master_id = %user.master_id, campaign = %campaign.slug, "user joined");
+
+        self.publisher
+            .publish(
+                &campaign,
+                Event::built_in(
+                    &payload::UserJoined {
+                        display_name: user.display_name.clone(),
+                    },
+                    Audience::Everyone,
+                )
+                .about(user.master_id),
+            )
+            .await;
+        if let Some(credit) = credit {
+            self.announce_milestone(&campaign, &credit).await;
+        }
+        let (token, _) =
+            self.sessions
+                .issue(user.master_id, campaign.id, SessionKind::User, Utc::now());
+        Ok(Joined { user, token })
+    }
+
+    /// The user whose referral code `code` is (none when blank): 422 when the
+    /// campaign takes no referral codes, 404 `unknown_code` when it is not one
+    /// of this campaign's.
+    async fn referrer_named(
+        &self,
+        campaign: &Campaign,
+        code: Option<&str>,
+    ) -> Result<Option<User>, ApiError> {
+        Ok(match code.map(str::trim).filter(|c| !c.is_empty()) {
+            None => None,
+            Some(_) if !campaign.config.forms.join.referrals => {
+                return Err(ApiError::invalid_field(
+                    "referral_code",
+                    "this campaign does not take referral codes",
+                ));
+            }
+            Some(raw) => Some(self.referrer_by_code(campaign, raw).await?),
+        })
+    }
 }

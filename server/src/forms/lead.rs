@@ -11,10 +11,8 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{
-    consent, normalize_email, open_campaign, optional_text, publish, rate_limit, required_message,
-    required_text,
-};
+use super::Forms;
+use super::{consent, normalize_email, optional_text, required_message, required_text};
 use crate::bus::{Audience, Event};
 use crate::error::ApiError;
 use crate::model::campaign::Campaign;
@@ -25,8 +23,7 @@ use crate::model::outbox::NewOutbox;
 use crate::model::schema;
 use crate::model::team::{AuditAction, Role};
 use crate::session::{SessionKind, verify_session};
-use crate::state::AppState;
-use crate::team::{Caller, record};
+use crate::team::Caller;
 
 /// A budget as sent: text ("10-20k EUR") or a number.
 #[derive(Debug, Deserialize)]
@@ -125,194 +122,11 @@ pub(crate) struct Submitted {
     pub replayed: bool,
 }
 
-/// Submits a lead: 404/403 unless the campaign takes submissions, 401 for a
-/// bad session token, 429 past the rate limit, 422 naming a field that breaks
-/// a rule, 409 `idempotency_key_reused` for a key sent before with other
-/// content. Stored with its outbox entry; `lead.created` is published when the
-/// campaign makes leads public.
-pub(crate) async fn submit(
-    state: &AppState,
-    submission: Submission<'_>,
-) -> Result<Submitted, ApiError> {
-    let body = submission.form;
-    let campaign = open_campaign(state, &body.campaign).await?;
-    let session = submission
-        .token
-        .map(|token| verify_session(&state.sessions, token, &campaign))
-        .transpose()?;
-    rate_limit(
-        state,
-        "quote",
-        &campaign,
-        submission.client,
-        campaign.config.rate_limits.quotes_per_minute,
-    )
-    .await?;
-    // Kept only as a keyed hash: a client's key may carry what it was
-    // made from (an address, a name), and must not outlive an erasure.
-    let key = idempotency_key(submission.idempotency_key)?
-        .map(|key| state.sessions.pseudonym(IDEMPOTENCY_PURPOSE, &key));
-    let now = Utc::now();
-    let consent = consent(
-        campaign.config.forms.lead.consent.as_deref(),
-        body.consent.as_deref(),
-        now,
-    )?;
-    let valid = validate(body, &campaign.config.forms.lead)?;
-    let session_id = session.as_ref().map(|s| s.sub);
-    // The visitor session the lead comes from: a visitor's own, or the one
-    // a user joined from.
-    let visitor_id = match &session {
-        Some(s) if s.kind == SessionKind::Visitor => Some(s.sub),
-        Some(s) => state
-            .store
-            .user_by_id(s.sub)
-            .await?
-            .and_then(|user| user.visitor_id),
-        None => None,
-    };
-    let lead = Lead {
-        id: Uuid::now_v7(),
-        campaign_id: campaign.id,
-        master_id: session
-            .as_ref()
-            .filter(|s| s.kind == SessionKind::User)
-            .map(|s| s.sub),
-        session_id,
-        request_fingerprint: key.as_ref().map(|_| fingerprint(&valid, session_id)),
-        name: valid.name,
-        email: valid.email,
-        company: valid.company,
-        phone: valid.phone,
-        message: valid.message,
-        budget: valid.budget,
-        details: valid.details,
-        status: LeadStatus::New,
-        idempotency_key: key,
-        created_at: now,
-        updated_at: now,
-        visitor_id,
-        consent,
-    };
-    let mut payload = serde_json::to_value(&lead).map_err(anyhow::Error::from)?;
-    payload["campaign"] = json!(campaign.slug);
-    // The webhook's type: a contract with the CRM, named like the live
-    // event (`model::events::LEAD_CREATED`) but not it.
-    let outbox = [NewOutbox::for_campaign(&campaign, "lead.created", payload)];
-    let (stored, created) = state.store.insert_lead(&lead, &outbox).await?;
-    if created {
-        tracing::info!(lead = %stored.id, campaign = %campaign.slug, "lead created");
-        if let Some(event) = lead_summary(&campaign, &stored) {
-            publish(state, &campaign, event).await;
-        }
-        let team = payload::TeamLead {
-            id: stored.id,
-            status: stored.status,
-            previous: None,
-            at: stored.created_at,
-        };
-        publish(state, &campaign, Event::built_in(&team, Audience::Team)).await;
-        return Ok(Submitted {
-            lead: stored,
-            replayed: false,
-        });
-    }
-    if stored.request_fingerprint != lead.request_fingerprint {
-        return Err(ApiError::Conflict {
-            code: "idempotency_key_reused",
-            message: "this Idempotency-Key was already used for a different request".into(),
-            field: Some("Idempotency-Key".into()),
-        });
-    }
-    Ok(Submitted {
-        lead: stored,
-        replayed: true,
-    })
-}
-
 fn quote_not_found() -> ApiError {
     ApiError::NotFound {
         code: "quote_not_found",
         message: "no such quote".into(),
     }
-}
-
-/// Moves lead `id` to `status` (an editor's action, `by`): 404 for an
-/// unknown lead, 403 for a key that may not, 409 `illegal_transition` for a
-/// move the life of a lead does not allow (or that another change beat). The
-/// same status again changes nothing. The change is written with its outbox
-/// entry, published to the submitter's session as `lead.status`, and
-/// written to the audit log.
-pub(crate) async fn set_status(
-    state: &AppState,
-    by: &Caller,
-    id: &str,
-    status: LeadStatus,
-) -> Result<Lead, ApiError> {
-    let id = Uuid::parse_str(id).map_err(|_| quote_not_found())?;
-    let current = state
-        .store
-        .lead_by_id(id)
-        .await?
-        .ok_or_else(quote_not_found)?;
-    by.require_in(Role::Editor, current.campaign_id)?;
-    if current.status == status {
-        return Ok(current);
-    }
-    let illegal = |from: LeadStatus| ApiError::Conflict {
-        code: "illegal_transition",
-        message: format!(
-            "a {} quote cannot become {}",
-            from.as_str(),
-            status.as_str()
-        ),
-        field: Some("status".into()),
-    };
-    if !current.status.can_become(status) {
-        return Err(illegal(current.status));
-    }
-    let campaign = state
-        .store
-        .campaign_by_id(current.campaign_id)
-        .await?
-        .ok_or_else(quote_not_found)?;
-    let outbox = [NewOutbox::for_campaign(
-        &campaign,
-        "lead.status_changed",
-        json!({
-            "quote_id": current.id, "status": status, "previous": current.status,
-            "name": current.name, "email": current.email,
-        }),
-    )];
-    let updated = state
-        .store
-        .set_lead_status(id, current.status, status, &outbox)
-        .await?
-        .ok_or_else(|| illegal(current.status))?;
-    let change = by.change(
-        AuditAction::LeadStatus,
-        Some(campaign.id),
-        updated.id.to_string(),
-        Some(json!({"status": current.status})),
-        Some(json!({"status": updated.status})),
-    );
-    record(state, change).await;
-    let team = payload::TeamLead {
-        id: updated.id,
-        status: updated.status,
-        previous: Some(current.status),
-        at: updated.updated_at,
-    };
-    publish(state, &campaign, Event::built_in(&team, Audience::Team)).await;
-    if let Some(session) = updated.session_id {
-        let status = payload::LeadStatus {
-            quote_id: updated.id,
-            status: updated.status,
-        };
-        let event = Event::built_in(&status, Audience::Session(session));
-        publish(state, &campaign, event).await;
-    }
-    Ok(updated)
 }
 
 /// Longest name, company and budget texts.
@@ -457,4 +271,192 @@ fn lead_summary(campaign: &Campaign, lead: &Lead) -> Option<Event> {
         };
         Event::built_in(&summary, Audience::Everyone).about(lead.id)
     })
+}
+
+impl Forms {
+    /// Submits a lead: 404/403 unless the campaign takes submissions, 401 for a
+    /// bad session token, 429 past the rate limit, 422 naming a field that breaks
+    /// a rule, 409 `idempotency_key_reused` for a key sent before with other
+    /// content. Stored with its outbox entry; `lead.created` is published when the
+    /// campaign makes leads public.
+    pub(crate) async fn submit_lead(
+        &self,
+        submission: Submission<'_>,
+    ) -> Result<Submitted, ApiError> {
+        let body = submission.form;
+        let campaign = self.open_campaign(&body.campaign).await?;
+        let session = submission
+            .token
+            .map(|token| verify_session(&self.sessions, token, &campaign))
+            .transpose()?;
+        self.rate_limit(
+            "quote",
+            &campaign,
+            submission.client,
+            campaign.config.rate_limits.quotes_per_minute,
+        )
+        .await?;
+        // Kept only as a keyed hash: a client's key may carry what it was
+        // made from (an address, a name), and must not outlive an erasure.
+        let key = idempotency_key(submission.idempotency_key)?
+            .map(|key| self.sessions.pseudonym(IDEMPOTENCY_PURPOSE, &key));
+        let now = Utc::now();
+        let consent = consent(
+            campaign.config.forms.lead.consent.as_deref(),
+            body.consent.as_deref(),
+            now,
+        )?;
+        let valid = validate(body, &campaign.config.forms.lead)?;
+        let session_id = session.as_ref().map(|s| s.sub);
+        // The visitor session the lead comes from: a visitor's own, or the one
+        // a user joined from.
+        let visitor_id = match &session {
+            Some(s) if s.kind == SessionKind::Visitor => Some(s.sub),
+            Some(s) => self
+                .store
+                .user_by_id(s.sub)
+                .await?
+                .and_then(|user| user.visitor_id),
+            None => None,
+        };
+        let lead = Lead {
+            id: Uuid::now_v7(),
+            campaign_id: campaign.id,
+            master_id: session
+                .as_ref()
+                .filter(|s| s.kind == SessionKind::User)
+                .map(|s| s.sub),
+            session_id,
+            request_fingerprint: key.as_ref().map(|_| fingerprint(&valid, session_id)),
+            name: valid.name,
+            email: valid.email,
+            company: valid.company,
+            phone: valid.phone,
+            message: valid.message,
+            budget: valid.budget,
+            details: valid.details,
+            status: LeadStatus::New,
+            idempotency_key: key,
+            created_at: now,
+            updated_at: now,
+            visitor_id,
+            consent,
+        };
+        let mut payload = serde_json::to_value(&lead).map_err(anyhow::Error::from)?;
+        payload["campaign"] = json!(campaign.slug);
+        // The webhook's type: a contract with the CRM, named like the live
+        // event (`model::events::LEAD_CREATED`) but not it.
+        let outbox = [NewOutbox::for_campaign(&campaign, "lead.created", payload)];
+        let (stored, created) = self.store.insert_lead(&lead, &outbox).await?;
+        if created {
+            tracing::info!(lead = %stored.id, campaign = %campaign.slug, "lead created");
+            if let Some(event) = lead_summary(&campaign, &stored) {
+                self.publisher.publish(&campaign, event).await;
+            }
+            let team = payload::TeamLead {
+                id: stored.id,
+                status: stored.status,
+                previous: None,
+                at: stored.created_at,
+            };
+            self.publisher
+                .publish(&campaign, Event::built_in(&team, Audience::Team))
+                .await;
+            return Ok(Submitted {
+                lead: stored,
+                replayed: false,
+            });
+        }
+        if stored.request_fingerprint != lead.request_fingerprint {
+            return Err(ApiError::Conflict {
+                code: "idempotency_key_reused",
+                message: "this Idempotency-Key was already used for a different request".into(),
+                field: Some("Idempotency-Key".into()),
+            });
+        }
+        Ok(Submitted {
+            lead: stored,
+            replayed: true,
+        })
+    }
+
+    /// Moves lead `id` to `status` (an editor's action, `by`): 404 for an
+    /// unknown lead, 403 for a key that may not, 409 `illegal_transition` for a
+    /// move the life of a lead does not allow (or that another change beat). The
+    /// same status again changes nothing. The change is written with its outbox
+    /// entry, published to the submitter's session as `lead.status`, and
+    /// written to the audit log.
+    pub(crate) async fn set_lead_status(
+        &self,
+        by: &Caller,
+        id: &str,
+        status: LeadStatus,
+    ) -> Result<Lead, ApiError> {
+        let id = Uuid::parse_str(id).map_err(|_| quote_not_found())?;
+        let current = self
+            .store
+            .lead_by_id(id)
+            .await?
+            .ok_or_else(quote_not_found)?;
+        by.require_in(Role::Editor, current.campaign_id)?;
+        if current.status == status {
+            return Ok(current);
+        }
+        let illegal = |from: LeadStatus| ApiError::Conflict {
+            code: "illegal_transition",
+            message: format!(
+                "a {} quote cannot become {}",
+                from.as_str(),
+                status.as_str()
+            ),
+            field: Some("status".into()),
+        };
+        if !current.status.can_become(status) {
+            return Err(illegal(current.status));
+        }
+        let campaign = self
+            .store
+            .campaign_by_id(current.campaign_id)
+            .await?
+            .ok_or_else(quote_not_found)?;
+        let outbox = [NewOutbox::for_campaign(
+            &campaign,
+            "lead.status_changed",
+            json!({
+                "quote_id": current.id, "status": status, "previous": current.status,
+                "name": current.name, "email": current.email,
+            }),
+        )];
+        let updated = self
+            .store
+            .set_lead_status(id, current.status, status, &outbox)
+            .await?
+            .ok_or_else(|| illegal(current.status))?;
+        let change = by.change(
+            AuditAction::LeadStatus,
+            Some(campaign.id),
+            updated.id.to_string(),
+            Some(json!({"status": current.status})),
+            Some(json!({"status": updated.status})),
+        );
+        self.team.record(change).await;
+        let team = payload::TeamLead {
+            id: updated.id,
+            status: updated.status,
+            previous: Some(current.status),
+            at: updated.updated_at,
+        };
+        self.publisher
+            .publish(&campaign, Event::built_in(&team, Audience::Team))
+            .await;
+        if let Some(session) = updated.session_id {
+            let status = payload::LeadStatus {
+                quote_id: updated.id,
+                status: updated.status,
+            };
+            let event = Event::built_in(&status, Audience::Session(session));
+            self.publisher.publish(&campaign, event).await;
+        }
+        Ok(updated)
+    }
 }

@@ -18,91 +18,17 @@ use crate::error::ApiError;
 use crate::model::attribution::Consent;
 use crate::model::campaign::{Campaign, CampaignStatus, ValidationError};
 use crate::model::user::User;
-use crate::state::AppState;
+use std::sync::Arc;
 
-/// The campaign named `slug` if it accepts submissions now: unknown (or draft)
-/// is 404 `campaign_not_found`, paused, ended or outside its dates 403
-/// `campaign_closed`.
-pub(crate) async fn open_campaign(state: &AppState, slug: &str) -> Result<Campaign, ApiError> {
-    let campaign = state
-        .campaigns
-        .by_slug(state.store.as_ref(), slug)
-        .await?
-        .filter(|c| c.status != CampaignStatus::Draft)
-        .ok_or_else(|| ApiError::campaign_not_found(slug))?;
-    if !campaign.is_open(chrono::Utc::now()) {
-        return Err(ApiError::Forbidden {
-            code: "campaign_closed",
-            message: format!("campaign {slug:?} is not accepting submissions now"),
-        });
-    }
-    Ok(campaign)
-}
-
-/// The campaign `slug` as the caller may see it: drafts only for the team
-/// (`admin`), webhook receivers never for the public; 404 otherwise.
-pub(crate) async fn visible_campaign(
-    state: &AppState,
-    slug: &str,
-    admin: bool,
-) -> Result<Campaign, ApiError> {
-    state
-        .campaigns
-        .visible(state.store.as_ref(), slug, admin)
-        .await?
-        .ok_or_else(|| ApiError::campaign_not_found(slug))
-}
-
-/// The user a user session names: 401 `invalid_token` when they are gone.
-pub(crate) async fn session_user(state: &AppState, master_id: Uuid) -> Result<User, ApiError> {
-    state
-        .store
-        .user_by_id(master_id)
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized {
-            code: "invalid_token",
-            message: "the session's user does not exist".into(),
-        })
-}
-
-/// Counts one request of `action` from `who` against `per_minute` (a token
-/// bucket, shared by every instance when Redis is configured); 429 past it.
-pub(crate) async fn rate_limit(
-    state: &AppState,
-    action: &str,
-    campaign: &Campaign,
-    who: &str,
-    per_minute: u32,
-) -> Result<(), ApiError> {
-    let key = format!("{action}:{}:{who}", campaign.id);
-    state
-        .limiter
-        .check(&key, per_minute, std::time::Duration::from_secs(60))
-        .await
-        .map_err(|retry_after| ApiError::TooManyRequests {
-            retry_after_secs: (retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0))
-                .max(1),
-        })
-}
-
-/// Publishes a live event after its rows were committed. The write already
-/// succeeded, so a bus failure is logged, not answered.
-pub(crate) async fn publish(state: &AppState, campaign: &Campaign, event: Event) {
-    let kind = event.kind.clone();
-    if let Err(e) = publish_event(state, campaign, event).await {
-        tracing::warn!(error = format!("{e:#}"), %kind, "could not publish event");
-    }
-}
-
-/// Publishes a live event, counted; its id, or why the bus refused it.
-pub(crate) async fn publish_event(
-    state: &AppState,
-    campaign: &Campaign,
-    event: Event,
-) -> anyhow::Result<crate::bus::EventId> {
-    state.counters.events_published.inc();
-    state.bus.publish(&campaign.slug, event).await
-}
+use crate::bus::EventBus;
+use crate::campaign::cache::CampaignCache;
+use crate::campaign::changes::LeaderboardChanges;
+use crate::config::{Config, TargetPolicy};
+use crate::limit::RateLimiter;
+use crate::session::SessionKeys;
+use crate::store::SharedStore;
+use crate::team::Team;
+use crate::telemetry::Counters;
 
 /// The consent a form carries, held against what the campaign asks
 /// (`required`: the current version of its text): 422 `consent_required`
@@ -259,6 +185,156 @@ fn checked_text<'a>(
         ));
     }
     Ok(text)
+}
+
+/// The form services: a visitor's join, referral, lead and profile, and
+/// the team's campaign writes and lead statuses. Built from the
+/// configuration and the handles it needs; cloned where it is used.
+#[derive(Clone)]
+pub(crate) struct Forms {
+    webhook_policy: TargetPolicy,
+    store: SharedStore,
+    campaigns: Arc<CampaignCache>,
+    sessions: Arc<SessionKeys>,
+    limiter: Arc<RateLimiter>,
+    leaderboard_changes: Arc<LeaderboardChanges>,
+    publisher: Publisher,
+    team: Team,
+}
+
+/// The handles the form services work with.
+pub(crate) struct FormsHandles {
+    pub(crate) store: SharedStore,
+    pub(crate) campaigns: Arc<CampaignCache>,
+    pub(crate) sessions: Arc<SessionKeys>,
+    pub(crate) limiter: Arc<RateLimiter>,
+    pub(crate) leaderboard_changes: Arc<LeaderboardChanges>,
+    pub(crate) publisher: Publisher,
+    pub(crate) team: Team,
+}
+
+impl Forms {
+    /// The services for `config`, with `handles`.
+    pub(crate) fn new(config: &Config, handles: FormsHandles) -> Self {
+        let FormsHandles {
+            store,
+            campaigns,
+            sessions,
+            limiter,
+            leaderboard_changes,
+            publisher,
+            team,
+        } = handles;
+        Self {
+            webhook_policy: config.webhook_policy(),
+            store,
+            campaigns,
+            sessions,
+            limiter,
+            leaderboard_changes,
+            publisher,
+            team,
+        }
+    }
+}
+
+/// Publishes live events, counted: what every service that announces
+/// something holds.
+#[derive(Clone)]
+pub(crate) struct Publisher {
+    bus: Arc<dyn EventBus>,
+    counters: Arc<Counters>,
+}
+
+impl Publisher {
+    /// Publishes on `bus`, counting in `counters`.
+    pub(crate) fn new(bus: Arc<dyn EventBus>, counters: Arc<Counters>) -> Self {
+        Self { bus, counters }
+    }
+
+    /// Publishes a live event after its rows were committed. The write
+    /// already succeeded, so a bus failure is logged, not answered.
+    pub(crate) async fn publish(&self, campaign: &Campaign, event: Event) {
+        let kind = event.kind.clone();
+        if let Err(e) = self.publish_event(campaign, event).await {
+            tracing::warn!(error = format!("{e:#}"), %kind, "could not publish event");
+        }
+    }
+
+    /// Publishes a live event, counted; its id, or why the bus refused it.
+    pub(crate) async fn publish_event(
+        &self,
+        campaign: &Campaign,
+        event: Event,
+    ) -> anyhow::Result<crate::bus::EventId> {
+        self.counters.events_published.inc();
+        self.bus.publish(&campaign.slug, event).await
+    }
+}
+
+impl Forms {
+    /// The campaign named `slug` if it accepts submissions now: unknown (or draft)
+    /// is 404 `campaign_not_found`, paused, ended or outside its dates 403
+    /// `campaign_closed`.
+    pub(crate) async fn open_campaign(&self, slug: &str) -> Result<Campaign, ApiError> {
+        let campaign = self
+            .campaigns
+            .by_slug(self.store.as_ref(), slug)
+            .await?
+            .filter(|c| c.status != CampaignStatus::Draft)
+            .ok_or_else(|| ApiError::campaign_not_found(slug))?;
+        if !campaign.is_open(chrono::Utc::now()) {
+            return Err(ApiError::Forbidden {
+                code: "campaign_closed",
+                message: format!("campaign {slug:?} is not accepting submissions now"),
+            });
+        }
+        Ok(campaign)
+    }
+
+    /// The campaign `slug` as the caller may see it: drafts only for the team
+    /// (`admin`), webhook receivers never for the public; 404 otherwise.
+    pub(crate) async fn visible_campaign(
+        &self,
+        slug: &str,
+        admin: bool,
+    ) -> Result<Campaign, ApiError> {
+        self.campaigns
+            .visible(self.store.as_ref(), slug, admin)
+            .await?
+            .ok_or_else(|| ApiError::campaign_not_found(slug))
+    }
+
+    /// The user a user session names: 401 `invalid_token` when they are gone.
+    pub(crate) async fn session_user(&self, master_id: Uuid) -> Result<User, ApiError> {
+        self.store
+            .user_by_id(master_id)
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized {
+                code: "invalid_token",
+                message: "the session's user does not exist".into(),
+            })
+    }
+
+    /// Counts one request of `action` from `who` against `per_minute` (a token
+    /// bucket, shared by every instance when Redis is configured); 429 past it.
+    pub(crate) async fn rate_limit(
+        &self,
+        action: &str,
+        campaign: &Campaign,
+        who: &str,
+        per_minute: u32,
+    ) -> Result<(), ApiError> {
+        let key = format!("{action}:{}:{who}", campaign.id);
+        self.limiter
+            .check(&key, per_minute, std::time::Duration::from_secs(60))
+            .await
+            .map_err(|retry_after| ApiError::TooManyRequests {
+                retry_after_secs: (retry_after.as_secs()
+                    + u64::from(retry_after.subsec_nanos() > 0))
+                .max(1),
+            })
+    }
 }
 
 #[cfg(test)]

@@ -8,12 +8,12 @@ use salvo_oapi::schema::{Object, Schema};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::Forms;
 use super::{optional_locale, required_text};
 use crate::error::ApiError;
 use crate::model::campaign::Campaign;
 use crate::model::lead::LeadStatus;
 use crate::session::{SessionClaims, SessionKind, verify_token};
-use crate::state::AppState;
 
 /// Most of a session's own leads shown.
 pub(crate) const MAX_OWN_LEADS: u32 = 50;
@@ -106,100 +106,101 @@ pub(crate) struct Caller {
     campaign: Campaign,
 }
 
-/// The session of `token` and its campaign: 401 without one, for a bad one,
-/// or for one whose campaign is gone.
-pub(crate) async fn caller(state: &AppState, token: Option<&str>) -> Result<Caller, ApiError> {
-    let token = token.ok_or_else(ApiError::session_required)?;
-    let claims = verify_token(&state.sessions, token)?;
-    let campaign = state
-        .store
-        .campaign_by_id(claims.cid)
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized {
-            code: "invalid_token",
-            message: "the session's campaign does not exist".into(),
-        })?;
-    Ok(Caller { claims, campaign })
-}
+impl Forms {
+    /// The session of `token` and its campaign: 401 without one, for a bad one,
+    /// or for one whose campaign is gone.
+    pub(crate) async fn visitor(&self, token: Option<&str>) -> Result<Caller, ApiError> {
+        let token = token.ok_or_else(ApiError::session_required)?;
+        let claims = verify_token(&self.sessions, token)?;
+        let campaign = self
+            .store
+            .campaign_by_id(claims.cid)
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized {
+                code: "invalid_token",
+                message: "the session's campaign does not exist".into(),
+            })?;
+        Ok(Caller { claims, campaign })
+    }
 
-/// The caller's own standing.
-pub(crate) async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
-    let Caller { claims, campaign } = caller;
-    let quotes = state
-        .store
-        .leads_of_session(claims.sub, MAX_OWN_LEADS)
-        .await?
-        .into_iter()
-        .map(|lead| OwnLead {
-            quote_id: lead.id,
-            status: lead.status,
-            created_at: lead.created_at,
-        })
-        .collect();
-    if claims.kind == SessionKind::Visitor {
-        return Ok(Me::Visitor {
+    /// The caller's own standing.
+    pub(crate) async fn me(&self, caller: &Caller) -> Result<Me, ApiError> {
+        let Caller { claims, campaign } = caller;
+        let quotes = self
+            .store
+            .leads_of_session(claims.sub, MAX_OWN_LEADS)
+            .await?
+            .into_iter()
+            .map(|lead| OwnLead {
+                quote_id: lead.id,
+                status: lead.status,
+                created_at: lead.created_at,
+            })
+            .collect();
+        if claims.kind == SessionKind::Visitor {
+            return Ok(Me::Visitor {
+                campaign: campaign.slug.clone(),
+                session_id: claims.sub,
+                quotes,
+            });
+        }
+        let user = self.session_user(claims.sub).await?;
+        let referral_count = self.store.referral_count(&user).await?;
+        let next_milestone = campaign
+            .config
+            .milestones
+            .iter()
+            .copied()
+            .find(|m| i64::from(*m) > referral_count);
+        Ok(Me::User {
             campaign: campaign.slug.clone(),
-            session_id: claims.sub,
+            master_id: user.master_id,
+            display_name: user.display_name,
+            email: user.email,
+            locale: user.locale,
+            referral_code: user.referral_code,
+            referral_count,
+            next_milestone,
+            joined_at: user.created_at,
             quotes,
-        });
+        })
     }
-    let user = super::session_user(state, claims.sub).await?;
-    let referral_count = state.store.referral_count(&user).await?;
-    let next_milestone = campaign
-        .config
-        .milestones
-        .iter()
-        .copied()
-        .find(|m| i64::from(*m) > referral_count);
-    Ok(Me::User {
-        campaign: campaign.slug.clone(),
-        master_id: user.master_id,
-        display_name: user.display_name,
-        email: user.email,
-        locale: user.locale,
-        referral_code: user.referral_code,
-        referral_count,
-        next_milestone,
-        joined_at: user.created_at,
-        quotes,
-    })
-}
 
-/// Changes the caller's display name or locale: 403 `join_first` for an
-/// anonymous visitor, 422 naming a field that breaks the join form's rules.
-/// A renamed referrer's place on the leaderboard follows.
-pub(crate) async fn update(
-    state: &AppState,
-    caller: &Caller,
-    patch: ProfilePatch,
-) -> Result<Me, ApiError> {
-    let Caller { claims, campaign } = caller;
-    if claims.kind != SessionKind::User {
-        return Err(ApiError::Forbidden {
-            code: "join_first",
-            message: "only users who joined have a profile".into(),
-        });
+    /// Changes the caller's display name or locale: 403 `join_first` for an
+    /// anonymous visitor, 422 naming a field that breaks the join form's rules.
+    /// A renamed referrer's place on the leaderboard follows.
+    pub(crate) async fn update_profile(
+        &self,
+        caller: &Caller,
+        patch: ProfilePatch,
+    ) -> Result<Me, ApiError> {
+        let Caller { claims, campaign } = caller;
+        if claims.kind != SessionKind::User {
+            return Err(ApiError::Forbidden {
+                code: "join_first",
+                message: "only users who joined have a profile".into(),
+            });
+        }
+        let user = self.session_user(claims.sub).await?;
+        let display_name = match &patch.display_name {
+            Some(name) => required_text(
+                "display_name",
+                name,
+                campaign.config.forms.join.max_name_chars as usize,
+            )?,
+            None => user.display_name.clone(),
+        };
+        let locale = match patch.locale {
+            None => user.locale.clone(),
+            Some(None) => None,
+            Some(Some(locale)) => optional_locale(Some(&locale))?,
+        };
+        self.store
+            .update_profile(user.master_id, &display_name, locale.as_deref())
+            .await?;
+        if display_name != user.display_name && campaign.config.leaderboard.enabled {
+            self.leaderboard_changes.touch(campaign.id);
+        }
+        self.me(caller).await
     }
-    let user = super::session_user(state, claims.sub).await?;
-    let display_name = match &patch.display_name {
-        Some(name) => required_text(
-            "display_name",
-            name,
-            campaign.config.forms.join.max_name_chars as usize,
-        )?,
-        None => user.display_name.clone(),
-    };
-    let locale = match patch.locale {
-        None => user.locale.clone(),
-        Some(None) => None,
-        Some(Some(locale)) => optional_locale(Some(&locale))?,
-    };
-    state
-        .store
-        .update_profile(user.master_id, &display_name, locale.as_deref())
-        .await?;
-    if display_name != user.display_name && campaign.config.leaderboard.enabled {
-        state.leaderboard_changes.touch(campaign.id);
-    }
-    me(state, caller).await
 }

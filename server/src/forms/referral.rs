@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{open_campaign, publish, rate_limit};
+use super::Forms;
 use crate::bus::{Audience, Event};
 use crate::error::ApiError;
 use crate::model::campaign::Campaign;
@@ -13,7 +13,6 @@ use crate::model::events::payload;
 use crate::model::outbox::NewOutbox;
 use crate::model::user::{ReferralCredit, User, normalize_referral_code};
 use crate::session::{SessionKind, verify_session};
-use crate::state::AppState;
 
 /// Body of `POST /api/referral`.
 #[derive(Debug, Deserialize, salvo_oapi::ToSchema)]
@@ -34,121 +33,117 @@ fn unknown_code() -> ApiError {
     }
 }
 
-/// The user whose code `raw` is, in this campaign; 404 `unknown_code` otherwise.
-pub(crate) async fn referrer_by_code(
-    state: &AppState,
-    campaign: &Campaign,
-    raw: &str,
-) -> Result<User, ApiError> {
-    let code = normalize_referral_code(raw).ok_or_else(unknown_code)?;
-    state
-        .store
-        .user_by_referral_code(campaign.id, &code)
-        .await?
-        .ok_or_else(unknown_code)
-}
-
-/// Publishes `referral.milestone` when `credit.count` is one of the campaign's
-/// milestones. Each count is returned by exactly one committed referral, so each
-/// milestone is announced once.
-///
-/// The campaign's leaderboard is marked as changed too (announced by
-/// `crate::live`, at most once a second).
-pub(crate) async fn announce_milestone(
-    state: &AppState,
-    campaign: &Campaign,
-    credit: &ReferralCredit,
-) {
-    if campaign.config.leaderboard.enabled {
-        state.leaderboard_changes.touch(campaign.id);
+impl Forms {
+    /// The user whose code `raw` is, in this campaign; 404 `unknown_code` otherwise.
+    pub(crate) async fn referrer_by_code(
+        &self,
+        campaign: &Campaign,
+        raw: &str,
+    ) -> Result<User, ApiError> {
+        let code = normalize_referral_code(raw).ok_or_else(unknown_code)?;
+        self.store
+            .user_by_referral_code(campaign.id, &code)
+            .await?
+            .ok_or_else(unknown_code)
     }
-    let reached = u32::try_from(credit.count)
-        .ok()
-        .filter(|count| campaign.config.milestones.contains(count));
-    if let Some(milestone) = reached {
-        tracing::info!(referrer = %credit.referrer.master_id, milestone, "referral milestone");
-        publish(
-            state,
-            campaign,
-            Event::built_in(
-                &payload::ReferralMilestone {
-                    user: credit.referrer.display_name.clone(),
-                    count: credit.count,
-                    milestone,
-                },
-                Audience::Everyone,
-            )
-            .about(credit.referrer.master_id),
+
+    /// Publishes `referral.milestone` when `credit.count` is one of the campaign's
+    /// milestones. Each count is returned by exactly one committed referral, so each
+    /// milestone is announced once.
+    ///
+    /// The campaign's leaderboard is marked as changed too (announced by
+    /// `crate::live`, at most once a second).
+    pub(crate) async fn announce_milestone(&self, campaign: &Campaign, credit: &ReferralCredit) {
+        if campaign.config.leaderboard.enabled {
+            self.leaderboard_changes.touch(campaign.id);
+        }
+        let reached = u32::try_from(credit.count)
+            .ok()
+            .filter(|count| campaign.config.milestones.contains(count));
+        if let Some(milestone) = reached {
+            tracing::info!(referrer = %credit.referrer.master_id, milestone, "referral milestone");
+            self.publisher
+                .publish(
+                    campaign,
+                    Event::built_in(
+                        &payload::ReferralMilestone {
+                            user: credit.referrer.display_name.clone(),
+                            count: credit.count,
+                            milestone,
+                        },
+                        Audience::Everyone,
+                    )
+                    .about(credit.referrer.master_id),
+                )
+                .await;
+        }
+    }
+
+    /// Credits the referrer whose code is `body.code` with the user of `token`:
+    /// 401 without a valid session, 403 `join_first` for a visitor who has not
+    /// joined, 429 past the rate limit, 403 `referrals_closed`, 404
+    /// `unknown_code`, 422 `self_referral`, 409 `already_referred`.
+    pub(crate) async fn refer(
+        &self,
+        body: ReferralRequest,
+        token: Option<&str>,
+    ) -> Result<ReferralCredit, ApiError> {
+        let campaign = self.open_campaign(&body.campaign).await?;
+        let session = token
+            .map(|token| verify_session(&self.sessions, token, &campaign))
+            .transpose()?
+            .ok_or_else(ApiError::session_required)?;
+        if session.kind != SessionKind::User {
+            return Err(ApiError::Forbidden {
+                code: "join_first",
+                message: "only users who joined can enter a referral code".into(),
+            });
+        }
+        self.rate_limit(
+            "referral",
+            &campaign,
+            &session.sub.to_string(),
+            campaign.config.rate_limits.referrals_per_minute,
         )
-        .await;
-    }
-}
-
-/// Credits the referrer whose code is `body.code` with the user of `token`:
-/// 401 without a valid session, 403 `join_first` for a visitor who has not
-/// joined, 429 past the rate limit, 403 `referrals_closed`, 404
-/// `unknown_code`, 422 `self_referral`, 409 `already_referred`.
-pub(crate) async fn refer(
-    state: &AppState,
-    body: ReferralRequest,
-    token: Option<&str>,
-) -> Result<ReferralCredit, ApiError> {
-    let campaign = open_campaign(state, &body.campaign).await?;
-    let session = token
-        .map(|token| verify_session(&state.sessions, token, &campaign))
-        .transpose()?
-        .ok_or_else(ApiError::session_required)?;
-    if session.kind != SessionKind::User {
-        return Err(ApiError::Forbidden {
-            code: "join_first",
-            message: "only users who joined can enter a referral code".into(),
-        });
-    }
-    rate_limit(
-        state,
-        "referral",
-        &campaign,
-        &session.sub.to_string(),
-        campaign.config.rate_limits.referrals_per_minute,
-    )
-    .await?;
-    if !campaign.config.forms.join.referrals {
-        return Err(ApiError::Forbidden {
-            code: "referrals_closed",
-            message: "this campaign does not take referral codes".into(),
-        });
-    }
-    let referrer = referrer_by_code(state, &campaign, &body.code).await?;
-    if referrer.master_id == session.sub {
-        return Err(ApiError::Unprocessable {
-            code: "self_referral",
-            message: "that is your own referral code".into(),
+        .await?;
+        if !campaign.config.forms.join.referrals {
+            return Err(ApiError::Forbidden {
+                code: "referrals_closed",
+                message: "this campaign does not take referral codes".into(),
+            });
+        }
+        let referrer = self.referrer_by_code(&campaign, &body.code).await?;
+        if referrer.master_id == session.sub {
+            return Err(ApiError::Unprocessable {
+                code: "self_referral",
+                message: "that is your own referral code".into(),
+                field: Some("code".into()),
+            });
+        }
+        let referred = self.session_user(session.sub).await?;
+        let already = || ApiError::Conflict {
+            code: "already_referred",
+            message: "you were already referred in this campaign".into(),
             field: Some("code".into()),
-        });
+        };
+        if referred.referred_by.is_some() {
+            return Err(already());
+        }
+        let outbox = [NewOutbox::for_campaign(
+            &campaign,
+            "referral.created",
+            json!({"referrer": referrer.master_id, "referred": referred.master_id, "code": referrer.referral_code}),
+        )];
+        let credit = match self
+            .store
+            .record_referral(&referrer, &referred, &outbox)
+            .await
+        {
+            Ok(credit) => credit,
+            Err(crate::store::StoreError::Conflict { field: "referred" }) => return Err(already()),
+            Err(e) => return Err(e.into()),
+        };
+        self.announce_milestone(&campaign, &credit).await;
+        Ok(credit)
     }
-    let referred = super::session_user(state, session.sub).await?;
-    let already = || ApiError::Conflict {
-        code: "already_referred",
-        message: "you were already referred in this campaign".into(),
-        field: Some("code".into()),
-    };
-    if referred.referred_by.is_some() {
-        return Err(already());
-    }
-    let outbox = [NewOutbox::for_campaign(
-        &campaign,
-        "referral.created",
-        json!({"referrer": referrer.master_id, "referred": referred.master_id, "code": referrer.referral_code}),
-    )];
-    let credit = match state
-        .store
-        .record_referral(&referrer, &referred, &outbox)
-        .await
-    {
-        Ok(credit) => credit,
-        Err(crate::store::StoreError::Conflict { field: "referred" }) => return Err(already()),
-        Err(e) => return Err(e.into()),
-    };
-    announce_milestone(state, &campaign, &credit).await;
-    Ok(credit)
 }

@@ -20,6 +20,7 @@ use super::proto::{
 };
 use super::status;
 use crate::error::ApiError;
+use crate::model::feed::ConsumerScope;
 use crate::model::outbox::OutboxEntry;
 use crate::model::team::Role;
 use crate::state::AppState;
@@ -88,28 +89,7 @@ impl Leads for Feed {
         let state = self.0.clone();
         let by = super::caller(&state, &request, Role::Viewer).await?;
         let request = request.into_inner();
-        let consumer = consumers::consumer_name(&request.consumer).map_err(status)?;
-        // The campaign read, which is the consumer's scope.
-        let campaign_id = consumers::scope(&state, &by, &request.campaign)
-            .await
-            .map_err(status)?;
-        let stored = match (&consumer, request.after) {
-            (Some(name), None) => consumers::resume(&state, campaign_id, name)
-                .await
-                .map_err(status)?,
-            _ => None,
-        };
-        let (pruned, _) = state
-            .store
-            .feed_bounds()
-            .await
-            .map_err(|e| status(e.into()))?;
-        let start = match request.after.or(stored) {
-            Some(after) if after < pruned => return Err(out_of_range(after, pruned)),
-            Some(after) => after,
-            // From the start: the oldest record kept.
-            None => pruned,
-        };
+        let (campaign_id, start) = start_of(&state, &by, &request).await?;
         // Held open with its key: a revocation ends it; a key holds a few.
         let key = by.key_id;
         let holder = key.map_or_else(|| by.name.clone(), |id| format!("key {id}"));
@@ -186,16 +166,22 @@ impl Leads for Feed {
         let by = super::caller(&self.0, &request, Role::Viewer).await?;
         let request = request.into_inner();
         let state = self.0.clone();
-        let position = crate::team::carried(&self.0, async move {
-            let AckRequest {
-                consumer,
-                position,
-                campaign,
-            } = request;
-            consumers::ack(&state, &by, &campaign, &consumer, position).await
-        })
-        .await
-        .map_err(status)?;
+        let position = self
+            .0
+            .team
+            .carried(async move {
+                let AckRequest {
+                    consumer,
+                    position,
+                    campaign,
+                } = request;
+                state
+                    .team
+                    .ack_consumer(&by, &campaign, &consumer, position)
+                    .await
+            })
+            .await
+            .map_err(status)?;
         Ok(Response::new(AckResponse { position }))
     }
 
@@ -204,7 +190,10 @@ impl Leads for Feed {
         request: Request<ListConsumersRequest>,
     ) -> Result<Response<ListConsumersResponse>, Status> {
         let by = super::caller(&self.0, &request, Role::Viewer).await?;
-        let listed = consumers::list(&self.0, &by, &request.get_ref().campaign)
+        let listed = self
+            .0
+            .team
+            .list_consumers(&by, &request.get_ref().campaign)
             .await
             .map_err(status)?;
         Ok(Response::new(ListConsumersResponse {
@@ -219,11 +208,17 @@ impl Leads for Feed {
         let by = super::caller(&self.0, &request, Role::Viewer).await?;
         let request = request.into_inner();
         let state = self.0.clone();
-        let deleted = crate::team::carried(&self.0, async move {
-            consumers::delete(&state, &by, &request.campaign, &request.consumer).await
-        })
-        .await
-        .map_err(status)?;
+        let deleted = self
+            .0
+            .team
+            .carried(async move {
+                state
+                    .team
+                    .delete_consumer(&by, &request.campaign, &request.consumer)
+                    .await
+            })
+            .await
+            .map_err(status)?;
         Ok(Response::new(consumer(deleted)))
     }
 }
@@ -260,4 +255,41 @@ fn revoked_key() -> Status {
         code: "key_revoked",
         message: "the key this feed was followed with was revoked".into(),
     })
+}
+
+/// Where a follow starts, and the campaign it reads (the consumer's scope):
+/// after `after`, else where the named consumer acknowledged, else the
+/// oldest record kept; out of range when retention removed that far.
+async fn start_of(
+    state: &AppState,
+    by: &crate::team::Caller,
+    request: &FollowRequest,
+) -> Result<(ConsumerScope, u64), Status> {
+    let consumer = consumers::consumer_name(&request.consumer).map_err(status)?;
+    // The campaign read, which is the consumer's scope.
+    let campaign_id = state
+        .team
+        .consumer_scope(by, &request.campaign)
+        .await
+        .map_err(status)?;
+    let stored = match (&consumer, request.after) {
+        (Some(name), None) => state
+            .team
+            .resume_consumer(campaign_id, name)
+            .await
+            .map_err(status)?,
+        _ => None,
+    };
+    let (pruned, _) = state
+        .store
+        .feed_bounds()
+        .await
+        .map_err(|e| status(e.into()))?;
+    let start = match request.after.or(stored) {
+        Some(after) if after < pruned => return Err(out_of_range(after, pruned)),
+        Some(after) => after,
+        // From the start: the oldest record kept.
+        None => pruned,
+    };
+    Ok((campaign_id, start))
 }

@@ -70,7 +70,7 @@ pub(crate) fn invalid(field: &str, message: impl Into<String>) -> Status {
 
 /// Lets a call through when it carries a bearer, and notes it in the call's
 /// extensions: the service token as its caller, any other for [`caller`] to
-/// ask [`crate::team::caller`] about (an interceptor cannot wait for the
+/// ask [`crate::team::Team::caller`] about (an interceptor cannot wait for the
 /// database).
 #[derive(Clone)]
 pub(crate) struct Authorize(Arc<AppState>);
@@ -125,9 +125,7 @@ pub(crate) async fn caller<T>(
         request.extensions().get::<Bearer>(),
     ) {
         (Some(caller), _) => Some(caller.clone()),
-        (None, Some(Bearer(bearer))) => crate::team::caller(state, Some(bearer))
-            .await
-            .map_err(status)?,
+        (None, Some(Bearer(bearer))) => state.team.caller(Some(bearer)).await.map_err(status)?,
         (None, None) => None,
     };
     let caller = found.ok_or_else(unauthenticated)?;

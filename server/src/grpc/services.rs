@@ -112,7 +112,10 @@ fn page(limit: u32, offset: u32) -> Result<Page, Status> {
 impl Api {
     /// The campaign `slug` (drafts included) when `by` may see it.
     async fn campaign_named(&self, by: &Caller, slug: &str) -> Result<Campaign, Status> {
-        let campaign = crate::forms::visible_campaign(&self.0, slug, true)
+        let campaign = self
+            .0
+            .forms
+            .visible_campaign(slug, true)
             .await
             .map_err(status)?;
         by.in_scope(campaign.id).map_err(status)?;
@@ -181,11 +184,12 @@ impl Quotes for Api {
         let request = request.into_inner();
         let to = lead_status(&request.status)?;
         let state = self.0.clone();
-        let lead = crate::team::carried(&self.0, async move {
-            crate::forms::lead::set_status(&state, &by, &request.id, to).await
-        })
-        .await
-        .map_err(status)?;
+        let lead = self
+            .0
+            .team
+            .carried(async move { state.forms.set_lead_status(&by, &request.id, to).await })
+            .await
+            .map_err(status)?;
         Ok(Response::new(quote(lead)))
     }
 }
@@ -248,11 +252,12 @@ impl Campaigns for Api {
             config: config(&request.config_json)?,
         };
         let state = self.0.clone();
-        let created = crate::team::carried(&self.0, async move {
-            crate::forms::campaigns::create(&state, &by, spec).await
-        })
-        .await
-        .map_err(status)?;
+        let created = self
+            .0
+            .team
+            .carried(async move { state.forms.create_campaign(&by, spec).await })
+            .await
+            .map_err(status)?;
         Ok(Response::new(campaign(created)))
     }
 
@@ -275,11 +280,12 @@ impl Campaigns for Api {
             config: request.config_json.as_deref().map(config).transpose()?,
         };
         let state = self.0.clone();
-        let updated = crate::team::carried(&self.0, async move {
-            crate::forms::campaigns::update(&state, &by, &request.slug, patch).await
-        })
-        .await
-        .map_err(status)?;
+        let updated = self
+            .0
+            .team
+            .carried(async move { state.forms.update_campaign(&by, &request.slug, patch).await })
+            .await
+            .map_err(status)?;
         Ok(Response::new(campaign(updated)))
     }
 
@@ -340,7 +346,10 @@ impl Events for Api {
             data,
             recipient,
         };
-        let id = crate::live::custom::publish(&self.0, &found, event)
+        let id = self
+            .0
+            .live
+            .publish_custom(&found, event)
             .await
             .map_err(status)?;
         Ok(Response::new(PublishResponse { id: id.to_string() }))

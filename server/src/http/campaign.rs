@@ -98,10 +98,10 @@ async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     by.require_unscoped(Role::Owner)?;
     let spec: NewCampaign = json_body(req, &state.config).await?;
     let carried = state.clone();
-    let campaign = crate::team::carried(&state, async move {
-        crate::forms::campaigns::create(&carried, &by, spec).await
-    })
-    .await?;
+    let campaign = state
+        .team
+        .carried(async move { carried.forms.create_campaign(&by, spec).await })
+        .await?;
     res.status_code(StatusCode::CREATED);
     res.render(Json(campaign.team_view()));
     Ok(())
@@ -187,10 +187,10 @@ async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     let patch: CampaignPatch = json_body(req, &state.config).await?;
     let slug = req.param::<String>("slug").unwrap_or_default();
     let carried = state.clone();
-    let stored = crate::team::carried(&state, async move {
-        crate::forms::campaigns::update(&carried, &by, &slug, patch).await
-    })
-    .await?;
+    let stored = state
+        .team
+        .carried(async move { carried.forms.update_campaign(&by, &slug, patch).await })
+        .await?;
     res.render(Json(stored.team_view()));
     Ok(())
 }
@@ -268,30 +268,32 @@ async fn apply_file(
         crate::forms::campaigns::check_move(current.status, spec.status)?;
     }
     let carried = state.clone();
-    let (spec, outcome) = crate::team::carried(&state, async move {
-        let state = carried;
-        let outcome = crate::campaign::files::apply(state.store.as_ref(), &spec).await?;
-        state.campaigns.forget(&spec.slug);
-        if matches!(outcome, ApplyOutcome::Created | ApplyOutcome::Updated)
-            && let Some(after) = state.store.campaign_by_slug(&spec.slug).await?
-        {
-            let action = if before.is_some() {
-                AuditAction::CampaignUpdated
-            } else {
-                AuditAction::CampaignCreated
-            };
-            let change = by.change(
-                action,
-                Some(after.id),
-                after.slug.clone(),
-                before.as_ref().map(campaign_summary),
-                Some(campaign_summary(&after)),
-            );
-            crate::team::record(&state, change).await;
-        }
-        Ok((spec, outcome))
-    })
-    .await?;
+    let (spec, outcome) = state
+        .team
+        .carried(async move {
+            let state = carried;
+            let outcome = crate::campaign::files::apply(state.store.as_ref(), &spec).await?;
+            state.campaigns.forget(&spec.slug);
+            if matches!(outcome, ApplyOutcome::Created | ApplyOutcome::Updated)
+                && let Some(after) = state.store.campaign_by_slug(&spec.slug).await?
+            {
+                let action = if before.is_some() {
+                    AuditAction::CampaignUpdated
+                } else {
+                    AuditAction::CampaignCreated
+                };
+                let change = by.change(
+                    action,
+                    Some(after.id),
+                    after.slug.clone(),
+                    before.as_ref().map(campaign_summary),
+                    Some(campaign_summary(&after)),
+                );
+                state.team.record(change).await;
+            }
+            Ok((spec, outcome))
+        })
+        .await?;
     tracing::info!(slug = %spec.slug, ?outcome, "campaign file applied through the API");
     res.render(Json(Applied {
         slug: spec.slug,
@@ -381,7 +383,7 @@ async fn metrics(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
     let state = state(depot)?;
     let slug = req.param::<String>("slug").unwrap_or_default();
     let admin = sees_campaign(req, &state, &slug).await?;
-    let campaign = crate::forms::visible_campaign(&state, &slug, admin).await?;
+    let campaign = state.forms.visible_campaign(&slug, admin).await?;
     let shown = |field: MetricField| admin || campaign.config.public_metrics.contains(&field);
     let counted =
         shown(MetricField::Users) || shown(MetricField::Leads) || shown(MetricField::Referrals);

@@ -1,7 +1,7 @@
 //! `POST /api/erasure` (admin): erases a person's data — by email (in one
 //! campaign, or in all) or by user id — from users, leads, outbox payloads
 //! and the live events' history, and ends their sessions
-//! ([`crate::team::erase`]). Counts, referrals and statuses stay; the
+//! ([`crate::team::Team::erase`]). Counts, referrals and statuses stay; the
 //! erasure is recorded (without the person) in the erasure log.
 
 use salvo::prelude::*;
@@ -108,10 +108,10 @@ async fn erase(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
         }
     };
     let carried = state.clone();
-    let report = crate::team::carried(&state, async move {
-        crate::team::erase(&carried, &by, &subject).await
-    })
-    .await?;
+    let report = state
+        .team
+        .carried(async move { carried.team.erase(&by, &subject).await })
+        .await?;
     res.render(Json(report));
     Ok(())
 }

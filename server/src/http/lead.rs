@@ -73,9 +73,9 @@ async fn submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     let form: LeadRequest = json_body(req, &state.config).await?;
     super::check_campaign_origin(req, &state, &form.campaign).await?;
     let client = client_ip(req, &state);
-    let submitted = crate::forms::lead::submit(
-        &state,
-        Submission {
+    let submitted = state
+        .forms
+        .submit_lead(Submission {
             form,
             token: bearer_token(req.headers()),
             idempotency_key: req
@@ -83,9 +83,8 @@ async fn submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
                 .get("idempotency-key")
                 .map(HeaderValue::as_bytes),
             client: &client,
-        },
-    )
-    .await?;
+        })
+        .await?;
     if submitted.replayed {
         res.headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -167,10 +166,10 @@ async fn update_status(
     let change: StatusChange = json_body(req, &state.config).await?;
     let id = req.param::<String>("id").unwrap_or_default();
     let carried = state.clone();
-    let updated = crate::team::carried(&state, async move {
-        crate::forms::lead::set_status(&carried, &by, &id, change.status).await
-    })
-    .await?;
+    let updated = state
+        .team
+        .carried(async move { carried.forms.set_lead_status(&by, &id, change.status).await })
+        .await?;
     res.render(Json(updated));
     Ok(())
 }

@@ -158,7 +158,7 @@ async fn publish(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
     let (_, campaign) = team_campaign(req, &state, Role::Editor).await?;
     let event: CustomEvent = json_body(req, &state.config).await?;
     let kind = event.kind.clone();
-    let id = crate::live::custom::publish(&state, &campaign, event).await?;
+    let id = state.live.publish_custom(&campaign, event).await?;
     res.status_code(StatusCode::ACCEPTED);
     res.render(Json(Published {
         id: id.to_string(),

@@ -30,8 +30,8 @@ pub(crate) fn router() -> Router {
 )]
 async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
-    let caller = crate::forms::profile::caller(&state, bearer_token(req.headers())).await?;
-    let me = crate::forms::profile::me(&state, &caller).await?;
+    let caller = state.forms.visitor(bearer_token(req.headers())).await?;
+    let me = state.forms.me(&caller).await?;
     res.render(Json(me));
     Ok(())
 }
@@ -55,9 +55,9 @@ async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resul
 )]
 async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
-    let caller = crate::forms::profile::caller(&state, bearer_token(req.headers())).await?;
+    let caller = state.forms.visitor(bearer_token(req.headers())).await?;
     let patch: ProfilePatch = json_body(req, &state.config).await?;
-    let me = crate::forms::profile::update(&state, &caller, patch).await?;
+    let me = state.forms.update_profile(&caller, patch).await?;
     res.render(Json(me));
     Ok(())
 }

@@ -31,9 +31,9 @@ use salvo::prelude::*;
 
 use crate::model::campaign::Campaign;
 pub(crate) use crate::request::{
-    ApiError, Inject, MAX_PAGE, bearer_token, check_campaign_origin, client_ip, json_body,
-    open_campaign, page, query_u32, rate_limit, read_body, request_origin, sees_campaign, state,
-    team, team_campaign, visible_campaign,
+    ApiError, Inject, MAX_PAGE, bearer_token, check_campaign_origin, client_ip, json_body, page,
+    query_u32, read_body, request_origin, sees_campaign, state, team, team_campaign,
+    visible_campaign,
 };
 use crate::request::{access, body};
 use crate::state::AppState;

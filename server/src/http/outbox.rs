@@ -114,33 +114,35 @@ async fn retry(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
         .ok_or_else(not_found)?;
     by.require_for(Role::Editor, entry.campaign_id)?;
     let carried = state.clone();
-    crate::team::carried(&state, async move {
-        let state = carried;
-        if !state.store.redrive_outbox(id, Utc::now()).await? {
-            return Err(not_found());
-        }
-        tracing::info!(id, "outbox entry re-driven");
-        let was = |e: &OutboxEntry| {
-            serde_json::json!({
-                "state": if e.dead_at.is_some() { "dead" } else { "pending" },
-                "attempts": e.attempts,
-                "last_error": e.last_error,
-            })
-        };
-        let change = by.change(
-            AuditAction::OutboxRetry,
-            entry.campaign_id,
-            id.to_string(),
-            Some(was(&entry)),
-            Some(serde_json::json!({"state": "pending", "attempts": 0})),
-        );
-        crate::team::record(&state, change).await;
-        let mut now = entry;
-        (now.dead_at, now.attempts) = (None, 0);
-        crate::outbox::announce_delivery(state.bus.as_ref(), &now).await;
-        Ok(())
-    })
-    .await?;
+    state
+        .team
+        .carried(async move {
+            let state = carried;
+            if !state.store.redrive_outbox(id, Utc::now()).await? {
+                return Err(not_found());
+            }
+            tracing::info!(id, "outbox entry re-driven");
+            let was = |e: &OutboxEntry| {
+                serde_json::json!({
+                    "state": if e.dead_at.is_some() { "dead" } else { "pending" },
+                    "attempts": e.attempts,
+                    "last_error": e.last_error,
+                })
+            };
+            let change = by.change(
+                AuditAction::OutboxRetry,
+                entry.campaign_id,
+                id.to_string(),
+                Some(was(&entry)),
+                Some(serde_json::json!({"state": "pending", "attempts": 0})),
+            );
+            state.team.record(change).await;
+            let mut now = entry;
+            (now.dead_at, now.attempts) = (None, 0);
+            crate::outbox::announce_delivery(state.bus.as_ref(), &now).await;
+            Ok(())
+        })
+        .await?;
     res.render(Json(Redriven {
         id,
         state: "pending",

@@ -48,7 +48,7 @@ async fn refer(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
     }
     let body: ReferralRequest = json_body(req, &state.config).await?;
     super::check_campaign_origin(req, &state, &body.campaign).await?;
-    let credit = crate::forms::referral::refer(&state, body, bearer_token(req.headers())).await?;
+    let credit = state.forms.refer(body, bearer_token(req.headers())).await?;
     res.status_code(StatusCode::CREATED);
     res.render(Json(ReferralResponse {
         referrer: credit.referrer.display_name.clone(),

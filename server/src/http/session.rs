@@ -10,7 +10,7 @@ use uuid::Uuid;
 use salvo_oapi::schema::Object;
 use salvo_oapi::{ToSchema, endpoint};
 
-use super::{ApiError, client_ip, json_body, open_campaign, rate_limit, state};
+use super::{ApiError, client_ip, json_body, state};
 use crate::model::attribution::{Attribution, MAX_URL_CHARS, MAX_UTM_CHARS, VisitorSession};
 use crate::model::schema;
 use crate::request::answers;
@@ -113,15 +113,16 @@ async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     let state = state(depot)?;
     let body: SessionRequest = json_body(req, &state.config).await?;
     super::check_campaign_origin(req, &state, &body.campaign).await?;
-    let campaign = open_campaign(&state, &body.campaign).await?;
-    rate_limit(
-        &state,
-        "session",
-        &campaign,
-        &client_ip(req, &state),
-        SESSIONS_PER_MINUTE,
-    )
-    .await?;
+    let campaign = state.forms.open_campaign(&body.campaign).await?;
+    state
+        .forms
+        .rate_limit(
+            "session",
+            &campaign,
+            &client_ip(req, &state),
+            SESSIONS_PER_MINUTE,
+        )
+        .await?;
     let attribution = Attribution {
         utm_source: body.utm_source,
         utm_medium: body.utm_medium,

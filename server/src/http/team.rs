@@ -68,7 +68,7 @@ async fn list_consumers(
 ) -> Result<(), ApiError> {
     let state = state(depot)?;
     let by = team(req, &state, Role::Viewer).await?;
-    let consumers = crate::team::consumers::list(&state, &by, &consumer_scope(req)).await?;
+    let consumers = state.team.list_consumers(&by, &consumer_scope(req)).await?;
     res.render(Json(ConsumerList { consumers }));
     Ok(())
 }
@@ -98,10 +98,10 @@ async fn delete_consumer(
     let by = team(req, &state, Role::Editor).await?;
     let name = req.param::<String>("name").unwrap_or_default();
     let (carried, scope) = (state.clone(), consumer_scope(req));
-    let deleted = crate::team::carried(&state, async move {
-        crate::team::consumers::delete(&carried, &by, &scope, &name).await
-    })
-    .await?;
+    let deleted = state
+        .team
+        .carried(async move { carried.team.delete_consumer(&by, &scope, &name).await })
+        .await?;
     res.render(Json(deleted));
     Ok(())
 }
@@ -167,7 +167,7 @@ async fn list_keys(
 ) -> Result<(), ApiError> {
     let state = state(depot)?;
     let by = team(req, &state, Role::Owner).await?;
-    let keys = crate::team::keys(&state, &by).await?;
+    let keys = state.team.keys(&by).await?;
     res.render(Json(KeyList { keys }));
     Ok(())
 }
@@ -196,10 +196,10 @@ async fn create_key(
     let by = team(req, &state, Role::Owner).await?;
     let request: KeyRequest = json_body(req, &state.config).await?;
     let carried = state.clone();
-    let made = crate::team::carried(&state, async move {
-        crate::team::create_key(&carried, &by, request).await
-    })
-    .await?;
+    let made = state
+        .team
+        .carried(async move { carried.team.create_key(&by, request).await })
+        .await?;
     res.status_code(StatusCode::CREATED);
     res.render(Json(made));
     Ok(())
@@ -232,10 +232,10 @@ async fn revoke_key(
             message: "no live key with that id".into(),
         })?;
     let carried = state.clone();
-    let revoked = crate::team::carried(&state, async move {
-        crate::team::revoke_key(&carried, &by, id).await
-    })
-    .await?;
+    let revoked = state
+        .team
+        .carried(async move { carried.team.revoke_key(&by, id).await })
+        .await?;
     res.render(Json(revoked));
     Ok(())
 }

@@ -52,13 +52,10 @@ async fn register(
     let state = state(depot)?;
     let body: JoinRequest = json_body(req, &state.config).await?;
     super::check_campaign_origin(req, &state, &body.campaign).await?;
-    let joined = crate::forms::join::join(
-        &state,
-        body,
-        bearer_token(req.headers()),
-        &client_ip(req, &state),
-    )
-    .await?;
+    let joined = state
+        .forms
+        .join(body, bearer_token(req.headers()), &client_ip(req, &state))
+        .await?;
     res.status_code(StatusCode::CREATED);
     res.render(Json(JoinResponse {
         master_id: joined.user.master_id,

@@ -9,12 +9,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::Live;
 use crate::bus::{Event, EventId};
 use crate::error::ApiError;
 use crate::model::campaign::Campaign;
 use crate::model::campaign::event_types::EventAudience;
 use crate::model::outbox::NewOutbox;
-use crate::state::AppState;
 
 /// Body of `POST /api/campaign/{slug}/events`.
 #[derive(Debug, Deserialize, salvo_oapi::ToSchema)]
@@ -44,16 +44,17 @@ fn event_name_schema() -> salvo_oapi::schema::Object {
         .description("An event type of the campaign's `config.event_types`")
 }
 
-/// Publishes `event` for `campaign`: 422 `unknown_event_type` for a type the
-/// campaign does not declare, 422 naming the field (`data.<name>`,
-/// `recipient`) that breaks the declaration. Nothing is written or published
-/// unless all of it holds. Returns the event's id.
-pub(crate) async fn publish(
-    state: &AppState,
-    campaign: &Campaign,
-    event: CustomEvent,
-) -> Result<EventId, ApiError> {
-    let decl = campaign
+impl Live {
+    /// Publishes `event` for `campaign`: 422 `unknown_event_type` for a type the
+    /// campaign does not declare, 422 naming the field (`data.<name>`,
+    /// `recipient`) that breaks the declaration. Nothing is written or published
+    /// unless all of it holds. Returns the event's id.
+    pub(crate) async fn publish_custom(
+        &self,
+        campaign: &Campaign,
+        event: CustomEvent,
+    ) -> Result<EventId, ApiError> {
+        let decl = campaign
         .config
         .event_types
         .get(&event.kind)
@@ -65,40 +66,43 @@ pub(crate) async fn publish(
             ),
             field: Some("type".into()),
         })?;
-    decl.check(&event.data)?;
-    let audience = match (decl.audience, event.recipient) {
-        (EventAudience::Public, None) => None,
-        (EventAudience::Private, Some(recipient)) => Some(recipient),
-        (EventAudience::Public, Some(_)) => {
-            return Err(ApiError::invalid_field(
-                "recipient",
-                "this event type is public: it goes to every visitor, not to one",
-            ));
+        decl.check(&event.data)?;
+        let audience = match (decl.audience, event.recipient) {
+            (EventAudience::Public, None) => None,
+            (EventAudience::Private, Some(recipient)) => Some(recipient),
+            (EventAudience::Public, Some(_)) => {
+                return Err(ApiError::invalid_field(
+                    "recipient",
+                    "this event type is public: it goes to every visitor, not to one",
+                ));
+            }
+            (EventAudience::Private, None) => {
+                return Err(ApiError::invalid_field(
+                    "recipient",
+                    "this event type is private: name the session that receives it",
+                ));
+            }
+        };
+        let data = Value::Object(event.data);
+        if decl.webhook {
+            let outbox = NewOutbox::for_campaign(
+                campaign,
+                &event.kind,
+                json!({"campaign": campaign.slug, "data": data, "recipient": audience}),
+            );
+            self.store.insert_outbox(&[outbox]).await?;
         }
-        (EventAudience::Private, None) => {
-            return Err(ApiError::invalid_field(
-                "recipient",
-                "this event type is private: name the session that receives it",
-            ));
-        }
-    };
-    let data = Value::Object(event.data);
-    if decl.webhook {
-        let outbox = NewOutbox::for_campaign(
-            campaign,
-            &event.kind,
-            json!({"campaign": campaign.slug, "data": data, "recipient": audience}),
-        );
-        state.store.insert_outbox(&[outbox]).await?;
+        let event = match audience {
+            None => Event::public(&event.kind, data),
+            Some(session) => Event::private(&event.kind, data, session),
+        };
+        let kind = event.kind.clone();
+        let id = self
+            .publisher
+            .publish_event(campaign, event)
+            .await
+            .map_err(|e| ApiError::Internal(e.context(format!("publishing {kind}"))))?;
+        tracing::info!(campaign = %campaign.slug, %kind, %id, "custom event published");
+        Ok(id)
     }
-    let event = match audience {
-        None => Event::public(&event.kind, data),
-        Some(session) => Event::private(&event.kind, data, session),
-    };
-    let kind = event.kind.clone();
-    let id = crate::forms::publish_event(state, campaign, event)
-        .await
-        .map_err(|e| ApiError::Internal(e.context(format!("publishing {kind}"))))?;
-    tracing::info!(campaign = %campaign.slug, %kind, %id, "custom event published");
-    Ok(id)
 }

@@ -16,33 +16,85 @@ pub(crate) mod visitors;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::state::AppState;
+use crate::campaign::cache::CampaignCache;
+use crate::campaign::changes::LeaderboardChanges;
+use crate::config::Config;
+use crate::forms::Publisher;
+use crate::presence::Presence;
+use crate::store::SharedStore;
+use crate::tasks::Tasks;
 
 /// How often derived live state is looked at (and so the most a
 /// `leaderboard` or `campaign.status` event is announced per campaign).
 pub(crate) const ANNOUNCE_EVERY: Duration = Duration::from_secs(1);
 
-/// Starts the task that announces derived live events, and the one that
-/// samples visitors.
-pub(crate) fn start(state: &Arc<AppState>) {
-    let sampling = state.clone();
-    state.tasks.periodic(
-        "visitor samples",
-        state.config.visitor_sample_every,
-        None,
-        move || {
-            let state = sampling.clone();
-            async move { visitors::sample(&state).await }
-        },
-    );
-    let announcing = state.clone();
-    state
-        .tasks
-        .periodic("live announcements", ANNOUNCE_EVERY, None, move || {
-            let state = announcing.clone();
-            async move {
-                leaderboard::announce_changed(&state).await;
-                lifecycle::announce_changed(&state).await;
-            }
-        });
+/// The live events' service: derived events announced once per cluster,
+/// the campaign's own events, and visitor samples. Built from the
+/// configuration and the handles it needs; cloned where it is used.
+#[derive(Clone)]
+pub(crate) struct Live {
+    visitor_sample_every: Duration,
+    store: SharedStore,
+    campaigns: Arc<CampaignCache>,
+    presence: Arc<Presence>,
+    leaderboard_changes: Arc<LeaderboardChanges>,
+    publisher: Publisher,
+    tasks: Tasks,
+}
+
+/// The handles the live events' service works with.
+pub(crate) struct LiveHandles {
+    pub(crate) store: SharedStore,
+    pub(crate) campaigns: Arc<CampaignCache>,
+    pub(crate) presence: Arc<Presence>,
+    pub(crate) leaderboard_changes: Arc<LeaderboardChanges>,
+    pub(crate) publisher: Publisher,
+    pub(crate) tasks: Tasks,
+}
+
+impl Live {
+    /// The service for `config`, with `handles`.
+    pub(crate) fn new(config: &Config, handles: LiveHandles) -> Self {
+        let LiveHandles {
+            store,
+            campaigns,
+            presence,
+            leaderboard_changes,
+            publisher,
+            tasks,
+        } = handles;
+        Self {
+            visitor_sample_every: config.visitor_sample_every,
+            store,
+            campaigns,
+            presence,
+            leaderboard_changes,
+            publisher,
+            tasks,
+        }
+    }
+
+    /// Starts the task that announces derived live events, and the one
+    /// that samples visitors.
+    pub(crate) fn start(&self) {
+        let sampling = self.clone();
+        self.tasks.periodic(
+            "visitor samples",
+            self.visitor_sample_every,
+            None,
+            move || {
+                let live = sampling.clone();
+                async move { live.sample_visitors().await }
+            },
+        );
+        let announcing = self.clone();
+        self.tasks
+            .periodic("live announcements", ANNOUNCE_EVERY, None, move || {
+                let live = announcing.clone();
+                async move {
+                    live.announce_leaderboards().await;
+                    live.announce_statuses().await;
+                }
+            });
+    }
 }

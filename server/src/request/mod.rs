@@ -19,7 +19,6 @@ use salvo::prelude::*;
 pub use self::body::parse_json;
 pub(crate) use self::body::{json_body, read_body};
 pub(crate) use crate::error::ApiError;
-pub(crate) use crate::forms::{open_campaign, rate_limit};
 use crate::model::campaign::Campaign;
 use crate::model::team::Role;
 use crate::state::AppState;
@@ -69,7 +68,7 @@ pub(crate) fn bearer(value: &str) -> Option<&str> {
 /// at least `role`: 401 without a live key, 403 with too small a role.
 /// Handlers check the campaign scope once they know the campaign.
 pub(crate) async fn team(req: &Request, state: &AppState, role: Role) -> Result<Caller, ApiError> {
-    crate::team::require(state, bearer_token(req.headers()), role).await
+    state.team.require(bearer_token(req.headers()), role).await
 }
 
 /// Whether the request carries a team key that may see the campaign `slug`
@@ -79,7 +78,10 @@ pub(crate) async fn sees_campaign(
     state: &AppState,
     slug: &str,
 ) -> Result<bool, ApiError> {
-    crate::team::sees_campaign(state, bearer_token(req.headers()), slug).await
+    state
+        .team
+        .sees_campaign(bearer_token(req.headers()), slug)
+        .await
 }
 
 /// The campaign named by the path (`{slug}`), as the caller may see it
@@ -90,7 +92,7 @@ pub(crate) async fn visible_campaign(
 ) -> Result<Campaign, ApiError> {
     let slug = req.param::<String>("slug").unwrap_or_default();
     let team = sees_campaign(req, state, &slug).await?;
-    crate::forms::visible_campaign(state, &slug, team).await
+    state.forms.visible_campaign(&slug, team).await
 }
 
 /// The campaign named by the path, for a team member with at least `role`
@@ -102,7 +104,7 @@ pub(crate) async fn team_campaign(
 ) -> Result<(Caller, Campaign), ApiError> {
     let by = team(req, state, role).await?;
     let slug = req.param::<String>("slug").unwrap_or_default();
-    let campaign = crate::forms::visible_campaign(state, &slug, true).await?;
+    let campaign = state.forms.visible_campaign(&slug, true).await?;
     by.in_scope(campaign.id)?;
     Ok((by, campaign))
 }

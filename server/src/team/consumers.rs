@@ -9,11 +9,10 @@
 use chrono::Utc;
 use serde_json::json;
 
-use super::{Caller, record};
+use super::{Caller, Team};
 use crate::error::ApiError;
 use crate::model::feed::{ConsumerScope, FeedConsumer};
 use crate::model::team::{AuditAction, Role};
-use crate::state::AppState;
 
 /// A consumer's name checked: 1-64 letters, digits, `.`, `_` or `-`; `None`
 /// for the empty name (an anonymous follower).
@@ -39,131 +38,6 @@ pub(crate) fn consumer_name(raw: &str) -> Result<Option<String>, ApiError> {
 fn named(raw: &str) -> Result<String, ApiError> {
     consumer_name(raw)?.ok_or_else(|| {
         ApiError::invalid_field("consumer", "name the consumer whose position this is")
-    })
-}
-
-/// The scope a call of `by` naming `campaign` (a slug; empty: none) works
-/// in: that campaign (403 `campaign_out_of_scope` beyond the key's own,
-/// 404 when there is none), else the key's campaign, else every campaign.
-pub(crate) async fn scope(
-    state: &AppState,
-    by: &Caller,
-    campaign: &str,
-) -> Result<ConsumerScope, ApiError> {
-    if campaign.is_empty() {
-        return Ok(by.scope_id());
-    }
-    let id = state
-        .campaigns
-        .by_slug(state.store.as_ref(), campaign)
-        .await?
-        .ok_or_else(|| ApiError::campaign_not_found(campaign))?
-        .id;
-    by.in_scope(id)?;
-    Ok(Some(id))
-}
-
-/// Where the consumer `name` of `scope` resumes (its acknowledged
-/// position, if it has one), noting that it was read now.
-pub(crate) async fn resume(
-    state: &AppState,
-    scope: ConsumerScope,
-    name: &str,
-) -> Result<Option<u64>, ApiError> {
-    let consumer = state.store.feed_consumer(scope, name).await?;
-    if consumer.is_some() {
-        state
-            .store
-            .touch_feed_consumer(scope, name, Utc::now())
-            .await?;
-    }
-    Ok(consumer.map(|c| c.position))
-}
-
-/// Stores `position` for the consumer `name` of the scope `campaign` names
-/// (an editor's call); its position now. 422 for a position no record has.
-pub(crate) async fn ack(
-    state: &AppState,
-    by: &Caller,
-    campaign: &str,
-    name: &str,
-    position: u64,
-) -> Result<u64, ApiError> {
-    by.require(Role::Editor)?;
-    let name = named(name)?;
-    let scope = scope(state, by, campaign).await?;
-    let (_, last) = state.store.feed_bounds().await?;
-    if position > last {
-        return Err(ApiError::invalid_field(
-            "position",
-            format!("no record has position {position} yet (the last is {last})"),
-        ));
-    }
-    let acked = state
-        .store
-        .ack_feed(scope, &name, position, Utc::now())
-        .await?;
-    let action = match acked.before {
-        None => Some(AuditAction::FeedConsumerCreated),
-        Some(before) if before != acked.position => Some(AuditAction::FeedConsumerMoved),
-        Some(_) => None,
-    };
-    if let Some(action) = action {
-        let before = acked.before.map(|p| json!({"position": p}));
-        let after = Some(json!({"position": acked.position}));
-        record(state, by.change(action, scope, name, before, after)).await;
-    }
-    Ok(acked.position)
-}
-
-/// The consumers `by` may see (a viewer's call): of the campaign named, of
-/// the key's campaign, or every one for an unscoped key naming none.
-pub(crate) async fn list(
-    state: &AppState,
-    by: &Caller,
-    campaign: &str,
-) -> Result<Vec<Listed>, ApiError> {
-    by.require(Role::Viewer)?;
-    let scope = scope(state, by, campaign).await?;
-    let cutoff = idle_cutoff(state);
-    Ok(state
-        .store
-        .list_feed_consumers(scope)
-        .await?
-        .into_iter()
-        .map(|consumer| Listed {
-            idle: !consumer.live_since(cutoff),
-            consumer,
-        })
-        .collect())
-}
-
-/// Deletes the consumer `name` of the scope `campaign` names (an editor's
-/// call): retention no longer keeps what it had not acknowledged. 404
-/// `consumer_not_found` when there is none.
-pub(crate) async fn delete(
-    state: &AppState,
-    by: &Caller,
-    campaign: &str,
-    name: &str,
-) -> Result<Listed, ApiError> {
-    by.require(Role::Editor)?;
-    let name = named(name)?;
-    let scope = scope(state, by, campaign).await?;
-    let consumer = state
-        .store
-        .delete_feed_consumer(scope, &name)
-        .await?
-        .ok_or_else(|| ApiError::NotFound {
-            code: "consumer_not_found",
-            message: format!("no consumer {name:?} in this scope"),
-        })?;
-    let before = Some(json!({"position": consumer.position}));
-    let change = by.change(AuditAction::FeedConsumerDeleted, scope, name, before, None);
-    record(state, change).await;
-    Ok(Listed {
-        idle: !consumer.live_since(idle_cutoff(state)),
-        consumer,
     })
 }
 
@@ -215,9 +89,136 @@ impl salvo_oapi::ToSchema for Listed {
     }
 }
 
-/// Consumers read before this are idle: they hold no record back.
-pub(crate) fn idle_cutoff(state: &AppState) -> chrono::DateTime<Utc> {
-    Utc::now()
-        - chrono::Duration::from_std(state.config.feed_consumer_idle)
-            .unwrap_or(chrono::Duration::days(30))
+impl Team {
+    /// The scope a call of `by` naming `campaign` (a slug; empty: none) works
+    /// in: that campaign (403 `campaign_out_of_scope` beyond the key's own,
+    /// 404 when there is none), else the key's campaign, else every campaign.
+    pub(crate) async fn consumer_scope(
+        &self,
+        by: &Caller,
+        campaign: &str,
+    ) -> Result<ConsumerScope, ApiError> {
+        if campaign.is_empty() {
+            return Ok(by.scope_id());
+        }
+        let id = self
+            .campaigns
+            .by_slug(self.store.as_ref(), campaign)
+            .await?
+            .ok_or_else(|| ApiError::campaign_not_found(campaign))?
+            .id;
+        by.in_scope(id)?;
+        Ok(Some(id))
+    }
+
+    /// Where the consumer `name` of `scope` resumes (its acknowledged
+    /// position, if it has one), noting that it was read now.
+    pub(crate) async fn resume_consumer(
+        &self,
+        scope: ConsumerScope,
+        name: &str,
+    ) -> Result<Option<u64>, ApiError> {
+        let consumer = self.store.feed_consumer(scope, name).await?;
+        if consumer.is_some() {
+            self.store
+                .touch_feed_consumer(scope, name, Utc::now())
+                .await?;
+        }
+        Ok(consumer.map(|c| c.position))
+    }
+
+    /// Stores `position` for the consumer `name` of the scope `campaign` names
+    /// (an editor's call); its position now. 422 for a position no record has.
+    pub(crate) async fn ack_consumer(
+        &self,
+        by: &Caller,
+        campaign: &str,
+        name: &str,
+        position: u64,
+    ) -> Result<u64, ApiError> {
+        by.require(Role::Editor)?;
+        let name = named(name)?;
+        let scope = self.consumer_scope(by, campaign).await?;
+        let (_, last) = self.store.feed_bounds().await?;
+        if position > last {
+            return Err(ApiError::invalid_field(
+                "position",
+                format!("no record has position {position} yet (the last is {last})"),
+            ));
+        }
+        let acked = self
+            .store
+            .ack_feed(scope, &name, position, Utc::now())
+            .await?;
+        let action = match acked.before {
+            None => Some(AuditAction::FeedConsumerCreated),
+            Some(before) if before != acked.position => Some(AuditAction::FeedConsumerMoved),
+            Some(_) => None,
+        };
+        if let Some(action) = action {
+            let before = acked.before.map(|p| json!({"position": p}));
+            let after = Some(json!({"position": acked.position}));
+            self.record(by.change(action, scope, name, before, after))
+                .await;
+        }
+        Ok(acked.position)
+    }
+
+    /// The consumers `by` may see (a viewer's call): of the campaign named, of
+    /// the key's campaign, or every one for an unscoped key naming none.
+    pub(crate) async fn list_consumers(
+        &self,
+        by: &Caller,
+        campaign: &str,
+    ) -> Result<Vec<Listed>, ApiError> {
+        by.require(Role::Viewer)?;
+        let scope = self.consumer_scope(by, campaign).await?;
+        let cutoff = self.idle_cutoff();
+        Ok(self
+            .store
+            .list_feed_consumers(scope)
+            .await?
+            .into_iter()
+            .map(|consumer| Listed {
+                idle: !consumer.live_since(cutoff),
+                consumer,
+            })
+            .collect())
+    }
+
+    /// Deletes the consumer `name` of the scope `campaign` names (an editor's
+    /// call): retention no longer keeps what it had not acknowledged. 404
+    /// `consumer_not_found` when there is none.
+    pub(crate) async fn delete_consumer(
+        &self,
+        by: &Caller,
+        campaign: &str,
+        name: &str,
+    ) -> Result<Listed, ApiError> {
+        by.require(Role::Editor)?;
+        let name = named(name)?;
+        let scope = self.consumer_scope(by, campaign).await?;
+        let consumer = self
+            .store
+            .delete_feed_consumer(scope, &name)
+            .await?
+            .ok_or_else(|| ApiError::NotFound {
+                code: "consumer_not_found",
+                message: format!("no consumer {name:?} in this scope"),
+            })?;
+        let before = Some(json!({"position": consumer.position}));
+        let change = by.change(AuditAction::FeedConsumerDeleted, scope, name, before, None);
+        self.record(change).await;
+        Ok(Listed {
+            idle: !consumer.live_since(self.idle_cutoff()),
+            consumer,
+        })
+    }
+
+    /// Consumers read before this are idle: they hold no record back.
+    pub(crate) fn idle_cutoff(&self) -> chrono::DateTime<Utc> {
+        Utc::now()
+            - chrono::Duration::from_std(self.feed_consumer_idle)
+                .unwrap_or(chrono::Duration::days(30))
+    }
 }

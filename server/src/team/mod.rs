@@ -3,7 +3,7 @@
 //! do, the keys an owner makes and revokes, and the audit log every change
 //! is written to.
 //!
-//! REST and gRPC ask the same questions here: [`caller`] says who a bearer
+//! REST and gRPC ask the same questions here: [`Team::caller`] says who a bearer
 //! is, [`Caller::require`] / [`Caller::require_in`] whether they may.
 
 use chrono::Utc;
@@ -12,15 +12,78 @@ use serde_json::Value;
 use crate::error::ApiError;
 use crate::model::campaign::Campaign;
 use crate::model::team::{ApiKey, AuditAction, KEY_PREFIX, NewAudit, Role, key_hash};
-use crate::state::AppState;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::bus::EventBus;
+use crate::campaign::cache::CampaignCache;
+use crate::campaign::changes::LeaderboardChanges;
+use crate::config::Config;
+use crate::revocation::Revocations;
+use crate::session::SessionKeys;
+use crate::store::SharedStore;
+use crate::tasks::Tasks;
 
 pub(crate) mod consumers;
 mod erasure;
 mod keys;
 pub(crate) mod revocations;
 
-pub(crate) use erasure::erase;
-pub(crate) use keys::{KeyRequest, MadeKey, create_key, keys, revoke_key};
+pub(crate) use keys::{KeyRequest, MadeKey};
+
+/// The team's service: who calls (the admin token, named keys), the keys
+/// an owner makes and revokes, the feed's named consumers, erasure, the
+/// audit log, and how every instance learns of a revocation. Built from the
+/// configuration and the handles it needs; cloned where it is used.
+#[derive(Clone)]
+pub(crate) struct Team {
+    admin_token: String,
+    feed_consumer_idle: Duration,
+    store: SharedStore,
+    campaigns: Arc<CampaignCache>,
+    bus: Arc<dyn EventBus>,
+    sessions: Arc<SessionKeys>,
+    revocations: Arc<Revocations>,
+    leaderboard_changes: Arc<LeaderboardChanges>,
+    tasks: Tasks,
+}
+
+/// The handles the team's service works with.
+pub(crate) struct TeamHandles {
+    pub(crate) store: SharedStore,
+    pub(crate) campaigns: Arc<CampaignCache>,
+    pub(crate) bus: Arc<dyn EventBus>,
+    pub(crate) sessions: Arc<SessionKeys>,
+    pub(crate) revocations: Arc<Revocations>,
+    pub(crate) leaderboard_changes: Arc<LeaderboardChanges>,
+    pub(crate) tasks: Tasks,
+}
+
+impl Team {
+    /// The service for `config`, with `handles`.
+    pub(crate) fn new(config: &Config, handles: TeamHandles) -> Self {
+        let TeamHandles {
+            store,
+            campaigns,
+            bus,
+            sessions,
+            revocations,
+            leaderboard_changes,
+            tasks,
+        } = handles;
+        Self {
+            admin_token: config.admin_token.value.clone(),
+            feed_consumer_idle: config.feed_consumer_idle,
+            store,
+            campaigns,
+            bus,
+            sessions,
+            revocations,
+            leaderboard_changes,
+            tasks,
+        }
+    }
+}
 
 /// The name the configured admin token acts under.
 pub(crate) const ADMIN_TOKEN: &str = "admin token";
@@ -188,100 +251,6 @@ fn with_article(role: Role) -> String {
     }
 }
 
-/// Who `bearer` is: the admin token, or a live named key (looked up by its
-/// SHA-256; only texts that look like keys are looked up, so a visitor's
-/// session token never costs a query). `None` for anything else.
-pub(crate) async fn caller(
-    state: &AppState,
-    bearer: Option<&str>,
-) -> Result<Option<Caller>, ApiError> {
-    let Some(bearer) = bearer else {
-        return Ok(None);
-    };
-    if token_matches(Some(bearer), &state.config.admin_token.value) {
-        return Ok(Some(Caller::admin_token()));
-    }
-    if !bearer.starts_with(KEY_PREFIX) {
-        return Ok(None);
-    }
-    let key = state.store.live_key(&key_hash(bearer)).await?;
-    Ok(key.map(Caller::of_key))
-}
-
-/// 401 `unauthorized` unless `bearer` is a team key (or the admin token)
-/// whose role is at least `role`.
-pub(crate) async fn require(
-    state: &AppState,
-    bearer: Option<&str>,
-    role: Role,
-) -> Result<Caller, ApiError> {
-    let caller = caller(state, bearer)
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized {
-            code: "unauthorized",
-            message: "this endpoint needs a team key or the admin token \
-                  (Authorization: Bearer …)"
-                .into(),
-        })?;
-    caller.require(role)?;
-    Ok(caller)
-}
-
-/// Whether `bearer` is a team key (or the admin token) that may see the
-/// campaign named `slug` (and so its drafts and private events).
-pub(crate) async fn sees_campaign(
-    state: &AppState,
-    bearer: Option<&str>,
-    slug: &str,
-) -> Result<bool, ApiError> {
-    Ok(caller(state, bearer)
-        .await?
-        .is_some_and(|c| c.sees_slug(slug)))
-}
-
-/// Carries `change` — a change and the [`record`] of it — to its end even
-/// if the caller goes away: it runs as a task of its own (tracked: shutdown
-/// waits for it) whose outcome the caller awaits. A client that hangs up
-/// after sending its request leaves the change made and audited, or not
-/// made at all; never made and unrecorded. Every audited change, over REST
-/// or gRPC, goes through here.
-pub(crate) async fn carried<T, F>(state: &AppState, change: F) -> Result<T, ApiError>
-where
-    F: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
-    T: Send + 'static,
-{
-    state
-        .tasks
-        .carry("audited change", change)
-        .await
-        .unwrap_or_else(|| {
-            Err(ApiError::Internal(anyhow::anyhow!(
-                "an audited change panicked"
-            )))
-        })
-}
-
-/// Writes `entry` to the audit log. The change it records is already made
-/// (each change is its own transaction, run by [`carried`], so the entry is
-/// written even if the caller hung up); should the log refuse the entry,
-/// the entry goes to the server's log instead, whole, at error level.
-pub(crate) async fn record(state: &AppState, entry: NewAudit) {
-    if let Err(e) = state.store.record_audit(&entry).await {
-        let before = entry.before.map(|v| v.to_string());
-        let after = entry.after.map(|v| v.to_string());
-        tracing::error!(
-            error = %e,
-            actor = %entry.actor,
-            action = entry.action.as_str(),
-            campaign_id = entry.campaign_id,
-            target = %entry.target,
-            before = before.as_deref().unwrap_or("null"),
-            after = after.as_deref().unwrap_or("null"),
-            "audit log entry not written"
-        );
-    }
-}
-
 /// What the audit log keeps of a campaign: everything the team sets.
 pub(crate) fn campaign_summary(campaign: &Campaign) -> Value {
     serde_json::json!({
@@ -291,6 +260,100 @@ pub(crate) fn campaign_summary(campaign: &Campaign) -> Value {
         "ends_at": campaign.ends_at,
         "config": campaign.config.team_view(),
     })
+}
+
+impl Team {
+    /// Who `bearer` is: the admin token, or a live named key (looked up by its
+    /// SHA-256; only texts that look like keys are looked up, so a visitor's
+    /// session token never costs a query). `None` for anything else.
+    pub(crate) async fn caller(&self, bearer: Option<&str>) -> Result<Option<Caller>, ApiError> {
+        let Some(bearer) = bearer else {
+            return Ok(None);
+        };
+        if token_matches(Some(bearer), &self.admin_token) {
+            return Ok(Some(Caller::admin_token()));
+        }
+        if !bearer.starts_with(KEY_PREFIX) {
+            return Ok(None);
+        }
+        let key = self.store.live_key(&key_hash(bearer)).await?;
+        Ok(key.map(Caller::of_key))
+    }
+
+    /// 401 `unauthorized` unless `bearer` is a team key (or the admin token)
+    /// whose role is at least `role`.
+    pub(crate) async fn require(
+        &self,
+        bearer: Option<&str>,
+        role: Role,
+    ) -> Result<Caller, ApiError> {
+        let caller = self
+            .caller(bearer)
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized {
+                code: "unauthorized",
+                message: "this endpoint needs a team key or the admin token \
+                  (Authorization: Bearer …)"
+                    .into(),
+            })?;
+        caller.require(role)?;
+        Ok(caller)
+    }
+
+    /// Whether `bearer` is a team key (or the admin token) that may see the
+    /// campaign named `slug` (and so its drafts and private events).
+    pub(crate) async fn sees_campaign(
+        &self,
+        bearer: Option<&str>,
+        slug: &str,
+    ) -> Result<bool, ApiError> {
+        Ok(self
+            .caller(bearer)
+            .await?
+            .is_some_and(|c| c.sees_slug(slug)))
+    }
+
+    /// Carries `change` — a change and the [`record`](Self::record) of it — to its end even
+    /// if the caller goes away: it runs as a task of its own (tracked: shutdown
+    /// waits for it) whose outcome the caller awaits. A client that hangs up
+    /// after sending its request leaves the change made and audited, or not
+    /// made at all; never made and unrecorded. Every audited change, over REST
+    /// or gRPC, goes through here.
+    pub(crate) async fn carried<T, F>(&self, change: F) -> Result<T, ApiError>
+    where
+        F: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.tasks
+            .carry("audited change", change)
+            .await
+            .unwrap_or_else(|| {
+                Err(ApiError::Internal(anyhow::anyhow!(
+                    "an audited change panicked"
+                )))
+            })
+    }
+
+    /// Writes `entry` to the audit log. The change it records is already made
+    /// (each change is its own transaction, run by [`carried`](Self::carried), so the entry is
+    /// written even if the caller hung up); should the log refuse the entry,
+    /// the entry goes to the server's log instead, whole, at error level.
+    pub(crate) async fn record(&self, entry: NewAudit) {
+        if let Err(e) = self.store.record_audit(&entry).await {
+            let before = entry.before.map(|v| v.to_string());
+            let after = entry.after.map(|v| v.to_string());
+            tracing::error!(
+                error = %e,
+                actor = %entry.actor,
+                action = entry.action.as_str(),
+                campaign_id = entry.campaign_id,
+                target = %entry.target,
+                before = before.as_deref().unwrap_or("null"),
+                after = after.as_deref().unwrap_or("null"),
+                "audit log entry not written"
+            );
+        }
+    }
 }
 
 #[cfg(test)]

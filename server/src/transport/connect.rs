@@ -13,9 +13,7 @@ use salvo_oapi::{ToSchema, endpoint};
 
 use crate::admission::check_origin;
 use crate::request::answers;
-use crate::request::{
-    ApiError, bearer_token, client_ip, json_body, rate_limit, request_origin, state,
-};
+use crate::request::{ApiError, bearer_token, client_ip, json_body, request_origin, state};
 use crate::session::{TICKET_TTL, verify_session};
 
 /// Routes of this resource.
@@ -80,7 +78,10 @@ async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     let page = request_origin(req.headers());
     check_origin(&state, &campaign, page.as_request(), None)?;
     let client = client_ip(req, &state);
-    rate_limit(&state, "connect", &campaign, &client, TICKETS_PER_MINUTE).await?;
+    state
+        .forms
+        .rate_limit("connect", &campaign, &client, TICKETS_PER_MINUTE)
+        .await?;
     let (ticket, expires_at) =
         state
             .sessions

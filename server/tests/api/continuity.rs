@@ -313,7 +313,10 @@ async fn a_resume_reads_its_campaigns_history_only(db: Db) {
     for i in 0..1500 {
         app.state
             .bus
-            .publish("d", ovasabi_edge::internals::bus::Event::public("test.tick", json!(i)))
+            .publish(
+                "d",
+                ovasabi_edge::internals::bus::Event::public("test.tick", json!(i)),
+            )
             .await
             .expect("published");
     }

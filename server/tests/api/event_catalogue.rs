@@ -60,7 +60,9 @@ fn config(value: &Value) -> CampaignConfig {
 
 #[test]
 fn a_campaign_may_not_declare_a_built_in_name() {
-    use ovasabi_edge::internals::model::campaign::event_types::{EventTypeDecl, is_reserved, validate};
+    use ovasabi_edge::internals::model::campaign::event_types::{
+        EventTypeDecl, is_reserved, validate,
+    };
     let decl: EventTypeDecl = serde_json::from_value(json!({})).expect("a declaration");
     let refused = |name: &str| {
         let types = [(name.to_owned(), decl.clone())].into_iter().collect();

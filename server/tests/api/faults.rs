@@ -773,7 +773,10 @@ async fn clients_that_never_read_cost_bounded_memory() {
             .bus
             .publish(
                 "c",
-                ovasabi_edge::internals::bus::Event::public("flood", json!({ "i": i, "pad": padding })),
+                ovasabi_edge::internals::bus::Event::public(
+                    "flood",
+                    json!({ "i": i, "pad": padding }),
+                ),
             )
             .await
             .expect("published");

@@ -9,14 +9,16 @@ use serde_json::Value;
 use crate::support::{Db, spawn_app};
 
 fn document() -> Value {
-    serde_json::from_str(ovasabi_edge::internals::http::openapi::document()).expect("the document is JSON")
+    serde_json::from_str(ovasabi_edge::internals::http::openapi::document())
+        .expect("the document is JSON")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_is_described_and_every_description_is_a_route() {
     let router = ovasabi_edge::internals::http::routes_tree();
-    let routes: BTreeSet<(String, String)> =
-        ovasabi_edge::internals::http::routes(&router).into_iter().collect();
+    let routes: BTreeSet<(String, String)> = ovasabi_edge::internals::http::routes(&router)
+        .into_iter()
+        .collect();
     let doc = document();
     assert_eq!(doc["openapi"], "3.1.0");
     let mut described = BTreeSet::new();

@@ -14,7 +14,7 @@ pub(crate) use self::bodies::{
 };
 use self::bodies::{MAX_CONTEXT_KEY, MemoryList, MemoryListed, Stored};
 
-use super::{ApiError, campaign_query, client_ip, json_body, page, rate_limit, state, team};
+use super::{ApiError, campaign_query, client_ip, json_body, page, state, team};
 use crate::model::campaign::Campaign;
 use crate::model::campaign::settings::is_locale_tag;
 use crate::model::schema;
@@ -121,15 +121,16 @@ async fn translate(
     let state = state(depot)?;
     let body: TranslateBody = json_body(req, &state.config).await?;
     super::check_campaign_origin(req, &state, &body.campaign).await?;
-    let campaign = crate::forms::visible_campaign(&state, &body.campaign, false).await?;
-    rate_limit(
-        &state,
-        "translate",
-        &campaign,
-        &client_ip(req, &state),
-        campaign.config.rate_limits.translations_per_minute,
-    )
-    .await?;
+    let campaign = state.forms.visible_campaign(&body.campaign, false).await?;
+    state
+        .forms
+        .rate_limit(
+            "translate",
+            &campaign,
+            &client_ip(req, &state),
+            campaign.config.rate_limits.translations_per_minute,
+        )
+        .await?;
     let (source, target) = languages(&campaign, body.source.as_deref(), &body.target)?;
     if body.texts.is_empty() || body.texts.len() > MAX_TEXTS {
         return Err(ApiError::invalid_field(
@@ -190,7 +191,7 @@ async fn set_override(
     let state = state(depot)?;
     let by = team(req, &state, Role::Editor).await?;
     let body: OverrideBody = json_body(req, &state.config).await?;
-    let campaign = crate::forms::visible_campaign(&state, &body.campaign, true).await?;
+    let campaign = state.forms.visible_campaign(&body.campaign, true).await?;
     by.in_scope(campaign.id)?;
     let (source, target) = languages(&campaign, body.source.as_deref(), &body.target)?;
     for (field, value) in [("text", &body.text), ("translation", &body.translation)] {
@@ -221,7 +222,7 @@ async fn set_override(
         origin: MemoryOrigin::Override,
     };
     let carried = state.clone();
-    let entry = crate::team::carried(&state, async move {
+    let entry = state.team.carried(async move {
         let state = carried;
         let before = state
             .store
@@ -256,7 +257,7 @@ async fn set_override(
             before.as_ref().map(shown),
             Some(shown(&entry)),
         );
-        crate::team::record(&state, change).await;
+        state.team.record(change).await;
         Ok(entry)
     })
     .await?;

@@ -270,7 +270,9 @@ pub(crate) async fn open_stream(
     }
     // A bearer of the campaign's team (a key, the admin token) opens its
     // team stream; it is not a visitor's session token.
-    let member = crate::team::caller(&state, request.bearer.as_deref())
+    let member = state
+        .team
+        .caller(request.bearer.as_deref())
         .await?
         .filter(|c| c.sees_slug(&request.slug));
     let team = member.is_some();
@@ -301,7 +303,9 @@ pub(crate) async fn open_stream(
         // but gets `reset` and a fresh snapshot, without a history read.
         let who = crate::client::rate_limit_key(request.client);
         let per_minute = campaign.config.rate_limits.resumes_per_minute;
-        if crate::forms::rate_limit(&state, "resume", &campaign, &who, per_minute)
+        if state
+            .forms
+            .rate_limit("resume", &campaign, &who, per_minute)
             .await
             .is_err()
         {

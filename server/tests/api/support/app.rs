@@ -23,7 +23,8 @@ pub(crate) struct TestApp {
     /// Its state (store included), for checks behind the API.
     pub(crate) state: Arc<AppState>,
     /// Its WebTransport endpoint.
-    pub(crate) webtransport: Arc<ovasabi_edge::internals::transport::webtransport::WebTransportServer>,
+    pub(crate) webtransport:
+        Arc<ovasabi_edge::internals::transport::webtransport::WebTransportServer>,
     /// Its separate metrics address, when `metrics_addr` is set.
     pub(crate) metrics_addr: Option<SocketAddr>,
     /// Its back-office gRPC address, when `grpc_addr` is set.
@@ -286,7 +287,9 @@ impl TestApp {
     }
 
     /// Every stored campaign, read behind the API.
-    pub(crate) async fn stored_campaigns(&self) -> Vec<ovasabi_edge::internals::model::campaign::Campaign> {
+    pub(crate) async fn stored_campaigns(
+        &self,
+    ) -> Vec<ovasabi_edge::internals::model::campaign::Campaign> {
         self.state
             .store
             .list_campaigns(ovasabi_edge::internals::store::Page {
@@ -493,7 +496,9 @@ impl TestApp {
 }
 
 /// Events published on the app's bus.
-pub(crate) struct EventWatch(tokio::sync::broadcast::Receiver<Arc<ovasabi_edge::internals::bus::Envelope>>);
+pub(crate) struct EventWatch(
+    tokio::sync::broadcast::Receiver<Arc<ovasabi_edge::internals::bus::Envelope>>,
+);
 
 impl EventWatch {
     /// Every event published until nothing new arrived for `quiet`.
@@ -509,7 +514,10 @@ impl EventWatch {
     }
 
     /// The events of `kind` among those published until quiet for 300 ms.
-    pub(crate) async fn of_kind(&mut self, kind: &str) -> Vec<Arc<ovasabi_edge::internals::bus::Envelope>> {
+    pub(crate) async fn of_kind(
+        &mut self,
+        kind: &str,
+    ) -> Vec<Arc<ovasabi_edge::internals::bus::Envelope>> {
         self.drain(std::time::Duration::from_millis(300))
             .await
             .into_iter()

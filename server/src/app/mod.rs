@@ -1,6 +1,8 @@
 //! The application: builds its state and listeners from a [`Config`], reports the
 //! addresses it really bound, and runs until a shutdown signal.
 
+mod parts;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,24 +14,25 @@ use tokio_util::sync::CancellationToken;
 
 use tokio::sync::Notify;
 
-use crate::bus::{EventBus, LocalBus, RedisBus};
+use crate::bus::EventBus;
 use crate::campaign::cache::CampaignCache;
+use crate::campaign::changes::LeaderboardChanges;
 use crate::config::Config;
 use crate::cursor::CursorHub;
 use crate::cursor::fallback::FallbackMembers;
-use crate::cursor::relay::CursorRelay;
 use crate::limit::{ConnectionLimiter, RateLimiter};
 use crate::outbox::{OutboxWorker, WebhookSettings};
-use crate::presence::Presence;
 use crate::revocation::Revocations;
-use crate::session::SessionKeys;
 use crate::state::AppState;
-use crate::store;
+use crate::store::{self};
 use crate::tasks::Tasks;
 use crate::telemetry::metrics::{self, Counters, Registered};
-use crate::translate::{LibreTranslate, LibreTranslateSettings, Translator};
+use crate::translate::{LibreTranslate, Translator};
 use crate::transport::webtransport::WebTransportServer;
 use crate::{campaign, http};
+use parts::{
+    Handles, Listeners, Shared, derived_max_connections, libretranslate, services, session_keys,
+};
 
 /// A built application, listening but not yet serving.
 pub struct App {
@@ -73,16 +76,7 @@ impl App {
             cursor_relay,
             limiter,
         } = Shared::connect(&config, redis.as_ref()).await?;
-        let http_listener = tokio::net::TcpListener::bind(config.http_addr)
-            .await
-            .with_context(|| {
-                format!("cannot listen on {} (OVASABI_HTTP_ADDR)", config.http_addr)
-            })?;
-        let http_addr = http_listener.local_addr()?;
-        let grpc_listener = bind_optional(config.grpc_addr, "OVASABI_GRPC_ADDR").await?;
-        let metrics_listener = bind_optional(config.metrics_addr, "OVASABI_METRICS_ADDR").await?;
-        let webtransport =
-            Arc::new(WebTransportServer::bind(config.wt_addr, config.wt_certificate()).await?);
+        let listeners = Listeners::bind(&config).await?;
         let machine = libretranslate(&config)?;
         let max_connections = match config.max_connections {
             0 => derived_max_connections(),
@@ -97,21 +91,33 @@ impl App {
             counters.clone(),
         );
         let revocations = Revocations::new();
-        let sessions = session_keys(&config, &revocations);
+        let sessions = Arc::new(session_keys(&config, &revocations));
+        let campaigns = Arc::new(CampaignCache::default());
+        let leaderboard_changes = Arc::new(LeaderboardChanges::default());
         let cursors = Arc::new(CursorHub::new(tasks.clone(), cursor_relay));
-        let metrics = prometheus::Registry::new();
-        counters.register(&metrics);
-        cursors.counters.register(&metrics);
-        limiter.register(&metrics);
-        metrics::register(&metrics, bus.delivery_lag().clone());
-        metrics::register_process(&metrics);
+        let (team, forms, live) = services(
+            &config,
+            &Handles {
+                store: &store,
+                campaigns: &campaigns,
+                bus: &bus,
+                sessions: &sessions,
+                revocations: &revocations,
+                leaderboard_changes: &leaderboard_changes,
+                limiter: &limiter,
+                presence: &presence,
+                counters: &counters,
+                tasks: &tasks,
+            },
+        );
+        let metrics = registry(&counters, &cursors, &limiter, bus.as_ref());
         Ok(Self {
             state: Arc::new(AppState {
                 config,
                 store,
                 redis,
                 bus,
-                presence: Arc::new(presence),
+                presence,
                 sessions,
                 revocations,
                 limiter,
@@ -125,16 +131,19 @@ impl App {
                 translator,
                 counters,
                 metrics,
-                campaigns: CampaignCache::default(),
-                leaderboard_changes: Default::default(),
+                campaigns,
+                leaderboard_changes,
+                team,
+                forms,
+                live,
                 tasks,
                 outbox_wake,
             }),
-            webtransport,
-            http_listener,
-            http_addr,
-            metrics_listener,
-            grpc_listener,
+            webtransport: listeners.webtransport,
+            http_listener: listeners.http,
+            http_addr: listeners.http_addr,
+            metrics_listener: listeners.metrics,
+            grpc_listener: listeners.grpc,
         })
     }
 
@@ -200,9 +209,9 @@ impl App {
         }
         state.bus.clone().start(&tasks);
         state.presence.clone().start(&tasks);
-        crate::team::revocations::start(&state);
+        state.team.start_revocations();
         state.cursors.start();
-        crate::live::start(&state);
+        state.live.start();
         if let Some((listener, addr)) = self.grpc_listener {
             tracing::info!(%addr, "serving the back-office gRPC API");
             crate::grpc::start(&state, listener)?;
@@ -280,14 +289,6 @@ impl App {
     }
 }
 
-/// The connection cap the open-file limit allows: nine in ten of the
-/// descriptors left after a reserve for the database, Redis, files and logs.
-fn derived_max_connections() -> u32 {
-    let (soft, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap_or((1024, 1024));
-    let usable = soft.saturating_sub(256) / 10 * 9;
-    u32::try_from(usable).unwrap_or(u32::MAX).max(64)
-}
-
 /// Raises this process's open-file limit to its hard limit (each connection
 /// is a descriptor); returns the limit now in force.
 pub fn raise_open_file_limit() -> u64 {
@@ -317,99 +318,6 @@ async fn refresh_languages(machine: Arc<LibreTranslate>) {
     }
 }
 
-/// A listener of its own on `addr`, when one is configured (by `variable`),
-/// with the address it is bound to.
-async fn bind_optional(
-    addr: Option<SocketAddr>,
-    variable: &str,
-) -> anyhow::Result<Option<(tokio::net::TcpListener, SocketAddr)>> {
-    let Some(addr) = addr else {
-        return Ok(None);
-    };
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr} ({variable})"))?;
-    let bound = listener.local_addr()?;
-    Ok(Some((listener, bound)))
-}
-
-/// What instances share, over Redis when it is configured (else held in
-/// this process): the event bus, presence, the cursor relay, rate limits.
-struct Shared {
-    bus: Arc<dyn EventBus>,
-    presence: Presence,
-    cursor_relay: Option<Arc<CursorRelay>>,
-    limiter: RateLimiter,
-}
-
-impl Shared {
-    /// Connects what instances share through `redis`, or keeps it here.
-    async fn connect(config: &Config, redis: Option<&redis::Client>) -> anyhow::Result<Self> {
-        let Some(client) = redis else {
-            return Ok(Self {
-                bus: Arc::new(LocalBus::new(config.event_history, config.sse_buffer)),
-                presence: Presence::local(),
-                cursor_relay: None,
-                limiter: RateLimiter::default(),
-            });
-        };
-        let bus = RedisBus::connect(
-            client.clone(),
-            &config.redis_prefix,
-            config.event_history,
-            config.sse_buffer,
-        )
-        .await?;
-        let conn = redis::aio::ConnectionManager::new(client.clone())
-            .await
-            .context("cannot reach Redis (REDIS_URL)")?;
-        let relay = CursorRelay::new(client.clone(), conn.clone(), &config.redis_prefix);
-        Ok(Self {
-            bus: Arc::new(bus),
-            presence: Presence::shared(conn.clone(), &config.redis_prefix, config.presence_ttl),
-            cursor_relay: Some(Arc::new(relay)),
-            limiter: RateLimiter::shared(conn, &config.redis_prefix),
-        })
-    }
-}
-
-/// The LibreTranslate client, when `LIBRETRANSLATE_URL` is set.
-fn libretranslate(config: &Config) -> anyhow::Result<Option<Arc<LibreTranslate>>> {
-    config
-        .libretranslate_url
-        .clone()
-        .map(|url| {
-            LibreTranslate::new(LibreTranslateSettings {
-                url: url.0,
-                api_key: config
-                    .libretranslate_api_key
-                    .as_ref()
-                    .map(|key| key.value.clone()),
-                timeout: config.translate_timeout,
-                concurrency: 4,
-                failure_threshold: config.translate_breaker_threshold,
-                open_for: config.translate_breaker_open,
-            })
-            .map(Arc::new)
-        })
-        .transpose()
-}
-
-/// The session keys of `config` (the previous secret too, while sessions
-/// signed with it live), which `revocations` can end.
-fn session_keys(config: &Config, revocations: &Arc<Revocations>) -> SessionKeys {
-    let sessions = SessionKeys::new(
-        config.session_secret.value.as_bytes(),
-        config.session_ttl,
-        config.visitor_ttl,
-    )
-    .with_revocations(revocations.clone());
-    match &config.session_secret_previous {
-        Some(previous) => sessions.with_previous(previous.value.as_bytes()),
-        None => sessions,
-    }
-}
-
 /// Starts the periodic work: LibreTranslate's languages (when it is
 /// configured), retention, and the rate limits' sweep.
 fn start_periodic(state: &Arc<AppState>) {
@@ -432,4 +340,20 @@ fn start_periodic(state: &Arc<AppState>) {
         limits.limiter.sweep();
         std::future::ready(())
     });
+}
+
+/// Every metric of this instance, in one registry (`GET /metrics`).
+fn registry(
+    counters: &Counters,
+    cursors: &CursorHub,
+    limiter: &RateLimiter,
+    bus: &dyn EventBus,
+) -> prometheus::Registry {
+    let metrics = prometheus::Registry::new();
+    counters.register(&metrics);
+    cursors.counters.register(&metrics);
+    limiter.register(&metrics);
+    metrics::register(&metrics, bus.delivery_lag().clone());
+    metrics::register_process(&metrics);
+    metrics
 }
