@@ -111,11 +111,7 @@ async fn submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     ),
     responses(
         (status_code = 200, description = "Leads, or every lead (of `status`) as CSV, newest first, with attribution and consent", content(("application/json" = LeadList), ("text/csv" = String))),
-        answers::Malformed,
-        answers::Key,
-        answers::NotFound,
-        answers::Invalid,
-        answers::Unavailable,
+        answers::TeamList,
     )
 )]
 async fn list(

@@ -49,11 +49,7 @@ pub(crate) struct Redriven {
     ),
     responses(
         (status_code = 200, description = "Entries", body = OutboxList),
-        answers::Malformed,
-        answers::Key,
-        answers::NotFound,
-        answers::Invalid,
-        answers::Unavailable,
+        answers::TeamList,
     )
 )]
 async fn list(

@@ -219,11 +219,7 @@ const MAX_SEARCH: usize = 254;
     ),
     responses(
         (status_code = 200, description = "A page of participants, or every one as CSV (every participant matching the filters, in the order asked, with attribution)", content(("application/json" = ParticipantPage), ("text/csv" = String))),
-        answers::Malformed,
-        answers::Key,
-        answers::NotFound,
-        answers::Invalid,
-        answers::Unavailable,
+        answers::TeamList,
     )
 )]
 async fn participants(
@@ -364,11 +360,7 @@ fn referral_cells(r: &Referral) -> Vec<String> {
     ),
     responses(
         (status_code = 200, description = "A page of referrals, or every one (matching the filters) as CSV", content(("application/json" = ReferralPage), ("text/csv" = String))),
-        answers::Malformed,
-        answers::Key,
-        answers::NotFound,
-        answers::Invalid,
-        answers::Unavailable,
+        answers::TeamList,
     )
 )]
 async fn referrals(
@@ -436,11 +428,7 @@ async fn referrals(
     ),
     responses(
         (status_code = 200, description = "The funnel", body = Funnel),
-        answers::Malformed,
-        answers::Key,
-        answers::NotFound,
-        answers::Invalid,
-        answers::Unavailable,
+        answers::TeamList,
     )
 )]
 async fn funnel(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {

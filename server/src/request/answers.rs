@@ -292,6 +292,10 @@ answers! {
     /// body, the key, not found, a rule broken, over a limit, a dependency
     /// down.
     TeamWrite => [MALFORMED, TIMEOUT, TOO_LARGE, MEDIA_TYPE, KEY_CREDENTIAL, ROLE, NOT_FOUND, INVALID, LIMITED, UNAVAILABLE];
+    /// What a team member's read of a campaign's list may answer: a
+    /// malformed query, the key, the campaign not found, a parameter
+    /// breaking a rule, a dependency down.
+    TeamList => [MALFORMED, KEY_CREDENTIAL, ROLE, NOT_FOUND, INVALID, UNAVAILABLE];
 }
 
 #[cfg(test)]
