@@ -56,6 +56,14 @@ pub enum ApiError {
         /// The field concerned.
         field: Option<String>,
     },
+    /// 410: the thing named existed, but is no more (an expired link).
+    #[error("{message}")]
+    Gone {
+        /// Stable code, e.g. `token_expired`.
+        code: &'static str,
+        /// For a person.
+        message: String,
+    },
     /// 408: the body did not arrive in time (a client trickling it).
     #[error("the request body did not arrive within {secs} s")]
     RequestTimeout {
@@ -146,6 +154,7 @@ impl ApiError {
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Gone { .. } => StatusCode::GONE,
             Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -164,6 +173,7 @@ impl ApiError {
             | Self::Forbidden { code, .. }
             | Self::NotFound { code, .. }
             | Self::Conflict { code, .. }
+            | Self::Gone { code, .. }
             | Self::Unprocessable { code, .. }
             | Self::Unavailable { code, .. } => code,
             Self::RequestTimeout { .. } => "request_timeout",

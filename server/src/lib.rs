@@ -61,6 +61,7 @@ mod grpc;
 mod http;
 mod limit;
 mod live;
+mod mail;
 mod model;
 mod origin;
 mod outbox;
@@ -154,7 +155,7 @@ pub mod internals {
             pub use crate::model::lead::{Lead, LeadStatus};
         }
         pub mod outbox {
-            pub use crate::model::outbox::{NewOutbox, OutboxEntry, OutboxState};
+            pub use crate::model::outbox::{NewOutbox, OutboxEntry, OutboxKind, OutboxState};
         }
         pub mod team {
             pub use crate::model::team::key_hash;

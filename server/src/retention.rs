@@ -21,6 +21,13 @@ pub(crate) async fn step(state: &AppState) {
         "old outbox entries removed",
         store.prune_outbox(outbox, untargeted, read_since).await,
     );
+    // Mails wait for an SMTP server as webhooks for a receiver: as long.
+    if config.mail.smtp_url.is_none() {
+        told(
+            "old mails never sent (no SMTP server) removed",
+            store.prune_unsent_mail(outbox).await,
+        );
+    }
     let samples = days(config.visitor_sample_retention, 90);
     told(
         "old visitor samples removed",
@@ -34,6 +41,12 @@ pub(crate) async fn step(state: &AppState) {
     told(
         "least recently used machine translations evicted",
         store.prune_memory(config.translation_memory_max).await,
+    );
+    told(
+        "joins never verified removed",
+        store
+            .prune_pending_joins(days(config.mail.pending_join_retention, 7))
+            .await,
     );
     // An ended session's tokens have all expired by now.
     let expired = now - state.sessions.longest_ttl();

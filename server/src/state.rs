@@ -70,7 +70,7 @@ pub struct AppState {
     /// The live events' service (derived, custom, visitor samples).
     pub(crate) live: Live,
     /// Translation memory and LibreTranslate.
-    pub translator: Translator,
+    pub translator: Arc<Translator>,
     /// What the server did.
     pub counters: Arc<Counters>,
     /// Every metric of this instance, which `/metrics` renders.

@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::cursor::CursorHub;
 use crate::cursor::fallback::FallbackMembers;
 use crate::limit::{ConnectionLimiter, RateLimiter};
+use crate::mail::{MailSettings, MailWorker};
 use crate::outbox::{OutboxWorker, WebhookSettings};
 use crate::revocation::Revocations;
 use crate::state::AppState;
@@ -84,12 +85,12 @@ impl App {
         };
         tracing::info!(max_connections, "connection cap");
         let counters = Arc::new(Counters::default());
-        let translator = Translator::new(
+        let translator = Arc::new(Translator::new(
             store.clone(),
             machine,
             config.translate_timeout,
             counters.clone(),
-        );
+        ));
         let revocations = Revocations::new();
         let sessions = Arc::new(session_keys(&config, &revocations));
         let campaigns = Arc::new(CampaignCache::default());
@@ -198,6 +199,21 @@ impl App {
         )
     }
 
+    /// The mail worker of this app (started by [`App::run`] unless
+    /// `outbox_worker` is off; without an SMTP server it sends nothing).
+    pub fn mail_worker(&self) -> anyhow::Result<MailWorker> {
+        let state = &self.state;
+        Ok(MailWorker::new(
+            state.store.clone(),
+            state.campaigns.clone(),
+            state.translator.clone(),
+            state.sessions.clone(),
+            state.bus.clone(),
+            Arc::new(MailSettings::from_config(&state.config)?),
+            state.counters.clone(),
+        ))
+    }
+
     /// Serves until `shutdown` is cancelled, then gives open connections the
     /// configured grace period, and returns once every background task ended
     /// (or the grace period ran out again: the stragglers are logged).
@@ -206,6 +222,7 @@ impl App {
         let tasks = state.tasks.clone();
         if state.config.outbox_worker {
             self.outbox_worker()?.start(&tasks);
+            self.mail_worker()?.start(&tasks);
         }
         state.bus.clone().start(&tasks);
         state.presence.clone().start(&tasks);

@@ -15,9 +15,11 @@ use std::time::Duration;
 use clap::{Args, FromArgMatches};
 
 mod cli;
+mod mail;
 mod values;
 
 pub use cli::{CampaignsAction, Cli, Command, ReadError};
+pub(crate) use mail::MailConfig;
 
 pub(crate) use values::{CertificateSource, HttpUrl, ServiceUrl, TargetPolicy};
 pub use values::{DevCertificatePolicy, Secret, SecretSource};
@@ -289,6 +291,9 @@ pub struct Config {
     /// Seconds open connections get to finish at shutdown.
     #[arg(long = "shutdown-timeout-secs", env = "OVASABI_SHUTDOWN_TIMEOUT_SECS", default_value = "10", value_parser = seconds(1, 300))]
     pub shutdown_timeout: Duration,
+    /// Mail: SMTP, sender, rate and the links' base.
+    #[command(flatten)]
+    pub mail: MailConfig,
 }
 
 /// A configuration value that cannot be used.
@@ -363,6 +368,7 @@ impl Config {
                 MIN_SESSION_SECRET_LEN,
             )?);
         }
+        self.mail.finish()?;
         if self.idle_timeout <= self.sse_heartbeat {
             return Err(ConfigError {
                 name: "OVASABI_IDLE_TIMEOUT_SECS".into(),

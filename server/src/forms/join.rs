@@ -13,13 +13,16 @@ use super::Forms;
 use super::{consent, normalize_email, optional_locale, required_text};
 use crate::bus::{Audience, Event};
 use crate::error::ApiError;
+use crate::mail::MailKind;
 use crate::model::campaign::Campaign;
+use crate::model::campaign::mail::Verify;
 use crate::model::campaign::settings::MAX_NAME_CHARS;
 use crate::model::events::payload;
 use crate::model::outbox::NewOutbox;
-use crate::model::user::{User, new_referral_code};
+use crate::model::user::{ReferralCredit, User, new_referral_code};
 use crate::session::{SessionKind, verify_session};
 use crate::store::StoreError;
+use crate::store::mail::PendingJoin;
 
 /// Body of `POST /api/user/register`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -79,14 +82,10 @@ pub(crate) struct Joined {
 /// Attempts at drawing an unused referral code.
 const CODE_ATTEMPTS: usize = 4;
 
-/// The outbox entries of a registration: `user.registered`, and
-/// `referral.created` when `referrer` referred the user.
-fn registration_outbox(
-    campaign: &Campaign,
-    user: &User,
-    referrer: Option<&User>,
-) -> Vec<NewOutbox> {
-    let mut outbox = vec![NewOutbox::for_campaign(
+/// `user.registered`: a join that counts (verified, or made where no
+/// verification is asked).
+pub(crate) fn user_registered(campaign: &Campaign, user: &User) -> NewOutbox {
+    NewOutbox::for_campaign(
         campaign,
         "user.registered",
         json!({
@@ -97,25 +96,52 @@ fn registration_outbox(
             "referral_code": user.referral_code,
             "referred_by": user.referred_by,
             "created_at": user.created_at,
+            "verified_at": user.verified_at,
             "consent": user.consent,
         }),
-    )];
-    if let Some(referrer) = referrer {
-        outbox.push(NewOutbox::for_campaign(
-            campaign,
-            "referral.created",
-            json!({"referrer": referrer.master_id, "referred": user.master_id, "code": referrer.referral_code}),
-        ));
-    }
+    )
+}
+
+/// `referral.created`: `referrer` referred `referred`.
+pub(crate) fn referral_created(campaign: &Campaign, referrer: &User, referred: Uuid) -> NewOutbox {
+    NewOutbox::for_campaign(
+        campaign,
+        "referral.created",
+        json!({"referrer": referrer.master_id, "referred": referred, "code": referrer.referral_code}),
+    )
+}
+
+/// The outbox entries of a join that counts: `user.registered`,
+/// `referral.created` when `referrer` referred the user, and the welcome
+/// mail when the campaign sends one the user may get.
+fn registration_outbox(
+    campaign: &Campaign,
+    user: &User,
+    referrer: Option<&User>,
+) -> Vec<NewOutbox> {
+    let mut outbox = vec![user_registered(campaign, user)];
+    outbox.extend(referrer.map(|referrer| referral_created(campaign, referrer, user.master_id)));
+    outbox.extend(crate::mail::welcome(campaign, user));
     outbox
 }
+
+/// Verification mails one address may be sent: one per this window…
+const MAIL_GAP: chrono::Duration = chrono::Duration::minutes(10);
+/// …and this many an hour.
+const MAILS_PER_HOUR: i64 = 5;
 
 impl Forms {
     /// Joins `body.campaign`: 404/403 unless it takes submissions, 429 past the
     /// per-address rate limit (`client`), 422 naming a field that breaks a rule,
-    /// 404 `unknown_code` for a referral code not of this campaign, 409
-    /// `email_taken`. The user, the referral and their outbox entries are one
-    /// transaction; `user.joined` (and a crossed `referral.milestone`) follow.
+    /// 404 `unknown_code` for a referral code not of this campaign.
+    ///
+    /// Where the campaign asks no verification, 409 `email_taken` for an
+    /// address that joined; the user, the referral and their outbox entries
+    /// are one transaction; `user.joined` (and a crossed
+    /// `referral.milestone`) follow. Where it verifies emails
+    /// (`forms.join.verify = "email"`), the join waits for its link to be
+    /// opened ([`Forms::verify_email`]), and an address that joined already
+    /// gets the same answer as a new one (see `join_pending`).
     ///
     /// `token`, a visitor session's, links the user to that session's first
     /// touch (attribution); a bad one is 401, as on every form.
@@ -152,8 +178,9 @@ impl Forms {
             body.consent.as_deref(),
             created_at,
         )?;
+        let verify = rules.verify == Verify::Email;
         let mut attempt = 0;
-        let (user, credit) = loop {
+        loop {
             attempt += 1;
             let user = User {
                 master_id: Uuid::now_v7(),
@@ -166,25 +193,114 @@ impl Forms {
                 created_at,
                 visitor_id,
                 consent: consent.clone(),
+                verified_at: (!verify).then_some(created_at),
+                unsubscribed_at: None,
             };
-            let outbox = registration_outbox(&campaign, &user, referrer.as_ref());
-            match self
-                .store
-                .register_user(&user, referrer.as_ref(), &outbox)
-                .await
-            {
-                Ok(credit) => break (user, credit),
+            let written = if verify {
+                self.join_pending(&campaign, &user).await
+            } else {
+                self.join_verified(&campaign, &user, referrer.as_ref())
+                    .await
+            };
+            match written {
+                Ok(joined) => return Ok(joined),
+                // A code drawn twice; or, when verifying, the address
+                // joining twice at once (the second finds the first).
                 Err(StoreError::Conflict {
                     field: "referral_code",
                 }) if attempt < CODE_ATTEMPTS => continue,
+                Err(StoreError::Conflict { field: "email" })
+                    if verify && attempt < CODE_ATTEMPTS =>
+                {
+                    continue;
+                }
                 Err(e) => return Err(e.into()),
             }
-        };
-        tracing::info!(master_id = %user.master_id, campaign = %campaign.slug, "user joined");
+        }
+    }
 
+    /// Writes a join that counts at once; `user.joined` (and a crossed
+    /// `referral.milestone`) follow.
+    async fn join_verified(
+        &self,
+        campaign: &Campaign,
+        user: &User,
+        referrer: Option<&User>,
+    ) -> Result<Joined, StoreError> {
+        let outbox = registration_outbox(campaign, user, referrer);
+        let credit = self.store.register_user(user, referrer, &outbox).await?;
+        tracing::info!(master_id = %user.master_id, campaign = %campaign.slug, "user joined");
+        self.announce_join(campaign, user, credit.as_slice()).await;
+        Ok(self.joined(user.clone()))
+    }
+
+    /// Writes a join that waits for its email to be verified, with the
+    /// mail that verifies it — or, for an address that joined already,
+    /// mails it instead and answers a join that opens nothing, so that the
+    /// answer tells nobody whether the address is in. An address is sent
+    /// at most one such mail in [`MAIL_GAP`] and [`MAILS_PER_HOUR`].
+    async fn join_pending(&self, campaign: &Campaign, user: &User) -> Result<Joined, StoreError> {
+        let types = [
+            MailKind::Verify.event_type(),
+            MailKind::AlreadyIn.event_type(),
+        ];
+        let now = Utc::now();
+        let may_mail = self
+            .store
+            .mails_since(&user.email, &types, now - MAIL_GAP)
+            .await?
+            == 0
+            && self
+                .store
+                .mails_since(&user.email, &types, now - chrono::Duration::hours(1))
+                .await?
+                < MAILS_PER_HOUR;
+        let outbox: Vec<NewOutbox> = may_mail
+            .then(|| crate::mail::verify(campaign, user))
+            .into_iter()
+            .collect();
+        match self.store.register_pending(user, &outbox).await? {
+            PendingJoin::Stored => {
+                tracing::info!(master_id = %user.master_id, campaign = %campaign.slug, "join pending");
+                Ok(self.joined(user.clone()))
+            }
+            PendingJoin::AlreadyIn(existing) => {
+                if may_mail {
+                    self.store
+                        .insert_outbox(&[crate::mail::already_in(campaign, &existing)])
+                        .await?;
+                }
+                // A join like any other, of nobody: its token opens nothing.
+                Ok(self.joined(User {
+                    master_id: Uuid::now_v7(),
+                    ..user.clone()
+                }))
+            }
+        }
+    }
+
+    /// `user` with a session token of theirs.
+    fn joined(&self, user: User) -> Joined {
+        let (token, _) = self.sessions.issue(
+            user.master_id,
+            user.campaign_id,
+            SessionKind::User,
+            Utc::now(),
+        );
+        Joined { user, token }
+    }
+
+    /// Announces a join that counts: `user.joined`, and the milestones the
+    /// referrals it completed crossed.
+    pub(crate) async fn announce_join(
+        &self,
+        campaign: &Campaign,
+        user: &User,
+        credits: &[ReferralCredit],
+    ) {
         self.publisher
             .publish(
-                &campaign,
+                campaign,
                 Event::built_in(
                     &payload::UserJoined {
                         display_name: user.display_name.clone(),
@@ -194,13 +310,9 @@ impl Forms {
                 .about(user.master_id),
             )
             .await;
-        if let Some(credit) = credit {
-            self.announce_milestone(&campaign, &credit).await;
+        for credit in credits {
+            self.announce_milestone(campaign, credit).await;
         }
-        let (token, _) =
-            self.sessions
-                .issue(user.master_id, campaign.id, SessionKind::User, Utc::now());
-        Ok(Joined { user, token })
     }
 
     /// The user whose referral code `code` is (none when blank): 422 when the

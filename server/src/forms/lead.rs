@@ -82,6 +82,15 @@ pub struct LeadRequest {
     /// (`config.forms.quote.consent`), refused when it asks none.
     #[serde(default)]
     pub consent: Option<String>,
+    /// The submitter's preferred locale: the language of the confirmation
+    /// mail (a user's own locale when absent).
+    #[serde(default)]
+    #[salvo(schema(schema_with = locale_schema))]
+    pub locale: Option<String>,
+}
+
+fn locale_schema() -> Object {
+    super::locale_schema("blank means the user's, or the campaign's first")
 }
 
 fn name_schema() -> Object {
@@ -306,19 +315,10 @@ impl Forms {
             body.consent.as_deref(),
             now,
         )?;
+        let locale = super::optional_locale(body.locale.as_deref())?;
         let valid = validate(body, &campaign.config.forms.lead)?;
         let session_id = session.as_ref().map(|s| s.sub);
-        // The visitor session the lead comes from: a visitor's own, or the one
-        // a user joined from.
-        let visitor_id = match &session {
-            Some(s) if s.kind == SessionKind::Visitor => Some(s.sub),
-            Some(s) => self
-                .store
-                .user_by_id(s.sub)
-                .await?
-                .and_then(|user| user.visitor_id),
-            None => None,
-        };
+        let (visitor_id, locale) = self.lead_origin(session.as_ref(), locale).await?;
         let lead = Lead {
             id: Uuid::now_v7(),
             campaign_id: campaign.id,
@@ -346,7 +346,8 @@ impl Forms {
         payload["campaign"] = json!(campaign.slug);
         // The webhook's type: a contract with the CRM, named like the live
         // event (`model::events::LEAD_CREATED`) but not it.
-        let outbox = [NewOutbox::for_campaign(&campaign, "lead.created", payload)];
+        let mut outbox = vec![NewOutbox::for_campaign(&campaign, "lead.created", payload)];
+        outbox.extend(crate::mail::lead_mails(&campaign, &lead, locale.as_deref()));
         let (stored, created) = self.store.insert_lead(&lead, &outbox).await?;
         if created {
             tracing::info!(lead = %stored.id, campaign = %campaign.slug, "lead created");
@@ -377,6 +378,25 @@ impl Forms {
         Ok(Submitted {
             lead: stored,
             replayed: true,
+        })
+    }
+
+    /// The visitor session a lead comes from — a visitor's own, or the one
+    /// a user joined from — and the language of its mails: `locale`, else
+    /// the user's.
+    async fn lead_origin(
+        &self,
+        session: Option<&crate::session::SessionClaims>,
+        locale: Option<String>,
+    ) -> Result<(Option<Uuid>, Option<String>), ApiError> {
+        Ok(match session {
+            Some(s) if s.kind == SessionKind::Visitor => (Some(s.sub), locale),
+            Some(s) => {
+                let user = self.store.user_by_id(s.sub).await?;
+                let locale = locale.or_else(|| user.as_ref().and_then(|u| u.locale.clone()));
+                (user.and_then(|user| user.visitor_id), locale)
+            }
+            None => (None, locale),
         })
     }
 

@@ -8,6 +8,7 @@
 pub(crate) mod campaigns;
 pub(crate) mod join;
 pub(crate) mod lead;
+pub(crate) mod links;
 pub(crate) mod profile;
 pub(crate) mod referral;
 

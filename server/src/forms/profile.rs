@@ -50,6 +50,9 @@ pub(crate) enum Me {
         #[salvo(schema(minimum = 1, required = true))]
         next_milestone: Option<u32>,
         joined_at: chrono::DateTime<chrono::Utc>,
+        /// Whether the email is verified: until it is (where the campaign
+        /// asks), the join counts nowhere public.
+        verified: bool,
         /// The leads sent from this session, newest first.
         #[salvo(schema(max_items = 50))]
         quotes: Vec<OwnLead>,
@@ -162,6 +165,7 @@ impl Forms {
             referral_count,
             next_milestone,
             joined_at: user.created_at,
+            verified: user.verified_at.is_some(),
             quotes,
         })
     }

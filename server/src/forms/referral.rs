@@ -3,14 +3,12 @@
 //! the campaign is announced once as `referral.milestone`.
 
 use serde::Deserialize;
-use serde_json::json;
 
 use super::Forms;
 use crate::bus::{Audience, Event};
 use crate::error::ApiError;
 use crate::model::campaign::Campaign;
 use crate::model::events::payload;
-use crate::model::outbox::NewOutbox;
 use crate::model::user::{ReferralCredit, User, normalize_referral_code};
 use crate::session::{SessionKind, verify_session};
 
@@ -82,12 +80,15 @@ impl Forms {
     /// Credits the referrer whose code is `body.code` with the user of `token`:
     /// 401 without a valid session, 403 `join_first` for a visitor who has not
     /// joined, 429 past the rate limit, 403 `referrals_closed`, 404
-    /// `unknown_code`, 422 `self_referral`, 409 `already_referred`.
+    /// `unknown_code`, 422 `self_referral`, 409 `already_referred`. The
+    /// referral counts at once when both are verified (a credit, and the
+    /// referrer's count after it); else when the second of them verifies
+    /// (no credit, and the referrer's count as it is).
     pub(crate) async fn refer(
         &self,
         body: ReferralRequest,
         token: Option<&str>,
-    ) -> Result<ReferralCredit, ApiError> {
+    ) -> Result<(User, i64, bool), ApiError> {
         let campaign = self.open_campaign(&body.campaign).await?;
         let session = token
             .map(|token| verify_session(&self.sessions, token, &campaign))
@@ -129,10 +130,10 @@ impl Forms {
         if referred.referred_by.is_some() {
             return Err(already());
         }
-        let outbox = [NewOutbox::for_campaign(
+        let outbox = [super::join::referral_created(
             &campaign,
-            "referral.created",
-            json!({"referrer": referrer.master_id, "referred": referred.master_id, "code": referrer.referral_code}),
+            &referrer,
+            referred.master_id,
         )];
         let credit = match self
             .store
@@ -143,7 +144,15 @@ impl Forms {
             Err(crate::store::StoreError::Conflict { field: "referred" }) => return Err(already()),
             Err(e) => return Err(e.into()),
         };
-        self.announce_milestone(&campaign, &credit).await;
-        Ok(credit)
+        match credit {
+            Some(credit) => {
+                self.announce_milestone(&campaign, &credit).await;
+                Ok((credit.referrer, credit.count, true))
+            }
+            None => {
+                let count = self.store.referral_count(&referrer).await?;
+                Ok((referrer, count, false))
+            }
+        }
     }
 }

@@ -12,6 +12,7 @@ mod export;
 pub(crate) mod health;
 pub(crate) mod lead;
 pub(crate) mod live;
+pub(crate) mod mail;
 pub(crate) mod me;
 pub(crate) mod metrics;
 pub(crate) mod openapi;
@@ -80,6 +81,7 @@ pub fn routes_tree() -> Router {
         .push(user::router())
         .push(me::router())
         .push(lead::router())
+        .push(mail::router())
         .push(referral::router())
         .push(outbox::router())
         .push(team::router())

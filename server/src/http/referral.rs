@@ -21,8 +21,11 @@ pub(crate) fn router() -> Router {
 pub(crate) struct ReferralResponse {
     /// The referrer's display name.
     pub referrer: String,
-    /// The referrer's count, this referral included.
+    /// The referrer's count: this referral included when it counts now.
     pub count: i64,
+    /// Whether it counts now; else it counts once both you and the
+    /// referrer have verified your emails.
+    pub counted: bool,
 }
 
 /// Credit a friend's referral code
@@ -31,7 +34,7 @@ pub(crate) struct ReferralResponse {
     security(("sessionToken" = [])),
     request_body = ReferralRequest,
     responses(
-        (status_code = 201, description = "Credited", body = ReferralResponse),
+        (status_code = 201, description = "Recorded: counted now, or once both emails are verified", body = ReferralResponse),
         answers::SessionCredential,
         answers::Form,
         answers::Conflict,
@@ -48,11 +51,12 @@ async fn refer(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Resu
     }
     let body: ReferralRequest = json_body(req, &state.config).await?;
     super::check_campaign_origin(req, &state, &body.campaign).await?;
-    let credit = state.forms.refer(body, bearer_token(req.headers())).await?;
+    let (referrer, count, counted) = state.forms.refer(body, bearer_token(req.headers())).await?;
     res.status_code(StatusCode::CREATED);
     res.render(Json(ReferralResponse {
-        referrer: credit.referrer.display_name.clone(),
-        count: credit.count,
+        referrer: referrer.display_name,
+        count,
+        counted,
     }));
     Ok(())
 }

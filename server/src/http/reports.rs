@@ -99,6 +99,11 @@ pub(crate) struct ParticipantRow {
     pub referred_by: Option<Uuid>,
     /// When they joined.
     pub joined_at: DateTime<Utc>,
+    /// When their email was verified: null while the join waits for it
+    /// (it counts nowhere public until then).
+    pub verified_at: Option<DateTime<Utc>>,
+    /// When they refused marketing mail.
+    pub unsubscribed_at: Option<DateTime<Utc>>,
     /// The consent given when joining, if the campaign asked for it.
     pub consent: Option<Consent>,
     /// The first touch of the session they joined from.
@@ -117,6 +122,8 @@ impl From<&Participant> for ParticipantRow {
             referral_count: p.referral_count,
             referred_by: u.referred_by,
             joined_at: u.created_at,
+            verified_at: u.verified_at,
+            unsubscribed_at: u.unsubscribed_at,
             consent: u.consent.clone(),
             attribution: p.attribution.clone(),
         }

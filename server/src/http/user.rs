@@ -27,6 +27,9 @@ pub(crate) struct JoinResponse {
     pub referral_code: String,
     /// Session token.
     pub token: String,
+    /// Whether the join counts now; else once the link mailed to the
+    /// address is opened (`config.forms.join.verify = "email"`).
+    pub verified: bool,
 }
 
 /// Join the campaign
@@ -62,6 +65,7 @@ async fn register(
         display_name: joined.user.display_name,
         referral_code: joined.user.referral_code,
         token: joined.token,
+        verified: joined.user.verified_at.is_some(),
     }));
     Ok(())
 }

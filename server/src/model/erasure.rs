@@ -94,6 +94,7 @@ pub(crate) fn erased_email(id: Uuid) -> String {
 /// Keys of an outbox payload that name a person.
 const PERSONAL_KEYS: &[&str] = &[
     "email",
+    "to",
     "name",
     "display_name",
     "phone",

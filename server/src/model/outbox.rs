@@ -8,9 +8,49 @@ use serde_json::Value;
 
 use crate::model::campaign::Campaign;
 
+/// What an outbox entry is: a webhook (posted to its receivers, numbered
+/// in the back-office feed) or a mail (sent over SMTP to one address,
+/// `mailto:` in its target).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[salvo(schema(rename_all = "lowercase"))]
+pub enum OutboxKind {
+    /// A webhook event.
+    #[default]
+    Webhook,
+    /// A mail.
+    Mail,
+}
+
+impl OutboxKind {
+    /// The name stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Mail => "mail",
+        }
+    }
+
+    /// Parses a stored name (anything else is a webhook, as before kinds).
+    pub fn parse(s: &str) -> Self {
+        if s == "mail" {
+            Self::Mail
+        } else {
+            Self::Webhook
+        }
+    }
+}
+
+/// The target of a mail entry to `address`.
+pub(crate) fn mail_target(address: &str) -> String {
+    format!("mailto:{address}")
+}
+
 /// A message to write to the outbox: one row per target.
 #[derive(Debug, Clone)]
 pub struct NewOutbox {
+    /// Webhook or mail.
+    pub kind: OutboxKind,
     /// The campaign it belongs to.
     pub campaign_id: Option<i64>,
     /// Event type, e.g. `lead.created`.
@@ -27,10 +67,23 @@ impl NewOutbox {
         let mut targets = vec![None];
         targets.extend(campaign.config.webhooks.iter().cloned().map(Some));
         Self {
+            kind: OutboxKind::Webhook,
             campaign_id: Some(campaign.id),
             event_type: event_type.to_owned(),
             payload,
             targets,
+        }
+    }
+
+    /// A mail of `campaign` to `address` (its type names the template,
+    /// e.g. `mail.verify`; `payload` is what the template is given).
+    pub fn mail(campaign: &Campaign, event_type: &str, address: &str, payload: Value) -> Self {
+        Self {
+            kind: OutboxKind::Mail,
+            campaign_id: Some(campaign.id),
+            event_type: event_type.to_owned(),
+            payload,
+            targets: vec![Some(mail_target(address))],
         }
     }
 }
@@ -40,6 +93,8 @@ impl NewOutbox {
 pub struct OutboxEntry {
     /// Id, also the delivery id receivers de-duplicate with.
     pub id: i64,
+    /// Webhook or mail.
+    pub kind: OutboxKind,
     /// The campaign it belongs to.
     pub campaign_id: Option<i64>,
     /// That campaign's slug.
@@ -47,7 +102,7 @@ pub struct OutboxEntry {
     /// Event type, e.g. `lead.created`.
     pub event_type: String,
     /// Receiver (null: the default one, `OVASABI_WEBHOOK_URL`), without
-    /// the credentials of its URL.
+    /// the credentials of its URL; a mail's is `mailto:` its address.
     pub target_url: Option<String>,
     /// The data delivered.
     #[salvo(schema(value_type = Object))]

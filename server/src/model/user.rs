@@ -54,6 +54,11 @@ pub struct User {
     pub visitor_id: Option<Uuid>,
     /// The consent given when joining, if the campaign asked for it.
     pub consent: Option<crate::model::attribution::Consent>,
+    /// When the email was verified (at the join, when the campaign does not
+    /// ask); a join counts only once verified.
+    pub verified_at: Option<DateTime<Utc>>,
+    /// When marketing mail was refused (one-click unsubscribe).
+    pub unsubscribed_at: Option<DateTime<Utc>>,
 }
 
 /// Credit given to a referrer: who, and their count after this referral.
@@ -61,6 +66,8 @@ pub struct User {
 #[allow(missing_docs)] // fields named for what they hold
 pub struct ReferralCredit {
     pub referrer: User,
+    /// Who was referred.
+    pub referred: uuid::Uuid,
     /// Their referral count, this one included.
     pub count: i64,
 }

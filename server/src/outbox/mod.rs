@@ -209,6 +209,40 @@ pub(crate) async fn announce_delivery(bus: &dyn EventBus, entry: &OutboxEntry) {
     }
 }
 
+/// How failed attempts of an entry are retried.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Retries {
+    /// Attempts before an entry is dead.
+    pub(crate) max_attempts: u32,
+    /// First retry delay; doubles each attempt.
+    pub(crate) base: Duration,
+    /// Longest retry delay.
+    pub(crate) cap: Duration,
+}
+
+impl Retries {
+    /// Records failed attempt number `attempt` of `entry` (`error`): due
+    /// again after a backoff (`true`), or dead after the last attempt.
+    pub(crate) async fn record(
+        &self,
+        store: &dyn crate::store::Store,
+        entry: &OutboxEntry,
+        attempt: i32,
+        error: &str,
+    ) -> anyhow::Result<bool> {
+        let now = Utc::now();
+        let attempts = u32::try_from(attempt).unwrap_or(u32::MAX);
+        let retry_at = (attempts < self.max_attempts)
+            .then(|| backoff(attempts, self.base, self.cap))
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .map(|d| now + d);
+        store
+            .outbox_failed(entry.id, attempt, error, retry_at, now)
+            .await?;
+        Ok(retry_at.is_some())
+    }
+}
+
 /// What one pass of the worker did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DeliveryReport {
@@ -418,27 +452,19 @@ impl OutboxWorker {
         attempt: i32,
         error: &str,
     ) -> anyhow::Result<Outcome> {
-        // An error may quote the receiver's URL: never its credentials, in
-        // the entry or the log.
-        let error = &crate::model::text::mask_url_credentials(error);
-        let now = Utc::now();
-        let attempts = u32::try_from(attempt).unwrap_or(u32::MAX);
-        let retry_at = (attempts < self.settings.max_attempts)
-            .then(|| {
-                backoff(
-                    attempts,
-                    self.settings.backoff_base,
-                    self.settings.backoff_cap,
-                )
-            })
-            .and_then(|d| chrono::Duration::from_std(d).ok())
-            .map(|d| now + d);
-        self.store
-            .outbox_failed(entry.id, attempt, error, retry_at, now)
-            .await?;
-        if retry_at.is_some() {
+        // An error may quote the receiver's URL: never its credentials.
+        let error = crate::model::text::mask_url_credentials(error);
+        let retries = Retries {
+            max_attempts: self.settings.max_attempts,
+            base: self.settings.backoff_base,
+            cap: self.settings.backoff_cap,
+        };
+        if retries
+            .record(self.store.as_ref(), entry, attempt, &error)
+            .await?
+        {
             tracing::info!(id = entry.id, attempt, error, "webhook failed; will retry");
-            Ok(Outcome::Retrying(error.to_owned()))
+            Ok(Outcome::Retrying(error))
         } else {
             tracing::warn!(
                 id = entry.id,
@@ -446,7 +472,7 @@ impl OutboxWorker {
                 error,
                 "webhook failed for the last time"
             );
-            Ok(Outcome::Dead(error.to_owned()))
+            Ok(Outcome::Dead(error))
         }
     }
 

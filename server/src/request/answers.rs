@@ -94,6 +94,18 @@ pub(crate) const MALFORMED: ErrorAnswer = ErrorAnswer {
     meaning: "Malformed request",
     codes: &["malformed_json", "unreadable_body", "token_in_url"],
 };
+/// 400 for a mail's link the server did not make (or whose body is malformed).
+pub(crate) const BAD_LINK: ErrorAnswer = ErrorAnswer {
+    status: 400,
+    meaning: "A link the server did not make (changed, or whose join was replaced by a newer one or removed), or a malformed body",
+    codes: &["invalid_token", "malformed_json", "unreadable_body"],
+};
+/// 410 for a mail's link past its time.
+pub(crate) const EXPIRED_LINK: ErrorAnswer = ErrorAnswer {
+    status: 410,
+    meaning: "The link has expired",
+    codes: &["token_expired"],
+};
 /// 408 for a body that trickled in.
 pub(crate) const TIMEOUT: ErrorAnswer = ErrorAnswer {
     status: 408,
@@ -284,6 +296,10 @@ answers! {
     Limited => [LIMITED];
     /// 503 for a dependency down.
     Unavailable => [UNAVAILABLE];
+    /// A mail's link followed.
+    Link => [BAD_LINK, EXPIRED_LINK, UNAVAILABLE];
+    /// A mail's link posted back in a body.
+    LinkBody => [BAD_LINK, TIMEOUT, TOO_LARGE, MEDIA_TYPE, EXPIRED_LINK, INVALID_NAME, UNAVAILABLE];
     /// What a visitor's form may answer besides its credential and
     /// conflicts: not allowed, not found, a bad body, a rule broken, over a
     /// limit, a dependency down.

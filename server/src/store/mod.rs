@@ -12,6 +12,7 @@
 
 mod error;
 mod lead_writer;
+pub(crate) mod mail;
 mod migrations;
 mod parts;
 mod postgres;
@@ -27,6 +28,7 @@ use serde::Serialize;
 use crate::tasks::Tasks;
 
 pub(crate) use error::StoreError;
+pub(crate) use mail::MailStore;
 pub use migrations::Migrations;
 pub(crate) use parts::{
     CampaignStore, ErasureStore, FeedStore, LeadStore, MemoryStore, OutboxStore, ReportStore,
@@ -76,6 +78,7 @@ pub trait Store:
     + ReportStore
     + FeedStore
     + TeamStore
+    + MailStore
 {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -78,8 +78,8 @@ pub trait UserStore: Send + Sync + 'static {
     /// The user with this id.
     async fn user_by_id(&self, master_id: Uuid) -> Result<Option<User>, StoreError>;
 
-    /// In one transaction: inserts `user`, credits `referrer` (when given) with a
-    /// referral row, and writes `outbox`. A taken email is
+    /// In one transaction: inserts `user`, credits `referrer` (when given,
+    /// and both are verified) with a referral row, and writes `outbox`. A taken email is
     /// `Conflict { field: "email" }`, a taken code `Conflict { field: "referral_code" }`.
     async fn register_user(
         &self,
@@ -104,14 +104,15 @@ pub trait UserStore: Send + Sync + 'static {
 
     /// In one transaction: records that `referrer` referred `referred` (once per
     /// referred user: else `Conflict { field: "referred" }`), sets `referred_by`,
-    /// and writes `outbox`. Referrals of one referrer are serialized, so each count
-    /// is returned exactly once.
+    /// and writes `outbox`. The referral counts (a credit, returned) when both
+    /// are verified; else when the second of them verifies. Referrals of one
+    /// referrer are serialized, so each count is returned exactly once.
     async fn record_referral(
         &self,
         referrer: &User,
         referred: &User,
         outbox: &[NewOutbox],
-    ) -> Result<ReferralCredit, StoreError>;
+    ) -> Result<Option<ReferralCredit>, StoreError>;
 }
 
 /// Leads and their status.

@@ -125,12 +125,13 @@ const INSERT_LEADS: &str = "WITH quote AS (
      ), outbox AS (
          INSERT INTO service_event_outbox
              (campaign_id, event_type, target_url, payload, attempts, next_attempt_at,
-              created_at)
+              created_at, kind)
          SELECT e.campaign_id, e.event_type, e.target_url, e.payload, 0, quote.created_at,
-                quote.created_at
+                quote.created_at, e.kind
          FROM quote
-         JOIN UNNEST($16::uuid[], $17::bigint[], $18::text[], $19::text[], $20::jsonb[])
-             AS e (quote_id, campaign_id, event_type, target_url, payload)
+         JOIN UNNEST($16::uuid[], $17::bigint[], $18::text[], $19::text[], $20::jsonb[],
+                     $24::text[])
+             AS e (quote_id, campaign_id, event_type, target_url, payload, kind)
            ON e.quote_id = quote.id
      )
      SELECT * FROM quote";
@@ -193,6 +194,12 @@ impl WriteLeads for PgLeads {
                 leads
                     .clone()
                     .map(|q| q.consent.as_ref().map(|c| c.at))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                entries
+                    .iter()
+                    .map(|(_, m, _)| m.kind.as_str())
                     .collect::<Vec<_>>(),
             )
             .fetch_all(&self.0)

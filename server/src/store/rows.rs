@@ -63,6 +63,8 @@ pub(super) struct UserRow {
     visitor_id: Option<Uuid>,
     consent_version: Option<String>,
     consent_at: Option<DateTime<Utc>>,
+    verified_at: Option<DateTime<Utc>>,
+    unsubscribed_at: Option<DateTime<Utc>>,
 }
 
 impl From<UserRow> for User {
@@ -78,6 +80,8 @@ impl From<UserRow> for User {
             created_at: row.created_at,
             visitor_id: row.visitor_id,
             consent: consent(row.consent_version, row.consent_at),
+            verified_at: row.verified_at,
+            unsubscribed_at: row.unsubscribed_at,
         }
     }
 }
@@ -211,6 +215,7 @@ impl TryFrom<LeadAttributionRow> for (Lead, Attribution) {
 #[derive(sqlx::FromRow)]
 pub(super) struct OutboxRow {
     id: i64,
+    kind: String,
     campaign_id: Option<i64>,
     campaign_slug: Option<String>,
     event_type: String,
@@ -228,6 +233,7 @@ impl From<OutboxRow> for OutboxEntry {
     fn from(row: OutboxRow) -> Self {
         Self {
             id: row.id,
+            kind: crate::model::outbox::OutboxKind::parse(&row.kind),
             campaign_id: row.campaign_id,
             campaign_slug: row.campaign_slug,
             event_type: row.event_type,

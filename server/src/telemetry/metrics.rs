@@ -119,6 +119,8 @@ pub struct Counters {
     pub webhook_attempts: IntCounterVec,
     /// Entry written → delivered, for webhooks delivered.
     pub webhook_delivery: Histogram,
+    /// Mail attempts by outcome (`sent`, `retrying`, `dead`, `suppressed`).
+    pub mail_attempts: IntCounterVec,
     /// Texts looked up in the translation memory, by result (`hit`, `miss`).
     pub translation_memory: IntCounterVec,
     /// Calls to LibreTranslate by outcome (`ok`, `failed`).
@@ -196,6 +198,11 @@ impl Default for Counters {
                 "ovasabi_webhook_delivery_seconds",
                 "Time from an outbox entry's writing to its delivery.",
             ),
+            mail_attempts: counter_vec(
+                "ovasabi_mail_attempts_total",
+                "Mail attempts by outcome: sent, retrying (failed, retried later), dead (failed for the last time, or not to be sent) or suppressed (refused for good: the address is suppressed).",
+                &["outcome"],
+            ),
             translation_memory: counter_vec(
                 "ovasabi_translation_memory_total",
                 "Texts looked up in the translation memory, by result: hit or miss.",
@@ -236,6 +243,7 @@ impl Registered for Counters {
         register(registry, self.sse_delivery.clone());
         register(registry, self.webhook_attempts.clone());
         register(registry, self.webhook_delivery.clone());
+        register(registry, self.mail_attempts.clone());
         register(registry, self.translation_memory.clone());
         register(registry, self.translation_machine.clone());
         register(registry, self.translation_breaker_open.clone());

@@ -177,6 +177,9 @@ async fn an_erasure_leaves_no_trace(db: Db) {
     let mut campaign = open_campaign_body("spring");
     campaign["config"]["milestones"] = json!([1]);
     campaign["config"]["leaderboard"] = json!({"enabled": true});
+    // Mails wait in the outbox (no SMTP server here): a welcome, a lead's
+    // confirmation, the team's notification — each names the person.
+    campaign["config"]["notify"] = json!({"leads": ["team@example.com"]});
     let (status, body) = call(
         &client,
         &base,

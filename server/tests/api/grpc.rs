@@ -565,6 +565,7 @@ async fn a_consumer_resumes_across_a_restart(db: Db) {
         state
             .store
             .insert_outbox(&[ovasabi_edge::internals::model::outbox::NewOutbox {
+                kind: Default::default(),
                 campaign_id: None,
                 event_type: "lead.created".into(),
                 payload: json!({"n": i}),
@@ -604,6 +605,7 @@ async fn a_consumer_resumes_across_a_restart(db: Db) {
     state
         .store
         .insert_outbox(&[ovasabi_edge::internals::model::outbox::NewOutbox {
+            kind: Default::default(),
             campaign_id: None,
             event_type: "lead.created".into(),
             payload: json!({"n": 4}),

@@ -163,6 +163,7 @@ async fn one_failing_lead_does_not_take_others_with_it(db: Db) {
     };
     let outbox = |campaign_id: i64| {
         vec![ovasabi_edge::internals::model::outbox::NewOutbox {
+            kind: Default::default(),
             campaign_id: Some(campaign_id),
             event_type: "lead.created".into(),
             payload: json!({}),

@@ -28,6 +28,7 @@ mod lead;
 mod leaderboard;
 mod loadgen_smoke;
 mod logs;
+mod mail;
 mod me;
 mod metrics;
 mod migrations;

@@ -16,7 +16,7 @@ async fn a_referral_counts_and_names_the_referrer(db: Db) {
     let reply = app.refer("c", &ada_code, Some(&grace_token)).await;
     assert_eq!(
         reply.assert_status(201),
-        &json!({"referrer": "Ada", "count": 1})
+        &json!({"referrer": "Ada", "count": 1, "counted": true})
     );
     let (_, _, linus_token) = app.joined("c", "linus@example.com", "Linus", None).await;
     let reply = app.refer("c", &ada_code, Some(&linus_token)).await;

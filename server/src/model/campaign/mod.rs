@@ -1,6 +1,7 @@
 //! Campaigns: what a campaign is and the rules its fields follow.
 
 pub(crate) mod event_types;
+pub(crate) mod mail;
 pub(crate) mod settings;
 mod validate;
 

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::event_types::EventTypeDecl;
+use super::mail::{MailSettings, NotifySettings, Verify};
 
 /// Milestones announced when a referrer's count reaches them, by default.
 pub(crate) const DEFAULT_MILESTONES: [u32; 6] = [1, 10, 50, 100, 500, 1000];
@@ -46,6 +47,10 @@ pub struct CampaignConfig {
     pub public_metrics: Vec<MetricField>,
     /// Who is on the campaign's pages, beside the count (opt-in).
     pub presence: PresenceSettings,
+    /// Which mails the campaign sends, and their templates.
+    pub mail: MailSettings,
+    /// Who on the team hears of what by mail.
+    pub notify: NotifySettings,
 }
 
 /// Who is on the campaign's pages: the `members` event of the event stream.
@@ -110,6 +115,8 @@ impl Default for CampaignConfig {
             leaderboard: LeaderboardSettings::default(),
             public_metrics: vec![MetricField::Active],
             presence: PresenceSettings::default(),
+            mail: MailSettings::default(),
+            notify: NotifySettings::default(),
         }
     }
 }
@@ -141,6 +148,14 @@ pub struct JoinRules {
     /// (sent back as `consent`); none asked when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consent: Option<String>,
+    /// `email`: a join counts (referrals, milestones, the leaderboard, the
+    /// public figures) once the link mailed to its address was opened;
+    /// `none` (the default): at once.
+    pub verify: Verify,
+    /// The page a verification link leads to (`?verify={token}` added),
+    /// which verifies with `POST /api/verify`; the demo page when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_page: Option<String>,
 }
 
 impl Default for JoinRules {
@@ -149,6 +164,8 @@ impl Default for JoinRules {
             max_name_chars: 80,
             referrals: true,
             consent: None,
+            verify: Verify::None,
+            verify_page: None,
         }
     }
 }

@@ -12,7 +12,17 @@ impl CampaignConfig {
         self.check_milestones_and_locales()?;
         self.check_forms()?;
         self.check_live()?;
-        self.check_lists()
+        self.check_lists()?;
+        self.mail.validate()?;
+        self.notify.validate()?;
+        if let Some(page) = &self.forms.join.verify_page {
+            let ok = url::Url::parse(page)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !ok {
+                return Err(invalid("forms.join.verify_page", "must be an http(s) URL"));
+            }
+        }
+        Ok(())
     }
 
     /// The milestones (increasing) and the locales (tags, once each).

@@ -142,7 +142,8 @@ where
             .read(async |db| {
                 sqlx::query_as(
                     "SELECT
-                         (SELECT COUNT(*) FROM service_user_master WHERE campaign_id = $1),
+                         (SELECT COUNT(*) FROM service_user_master
+                          WHERE campaign_id = $1 AND verified_at IS NOT NULL),
                          (SELECT COUNT(*) FROM service_quote_main WHERE campaign_id = $1),
                          (SELECT COUNT(*) FROM service_referral_main WHERE campaign_id = $1)",
                 )

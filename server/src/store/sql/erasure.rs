@@ -76,7 +76,7 @@ where
                 };
                 erased.report.users = erase_users::<DB>(&mut tx, &person).await?;
                 erased.report.leads = erase_leads::<DB>(&mut tx, &mut person, now).await?;
-                erased.report.outbox_entries = scrub_outbox::<DB>(&mut tx, &person).await?;
+                erased.report.outbox_entries = scrub_outbox::<DB>(&mut tx, &person, now).await?;
                 scrub_live_state::<DB>(&mut tx, &person).await?;
                 person.sessions.sort_unstable();
                 person.sessions.dedup();
@@ -321,10 +321,16 @@ where
 /// Scrubs the outbox payloads (of the campaign) that are about the person:
 /// undelivered ones, and delivered ones too, which the back-office feed
 /// still serves until retention removes them. How many.
-async fn scrub_outbox<DB: Dialect>(tx: &mut WriteTx<DB>, person: &Person) -> Result<u64, StoreError>
+async fn scrub_outbox<DB: Dialect>(
+    tx: &mut WriteTx<DB>,
+    person: &Person,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     i64: Param<DB>,
+    String: Param<DB>,
+    DateTime<Utc>: Param<DB>,
     Option<i64>: Param<DB>,
     for<'a> Json<&'a serde_json::Value>: Param<DB>,
     (i64, Json<serde_json::Value>): for<'r> FromRow<'r, DB::Row>,
@@ -341,12 +347,35 @@ where
             continue;
         }
         scrub(&mut payload);
-        sqlx::query("UPDATE service_event_outbox SET payload = $2 WHERE id = $1")
-            .bind(id)
-            .bind(Json(&payload))
-            .execute(&mut **tx)
-            .await?;
+        // A mail about the person is not sent any more, and keeps neither
+        // their address nor anything it would have said.
+        sqlx::query(
+            "UPDATE service_event_outbox SET payload = $2,
+                 target_url = CASE WHEN kind = 'mail' THEN $3 ELSE target_url END,
+                 dead_at = CASE WHEN kind = 'mail' AND delivered_at IS NULL
+                                THEN COALESCE(dead_at, $4) ELSE dead_at END,
+                 last_error = CASE WHEN kind = 'mail' AND delivered_at IS NULL
+                                   THEN 'not sent: the person was erased' ELSE last_error END
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(Json(&payload))
+        .bind(format!("mailto:{ERASED_EMAIL}"))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
         scrubbed += 1;
+    }
+    // Nor is their address kept on a suppression list.
+    for email in &person.emails {
+        sqlx::query(
+            "DELETE FROM service_mail_suppression
+             WHERE email = $2 AND ($1 IS NULL OR campaign_id = $1)",
+        )
+        .bind(person.campaign)
+        .bind(email.clone())
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(scrubbed)
 }

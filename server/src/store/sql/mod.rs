@@ -27,6 +27,7 @@ mod erasure;
 mod feed;
 mod health;
 mod leads;
+mod mail;
 mod memory;
 mod outbox;
 mod reports;
@@ -217,7 +218,8 @@ where
         + ErasureStore
         + ReportStore
         + FeedStore
-        + TeamStore,
+        + TeamStore
+        + super::MailStore,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -254,14 +256,15 @@ where
             sqlx::query(
                 "INSERT INTO service_event_outbox
                      (campaign_id, event_type, target_url, payload, attempts,
-                      next_attempt_at, created_at)
-                 VALUES ($1, $2, $3, $4, 0, $5, $5)",
+                      next_attempt_at, created_at, kind)
+                 VALUES ($1, $2, $3, $4, 0, $5, $5, $6)",
             )
             .bind(message.campaign_id)
             .bind(&message.event_type)
             .bind(target)
             .bind(sqlx::types::Json(&message.payload))
             .bind(now)
+            .bind(message.kind.as_str().to_owned())
             .execute(&mut **tx)
             .await?;
         }

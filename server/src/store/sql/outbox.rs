@@ -14,6 +14,7 @@ const DUE_ANY_TARGET: &str = "SELECT o.*, c.slug AS campaign_slug
      FROM service_event_outbox o
      LEFT JOIN service_campaign_main c ON c.id = o.campaign_id
      WHERE o.delivered_at IS NULL AND o.dead_at IS NULL
+       AND o.kind = 'webhook'
        AND o.next_attempt_at <= $1
      ORDER BY o.next_attempt_at, o.id LIMIT $2";
 
@@ -22,7 +23,7 @@ const DUE_OWN_TARGET: &str = "SELECT o.*, c.slug AS campaign_slug
      FROM service_event_outbox o
      LEFT JOIN service_campaign_main c ON c.id = o.campaign_id
      WHERE o.delivered_at IS NULL AND o.dead_at IS NULL
-       AND o.target_url IS NOT NULL
+       AND o.target_url IS NOT NULL AND o.kind = 'webhook'
        AND o.next_attempt_at <= $1
      ORDER BY o.next_attempt_at, o.id LIMIT $2";
 

@@ -260,13 +260,14 @@ where
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<FunnelRow>, StoreError> {
-        let of = |table: &str, alias: &str| {
+        // Joins count once verified, as everywhere.
+        let of = |table: &str, alias: &str, counted: &str| {
             format!(
                 "SELECT COALESCE(s.source, $4) AS source, COUNT(*) AS n
                  FROM {table} {alias}
                  LEFT JOIN service_visitor_session s ON s.session_id = {alias}.visitor_id
                  WHERE {alias}.campaign_id = $1 AND {alias}.created_at >= $2
-                   AND {alias}.created_at < $3
+                   AND {alias}.created_at < $3 {counted}
                  GROUP BY COALESCE(s.source, $4)"
             )
         };
@@ -275,8 +276,8 @@ where
              WHERE campaign_id = $1 AND created_at >= $2 AND created_at < $3
              GROUP BY COALESCE(source, $4)"
                 .to_owned(),
-            of("service_user_master", "u"),
-            of("service_quote_main", "q"),
+            of("service_user_master", "u", "AND u.verified_at IS NOT NULL"),
+            of("service_quote_main", "q", ""),
         ];
         let mut counts = Vec::with_capacity(queries.len());
         for sql in &queries {

@@ -75,30 +75,15 @@ where
                     .execute(&mut *tx)
                     .await?;
             }
-            sqlx::query(
-                "INSERT INTO service_user_master
-                     (master_id, campaign_id, email, display_name, locale, referral_code,
-                      referred_by, created_at, visitor_id, consent_version, consent_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(user.master_id)
-            .bind(user.campaign_id)
-            .bind(&user.email)
-            .bind(&user.display_name)
-            .bind(&user.locale)
-            .bind(&user.referral_code)
-            .bind(user.referred_by)
-            .bind(user.created_at)
-            .bind(user.visitor_id)
-            .bind(user.consent.as_ref().map(|c| c.version.clone()))
-            .bind(user.consent.as_ref().map(|c| c.at))
-            .execute(&mut *tx)
-            .await?;
+            insert_user(&mut tx, user).await?;
+            // A referral counts once both ends are verified (see `verify_user`).
             let credit = match referrer {
-                Some(referrer) => {
+                Some(referrer)
+                    if user.verified_at.is_some() && verified(&mut tx, referrer).await? =>
+                {
                     Some(credit_referral(&mut tx, referrer, user, user.created_at).await?)
                 }
-                None => None,
+                _ => None,
             };
             insert_outbox(&mut tx, outbox, user.created_at).await?;
             tx.commit().await?;
@@ -179,15 +164,21 @@ where
         referrer: &User,
         referred: &User,
         outbox: &[NewOutbox],
-    ) -> Result<ReferralCredit, StoreError> {
+    ) -> Result<Option<ReferralCredit>, StoreError> {
         let now = Utc::now();
         self.transaction(async |mut tx| {
             sqlx::query(DB::LOCK_USER)
                 .bind(referrer.master_id)
                 .execute(&mut *tx)
                 .await?;
-            let credit = credit_referral(&mut tx, referrer, referred, now).await?;
-            sqlx::query(
+            // Counted once both ends are verified (see `verify_user`).
+            let credit =
+                if verified(&mut tx, referred).await? && verified(&mut tx, referrer).await? {
+                    Some(credit_referral(&mut tx, referrer, referred, now).await?)
+                } else {
+                    None
+                };
+            let set = sqlx::query(
                 "UPDATE service_user_master SET referred_by = $2
                  WHERE master_id = $1 AND referred_by IS NULL",
             )
@@ -195,6 +186,9 @@ where
             .bind(referrer.master_id)
             .execute(&mut *tx)
             .await?;
+            if DB::rows_affected(&set) == 0 {
+                return Err(StoreError::Conflict { field: "referred" });
+            }
             insert_outbox(&mut tx, outbox, now).await?;
             tx.commit().await?;
             self.outbox_committed(!outbox.is_empty());
@@ -204,9 +198,65 @@ where
     }
 }
 
+/// Inserts `user`, in the caller's transaction.
+pub(super) async fn insert_user<DB: Dialect>(
+    tx: &mut WriteTx<DB>,
+    user: &User,
+) -> Result<(), StoreError>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    i64: Param<DB>,
+    String: Param<DB>,
+    Uuid: Param<DB>,
+    DateTime<Utc>: Param<DB>,
+    Option<String>: Param<DB>,
+    Option<Uuid>: Param<DB>,
+    Option<DateTime<Utc>>: Param<DB>,
+{
+    sqlx::query(
+        "INSERT INTO service_user_master
+             (master_id, campaign_id, email, display_name, locale, referral_code,
+              referred_by, created_at, visitor_id, consent_version, consent_at,
+              verified_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(user.master_id)
+    .bind(user.campaign_id)
+    .bind(&user.email)
+    .bind(&user.display_name)
+    .bind(&user.locale)
+    .bind(&user.referral_code)
+    .bind(user.referred_by)
+    .bind(user.created_at)
+    .bind(user.visitor_id)
+    .bind(user.consent.as_ref().map(|c| c.version.clone()))
+    .bind(user.consent.as_ref().map(|c| c.at))
+    .bind(user.verified_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Whether `user` is verified now, in the caller's transaction (which holds its lock).
+async fn verified<DB: Dialect>(tx: &mut WriteTx<DB>, user: &User) -> Result<bool, StoreError>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    Uuid: Param<DB>,
+    (i64,): for<'r> FromRow<'r, DB::Row>,
+{
+    let (count,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM service_user_master
+         WHERE master_id = $1 AND verified_at IS NOT NULL",
+    )
+    .bind(user.master_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(count > 0)
+}
+
 /// Inserts the referral row and returns the referrer's new count, in the
 /// caller's transaction, which holds the referrer's lock.
-async fn credit_referral<DB: Dialect>(
+pub(super) async fn credit_referral<DB: Dialect>(
     tx: &mut WriteTx<DB>,
     referrer: &User,
     referred: &User,
@@ -242,6 +292,7 @@ where
     .await?;
     Ok(ReferralCredit {
         referrer: referrer.clone(),
+        referred: referred.master_id,
         count,
     })
 }

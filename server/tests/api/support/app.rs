@@ -415,7 +415,6 @@ impl TestApp {
         counts
     }
 
-    /// Every outbox entry, read behind the API.
     /// The database id of campaign `slug` (which must exist).
     pub(crate) async fn campaign_id(&self, slug: &str) -> i64 {
         self.state
@@ -427,7 +426,17 @@ impl TestApp {
             .id
     }
 
+    /// Every webhook entry of the outbox, read behind the API.
     pub(crate) async fn outbox(&self) -> Vec<ovasabi_edge::internals::model::outbox::OutboxEntry> {
+        let mut entries = self.all_outbox().await;
+        entries.retain(|e| e.kind == ovasabi_edge::internals::model::outbox::OutboxKind::Webhook);
+        entries
+    }
+
+    /// Every outbox entry, webhooks and mails, read behind the API.
+    pub(crate) async fn all_outbox(
+        &self,
+    ) -> Vec<ovasabi_edge::internals::model::outbox::OutboxEntry> {
         self.state
             .store
             .list_outbox(
