@@ -416,12 +416,28 @@ async function deliveries(main, ctx) {
     h('select', { id: 'delivery-state' }, ['dead', 'pending', 'delivered', 'all'].map((s) => h('option', { value: s }, s)))
   );
   const list = h('div', { id: 'deliveries' });
+  const suppressed = h('div', { id: 'suppressions' });
   main.append(
     h('h2', null, 'Deliveries'),
-    h('p', { class: 'hint' }, 'What must leave the building: webhooks to the CRM and receivers. A dead entry failed every attempt; retry it once the receiver is fixed.'),
+    h('p', { class: 'hint' }, 'What must leave the building: webhooks to the CRM and receivers, and mails. A dead entry failed every attempt; retry it once the receiver is fixed.'),
     h('div', { class: 'toolbar' }, h('label', null, 'State', state)),
     list,
+    h('h3', null, 'Suppressed addresses'),
+    h('p', { class: 'hint' }, 'Their mail server refused mail for good: no mail is sent to them any more.'),
+    suppressed,
   );
+  const loadSuppressed = async () => {
+    const rows = (await getJson(`/api/mail/suppressions?campaign=${q(slug)}&limit=200`)).suppressions;
+    suppressed.replaceChildren(
+      rows.length === 0
+        ? empty('No address refused mail.')
+        : table(
+          'Suppressed addresses',
+          ['Address', 'Refusal', 'Since'],
+          rows.map((/** @type {any} */ r) => h('tr', null, h('td', null, r.email), h('td', { class: 'clip' }, r.reason), h('td', null, when(r.created_at)))),
+        ),
+    );
+  };
   const load = async () => {
     const entries = (await getJson(`/api/outbox?campaign=${q(slug)}&state=${q(state.value)}&limit=200`)).entries;
     if (entries.length === 0) {
@@ -433,13 +449,14 @@ async function deliveries(main, ctx) {
     list.replaceChildren(
       table(
         'Outbox entries',
-        ['Id', 'Event', 'Receiver', 'Attempts', 'Last error', 'Written', ''],
+        ['Id', 'Kind', 'Event', 'Receiver', 'Attempts', 'Last error', 'Written', ''],
         entries.map((/** @type {any} */ e) => {
           const undelivered = !e.delivered_at;
           return h(
             'tr',
             { 'data-id': e.id },
             h('td', { class: 'num' }, e.id),
+            h('td', null, e.kind),
             h('td', null, e.event_type),
             h('td', { class: 'clip' }, e.target_url ?? 'the default receiver'),
             h('td', { class: 'num' }, e.attempts),
@@ -470,8 +487,8 @@ async function deliveries(main, ctx) {
     }
   };
   state.addEventListener('change', () => load().catch(ctx.fail));
-  await load();
-  ctx.on('team.delivery', debounce(() => load().catch(ctx.fail), 150));
+  await Promise.all([load(), loadSuppressed()]);
+  ctx.on('team.delivery', debounce(() => Promise.all([load(), loadSuppressed()]).catch(ctx.fail), 150));
 }
 
 // ---------------------------------------------------------------- Translations

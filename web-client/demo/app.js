@@ -2,7 +2,7 @@
 // the campaign's forms and a live feed, over whatever transport the browser has.
 // Query parameters: ?campaign=<slug>&transport=auto|webtransport|sse
 
-import { connect, join, requestQuote, enterReferral, translate, OvasabiError } from '/client/ovasabi.js';
+import { connect, join, verifyEmail, requestQuote, enterReferral, translate, OvasabiError } from '/client/ovasabi.js';
 
 const params = new URLSearchParams(location.search);
 const campaign = params.get('campaign') ?? 'ovasabi-website';
@@ -210,11 +210,28 @@ $('join-form').addEventListener('submit', async (e) => {
     userToken = joined.token;
     // From now on this visitor's cursor carries their name.
     live.setToken(joined.token);
-    say('join-result', `Welcome, ${joined.display_name}! Your referral code: ${joined.referral_code}`);
+    say('join-result', joined.verified
+      ? `Welcome, ${joined.display_name}! Your referral code: ${joined.referral_code}`
+      : `Almost there, ${joined.display_name}: open the link we mailed you to confirm your email.`);
   } catch (error) {
     say('join-result', explain(error), true);
   }
 });
+
+// Opened from a verification mail (?verify=…): confirm the email, then drop
+// the token from the address bar.
+const verifyToken = params.get('verify');
+if (verifyToken) {
+  params.delete('verify');
+  history.replaceState(null, '', `${location.pathname}${params.size ? `?${params}` : ''}`);
+  verifyEmail(verifyToken, { baseUrl }).then((verified) => {
+    userToken = verified.token;
+    live.setToken(verified.token);
+    say('join-result', verified.status === 'verified'
+      ? 'Your email is confirmed: you are in!'
+      : 'Your email was confirmed already: you are in.');
+  }, (error) => say('join-result', explain(error), true));
+}
 
 $('referral-form').addEventListener('submit', async (e) => {
   e.preventDefault();

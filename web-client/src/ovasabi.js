@@ -239,7 +239,9 @@ export function createSession(campaign, options = {}) {
  * token to `live.setToken` so that this visitor's cursor carries their name.
  * @param {{ campaign: string, email: string, name: string, locale?: string, referralCode?: string, consent?: string }} fields
  * @param {{ baseUrl?: string, token?: string }} [options]
- * @returns {Promise<{ master_id: string, display_name: string, referral_code: string, token: string }>}
+ * Where the campaign verifies emails, the join counts once the link mailed
+ * to the address is opened (`verified: false` until then; see `verifyEmail`).
+ * @returns {Promise<{ master_id: string, display_name: string, referral_code: string, token: string, verified: boolean }>}
  */
 export function join(fields, options = {}) {
   const { referralCode, ...rest } = fields;
@@ -247,6 +249,20 @@ export function join(fields, options = {}) {
     body: referralCode ? { ...rest, referral_code: referralCode } : rest,
     token: options.token,
   });
+}
+
+/**
+ * Verifies a join's email with the token of its verification link (the
+ * `verify` parameter the link's page was opened with): from then on the join
+ * counts. Answers `verified`, or `already_verified` for a link used before,
+ * with a session token of the user; a forged link rejects with
+ * `invalid_token` (400), an expired one with `token_expired` (410).
+ * @param {string} token
+ * @param {{ baseUrl?: string }} [options]
+ * @returns {Promise<{ status: 'verified' | 'already_verified', campaign: string, token: string }>}
+ */
+export function verifyEmail(token, options = {}) {
+  return api(base(options.baseUrl), '/api/verify', { body: { token } });
 }
 
 /**
@@ -278,7 +294,7 @@ export function requestQuote(fields, options = {}) {
  * Enters a friend's referral code (needs the token from `join`).
  * @param {{ campaign: string, code: string }} fields
  * @param {{ baseUrl?: string, token: string }} options
- * @returns {Promise<{ referrer: string, count: number }>}
+ * @returns {Promise<{ referrer: string, count: number, counted: boolean }>}
  */
 export function enterReferral(fields, options) {
   return api(base(options.baseUrl), '/api/referral', { body: fields, token: options.token });

@@ -110,6 +110,12 @@ async fn open_verification(
     let mut target = url::Url::parse(&base)
         .or_else(|_| url::Url::parse("http://relative.invalid").and_then(|u| u.join(&base)))
         .map_err(|e| ApiError::Internal(e.into()))?;
+    if campaign.config.forms.join.verify_page.is_none() {
+        // The demo page shows the campaign its `campaign` parameter names.
+        target
+            .query_pairs_mut()
+            .append_pair("campaign", &campaign.slug);
+    }
     target.query_pairs_mut().append_pair("verify", &token);
     let location = if target.host_str() == Some("relative.invalid") {
         format!("{}?{}", target.path(), target.query().unwrap_or_default())
