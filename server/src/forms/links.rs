@@ -90,24 +90,8 @@ impl Forms {
     /// completed (both ways) with their milestones, as a join announces.
     pub(crate) async fn verify_email(&self, token: &str) -> Result<Verified, ApiError> {
         let now = Utc::now();
-        let master_id =
-            links::read_verify_token(&self.sessions, token, now).map_err(|e| match e {
-                BadToken::Forged => invalid_link("verification"),
-                BadToken::Expired => ApiError::Gone {
-                    code: "token_expired",
-                    message: "this verification link has expired: join again for a new one".into(),
-                },
-            })?;
-        let user = self
-            .store
-            .user_by_id(master_id)
-            .await?
-            .ok_or_else(|| invalid_link("verification"))?;
-        let campaign = self
-            .store
-            .campaign_by_id(user.campaign_id)
-            .await?
-            .ok_or_else(|| invalid_link("verification"))?;
+        let (user, campaign) = self.verification_link(token).await?;
+        let master_id = user.master_id;
         let outcome = self
             .store
             .verify_user(master_id, now, &|user, credits| {
@@ -131,6 +115,34 @@ impl Forms {
             campaign: campaign.slug,
             token,
         })
+    }
+
+    /// The join a verification link names, and its campaign: 400
+    /// `invalid_token` for a link the server did not make (or whose join
+    /// was replaced or removed), 410 `token_expired` past its time.
+    pub(crate) async fn verification_link(
+        &self,
+        token: &str,
+    ) -> Result<(User, Campaign), ApiError> {
+        let master_id =
+            links::read_verify_token(&self.sessions, token, Utc::now()).map_err(|e| match e {
+                BadToken::Forged => invalid_link("verification"),
+                BadToken::Expired => ApiError::Gone {
+                    code: "token_expired",
+                    message: "this verification link has expired: join again for a new one".into(),
+                },
+            })?;
+        let user = self
+            .store
+            .user_by_id(master_id)
+            .await?
+            .ok_or_else(|| invalid_link("verification"))?;
+        let campaign = self
+            .store
+            .campaign_by_id(user.campaign_id)
+            .await?
+            .ok_or_else(|| invalid_link("verification"))?;
+        Ok((user, campaign))
     }
 
     /// Records that the person of an unsubscribe link wants no more

@@ -10,7 +10,6 @@
 //! - `GET /api/mail/suppressions?campaign=`: addresses mail is no longer
 //!   sent to (viewer).
 
-use chrono::Utc;
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 use salvo_oapi::{ToSchema, endpoint};
@@ -18,7 +17,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, campaign_query, json_body, page, state, team};
 use crate::forms::links::{LeadStatusView, Verified};
-use crate::mail::links::{BadToken, read_verify_token};
 use crate::model::team::Role;
 use crate::request::answers;
 use crate::request::markers::PageQuery;
@@ -36,6 +34,15 @@ pub(crate) fn router() -> Router {
         )
         .push(Router::with_path("api/quote/{id}/status").get(lead_status))
         .push(Router::with_path("api/mail/suppressions").get(suppressions))
+}
+
+/// Marks an answer that carries a credential or a person's state as not
+/// to be kept by any cache.
+fn no_store(res: &mut Response) {
+    res.headers_mut().insert(
+        salvo::http::header::CACHE_CONTROL,
+        salvo::http::HeaderValue::from_static("no-store"),
+    );
 }
 
 /// Body of `POST /api/verify`.
@@ -82,24 +89,7 @@ async fn open_verification(
 ) -> Result<(), ApiError> {
     let state = state(depot)?;
     let token = req.param::<String>("token").unwrap_or_default();
-    let bad = || ApiError::BadRequest {
-        code: "invalid_token",
-        message: "this verification link is not valid".into(),
-    };
-    let master_id =
-        read_verify_token(&state.sessions, &token, Utc::now()).map_err(|e| match e {
-            BadToken::Forged => bad(),
-            BadToken::Expired => ApiError::Gone {
-                code: "token_expired",
-                message: "this verification link has expired: join again for a new one".into(),
-            },
-        })?;
-    let user = state.store.user_by_id(master_id).await?.ok_or_else(bad)?;
-    let campaign = state
-        .store
-        .campaign_by_id(user.campaign_id)
-        .await?
-        .ok_or_else(bad)?;
+    let (_, campaign) = state.forms.verification_link(&token).await?;
     let base = match &campaign.config.forms.join.verify_page {
         Some(page) => page.clone(),
         None => match &state.config.mail.public_url {
@@ -129,10 +119,7 @@ async fn open_verification(
             .parse()
             .map_err(|e: salvo::http::header::InvalidHeaderValue| ApiError::Internal(e.into()))?,
     );
-    res.headers_mut().insert(
-        salvo::http::header::CACHE_CONTROL,
-        salvo::http::HeaderValue::from_static("no-store"),
-    );
+    no_store(res);
     Ok(())
 }
 
@@ -153,10 +140,7 @@ async fn verify(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     let state = state(depot)?;
     let body: VerifyRequest = json_body(req, &state.config).await?;
     let verified = state.forms.verify_email(body.token.trim()).await?;
-    res.headers_mut().insert(
-        salvo::http::header::CACHE_CONTROL,
-        salvo::http::HeaderValue::from_static("no-store"),
-    );
+    no_store(res);
     res.render(Json(verified));
     Ok(())
 }
@@ -241,10 +225,7 @@ async fn lead_status(
     let id = req.param::<String>("id").unwrap_or_default();
     let signature = req.query::<String>("sig").unwrap_or_default();
     let view = state.forms.lead_status(&id, &signature).await?;
-    res.headers_mut().insert(
-        salvo::http::header::CACHE_CONTROL,
-        salvo::http::HeaderValue::from_static("no-store"),
-    );
+    no_store(res);
     res.render(Json(view));
     Ok(())
 }

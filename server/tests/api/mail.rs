@@ -338,6 +338,12 @@ async fn lead_mails_reach_the_submitter_and_the_team(db: Db) {
         .collect();
     assert_eq!(mails.len(), 2);
     assert!(mails.iter().all(|e| e.delivered_at.is_some()), "{mails:?}");
+    // Mails are not the back office's: the gRPC feed carries the lead only.
+    let store = &app.state.store;
+    while store.sequence_feed(100).await.expect("numbered") > 0 {}
+    let feed = store.feed_after(0, None, 100).await.expect("feed");
+    let types: Vec<&str> = feed.iter().map(|(_, e)| e.event_type.as_str()).collect();
+    assert_eq!(types, ["lead.created"]);
 }
 
 async fn a_mail_waits_out_an_outage_and_a_drop_gives_one_duplicate(db: Db) {
@@ -493,7 +499,7 @@ async fn a_mail_is_in_the_persons_language_or_the_campaigns(db: Db) {
         json!({"forms": {"join": {"verify": "email"}}, "locales": ["en", "fr"]}),
     )
     .await;
-    let mut body =
+    let body =
         json!({"campaign": "c", "email": "ada@example.com", "name": "Ada", "locale": "fr"});
     app.call(
         Method::POST,
