@@ -56,6 +56,24 @@ pub const ENDPOINTS: &[Endpoint] = &[
     },
     Endpoint {
         method: "POST",
+        path: "/api/verify",
+        who: "anyone (the link's token)",
+        what: "verify a join's email: `{token}` from the mailed link (`GET /v/{token}` redirects to the verify page with `?verify=`) → `{status, campaign, token}`",
+    },
+    Endpoint {
+        method: "POST",
+        path: "/api/unsubscribe/{token}",
+        who: "anyone (the link's token)",
+        what: "one-click unsubscribe from marketing mail (the `List-Unsubscribe` of a welcome mail)",
+    },
+    Endpoint {
+        method: "GET",
+        path: "/api/quote/{id}/status",
+        who: "anyone (`?sig=` from the confirmation mail)",
+        what: "one lead's status, read-only: `{id, campaign, status, created_at, updated_at}`",
+    },
+    Endpoint {
+        method: "POST",
         path: "/api/referral",
         who: "user token",
         what: "`{campaign, code}`: credit a friend's referral code",
