@@ -14,9 +14,10 @@ CREATE INDEX service_event_outbox_targeted_idx ON service_event_outbox (next_att
       AND kind = 'webhook';
 CREATE INDEX service_event_outbox_mail_idx ON service_event_outbox (next_attempt_at)
     WHERE kind = 'mail' AND delivered_at IS NULL AND dead_at IS NULL;
--- The mails an address was sent lately: the verification mail's limits.
+-- The mails answering a join an address was sent lately: the verification
+-- mail's limits (a lead's mails, the many, are not in it).
 CREATE INDEX service_event_outbox_recipient_idx ON service_event_outbox (target_url, created_at)
-    WHERE kind = 'mail';
+    WHERE kind = 'mail' AND event_type IN ('mail.verify', 'mail.already_in');
 
 -- Addresses whose server refused mail for good (a 5xx at RCPT or DATA):
 -- no more mail is sent to them for that campaign.

@@ -13,7 +13,6 @@ use super::Forms;
 use super::{consent, normalize_email, optional_locale, required_text};
 use crate::bus::{Audience, Event};
 use crate::error::ApiError;
-use crate::mail::MailKind;
 use crate::model::campaign::Campaign;
 use crate::model::campaign::mail::Verify;
 use crate::model::campaign::settings::MAX_NAME_CHARS;
@@ -240,19 +239,11 @@ impl Forms {
     /// answer tells nobody whether the address is in. An address is sent
     /// at most one such mail in [`MAIL_GAP`] and [`MAILS_PER_HOUR`].
     async fn join_pending(&self, campaign: &Campaign, user: &User) -> Result<Joined, StoreError> {
-        let types = [
-            MailKind::Verify.event_type(),
-            MailKind::AlreadyIn.event_type(),
-        ];
         let now = Utc::now();
-        let may_mail = self
-            .store
-            .mails_since(&user.email, &types, now - MAIL_GAP)
-            .await?
-            == 0
+        let may_mail = self.store.mails_since(&user.email, now - MAIL_GAP).await? == 0
             && self
                 .store
-                .mails_since(&user.email, &types, now - chrono::Duration::hours(1))
+                .mails_since(&user.email, now - chrono::Duration::hours(1))
                 .await?
                 < MAILS_PER_HOUR;
         let outbox: Vec<NewOutbox> = may_mail

@@ -108,8 +108,8 @@ pub(crate) struct MailData {
     /// The lead it is about (confirmation, notification).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) lead_id: Option<Uuid>,
-    /// The lead, for the team's mail.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The lead, for the team's mail (read when it is sent, never stored).
+    #[serde(skip)]
     pub(crate) lead: Option<Value>,
 }
 
@@ -159,20 +159,33 @@ pub(crate) fn welcome(campaign: &Campaign, user: &User) -> Option<NewOutbox> {
 
 /// The mails of a new lead: its confirmation to the submitter (unless
 /// the campaign sends none) and a notification to each of the team's
-/// addresses (`config.notify.leads`).
+/// addresses (`config.notify.leads`). They hold the lead's id, not its
+/// content: it is read when they are sent.
 pub(crate) fn lead_mails(campaign: &Campaign, lead: &Lead, locale: Option<&str>) -> Vec<NewOutbox> {
     let mut mails = Vec::new();
     if campaign.config.mail.lead_confirmation {
         let data = MailData {
             to: lead.email.clone(),
             locale: locale.map(str::to_owned),
-            name: lead.name.clone(),
             lead_id: Some(lead.id),
             ..MailData::default()
         };
         mails.push(entry(campaign, MailKind::LeadConfirmation, &data));
     }
-    let summary = serde_json::json!({
+    for address in &campaign.config.notify.leads {
+        let data = MailData {
+            to: address.clone(),
+            lead_id: Some(lead.id),
+            ..MailData::default()
+        };
+        mails.push(entry(campaign, MailKind::LeadNotify, &data));
+    }
+    mails
+}
+
+/// What the team's mail shows of `lead`.
+pub(crate) fn lead_summary(lead: &Lead) -> Value {
+    serde_json::json!({
         "id": lead.id,
         "name": lead.name,
         "email": lead.email,
@@ -181,15 +194,5 @@ pub(crate) fn lead_mails(campaign: &Campaign, lead: &Lead, locale: Option<&str>)
         "budget": lead.budget,
         "message": lead.message,
         "details": lead.details,
-    });
-    for address in &campaign.config.notify.leads {
-        let data = MailData {
-            to: address.clone(),
-            lead_id: Some(lead.id),
-            lead: Some(summary.clone()),
-            ..MailData::default()
-        };
-        mails.push(entry(campaign, MailKind::LeadNotify, &data));
-    }
-    mails
+    })
 }

@@ -316,6 +316,16 @@ impl MailWorker {
     ) -> Result<MailData, Outcome> {
         let drop = |why: &str| Outcome::Dropped(format!("not sent: {why}"));
         let store_failed = |e: crate::store::StoreError| Outcome::Failed(e.to_string());
+        if let Some(id) = data.lead_id {
+            let lead = self.store.lead_by_id(id).await.map_err(store_failed)?;
+            let lead = lead
+                .filter(|lead| !crate::model::erasure::is_erased_email(&lead.email))
+                .ok_or_else(|| drop("the lead was erased"))?;
+            data.name.clone_from(&lead.name);
+            if kind == MailKind::LeadNotify {
+                data.lead = Some(super::lead_summary(&lead));
+            }
+        }
         let Some(master_id) = data.master_id else {
             return Ok(data);
         };

@@ -86,6 +86,14 @@ pub struct ErasureReport {
 /// What an erased text field holds.
 pub(crate) const ERASED: &str = "[erased]";
 
+/// The address an erased lead keeps (the column cannot be empty).
+pub(crate) const ERASED_EMAIL: &str = "erased@erased.invalid";
+
+/// Whether `email` is what an erasure left.
+pub(crate) fn is_erased_email(email: &str) -> bool {
+    email == ERASED_EMAIL
+}
+
 /// The email an erased user keeps (unique, and not an address).
 pub(crate) fn erased_email(id: Uuid) -> String {
     format!("erased-{}@erased.invalid", id.simple())

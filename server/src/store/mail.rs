@@ -83,14 +83,9 @@ pub trait MailStore: Send + Sync + 'static {
     /// Takes `email` off campaign `campaign_id`'s suppression list; whether it was on it.
     async fn lift_suppression(&self, campaign_id: i64, email: &str) -> Result<bool, StoreError>;
 
-    /// How many mails of the types `event_types` were written to `email`
-    /// (in any campaign) since `since`.
-    async fn mails_since(
-        &self,
-        email: &str,
-        event_types: &[&str],
-        since: DateTime<Utc>,
-    ) -> Result<i64, StoreError>;
+    /// How many mails answering a join (a verification, "already in") were
+    /// written to `email` (in any campaign) since `since`.
+    async fn mails_since(&self, email: &str, since: DateTime<Utc>) -> Result<i64, StoreError>;
 
     /// The join of `email` in campaign `campaign_id`, verified or not.
     async fn join_of(&self, campaign_id: i64, email: &str) -> Result<Option<User>, StoreError>;

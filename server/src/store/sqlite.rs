@@ -26,7 +26,7 @@ use super::StoreError;
 use super::lead_writer::{LeadJob, LeadWriter, WriteLeads};
 use super::migrations::{Migrations, prepare, tolerant};
 use super::rows::LeadRow;
-use super::sql::{Dialect, SqlStore, WriteTx, insert_outbox};
+use super::sql::{Dialect, SqlStore, WriteTx, insert_outbox_rows};
 use crate::model::lead::Lead;
 use crate::tasks::Tasks;
 
@@ -231,6 +231,8 @@ impl WriteLeads for SqliteLeads {
     async fn write_leads(&self, jobs: &[LeadJob]) -> Result<Vec<Option<LeadRow>>, StoreError> {
         let mut tx = WriteTx::begin(&self.0).await?;
         let mut rows = Vec::with_capacity(jobs.len());
+        // The outbox rows of every lead stored, written at the end at once.
+        let mut outbox = Vec::new();
         for job in jobs {
             let lead: &Lead = &job.lead;
             let inserted: Option<LeadRow> = sqlx::query_as(INSERT_QUOTE)
@@ -255,10 +257,11 @@ impl WriteLeads for SqliteLeads {
                 .fetch_optional(&mut *tx)
                 .await?;
             if inserted.is_some() {
-                insert_outbox(&mut tx, &job.outbox, lead.created_at).await?;
+                outbox.extend(job.outbox.iter().map(|m| (m, lead.created_at)));
             }
             rows.push(inserted);
         }
+        insert_outbox_rows(&mut tx, &outbox).await?;
         tx.commit().await?;
         Ok(rows)
     }

@@ -499,8 +499,7 @@ async fn a_mail_is_in_the_persons_language_or_the_campaigns(db: Db) {
         json!({"forms": {"join": {"verify": "email"}}, "locales": ["en", "fr"]}),
     )
     .await;
-    let body =
-        json!({"campaign": "c", "email": "ada@example.com", "name": "Ada", "locale": "fr"});
+    let body = json!({"campaign": "c", "email": "ada@example.com", "name": "Ada", "locale": "fr"});
     app.call(
         Method::POST,
         "/api/user/register",

@@ -12,12 +12,9 @@ use uuid::Uuid;
 
 use super::{Dialect, Param, SqlStore, WriteTx};
 use crate::model::erasure::{
-    ERASED, Erased, ErasureSubject, concerns, erased_email, replace_mentions, scrub,
+    ERASED, ERASED_EMAIL, Erased, ErasureSubject, concerns, erased_email, replace_mentions, scrub,
 };
 use crate::store::{ErasureStore, StoreError};
-
-/// The address an erased lead keeps (the column cannot be empty).
-const ERASED_EMAIL: &str = "erased@erased.invalid";
 
 /// Who an erasure is about, as found in the database.
 #[derive(Default)]

@@ -251,23 +251,70 @@ where
     Option<String>: Param<DB>,
     for<'a> sqlx::types::Json<&'a serde_json::Value>: Param<DB>,
 {
-    for message in outbox {
-        for target in &message.targets {
-            sqlx::query(
-                "INSERT INTO service_event_outbox
-                     (campaign_id, event_type, target_url, payload, attempts,
-                      next_attempt_at, created_at, kind)
-                 VALUES ($1, $2, $3, $4, 0, $5, $5, $6)",
-            )
-            .bind(message.campaign_id)
-            .bind(&message.event_type)
-            .bind(target)
-            .bind(sqlx::types::Json(&message.payload))
-            .bind(now)
-            .bind(message.kind.as_str().to_owned())
-            .execute(&mut **tx)
-            .await?;
+    let rows: Vec<OutboxRowToWrite<'_>> = outbox.iter().map(|m| (m, now)).collect();
+    insert_outbox_rows(tx, &rows).await
+}
+
+/// A message of the outbox and when it was written.
+pub(super) type OutboxRowToWrite<'a> = (&'a NewOutbox, DateTime<Utc>);
+
+/// Most outbox rows one statement writes (6 parameters each, under
+/// SQLite's limit of 32 766).
+const OUTBOX_ROWS_PER_STATEMENT: usize = 500;
+
+/// Writes one outbox row per message and target of `messages`, in the
+/// caller's transaction, in as few statements as the parameter limit
+/// allows (a statement is a round trip to the database's worker).
+pub(super) async fn insert_outbox_rows<DB: Dialect>(
+    tx: &mut WriteTx<DB>,
+    messages: &[OutboxRowToWrite<'_>],
+) -> Result<(), StoreError>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    String: Param<DB>,
+    DateTime<Utc>: Param<DB>,
+    Option<i64>: Param<DB>,
+    Option<String>: Param<DB>,
+    for<'a> sqlx::types::Json<&'a serde_json::Value>: Param<DB>,
+{
+    let rows: Vec<(&NewOutbox, &Option<String>, DateTime<Utc>)> = messages
+        .iter()
+        .flat_map(|(message, at)| message.targets.iter().map(move |t| (*message, t, *at)))
+        .collect();
+    for chunk in rows.chunks(OUTBOX_ROWS_PER_STATEMENT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p = i * 6;
+                format!(
+                    "(${}, ${}, ${}, ${}, 0, ${}, ${}, ${})",
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 5,
+                    p + 6
+                )
+            })
+            .collect();
+        let text = format!(
+            "INSERT INTO service_event_outbox
+                 (campaign_id, event_type, target_url, payload, attempts,
+                  next_attempt_at, created_at, kind)
+             VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+        for (message, target, at) in chunk {
+            query = query
+                .bind(message.campaign_id)
+                .bind(message.event_type.clone())
+                .bind((*target).clone())
+                .bind(sqlx::types::Json(&message.payload))
+                .bind(*at)
+                .bind(message.kind.as_str().to_owned());
         }
+        query.execute(&mut **tx).await?;
     }
     Ok(())
 }
