@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use futures::StreamExt;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -154,6 +155,9 @@ pub struct MailWorker {
 
 /// Most mails one look takes.
 const BATCH: u32 = 32;
+/// SMTP conversations in flight at once (lettre's pool keeps as many
+/// connections open).
+const CONVERSATIONS: usize = 8;
 /// How often the worker looks.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -195,23 +199,33 @@ impl MailWorker {
                 return Ok(tried);
             }
             let lease = chrono::Duration::seconds(600);
-            for entry in due {
-                if !self.store.claim_outbox(entry.id, now, now + lease).await? {
-                    continue; // another instance has it
-                }
-                tried += 1;
-                let outcome = match self.prepare(&entry).await {
-                    Ok(message) => {
-                        self.pace().await;
-                        match transport.send(message).await {
-                            Ok(_) => Outcome::Sent,
-                            Err(e) if refusal(&e) => Outcome::Refused(e.to_string()),
-                            Err(e) => Outcome::Failed(e.to_string()),
-                        }
+            // Several conversations at once: one SMTP conversation waits on
+            // the network most of its time (a mail's body goes in several
+            // writes, each waiting for the last one's acknowledgement).
+            let outcomes: Vec<anyhow::Result<bool>> = futures::stream::iter(due)
+                .map(|entry| async move {
+                    if !self.store.claim_outbox(entry.id, now, now + lease).await? {
+                        return Ok(false); // another instance has it
                     }
-                    Err(dropped) => dropped,
-                };
-                self.record(entry, outcome).await?;
+                    let outcome = match self.prepare(&entry).await {
+                        Ok(message) => {
+                            self.pace().await;
+                            match transport.send(message).await {
+                                Ok(_) => Outcome::Sent,
+                                Err(e) if refusal(&e) => Outcome::Refused(e.to_string()),
+                                Err(e) => Outcome::Failed(e.to_string()),
+                            }
+                        }
+                        Err(dropped) => dropped,
+                    };
+                    self.record(entry, outcome).await?;
+                    Ok(true)
+                })
+                .buffer_unordered(CONVERSATIONS)
+                .collect()
+                .await;
+            for outcome in outcomes {
+                tried += usize::from(outcome?);
             }
         }
     }
