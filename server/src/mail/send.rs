@@ -424,7 +424,8 @@ impl MailWorker {
                     .retries
                     .record(self.store.as_ref(), &entry, attempt, error)
                     .await?;
-                tracing::info!(id = entry.id, attempt, error, retried, "mail not sent");
+                // The server's words quote the address: they stay in the entry.
+                tracing::info!(id = entry.id, attempt, retried, "mail not sent");
                 if retried {
                     "retrying"
                 } else {
@@ -447,7 +448,7 @@ impl MailWorker {
                         .outbox_failed(entry.id, attempt, error, None, now)
                         .await?;
                 }
-                tracing::info!(id = entry.id, error, refused, "mail dead");
+                tracing::info!(id = entry.id, refused, "mail dead");
                 entry.last_error = Some(error.clone());
                 entry.dead_at = Some(now);
                 if refused { "suppressed" } else { "dead" }

@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 
 use crate::bus::{Audience, Event, EventBus};
 use crate::model::events::payload::{DeliveryState, TeamDelivery};
-use crate::model::outbox::OutboxEntry;
+use crate::model::outbox::{OutboxEntry, OutboxKind};
 use crate::store::SharedStore;
 use crate::tasks::Tasks;
 use crate::telemetry::Counters;
@@ -176,19 +176,21 @@ pub(crate) fn delivery_state(entry: &OutboxEntry) -> TeamDelivery {
     } else {
         DeliveryState::Pending
     };
+    // A mail's address, and its server's words quoting it, stay out of the
+    // event history (an erasure cannot reach it): the outbox shows them.
+    let shown = |text: &Option<String>| match entry.kind {
+        OutboxKind::Mail => None,
+        OutboxKind::Webhook => text
+            .as_deref()
+            .map(crate::model::text::mask_url_credentials),
+    };
     TeamDelivery {
         id: entry.id,
         event_type: entry.event_type.clone(),
-        target: entry
-            .target_url
-            .as_deref()
-            .map(crate::model::text::mask_url_credentials),
+        target: shown(&entry.target_url),
         state,
         attempts: entry.attempts,
-        last_error: entry
-            .last_error
-            .as_deref()
-            .map(crate::model::text::mask_url_credentials),
+        last_error: shown(&entry.last_error),
     }
 }
 
@@ -206,40 +208,6 @@ pub(crate) async fn announce_delivery(bus: &dyn EventBus, entry: &OutboxEntry) {
             id = entry.id,
             "team not told of a delivery"
         );
-    }
-}
-
-/// How failed attempts of an entry are retried.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Retries {
-    /// Attempts before an entry is dead.
-    pub(crate) max_attempts: u32,
-    /// First retry delay; doubles each attempt.
-    pub(crate) base: Duration,
-    /// Longest retry delay.
-    pub(crate) cap: Duration,
-}
-
-impl Retries {
-    /// Records failed attempt number `attempt` of `entry` (`error`): due
-    /// again after a backoff (`true`), or dead after the last attempt.
-    pub(crate) async fn record(
-        &self,
-        store: &dyn crate::store::Store,
-        entry: &OutboxEntry,
-        attempt: i32,
-        error: &str,
-    ) -> anyhow::Result<bool> {
-        let now = Utc::now();
-        let attempts = u32::try_from(attempt).unwrap_or(u32::MAX);
-        let retry_at = (attempts < self.max_attempts)
-            .then(|| backoff(attempts, self.base, self.cap))
-            .and_then(|d| chrono::Duration::from_std(d).ok())
-            .map(|d| now + d);
-        store
-            .outbox_failed(entry.id, attempt, error, retry_at, now)
-            .await?;
-        Ok(retry_at.is_some())
     }
 }
 
@@ -496,5 +464,8 @@ impl OutboxWorker {
     }
 }
 
+mod retries;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use retries::Retries;

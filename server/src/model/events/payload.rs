@@ -171,13 +171,14 @@ pub(crate) struct TeamDelivery {
     pub id: i64,
     /// Its event type (`lead.created`, …).
     pub event_type: String,
-    /// Where it goes, credentials masked.
+    /// Where it goes, credentials masked (null for a mail: its address is
+    /// read from the outbox).
     pub target: Option<String>,
     /// Where it stands.
     pub state: DeliveryState,
     /// Attempts so far.
     pub attempts: i32,
-    /// The last failure, credentials masked.
+    /// The last failure, credentials masked (null for a mail).
     pub last_error: Option<String>,
 }
 
