@@ -80,9 +80,6 @@ pub trait MailStore: Send + Sync + 'static {
         page: Page,
     ) -> Result<Vec<Suppression>, StoreError>;
 
-    /// Takes `email` off campaign `campaign_id`'s suppression list; whether it was on it.
-    async fn lift_suppression(&self, campaign_id: i64, email: &str) -> Result<bool, StoreError>;
-
     /// How many mails answering a join (a verification, "already in") were
     /// written to `email` (in any campaign) since `since`.
     async fn mails_since(&self, email: &str, since: DateTime<Utc>) -> Result<i64, StoreError>;

@@ -171,21 +171,6 @@ where
             .collect())
     }
 
-    async fn lift_suppression(&self, campaign_id: i64, email: &str) -> Result<bool, StoreError> {
-        let done = self
-            .write(async |db| {
-                sqlx::query(
-                    "DELETE FROM service_mail_suppression WHERE campaign_id = $1 AND email = $2",
-                )
-                .bind(campaign_id)
-                .bind(email)
-                .execute(db)
-                .await
-            })
-            .await?;
-        Ok(DB::rows_affected(&done) > 0)
-    }
-
     async fn mails_since(&self, email: &str, since: DateTime<Utc>) -> Result<i64, StoreError> {
         let (count,): (i64,) = self
             .read(async |db| {
