@@ -240,12 +240,15 @@ impl Forms {
     /// at most one such mail in [`MAIL_GAP`] and [`MAILS_PER_HOUR`].
     async fn join_pending(&self, campaign: &Campaign, user: &User) -> Result<Joined, StoreError> {
         let now = Utc::now();
-        let may_mail = self.store.mails_since(&user.email, now - MAIL_GAP).await? == 0
-            && self
-                .store
-                .mails_since(&user.email, now - chrono::Duration::hours(1))
-                .await?
-                < MAILS_PER_HOUR;
+        let (last_hour, last_gap) = self
+            .store
+            .recent_mails(
+                &user.email,
+                now - chrono::Duration::hours(1),
+                now - MAIL_GAP,
+            )
+            .await?;
+        let may_mail = last_gap == 0 && last_hour < MAILS_PER_HOUR;
         let outbox: Vec<NewOutbox> = may_mail
             .then(|| crate::mail::verify(campaign, user))
             .into_iter()

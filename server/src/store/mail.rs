@@ -81,8 +81,14 @@ pub trait MailStore: Send + Sync + 'static {
     ) -> Result<Vec<Suppression>, StoreError>;
 
     /// How many mails answering a join (a verification, "already in") were
-    /// written to `email` (in any campaign) since `since`.
-    async fn mails_since(&self, email: &str, since: DateTime<Utc>) -> Result<i64, StoreError>;
+    /// written to `email` (in any campaign) since `hour_ago`, and how many
+    /// of them since `gap_ago`.
+    async fn recent_mails(
+        &self,
+        email: &str,
+        hour_ago: DateTime<Utc>,
+        gap_ago: DateTime<Utc>,
+    ) -> Result<(i64, i64), StoreError>;
 
     /// The join of `email` in campaign `campaign_id`, verified or not.
     async fn join_of(&self, campaign_id: i64, email: &str) -> Result<Option<User>, StoreError>;

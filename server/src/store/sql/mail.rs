@@ -71,6 +71,7 @@ where
     OutboxRow: for<'r> FromRow<'r, DB::Row>,
     UserRow: for<'r> FromRow<'r, DB::Row>,
     (i64,): for<'r> FromRow<'r, DB::Row>,
+    (i64, i64): for<'r> FromRow<'r, DB::Row>,
     (String, String, DateTime<Utc>): for<'r> FromRow<'r, DB::Row>,
 {
     async fn due_mail(
@@ -171,21 +172,28 @@ where
             .collect())
     }
 
-    async fn mails_since(&self, email: &str, since: DateTime<Utc>) -> Result<i64, StoreError> {
-        let (count,): (i64,) = self
+    async fn recent_mails(
+        &self,
+        email: &str,
+        hour_ago: DateTime<Utc>,
+        gap_ago: DateTime<Utc>,
+    ) -> Result<(i64, i64), StoreError> {
+        let counts: (i64, i64) = self
             .read(async |db| {
                 sqlx::query_as(
-                    "SELECT COUNT(*) FROM service_event_outbox
+                    "SELECT COUNT(*), COUNT(*) FILTER (WHERE created_at >= $3)
+                     FROM service_event_outbox
                      WHERE kind = 'mail' AND event_type IN ('mail.verify', 'mail.already_in')
                        AND target_url = $1 AND created_at >= $2",
                 )
                 .bind(mail_target(email))
-                .bind(since)
+                .bind(hour_ago)
+                .bind(gap_ago)
                 .fetch_one(db)
                 .await
             })
             .await?;
-        Ok(count)
+        Ok(counts)
     }
 
     async fn join_of(&self, campaign_id: i64, email: &str) -> Result<Option<User>, StoreError> {
