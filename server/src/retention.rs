@@ -48,6 +48,10 @@ pub(crate) async fn step(state: &AppState) {
             .prune_pending_joins(days(config.mail.pending_join_retention, 7))
             .await,
     );
+    told(
+        "old spam removed",
+        store.prune_spam(days(config.bots.spam_retention, 30)).await,
+    );
     // An ended session's tokens have all expired by now.
     let expired = now - state.sessions.longest_ttl();
     told(

@@ -52,7 +52,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "POST",
         path: "/api/user/register",
         who: "anyone",
-        what: "join: `{campaign, email, name, locale?, referral_code?}`",
+        what: "join: `{campaign, email, name, locale?, referral_code?, consent?, captcha_token?}` (and the campaign's honeypot field, which people leave blank)",
     },
     Endpoint {
         method: "POST",
@@ -82,7 +82,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "POST",
         path: "/api/quote",
         who: "anyone (token optional)",
-        what: "send a lead: `{campaign, name, email, message, company?, phone?, budget?, details?}`",
+        what: "send a lead: `{campaign, name, email, message, company?, phone?, budget?, details?, consent?, locale?, captcha_token?}` (and the campaign's honeypot field, left blank)",
     },
     Endpoint {
         method: "GET",
@@ -155,5 +155,17 @@ pub const ENDPOINTS: &[Endpoint] = &[
         path: "/api/quote",
         who: "a viewer key",
         what: "the campaign's leads (`?campaign=`), newest first; `?format=csv` exports them all, with attribution and consent",
+    },
+    Endpoint {
+        method: "GET",
+        path: "/api/spam",
+        who: "a viewer key",
+        what: "what the bot defence held or marked (`?campaign=`; `&state=` held, released or passed), newest first, with the counts of each state",
+    },
+    Endpoint {
+        method: "POST",
+        path: "/api/spam/{id}/release",
+        who: "an editor key",
+        what: "not spam: the held join or lead is replayed as if it had just arrived",
     },
 ];

@@ -14,10 +14,12 @@ use std::time::Duration;
 
 use clap::{Args, FromArgMatches};
 
+mod bots;
 mod cli;
 mod mail;
 mod values;
 
+pub(crate) use bots::BotConfig;
 pub use cli::{CampaignsAction, Cli, Command, ReadError};
 pub(crate) use mail::MailConfig;
 
@@ -294,6 +296,9 @@ pub struct Config {
     /// Mail: SMTP, sender, rate and the links' base.
     #[command(flatten)]
     pub mail: MailConfig,
+    /// Bot defence: the CAPTCHA providers, spam retention.
+    #[command(flatten)]
+    pub bots: BotConfig,
 }
 
 /// A configuration value that cannot be used.
@@ -369,6 +374,7 @@ impl Config {
             )?);
         }
         self.mail.finish()?;
+        self.bots.finish()?;
         if self.idle_timeout <= self.sse_heartbeat {
             return Err(ConfigError {
                 name: "OVASABI_IDLE_TIMEOUT_SECS".into(),

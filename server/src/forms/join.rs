@@ -10,9 +10,11 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::Forms;
+use super::bots::{Sender, Verdict};
 use super::{consent, normalize_email, optional_locale, required_text};
 use crate::bus::{Audience, Event};
 use crate::error::ApiError;
+use crate::model::attribution::Consent;
 use crate::model::campaign::Campaign;
 use crate::model::campaign::mail::Verify;
 use crate::model::campaign::settings::MAX_NAME_CHARS;
@@ -49,6 +51,23 @@ pub struct JoinRequest {
     /// (`config.forms.join.consent`), refused when it asks none.
     #[serde(default)]
     pub consent: Option<String>,
+    /// The CAPTCHA widget's token: required (422 `captcha_required`) when
+    /// the campaign has one (`config.forms.captcha`).
+    #[serde(default)]
+    #[salvo(schema(schema_with = super::bots::captcha_token_schema))]
+    pub captcha_token: Option<String>,
+}
+
+impl super::Form for JoinRequest {
+    const FIELDS: &'static [&'static str] = &[
+        "campaign",
+        "email",
+        "name",
+        "locale",
+        "referral_code",
+        "consent",
+        "captcha_token",
+    ];
 }
 
 /// A display name: at most the campaign's `forms.join.max_name_chars`,
@@ -76,6 +95,24 @@ pub(crate) struct Joined {
     pub user: User,
     /// Their session token.
     pub token: String,
+}
+
+/// A join, validated, to write.
+#[derive(Debug, Clone)]
+pub(crate) struct NewJoin {
+    /// Its id, when it has one already (a join held as spam, released);
+    /// else drawn.
+    pub master_id: Option<Uuid>,
+    /// The code it was answered with, kept when still free.
+    pub own_code: Option<String>,
+    pub email: String,
+    pub display_name: String,
+    pub locale: Option<String>,
+    /// Who referred it.
+    pub referrer: Option<User>,
+    /// The visitor session it came from.
+    pub visitor_id: Option<Uuid>,
+    pub consent: Option<Consent>,
 }
 
 /// Attempts at drawing an unused referral code.
@@ -148,19 +185,21 @@ impl Forms {
         &self,
         body: JoinRequest,
         token: Option<&str>,
-        client: &str,
+        sender: &Sender,
     ) -> Result<Joined, ApiError> {
         let campaign = self.open_campaign(&body.campaign).await?;
-        let visitor_id = token
+        let session = token
             .map(|token| verify_session(&self.sessions, token, &campaign))
-            .transpose()?
+            .transpose()?;
+        let visitor_id = session
+            .as_ref()
             .filter(|session| session.kind == SessionKind::Visitor)
             .map(|session| session.sub);
         let rules = &campaign.config.forms.join;
         self.rate_limit(
             "join",
             &campaign,
-            client,
+            &sender.key,
             campaign.config.rate_limits.joins_per_minute,
         )
         .await?;
@@ -170,35 +209,80 @@ impl Forms {
         let referrer = self
             .referrer_named(&campaign, body.referral_code.as_deref())
             .await?;
-
-        let created_at = Utc::now();
         let consent = consent(
             rules.consent.as_deref(),
             body.consent.as_deref(),
-            created_at,
+            Utc::now(),
         )?;
-        let verify = rules.verify == Verify::Email;
+        let first_touch = self.first_touch(session.as_ref()).await?;
+        let verdict = self
+            .screen(
+                &campaign,
+                sender,
+                body.captcha_token.as_deref(),
+                first_touch,
+            )
+            .await?;
+        let join = NewJoin {
+            master_id: None,
+            own_code: None,
+            email,
+            display_name,
+            locale,
+            referrer,
+            visitor_id,
+            consent,
+        };
+        match verdict {
+            Verdict::Spam(reason) => {
+                let code = body.referral_code.as_deref().map(str::trim);
+                self.hold_join(&campaign, reason, join, code).await
+            }
+            Verdict::Pass => self.write_join(&campaign, join).await,
+            Verdict::Marked(reason) => {
+                let joined = self.write_join(&campaign, join).await?;
+                let code = body.referral_code.as_deref().map(str::trim);
+                self.mark_join(&campaign, reason, &joined.user, code).await;
+                Ok(joined)
+            }
+        }
+    }
+
+    /// Writes `join` (its id and code drawn unless it holds them): at once,
+    /// or waiting for its email to be verified where the campaign asks.
+    pub(crate) async fn write_join(
+        &self,
+        campaign: &Campaign,
+        join: NewJoin,
+    ) -> Result<Joined, ApiError> {
+        let verify = campaign.config.forms.join.verify == Verify::Email;
+        let created_at = Utc::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let code = join
+                .own_code
+                .clone()
+                .filter(|_| attempt == 1)
+                .unwrap_or_else(new_referral_code);
             let user = User {
-                master_id: Uuid::now_v7(),
+                master_id: join.master_id.unwrap_or_else(Uuid::now_v7),
                 campaign_id: campaign.id,
-                email: email.clone(),
-                display_name: display_name.clone(),
-                locale: locale.clone(),
-                referral_code: new_referral_code(),
-                referred_by: referrer.as_ref().map(|r| r.master_id),
+                email: join.email.clone(),
+                display_name: join.display_name.clone(),
+                locale: join.locale.clone(),
+                referral_code: code,
+                referred_by: join.referrer.as_ref().map(|r| r.master_id),
                 created_at,
-                visitor_id,
-                consent: consent.clone(),
+                visitor_id: join.visitor_id,
+                consent: join.consent.clone(),
                 verified_at: (!verify).then_some(created_at),
                 unsubscribed_at: None,
             };
             let written = if verify {
-                self.join_pending(&campaign, &user).await
+                self.join_pending(campaign, &user).await
             } else {
-                self.join_verified(&campaign, &user, referrer.as_ref())
+                self.join_verified(campaign, &user, join.referrer.as_ref())
                     .await
             };
             match written {
@@ -274,7 +358,7 @@ impl Forms {
     }
 
     /// `user` with a session token of theirs.
-    fn joined(&self, user: User) -> Joined {
+    pub(super) fn joined(&self, user: User) -> Joined {
         let (token, _) = self.sessions.issue(
             user.master_id,
             user.campaign_id,

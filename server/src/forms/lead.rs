@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::Forms;
+use super::bots::{Sender, Verdict};
 use super::{consent, normalize_email, optional_text, required_message, required_text};
 use crate::bus::{Audience, Event};
 use crate::error::ApiError;
@@ -21,9 +22,7 @@ use crate::model::events::payload;
 use crate::model::lead::{Lead, LeadStatus};
 use crate::model::outbox::NewOutbox;
 use crate::model::schema;
-use crate::model::team::{AuditAction, Role};
 use crate::session::{SessionKind, verify_session};
-use crate::team::Caller;
 
 /// A budget as sent: text ("10-20k EUR") or a number.
 #[derive(Debug, Deserialize)]
@@ -87,6 +86,27 @@ pub struct LeadRequest {
     #[serde(default)]
     #[salvo(schema(schema_with = locale_schema))]
     pub locale: Option<String>,
+    /// The CAPTCHA widget's token: required (422 `captcha_required`) when
+    /// the campaign has one (`config.forms.captcha`).
+    #[serde(default)]
+    #[salvo(schema(schema_with = super::bots::captcha_token_schema))]
+    pub captcha_token: Option<String>,
+}
+
+impl super::Form for LeadRequest {
+    const FIELDS: &'static [&'static str] = &[
+        "campaign",
+        "name",
+        "email",
+        "message",
+        "company",
+        "phone",
+        "budget",
+        "details",
+        "consent",
+        "locale",
+        "captcha_token",
+    ];
 }
 
 fn locale_schema() -> Object {
@@ -118,8 +138,8 @@ pub(crate) struct Submission<'a> {
     pub token: Option<&'a str>,
     /// The `Idempotency-Key` header as sent, if any.
     pub idempotency_key: Option<&'a [u8]>,
-    /// The client's rate-limit key ([`crate::client::rate_limit_key`]).
-    pub client: &'a str,
+    /// Who sent it, and what else it carried.
+    pub sender: &'a Sender,
 }
 
 /// A submission's outcome.
@@ -129,13 +149,6 @@ pub(crate) struct Submitted {
     pub lead: Lead,
     /// True when the same request was already stored under its idempotency key.
     pub replayed: bool,
-}
-
-fn quote_not_found() -> ApiError {
-    ApiError::NotFound {
-        code: "quote_not_found",
-        message: "no such quote".into(),
-    }
 }
 
 /// Longest name, company and budget texts.
@@ -234,7 +247,7 @@ fn validate(body: LeadRequest, rules: &LeadRules) -> Result<ValidLead, ApiError>
 }
 
 /// The purpose of the keyed hash an idempotency key is kept as.
-const IDEMPOTENCY_PURPOSE: &str = "idempotency key";
+pub(crate) const IDEMPOTENCY_PURPOSE: &str = "idempotency key";
 
 fn idempotency_key(header: Option<&[u8]>) -> Result<Option<String>, ApiError> {
     let Some(value) = header else {
@@ -255,6 +268,18 @@ fn idempotency_key(header: Option<&[u8]>) -> Result<Option<String>, ApiError> {
             )
         })?;
     Ok(Some(key.to_owned()))
+}
+
+/// Where a lead comes from.
+struct Origin {
+    /// The visitor session: the sender's, or the one the user joined from.
+    visitor_id: Option<Uuid>,
+    /// The user who sent it.
+    master_id: Option<Uuid>,
+    /// The language of its mails.
+    locale: Option<String>,
+    /// When its visitor first touched the campaign.
+    first_touch: Option<chrono::DateTime<Utc>>,
 }
 
 /// What identifies a request for idempotency: its validated content and sender.
@@ -301,7 +326,7 @@ impl Forms {
         self.rate_limit(
             "quote",
             &campaign,
-            submission.client,
+            &submission.sender.key,
             campaign.config.rate_limits.quotes_per_minute,
         )
         .await?;
@@ -316,16 +341,23 @@ impl Forms {
             now,
         )?;
         let locale = super::optional_locale(body.locale.as_deref())?;
+        let captcha_token = body.captcha_token.clone();
         let valid = validate(body, &campaign.config.forms.lead)?;
         let session_id = session.as_ref().map(|s| s.sub);
-        let (visitor_id, locale) = self.lead_origin(session.as_ref(), locale).await?;
+        let origin = self.lead_origin(session.as_ref(), locale).await?;
+        let verdict = self
+            .screen(
+                &campaign,
+                submission.sender,
+                captcha_token.as_deref(),
+                origin.first_touch,
+            )
+            .await?;
+        let locale = origin.locale;
         let lead = Lead {
             id: Uuid::now_v7(),
             campaign_id: campaign.id,
-            master_id: session
-                .as_ref()
-                .filter(|s| s.kind == SessionKind::User)
-                .map(|s| s.sub),
+            master_id: origin.master_id,
             session_id,
             request_fingerprint: key.as_ref().map(|_| fingerprint(&valid, session_id)),
             name: valid.name,
@@ -339,36 +371,31 @@ impl Forms {
             idempotency_key: key,
             created_at: now,
             updated_at: now,
-            visitor_id,
+            visitor_id: origin.visitor_id,
             consent,
         };
-        let mut payload = serde_json::to_value(&lead).map_err(anyhow::Error::from)?;
-        payload["campaign"] = json!(campaign.slug);
-        // The webhook's type: a contract with the CRM, named like the live
-        // event (`model::events::LEAD_CREATED`) but not it.
-        let mut outbox = vec![NewOutbox::for_campaign(&campaign, "lead.created", payload)];
-        outbox.extend(crate::mail::lead_mails(&campaign, &lead, locale.as_deref()));
-        let (stored, created) = self.store.insert_lead(&lead, &outbox).await?;
-        if created {
-            tracing::info!(lead = %stored.id, campaign = %campaign.slug, "lead created");
-            if let Some(event) = lead_summary(&campaign, &stored) {
-                self.publisher.publish(&campaign, event).await;
+        let fingerprint = lead.request_fingerprint.clone();
+        let (stored, created) = match verdict {
+            Verdict::Spam(reason) => {
+                let held = self.hold_lead(&campaign, reason, lead, locale).await?;
+                (held, true)
             }
-            let team = payload::TeamLead {
-                id: stored.id,
-                status: stored.status,
-                previous: None,
-                at: stored.created_at,
-            };
-            self.publisher
-                .publish(&campaign, Event::built_in(&team, Audience::Team))
-                .await;
+            Verdict::Pass => self.write_lead(&campaign, &lead, locale.as_deref()).await?,
+            Verdict::Marked(reason) => {
+                let written = self.write_lead(&campaign, &lead, locale.as_deref()).await?;
+                if written.1 {
+                    self.mark_lead(&campaign, reason, &written.0, locale).await;
+                }
+                written
+            }
+        };
+        if created {
             return Ok(Submitted {
                 lead: stored,
                 replayed: false,
             });
         }
-        if stored.request_fingerprint != lead.request_fingerprint {
+        if stored.request_fingerprint != fingerprint {
             return Err(ApiError::Conflict {
                 code: "idempotency_key_reused",
                 message: "this Idempotency-Key was already used for a different request".into(),
@@ -381,102 +408,80 @@ impl Forms {
         })
     }
 
-    /// The visitor session a lead comes from — a visitor's own, or the one
-    /// a user joined from — and the language of its mails: `locale`, else
-    /// the user's.
+    /// Writes `lead` with its outbox entries (`lead.created`, its mails in
+    /// `locale`) and, when it is new, publishes it: the stored lead, and
+    /// whether it was new (false: its idempotency key was used before).
+    pub(crate) async fn write_lead(
+        &self,
+        campaign: &Campaign,
+        lead: &Lead,
+        locale: Option<&str>,
+    ) -> Result<(Lead, bool), ApiError> {
+        let mut payload = serde_json::to_value(lead).map_err(anyhow::Error::from)?;
+        payload["campaign"] = json!(campaign.slug);
+        // The webhook's type: a contract with the CRM, named like the live
+        // event (`model::events::LEAD_CREATED`) but not it.
+        let mut outbox = vec![NewOutbox::for_campaign(campaign, "lead.created", payload)];
+        outbox.extend(crate::mail::lead_mails(campaign, lead, locale));
+        let (stored, created) = self.store.insert_lead(lead, &outbox).await?;
+        if created {
+            tracing::info!(lead = %stored.id, campaign = %campaign.slug, "lead created");
+            if let Some(event) = lead_summary(campaign, &stored) {
+                self.publisher.publish(campaign, event).await;
+            }
+            let team = payload::TeamLead {
+                id: stored.id,
+                status: stored.status,
+                previous: None,
+                at: stored.created_at,
+            };
+            self.publisher
+                .publish(campaign, Event::built_in(&team, Audience::Team))
+                .await;
+        }
+        Ok((stored, created))
+    }
+
+    /// Where a lead sent with `session` comes from ([`Origin`]); its
+    /// mails are in `locale`, else the user's.
     async fn lead_origin(
         &self,
         session: Option<&crate::session::SessionClaims>,
         locale: Option<String>,
-    ) -> Result<(Option<Uuid>, Option<String>), ApiError> {
+    ) -> Result<Origin, ApiError> {
         Ok(match session {
-            Some(s) if s.kind == SessionKind::Visitor => (Some(s.sub), locale),
-            Some(s) => {
-                let user = self.store.user_by_id(s.sub).await?;
-                let locale = locale.or_else(|| user.as_ref().and_then(|u| u.locale.clone()));
-                (user.and_then(|user| user.visitor_id), locale)
-            }
-            None => (None, locale),
+            Some(s) if s.kind == SessionKind::Visitor => Origin {
+                visitor_id: Some(s.sub),
+                master_id: None,
+                locale,
+                first_touch: Some(super::bots::session_start(s)),
+            },
+            Some(s) => match self.store.user_by_id(s.sub).await? {
+                Some(user) => Origin {
+                    visitor_id: user.visitor_id,
+                    master_id: Some(user.master_id),
+                    first_touch: Some(
+                        user.visitor_id
+                            .and_then(super::bots::uuid_time)
+                            .unwrap_or(user.created_at),
+                    ),
+                    locale: locale.or(user.locale),
+                },
+                // A join's token whose user is not (held as spam, or
+                // erased): a lead of nobody's.
+                None => Origin {
+                    visitor_id: None,
+                    master_id: None,
+                    locale,
+                    first_touch: None,
+                },
+            },
+            None => Origin {
+                visitor_id: None,
+                master_id: None,
+                locale,
+                first_touch: None,
+            },
         })
-    }
-
-    /// Moves lead `id` to `status` (an editor's action, `by`): 404 for an
-    /// unknown lead, 403 for a key that may not, 409 `illegal_transition` for a
-    /// move the life of a lead does not allow (or that another change beat). The
-    /// same status again changes nothing. The change is written with its outbox
-    /// entry, published to the submitter's session as `lead.status`, and
-    /// written to the audit log.
-    pub(crate) async fn set_lead_status(
-        &self,
-        by: &Caller,
-        id: &str,
-        status: LeadStatus,
-    ) -> Result<Lead, ApiError> {
-        let id = Uuid::parse_str(id).map_err(|_| quote_not_found())?;
-        let current = self
-            .store
-            .lead_by_id(id)
-            .await?
-            .ok_or_else(quote_not_found)?;
-        by.require_in(Role::Editor, current.campaign_id)?;
-        if current.status == status {
-            return Ok(current);
-        }
-        let illegal = |from: LeadStatus| ApiError::Conflict {
-            code: "illegal_transition",
-            message: format!(
-                "a {} quote cannot become {}",
-                from.as_str(),
-                status.as_str()
-            ),
-            field: Some("status".into()),
-        };
-        if !current.status.can_become(status) {
-            return Err(illegal(current.status));
-        }
-        let campaign = self
-            .store
-            .campaign_by_id(current.campaign_id)
-            .await?
-            .ok_or_else(quote_not_found)?;
-        let outbox = [NewOutbox::for_campaign(
-            &campaign,
-            "lead.status_changed",
-            json!({
-                "quote_id": current.id, "status": status, "previous": current.status,
-                "name": current.name, "email": current.email,
-            }),
-        )];
-        let updated = self
-            .store
-            .set_lead_status(id, current.status, status, &outbox)
-            .await?
-            .ok_or_else(|| illegal(current.status))?;
-        let change = by.change(
-            AuditAction::LeadStatus,
-            Some(campaign.id),
-            updated.id.to_string(),
-            Some(json!({"status": current.status})),
-            Some(json!({"status": updated.status})),
-        );
-        self.team.record(change).await;
-        let team = payload::TeamLead {
-            id: updated.id,
-            status: updated.status,
-            previous: Some(current.status),
-            at: updated.updated_at,
-        };
-        self.publisher
-            .publish(&campaign, Event::built_in(&team, Audience::Team))
-            .await;
-        if let Some(session) = updated.session_id {
-            let status = payload::LeadStatus {
-                quote_id: updated.id,
-                status: updated.status,
-            };
-            let event = Event::built_in(&status, Audience::Session(session));
-            self.publisher.publish(&campaign, event).await;
-        }
-        Ok(updated)
     }
 }

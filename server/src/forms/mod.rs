@@ -5,12 +5,16 @@
 //! so that a handler only parses, calls one function and renders. Testable
 //! without HTTP; errors are the API's own ([`ApiError`]).
 
+pub(crate) mod bots;
 pub(crate) mod campaigns;
+mod captcha;
 pub(crate) mod join;
 pub(crate) mod lead;
+mod lead_status;
 pub(crate) mod links;
 pub(crate) mod profile;
 pub(crate) mod referral;
+pub(crate) mod spam;
 
 use uuid::Uuid;
 
@@ -30,6 +34,14 @@ use crate::session::SessionKeys;
 use crate::store::SharedStore;
 use crate::team::Team;
 use crate::telemetry::Counters;
+
+/// A public form: a JSON body whose top level may carry fields of the
+/// campaign's own (its honeypot) besides the form's
+/// ([`crate::request::body::form_body`] reads it).
+pub(crate) trait Form: serde::de::DeserializeOwned {
+    /// The form's own fields.
+    const FIELDS: &'static [&'static str];
+}
 
 /// The consent a form carries, held against what the campaign asks
 /// (`required`: the current version of its text): 422 `consent_required`
@@ -201,6 +213,7 @@ pub(crate) struct Forms {
     leaderboard_changes: Arc<LeaderboardChanges>,
     publisher: Publisher,
     team: Team,
+    captcha: Arc<captcha::Captcha>,
 }
 
 /// The handles the form services work with.
@@ -235,6 +248,7 @@ impl Forms {
             leaderboard_changes,
             publisher,
             team,
+            captcha: Arc::new(captcha::Captcha::new(&config.bots)),
         }
     }
 }
@@ -251,6 +265,11 @@ impl Publisher {
     /// Publishes on `bus`, counting in `counters`.
     pub(crate) fn new(bus: Arc<dyn EventBus>, counters: Arc<Counters>) -> Self {
         Self { bus, counters }
+    }
+
+    /// The counters it counts in.
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// Publishes a live event after its rows were committed. The write
@@ -362,6 +381,41 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert!(normalize_email("email", &long).is_err());
+    }
+
+    /// The fields serde knows a form by (as its "unknown field" error
+    /// lists them).
+    fn known_fields<T: Form + std::fmt::Debug>() -> std::collections::BTreeSet<String> {
+        let error = serde_json::from_str::<T>(r#"{"-": 1}"#).expect_err("an unknown field");
+        let message = error.to_string();
+        let (_, expected) = message
+            .split_once("expected one of")
+            .expect("the fields listed");
+        expected
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn a_forms_fields_are_the_ones_it_reads() {
+        let fields = |list: &[&str]| list.iter().map(|f| (*f).to_owned()).collect();
+        assert_eq!(
+            known_fields::<join::JoinRequest>(),
+            fields(join::JoinRequest::FIELDS)
+        );
+        assert_eq!(
+            known_fields::<lead::LeadRequest>(),
+            fields(lead::LeadRequest::FIELDS)
+        );
+        // A honeypot may be named like none of them.
+        let every: std::collections::BTreeSet<String> = fields(join::JoinRequest::FIELDS)
+            .union(&fields(lead::LeadRequest::FIELDS))
+            .cloned()
+            .collect();
+        assert_eq!(every, fields(&crate::model::campaign::bots::FORM_FIELDS));
     }
 
     #[test]

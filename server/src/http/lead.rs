@@ -19,11 +19,15 @@ use crate::request::markers::PageQuery;
 use crate::state::AppState;
 use serde_json::Value;
 
-use super::{ApiError, bearer_token, campaign_query, client_ip, json_body, page, state, team};
+use super::{
+    ApiError, bearer_token, campaign_query, client_address, client_ip, json_body, page, state, team,
+};
+use crate::forms::bots::Sender;
 use crate::forms::lead::{LeadRequest, Submission};
 use crate::model::lead::{Lead, LeadReceipt, LeadStatus};
 use crate::model::schema::{ListFormat, Slug};
 use crate::model::team::Role;
+use crate::request::body::form_body;
 
 /// Routes of this resource.
 pub(crate) fn router() -> Router {
@@ -55,7 +59,9 @@ pub(crate) struct LeadList {
 /// A session token (`Authorization: Bearer`, optional) links the lead to its
 /// session, which then gets its `lead.status` events. With an
 /// `Idempotency-Key`, a retry of the same request answers the lead stored
-/// first (`Idempotent-Replayed: true`).
+/// first (`Idempotent-Replayed: true`). Besides its own fields the body may
+/// carry the campaign's honeypot field (`config.forms.honeypot`); any other
+/// is refused.
 #[endpoint(
     tags("leads"),
     security((), ("sessionToken" = [])),
@@ -70,9 +76,13 @@ pub(crate) struct LeadList {
 )]
 async fn submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let state = state(depot)?;
-    let form: LeadRequest = json_body(req, &state.config).await?;
+    let (form, extra): (LeadRequest, _) = form_body(req, &state.config).await?;
     super::check_campaign_origin(req, &state, &form.campaign).await?;
-    let client = client_ip(req, &state);
+    let sender = Sender {
+        key: client_ip(req, &state),
+        address: client_address(req, &state),
+        extra,
+    };
     let submitted = state
         .forms
         .submit_lead(Submission {
@@ -82,7 +92,7 @@ async fn submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
                 .headers()
                 .get("idempotency-key")
                 .map(HeaderValue::as_bytes),
-            client: &client,
+            sender: &sender,
         })
         .await?;
     if submitted.replayed {

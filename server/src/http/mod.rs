@@ -20,6 +20,7 @@ pub(crate) mod outbox;
 pub(crate) mod referral;
 pub(crate) mod reports;
 pub(crate) mod session;
+pub(crate) mod spam;
 pub(crate) mod team;
 pub(crate) mod translate;
 pub(crate) mod user;
@@ -32,9 +33,9 @@ use salvo::prelude::*;
 
 use crate::model::campaign::Campaign;
 pub(crate) use crate::request::{
-    ApiError, Inject, MAX_PAGE, bearer_token, check_campaign_origin, client_ip, json_body, page,
-    query_u32, read_body, request_origin, sees_campaign, state, team, team_campaign,
-    visible_campaign,
+    ApiError, Inject, MAX_PAGE, bearer_token, check_campaign_origin, client_address, client_ip,
+    json_body, page, query_u32, read_body, request_origin, sees_campaign, state, team,
+    team_campaign, visible_campaign,
 };
 use crate::request::{access, body};
 use crate::state::AppState;
@@ -84,6 +85,7 @@ pub fn routes_tree() -> Router {
         .push(mail::router())
         .push(referral::router())
         .push(outbox::router())
+        .push(spam::router())
         .push(team::router())
         .push(translate::router())
         .push(webtransport::describe::router())

@@ -7,9 +7,11 @@ use uuid::Uuid;
 
 use salvo_oapi::{ToSchema, endpoint};
 
-use super::{ApiError, bearer_token, client_ip, json_body, state};
+use super::{ApiError, bearer_token, client_address, client_ip, state};
+use crate::forms::bots::Sender;
 use crate::forms::join::JoinRequest;
 use crate::request::answers;
+use crate::request::body::form_body;
 
 /// Routes of this resource.
 pub(crate) fn router() -> Router {
@@ -35,7 +37,9 @@ pub(crate) struct JoinResponse {
 /// Join the campaign
 ///
 /// A visitor session's token (`Authorization: Bearer`, optional) links the
-/// user to that session's first touch; a bad token is 401.
+/// user to that session's first touch; a bad token is 401. Besides its own
+/// fields the body may carry the campaign's honeypot field
+/// (`config.forms.honeypot`); any other is refused.
 #[endpoint(
     tags("visitors"),
     security((), ("sessionToken" = [])),
@@ -53,11 +57,16 @@ async fn register(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let state = state(depot)?;
-    let body: JoinRequest = json_body(req, &state.config).await?;
+    let (body, extra): (JoinRequest, _) = form_body(req, &state.config).await?;
     super::check_campaign_origin(req, &state, &body.campaign).await?;
+    let sender = Sender {
+        key: client_ip(req, &state),
+        address: client_address(req, &state),
+        extra,
+    };
     let joined = state
         .forms
-        .join(body, bearer_token(req.headers()), &client_ip(req, &state))
+        .join(body, bearer_token(req.headers()), &sender)
         .await?;
     res.status_code(StatusCode::CREATED);
     res.render(Json(JoinResponse {

@@ -105,6 +105,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../../web-client/admin/views.js"),
     ),
     (
+        "admin/spam.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web-client/admin/spam.js"),
+    ),
+    (
         "admin/admin.css",
         "text/css; charset=utf-8",
         include_str!("../../../web-client/admin/admin.css"),
@@ -256,9 +261,15 @@ fn demo_policy(req: &Request, depot: &Depot, state: &AppState) -> Result<String,
     let webtransport = url::Url::parse(&webtransport)
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default();
+    // The CAPTCHA widgets a campaign may ask for (`config.forms.captcha`):
+    // each provider's documented sources.
+    const TURNSTILE: &str = "https://challenges.cloudflare.com";
+    const HCAPTCHA: &str = "https://hcaptcha.com https://*.hcaptcha.com";
     Ok(format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         connect-src 'self' {webtransport}; base-uri 'none'; form-action 'self'; \
+        "default-src 'none'; script-src 'self' {TURNSTILE} {HCAPTCHA}; \
+         style-src 'self' {HCAPTCHA}; img-src 'self' data:; \
+         frame-src {TURNSTILE} {HCAPTCHA}; \
+         connect-src 'self' {webtransport} {HCAPTCHA}; base-uri 'none'; form-action 'self'; \
          frame-ancestors {}",
         state.config.frame_ancestors
     ))

@@ -77,6 +77,8 @@ pub struct ErasureReport {
     pub leads: u64,
     /// Outbox entries whose payload was scrubbed.
     pub outbox_entries: u64,
+    /// Submissions held as spam (or listed) that were removed.
+    pub spam: u64,
     /// Live events removed from the event history (they named the person);
     /// `null` when the history could not be reached (Redis down): those
     /// events then leave it as it is trimmed.

@@ -11,6 +11,7 @@ pub(crate) mod lead;
 pub(crate) mod outbox;
 pub(crate) mod report;
 pub(crate) mod schema;
+pub(crate) mod spam;
 pub(crate) mod team;
 pub(crate) mod text;
 pub(crate) mod translation;

@@ -171,12 +171,14 @@ pub enum AuditAction {
     FeedConsumerMoved,
     /// A feed consumer was deleted.
     FeedConsumerDeleted,
+    /// A form submission held as spam was released ("not spam") and replayed.
+    SpamReleased,
 }
 
 impl AuditAction {
     /// Every action (a new variant goes here too: the API description
     /// lists these).
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::LeadStatus,
         Self::CampaignCreated,
         Self::CampaignUpdated,
@@ -188,6 +190,7 @@ impl AuditAction {
         Self::FeedConsumerCreated,
         Self::FeedConsumerMoved,
         Self::FeedConsumerDeleted,
+        Self::SpamReleased,
     ];
 
     /// The stored name.
@@ -204,6 +207,7 @@ impl AuditAction {
             Self::FeedConsumerCreated => "feed_consumer.created",
             Self::FeedConsumerMoved => "feed_consumer.moved",
             Self::FeedConsumerDeleted => "feed_consumer.deleted",
+            Self::SpamReleased => "spam.released",
         }
     }
 }

@@ -170,6 +170,7 @@ pub(crate) const NOT_FOUND: ErrorAnswer = ErrorAnswer {
         "unknown_code",
         "quote_not_found",
         "outbox_entry_not_found",
+        "spam_not_found",
         "cursors_disabled",
         "leaderboard_disabled",
         "not_found",
@@ -211,6 +212,7 @@ pub(crate) const CONFLICT: ErrorAnswer = ErrorAnswer {
         "slug_taken",
         "illegal_transition",
         "no_cursor_stream",
+        "not_held",
         "conflict",
     ],
 };
@@ -238,6 +240,9 @@ pub(crate) const INVALID: ErrorAnswer = ErrorAnswer {
         "unknown_event_type",
         "self_referral",
         "unsupported_locale",
+        "captcha_required",
+        "captcha_invalid",
+        "captcha_reused",
     ],
 };
 /// 422 for a name that cannot be a feed consumer's.
@@ -255,8 +260,8 @@ pub(crate) const LIMITED: ErrorAnswer = ErrorAnswer {
 /// 503 for a dependency that cannot answer now.
 pub(crate) const UNAVAILABLE: ErrorAnswer = ErrorAnswer {
     status: 503,
-    meaning: "The database or the server cannot answer now; retry",
-    codes: &["unavailable", "busy", "overloaded"],
+    meaning: "The database, the server or (for a form with a CAPTCHA whose campaign refuses then) the CAPTCHA provider cannot answer now; retry",
+    codes: &["unavailable", "busy", "overloaded", "captcha_unavailable"],
 };
 
 answers! {

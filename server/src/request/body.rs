@@ -7,6 +7,7 @@ use salvo::prelude::*;
 use serde::de::DeserializeOwned;
 
 use super::ApiError;
+use crate::forms::Form;
 
 /// Reads the body as JSON into `T`, within the configured size limit and
 /// body timeout (408 `request_timeout`).
@@ -121,8 +122,56 @@ impl Handler for DrainRefused {
     }
 }
 
+/// Reads a [`Form`] as [`json_body`] does: its own fields into `T`, every
+/// other top-level field into the map (for the form to judge).
+pub(crate) async fn form_body<T: Form>(
+    req: &mut Request,
+    config: &crate::config::Config,
+) -> Result<(T, serde_json::Map<String, serde_json::Value>), ApiError> {
+    let limit = config.max_body_bytes;
+    let is_json = media_type(req)
+        .is_some_and(|essence| essence == "application/json" || essence.ends_with("+json"));
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let bytes = read_body(req, limit, config.body_timeout).await?;
+    parse_form(&bytes)
+}
+
+/// Parses `bytes` as a [`Form`] ([`form_body`]).
+pub(crate) fn parse_form<T: Form>(
+    bytes: &[u8],
+) -> Result<(T, serde_json::Map<String, serde_json::Value>), ApiError> {
+    let serde_json::Value::Object(mut fields) = checked_document(bytes)? else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "a checked body is an object"
+        )));
+    };
+    let others: Vec<String> = fields
+        .keys()
+        .filter(|key| !T::FIELDS.contains(&key.as_str()))
+        .cloned()
+        .collect();
+    if others.is_empty() {
+        return Ok((typed(bytes)?, serde_json::Map::new()));
+    }
+    let extra = others
+        .into_iter()
+        .filter_map(|key| fields.remove_entry(&key))
+        .collect();
+    let own = serde_json::to_vec(&fields).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok((typed(&own)?, extra))
+}
+
 /// Parses `bytes` as JSON into `T` with the error mapping of [`json_body`].
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    checked_document(bytes)?;
+    typed(bytes)
+}
+
+/// `bytes` as a JSON object without NUL characters: 400 `malformed_json`
+/// when it is not JSON, 422 when it is not such an object.
+fn checked_document(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::BadRequest {
             code: "malformed_json",
@@ -157,6 +206,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             field: Some(path),
         });
     }
+    Ok(document)
+}
+
+/// `bytes`, a checked document, into `T`: 422 naming the field of the wrong
+/// shape.
+fn typed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let parsed = serde_path_to_error::deserialize(&mut de)
         .map_err(|err| (err.path().to_string(), err.into_inner()))

@@ -17,6 +17,7 @@ mod migrations;
 mod parts;
 mod postgres;
 mod rows;
+pub(crate) mod spam;
 mod sql;
 mod sqlite;
 
@@ -34,6 +35,7 @@ pub(crate) use parts::{
     CampaignStore, ErasureStore, FeedStore, LeadStore, MemoryStore, OutboxStore, ReportStore,
     TeamStore, UserStore,
 };
+pub(crate) use spam::SpamStore;
 
 /// Row counts shown on a campaign's metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -79,6 +81,7 @@ pub trait Store:
     + FeedStore
     + TeamStore
     + MailStore
+    + SpamStore
 {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -121,6 +121,11 @@ pub struct Counters {
     pub webhook_delivery: Histogram,
     /// Mail attempts by outcome (`sent`, `retrying`, `dead`, `suppressed`).
     pub mail_attempts: IntCounterVec,
+    /// CAPTCHA tokens checked, by provider and result (`valid`,
+    /// `invalid`, `reused`, `unavailable`).
+    pub captcha_checks: IntCounterVec,
+    /// Form submissions held or marked as spam, by form and reason.
+    pub spam: IntCounterVec,
     /// Texts looked up in the translation memory, by result (`hit`, `miss`).
     pub translation_memory: IntCounterVec,
     /// Calls to LibreTranslate by outcome (`ok`, `failed`).
@@ -146,6 +151,7 @@ impl Default for Counters {
             "Connections refused before a request or session: over a connection cap, or (QUIC) silent past the handshake deadline.",
             &["transport"],
         );
+        let (captcha_checks, spam) = bot_counters();
         let webtransport_refused = counter_vec(
             "ovasabi_webtransport_refused_total",
             "WebTransport handshakes refused, by the status answered.",
@@ -203,6 +209,8 @@ impl Default for Counters {
                 "Mail attempts by outcome: sent, retrying (failed, retried later), dead (failed for the last time, or not to be sent) or suppressed (refused for good: the address is suppressed).",
                 &["outcome"],
             ),
+            captcha_checks,
+            spam,
             translation_memory: counter_vec(
                 "ovasabi_translation_memory_total",
                 "Texts looked up in the translation memory, by result: hit or miss.",
@@ -229,6 +237,22 @@ impl Default for Counters {
     }
 }
 
+/// The bot defence's counters: CAPTCHA checks, and spam.
+fn bot_counters() -> (IntCounterVec, IntCounterVec) {
+    (
+        counter_vec(
+            "ovasabi_captcha_checks_total",
+            "CAPTCHA tokens checked with their provider, by provider and result: valid, invalid, reused or unavailable (the provider could not answer; the campaign's on_outage decided).",
+            &["provider", "result"],
+        ),
+        counter_vec(
+            "ovasabi_spam_total",
+            "Form submissions held as spam (honeypot, too_fast) or let through marked (captcha_unavailable), by form and reason.",
+            &["form", "reason"],
+        ),
+    )
+}
+
 impl Registered for Counters {
     fn register(&self, registry: &Registry) {
         register(registry, self.http_requests.clone());
@@ -244,6 +268,8 @@ impl Registered for Counters {
         register(registry, self.webhook_attempts.clone());
         register(registry, self.webhook_delivery.clone());
         register(registry, self.mail_attempts.clone());
+        register(registry, self.captcha_checks.clone());
+        register(registry, self.spam.clone());
         register(registry, self.translation_memory.clone());
         register(registry, self.translation_machine.clone());
         register(registry, self.translation_breaker_open.clone());

@@ -1,6 +1,6 @@
 //! The `ovasabi-edge` binary as a newcomer runs it.
 
-use crate::support::{RunningBinary, binary_command};
+use crate::support::{RunningBinary, binary_command, repo_root};
 
 #[test]
 fn bad_config_exits_non_zero_with_a_one_line_reason() {
@@ -126,6 +126,8 @@ async fn sigterm_finishes_what_is_in_flight_and_tells_clients() {
     ];
     let server = RunningBinary::start(&env).await;
     let base = server.base.clone();
+    // The lead below is sent at once, as no page does.
+    crate::support::without_minimum_time(&base, "sigterm-test-admin-token").await;
     let client = reqwest::Client::new();
     let session: serde_json::Value = client
         .post(format!("{base}/api/session"))
@@ -219,4 +221,49 @@ async fn sigterm_finishes_what_is_in_flight_and_tells_clients() {
         "{leads}"
     );
     again.stop("TERM").await;
+}
+
+/// The demo campaign as shipped (a honeypot, a minimum time) against a
+/// scripted form bot (`scripts/form-bot`: it reads the demo page, fills
+/// every input and posts at once): every post is answered 201, and the
+/// Spam view fills instead of the public figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_bot_fills_the_spam_view_not_the_figures() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = format!("sqlite://{}/edge.db", dir.path().display());
+    let admin = "form-bot-test-admin-token";
+    let server = RunningBinary::start(&[
+        ("DATABASE_URL", db.as_str()),
+        ("OVASABI_HTTP_ADDR", "127.0.0.1:0"),
+        ("OVASABI_WT_ADDR", "127.0.0.1:0"),
+        ("OVASABI_ADMIN_TOKEN", admin),
+    ])
+    .await;
+    let base = server.base.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(repo_root().join("scripts/form-bot"))
+            .args(["--base", &base, "--count", "4", "--admin-token", admin])
+            .output()
+            .expect("python3 runs scripts/form-bot")
+    })
+    .await
+    .expect("joined");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(
+        report["answered"],
+        serde_json::json!({"/api/user/register 201": 4, "/api/quote 201": 4}),
+        "{report}"
+    );
+    assert_eq!(
+        report["counted"],
+        serde_json::json!({"users": 0, "leads": 0, "referrals": 0})
+    );
+    assert_eq!(report["spam"]["held"], 8, "{report}");
+    server.stop("TERM").await;
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 use loadgen::target::{bench_campaign, user_tokens};
 use loadgen::{cursors, forms, impair, lossy, sse};
 
-use crate::support::{Db, spawn_app};
+use serde_json::json;
+
+use crate::support::{As, Db, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cursor_scenario_runs_and_measures() {
@@ -134,6 +136,8 @@ async fn the_forms_scenario_runs_and_every_lead_is_in_the_outbox() {
         concurrency: 8,
         requests: 100,
         addresses: 2,
+        session_age: None,
+        honeypot: None,
     })
     .await
     .expect("runs");
@@ -147,4 +151,28 @@ async fn the_forms_scenario_runs_and_every_lead_is_in_the_outbox() {
         .filter(|e| e.event_type == "lead.created")
         .count();
     assert_eq!(leads, 100, "every lead in the outbox");
+
+    // Behind a honeypot and a minimum time, the load is a page's: sessions
+    // old enough, the honeypot blank. Every lead counts; none is spam.
+    app.open_campaign(
+        "bots",
+        json!({"forms": {"honeypot": "website", "min_seconds": 1},
+               "rate_limits": {"quotes_per_minute": 10000}}),
+    )
+    .await;
+    let report = forms::run(forms::FormLoad {
+        base: app.url(""),
+        campaign: "bots".into(),
+        concurrency: 8,
+        requests: 100,
+        addresses: 2,
+        session_age: Some(Duration::from_millis(1100)),
+        honeypot: Some("website".into()),
+    })
+    .await
+    .expect("runs");
+    assert_eq!((report.ok, report.errors), (100, 0));
+    assert_eq!(app.metrics("bots").await["leads"], 100);
+    let spam = app.get("/api/spam?campaign=bots", As::Admin).await;
+    assert_eq!(spam.assert_status(200)["counts"]["held"], 0);
 }

@@ -18,7 +18,7 @@ use crate::support::{As, Db, TestApp, poll_until, read, spawn_app_with};
 const PUBLIC: &str = "http://edge.test";
 
 /// The app, mailing through `smtp` (a URL), fast retries.
-async fn mailing_app(db: Db, smtp: &str) -> TestApp {
+pub(crate) async fn mailing_app(db: Db, smtp: &str) -> TestApp {
     let smtp = smtp.to_owned();
     spawn_app_with(db, move |config| {
         config.mail.smtp_url = Some(smtp.as_str().into());
@@ -42,7 +42,7 @@ async fn verifying_campaign(app: &TestApp, slug: &str) {
 /// Opens the verification link of the last mail to `address` the way a
 /// browser does (the 303 to the verify page), then verifies the token that
 /// page was handed; the answer.
-async fn verify_from_mail(app: &TestApp, sink: &SmtpSink, address: &str) -> Value {
+pub(crate) async fn verify_from_mail(app: &TestApp, sink: &SmtpSink, address: &str) -> Value {
     let mails = sink.wait_for(address, 1).await;
     let mail = mails
         .iter()

@@ -38,6 +38,7 @@ mod proxy;
 mod referral;
 mod scale_out;
 mod shutdown;
+mod spam;
 mod team;
 mod tenant_bounds;
 mod translate;

@@ -1,5 +1,6 @@
 //! Campaigns: what a campaign is and the rules its fields follow.
 
+pub(crate) mod bots;
 pub(crate) mod event_types;
 pub(crate) mod mail;
 pub(crate) mod settings;

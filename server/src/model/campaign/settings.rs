@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::bots::CaptchaSettings;
 use super::event_types::EventTypeDecl;
 use super::mail::{MailSettings, NotifySettings, Verify};
 
@@ -131,6 +132,18 @@ pub struct FormRules {
     /// (Named `quote` in campaign files and the API, as it always was.)
     #[serde(rename = "quote")]
     pub lead: LeadRules,
+    /// The honeypot: the name of a field the page hides from people. A
+    /// join or lead that fills it is held as spam (answered like a
+    /// success). Not shown in the public view.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub honeypot: Option<String>,
+    /// A join or lead sent sooner than this many seconds after its
+    /// visitor session began (its first touch), or with no session, is held
+    /// as spam. 0 (the default) is off.
+    pub min_seconds: u32,
+    /// A CAPTCHA on the join and lead forms, verified by the server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub captcha: Option<CaptchaSettings>,
 }
 
 /// The longest display name a campaign may accept (`forms.join.max_name_chars`).
@@ -359,12 +372,15 @@ impl CampaignConfig {
         }
     }
 
-    /// The configuration as shown to anyone: without the webhook receivers.
+    /// The configuration as shown to anyone: without the webhook receivers
+    /// and the honeypot's name.
     pub fn public_view(&self) -> Self {
-        Self {
+        let mut view = Self {
             webhooks: Vec::new(),
             ..self.clone()
-        }
+        };
+        view.forms.honeypot = None;
+        view
     }
 }
 

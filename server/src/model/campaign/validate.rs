@@ -84,6 +84,11 @@ impl CampaignConfig {
                 ));
             }
         }
+        super::bots::validate(
+            self.forms.honeypot.as_deref(),
+            self.forms.min_seconds,
+            self.forms.captcha.as_ref(),
+        )?;
         for (field, consent) in [
             ("forms.join.consent", &join.consent),
             ("forms.quote.consent", &lead.consent),

@@ -74,6 +74,7 @@ where
                 erased.report.users = erase_users::<DB>(&mut tx, &person).await?;
                 erased.report.leads = erase_leads::<DB>(&mut tx, &mut person, now).await?;
                 erased.report.outbox_entries = scrub_outbox::<DB>(&mut tx, &person, now).await?;
+                erased.report.spam = erase_spam::<DB>(&mut tx, &person).await?;
                 scrub_live_state::<DB>(&mut tx, &person).await?;
                 person.sessions.sort_unstable();
                 person.sessions.dedup();
@@ -313,6 +314,44 @@ where
         leads += DB::rows_affected(&done);
     }
     Ok(leads)
+}
+
+/// Removes the submissions listed as spam (in the campaign) that one of
+/// the emails sent, or that became one of the users or leads; how many.
+async fn erase_spam<DB: Dialect>(tx: &mut WriteTx<DB>, person: &Person) -> Result<u64, StoreError>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    String: Param<DB>,
+    Uuid: Param<DB>,
+    Option<i64>: Param<DB>,
+{
+    let nobody = Uuid::nil();
+    let mut whose: Vec<(String, Uuid)> = person
+        .emails
+        .iter()
+        .map(|email| (email.clone(), nobody))
+        .collect();
+    whose.extend(
+        person
+            .ids
+            .iter()
+            .chain(&person.leads)
+            .map(|id| (String::new(), *id)),
+    );
+    let mut removed = 0;
+    for (email, id) in whose {
+        let done = sqlx::query(
+            "DELETE FROM service_spam
+             WHERE (email = $1 OR id = $2) AND ($3 IS NULL OR campaign_id = $3)",
+        )
+        .bind(email)
+        .bind(id)
+        .bind(person.campaign)
+        .execute(&mut **tx)
+        .await?;
+        removed += DB::rows_affected(&done);
+    }
+    Ok(removed)
 }
 
 /// Scrubs the outbox payloads (of the campaign) that are about the person:

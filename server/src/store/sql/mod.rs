@@ -31,6 +31,7 @@ mod mail;
 mod memory;
 mod outbox;
 mod reports;
+mod spam;
 mod team;
 mod users;
 
@@ -219,7 +220,8 @@ where
         + ReportStore
         + FeedStore
         + TeamStore
-        + super::MailStore,
+        + super::MailStore
+        + super::SpamStore,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
     async fn ping(&self) -> Result<(), StoreError> {

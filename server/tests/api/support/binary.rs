@@ -97,3 +97,30 @@ pub(crate) fn binary_command(env: &[(&str, &str)]) -> std::process::Command {
         .envs(env.iter().copied());
     cmd
 }
+
+/// Turns the shipped campaign's minimum time off (`config.forms.min_seconds`),
+/// for tests of other things that post its forms at once, without a
+/// session. Another instance's campaign cache learns it within a second.
+pub(crate) async fn without_minimum_time(base: &str, admin: &str) {
+    let client = reqwest::Client::new();
+    let url = format!("{base}/api/campaign/ovasabi-website");
+    let current: serde_json::Value = client
+        .get(&url)
+        .bearer_auth(admin)
+        .send()
+        .await
+        .expect("campaign")
+        .json()
+        .await
+        .expect("JSON");
+    let mut config = current["config"].clone();
+    config["forms"]["min_seconds"] = serde_json::json!(0);
+    let patched = client
+        .patch(&url)
+        .bearer_auth(admin)
+        .json(&serde_json::json!({ "config": config }))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(patched.status(), 200, "the shipped campaign patched");
+}

@@ -8,6 +8,7 @@ pub(crate) mod binary;
 pub(crate) mod db;
 pub(crate) mod fake_libretranslate;
 pub(crate) mod fake_receiver;
+pub(crate) mod siteverify;
 pub(crate) mod smtp;
 pub(crate) mod sse;
 pub(crate) mod wt;
