@@ -1,9 +1,11 @@
 // The dashboard's views. Each renders into `main` from the documented API
 // and acts through it; what the key's role may not do has no control.
 // Every text from the server is set as text (`h` never parses HTML).
+// The Spam view is in spam.js, which uses the helpers exported here.
 
 import { api, download, getJson, send } from './api.js';
 import uPlot from '/admin/uPlot.esm.js';
+import { spam } from './spam.js';
 
 /** @typedef {import('./app.js').Context} Context */
 
@@ -32,20 +34,20 @@ export function h(tag, attrs, ...children) {
 }
 
 /** @param {string | null | undefined} at */
-function when(at) {
+export function when(at) {
   if (!at) return '—';
   const date = new Date(at);
   return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 }
 
 /** @param {string} text */
-const empty = (text) => h('p', { class: 'empty' }, text);
+export const empty = (text) => h('p', { class: 'empty' }, text);
 
 /**
  * A table with a caption for screen readers.
  * @param {string} caption @param {string[]} head @param {HTMLElement[]} rows
  */
-function table(caption, head, rows) {
+export function table(caption, head, rows) {
   return h(
     'div',
     { class: 'scroll' },
@@ -60,7 +62,7 @@ function table(caption, head, rows) {
 }
 
 /** A campaign is needed; says what to do without one. @param {HTMLElement} main @param {Context} ctx */
-function needCampaign(main, ctx) {
+export function needCampaign(main, ctx) {
   if (ctx.campaign) return false;
   main.append(
     h('h2', null, 'No campaign yet'),
@@ -77,7 +79,7 @@ function needCampaign(main, ctx) {
  * Runs `task` at most once per `ms`, the last call winning.
  * @param {() => void} task @param {number} ms
  */
-function debounce(task, ms) {
+export function debounce(task, ms) {
   /** @type {ReturnType<typeof setTimeout> | null} */
   let timer = null;
   return () => {
@@ -86,7 +88,7 @@ function debounce(task, ms) {
   };
 }
 
-const q = encodeURIComponent;
+export const q = encodeURIComponent;
 
 // ---------------------------------------------------------------- Live
 
@@ -843,7 +845,7 @@ async function audit(main, ctx) {
     );
     if (!before) {
       if (rows.length === 0) {
-        list.replaceChildren(empty('No changes yet: every status, configuration, override, retry, erasure and key change is written here.'));
+        list.replaceChildren(empty('No changes yet: every status, configuration, override, retry, spam release, erasure and key change is written here.'));
         return;
       }
       const t = table('Audit log, newest first', ['When', 'Who', 'What', 'Campaign', 'Target', 'Before', 'After'], rows);
@@ -860,4 +862,4 @@ async function audit(main, ctx) {
 }
 
 /** @type {Record<string, (main: HTMLElement, ctx: Context) => Promise<void>>} */
-export const VIEWS = { live, leads, participants, deliveries, translations, campaigns, team };
+export const VIEWS = { live, leads, participants, deliveries, spam, translations, campaigns, team };

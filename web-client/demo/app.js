@@ -48,6 +48,12 @@ function toast(text) {
   setTimeout(() => element.remove(), 5000);
 }
 
+// The campaign's public view (its locales, its CAPTCHA): null when it cannot be read.
+/** @type {Promise<any>} */
+const campaignInfo = fetch(`${baseUrl ?? ''}/api/campaign/${encodeURIComponent(campaign)}`)
+  .then((r) => (r.ok ? r.json() : null))
+  .catch(() => null);
+
 /** The campaign's own event types this page shows. */
 /** @typedef {{ announcement: { title: string, url?: string }, 'onboarding.completed': { step: string } }} OwnEvents */
 /** @type {import('/client/ovasabi.js').Live<OwnEvents>} */
@@ -195,6 +201,165 @@ function field(form, name) {
   return element instanceof HTMLInputElement || element instanceof HTMLTextAreaElement ? element.value.trim() : '';
 }
 
+// The campaign's CAPTCHA (`config.forms.captcha` in its public view): the
+// provider's widget rendered in each form's `.captcha` box, its token sent as
+// `captchaToken`. Without one no script is loaded; when the script cannot
+// load (blocked, offline) the page works on and a form's refusal
+// (`captcha_required`) is explained.
+const CAPTCHA_SCRIPTS = {
+  turnstile: 'https://challenges.cloudflare.com/turnstile/v0/api.js',
+  hcaptcha: 'https://js.hcaptcha.com/1/api.js',
+};
+/** Where each provider's widget puts its token in the form. */
+const CAPTCHA_INPUTS = { turnstile: 'cf-turnstile-response', hcaptcha: 'h-captcha-response' };
+
+/**
+ * What `turnstile` and `hcaptcha` both offer.
+ * @typedef {object} CaptchaApi
+ * @property {(container: HTMLElement, options: Record<string, unknown>) => string | undefined} render
+ * @property {(id?: string) => string | undefined | null} getResponse
+ * @property {(id?: string) => void} reset
+ */
+
+/** The forms' CAPTCHA widgets. */
+class FormCaptcha {
+  /** @type {'turnstile' | 'hcaptcha' | null} none until the campaign has one */
+  provider = null;
+  /** Whether the provider's script could not load. */
+  failed = false;
+  /** @type {CaptchaApi | null} */
+  api = null;
+  /** @type {Map<HTMLFormElement, string | undefined>} each form's widget */
+  widgets = new Map();
+
+  /**
+   * Shows the campaign's CAPTCHA in every form that has a `.captcha` box.
+   * @param {{ provider?: string, site_key?: string } | null | undefined} settings
+   */
+  async start(settings) {
+    const provider = settings?.provider;
+    if (provider !== 'turnstile' && provider !== 'hcaptcha') return;
+    this.provider = provider;
+    const boxes = /** @type {HTMLElement[]} */ ([...document.querySelectorAll('form .captcha')]);
+    for (const box of boxes) {
+      box.hidden = false;
+      box.textContent = 'Loading the anti-bot check…';
+    }
+    try {
+      this.api = await loadCaptcha(provider);
+      for (const box of boxes) {
+        box.replaceChildren();
+        const id = this.api.render(box, { sitekey: settings?.site_key });
+        this.widgets.set(/** @type {HTMLFormElement} */ (box.closest('form')), id);
+      }
+    } catch {
+      this.failed = true;
+      for (const box of boxes) {
+        box.textContent = 'The anti-bot check could not load (blocked or offline): this form cannot be sent until it does.';
+      }
+    }
+  }
+
+  /**
+   * The token of `form`'s widget ('' before it is solved).
+   * @param {HTMLFormElement} form
+   */
+  token(form) {
+    if (!this.provider) return '';
+    let token = '';
+    if (this.api && this.widgets.has(form)) {
+      try {
+        token = this.api.getResponse(this.widgets.get(form)) ?? '';
+      } catch {
+        // gone: read its input below
+      }
+    }
+    return token || field(form, CAPTCHA_INPUTS[this.provider]);
+  }
+
+  /**
+   * A fresh challenge in `form` (a token is good for one submission).
+   * @param {HTMLFormElement} form
+   */
+  reset(form) {
+    if (!this.api || !this.widgets.has(form)) return;
+    try {
+      this.api.reset(this.widgets.get(form));
+    } catch {
+      // nothing to reset
+    }
+  }
+}
+
+/**
+ * Loads `provider`'s script for explicit rendering; its API once it called
+ * back. Rejects when the script is blocked or does not answer in 20 s.
+ * @param {'turnstile' | 'hcaptcha'} provider
+ * @returns {Promise<CaptchaApi>}
+ */
+function loadCaptcha(provider) {
+  return new Promise((resolve, reject) => {
+    const ready = 'ovasabiCaptchaReady';
+    const timer = setTimeout(() => reject(new Error('the CAPTCHA did not load')), 20_000);
+    Object.assign(globalThis, {
+      [ready]: () => {
+        clearTimeout(timer);
+        const api = /** @type {CaptchaApi | undefined} */ (/** @type {any} */ (globalThis)[provider]);
+        if (api) resolve(api);
+        else reject(new Error('the CAPTCHA script has no API'));
+      },
+    });
+    const script = document.createElement('script');
+    script.src = `${CAPTCHA_SCRIPTS[provider]}?render=explicit&onload=${ready}`;
+    script.async = true;
+    script.addEventListener('error', () => {
+      clearTimeout(timer);
+      reject(new Error('the CAPTCHA script cannot load'));
+    });
+    document.head.append(script);
+  });
+}
+
+const captcha = new FormCaptcha();
+void campaignInfo.then((info) => captcha.start(info?.config?.forms?.captcha));
+
+/**
+ * What the bot defence wants with a form: its honeypot (`website`) only when
+ * filled (the server refuses the field, even empty, where the campaign names
+ * no such honeypot), and the CAPTCHA's token when the campaign has one.
+ * @param {HTMLFormElement} form
+ * @returns {{ website?: string, captchaToken?: string }}
+ */
+function botFields(form) {
+  const website = field(form, 'website');
+  const token = captcha.token(form);
+  return { ...(website ? { website } : {}), ...(token ? { captchaToken: token } : {}) };
+}
+
+/**
+ * Says what went wrong with a form, a CAPTCHA's refusal in words (the
+ * submit handlers reset its widget, whatever the answer).
+ * @param {string} id the form's result line @param {unknown} error
+ */
+function refused(id, error) {
+  const text = error instanceof OvasabiError && error.code.startsWith('captcha_') ? captchaMessage(error.code) : explain(error);
+  say(id, text, true);
+}
+
+/** @param {string} code */
+function captchaMessage(code) {
+  switch (code) {
+    case 'captcha_required':
+      return captcha.failed
+        ? 'The anti-bot check could not load, so this form cannot be sent: reload the page or try again later.'
+        : 'Please complete the anti-bot check above the button, then send again.';
+    case 'captcha_unavailable':
+      return 'The anti-bot check cannot be verified right now: please try again in a moment.';
+    default: // captcha_invalid, captcha_reused
+      return 'The anti-bot check expired or was not accepted: please complete it again, then send.';
+  }
+}
+
 $('join-form').addEventListener('submit', async (e) => {
   e.preventDefault();
   const form = /** @type {HTMLFormElement} */ (e.currentTarget);
@@ -206,6 +371,7 @@ $('join-form').addEventListener('submit', async (e) => {
       name: field(form, 'name'),
       locale: document.documentElement.lang,
       ...(code ? { referralCode: code } : {}),
+      ...botFields(form),
     }, { baseUrl, token: live.token });
     userToken = joined.token;
     // From now on this visitor's cursor carries their name.
@@ -214,7 +380,9 @@ $('join-form').addEventListener('submit', async (e) => {
       ? `Welcome, ${joined.display_name}! Your referral code: ${joined.referral_code}`
       : `Almost there, ${joined.display_name}: open the link we mailed you to confirm your email.`);
   } catch (error) {
-    say('join-result', explain(error), true);
+    refused('join-result', error);
+  } finally {
+    captcha.reset(form); // a token is good for one submission
   }
 });
 
@@ -261,13 +429,16 @@ $('quote-form').addEventListener('submit', async (e) => {
         message: field(form, 'message'),
         ...(company ? { company } : {}),
         details: { page: location.pathname },
+        ...botFields(form),
       },
       { token: live.token, baseUrl },
     );
     form.dataset.quoteId = quote.id;
     say('quote-result', `Thanks! Request ${quote.id.slice(0, 8)} received (status: ${quote.status}).`);
   } catch (error) {
-    say('quote-result', explain(error), true);
+    refused('quote-result', error);
+  } finally {
+    captcha.reset(form); // a token is good for one submission
   }
 });
 
@@ -275,13 +446,8 @@ $('quote-form').addEventListener('submit', async (e) => {
 const strings = [...document.querySelectorAll('[data-i18n]')];
 const originals = strings.map((element) => element.textContent ?? '');
 const select = /** @type {HTMLSelectElement} */ ($('lang'));
-try {
-  const info = await (await fetch(`/api/campaign/${encodeURIComponent(campaign)}`)).json();
-  const locales = /** @type {string[]} */ (info?.config?.locales ?? ['en']);
-  for (const locale of locales) select.append(new Option(locale, locale));
-} catch {
-  select.append(new Option('en', 'en'));
-}
+const info = await campaignInfo;
+for (const locale of /** @type {string[]} */ (info?.config?.locales ?? ['en'])) select.append(new Option(locale, locale));
 select.addEventListener('change', async () => {
   const target = select.value;
   say('lang-note', '');

@@ -233,20 +233,61 @@ export function createSession(campaign, options = {}) {
 }
 
 /**
+ * The fields of `join`. `captchaToken` is the token of the campaign's
+ * CAPTCHA widget (`config.forms.captcha` in its public view), sent as
+ * `captcha_token`. Any other field is sent as given: that is how the
+ * campaign's honeypot travels (the hidden input's name and value, e.g.
+ * `website: input.value`). The server refuses (422, naming the field) a
+ * field the form does not have unless it is the campaign's honeypot
+ * (`config.forms.honeypot`, which only the team's view of the campaign
+ * shows): a page whose hidden input may not match its campaign sends it
+ * only when filled.
+ * @typedef {{
+ *   campaign: string, email: string, name: string, locale?: string, referralCode?: string, consent?: string,
+ *   captchaToken?: string, [field: string]: unknown
+ * }} JoinFields
+ */
+
+/**
+ * The fields of `requestQuote`: `captchaToken` and any other field as in
+ * {@link JoinFields}.
+ * @typedef {{
+ *   campaign: string, name: string, email: string, message: string, company?: string, phone?: string,
+ *   budget?: string | number, details?: Record<string, unknown>, consent?: string,
+ *   captchaToken?: string, [field: string]: unknown
+ * }} QuoteFields
+ */
+
+/**
+ * The body of a form: `captchaToken` sent as `captcha_token`.
+ * @param {Record<string, unknown>} fields
+ */
+function formBody({ captchaToken, ...rest }) {
+  return captchaToken === undefined ? rest : { ...rest, captcha_token: captchaToken };
+}
+
+/**
  * Joins the campaign. With the visitor session's `token`, the join is
  * attributed to that session's first touch; `consent` is the version of the
  * consent text agreed to, when the campaign asks for one. Pass the returned
  * token to `live.setToken` so that this visitor's cursor carries their name.
- * @param {{ campaign: string, email: string, name: string, locale?: string, referralCode?: string, consent?: string }} fields
- * @param {{ baseUrl?: string, token?: string }} [options]
  * Where the campaign verifies emails, the join counts once the link mailed
  * to the address is opened (`verified: false` until then; see `verifyEmail`).
+ *
+ * A join the campaign's bot defence catches (its honeypot filled, or sent
+ * sooner than `config.forms.min_seconds` after the visitor session began) is
+ * answered like any other and held for the campaign team. With a CAPTCHA,
+ * it rejects with `captcha_required`, `captcha_invalid` or `captcha_reused`
+ * (422, field `captcha_token`: reset the widget and send a fresh token) or
+ * `captcha_unavailable` (503: try again shortly).
+ * @param {JoinFields} fields
+ * @param {{ baseUrl?: string, token?: string }} [options]
  * @returns {Promise<{ master_id: string, display_name: string, referral_code: string, token: string, verified: boolean }>}
  */
 export function join(fields, options = {}) {
   const { referralCode, ...rest } = fields;
   return api(base(options.baseUrl), '/api/user/register', {
-    body: referralCode ? { ...rest, referral_code: referralCode } : rest,
+    body: formBody(referralCode ? { ...rest, referral_code: referralCode } : rest),
     token: options.token,
   });
 }
@@ -277,14 +318,15 @@ export function me(options) {
 
 /**
  * Sends a quote request; the same `idempotencyKey` never makes a second lead.
- * @param {{ campaign: string, name: string, email: string, message: string, company?: string, phone?: string, budget?: string | number, details?: Record<string, unknown>, consent?: string }} fields
+ * Bot defence and CAPTCHA errors as for {@link join}.
+ * @param {QuoteFields} fields
  * @param {{ baseUrl?: string, token?: string, idempotencyKey?: string }} [options]
  * @returns {Promise<{ id: string, status: LeadStatusName }>}
  */
 export function requestQuote(fields, options = {}) {
   const key = options.idempotencyKey ?? globalThis.crypto?.randomUUID?.();
   return api(base(options.baseUrl), '/api/quote', {
-    body: fields,
+    body: formBody(fields),
     token: options.token,
     headers: key ? { 'idempotency-key': key } : {},
   });

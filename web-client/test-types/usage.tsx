@@ -1,7 +1,7 @@
 // What a front-end developer writes, against the package's generated types
 // (`npm run build:types` first). It must type-check; each `@ts-expect-error`
 // line must not (tsc fails if one of them does).
-import { connect, type Live, type Member } from '@ovasabi/edge-client';
+import { connect, join, requestQuote, OvasabiError, type Live, type Member } from '@ovasabi/edge-client';
 import { OvasabiProvider, useCursors, useEvent, usePresence } from '@ovasabi/edge-client/react';
 
 type Announcement = { title: string; url?: string };
@@ -36,6 +36,21 @@ export async function plain() {
   // @ts-expect-error announcement's title is a string
   live.on('announcement', (e) => e.title.toFixed());
   return others;
+}
+
+export async function forms(token: string, honeypot: string) {
+  // The CAPTCHA widget's token, and the campaign's honeypot field as the hidden input holds it.
+  const joined = await join({ campaign: 'ovasabi-website', email: 'ada@example.com', name: 'Ada', captchaToken: token, website: honeypot });
+  const quote = await requestQuote({ campaign: 'ovasabi-website', name: 'Ada', email: 'ada@example.com', message: 'Hi', captchaToken: token, website: '' });
+  try {
+    // @ts-expect-error the CAPTCHA's token is a string
+    await join({ campaign: 'ovasabi-website', email: 'ada@example.com', name: 'Ada', captchaToken: 42 });
+    // @ts-expect-error a lead needs its message
+    await requestQuote({ campaign: 'ovasabi-website', name: 'Ada', email: 'ada@example.com', captchaToken: token });
+  } catch (e) {
+    if (e instanceof OvasabiError && e.code.startsWith('captcha_')) return e.field;
+  }
+  return `${joined.referral_code} ${quote.status}`;
 }
 
 export function Page() {
