@@ -27,6 +27,11 @@ pub struct FormLoad {
     pub requests: usize,
     /// Loopback source addresses to spread the requests over (1: the default one).
     pub addresses: u8,
+    /// Visitor session tokens ([`sessions`]): worker N sends its leads
+    /// with the Nth, as a page does (none: without a session).
+    pub tokens: Vec<String>,
+    /// A honeypot field sent blank with every lead, as a page sends it.
+    pub honeypot: Option<String>,
 }
 
 /// What a form run measured.
@@ -42,19 +47,55 @@ pub struct FormReport {
     pub per_second: f64,
 }
 
-/// Runs the load and reports.
-pub async fn run(load: FormLoad) -> anyhow::Result<FormReport> {
-    let clients = (1..=load.addresses.max(1))
+/// Opens `count` visitor sessions of `campaign` at `base` (spread over
+/// `addresses` as the load is), then waits until they are `age` old (a
+/// campaign's minimum time); their tokens.
+pub async fn sessions(
+    base: &str,
+    campaign: &str,
+    count: usize,
+    addresses: u8,
+    age: Duration,
+) -> anyhow::Result<Vec<String>> {
+    let clients = loopback_clients(addresses, 1)?;
+    let mut tokens = Vec::with_capacity(count);
+    for n in 0..count {
+        let answer: serde_json::Value = clients[n % clients.len()]
+            .post(format!("{base}/api/session"))
+            .json(&json!({"campaign": campaign}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let token = answer["token"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("a session without a token: {answer}"))?;
+        tokens.push(token.to_owned());
+    }
+    tokio::time::sleep(age).await;
+    Ok(tokens)
+}
+
+/// One client per loopback source address (127.0.0.1…; one, the default
+/// address, for 1), each keeping `idle` connections.
+fn loopback_clients(addresses: u8, idle: usize) -> anyhow::Result<Vec<reqwest::Client>> {
+    Ok((1..=addresses.max(1))
         .map(|n| {
-            let builder = reqwest::Client::builder().pool_max_idle_per_host(load.concurrency);
-            let builder = if load.addresses > 1 {
+            let builder = reqwest::Client::builder().pool_max_idle_per_host(idle);
+            let builder = if addresses > 1 {
                 builder.local_address(std::net::IpAddr::from([127, 0, 0, n]))
             } else {
                 builder
             };
             builder.build()
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Runs the load and reports.
+pub async fn run(load: FormLoad) -> anyhow::Result<FormReport> {
+    let clients = loopback_clients(load.addresses, load.concurrency)?;
     let next = Arc::new(AtomicU64::new(0));
     let ok = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -63,6 +104,7 @@ pub async fn run(load: FormLoad) -> anyhow::Result<FormReport> {
     let run = start.elapsed().as_nanos() ^ u128::from(std::process::id());
     let workers: Vec<_> = (0..load.concurrency.max(1))
         .map(|worker| {
+            let token = load.tokens.get(worker).cloned();
             let (http, next, ok, errors, latencies, load) = (
                 clients[worker % clients.len()].clone(),
                 next.clone(),
@@ -78,17 +120,21 @@ pub async fn run(load: FormLoad) -> anyhow::Result<FormReport> {
                     if i >= load.requests as u64 {
                         break;
                     }
+                    let mut body = json!({
+                        "campaign": load.campaign,
+                        "name": "Load Test",
+                        "email": format!("q{run}-{i}@bench.test"),
+                        "message": "A campaign site for the spring launch, please.",
+                    });
+                    if let Some(field) = &load.honeypot {
+                        body[field] = json!("");
+                    }
                     let sent = Instant::now();
-                    let result = http
-                        .post(format!("{}/api/quote", load.base))
-                        .json(&json!({
-                            "campaign": load.campaign,
-                            "name": "Load Test",
-                            "email": format!("q{run}-{i}@bench.test"),
-                            "message": "A campaign site for the spring launch, please.",
-                        }))
-                        .send()
-                        .await;
+                    let mut request = http.post(format!("{}/api/quote", load.base)).json(&body);
+                    if let Some(token) = &token {
+                        request = request.bearer_auth(token);
+                    }
+                    let result = request.send().await;
                     local.record(sent.elapsed());
                     if result.is_ok_and(|r| r.status().as_u16() == 201) {
                         ok.fetch_add(1, Ordering::Relaxed);

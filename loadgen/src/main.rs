@@ -181,6 +181,13 @@ enum Scenario {
         /// (127.0.0.1…), to stay under a campaign's per-address rate limit.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=200))]
         addresses: u8,
+        /// Each worker opens a visitor session and waits this many seconds
+        /// (a campaign's minimum time) before the run; leads carry its token.
+        #[arg(long)]
+        session_age: Option<f64>,
+        /// Send this honeypot field, blank, with every lead.
+        #[arg(long)]
+        honeypot: Option<String>,
     },
 }
 
@@ -372,6 +379,8 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
             requests,
             addresses,
+            session_age,
+            honeypot,
             ..
         } => {
             let host = url::Url::parse(&common.base[0])?
@@ -381,13 +390,23 @@ async fn main() -> anyhow::Result<()> {
             if addresses > 1 && !host.starts_with("127.") {
                 anyhow::bail!("--addresses needs a server on 127.0.0.1 (it sends from 127.0.0.N)");
             }
-            measured_from = started;
+            let tokens = match session_age {
+                Some(age) => {
+                    let age = Duration::from_secs_f64(age);
+                    forms::sessions(&common.base[0], &slug, concurrency, addresses, age).await?
+                }
+                None => Vec::new(),
+            };
+            measured_from = Instant::now();
+            let before = common.server_pid.map(read_process).transpose()?;
             let report = forms::run(forms::FormLoad {
                 base: common.base[0].clone(),
                 campaign: slug,
                 concurrency,
                 requests,
                 addresses,
+                tokens,
+                honeypot,
             })
             .await?;
             let server = server_use(common.server_pid, before, measured_from)?;

@@ -136,7 +136,7 @@ async fn the_forms_scenario_runs_and_every_lead_is_in_the_outbox() {
         concurrency: 8,
         requests: 100,
         addresses: 2,
-        session_age: None,
+        tokens: Vec::new(),
         honeypot: None,
     })
     .await
@@ -160,13 +160,16 @@ async fn the_forms_scenario_runs_and_every_lead_is_in_the_outbox() {
                "rate_limits": {"quotes_per_minute": 10000}}),
     )
     .await;
+    let tokens = forms::sessions(&app.url(""), "bots", 8, 2, Duration::from_millis(1100))
+        .await
+        .expect("sessions");
     let report = forms::run(forms::FormLoad {
         base: app.url(""),
         campaign: "bots".into(),
         concurrency: 8,
         requests: 100,
         addresses: 2,
-        session_age: Some(Duration::from_millis(1100)),
+        tokens,
         honeypot: Some("website".into()),
     })
     .await
