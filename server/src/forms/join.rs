@@ -396,7 +396,7 @@ impl Forms {
     /// The user whose referral code `code` is (none when blank): 422 when the
     /// campaign takes no referral codes, 404 `unknown_code` when it is not one
     /// of this campaign's.
-    async fn referrer_named(
+    pub(super) async fn referrer_named(
         &self,
         campaign: &Campaign,
         code: Option<&str>,

@@ -163,8 +163,8 @@ impl Forms {
     /// (an editor's action, audited) and marks it released. 404 for an
     /// unknown one, 409 `not_held` for one released already or let
     /// through; the replay's own refusals (409 `email_taken` for an address
-    /// that joined since, 404 `unknown_code` for a referral code gone)
-    /// leave it held.
+    /// that joined since, 404 `unknown_code` for a referral code gone, 422
+    /// when the campaign no longer takes referral codes) leave it held.
     pub(crate) async fn release_spam(&self, by: &Caller, id: &str) -> Result<Spam, ApiError> {
         let id = Uuid::parse_str(id).map_err(|_| spam_not_found())?;
         let spam = self
@@ -220,10 +220,9 @@ impl Forms {
         if self.store.user_by_id(spam.id).await?.is_some() {
             return Ok(());
         }
-        let referrer = match held.referral_code.as_deref() {
-            Some(code) => Some(self.referrer_by_code(campaign, code).await?),
-            None => None,
-        };
+        let referrer = self
+            .referrer_named(campaign, held.referral_code.as_deref())
+            .await?;
         let join = NewJoin {
             master_id: Some(spam.id),
             own_code: Some(held.own_code),

@@ -79,7 +79,7 @@ async fn list(
 /// under the id its sender was answered with, with its mails, live events,
 /// counts and referral credit — and marks it released (audited). A replay
 /// the forms now refuse (an address that joined since, a referral code
-/// gone) leaves it held.
+/// gone or no longer taken) leaves it held.
 #[endpoint(
     tags("operations"),
     security(("adminToken" = ["editor"])),
@@ -89,6 +89,7 @@ async fn list(
         answers::Key,
         answers::NotFound,
         answers::Conflict,
+        answers::Invalid,
         answers::Unavailable,
     )
 )]

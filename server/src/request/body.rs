@@ -19,7 +19,15 @@ pub(crate) async fn json_body<T: DeserializeOwned>(
     req: &mut Request,
     config: &crate::config::Config,
 ) -> Result<T, ApiError> {
-    let limit = config.max_body_bytes;
+    parse_json(&json_bytes(req, config).await?)
+}
+
+/// The bytes of a JSON body: 415 without a JSON content type, 413 over the
+/// limit, 408 too slow.
+async fn json_bytes(
+    req: &mut Request,
+    config: &crate::config::Config,
+) -> Result<bytes::Bytes, ApiError> {
     // Required: a form on another site can post a "simple" request (no
     // preflight) only without a JSON content type.
     let is_json = media_type(req)
@@ -27,8 +35,7 @@ pub(crate) async fn json_body<T: DeserializeOwned>(
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let bytes = read_body(req, limit, config.body_timeout).await?;
-    parse_json(&bytes)
+    read_body(req, config.max_body_bytes, config.body_timeout).await
 }
 
 /// The request's media type: its `Content-Type` without parameters, in
@@ -128,14 +135,7 @@ pub(crate) async fn form_body<T: Form>(
     req: &mut Request,
     config: &crate::config::Config,
 ) -> Result<(T, serde_json::Map<String, serde_json::Value>), ApiError> {
-    let limit = config.max_body_bytes;
-    let is_json = media_type(req)
-        .is_some_and(|essence| essence == "application/json" || essence.ends_with("+json"));
-    if !is_json {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    let bytes = read_body(req, limit, config.body_timeout).await?;
-    parse_form(&bytes)
+    parse_form(&json_bytes(req, config).await?)
 }
 
 /// Parses `bytes` as a [`Form`] ([`form_body`]).

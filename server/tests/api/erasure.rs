@@ -5,7 +5,7 @@
 //! receivers' credentials are never shown to the team.
 //!
 //! Later issues that store more of a person extend
-//! [`an_erasure_leaves_no_trace`] with what they store.
+//! [`an_erasure_leaves_no_trace`] with what they store (held spam, too).
 
 use std::time::Duration;
 
@@ -32,6 +32,7 @@ const VALUES: &[&str] = &[
     "+44 7700 900123",
     "Quartermain Orangeries Ltd",
     "zelda-key-8d1f3",
+    "Zelda's second thoughts, caught by the honeypot",
 ];
 
 /// A request to the binary, as admin or with a session token; the JSON answer.
@@ -180,6 +181,8 @@ async fn an_erasure_leaves_no_trace(db: Db) {
     // Mails wait in the outbox (no SMTP server here): a welcome, a lead's
     // confirmation, the team's notification — each names the person.
     campaign["config"]["notify"] = json!({"leads": ["team@example.com"]});
+    // A lead held as spam keeps what it was sent, to be released.
+    campaign["config"]["forms"] = json!({"honeypot": "fax"});
     let (status, body) = call(
         &client,
         &base,
@@ -263,6 +266,17 @@ async fn an_erasure_leaves_no_trace(db: Db) {
         .await
         .expect("sent");
     assert_eq!(lead.status(), 201);
+    let (status, held) = call(
+        &client,
+        &base,
+        Method::POST,
+        "/api/quote",
+        None,
+        json!({"campaign": "spring", "name": VALUES[1], "email": VALUES[0],
+               "message": VALUES[9], "fax": "0"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{held}");
 
     // Before: every value is somewhere, and the live events carried the name.
     let before = crate::support::poll_until(
@@ -278,7 +292,7 @@ async fn an_erasure_leaves_no_trace(db: Db) {
         "the live events carried the person's values"
     );
     let stored = database_text(&test_db).await;
-    for value in &VALUES[..8] {
+    for value in VALUES[..8].iter().chain([&VALUES[9]]) {
         assert!(
             found_in(&stored).contains(value),
             "{value} is stored before"
@@ -297,6 +311,7 @@ async fn an_erasure_leaves_no_trace(db: Db) {
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["users"], 1);
     assert_eq!(report["quotes"], 1);
+    assert_eq!(report["spam"], 1);
     assert!(
         report["history_entries"].as_u64().is_some_and(|n| n >= 2),
         "{report}"

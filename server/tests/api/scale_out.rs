@@ -305,26 +305,11 @@ async fn derived_events_are_announced_once_per_cluster() {
     let client = reqwest::Client::new();
     let admin = "admin-token-shared-by-both";
     let campaign_url = format!("{}/api/campaign/ovasabi-website", a.base);
-    let current: serde_json::Value = client
-        .get(&campaign_url)
-        .bearer_auth(admin)
-        .send()
-        .await
-        .expect("campaign")
-        .json()
-        .await
-        .expect("json");
-    let mut config = current["config"].clone();
-    config["leaderboard"] = json!({"enabled": true, "size": 3});
-    config["rate_limits"]["joins_per_minute"] = json!(1000);
-    let patched = client
-        .patch(&campaign_url)
-        .bearer_auth(admin)
-        .json(&json!({"config": config}))
-        .send()
-        .await
-        .expect("patch");
-    assert_eq!(patched.status(), 200);
+    crate::support::change_shipped_config(&a.base, admin, |config| {
+        config["leaderboard"] = json!({"enabled": true, "size": 3});
+        config["rate_limits"]["joins_per_minute"] = json!(1000);
+    })
+    .await;
     // Both instances' campaign caches (1 s) now know.
     tokio::time::sleep(Duration::from_millis(1200)).await;
 

@@ -35,6 +35,18 @@ struct Person {
     campaigns: Vec<i64>,
 }
 
+impl Person {
+    /// What a query matching an email or an id binds, one pair a row: each
+    /// email (with an id nothing has), then each of `ids` (with no email).
+    fn emails_and(&self, ids: &[Uuid]) -> Vec<(String, Uuid)> {
+        let nobody = Uuid::nil();
+        let emails = self.emails.iter().map(|email| (email.clone(), nobody));
+        emails
+            .chain(ids.iter().map(|id| (String::new(), *id)))
+            .collect()
+    }
+}
+
 /// A user the subject names: id, campaign, email, display name and the
 /// visitor session they joined from.
 type UserFound = (Uuid, i64, String, String, Option<Uuid>);
@@ -269,13 +281,7 @@ where
 {
     // Leads sent with one of the emails, or by one of the users with another.
     const WHOSE: &str = "(email = $1 OR master_id = $2) AND ($3 IS NULL OR campaign_id = $3)";
-    let nobody = Uuid::nil();
-    let mut whose: Vec<(String, Uuid)> = person
-        .emails
-        .iter()
-        .map(|email| (email.clone(), nobody))
-        .collect();
-    whose.extend(person.ids.iter().map(|id| (String::new(), *id)));
+    let whose = person.emails_and(&person.ids);
     let blank = Json(serde_json::json!({}));
     let mut leads = 0;
     for (email, id) in &whose {
@@ -325,19 +331,8 @@ where
     Uuid: Param<DB>,
     Option<i64>: Param<DB>,
 {
-    let nobody = Uuid::nil();
-    let mut whose: Vec<(String, Uuid)> = person
-        .emails
-        .iter()
-        .map(|email| (email.clone(), nobody))
-        .collect();
-    whose.extend(
-        person
-            .ids
-            .iter()
-            .chain(&person.leads)
-            .map(|id| (String::new(), *id)),
-    );
+    let ids: Vec<Uuid> = person.ids.iter().chain(&person.leads).copied().collect();
+    let whose = person.emails_and(&ids);
     let mut removed = 0;
     for (email, id) in whose {
         let done = sqlx::query(

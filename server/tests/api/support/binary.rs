@@ -102,6 +102,19 @@ pub(crate) fn binary_command(env: &[(&str, &str)]) -> std::process::Command {
 /// for tests of other things that post its forms at once, without a
 /// session. Another instance's campaign cache learns it within a second.
 pub(crate) async fn without_minimum_time(base: &str, admin: &str) {
+    change_shipped_config(base, admin, |config| {
+        config["forms"]["min_seconds"] = serde_json::json!(0);
+    })
+    .await;
+}
+
+/// Changes the shipped campaign's configuration with `change`, as its
+/// team would (`PATCH` of the whole document it reads).
+pub(crate) async fn change_shipped_config(
+    base: &str,
+    admin: &str,
+    change: impl FnOnce(&mut serde_json::Value),
+) {
     let client = reqwest::Client::new();
     let url = format!("{base}/api/campaign/ovasabi-website");
     let current: serde_json::Value = client
@@ -114,7 +127,7 @@ pub(crate) async fn without_minimum_time(base: &str, admin: &str) {
         .await
         .expect("JSON");
     let mut config = current["config"].clone();
-    config["forms"]["min_seconds"] = serde_json::json!(0);
+    change(&mut config);
     let patched = client
         .patch(&url)
         .bearer_auth(admin)
