@@ -128,9 +128,10 @@ export async function spam(main, ctx) {
   };
   state.addEventListener('change', () => load().catch(ctx.fail));
   await load();
-  // What is let through (the CAPTCHA provider down) is written as a lead or a
-  // join, so it arrives with their events; held ones have none: Refresh.
+  // What is held, let through or released arrives as `team.spam` (and what
+  // is written, as a lead or a join, with their own events).
   const again = debounce(() => load().catch(ctx.fail), 500);
   ctx.on('team.lead', again);
   ctx.on('user.joined', again);
+  ctx.on('team.spam', again);
 }

@@ -16,6 +16,7 @@ use super::captcha::CaptchaCheck;
 use crate::error::ApiError;
 use crate::model::campaign::Campaign;
 use crate::model::campaign::bots::OnOutage;
+use crate::model::events::payload;
 use crate::model::spam::{NewSpam, SpamReason};
 use crate::session::{SessionClaims, SessionKind};
 
@@ -178,9 +179,24 @@ impl Forms {
         })
     }
 
-    /// Lists `spam`, counted in metrics.
-    pub(crate) async fn list_spam(&self, spam: &NewSpam) -> Result<(), ApiError> {
+    /// Lists `spam` of `campaign`, counted in metrics and told to the team.
+    pub(crate) async fn list_spam(
+        &self,
+        campaign: &Campaign,
+        spam: &NewSpam,
+    ) -> Result<(), ApiError> {
         self.store.hold_spam(spam).await?;
+        self.tell_team(
+            campaign,
+            payload::TeamSpam {
+                id: spam.id,
+                form: spam.form(),
+                reason: spam.reason,
+                state: spam.state,
+                at: spam.created_at,
+            },
+        )
+        .await;
         self.publisher
             .counters()
             .spam
@@ -205,6 +221,14 @@ pub(crate) fn captcha_token_schema() -> salvo_oapi::schema::Schema {
             .max_length(MAX_CAPTCHA_TOKEN)
             .description("The CAPTCHA widget's token; required when the campaign has one (`config.forms.captcha`)"),
     )
+}
+
+impl Forms {
+    /// Publishes `team.spam` to `campaign`'s team.
+    pub(crate) async fn tell_team(&self, campaign: &Campaign, spam: payload::TeamSpam) {
+        let event = crate::bus::Event::built_in(&spam, crate::bus::Audience::Team);
+        self.publisher.publish(campaign, event).await;
+    }
 }
 
 /// Longest CAPTCHA token sent to a provider (Turnstile's are at most 2048

@@ -59,7 +59,7 @@ impl Forms {
             }),
             created_at: now,
         };
-        self.list_spam(&spam).await?;
+        self.list_spam(campaign, &spam).await?;
         let verify = campaign.config.forms.join.verify == Verify::Email;
         Ok(self.joined(User {
             master_id: id,
@@ -102,7 +102,7 @@ impl Forms {
             }),
             created_at: user.created_at,
         };
-        if let Err(e) = self.list_spam(&spam).await {
+        if let Err(e) = self.list_spam(campaign, &spam).await {
             tracing::warn!(error = %e, user = %user.master_id, "join let through unmarked");
         }
     }
@@ -116,7 +116,7 @@ impl Forms {
         locale: Option<String>,
     ) -> Result<Lead, ApiError> {
         let spam = lead_spam(campaign, reason, SpamState::Held, &lead, locale);
-        self.list_spam(&spam).await?;
+        self.list_spam(campaign, &spam).await?;
         Ok(Lead {
             id: spam.id,
             idempotency_key: None,
@@ -137,7 +137,7 @@ impl Forms {
             id: lead.id,
             ..lead_spam(campaign, reason, SpamState::Passed, lead, locale)
         };
-        if let Err(e) = self.list_spam(&spam).await {
+        if let Err(e) = self.list_spam(campaign, &spam).await {
             tracing::warn!(error = %e, lead = %lead.id, "lead let through unmarked");
         }
     }
@@ -203,6 +203,14 @@ impl Forms {
             Some(serde_json::json!({"state": SpamState::Released})),
         );
         self.team.record(change).await;
+        let told = crate::model::events::payload::TeamSpam {
+            id,
+            form: spam.form,
+            reason: spam.reason,
+            state: SpamState::Released,
+            at: now,
+        };
+        self.tell_team(&campaign, told).await;
         Ok(Spam {
             state: SpamState::Released,
             released_at: Some(now),

@@ -15,7 +15,9 @@ use crate::db_tests;
 use crate::mail::{mailing_app, verify_from_mail};
 use crate::support::siteverify::{Flavour, SECRET, SiteVerify};
 use crate::support::smtp::SmtpSink;
-use crate::support::{As, Db, Reply, TestApp, scrape_metrics, spawn_app, spawn_app_with};
+use crate::support::{
+    As, Db, Reply, SseClient, TestApp, scrape_metrics, spawn_app, spawn_app_with,
+};
 
 /// The app, with both CAPTCHA providers at `provider` (a siteverify URL).
 async fn captcha_app(db: Db, provider: &str) -> TestApp {
@@ -161,6 +163,11 @@ async fn a_honeypot_lead_is_held_then_released_whole(db: Db) {
     let app = spawn_app(db).await;
     app.open_campaign("c", json!({"forms": {"honeypot": "fax"}}))
         .await;
+    // The team's stream hears of it; a visitor's does not.
+    let request = app.client.get(app.url("/api/campaign/c/events"));
+    let mut team = SseClient::send(request.bearer_auth(&app.admin_token)).await;
+    let mut visitor = SseClient::send(app.client.get(app.url("/api/campaign/c/events"))).await;
+    visitor.next_of("presence").await;
     let form = json!({"campaign": "c", "name": "Spam Co", "email": "spam@example.com",
                       "message": "Cheap pills", "details": {"service": "seo"}, "fax": "555"});
     let held = app.submit_lead(&form, Some("key-1"), None).await;
@@ -168,6 +175,16 @@ async fn a_honeypot_lead_is_held_then_released_whole(db: Db) {
     assert_eq!(
         keys(&held),
         BTreeSet::from(["id".to_owned(), "status".to_owned()])
+    );
+    let told = team.next_of("team.spam").await.json();
+    assert_eq!(
+        (&told["id"], &told["form"], &told["reason"], &told["state"]),
+        (
+            &held["id"],
+            &json!("lead"),
+            &json!("honeypot"),
+            &json!("held")
+        )
     );
     let leads = app.get("/api/quote?campaign=c", As::Admin).await;
     assert_eq!(leads.assert_status(200)["quotes"], json!([]));
@@ -183,6 +200,11 @@ async fn a_honeypot_lead_is_held_then_released_whole(db: Db) {
 
     let id = held["id"].as_str().expect("id");
     release(&app, id).await.assert_status(200);
+    assert_eq!(team.next_of("team.spam").await.json()["state"], "released");
+    // The visitor heard only the released lead's own event, if any.
+    while let Some(event) = visitor.next_within(Duration::from_millis(300)).await {
+        assert!(!event.event.starts_with("team."), "{}", event.event);
+    }
     let leads = app.get("/api/quote?campaign=c", As::Admin).await;
     let ids: Vec<&Value> = leads.assert_status(200)["quotes"]
         .as_array()

@@ -211,6 +211,19 @@ pub(crate) const TEAM_DELIVERY: BuiltIn = BuiltIn {
     schema: Some(<payload::TeamDelivery as ToSchema>::to_schema),
 };
 
+/// What the bot defence caught, told to the team.
+pub(crate) const TEAM_SPAM: BuiltIn = BuiltIn {
+    name: "team.spam",
+    audience: Audience::Team,
+    who: "the campaign's team",
+    data: "`{id, form, reason, state, at}`: a join or lead was held as spam, let through marked (the CAPTCHA provider down) or released (details from `GET /api/spam`)",
+    description: "",
+    condition: "",
+    sent: Sent::Always,
+    browser_client: false,
+    schema: Some(<payload::TeamSpam as ToSchema>::to_schema),
+};
+
 /// A cursor frame, on the event stream (the cursor channel's fallback).
 pub(crate) const CURSORS: BuiltIn = BuiltIn {
     name: "cursors",
@@ -274,6 +287,7 @@ pub const BUILT_IN: &[BuiltIn] = &[
     LEAD_STATUS,
     TEAM_LEAD,
     TEAM_DELIVERY,
+    TEAM_SPAM,
     CURSORS,
     ROSTER,
     MEMBERS,
@@ -284,7 +298,7 @@ pub const BUILT_IN: &[BuiltIn] = &[
 /// no event type, built-in or a campaign's own, takes them.
 pub const BROWSER_NAMES: &[&str] = &["message", "error", "event", "status", "open"];
 
-/// What the names of the team's events (`team.lead`, `team.delivery`)
+/// What the names of the team's events (`team.lead`, `team.delivery`, `team.spam`)
 /// begin with; no campaign type may.
 pub const TEAM_PREFIX: &str = "team.";
 

@@ -186,6 +186,27 @@ impl Payload for TeamDelivery {
     const EVENT: &'static BuiltIn = &super::TEAM_DELIVERY;
 }
 
+/// `team.spam`: the bot defence held a submission, let one through
+/// marked, or the team released one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[salvo(schema(name = "TeamSpamEvent"))]
+pub(crate) struct TeamSpam {
+    /// The listed submission's id.
+    pub id: Uuid,
+    /// Its form.
+    pub form: crate::model::spam::SpamForm,
+    /// Why it is listed.
+    pub reason: crate::model::spam::SpamReason,
+    /// Held, passed or released.
+    pub state: crate::model::spam::SpamState,
+    /// When it came, or was released.
+    pub at: DateTime<Utc>,
+}
+
+impl Payload for TeamSpam {
+    const EVENT: &'static BuiltIn = &super::TEAM_SPAM;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
