@@ -331,10 +331,18 @@ pub async fn run(plan: SoakPlan) -> anyhow::Result<report::SoakReport> {
     let outbox_url = format!("{}/api/outbox?campaign={slug}&state=all", bases[0]);
     let drained_by = Instant::now() + Duration::from_secs(120);
     let mut outbox = Vec::new();
+    let mut mails = 0;
     while Instant::now() < drained_by {
-        outbox = pages(&http, &outbox_url, &admin, "entries")
+        // Mails are outbox entries too (a lead's confirmation): they wait,
+        // the soak running no SMTP server; the webhooks are accounted.
+        let entries = pages(&http, &outbox_url, &admin, "entries")
             .await
             .unwrap_or_default();
+        mails = entries.iter().filter(|e| e["kind"] == "mail").count();
+        outbox = entries
+            .into_iter()
+            .filter(|e| e["kind"] != "mail")
+            .collect();
         let received = {
             let by_id = deliveries.by_id.lock();
             outbox
@@ -373,6 +381,7 @@ pub async fn run(plan: SoakPlan) -> anyhow::Result<report::SoakReport> {
         leads: &leads,
         stored_leads: &stored,
         outbox: &outbox,
+        mails,
         deliveries: &deliveries,
         feed: &feed,
         streams: &streams,

@@ -38,8 +38,10 @@ pub struct Accounts<'a> {
     pub leads: &'a Leads,
     /// The leads the server lists at the end.
     pub stored_leads: &'a [Value],
-    /// The outbox entries at the end.
+    /// The outbox's webhook entries at the end.
     pub outbox: &'a [Value],
+    /// The outbox's mail entries at the end (waiting: no SMTP server here).
+    pub mails: usize,
     /// What the webhook receiver got.
     pub deliveries: &'a Deliveries,
     /// What the feed follower handled.
@@ -92,6 +94,8 @@ pub struct LeadFigures {
 #[allow(missing_docs)] // figures named for what they count
 pub struct WebhookFigures {
     pub outbox_entries: usize,
+    /// Mail entries beside them (not sent: the soak runs no SMTP server).
+    pub mails: usize,
     pub delivered: usize,
     /// Entries the receiver never got.
     pub missing: usize,
@@ -289,6 +293,7 @@ impl Accounts<'_> {
             .count();
         let figures = WebhookFigures {
             outbox_entries: self.outbox.len(),
+            mails: self.mails,
             delivered: self.outbox.len() - missing,
             missing,
             again: by_id.values().map(|(_, n)| u64::from(n - 1)).sum(),
@@ -500,8 +505,8 @@ impl SoakReport {
             &mut out,
             "webhooks",
             format!(
-                "{} outbox entries, {} delivered ({} deliveries again), {} dead",
-                w.outbox_entries, w.delivered, w.again, w.dead
+                "{} outbox entries, {} delivered ({} deliveries again), {} dead; {} mail entries beside them (no SMTP server in the soak: they wait)",
+                w.outbox_entries, w.delivered, w.again, w.dead, w.mails
             ),
             format!(
                 "{} never delivered, {} ids with two payloads",

@@ -199,6 +199,53 @@ async fn bad_verification_links_are_refused(db: Db) {
     assert_eq!(app.metrics("c").await["users"], 0);
 }
 
+/// A join never verified is removed after its retention; its link then
+/// opens nothing, and a verified join stays.
+async fn joins_never_verified_are_removed_in_time(db: Db) {
+    let sink = SmtpSink::start().await;
+    let app = mailing_app(db, &sink.url()).await;
+    verifying_campaign(&app, "c").await;
+    app.join("c", "grace@example.com", "Grace", None)
+        .await
+        .assert_status(201);
+    verify_from_mail(&app, &sink, "grace@example.com").await;
+    app.join("c", "ada@example.com", "Ada", None)
+        .await
+        .assert_status(201);
+    let mail = sink.wait_for("ada@example.com", 1).await;
+    let path = link_path(mail[0]["text"].as_str().expect("text"), PUBLIC);
+    let token = path.trim_start_matches("/v/").to_owned();
+    // What the hourly retention step removes past OVASABI_PENDING_JOIN_RETENTION_DAYS.
+    let cutoff = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let pruned = app
+        .state
+        .store
+        .prune_pending_joins(cutoff)
+        .await
+        .expect("pruned");
+    assert_eq!(pruned, 1, "Ada's join, not Grace's");
+    app.call(
+        Method::POST,
+        "/api/verify",
+        As::Anonymous,
+        Some(json!({"token": token})),
+    )
+    .await
+    .assert_error(400, "invalid_token");
+    let participants = app.get("/api/campaign/c/participants", As::Admin).await;
+    let emails: Vec<&Value> = participants.assert_status(200)["participants"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .map(|p| &p["email"])
+        .collect();
+    assert_eq!(emails, [&json!("grace@example.com")]);
+    // The address may join again, as anyone.
+    app.join("c", "ada@example.com", "Ada", None)
+        .await
+        .assert_status(201);
+}
+
 /// A port nothing listens on yet.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -546,4 +593,5 @@ db_tests!(
     a_mail_waits_out_an_outage_and_a_drop_gives_one_duplicate,
     a_refusal_suppresses_the_address,
     one_click_unsubscribe_stops_marketing_mail,
+    joins_never_verified_are_removed_in_time,
 );
