@@ -63,8 +63,16 @@ pub(crate) fn session_start(session: &SessionClaims) -> DateTime<Utc> {
         .unwrap_or_else(Utc::now)
 }
 
+/// When a user first touched the campaign: the start of the visitor
+/// session they joined from, or their join when they joined without one.
+pub(crate) fn user_start(user: &crate::model::user::User) -> DateTime<Utc> {
+    user.visitor_id
+        .and_then(uuid_time)
+        .unwrap_or(user.created_at)
+}
+
 /// The time a UUID v7 was drawn.
-pub(crate) fn uuid_time(id: Uuid) -> Option<DateTime<Utc>> {
+fn uuid_time(id: Uuid) -> Option<DateTime<Utc>> {
     let (secs, nanos) = id.get_timestamp()?.to_unix();
     DateTime::from_timestamp(i64::try_from(secs).ok()?, nanos)
 }
@@ -171,11 +179,7 @@ impl Forms {
         Ok(match session {
             None => None,
             Some(s) if s.kind == SessionKind::Visitor => Some(session_start(s)),
-            Some(s) => self.store.user_by_id(s.sub).await?.map(|user| {
-                user.visitor_id
-                    .and_then(uuid_time)
-                    .unwrap_or(user.created_at)
-            }),
+            Some(s) => self.store.user_by_id(s.sub).await?.as_ref().map(user_start),
         })
     }
 

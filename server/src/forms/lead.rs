@@ -460,11 +460,7 @@ impl Forms {
                 Some(user) => Origin {
                     visitor_id: user.visitor_id,
                     master_id: Some(user.master_id),
-                    first_touch: Some(
-                        user.visitor_id
-                            .and_then(super::bots::uuid_time)
-                            .unwrap_or(user.created_at),
-                    ),
+                    first_touch: Some(super::bots::user_start(&user)),
                     locale: locale.or(user.locale),
                 },
                 // A join's token whose user is not (held as spam, or

@@ -159,9 +159,7 @@ async fn bad_verification_links_are_refused(db: Db) {
     app.join("c", "ada@example.com", "Ada", None)
         .await
         .assert_status(201);
-    let mail = sink.wait_for("ada@example.com", 1).await;
-    let path = link_path(mail[0]["text"].as_str().expect("text"), PUBLIC);
-    let token = path.trim_start_matches("/v/").to_owned();
+    let (path, token) = first_link(&sink, "ada@example.com").await;
     // One character changed (to one it is not: a forgery that equals the
     // link would be no forgery).
     let swap = if &token[5..6] == "A" { "B" } else { "A" };
@@ -212,9 +210,7 @@ async fn joins_never_verified_are_removed_in_time(db: Db) {
     app.join("c", "ada@example.com", "Ada", None)
         .await
         .assert_status(201);
-    let mail = sink.wait_for("ada@example.com", 1).await;
-    let path = link_path(mail[0]["text"].as_str().expect("text"), PUBLIC);
-    let token = path.trim_start_matches("/v/").to_owned();
+    let (_, token) = first_link(&sink, "ada@example.com").await;
     // What the hourly retention step removes past OVASABI_PENDING_JOIN_RETENTION_DAYS.
     let cutoff = chrono::Utc::now() + chrono::Duration::seconds(1);
     let pruned = app
@@ -244,6 +240,15 @@ async fn joins_never_verified_are_removed_in_time(db: Db) {
     app.join("c", "ada@example.com", "Ada", None)
         .await
         .assert_status(201);
+}
+
+/// The link of the first mail to `address` (its path on the server), and
+/// the token that path carries.
+async fn first_link(sink: &SmtpSink, address: &str) -> (String, String) {
+    let mail = sink.wait_for(address, 1).await;
+    let path = link_path(mail[0]["text"].as_str().expect("text"), PUBLIC);
+    let token = path.trim_start_matches("/v/").to_owned();
+    (path, token)
 }
 
 /// A port nothing listens on yet.
