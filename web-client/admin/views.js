@@ -1,10 +1,12 @@
 // The dashboard's views. Each renders into `main` from the documented API
 // and acts through it; what the key's role may not do has no control.
 // Every text from the server is set as text (`h` never parses HTML).
-// The Spam view is in spam.js, which uses the helpers exported here.
+// The Spam and Review views are in spam.js and review.js, which use the
+// helpers exported here.
 
 import { api, download, getJson, send } from './api.js';
 import uPlot from '/admin/uPlot.esm.js';
+import { review } from './review.js';
 import { spam } from './spam.js';
 
 /** @typedef {import('./app.js').Context} Context */
@@ -862,4 +864,4 @@ async function audit(main, ctx) {
 }
 
 /** @type {Record<string, (main: HTMLElement, ctx: Context) => Promise<void>>} */
-export const VIEWS = { live, leads, participants, deliveries, spam, translations, campaigns, team };
+export const VIEWS = { live, leads, participants, review, deliveries, spam, translations, campaigns, team };

@@ -110,6 +110,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../../web-client/admin/spam.js"),
     ),
     (
+        "admin/review.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web-client/admin/review.js"),
+    ),
+    (
         "admin/admin.css",
         "text/css; charset=utf-8",
         include_str!("../../../web-client/admin/admin.css"),
