@@ -1,4 +1,6 @@
-//! Form load: leads (`POST /api/quote`) at a fixed concurrency, each with a unique email.
+//! Form load: leads (`POST /api/quote`) at a fixed concurrency, each with a
+//! unique email; or joins (`POST /api/user/register`), each with a referral
+//! code of one of a set of referrers ([`referrers`]).
 //!
 //! A campaign limits leads per minute per client address; to send more than
 //! that in a run, the load can come from several loopback addresses
@@ -32,6 +34,9 @@ pub struct FormLoad {
     pub tokens: Vec<String>,
     /// A honeypot field sent blank with every lead, as a page sends it.
     pub honeypot: Option<String>,
+    /// Referral codes: when there are any, the load is joins, the Nth
+    /// referred by the Nth code (round robin), instead of leads.
+    pub referral_codes: Vec<String>,
 }
 
 /// What a form run measured.
@@ -77,6 +82,65 @@ pub async fn sessions(
     Ok(tokens)
 }
 
+/// Joins `count` referrers to `campaign` at `base` (spread over
+/// `addresses` as the load is); their referral codes.
+pub async fn referrers(
+    base: &str,
+    campaign: &str,
+    count: usize,
+    addresses: u8,
+) -> anyhow::Result<Vec<String>> {
+    let clients = loopback_clients(addresses, 1)?;
+    let run = std::process::id();
+    let mut codes = Vec::with_capacity(count);
+    for n in 0..count {
+        let answer: serde_json::Value = clients[n % clients.len()]
+            .post(format!("{base}/api/user/register"))
+            .json(&json!({"campaign": campaign, "email": format!("r{run}-{n}@bench.test"), "name": "Referrer"}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let code = answer["referral_code"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("a join without a code: {answer}"))?;
+        codes.push(code.to_owned());
+    }
+    Ok(codes)
+}
+
+/// The request of form `i` of the run `run`: a join referred by one of
+/// `load.referral_codes`, or a lead.
+fn form_request(
+    http: &reqwest::Client,
+    load: &FormLoad,
+    run: u128,
+    i: u64,
+) -> reqwest::RequestBuilder {
+    if !load.referral_codes.is_empty() {
+        let code = &load.referral_codes[i as usize % load.referral_codes.len()];
+        return http
+            .post(format!("{}/api/user/register", load.base))
+            .json(&json!({
+                "campaign": load.campaign,
+                "name": "Load Test",
+                "email": format!("j{run}-{i}@bench.test"),
+                "referral_code": code,
+            }));
+    }
+    let mut body = json!({
+        "campaign": load.campaign,
+        "name": "Load Test",
+        "email": format!("q{run}-{i}@bench.test"),
+        "message": "A campaign site for the spring launch, please.",
+    });
+    if let Some(field) = &load.honeypot {
+        body[field] = json!("");
+    }
+    http.post(format!("{}/api/quote", load.base)).json(&body)
+}
+
 /// One client per loopback source address (127.0.0.1…; one, the default
 /// address, for 1), each keeping `idle` connections.
 fn loopback_clients(addresses: u8, idle: usize) -> anyhow::Result<Vec<reqwest::Client>> {
@@ -120,17 +184,8 @@ pub async fn run(load: FormLoad) -> anyhow::Result<FormReport> {
                     if i >= load.requests as u64 {
                         break;
                     }
-                    let mut body = json!({
-                        "campaign": load.campaign,
-                        "name": "Load Test",
-                        "email": format!("q{run}-{i}@bench.test"),
-                        "message": "A campaign site for the spring launch, please.",
-                    });
-                    if let Some(field) = &load.honeypot {
-                        body[field] = json!("");
-                    }
                     let sent = Instant::now();
-                    let mut request = http.post(format!("{}/api/quote", load.base)).json(&body);
+                    let mut request = form_request(&http, &load, run, i);
                     if let Some(token) = &token {
                         request = request.bearer_auth(token);
                     }

@@ -188,6 +188,10 @@ enum Scenario {
         /// Send this honeypot field, blank, with every lead.
         #[arg(long)]
         honeypot: Option<String>,
+        /// Send joins instead of leads, each with the referral code of one
+        /// of this many referrers (joined before the run).
+        #[arg(long, default_value_t = 0)]
+        referrers: usize,
     },
 }
 
@@ -381,6 +385,7 @@ async fn main() -> anyhow::Result<()> {
             addresses,
             session_age,
             honeypot,
+            referrers,
             ..
         } => {
             let host = url::Url::parse(&common.base[0])?
@@ -397,6 +402,8 @@ async fn main() -> anyhow::Result<()> {
                 }
                 None => Vec::new(),
             };
+            let referral_codes =
+                forms::referrers(&common.base[0], &slug, referrers, addresses).await?;
             measured_from = Instant::now();
             let before = common.server_pid.map(read_process).transpose()?;
             let report = forms::run(forms::FormLoad {
@@ -407,6 +414,7 @@ async fn main() -> anyhow::Result<()> {
                 addresses,
                 tokens,
                 honeypot,
+                referral_codes,
             })
             .await?;
             let server = server_use(common.server_pid, before, measured_from)?;

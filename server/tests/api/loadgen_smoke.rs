@@ -138,6 +138,7 @@ async fn the_forms_scenario_runs_and_every_lead_is_in_the_outbox() {
         addresses: 2,
         tokens: Vec::new(),
         honeypot: None,
+        referral_codes: Vec::new(),
     })
     .await
     .expect("runs");
@@ -171,6 +172,7 @@ async fn the_forms_scenario_runs_and_every_lead_is_in_the_outbox() {
         addresses: 2,
         tokens,
         honeypot: Some("website".into()),
+        referral_codes: Vec::new(),
     })
     .await
     .expect("runs");
@@ -178,4 +180,24 @@ async fn the_forms_scenario_runs_and_every_lead_is_in_the_outbox() {
     assert_eq!(app.metrics("bots").await["leads"], 100);
     let spam = app.get("/api/spam?campaign=bots", As::Admin).await;
     assert_eq!(spam.assert_status(200)["counts"]["held"], 0);
+
+    // Joins with referral codes, as many as the fraud checks allow one
+    // referrer an hour: every one joins, and counts.
+    let codes = forms::referrers(&app.url(""), &slug, 10, 2)
+        .await
+        .expect("referrers");
+    let report = forms::run(forms::FormLoad {
+        base: app.url(""),
+        campaign: slug.clone(),
+        concurrency: 8,
+        requests: 100,
+        addresses: 2,
+        tokens: Vec::new(),
+        honeypot: None,
+        referral_codes: codes,
+    })
+    .await
+    .expect("runs");
+    assert_eq!((report.ok, report.errors), (100, 0));
+    assert_eq!(app.metrics(&slug).await["referrals"], 100);
 }
