@@ -52,6 +52,12 @@ pub(crate) async fn step(state: &AppState) {
         "old spam removed",
         store.prune_spam(days(config.bots.spam_retention, 30)).await,
     );
+    told(
+        "old humanity scores removed",
+        store
+            .prune_humanity(days(config.bots.humanity_retention, 30))
+            .await,
+    );
     // An ended session's tokens have all expired by now.
     let expired = now - state.sessions.longest_ttl();
     told(

@@ -109,6 +109,7 @@ impl App {
                 presence: &presence,
                 counters: &counters,
                 tasks: &tasks,
+                cursors: &cursors,
             },
         );
         let metrics = registry(&counters, &cursors, &limiter, bus.as_ref());

@@ -178,6 +178,7 @@ pub(super) struct Handles<'a> {
     pub(super) presence: &'a Arc<Presence>,
     pub(super) counters: &'a Arc<Counters>,
     pub(super) tasks: &'a Tasks,
+    pub(super) cursors: &'a Arc<crate::cursor::CursorHub>,
 }
 
 /// The team's, the forms' and the live events' services, each built from
@@ -217,6 +218,7 @@ pub(super) fn services(config: &Config, h: &Handles<'_>) -> (Team, Forms, Live) 
             leaderboard_changes: h.leaderboard_changes.clone(),
             publisher,
             tasks: h.tasks.clone(),
+            cursors: h.cursors.clone(),
         },
     );
     (team, forms, live)

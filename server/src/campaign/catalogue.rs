@@ -142,7 +142,13 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "GET",
         path: "/api/campaign/{slug}/referrals",
         who: "a viewer key",
-        what: "credited referrals, cursor pages; `?format=csv` exports them all",
+        what: "referrals with their status and fraud signals (`?status=` counted by default, flagged, rejected, all), cursor pages; `?format=csv` exports them all",
+    },
+    Endpoint {
+        method: "POST",
+        path: "/api/campaign/{slug}/referrals/review",
+        who: "an editor key",
+        what: "`{ids, decision}`: approve (it counts from now) or reject (final) flagged referrals, audited",
     },
     Endpoint {
         method: "GET",

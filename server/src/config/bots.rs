@@ -54,6 +54,10 @@ pub struct BotConfig {
     /// Days a submission held as spam is kept (for the team to release).
     #[arg(long = "spam-retention-days", env = "OVASABI_SPAM_RETENTION_DAYS", default_value = "30", value_parser = days(1, 3650))]
     pub spam_retention: Duration,
+    /// Days a session's humanity score (from how its pointer moved: the
+    /// referral review shows it) is kept after it last changed.
+    #[arg(long = "humanity-retention-days", env = "OVASABI_HUMANITY_RETENTION_DAYS", default_value = "30", value_parser = days(1, 3650))]
+    pub humanity_retention: Duration,
 }
 
 impl BotConfig {

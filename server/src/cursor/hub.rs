@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::handle::CursorMember;
 use super::relay::{CursorRelay, RemoteRooms};
 use super::room::Room;
+use super::scores::{HumanityReport, Scores};
 use super::{CursorCounters, Identity, RoomKey, RoomSettings};
 use crate::tasks::Tasks;
 
@@ -19,6 +20,8 @@ pub struct CursorHub {
     relay: Option<Arc<CursorRelay>>,
     /// What the cursor channel did.
     pub counters: Arc<CursorCounters>,
+    /// Humanity scores of members who left, until taken.
+    scores: Arc<Scores>,
     tasks: Tasks,
 }
 
@@ -30,6 +33,7 @@ impl CursorHub {
             rooms: Mutex::new(HashMap::new()),
             relay,
             counters: Arc::new(CursorCounters::default()),
+            scores: Arc::default(),
             tasks,
         }
     }
@@ -51,6 +55,7 @@ impl CursorHub {
                     settings,
                     self.relay.clone(),
                     self.counters.clone(),
+                    self.scores.clone(),
                 ));
                 self.tasks.spawn(
                     "cursor room",
@@ -89,6 +94,24 @@ impl CursorHub {
             rooms.remove(&room.key);
         }
         true
+    }
+
+    /// The humanity scores that changed since last taken: of the members
+    /// who left, and of those still here.
+    pub fn take_humanity(&self) -> Vec<HumanityReport> {
+        let rooms: Vec<Arc<Room>> = self.rooms.lock().values().cloned().collect();
+        let mut reports = self.scores.take();
+        for room in rooms {
+            let mut state = room.state.lock();
+            reports.extend(
+                state
+                    .members
+                    .values_mut()
+                    .filter(|m| m.origin.is_none())
+                    .filter_map(|m| m.take_humanity(&room.key.campaign)),
+            );
+        }
+        reports
     }
 
     /// Rooms alive now.

@@ -7,7 +7,9 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::UplinkOutcome;
+use super::humanity::Humanity;
 use super::identity::Identity;
+use super::scores::HumanityReport;
 
 /// One pointer in a room, local or relayed from another instance.
 pub(super) struct Member {
@@ -32,6 +34,12 @@ pub(super) struct Member {
     /// The start of the current one-second rate window, and uplinks in it.
     window_start: Instant,
     window_count: u32,
+    /// When it joined: its samples are timed from here.
+    since: Instant,
+    /// How its pointer moved (local members only), and whether that
+    /// changed since it was last reported.
+    humanity: Humanity,
+    humanity_changed: bool,
 }
 
 impl Member {
@@ -56,7 +64,32 @@ impl Member {
             last_seq: None,
             window_start: now,
             window_count: 0,
+            since: now,
+            humanity: Humanity::default(),
+            humanity_changed: false,
         }
+    }
+
+    /// Takes a pointer sample at `now` into its humanity score.
+    pub(super) fn observe(&mut self, x: u16, y: u16, now: Instant) {
+        let at = now.duration_since(self.since).as_millis();
+        self.humanity
+            .sample(x, y, u64::try_from(at).unwrap_or(u64::MAX));
+        self.humanity_changed = true;
+    }
+
+    /// Its humanity score, when it changed since last taken and there is
+    /// one yet (a member of campaign `campaign`).
+    pub(super) fn take_humanity(&mut self, campaign: &str) -> Option<HumanityReport> {
+        if !std::mem::take(&mut self.humanity_changed) {
+            return None;
+        }
+        Some(HumanityReport {
+            session: self.session,
+            campaign: campaign.to_owned(),
+            score: self.humanity.score()?,
+            samples: self.humanity.samples(),
+        })
     }
 
     /// Shows the pointer at a new position, to be sent at the next tick.

@@ -24,10 +24,14 @@ pub(crate) mod counters;
 pub(crate) mod fallback;
 pub(crate) mod handle;
 pub(crate) mod hub;
+pub(crate) mod humanity;
+#[cfg(test)]
+mod humanity_paths;
 pub(crate) mod identity;
 mod member;
 pub(crate) mod relay;
 mod room;
+pub(crate) mod scores;
 mod state;
 mod tick;
 

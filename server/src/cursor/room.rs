@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::identity::Identity;
 use super::relay::CursorRelay;
+use super::scores::Scores;
 use super::state::RoomState;
 use super::{CursorCounters, DatagramSink, RoomKey, RoomSettings, TickFrames, UplinkOutcome};
 
@@ -36,6 +37,8 @@ pub(super) struct Room {
     /// Other instances' changes arrived: send them now, not at the next tick.
     pub(super) flush: Notify,
     pub(super) counters: Arc<CursorCounters>,
+    /// Where a departing member's humanity score goes.
+    pub(super) scores: Arc<Scores>,
 }
 
 impl Room {
@@ -45,6 +48,7 @@ impl Room {
         settings: RoomSettings,
         relay: Option<Arc<CursorRelay>>,
         counters: Arc<CursorCounters>,
+        scores: Arc<Scores>,
     ) -> Self {
         Self {
             key,
@@ -57,6 +61,7 @@ impl Room {
             wake: Notify::new(),
             flush: Notify::new(),
             counters,
+            scores,
         }
     }
 
@@ -70,7 +75,10 @@ impl Room {
     /// Removes local member `id`.
     pub(super) fn leave(&self, id: u32) {
         self.sinks.lock().retain(|(member, _)| *member != id);
-        self.state.lock().leave(id);
+        let departed = self.state.lock().leave(id);
+        if let Some(report) = departed.and_then(|mut m| m.take_humanity(&self.key.campaign)) {
+            self.scores.push(report);
+        }
         self.wake.notify_one();
     }
 
@@ -96,11 +104,12 @@ impl Room {
     /// Applies member `id`'s uplink.
     pub(super) fn apply(&self, id: u32, uplink: Uplink) -> UplinkOutcome {
         let counters = &self.counters;
+        let now = Instant::now();
         let mut state = self.state.lock();
         let Some(member) = state.members.get_mut(&id) else {
             return UplinkOutcome::Departed;
         };
-        match member.admit(uplink.seq, self.settings.uplinks_per_second, Instant::now()) {
+        match member.admit(uplink.seq, self.settings.uplinks_per_second, now) {
             UplinkOutcome::Accepted => {}
             UplinkOutcome::RateLimited => {
                 counters.dropped_rate.inc();
@@ -121,6 +130,7 @@ impl Room {
                 state.relay_removed.push(id);
             }
         } else {
+            member.observe(uplink.x, uplink.y, now);
             member.show(uplink.x, uplink.y, uplink.kind);
             member.relay_dirty = true;
             // A member who left and came back in one tick is not "removed".

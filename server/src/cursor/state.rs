@@ -120,11 +120,10 @@ impl RoomState {
         all
     }
 
-    /// Removes local member `id`, announcing it here and to the other instances.
-    pub(super) fn leave(&mut self, id: u32) {
-        let Some(member) = self.remove_member(id) else {
-            return;
-        };
+    /// Removes local member `id`, announcing it here and to the other
+    /// instances; the member it was.
+    pub(super) fn leave(&mut self, id: u32) -> Option<Member> {
+        let member = self.remove_member(id)?;
         // Every departure, shown or not: other instances know it from its roster.
         self.relay_removed.push(id);
         self.relay_roster_joined.retain(|j| *j != id);
@@ -135,6 +134,7 @@ impl RoomState {
             }
         }
         self.presence_changed = true;
+        Some(member)
     }
 
     /// Removes a member and frees its id; announces it when it was shown.

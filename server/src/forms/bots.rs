@@ -27,6 +27,8 @@ pub(crate) struct Sender {
     pub key: String,
     /// The client's address (told to the CAPTCHA provider).
     pub address: Option<IpAddr>,
+    /// Its `User-Agent` (a join keeps a keyed hash of it with the key).
+    pub user_agent: Option<String>,
     /// Top-level fields the form does not have: the campaign's honeypot,
     /// or mistakes (422).
     pub extra: Map<String, Value>,

@@ -17,10 +17,12 @@ use crate::error::ApiError;
 use crate::model::attribution::Consent;
 use crate::model::campaign::Campaign;
 use crate::model::campaign::mail::Verify;
+use crate::model::campaign::referrals::FraudMode;
 use crate::model::campaign::settings::MAX_NAME_CHARS;
 use crate::model::events::payload;
 use crate::model::outbox::NewOutbox;
-use crate::model::user::{ReferralCredit, User, new_referral_code};
+use crate::model::referral::{FraudPolicy, is_disposable, network_of};
+use crate::model::user::{JoinOrigin, ReferralCredit, User, new_referral_code};
 use crate::session::{SessionKind, verify_session};
 use crate::store::StoreError;
 use crate::store::mail::PendingJoin;
@@ -113,6 +115,8 @@ pub(crate) struct NewJoin {
     /// The visitor session it came from.
     pub visitor_id: Option<Uuid>,
     pub consent: Option<Consent>,
+    /// What its referrals are checked against.
+    pub origin: JoinOrigin,
 }
 
 /// Attempts at drawing an unused referral code.
@@ -204,6 +208,13 @@ impl Forms {
         )
         .await?;
         let email = normalize_email("email", &body.email)?;
+        if campaign.config.referrals.fraud == FraudMode::Strict && is_disposable(&email) {
+            return Err(ApiError::Unprocessable {
+                code: "disposable_email",
+                message: "addresses of disposable mail services cannot join this campaign".into(),
+                field: Some("email".into()),
+            });
+        }
         let display_name = required_text("name", &body.name, rules.max_name_chars as usize)?;
         let locale = optional_locale(body.locale.as_deref())?;
         let referrer = self
@@ -232,6 +243,7 @@ impl Forms {
             referrer,
             visitor_id,
             consent,
+            origin: self.join_origin(sender),
         };
         match verdict {
             Verdict::Spam(reason) => {
@@ -278,6 +290,7 @@ impl Forms {
                 consent: join.consent.clone(),
                 verified_at: (!verify).then_some(created_at),
                 unsubscribed_at: None,
+                origin: join.origin.clone(),
             };
             let written = if verify {
                 self.join_pending(campaign, &user).await
@@ -311,7 +324,11 @@ impl Forms {
         referrer: Option<&User>,
     ) -> Result<Joined, StoreError> {
         let outbox = registration_outbox(campaign, user, referrer);
-        let credit = self.store.register_user(user, referrer, &outbox).await?;
+        let policy = FraudPolicy::of(campaign);
+        let credit = self
+            .store
+            .register_user(user, referrer, policy, &outbox)
+            .await?;
         tracing::info!(master_id = %user.master_id, campaign = %campaign.slug, "user joined");
         self.announce_join(campaign, user, credit.as_slice()).await;
         Ok(self.joined(user.clone()))
@@ -354,6 +371,23 @@ impl Forms {
                     ..user.clone()
                 }))
             }
+        }
+    }
+
+    /// What a join from `sender` keeps for its referrals to be checked
+    /// against: keyed hashes of its network and of its device (rate-limit
+    /// key and User-Agent), none for an address of this machine.
+    fn join_origin(&self, sender: &Sender) -> JoinOrigin {
+        let Some(network) = sender.address.and_then(network_of) else {
+            return JoinOrigin::default();
+        };
+        let agent = sender.user_agent.as_deref().unwrap_or_default();
+        JoinOrigin {
+            network: Some(self.sessions.pseudonym("referral network", &network)),
+            device: Some(
+                self.sessions
+                    .pseudonym("referral device", &format!("{}\n{agent}", sender.key)),
+            ),
         }
     }
 

@@ -14,6 +14,7 @@ use crate::mail::links::{self, BadToken};
 use crate::model::campaign::Campaign;
 use crate::model::lead::LeadStatus;
 use crate::model::outbox::NewOutbox;
+use crate::model::referral::FraudPolicy;
 use crate::model::user::{ReferralCredit, User};
 use crate::session::SessionKind;
 use crate::store::mail::Verification;
@@ -94,9 +95,12 @@ impl Forms {
         let master_id = user.master_id;
         let outcome = self
             .store
-            .verify_user(master_id, now, &|user, credits| {
-                verification_outbox(&campaign, user, credits)
-            })
+            .verify_user(
+                master_id,
+                FraudPolicy::of(&campaign),
+                now,
+                &|user, credits| verification_outbox(&campaign, user, credits),
+            )
             .await?;
         let (status, user) = match outcome {
             Verification::Unknown => return Err(invalid_link("verification")),

@@ -14,6 +14,7 @@ mod lead_status;
 pub(crate) mod links;
 pub(crate) mod profile;
 pub(crate) mod referral;
+pub(crate) mod review;
 pub(crate) mod spam;
 
 use uuid::Uuid;

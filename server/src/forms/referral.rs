@@ -137,7 +137,12 @@ impl Forms {
         )];
         let credit = match self
             .store
-            .record_referral(&referrer, &referred, &outbox)
+            .record_referral(
+                &referrer,
+                &referred,
+                crate::model::referral::FraudPolicy::of(&campaign),
+                &outbox,
+            )
             .await
         {
             Ok(credit) => credit,

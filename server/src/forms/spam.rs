@@ -56,6 +56,7 @@ impl Forms {
                 own_code: own_code.clone(),
                 visitor_id: join.visitor_id,
                 consent: join.consent.clone(),
+                origin: join.origin.clone(),
             }),
             created_at: now,
         };
@@ -74,6 +75,7 @@ impl Forms {
             consent: join.consent,
             verified_at: (!verify).then_some(now),
             unsubscribed_at: None,
+            origin: join.origin,
         }))
     }
 
@@ -99,6 +101,7 @@ impl Forms {
                 own_code: user.referral_code.clone(),
                 visitor_id: user.visitor_id,
                 consent: user.consent.clone(),
+                origin: user.origin.clone(),
             }),
             created_at: user.created_at,
         };
@@ -240,6 +243,7 @@ impl Forms {
             referrer,
             visitor_id: held.visitor_id,
             consent: held.consent,
+            origin: held.origin,
         };
         self.write_join(campaign, join).await.map(drop)
     }

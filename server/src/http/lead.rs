@@ -81,6 +81,11 @@ async fn submit(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     let sender = Sender {
         key: client_ip(req, &state),
         address: client_address(req, &state),
+        user_agent: req
+            .headers()
+            .get(salvo::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
         extra,
     };
     let submitted = state

@@ -19,6 +19,7 @@ pub(crate) mod openapi;
 pub(crate) mod outbox;
 pub(crate) mod referral;
 pub(crate) mod reports;
+pub(crate) mod review;
 pub(crate) mod session;
 pub(crate) mod spam;
 pub(crate) mod team;
@@ -74,6 +75,7 @@ pub fn routes_tree() -> Router {
             Router::with_path("api/campaign/{slug}")
                 .push(live::router())
                 .push(reports::router())
+                .push(review::router())
                 .push(sse::router())
                 .push(fallback::router())
                 .push(webtransport::describe::campaign_router()),

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::{ApiError, MAX_PAGE, query_u32, state};
 use crate::model::attribution::{Attribution, Consent};
+use crate::model::referral::ReferralStatus;
 use crate::model::report::{
     FunnelRow, Participant, ParticipantFilter, ParticipantSort, Position, Referral, ReferralFilter,
 };
@@ -346,13 +347,21 @@ fn referral_cells(r: &Referral) -> Vec<String> {
         cell(&r.referred_name),
         cell(&r.referred_email),
         r.code.clone(),
+        r.status.as_str().to_owned(),
+        r.signals
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
     ]
 }
 
-/// Credited referrals, oldest first (viewer)
+/// Referrals, oldest first (viewer)
 ///
-/// Cursor pages (`limit`, `cursor`), or with `?format=csv` (or `Accept:
-/// text/csv`) every referral as CSV, streamed.
+/// The counted ones unless `status` says (`flagged`: waiting for review,
+/// with the signals each raised; `rejected`; `all`). Cursor pages
+/// (`limit`, `cursor`), or with `?format=csv` (or `Accept: text/csv`)
+/// every referral as CSV, streamed.
 #[endpoint(
     tags("reports"),
     security(("adminToken" = ["viewer"])),
@@ -361,6 +370,7 @@ fn referral_cells(r: &Referral) -> Vec<String> {
         ("since" = Option<DateTime<Utc>>, Query, description = "Made at or after (RFC 3339)"),
         ("until" = Option<DateTime<Utc>>, Query, description = "Made before (RFC 3339)"),
         ("referrer" = Option<Uuid>, Query, description = "Of this referrer (a user's master_id) only"),
+        ("status" = Option<String>, Query, description = "`counted` (the default), `flagged`, `rejected` or `all`"),
         ("limit" = Option<u32>, Query, maximum = 500, description = "Rows per page (default 100; 0 is 1)"),
         ("cursor" = Option<String>, Query, description = "The `next_cursor` of the page before (opaque and signed: a changed one is 422 `invalid_cursor`)"),
         ("format" = Option<ListFormat>, Query, description = "`csv`: the whole list as CSV (also chosen by `Accept: text/csv` without `format=json`)"),
@@ -384,10 +394,18 @@ async fn referrals(
                 .map_err(|_| ApiError::invalid_field("referrer", "must be a user's master_id"))
         })
         .transpose()?;
+    let status = match req.query::<String>("status").as_deref() {
+        None => Some(ReferralStatus::Counted),
+        Some("all") => None,
+        Some(raw) => Some(ReferralStatus::parse(raw).ok_or_else(|| {
+            ApiError::invalid_field("status", "must be counted, flagged, rejected or all")
+        })?),
+    };
     let filter = ReferralFilter {
         since: query_time(req, "since")?,
         until: query_time(req, "until")?,
         referrer,
+        status,
     };
     let store = state.store.clone();
     let id = campaign.id;
@@ -403,6 +421,8 @@ async fn referrals(
             "referred_name",
             "referred_email",
             "code",
+            "status",
+            "signals",
         ],
         page: Box::new(move |after, limit| {
             let (store, filter) = (store.clone(), filter.clone());

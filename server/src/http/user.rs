@@ -62,6 +62,11 @@ async fn register(
     let sender = Sender {
         key: client_ip(req, &state),
         address: client_address(req, &state),
+        user_agent: req
+            .headers()
+            .get(salvo::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
         extra,
     };
     let joined = state

@@ -1,14 +1,16 @@
 //! Live events the server derives or a campaign's back office sends, beside
 //! the ones the forms publish: the referral `leaderboard` ([`leaderboard`]),
 //! `campaign.status` when a campaign opens or closes ([`lifecycle`]), and
-//! the campaign's own declared event types ([`custom`]); and the samples of
-//! each campaign's visitors its hourly series shows ([`visitors`]).
+//! the campaign's own declared event types ([`custom`]); the samples of
+//! each campaign's visitors its hourly series shows ([`visitors`]); and
+//! the humanity scores of the cursor channel's sessions ([`humanity`]).
 //!
 //! A derived event is announced once per change however many instances run:
 //! an instance announces only after it swapped the stored last-announced
 //! value (`CampaignStore::swap_live_state`), which one instance wins.
 
 pub(crate) mod custom;
+pub(crate) mod humanity;
 pub(crate) mod leaderboard;
 pub(crate) mod lifecycle;
 pub(crate) mod visitors;
@@ -19,6 +21,7 @@ use std::time::Duration;
 use crate::campaign::cache::CampaignCache;
 use crate::campaign::changes::LeaderboardChanges;
 use crate::config::Config;
+use crate::cursor::CursorHub;
 use crate::forms::Publisher;
 use crate::presence::Presence;
 use crate::store::SharedStore;
@@ -40,6 +43,7 @@ pub(crate) struct Live {
     leaderboard_changes: Arc<LeaderboardChanges>,
     publisher: Publisher,
     tasks: Tasks,
+    cursors: Arc<CursorHub>,
 }
 
 /// The handles the live events' service works with.
@@ -50,6 +54,7 @@ pub(crate) struct LiveHandles {
     pub(crate) leaderboard_changes: Arc<LeaderboardChanges>,
     pub(crate) publisher: Publisher,
     pub(crate) tasks: Tasks,
+    pub(crate) cursors: Arc<CursorHub>,
 }
 
 impl Live {
@@ -62,6 +67,7 @@ impl Live {
             leaderboard_changes,
             publisher,
             tasks,
+            cursors,
         } = handles;
         Self {
             visitor_sample_every: config.visitor_sample_every,
@@ -71,12 +77,19 @@ impl Live {
             leaderboard_changes,
             publisher,
             tasks,
+            cursors,
         }
     }
 
-    /// Starts the task that announces derived live events, and the one
-    /// that samples visitors.
+    /// Starts the task that announces derived live events, the one that
+    /// samples visitors, and the one that keeps humanity scores.
     pub(crate) fn start(&self) {
+        let scoring = self.clone();
+        self.tasks
+            .periodic("humanity scores", humanity::SAVE_EVERY, None, move || {
+                let live = scoring.clone();
+                async move { live.save_humanity().await }
+            });
         let sampling = self.clone();
         self.tasks.periodic(
             "visitor samples",

@@ -9,6 +9,7 @@ pub(crate) mod events;
 pub(crate) mod feed;
 pub(crate) mod lead;
 pub(crate) mod outbox;
+pub(crate) mod referral;
 pub(crate) mod report;
 pub(crate) mod schema;
 pub(crate) mod spam;

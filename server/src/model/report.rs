@@ -83,10 +83,12 @@ pub struct ReferralFilter {
     pub until: Option<DateTime<Utc>>,
     /// Of this referrer only.
     pub referrer: Option<Uuid>,
+    /// In this status only (`None`: all).
+    pub status: Option<crate::model::referral::ReferralStatus>,
 }
 
-/// One credited referral.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, ToSchema)]
+/// One referral.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[allow(missing_docs)] // fields named for what they hold
 pub struct Referral {
     pub id: i64,
@@ -99,6 +101,18 @@ pub struct Referral {
     /// The code entered.
     pub code: String,
     pub created_at: DateTime<Utc>,
+    /// `counted`, `flagged` (waiting for the team's review) or `rejected`.
+    pub status: crate::model::referral::ReferralStatus,
+    /// Why it was flagged (empty when it was not).
+    pub signals: Vec<crate::model::referral::Signal>,
+    /// The referred person's humanity score in [0, 1], from how their
+    /// pointer moved (the best observed of their sessions); null when it
+    /// never moved, or once the score's retention passed.
+    pub humanity: Option<f64>,
+    /// When the team reviewed it.
+    pub reviewed_at: Option<DateTime<Utc>>,
+    /// Who did (the key's name).
+    pub reviewed_by: Option<String>,
 }
 
 /// A place on the leaderboard.

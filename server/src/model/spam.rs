@@ -116,6 +116,9 @@ pub struct HeldJoin {
     /// The visitor session it came from.
     pub visitor_id: Option<Uuid>,
     pub consent: Option<Consent>,
+    /// What its referrals are checked against (keyed hashes).
+    #[serde(default)]
+    pub origin: crate::model::user::JoinOrigin,
 }
 
 /// A lead, validated, as it would have been written.

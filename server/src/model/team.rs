@@ -173,12 +173,16 @@ pub enum AuditAction {
     FeedConsumerDeleted,
     /// A form submission held as spam was released ("not spam") and replayed.
     SpamReleased,
+    /// A flagged referral was approved: it counts from then on.
+    ReferralApproved,
+    /// A flagged referral was rejected (final).
+    ReferralRejected,
 }
 
 impl AuditAction {
     /// Every action (a new variant goes here too: the API description
     /// lists these).
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 14] = [
         Self::LeadStatus,
         Self::CampaignCreated,
         Self::CampaignUpdated,
@@ -191,6 +195,8 @@ impl AuditAction {
         Self::FeedConsumerMoved,
         Self::FeedConsumerDeleted,
         Self::SpamReleased,
+        Self::ReferralApproved,
+        Self::ReferralRejected,
     ];
 
     /// The stored name.
@@ -208,6 +214,8 @@ impl AuditAction {
             Self::FeedConsumerMoved => "feed_consumer.moved",
             Self::FeedConsumerDeleted => "feed_consumer.deleted",
             Self::SpamReleased => "spam.released",
+            Self::ReferralApproved => "referral.approved",
+            Self::ReferralRejected => "referral.rejected",
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Letters and digits that cannot be mistaken for one another (no 0/O, 1/I/L).
@@ -59,6 +59,22 @@ pub struct User {
     pub verified_at: Option<DateTime<Utc>>,
     /// When marketing mail was refused (one-click unsubscribe).
     pub unsubscribed_at: Option<DateTime<Utc>>,
+    /// What the join kept for its referrals to be checked against (never
+    /// shown).
+    #[serde(skip)]
+    pub origin: JoinOrigin,
+}
+
+/// What a join keeps for its referrals to be checked against: keyed
+/// hashes (never the address or the User-Agent) and the email's key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinOrigin {
+    /// Keyed hash of the client's network ([`network_of`]).
+    #[serde(default)]
+    pub network: Option<String>,
+    /// Keyed hash of the client's rate-limit key and User-Agent.
+    #[serde(default)]
+    pub device: Option<String>,
 }
 
 /// Credit given to a referrer: who, and their count after this referral.

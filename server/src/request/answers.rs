@@ -243,6 +243,7 @@ pub(crate) const INVALID: ErrorAnswer = ErrorAnswer {
         "captcha_required",
         "captcha_invalid",
         "captcha_reused",
+        "disposable_email",
     ],
 };
 /// 422 for a name that cannot be a feed consumer's.

@@ -105,11 +105,13 @@ pub trait MailStore: Send + Sync + 'static {
     ) -> Result<PendingJoin, StoreError>;
 
     /// In one transaction: verifies user `master_id` at `now` — crediting
-    /// their referrer (if verified) and the verified users they referred —
-    /// and writes what `outbox` makes of the result.
+    /// their referrer (if verified) and the verified users they referred,
+    /// or flagging those referrals under `policy` — and writes what
+    /// `outbox` makes of the result.
     async fn verify_user(
         &self,
         master_id: Uuid,
+        policy: crate::model::referral::FraudPolicy,
         now: DateTime<Utc>,
         outbox: &(dyn for<'u> Fn(&'u User, &'u [ReferralCredit]) -> Vec<NewOutbox> + Sync),
     ) -> Result<Verification, StoreError>;

@@ -14,6 +14,7 @@ use crate::model::erasure::{Erased, ErasureSubject};
 use crate::model::feed::{Acked, ConsumerScope, FeedConsumer};
 use crate::model::lead::{Lead, LeadStatus};
 use crate::model::outbox::{NewOutbox, OutboxEntry, OutboxState};
+use crate::model::referral::{FraudPolicy, HumanityScore, Reviewed};
 use crate::model::report::{
     FunnelRow, HourCounts, Participant, ParticipantFilter, ParticipantSort, Position, Referral,
     ReferralFilter, Standing,
@@ -79,12 +80,15 @@ pub trait UserStore: Send + Sync + 'static {
     async fn user_by_id(&self, master_id: Uuid) -> Result<Option<User>, StoreError>;
 
     /// In one transaction: inserts `user`, credits `referrer` (when given,
-    /// and both are verified) with a referral row, and writes `outbox`. A taken email is
-    /// `Conflict { field: "email" }`, a taken code `Conflict { field: "referral_code" }`.
+    /// and both are verified) with a referral row — counted, or flagged by
+    /// the signals it raises under `policy` (no credit then) — and writes
+    /// `outbox`. A taken email is `Conflict { field: "email" }`, a taken
+    /// code `Conflict { field: "referral_code" }`.
     async fn register_user(
         &self,
         user: &User,
         referrer: Option<&User>,
+        policy: FraudPolicy,
         outbox: &[NewOutbox],
     ) -> Result<Option<ReferralCredit>, StoreError>;
 
@@ -99,20 +103,42 @@ pub trait UserStore: Send + Sync + 'static {
         locale: Option<&str>,
     ) -> Result<Option<User>, StoreError>;
 
-    /// How many referrals are credited to the user.
+    /// How many referrals count for the user (flagged and rejected ones do not).
     async fn referral_count(&self, user: &User) -> Result<i64, StoreError>;
 
     /// In one transaction: records that `referrer` referred `referred` (once per
     /// referred user: else `Conflict { field: "referred" }`), sets `referred_by`,
     /// and writes `outbox`. The referral counts (a credit, returned) when both
-    /// are verified; else when the second of them verifies. Referrals of one
-    /// referrer are serialized, so each count is returned exactly once.
+    /// are verified and it raises no signal under `policy` (else it is
+    /// flagged for review); else when the second of them verifies.
+    /// Referrals of one referrer are serialized, so each count is returned
+    /// exactly once.
     async fn record_referral(
         &self,
         referrer: &User,
         referred: &User,
+        policy: FraudPolicy,
         outbox: &[NewOutbox],
     ) -> Result<Option<ReferralCredit>, StoreError>;
+
+    /// Approves (it counts from now: the referrer's count after it is
+    /// returned) or rejects (final) flagged referral `id` of
+    /// `campaign_id`, as `by`, at `now`.
+    async fn review_referral(
+        &self,
+        campaign_id: i64,
+        id: i64,
+        approve: bool,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reviewed, StoreError>;
+
+    /// Keeps each session's latest humanity score (of the connection that
+    /// took the most samples).
+    async fn save_humanity(&self, scores: &[HumanityScore]) -> Result<(), StoreError>;
+
+    /// Removes humanity scores last updated before `before`; how many.
+    async fn prune_humanity(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// Leads and their status.

@@ -10,10 +10,11 @@ use crate::model::campaign::{Campaign, CampaignConfig, CampaignStatus};
 use crate::model::feed::{FeedConsumer, read_scope};
 use crate::model::lead::{Lead, LeadStatus};
 use crate::model::outbox::OutboxEntry;
-use crate::model::report::Participant;
+use crate::model::referral::{ReferralStatus, Signal};
+use crate::model::report::{Participant, Referral};
 use crate::model::team::{ApiKey, AuditEntry, Role};
 use crate::model::translation::{MemoryEntry, MemoryOrigin, MemoryRecord};
-use crate::model::user::User;
+use crate::model::user::{JoinOrigin, User};
 
 /// A campaign row as both databases return it.
 #[derive(sqlx::FromRow)]
@@ -65,6 +66,8 @@ pub(super) struct UserRow {
     consent_at: Option<DateTime<Utc>>,
     verified_at: Option<DateTime<Utc>>,
     unsubscribed_at: Option<DateTime<Utc>>,
+    network_hash: Option<String>,
+    device_hash: Option<String>,
 }
 
 impl From<UserRow> for User {
@@ -82,6 +85,10 @@ impl From<UserRow> for User {
             consent: consent(row.consent_version, row.consent_at),
             verified_at: row.verified_at,
             unsubscribed_at: row.unsubscribed_at,
+            origin: JoinOrigin {
+                network: row.network_hash,
+                device: row.device_hash,
+            },
         }
     }
 }
@@ -398,5 +405,56 @@ impl From<AuditRow> for AuditEntry {
             before: row.before.map(|j| j.0),
             after: row.after.map(|j| j.0),
         }
+    }
+}
+
+/// A referral row as both databases return it (its people joined in).
+#[derive(sqlx::FromRow)]
+pub(super) struct ReferralRow {
+    id: i64,
+    code: String,
+    created_at: DateTime<Utc>,
+    status: String,
+    signals: Json<Vec<String>>,
+    reviewed_at: Option<DateTime<Utc>>,
+    reviewed_by: Option<String>,
+    referrer_id: Uuid,
+    referrer_name: String,
+    referrer_email: String,
+    referred_id: Uuid,
+    referred_name: String,
+    referred_email: String,
+    humanity: Option<f64>,
+}
+
+impl TryFrom<ReferralRow> for Referral {
+    type Error = StoreError;
+
+    fn try_from(row: ReferralRow) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("referral {}: {what}", row.id));
+        let status = ReferralStatus::parse(&row.status).ok_or_else(|| corrupt("status"))?;
+        let signals = row
+            .signals
+            .0
+            .iter()
+            .map(|name| serde_json::from_value(serde_json::Value::String(name.clone())))
+            .collect::<Result<Vec<Signal>, _>>()
+            .map_err(|_| corrupt("signals"))?;
+        Ok(Self {
+            id: row.id,
+            referrer_id: row.referrer_id,
+            referrer_name: row.referrer_name,
+            referrer_email: row.referrer_email,
+            referred_id: row.referred_id,
+            referred_name: row.referred_name,
+            referred_email: row.referred_email,
+            code: row.code,
+            created_at: row.created_at,
+            status,
+            signals,
+            humanity: row.humanity,
+            reviewed_at: row.reviewed_at,
+            reviewed_by: row.reviewed_by,
+        })
     }
 }

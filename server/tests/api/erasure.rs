@@ -101,6 +101,28 @@ async fn database_text(db: &TestDb) -> String {
     text
 }
 
+/// What `sql` (a `SELECT COUNT(*)`) counts in the test's database.
+async fn count_rows(db: &TestDb, sql: &str) -> i64 {
+    use sqlx::Connection;
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    let (count,): (i64,) = if db.url.starts_with("sqlite://") {
+        let mut conn = sqlx::SqliteConnection::connect(&db.url)
+            .await
+            .expect("connect");
+        sqlx::query_as(sql)
+            .fetch_one(&mut conn)
+            .await
+            .expect("count")
+    } else {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+        sqlx::query_as(sql)
+            .fetch_one(&mut conn)
+            .await
+            .expect("count")
+    };
+    count
+}
+
 /// Every entry of every stream under `prefix` in Redis, as text.
 async fn redis_text(redis: &str, prefix: &str) -> String {
     let client = redis::Client::open(redis).expect("redis url");
@@ -169,6 +191,9 @@ async fn an_erasure_leaves_no_trace(db: Db) {
                 "webhook-secret-of-the-erasure-test",
             ),
             ("RUST_LOG", "debug"),
+            // Zelda's join comes through a proxy: her network and device
+            // are kept (as keyed hashes) for the referral checks.
+            ("OVASABI_TRUSTED_PROXIES", "127.0.0.1/32"),
         ],
         logs.reopen().expect("log file"),
     )
@@ -224,16 +249,32 @@ async fn an_erasure_leaves_no_trace(db: Db) {
     )
     .await;
     assert_eq!(status, 201, "{visit}");
-    let (status, zelda) = call(
+    // Her pointer moved on the page: her session has a humanity score.
+    let visit_token = visit["token"].as_str().expect("token");
+    crate::fraud::move_pointer(
         &client,
         &base,
-        Method::POST,
-        "/api/user/register",
-        visit["token"].as_str(),
-        join(VALUES[0], VALUES[1], xavier["referral_code"].as_str()),
+        "spring",
+        visit_token,
+        &crate::fraud::paths::human(3),
     )
     .await;
-    assert_eq!(status, 201, "{zelda}");
+    tokio::time::sleep(Duration::from_millis(2500)).await; // stored every 2 s
+    let zelda = client
+        .post(format!("{base}/api/user/register"))
+        .bearer_auth(visit_token)
+        .header("x-forwarded-for", "198.51.100.23")
+        .header("user-agent", "Zelda's browser")
+        .json(&join(
+            VALUES[0],
+            VALUES[1],
+            xavier["referral_code"].as_str(),
+        ))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(zelda.status(), 201);
+    let zelda: Value = zelda.json().await.expect("json");
     let token = zelda["token"].as_str().expect("token").to_owned();
     let (status, _) = call(
         &client,
@@ -291,6 +332,15 @@ async fn an_erasure_leaves_no_trace(db: Db) {
         [VALUES[1], VALUES[4]],
         "the live events carried the person's values"
     );
+    // What her referrals are checked against, and her session's score.
+    let kept = [
+        "SELECT COUNT(*) FROM service_humanity",
+        "SELECT COUNT(*) FROM service_user_master
+         WHERE network_hash IS NOT NULL OR device_hash IS NOT NULL",
+    ];
+    for sql in kept {
+        assert_eq!(count_rows(&test_db, sql).await, 1, "before: {sql}");
+    }
     let stored = database_text(&test_db).await;
     for value in VALUES[..8].iter().chain([&VALUES[9]]) {
         assert!(
@@ -324,6 +374,9 @@ async fn an_erasure_leaves_no_trace(db: Db) {
         Vec::<&str>::new(),
         "in the database"
     );
+    for sql in kept {
+        assert_eq!(count_rows(&test_db, sql).await, 0, "after: {sql}");
+    }
     assert_eq!(
         found_in(&redis_text(&redis, &prefix).await),
         Vec::<&str>::new(),

@@ -18,6 +18,7 @@ mod erasure;
 mod event_catalogue;
 mod events;
 mod faults;
+mod fraud;
 mod grpc;
 mod hardening;
 mod health;

@@ -3,6 +3,7 @@
 pub(crate) mod bots;
 pub(crate) mod event_types;
 pub(crate) mod mail;
+pub(crate) mod referrals;
 pub(crate) mod settings;
 mod validate;
 

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::bots::CaptchaSettings;
 use super::event_types::EventTypeDecl;
 use super::mail::{MailSettings, NotifySettings, Verify};
+use super::referrals::ReferralSettings;
 
 /// Milestones announced when a referrer's count reaches them, by default.
 pub(crate) const DEFAULT_MILESTONES: [u32; 6] = [1, 10, 50, 100, 500, 1000];
@@ -52,6 +53,8 @@ pub struct CampaignConfig {
     pub mail: MailSettings,
     /// Who on the team hears of what by mail.
     pub notify: NotifySettings,
+    /// Referral fraud review: which referrals wait for the team.
+    pub referrals: ReferralSettings,
 }
 
 /// Who is on the campaign's pages: the `members` event of the event stream.
@@ -118,6 +121,7 @@ impl Default for CampaignConfig {
             presence: PresenceSettings::default(),
             mail: MailSettings::default(),
             notify: NotifySettings::default(),
+            referrals: ReferralSettings::default(),
         }
     }
 }

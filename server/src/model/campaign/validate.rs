@@ -15,6 +15,7 @@ impl CampaignConfig {
         self.check_lists()?;
         self.mail.validate()?;
         self.notify.validate()?;
+        self.referrals.validate()?;
         if let Some(page) = &self.forms.join.verify_page {
             let ok = url::Url::parse(page)
                 .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());

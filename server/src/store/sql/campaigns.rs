@@ -145,7 +145,7 @@ where
                          (SELECT COUNT(*) FROM service_user_master
                           WHERE campaign_id = $1 AND verified_at IS NOT NULL),
                          (SELECT COUNT(*) FROM service_quote_main WHERE campaign_id = $1),
-                         (SELECT COUNT(*) FROM service_referral_main WHERE campaign_id = $1)",
+                         (SELECT COUNT(*) FROM service_referral_counted WHERE campaign_id = $1)",
                 )
                 .bind(campaign_id)
                 .fetch_one(db)

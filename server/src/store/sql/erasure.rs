@@ -110,6 +110,11 @@ where
                     .bind(session)
                     .execute(&mut *tx)
                     .await?;
+                    // How the session's pointer moved (a score).
+                    sqlx::query("DELETE FROM service_humanity WHERE subject = $1")
+                        .bind(session)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
                 sqlx::query(
@@ -234,7 +239,8 @@ where
     Ok(person)
 }
 
-/// Replaces the users' email, names and consent; how many.
+/// Replaces the users' email, names and consent, and forgets what their
+/// referrals were checked against (keyed hashes, the email's key); how many.
 async fn erase_users<DB: Dialect>(tx: &mut WriteTx<DB>, person: &Person) -> Result<u64, StoreError>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -246,7 +252,8 @@ where
     for id in &person.ids {
         let done = sqlx::query(
             "UPDATE service_user_master SET email = $2, display_name = $3, locale = NULL,
-                 consent_version = NULL, consent_at = NULL
+                 consent_version = NULL, consent_at = NULL,
+                 network_hash = NULL, device_hash = NULL, email_key = NULL
              WHERE master_id = $1",
         )
         .bind(id)

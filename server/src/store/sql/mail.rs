@@ -7,9 +7,11 @@ use sqlx::types::Json;
 use sqlx::{Executor, FromRow};
 use uuid::Uuid;
 
-use super::users::{credit_referral, insert_user};
+use super::referrals::credit_referral;
+use super::users::insert_user;
 use super::{Dialect, Param, SqlStore, WriteTx, insert_outbox};
 use crate::model::outbox::{NewOutbox, OutboxEntry, mail_target};
+use crate::model::referral::FraudPolicy;
 use crate::model::user::{ReferralCredit, User};
 use crate::store::mail::{MailStore, PendingJoin, Suppression, Verification};
 use crate::store::rows::{OutboxRow, UserRow};
@@ -73,6 +75,7 @@ where
     (i64,): for<'r> FromRow<'r, DB::Row>,
     (i64, i64): for<'r> FromRow<'r, DB::Row>,
     (String, String, DateTime<Utc>): for<'r> FromRow<'r, DB::Row>,
+    (f64,): for<'r> FromRow<'r, DB::Row>,
 {
     async fn due_mail(
         &self,
@@ -255,6 +258,7 @@ where
     async fn verify_user(
         &self,
         master_id: Uuid,
+        policy: FraudPolicy,
         now: DateTime<Utc>,
         outbox: &(dyn for<'u> Fn(&'u User, &'u [ReferralCredit]) -> Vec<NewOutbox> + Sync),
     ) -> Result<Verification, StoreError> {
@@ -302,7 +306,7 @@ where
                     .await?
                     .map(Into::into);
                 if let Some(referrer) = referrer.filter(|r| r.verified_at.is_some()) {
-                    credits.push(credit_referral(&mut tx, &referrer, &user, now).await?);
+                    credits.extend(credit_referral(&mut tx, &referrer, &user, policy, now).await?);
                 }
             }
             // Those this user referred who verified first count now.
@@ -319,7 +323,7 @@ where
             .await?;
             for referred in waiting {
                 let referred: User = referred.into();
-                credits.push(credit_referral(&mut tx, &user, &referred, now).await?);
+                credits.extend(credit_referral(&mut tx, &user, &referred, policy, now).await?);
             }
             let outbox = outbox(&user, &credits);
             insert_outbox(&mut tx, &outbox, now).await?;

@@ -30,6 +30,7 @@ mod leads;
 mod mail;
 mod memory;
 mod outbox;
+mod referrals;
 mod reports;
 mod spam;
 mod team;

@@ -21,7 +21,7 @@ use crate::model::report::{
     FunnelRow, HourCounts, Participant, ParticipantFilter, ParticipantSort, Position, Referral,
     ReferralFilter, Standing,
 };
-use crate::store::rows::{LeadAttributionRow, ParticipantRow};
+use crate::store::rows::{LeadAttributionRow, ParticipantRow, ReferralRow};
 use crate::store::{ReportStore, StoreError};
 
 /// The first-touch columns of the visitor session `s`.
@@ -61,7 +61,7 @@ fn participants_sql(sort: ParticipantSort, after: bool) -> String {
     format!(
         "SELECT * FROM (
              SELECT u.*, {SESSION_COLUMNS},
-                    (SELECT COUNT(*) FROM service_referral_main r
+                    (SELECT COUNT(*) FROM service_referral_counted r
                      WHERE r.campaign_id = u.campaign_id AND r.referrer_id = u.master_id)
                         AS referral_count
              FROM service_user_master u
@@ -113,7 +113,7 @@ where
     Option<DateTime<Utc>>: Param<DB>,
     ParticipantRow: for<'r> FromRow<'r, DB::Row>,
     LeadAttributionRow: for<'r> FromRow<'r, DB::Row>,
-    Referral: for<'r> FromRow<'r, DB::Row>,
+    ReferralRow: for<'r> FromRow<'r, DB::Row>,
     Standing: for<'r> FromRow<'r, DB::Row>,
     (String, i64): for<'r> FromRow<'r, DB::Row>,
 {
@@ -163,14 +163,18 @@ where
         } else {
             ""
         };
-        let rows: Vec<Referral> = self
+        let rows: Vec<ReferralRow> = self
             .read(async |db| {
                 sqlx::query_as(AssertSqlSafe(format!(
-                    "SELECT r.id, r.code, r.created_at,
+                    "SELECT r.id, r.code, r.created_at, r.status, r.signals,
+                            r.reviewed_at, r.reviewed_by,
                             a.master_id AS referrer_id, a.display_name AS referrer_name,
                             a.email AS referrer_email,
                             b.master_id AS referred_id, b.display_name AS referred_name,
-                            b.email AS referred_email
+                            b.email AS referred_email,
+                            (SELECT h.score FROM service_humanity h
+                             WHERE h.subject = b.master_id OR h.subject = b.visitor_id
+                             ORDER BY h.samples DESC LIMIT 1) AS humanity
                      FROM service_referral_main r
                      JOIN service_user_master a ON a.master_id = r.referrer_id
                      JOIN service_user_master b ON b.master_id = r.referred_id
@@ -178,6 +182,7 @@ where
                        AND ($2 IS NULL OR r.created_at >= $2)
                        AND ($3 IS NULL OR r.created_at < $3)
                        AND ($4 IS NULL OR r.referrer_id = $4)
+                       AND ($8 IS NULL OR r.status = $8)
                        {after_clause}
                      ORDER BY r.created_at, r.id
                      LIMIT $7"
@@ -189,11 +194,12 @@ where
                 .bind(after.map(|p| p.at))
                 .bind(after_id)
                 .bind(i64::from(limit))
+                .bind(filter.status.map(|s| s.as_str()))
                 .fetch_all(db)
                 .await
             })
             .await?;
-        Ok(rows)
+        rows.into_iter().map(TryInto::try_into).collect()
     }
 
     async fn leads_with_attribution(
@@ -238,7 +244,7 @@ where
             .read(async |db| {
                 sqlx::query_as(
                     "SELECT u.display_name, COUNT(*) AS count
-                     FROM service_referral_main r
+                     FROM service_referral_counted r
                      JOIN service_user_master u ON u.master_id = r.referrer_id
                      WHERE r.campaign_id = $1
                      GROUP BY u.master_id, u.display_name
@@ -332,7 +338,7 @@ where
             ("service_quote_main", "created_at", "COUNT(*)", |h| {
                 &mut h.leads
             }),
-            ("service_referral_main", "created_at", "COUNT(*)", |h| {
+            ("service_referral_counted", "created_at", "COUNT(*)", |h| {
                 &mut h.referrals
             }),
             ("service_visitor_sample", "minute", "MAX(active)", |h| {

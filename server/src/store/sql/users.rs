@@ -6,9 +6,11 @@ use sqlx::types::Json;
 use sqlx::{Executor, FromRow};
 use uuid::Uuid;
 
+use super::referrals::{credit_referral, review};
 use super::{Dialect, Param, SqlStore, WriteTx, insert_outbox};
 use crate::model::attribution::VisitorSession;
 use crate::model::outbox::NewOutbox;
+use crate::model::referral::{FraudPolicy, HumanityScore, Reviewed};
 use crate::model::user::{ReferralCredit, User};
 use crate::store::rows::UserRow;
 use crate::store::{StoreError, UserStore};
@@ -29,6 +31,9 @@ where
     for<'a> Json<&'a serde_json::Value>: Param<DB>,
     UserRow: for<'r> FromRow<'r, DB::Row>,
     (i64,): for<'r> FromRow<'r, DB::Row>,
+    (f64,): for<'r> FromRow<'r, DB::Row>,
+    f64: Param<DB>,
+    (Uuid, Uuid, String): for<'r> FromRow<'r, DB::Row>,
 {
     async fn user_by_referral_code(
         &self,
@@ -66,6 +71,7 @@ where
         &self,
         user: &User,
         referrer: Option<&User>,
+        policy: FraudPolicy,
         outbox: &[NewOutbox],
     ) -> Result<Option<ReferralCredit>, StoreError> {
         self.transaction(async |mut tx| {
@@ -81,7 +87,7 @@ where
                 Some(referrer)
                     if user.verified_at.is_some() && verified(&mut tx, referrer).await? =>
                 {
-                    Some(credit_referral(&mut tx, referrer, user, user.created_at).await?)
+                    credit_referral(&mut tx, referrer, user, policy, user.created_at).await?
                 }
                 _ => None,
             };
@@ -147,7 +153,7 @@ where
         let (count,): (i64,) = self
             .read(async |db| {
                 sqlx::query_as(
-                    "SELECT COUNT(*) FROM service_referral_main
+                    "SELECT COUNT(*) FROM service_referral_counted
                      WHERE campaign_id = $1 AND referrer_id = $2",
                 )
                 .bind(user.campaign_id)
@@ -163,6 +169,7 @@ where
         &self,
         referrer: &User,
         referred: &User,
+        policy: FraudPolicy,
         outbox: &[NewOutbox],
     ) -> Result<Option<ReferralCredit>, StoreError> {
         let now = Utc::now();
@@ -174,7 +181,7 @@ where
             // Counted once both ends are verified (see `verify_user`).
             let credit =
                 if verified(&mut tx, referred).await? && verified(&mut tx, referrer).await? {
-                    Some(credit_referral(&mut tx, referrer, referred, now).await?)
+                    credit_referral(&mut tx, referrer, referred, policy, now).await?
                 } else {
                     None
                 };
@@ -195,6 +202,61 @@ where
             Ok(credit)
         })
         .await
+    }
+    async fn review_referral(
+        &self,
+        campaign_id: i64,
+        id: i64,
+        approve: bool,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reviewed, StoreError> {
+        self.transaction(async |mut tx| {
+            let reviewed = review(&mut tx, campaign_id, id, approve, by, now).await?;
+            tx.commit().await?;
+            Ok(reviewed)
+        })
+        .await
+    }
+
+    async fn save_humanity(&self, scores: &[HumanityScore]) -> Result<(), StoreError> {
+        if scores.is_empty() {
+            return Ok(());
+        }
+        self.transaction(async |mut tx| {
+            for score in scores {
+                sqlx::query(
+                    "INSERT INTO service_humanity (subject, campaign_id, score, samples, updated_at)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (subject) DO UPDATE
+                     SET score = excluded.score, samples = excluded.samples,
+                         updated_at = excluded.updated_at
+                     WHERE excluded.samples >= service_humanity.samples",
+                )
+                .bind(score.subject)
+                .bind(score.campaign_id)
+                .bind(score.score)
+                .bind(i64::from(score.samples))
+                .bind(score.at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn prune_humanity(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = self
+            .write(async |db| {
+                sqlx::query("DELETE FROM service_humanity WHERE updated_at < $1")
+                    .bind(before)
+                    .execute(db)
+                    .await
+            })
+            .await?;
+        Ok(DB::rows_affected(&done))
     }
 }
 
@@ -217,8 +279,8 @@ where
         "INSERT INTO service_user_master
              (master_id, campaign_id, email, display_name, locale, referral_code,
               referred_by, created_at, visitor_id, consent_version, consent_at,
-              verified_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+              verified_at, network_hash, device_hash, email_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(user.master_id)
     .bind(user.campaign_id)
@@ -232,6 +294,9 @@ where
     .bind(user.consent.as_ref().map(|c| c.version.clone()))
     .bind(user.consent.as_ref().map(|c| c.at))
     .bind(user.verified_at)
+    .bind(user.origin.network.clone())
+    .bind(user.origin.device.clone())
+    .bind(crate::model::referral::email_key(&user.email))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -252,47 +317,4 @@ where
     .fetch_one(&mut **tx)
     .await?;
     Ok(count > 0)
-}
-
-/// Inserts the referral row and returns the referrer's new count, in the
-/// caller's transaction, which holds the referrer's lock.
-pub(super) async fn credit_referral<DB: Dialect>(
-    tx: &mut WriteTx<DB>,
-    referrer: &User,
-    referred: &User,
-    now: DateTime<Utc>,
-) -> Result<ReferralCredit, StoreError>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    i64: Param<DB>,
-    String: Param<DB>,
-    uuid::Uuid: Param<DB>,
-    DateTime<Utc>: Param<DB>,
-    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
-{
-    sqlx::query(
-        "INSERT INTO service_referral_main
-             (campaign_id, referrer_id, referred_id, code, created_at)
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(referrer.campaign_id)
-    .bind(referrer.master_id)
-    .bind(referred.master_id)
-    .bind(&referrer.referral_code)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    let (count,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM service_referral_main
-         WHERE campaign_id = $1 AND referrer_id = $2",
-    )
-    .bind(referrer.campaign_id)
-    .bind(referrer.master_id)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(ReferralCredit {
-        referrer: referrer.clone(),
-        referred: referred.master_id,
-        count,
-    })
 }
