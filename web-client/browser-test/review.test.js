@@ -10,7 +10,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { ADMIN, launchBrowser, newCampaign, openPage, startServer, stopServer } from './support.js';
+import { ADMIN, callApi, launchBrowser, newCampaign, openPage, startServer, stopServer } from './support.js';
 
 /** @type {import('playwright-core').Browser} */
 let browser;
@@ -31,14 +31,7 @@ after(async () => {
  * A request to the API, as the admin token unless `key` is null.
  * @param {string} method @param {string} path @param {unknown} [body] @param {string | null} [key]
  */
-async function call(method, path, body, key = ADMIN) {
-  /** @type {Record<string, string>} */
-  const headers = { 'content-type': 'application/json' };
-  if (key) headers.authorization = `Bearer ${key}`;
-  const response = await fetch(`${server.base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : null };
-}
+const call = (method, path, body, key = ADMIN) => callApi(server.base, method, path, body, key);
 
 /** Joins `campaign` as a visitor would. @param {string} campaign @param {string} email @param {string} name @param {string} [code] */
 async function joinAs(campaign, email, name, code) {

@@ -13,7 +13,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { ADMIN, launchBrowser, newCampaign, openPage, startServer, stopServer } from './support.js';
+import { ADMIN, callApi, launchBrowser, newCampaign, openPage, startServer, stopServer } from './support.js';
 
 /** @type {import('playwright-core').Browser} */
 let browser;
@@ -34,18 +34,7 @@ after(async () => {
  * A request to the API, as the admin token unless `key` is null.
  * @param {string} method @param {string} path @param {unknown} [body] @param {string | null} [key]
  */
-async function call(method, path, body, key = ADMIN) {
-  /** @type {Record<string, string>} */
-  const headers = { 'content-type': 'application/json' };
-  if (key) headers.authorization = `Bearer ${key}`;
-  const response = await fetch(`${server.base}${path}`, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : null };
-}
+const call = (method, path, body, key = ADMIN) => callApi(server.base, method, path, body, key);
 
 /** A public form sent as a visitor would (no key). @param {string} path @param {unknown} body */
 const post = (path, body) => call('POST', path, body, null);

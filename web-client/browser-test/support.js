@@ -107,6 +107,20 @@ export async function newCampaign(base, config = {}) {
 }
 
 /**
+ * A request to the server's API at `base`, as the admin token unless `key`
+ * is null: its status and JSON body.
+ * @param {string} base @param {string} method @param {string} path @param {unknown} [body] @param {string | null} [key]
+ */
+export async function callApi(base, method, path, body, key = ADMIN) {
+  /** @type {Record<string, string>} */
+  const headers = { 'content-type': 'application/json' };
+  if (key) headers.authorization = `Bearer ${key}`;
+  const response = await fetch(`${base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
+/**
  * Opens the demo page and waits until its live channel is up.
  * @param {import('playwright-core').Browser} browser
  * @param {string} base @param {string} campaign @param {'auto' | 'webtransport' | 'sse'} transport

@@ -110,7 +110,10 @@ async fn resuming_after_the_loss_is_a_reset(
     // this instance's visitor at the next presence sync, which under load
     // can come after the reset: 0 or 1, never a count from before the loss.
     let active = reset.json()["active"].as_u64();
-    assert!(matches!(active, Some(0 | 1)), "with a fresh snapshot: {active:?}");
+    assert!(
+        matches!(active, Some(0 | 1)),
+        "with a fresh snapshot: {active:?}"
+    );
     app.joined("c", "grace@example.com", "Grace", None).await;
     let grace = open.next_of("user.joined").await;
     assert_eq!(grace.json()["display_name"], "Grace");

@@ -66,6 +66,12 @@ async fn join_from(
     body
 }
 
+/// Ana, who refers the others, joined `campaign` from 203.0.113.1.
+async fn referrer(app: &TestApp, campaign: &str) -> Value {
+    let sender = from("203.0.113.1", "A");
+    join_from(app, campaign, "ana@example.com", None, &sender).await
+}
+
 /// The campaign's referrals in `status` (`all` for every one).
 async fn referrals(app: &TestApp, campaign: &str, status: &str) -> Vec<Value> {
     app.get(
@@ -321,14 +327,7 @@ async fn reviews_are_final_audited_and_scoped(db: Db) {
     let app = behind_proxy(db).await;
     app.open_campaign("c", json!({})).await;
     app.open_campaign("other", json!({})).await;
-    let ana = join_from(
-        &app,
-        "c",
-        "ana@example.com",
-        None,
-        &from("203.0.113.1", "A"),
-    )
-    .await;
+    let ana = referrer(&app, "c").await;
     let code = ana["referral_code"].as_str();
     for email in ["b@mailinator.com", "c@mailinator.com"] {
         join_from(&app, "c", email, code, &from("198.51.100.7", "B")).await;
@@ -435,14 +434,7 @@ async fn strict_refuses_disposable_domains_and_off_checks_nothing(db: Db) {
         "email"
     );
     assert_eq!(app.metrics("strict").await["users"], 0, "nothing written");
-    let ana = join_from(
-        &app,
-        "off",
-        "ana@example.com",
-        None,
-        &from("203.0.113.1", "A"),
-    )
-    .await;
+    let ana = referrer(&app, "off").await;
     join_from(
         &app,
         "off",
@@ -511,14 +503,7 @@ async fn the_humanity_score_tells_a_hand_from_scripts(db: Db) {
         json!({"cursor": {"sessions_per_ip": 500}, "rate_limits": {"streams_per_ip": 500}}),
     )
     .await;
-    let ana = join_from(
-        &app,
-        "c",
-        "ana@example.com",
-        None,
-        &from("203.0.113.1", "A"),
-    )
-    .await;
+    let ana = referrer(&app, "c").await;
     let code = ana["referral_code"].as_str();
     let fixtures = [
         ("hand", paths::human(7)),
