@@ -19,6 +19,15 @@ ALTER TABLE service_referral_main ADD COLUMN reviewed_at TEXT;
 ALTER TABLE service_referral_main ADD COLUMN reviewed_by TEXT;
 CREATE INDEX service_referral_main_status_idx
     ON service_referral_main (campaign_id, status, created_at, id);
+-- A referrer's counted referrals (what every count reads) and their last
+-- hour (the `too_many` signal), each from an index of its own: with only
+-- (campaign_id, referrer_id), SQLite's planner takes the status index above
+-- or the campaign's by time, and each join would read the whole campaign.
+DROP INDEX service_referral_main_referrer_idx;
+CREATE INDEX service_referral_main_referrer_idx
+    ON service_referral_main (campaign_id, referrer_id, status);
+CREATE INDEX service_referral_main_referrer_created_idx
+    ON service_referral_main (campaign_id, referrer_id, created_at);
 -- What counts, defined once: every figure (leaderboard, milestones,
 -- counts in /api/me, metrics, reports) reads this.
 CREATE VIEW service_referral_counted AS

@@ -75,7 +75,7 @@ where
     (i64,): for<'r> FromRow<'r, DB::Row>,
     (i64, i64): for<'r> FromRow<'r, DB::Row>,
     (String, String, DateTime<Utc>): for<'r> FromRow<'r, DB::Row>,
-    (f64,): for<'r> FromRow<'r, DB::Row>,
+    (i64, i64, i64, Option<f64>): for<'r> FromRow<'r, DB::Row>,
 {
     async fn due_mail(
         &self,

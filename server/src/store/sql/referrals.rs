@@ -33,9 +33,10 @@ where
     for<'a> &'a str: Param<DB>,
     Uuid: Param<DB>,
     DateTime<Utc>: Param<DB>,
+    Option<String>: Param<DB>,
     for<'a> Json<&'a serde_json::Value>: Param<DB>,
     (i64,): for<'r> FromRow<'r, DB::Row>,
-    (f64,): for<'r> FromRow<'r, DB::Row>,
+    (i64, i64, i64, Option<f64>): for<'r> FromRow<'r, DB::Row>,
 {
     let signals = if policy.checked {
         signals(tx, referrer, referred, policy, now).await?
@@ -100,20 +101,23 @@ where
     })
 }
 
-/// Whether `sql` (a `SELECT COUNT(*)`) counts anything.
-async fn any<DB: Dialect>(
-    tx: &mut WriteTx<DB>,
-    query: CountQuery<'_, DB>,
-) -> Result<bool, StoreError>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    (i64,): for<'r> FromRow<'r, DB::Row>,
-{
-    let (count,): (i64,) = query.fetch_one(&mut **tx).await?;
-    Ok(count > 0)
-}
-
-type CountQuery<'q, DB> = sqlx::query::QueryAs<'q, DB, (i64,), <DB as sqlx::Database>::Arguments>;
+/// What the signals are read from, in one statement (the crediting
+/// transaction holds the database's writer: one round trip, not four).
+/// `$1` campaign, `$2` the joiner's email key, `$3` the joiner, `$4` the
+/// referrer, `$5` an hour ago, `$6` a day ago, `$7` the joiner's network
+/// hash (null: none), `$8` the joiner's visitor session.
+const SIGNAL_FACTS: &str = "SELECT
+    (SELECT COUNT(*) FROM service_user_master
+     WHERE campaign_id = $1 AND email_key = $2 AND master_id <> $3),
+    (SELECT COUNT(*) FROM service_referral_main
+     WHERE campaign_id = $1 AND referrer_id = $4 AND created_at > $5),
+    (SELECT COUNT(*) FROM service_referral_main r
+     JOIN service_user_master u ON u.master_id = r.referred_id
+     WHERE r.campaign_id = $1 AND r.referrer_id = $4 AND r.created_at >= $6
+       AND u.network_hash = $7),
+    (SELECT score FROM service_humanity
+     WHERE subject = $3 OR subject = $8
+     ORDER BY samples DESC LIMIT 1)";
 
 /// The signals the referral of `referred` by `referrer` raises.
 async fn signals<DB: Dialect>(
@@ -129,85 +133,41 @@ where
     String: Param<DB>,
     Uuid: Param<DB>,
     DateTime<Utc>: Param<DB>,
-    (i64,): for<'r> FromRow<'r, DB::Row>,
-    (f64,): for<'r> FromRow<'r, DB::Row>,
+    Option<String>: Param<DB>,
+    (i64, i64, i64, Option<f64>): for<'r> FromRow<'r, DB::Row>,
 {
-    let mut found = Vec::new();
-    let campaign = referrer.campaign_id;
-    let network = match &referred.origin.network {
-        None => false,
-        Some(net) if referrer.origin.network.as_ref() == Some(net) => true,
-        Some(net) => {
-            let sql = "SELECT COUNT(*) FROM service_referral_main r
-                       JOIN service_user_master u ON u.master_id = r.referred_id
-                       WHERE r.campaign_id = $1 AND r.referrer_id = $2
-                         AND r.created_at >= $3 AND u.network_hash = $4";
-            let query = sqlx::query_as(sql)
-                .bind(campaign)
-                .bind(referrer.master_id)
-                .bind(now - DEVICE_WINDOW)
-                .bind(net.clone());
-            any(tx, query).await?
-        }
-    };
+    let (similar, last_hour, siblings, humanity): (i64, i64, i64, Option<f64>) =
+        sqlx::query_as(SIGNAL_FACTS)
+            .bind(referrer.campaign_id)
+            .bind(crate::model::referral::email_key(&referred.email))
+            .bind(referred.master_id)
+            .bind(referrer.master_id)
+            .bind(now - chrono::Duration::hours(1))
+            .bind(now - DEVICE_WINDOW)
+            .bind(referred.origin.network.clone())
+            .bind(referred.visitor_id.unwrap_or(referred.master_id))
+            .fetch_one(&mut **tx)
+            .await?;
+    let network = referred.origin.network.is_some()
+        && (referred.origin.network == referrer.origin.network || siblings > 0);
     let same_session = referred.visitor_id.is_some() && referred.visitor_id == referrer.visitor_id;
     let same_device = referred.origin.device.is_some()
         && referred.origin.device == referrer.origin.device
         && (referred.created_at - referrer.created_at).abs() <= DEVICE_WINDOW;
-    let sql = "SELECT COUNT(*) FROM service_user_master
-               WHERE campaign_id = $1 AND email_key = $2 AND master_id <> $3";
-    let query = sqlx::query_as(sql)
-        .bind(campaign)
-        .bind(crate::model::referral::email_key(&referred.email))
-        .bind(referred.master_id);
-    let similar = any(tx, query).await?;
-    let (last_hour,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM service_referral_main
-         WHERE campaign_id = $1 AND referrer_id = $2 AND created_at > $3",
-    )
-    .bind(campaign)
-    .bind(referrer.master_id)
-    .bind(now - chrono::Duration::hours(1))
-    .fetch_one(&mut **tx)
-    .await?;
-    let humanity = humanity(tx, referred).await?;
-    for (raised, signal) in [
+    Ok([
         (network, Signal::SameNetwork),
         (same_session || same_device, Signal::SameDevice),
-        (similar, Signal::SimilarEmail),
+        (similar > 0, Signal::SimilarEmail),
         (is_disposable(&referred.email), Signal::DisposableEmail),
         (last_hour >= i64::from(policy.max_per_hour), Signal::TooMany),
         (
             humanity.is_some_and(|score| score < LOW_HUMANITY),
             Signal::LowHumanity,
         ),
-    ] {
-        if raised {
-            found.push(signal);
-        }
-    }
-    Ok(found)
-}
-
-/// The humanity score of the sessions `user` moved a pointer in (before
-/// joining, and since), the best observed; `None` when it never moved one.
-async fn humanity<DB: Dialect>(tx: &mut WriteTx<DB>, user: &User) -> Result<Option<f64>, StoreError>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    Uuid: Param<DB>,
-    (f64,): for<'r> FromRow<'r, DB::Row>,
-{
-    let visitor = user.visitor_id.unwrap_or(user.master_id);
-    let score: Option<(f64,)> = sqlx::query_as(
-        "SELECT score FROM service_humanity
-         WHERE subject = $1 OR subject = $2
-         ORDER BY samples DESC LIMIT 1",
-    )
-    .bind(user.master_id)
-    .bind(visitor)
-    .fetch_optional(&mut **tx)
-    .await?;
-    Ok(score.map(|(score,)| score))
+    ]
+    .into_iter()
+    .filter_map(|(raised, signal)| raised.then_some(signal))
+    .collect())
 }
 
 /// Reviews flagged referral `id` of `campaign_id` in the caller's

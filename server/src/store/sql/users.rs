@@ -31,7 +31,7 @@ where
     for<'a> Json<&'a serde_json::Value>: Param<DB>,
     UserRow: for<'r> FromRow<'r, DB::Row>,
     (i64,): for<'r> FromRow<'r, DB::Row>,
-    (f64,): for<'r> FromRow<'r, DB::Row>,
+    (i64, i64, i64, Option<f64>): for<'r> FromRow<'r, DB::Row>,
     f64: Param<DB>,
     (Uuid, Uuid, String): for<'r> FromRow<'r, DB::Row>,
 {
