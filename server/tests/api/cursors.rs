@@ -120,10 +120,22 @@ async fn the_interest_cap_holds_with_200_sessions() {
     let ticket = app.ticket("c", &token).await;
     let mut movers = Vec::new();
     for _ in 0..200 {
-        let connection = endpoint
-            .connect(format!("{url}/c?page=/&ticket={ticket}"))
-            .await
-            .expect("connects");
+        // Under a loaded machine (CI runs every test at once) the server's
+        // HTTP/3 layer has, once, closed one of 200 handshakes with
+        // H3_EXCESSIVE_LOAD (code 263); this test is about the interest cap,
+        // so such a connection is tried again, twice at most.
+        let mut attempts = 0;
+        let connection = loop {
+            attempts += 1;
+            match endpoint
+                .connect(format!("{url}/c?page=/&ticket={ticket}"))
+                .await
+            {
+                Ok(connection) => break connection,
+                Err(e) if attempts < 3 => eprintln!("connect again after: {e}"),
+                Err(e) => panic!("connects: {e}"),
+            }
+        };
         movers.push(connection);
     }
     let watcher = app.wt(&token).await.expect("connects");
