@@ -32,9 +32,28 @@ pub(crate) enum Decision {
 pub(crate) struct ReviewRequest {
     /// The flagged referrals (their `id`), 1 to 500.
     #[salvo(schema(min_items = 1, max_items = 500))]
+    #[serde(deserialize_with = "whole_numbers")]
     pub ids: Vec<i64>,
     /// `approve` or `reject`.
     pub decision: Decision,
+}
+
+/// Ids as JSON numbers with no fraction: `7` and `7.0` alike (JSON does
+/// not tell them apart, and some clients write every number as a float).
+fn whole_numbers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
+    let numbers = Vec::<serde_json::Number>::deserialize(d)?;
+    numbers
+        .iter()
+        .map(|n| {
+            n.as_i64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                        .map(|f| f as i64)
+                })
+                .ok_or_else(|| serde::de::Error::custom(format!("{n} is not a referral id")))
+        })
+        .collect()
 }
 
 /// What became of one referral of a review.

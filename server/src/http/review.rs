@@ -39,10 +39,7 @@ pub(crate) struct ReviewAnswer {
     request_body = ReviewRequest,
     responses(
         (status_code = 200, description = "What became of each", body = ReviewAnswer),
-        answers::Key,
-        answers::NotFound,
-        answers::Invalid,
-        answers::Unavailable,
+        answers::TeamWrite,
     )
 )]
 async fn review(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {

@@ -376,11 +376,25 @@ async fn reviews_are_final_audited_and_scoped(db: Db) {
         "a rejection is final; another campaign's referral is not found here"
     );
     assert_eq!(referrals(&app, "other", "flagged").await.len(), 1);
+    // An id written as a float with no fraction is that id.
+    let as_float = app
+        .call(
+            Method::POST,
+            "/api/campaign/c/referrals/review",
+            As::Admin,
+            Some(json!({"ids": [999_999.0], "decision": "approve"})),
+        )
+        .await;
+    assert_eq!(
+        as_float.assert_status(200)["results"],
+        json!([{"outcome": "not_found", "id": 999_999}])
+    );
     assert_eq!(app.metrics("c").await["referrals"], 1);
     for bad in [
         json!({"ids": [], "decision": "approve"}),
         json!({"ids": [1], "decision": "maybe"}),
         json!({"ids": [1]}),
+        json!({"ids": [1.5], "decision": "approve"}),
     ] {
         let reply = app
             .call(
